@@ -1,0 +1,1 @@
+"""Dialects defined by theanir (currently `tn`) and the NumPy interpreter of it."""

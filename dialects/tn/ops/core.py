@@ -1,0 +1,186 @@
+"""Core ops: constants, dtype casts, broadcasting, and the region ops declared for later waves.
+
+    %c = "tn.constant"() {value = dense<1.0> : tensor<3xf32>} : () -> tensor<3xf32>
+    %y = "tn.cast"(%x) {dtype = f64} : (tensor<3xf32>) -> tensor<3xf64>
+    %b = "tn.broadcast_to"(%x) {shape = array<i64: 4, 3>} : (tensor<3xf32>) -> tensor<4x3xf32>
+"""
+from __future__ import annotations
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith
+
+from ..lowering import LowerCall, broadcast_map, elementwise, empty, generic, identity_map
+from ..registry import ShapeError, defop, elements_to_numpy
+from ..types import TensorSpec, check_dtype, element_type, tensor_type
+
+# ---------------------------------------------------------------- tn.constant
+constant = defop("tn.constant", [], attrs={"value": "elements"}, differentiable=False,
+                 doc="A dense constant tensor.")
+
+
+@constant.def_infer
+def _constant_infer(specs: list[TensorSpec], value: np.ndarray) -> list[TensorSpec]:
+    return [TensorSpec(tuple(value.shape), check_dtype(value.dtype))]
+
+
+@constant.def_reference
+def _constant_reference(value: np.ndarray) -> np.ndarray:
+    return np.array(value)
+
+
+@constant.def_lower
+def _constant_lower(call: LowerCall) -> list[ir.Value]:
+    value = call.attrs["value"]
+    spec = call.out
+    if spec.dtype == np.bool_:
+        value = value.astype(np.int8)
+    t = tensor_type(spec, storage=True)
+    elt = t.element_type
+    if value.size and np.all(value == value.flat[0]) and not (value.dtype.kind == "f" and np.isnan(value.flat[0])):
+        v = value.flat[0]
+        scalar = ir.FloatAttr.get(elt, float(v)) if spec.dtype.kind == "f" else ir.IntegerAttr.get(elt, int(v))
+        attr = ir.DenseElementsAttr.get_splat(t, scalar)
+    else:
+        attr = ir.DenseElementsAttr.get(np.ascontiguousarray(value), type=t)
+    return [arith.ConstantOp(t, attr).result]
+
+
+@constant.def_jvp
+def _constant_jvp(primals, tangents, outs, value):
+    return []
+
+
+# ---------------------------------------------------------------- tn.cast
+cast = defop("tn.cast", ["x"], attrs={"dtype": "dtype"},
+             doc="Elementwise conversion to `dtype` with NumPy's astype semantics.")
+
+
+@cast.def_infer
+def _cast_infer(specs: list[TensorSpec], dtype: np.dtype) -> list[TensorSpec]:
+    return [TensorSpec(specs[0].shape, check_dtype(dtype))]
+
+
+@cast.def_reference
+def _cast_reference(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return x.astype(dtype)
+
+
+def convert_scalar(v: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
+    """Scalar conversion in compute types, NumPy astype semantics (x != 0 for bool)."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    t = element_type(dst)
+    if src == dst:
+        return v
+    if dst == np.bool_:
+        if src.kind == "f":
+            zero = arith.ConstantOp(v.type, ir.FloatAttr.get(v.type, 0.0)).result
+            return arith.CmpFOp(arith.CmpFPredicate.UNE, v, zero).result
+        zero = arith.ConstantOp(v.type, ir.IntegerAttr.get(v.type, 0)).result
+        return arith.CmpIOp(arith.CmpIPredicate.ne, v, zero).result
+    if src == np.bool_:
+        return arith.UIToFPOp(t, v).result if dst.kind == "f" else arith.ExtUIOp(t, v).result
+    if src.kind == "f" and dst.kind == "f":
+        return (arith.ExtFOp if dst.itemsize > src.itemsize else arith.TruncFOp)(t, v).result
+    if src.kind == "f":
+        return arith.FPToSIOp(t, v).result
+    if dst.kind == "f":
+        return arith.SIToFPOp(t, v).result
+    return (arith.ExtSIOp if dst.itemsize > src.itemsize else arith.TruncIOp)(t, v).result
+
+
+@cast.def_lower
+def _cast_lower(call: LowerCall) -> list[ir.Value]:
+    src, dst = call.in_specs[0].dtype, call.out.dtype
+    return [elementwise(call, lambda x: convert_scalar(x, src, dst))]
+
+
+@cast.def_jvp
+def _cast_jvp(primals, tangents, outs, dtype):
+    (t,) = tangents
+    if t is None or np.dtype(dtype).kind != "f" or primals[0].dtype.kind != "f":
+        return [None]
+    return [t.astype(dtype)]
+
+
+@cast.def_transpose
+def _cast_transpose(cts, primals, dtype):
+    (ct,) = cts
+    return [ct.astype(primals[0].dtype) if ct is not None else None]
+
+
+# ---------------------------------------------------------------- tn.broadcast_to
+broadcast_to = defop("tn.broadcast_to", ["x"], attrs={"shape": "ints"},
+                     doc="NumPy broadcasting of `x` to `shape` (explicit: binary ops need equal shapes).")
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy's broadcast rule; raises ShapeError naming the shapes."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError(
+                "shapes " + " and ".join(str(tuple(s)) for s in shapes) + " cannot be broadcast together"
+            )
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+@broadcast_to.def_infer
+def _broadcast_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[TensorSpec]:
+    (x,) = specs
+    if broadcast_shapes(x.shape, tuple(shape)) != tuple(shape):
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {tuple(shape)}")
+    return [TensorSpec(tuple(shape), x.dtype)]
+
+
+@broadcast_to.def_reference
+def _broadcast_reference(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(x, shape).copy()
+
+
+@broadcast_to.def_lower
+def _broadcast_lower(call: LowerCall) -> list[ir.Value]:
+    out = call.out
+    (x,) = call.in_specs
+    return generic(call.operands, [x.dtype], [broadcast_map(x.shape, out.shape)], [empty(out)],
+                   [out.dtype], [identity_map(out.ndim)], ["parallel"] * out.ndim, lambda a, o: a)
+
+
+@broadcast_to.def_jvp
+def _broadcast_jvp(primals, tangents, outs, shape):
+    (t,) = tangents
+    return [None if t is None else t.broadcast_to_shape(shape)]
+
+
+@broadcast_to.def_transpose
+def _broadcast_transpose(cts, primals, shape):
+    from theanir.frontend.numpy_api import sum_to_shape
+
+    (ct,) = cts
+    return [None if ct is None else sum_to_shape(ct, primals_shape(primals[0]))]
+
+
+def primals_shape(p) -> tuple[int, ...]:
+    """Shape of a primal slot in a transpose rule (a Tensor or a bare TensorSpec)."""
+    return tuple(p.shape)
+
+
+# ---------------------------------------------------------------- region ops (later waves)
+scan = defop(
+    "tn.scan",
+    ["n_steps", "inits*"],
+    ["outs*"],
+    regions=("body",),
+    doc="Symbolic loop; the body region ends with gpu.yield. Frontend and lowering: issue 4.",
+)
+cond = defop(
+    "tn.cond",
+    ["pred", "operands*"],
+    ["outs*"],
+    regions=("then_branch", "else_branch"),
+    doc="Lazy two-way branch; regions end with gpu.yield. Frontend and lowering: issue 4.",
+)

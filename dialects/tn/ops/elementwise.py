@@ -1,0 +1,358 @@
+"""Elementwise ops: one table row per op (NumPy reference, scalar lowering, jvp).
+
+All operands of a tn elementwise op have one type (IRDL enforces it): the frontend inserts
+`tn.cast` and `tn.broadcast_to` for NumPy promotion and broadcasting, as JAX's lax does.
+
+    %y = "tn.exp"(%x) : (tensor<3xf32>) -> tensor<3xf32>
+    %z = "tn.add"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+    %b = "tn.lt"(%x, %y) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xi1>
+    %w = "tn.where"(%b, %x, %y) : (tensor<3xi1>, tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, math
+
+from ..lowering import LowerCall, elementwise
+from ..registry import ShapeError, defop
+from ..types import TensorSpec
+
+F, I, B = "f", "i", "b"  # dtype kinds an op accepts: float, signed int, bool
+_KIND = {"f": F, "i": I, "b": B}
+
+
+def _kind(dtype: np.dtype) -> str:
+    return _KIND[np.dtype(dtype).kind]
+
+
+def _const_like(v: ir.Value, value: float) -> ir.Value:
+    if _is_float(v):
+        return arith.ConstantOp(v.type, ir.FloatAttr.get(v.type, float(value))).result
+    return arith.ConstantOp(v.type, ir.IntegerAttr.get(v.type, int(value))).result
+
+
+def _is_float(v: ir.Value) -> bool:
+    return isinstance(v.type, ir.F32Type) or isinstance(v.type, ir.F64Type)
+
+
+def _same_infer(name: str, kinds: str, result_bool: bool = False):
+    def infer(specs: list[TensorSpec]) -> list[TensorSpec]:
+        first = specs[0]
+        for s in specs[1:]:
+            if s != first:
+                raise ShapeError(f"operands must have one type, got {first} and {s}")
+        if _kind(first.dtype) not in kinds:
+            raise ShapeError(f"dtype {first.dtype.name} is not accepted (kinds: {kinds})")
+        return [TensorSpec(first.shape, np.dtype(np.bool_) if result_bool else first.dtype)]
+
+    return infer
+
+
+def _register(name: str, arity: int, kinds: str, reference: Callable, scalar: Callable,
+              jvp: Callable | None, result_bool: bool = False, doc: str = ""):
+    names = ["x"] if arity == 1 else ["lhs", "rhs"]
+    same = tuple(names) + (() if result_bool else ("out",))
+    op = defop(f"tn.{name}", names, same_type=same, doc=doc,
+               differentiable=jvp is not None)
+    op.def_infer(_same_infer(name, kinds, result_bool))
+    op.def_reference(lambda *xs: np.asarray(reference(*xs)))
+    op.def_lower(lambda call: [elementwise(call, scalar)])
+    if jvp is not None:
+        op.def_jvp(jvp)
+    return op
+
+
+# ------------------------------------------------------------------- scalar lowerings
+def _neg(x):  # -x
+    return arith.NegFOp(x).result if _is_float(x) else arith.SubIOp(_const_like(x, 0), x).result
+
+
+def _abs(x):
+    return math.AbsFOp(x).result if _is_float(x) else math.AbsIOp(x).result
+
+
+def _sign(x):  # sign(nan) = nan: both compares are false and x passes through
+    one, zero, mone = _const_like(x, 1), _const_like(x, 0), _const_like(x, -1)
+    if _is_float(x):
+        pos = arith.CmpFOp(arith.CmpFPredicate.OGT, x, zero).result
+        neg = arith.CmpFOp(arith.CmpFPredicate.OLT, x, zero).result
+        return arith.SelectOp(pos, one, arith.SelectOp(neg, mone, x).result).result
+    pos = arith.CmpIOp(arith.CmpIPredicate.sgt, x, zero).result
+    neg = arith.CmpIOp(arith.CmpIPredicate.slt, x, zero).result
+    return arith.SelectOp(pos, one, arith.SelectOp(neg, mone, zero).result).result
+
+
+def _sigmoid(x):  # 1 / (1 + exp(-x)): exp overflows to inf for x << 0 and gives 0, as it should
+    one = _const_like(x, 1)
+    return arith.DivFOp(one, arith.AddFOp(one, math.ExpOp(arith.NegFOp(x).result).result).result).result
+
+
+def _softplus(x):  # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for any x
+    zero = _const_like(x, 0)
+    mx = arith.MaximumFOp(x, zero).result
+    e = math.ExpOp(arith.NegFOp(math.AbsFOp(x).result).result).result
+    return arith.AddFOp(mx, math.Log1pOp(e).result).result
+
+
+def _relu(x):  # max(x, 0), NaN propagates as in np.maximum
+    zero = _const_like(x, 0)
+    return arith.MaximumFOp(x, zero).result if _is_float(x) else arith.MaxSIOp(x, zero).result
+
+
+def _square(x):
+    return arith.MulFOp(x, x).result if _is_float(x) else arith.MulIOp(x, x).result
+
+
+def _not(x):
+    return arith.XOrIOp(x, _const_like(x, 1)).result
+
+
+def _isnan(x):
+    return arith.CmpFOp(arith.CmpFPredicate.UNO, x, x).result
+
+
+def _fi(fop, iop):
+    return lambda a, b: (fop if _is_float(a) else iop)(a, b).result
+
+
+def _minmax(fop, bop, iop):
+    """max/min: NaN-propagating for floats (as NumPy), or/and for bools, signed for ints."""
+    def build(a, b):
+        if _is_float(a):
+            return fop(a, b).result
+        return (bop if ir.IntegerType(a.type).width == 1 else iop)(a, b).result
+    return build
+
+
+def _cmp(fpred, ipred, upred):
+    def build(a, b):
+        if _is_float(a):
+            return arith.CmpFOp(fpred, a, b).result
+        width = ir.IntegerType(a.type).width
+        return arith.CmpIOp(upred if width == 1 else ipred, a, b).result
+    return build
+
+
+def _safe_divisor(b):
+    """b with 0 and -1 replaced by 1: LLVM's sdiv traps on x/0 and INT_MIN/-1."""
+    zero, mone, one = _const_like(b, 0), _const_like(b, -1), _const_like(b, 1)
+    bad = arith.OrIOp(arith.CmpIOp(arith.CmpIPredicate.eq, b, zero).result,
+                      arith.CmpIOp(arith.CmpIPredicate.eq, b, mone).result).result
+    return arith.SelectOp(bad, one, b).result
+
+
+def _int_divmod(a, b):
+    """NumPy floor division and modulo for ints; x // 0 = x % 0 = 0 as NumPy returns."""
+    zero, mone = _const_like(b, 0), _const_like(b, -1)
+    bs = _safe_divisor(b)
+    q = arith.DivSIOp(a, bs).result
+    r = arith.RemSIOp(a, bs).result
+    # b == -1: q = -a, r = 0 (computed without the trapping division)
+    is_m1 = arith.CmpIOp(arith.CmpIPredicate.eq, b, mone).result
+    q = arith.SelectOp(is_m1, arith.SubIOp(zero, a).result, q).result
+    r = arith.SelectOp(is_m1, zero, r).result
+    # floor: when r != 0 and sign(r) != sign(b), q -= 1 and r += b
+    rnz = arith.CmpIOp(arith.CmpIPredicate.ne, r, zero).result
+    sdiff = arith.XOrIOp(arith.CmpIOp(arith.CmpIPredicate.slt, r, zero).result,
+                         arith.CmpIOp(arith.CmpIPredicate.slt, b, zero).result).result
+    fix = arith.AndIOp(rnz, sdiff).result
+    q = arith.SelectOp(fix, arith.AddIOp(q, mone).result, q).result
+    r = arith.SelectOp(fix, arith.AddIOp(r, b).result, r).result
+    bz = arith.CmpIOp(arith.CmpIPredicate.eq, b, zero).result
+    return arith.SelectOp(bz, zero, q).result, arith.SelectOp(bz, zero, r).result
+
+
+def _float_divmod(a, b):
+    """NumPy's npy_divmod for floats (so 1 // 0.1 == 9.0 exactly as NumPy says)."""
+    zero, one, half = _const_like(a, 0), _const_like(a, 1), _const_like(a, 0.5)
+    mod = arith.RemFOp(a, b).result
+    div = arith.DivFOp(arith.SubFOp(a, mod).result, b).result
+    mod_nz = arith.CmpFOp(arith.CmpFPredicate.UNE, mod, zero).result
+    sdiff = arith.XOrIOp(arith.CmpFOp(arith.CmpFPredicate.OLT, b, zero).result,
+                         arith.CmpFOp(arith.CmpFPredicate.OLT, mod, zero).result).result
+    fix = arith.AndIOp(mod_nz, sdiff).result
+    mod = arith.SelectOp(fix, arith.AddFOp(mod, b).result, mod).result
+    div = arith.SelectOp(fix, arith.SubFOp(div, one).result, div).result
+    mod = arith.SelectOp(mod_nz, mod, math.CopySignOp(zero, b).result).result
+    fl = math.FloorOp(div).result
+    up = arith.CmpFOp(arith.CmpFPredicate.OGT, arith.SubFOp(div, fl).result, half).result
+    fl = arith.SelectOp(up, arith.AddFOp(fl, one).result, fl).result
+    div_nz = arith.CmpFOp(arith.CmpFPredicate.UNE, div, zero).result
+    q = arith.SelectOp(div_nz, fl, math.CopySignOp(zero, arith.DivFOp(a, b).result).result).result
+    b_zero = arith.CmpFOp(arith.CmpFPredicate.OEQ, b, zero).result
+    q = arith.SelectOp(b_zero, arith.DivFOp(a, b).result, q).result
+    return q, mod
+
+
+def _floordiv(a, b):
+    return (_float_divmod if _is_float(a) else _int_divmod)(a, b)[0]
+
+
+def _mod(a, b):
+    return (_float_divmod if _is_float(a) else _int_divmod)(a, b)[1]
+
+
+def _pow(a, b):
+    return math.PowFOp(a, b).result if _is_float(a) else math.IPowIOp(a, b).result
+
+
+def _np_floordiv(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.floor_divide(a, b)
+
+
+def _np_mod(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.mod(a, b)
+
+
+def _np_pow(a, b):
+    if a.dtype.kind == "i":
+        return np.power(a, np.maximum(b, 0)) * (b >= 0) + (b < 0) * ((a == 1) | ((a == -1) & (b % 2 == 0))) - (b < 0) * ((a == -1) & (b % 2 != 0))
+    with np.errstate(all="ignore"):
+        return np.power(a, b)
+
+
+def _quiet(fn):
+    def run(*xs):
+        with np.errstate(all="ignore"):
+            return fn(*xs)
+    return run
+
+
+def _sigmoid_np(x):
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+# ------------------------------------------------------------------- jvp rules
+# Unary: jvp(primals, tangents, outs) with x = primals[0], t = tangents[0], y = outs[0].
+def _u(fn):
+    def jvp(primals, tangents, outs):
+        (t,) = tangents
+        return [None if t is None else fn(primals[0], t, outs[0])]
+    return jvp
+
+
+def _b(fa, fb):
+    def jvp(primals, tangents, outs):
+        a, b = primals
+        ta, tb = tangents
+        y = outs[0]
+        parts = [f(a, b, y, t) for f, t in ((fa, ta), (fb, tb)) if t is not None]
+        if not parts:
+            return [None]
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        return [total]
+    return jvp
+
+
+def _tnp():
+    from theanir.frontend import numpy_api as tnp
+    return tnp
+
+
+# (name, kinds, NumPy reference, scalar lowering, jvp)
+UNARY = [
+    ("neg", "fi", np.negative, _neg, _u(lambda x, t, y: -t)),
+    ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * _tnp().sign(x))),
+    ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: _tnp().zeros_like(t))),
+    ("exp", "f", np.exp, lambda x: math.ExpOp(x).result, _u(lambda x, t, y: t * y)),
+    ("expm1", "f", np.expm1, lambda x: math.ExpM1Op(x).result, _u(lambda x, t, y: t * (y + 1))),
+    ("log", "f", _quiet(np.log), lambda x: math.LogOp(x).result, _u(lambda x, t, y: t / x)),
+    ("log1p", "f", _quiet(np.log1p), lambda x: math.Log1pOp(x).result, _u(lambda x, t, y: t / (x + 1))),
+    ("sqrt", "f", _quiet(np.sqrt), lambda x: math.SqrtOp(x).result, _u(lambda x, t, y: t / (y * 2))),
+    ("rsqrt", "f", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,
+     _u(lambda x, t, y: t * y * y * y * -0.5)),
+    ("square", "fi", np.square, _square, _u(lambda x, t, y: t * x * 2)),
+    ("tanh", "f", np.tanh, lambda x: math.TanhOp(x).result, _u(lambda x, t, y: t * (1 - y * y))),
+    ("sigmoid", "f", _sigmoid_np, _sigmoid, _u(lambda x, t, y: t * y * (1 - y))),
+    ("softplus", "f", lambda x: np.logaddexp(np.zeros((), x.dtype), x), _softplus,
+     _u(lambda x, t, y: t * _tnp().sigmoid(x))),
+    ("relu", "fi", lambda x: np.maximum(x, 0).astype(x.dtype), _relu,
+     _u(lambda x, t, y: _tnp().where(x > 0, t, _tnp().zeros_like(t)))),
+    ("sin", "f", np.sin, lambda x: math.SinOp(x).result, _u(lambda x, t, y: t * _tnp().cos(x))),
+    ("cos", "f", np.cos, lambda x: math.CosOp(x).result, _u(lambda x, t, y: -t * _tnp().sin(x))),
+    ("floor", "f", np.floor, lambda x: math.FloorOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
+    ("ceil", "f", np.ceil, lambda x: math.CeilOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
+    ("round", "f", np.round, lambda x: math.RoundEvenOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
+    ("logical_not", "b", np.logical_not, _not, None),
+]
+
+BINARY = [
+    ("add", "fi", np.add, _fi(arith.AddFOp, arith.AddIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: t)),
+    ("sub", "fi", np.subtract, _fi(arith.SubFOp, arith.SubIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: -t)),
+    ("mul", "fi", np.multiply, _fi(arith.MulFOp, arith.MulIOp), _b(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t)),
+    ("div", "f", _quiet(np.true_divide), lambda a, b: arith.DivFOp(a, b).result,
+     _b(lambda a, b, y, t: t / b, lambda a, b, y, t: -t * y / b)),
+    ("pow", "fi", _np_pow, _pow,
+     _b(lambda a, b, y, t: t * b * a ** (b - 1),
+        lambda a, b, y, t: t * y * _tnp().log(_tnp().where(a > 0, a, _tnp().ones_like(a))))),
+    ("maximum", "fib", np.maximum, _minmax(arith.MaximumFOp, arith.OrIOp, arith.MaxSIOp),
+     _b(lambda a, b, y, t: _tnp().where(a >= b, t, _tnp().zeros_like(t)),
+        lambda a, b, y, t: _tnp().where(a >= b, _tnp().zeros_like(t), t))),
+    ("minimum", "fib", np.minimum, _minmax(arith.MinimumFOp, arith.AndIOp, arith.MinSIOp),
+     _b(lambda a, b, y, t: _tnp().where(a <= b, t, _tnp().zeros_like(t)),
+        lambda a, b, y, t: _tnp().where(a <= b, _tnp().zeros_like(t), t))),
+    ("floor_divide", "fi", _np_floordiv, _floordiv, _b(lambda a, b, y, t: _tnp().zeros_like(t),
+                                                        lambda a, b, y, t: _tnp().zeros_like(t))),
+    ("mod", "fi", _np_mod, _mod, _b(lambda a, b, y, t: t, lambda a, b, y, t: -t * _tnp().floor_divide(a, b))),
+    ("logical_and", "b", np.logical_and, lambda a, b: arith.AndIOp(a, b).result, None),
+    ("logical_or", "b", np.logical_or, lambda a, b: arith.OrIOp(a, b).result, None),
+    ("logical_xor", "b", np.logical_xor, lambda a, b: arith.XOrIOp(a, b).result, None),
+]
+
+P = arith.CmpFPredicate
+Q = arith.CmpIPredicate
+COMPARE = [
+    ("eq", np.equal, _cmp(P.OEQ, Q.eq, Q.eq)),
+    ("ne", np.not_equal, _cmp(P.UNE, Q.ne, Q.ne)),
+    ("lt", np.less, _cmp(P.OLT, Q.slt, Q.ult)),
+    ("le", np.less_equal, _cmp(P.OLE, Q.sle, Q.ule)),
+    ("gt", np.greater, _cmp(P.OGT, Q.sgt, Q.ugt)),
+    ("ge", np.greater_equal, _cmp(P.OGE, Q.sge, Q.uge)),
+]
+
+for _name, _kinds, _ref, _scalar, _jvp in UNARY:
+    _register(_name, 1, _kinds, _ref, _scalar, _jvp)
+_register("isnan", 1, "f", np.isnan, _isnan, None, result_bool=True)
+for _name, _kinds, _ref, _scalar, _jvp in BINARY:
+    _register(_name, 2, _kinds, _ref, _scalar, _jvp)
+for _name, _ref, _scalar in COMPARE:
+    _register(_name, 2, "fib", _ref, _scalar, None, result_bool=True)
+
+
+# ------------------------------------------------------------------- tn.where
+where = defop("tn.where", ["cond", "lhs", "rhs"], same_type=("lhs", "rhs", "out"),
+              doc="cond ? lhs : rhs elementwise; all three have one shape, cond is i1.")
+
+
+@where.def_infer
+def _where_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
+    c, a, b = specs
+    if c.dtype != np.bool_:
+        raise ShapeError(f"condition must be bool, got {c.dtype.name}")
+    if a != b or c.shape != a.shape:
+        raise ShapeError(f"condition and branches must share one shape, got {c}, {a}, {b}")
+    return [a]
+
+
+where.def_reference(lambda c, a, b: np.where(c, a, b))
+where.def_lower(lambda call: [elementwise(call, lambda c, a, b: arith.SelectOp(c, a, b).result)])
+
+
+@where.def_jvp
+def _where_jvp(primals, tangents, outs):
+    c = primals[0]
+    _, ta, tb = tangents
+    if ta is None and tb is None:
+        return [None]
+    tnp = _tnp()
+    ta = tnp.zeros_like(outs[0]) if ta is None else ta
+    tb = tnp.zeros_like(outs[0]) if tb is None else tb
+    return [tnp.where(c, ta, tb)]

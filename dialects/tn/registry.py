@@ -1,0 +1,225 @@
+"""The op table: one `OpDef` per `tn` op, with its rules attached beside it.
+
+Every pass is a generic driver over these registries (infer, reference, lower, decompose,
+jvp, transpose), so adding an op edits only its family module. The IRDL text that registers
+the dialect in MLIR is generated from this table (`irdl.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from mlir import ir
+
+from .types import TensorSpec, check_dtype, element_type, dtype_of_element
+
+# Attribute kinds: Python value <-> MLIR attribute, and the IRDL base that constrains it.
+ATTR_IRDL_BASE = {
+    "ints": '"#builtin.dense_array"',
+    "int": '"#builtin.integer"',
+    "bool": '"#builtin.integer"',
+    "float": '"#builtin.float"',
+    "str": '"#builtin.string"',
+    "dtype": '"#builtin.type"',
+    "elements": None,  # dense elements attributes: checked by the shape rule
+}
+
+
+def encode_attr(kind: str, value: Any) -> ir.Attribute:
+    """Python value -> MLIR attribute of the given kind."""
+    if kind == "ints":
+        return ir.DenseI64ArrayAttr.get([int(v) for v in value])
+    if kind == "int":
+        return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(value))
+    if kind == "bool":
+        return ir.BoolAttr.get(bool(value))
+    if kind == "float":
+        return ir.FloatAttr.get(ir.F64Type.get(), float(value))
+    if kind == "str":
+        return ir.StringAttr.get(str(value))
+    if kind == "dtype":
+        return ir.TypeAttr.get(element_type(check_dtype(value)))
+    if kind == "elements":
+        return _encode_elements(value)
+    raise ValueError(f"unknown attribute kind {kind!r}")
+
+
+def _encode_elements(value: np.ndarray) -> ir.Attribute:
+    arr = np.asarray(value)
+    check_dtype(arr.dtype)
+    t = ir.RankedTensorType.get(list(arr.shape), element_type(arr.dtype))
+    if arr.dtype == np.bool_:
+        return ir.DenseElementsAttr.get(np.packbits(arr.ravel(), bitorder="little"), type=t)
+    if arr.size > 0 and np.all(arr == arr.flat[0]) and not np.isnan(arr.flat[0]):
+        return ir.DenseElementsAttr.get_splat(t, _scalar_attr(arr.dtype, arr.flat[0]))
+    return ir.DenseElementsAttr.get(np.ascontiguousarray(arr), type=t)
+
+
+def _scalar_attr(dtype: np.dtype, v: Any) -> ir.Attribute:
+    elt = element_type(dtype)
+    if dtype.kind == "f":
+        return ir.FloatAttr.get(elt, float(v))
+    return ir.IntegerAttr.get(elt, int(v))
+
+
+def decode_attr(kind: str, attr: ir.Attribute) -> Any:
+    """MLIR attribute -> Python value of the given kind."""
+    if kind == "ints":
+        return tuple(int(v) for v in ir.DenseI64ArrayAttr(attr))
+    if kind == "int":
+        return int(ir.IntegerAttr(attr).value)
+    if kind == "bool":
+        if isinstance(attr, ir.BoolAttr):
+            return bool(ir.BoolAttr(attr).value)
+        return bool(ir.IntegerAttr(attr).value)
+    if kind == "float":
+        return float(ir.FloatAttr(attr).value)
+    if kind == "str":
+        return ir.StringAttr(attr).value
+    if kind == "dtype":
+        return dtype_of_element(ir.TypeAttr(attr).value)
+    if kind == "elements":
+        return elements_to_numpy(attr)
+    raise ValueError(f"unknown attribute kind {kind!r}")
+
+
+def elements_to_numpy(attr: ir.Attribute) -> np.ndarray:
+    dense = ir.DenseElementsAttr(attr)
+    t = ir.RankedTensorType(dense.type)
+    dtype = dtype_of_element(t.element_type)
+    shape = tuple(t.shape)
+    if dense.is_splat:
+        sv = dense.get_splat_value()
+        v = sv.value if not isinstance(sv, ir.BoolAttr) else ir.BoolAttr(sv).value
+        return np.full(shape, v, dtype=dtype)
+    if dtype == np.bool_:
+        flat = [bool(ir.IntegerAttr(dense[i]).value) for i in range(len(dense))]
+        return np.array(flat, dtype=np.bool_).reshape(shape)
+    return np.array(dense, copy=True).astype(dtype, copy=False).reshape(shape)
+
+
+class ShapeError(ValueError):
+    """A shape or dtype rule refused its operands; the builder adds the source line."""
+
+
+@dataclass
+class OpDef:
+    """Everything about one `tn` op.
+
+    operands/results: names; a trailing `*` marks a variadic one.
+    same_type: names of operands/results that must share one type (IRDL unifies them).
+    infer(specs, **attrs) -> list[TensorSpec]; reference(*arrays, **attrs) -> array(s);
+    lower(call) -> list[Value] (linalg level); decompose(*Tensors, **attrs) -> Tensor(s)
+    (expansion into other tn ops, used instead of `lower`); jvp(primals, tangents, outs,
+    **attrs) -> tangent(s); transpose(cotangents, primals, linear_mask, **attrs) ->
+    cotangents of the linear operands.
+    """
+
+    name: str
+    operands: list[str]
+    results: list[str]
+    attrs: dict[str, str] = field(default_factory=dict)
+    same_type: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    doc: str = ""
+    infer: Callable[..., list[TensorSpec]] | None = None
+    reference: Callable[..., Any] | None = None
+    lower: Callable[..., list[ir.Value]] | None = None
+    decompose: Callable[..., Any] | None = None
+    jvp: Callable[..., Any] | None = None
+    transpose: Callable[..., Any] | None = None
+    differentiable: bool = True
+    pure: bool = True
+
+    @property
+    def mnemonic(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    # Decorators so a family module writes each rule right under the op's definition.
+    def def_infer(self, fn: Callable) -> Callable:
+        self.infer = fn
+        return fn
+
+    def def_reference(self, fn: Callable) -> Callable:
+        self.reference = fn
+        return fn
+
+    def def_lower(self, fn: Callable) -> Callable:
+        self.lower = fn
+        return fn
+
+    def def_decompose(self, fn: Callable) -> Callable:
+        self.decompose = fn
+        return fn
+
+    def def_jvp(self, fn: Callable) -> Callable:
+        self.jvp = fn
+        return fn
+
+    def def_transpose(self, fn: Callable) -> Callable:
+        self.transpose = fn
+        return fn
+
+    def decode_attrs(self, op: ir.Operation) -> dict[str, Any]:
+        out = {}
+        for name, kind in self.attrs.items():
+            if name in op.attributes:
+                out[name] = decode_attr(kind, op.attributes[name])
+        return out
+
+    def encode_attrs(self, attrs: dict[str, Any]) -> dict[str, ir.Attribute]:
+        # IRDL attributes are required: every declared attribute is always present.
+        unknown = set(attrs) - set(self.attrs)
+        missing = set(self.attrs) - set(attrs)
+        if unknown or missing:
+            raise TypeError(
+                f"{self.name}: unknown attributes {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        return {k: encode_attr(self.attrs[k], v) for k, v in attrs.items()}
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(
+    name: str,
+    operands: Sequence[str],
+    results: Sequence[str] = ("out",),
+    *,
+    attrs: dict[str, str] | None = None,
+    same_type: Sequence[str] = (),
+    regions: Sequence[str] = (),
+    doc: str = "",
+    differentiable: bool = True,
+    pure: bool = True,
+) -> OpDef:
+    """Declare a `tn` op; its rules are attached with the `def_*` decorators."""
+    if not name.startswith("tn."):
+        raise ValueError(f"op names live in the tn dialect: {name}")
+    if name in OPS:
+        raise ValueError(f"{name} is defined twice")
+    op = OpDef(
+        name=name,
+        operands=list(operands),
+        results=list(results),
+        attrs=dict(attrs or {}),
+        same_type=tuple(same_type),
+        regions=tuple(regions),
+        doc=doc,
+        differentiable=differentiable,
+        pure=pure,
+    )
+    OPS[name] = op
+    return op
+
+
+def lookup(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"{name} is not a tn op") from None
+
+
+def is_tn_op(op: ir.Operation | ir.OpView) -> bool:
+    return op.operation.name in OPS

@@ -1,0 +1,111 @@
+"""Element types, tensor specs and their MLIR spellings.
+
+The `tn` dialect works on builtin ranked tensors; a `TensorSpec` is the plain-Python view of
+one (static shape + NumPy dtype) so shape rules and the frontend never touch MLIR objects.
+Booleans are `i1` in `tn` IR; below `tn` they are stored as `i8` (see `storage_element_type`)
+because this MLIR build aborts on `i1` memrefs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mlir import ir
+
+SUPPORTED_DTYPES: tuple[np.dtype, ...] = tuple(
+    np.dtype(n) for n in ("float32", "float64", "int32", "int64", "bool")
+)
+
+# Sparse encodings the dialect reserves for the CSR/CSC wave (DESIGN.md §2): MLIR's own
+# encodings, so the sparsifier and bufferization understand them.
+CSR_ENCODING = (
+    "#sparse_tensor.encoding<{map = (i, j) -> (i : dense, j : compressed), "
+    "posWidth = 32, crdWidth = 32}>"
+)
+CSC_ENCODING = (
+    "#sparse_tensor.encoding<{map = (i, j) -> (j : dense, i : compressed), "
+    "posWidth = 32, crdWidth = 32}>"
+)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Static shape and dtype of a tensor value."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        return f"{self.dtype.name}{list(self.shape)}"
+
+
+def check_dtype(dtype: object) -> np.dtype:
+    """Normalize `dtype` and refuse what the dialect cannot represent."""
+    dt = np.dtype(dtype)
+    if dt not in SUPPORTED_DTYPES:
+        names = ", ".join(d.name for d in SUPPORTED_DTYPES)
+        raise TypeError(f"dtype {dt.name} is not supported by theanir (supported: {names})")
+    return dt
+
+
+def element_type(dtype: np.dtype) -> ir.Type:
+    """The MLIR element type used in `tn` IR for a NumPy dtype."""
+    name = np.dtype(dtype).name
+    if name == "float32":
+        return ir.F32Type.get()
+    if name == "float64":
+        return ir.F64Type.get()
+    if name == "int32":
+        return ir.IntegerType.get_signless(32)
+    if name == "int64":
+        return ir.IntegerType.get_signless(64)
+    if name == "bool":
+        return ir.IntegerType.get_signless(1)
+    raise TypeError(f"dtype {name} has no tn element type")
+
+
+def storage_element_type(dtype: np.dtype) -> ir.Type:
+    """The element type used in memory (below tn): booleans become i8."""
+    if np.dtype(dtype) == np.bool_:
+        return ir.IntegerType.get_signless(8)
+    return element_type(dtype)
+
+
+def dtype_of_element(t: ir.Type) -> np.dtype:
+    """Inverse of `element_type`."""
+    if isinstance(t, ir.F32Type):
+        return np.dtype("float32")
+    if isinstance(t, ir.F64Type):
+        return np.dtype("float64")
+    if isinstance(t, ir.IntegerType):
+        width = ir.IntegerType(t).width
+        table = {1: "bool", 8: "bool", 32: "int32", 64: "int64"}
+        if width in table:
+            return np.dtype(table[width])
+    raise TypeError(f"element type {t} is not a tn element type")
+
+
+def tensor_type(spec: TensorSpec, *, storage: bool = False) -> ir.RankedTensorType:
+    elt = storage_element_type(spec.dtype) if storage else element_type(spec.dtype)
+    return ir.RankedTensorType.get(list(spec.shape), elt)
+
+
+def spec_of_type(t: ir.Type) -> TensorSpec:
+    if not isinstance(t, ir.RankedTensorType):
+        raise TypeError(f"expected a ranked tensor type, got {t}")
+    rt = ir.RankedTensorType(t)
+    if not rt.has_static_shape:
+        raise TypeError(f"expected a static shape, got {t}")
+    return TensorSpec(tuple(rt.shape), dtype_of_element(rt.element_type))
+
+
+def spec_of_value(v: ir.Value) -> TensorSpec:
+    return spec_of_type(v.type)

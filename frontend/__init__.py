@@ -1,0 +1,32 @@
+"""theanir: write NumPy-style Python, trace it into the `tn` MLIR dialect, run it natively.
+
+The public namespace is NumPy-like (`th.exp`, `th.sum`, `th.matmul` ...) plus `th.jit` and
+`th.config`.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._mlir_check import check_mlir as _check_mlir
+
+_check_mlir()
+
+from . import numpy_api as _np_api  # noqa: E402
+from .api import JitFunction, Lowered, jit  # noqa: E402
+from .config import config  # noqa: E402
+from .numpy_api import *  # noqa: E402,F401,F403
+from .tensor import Tensor, TracerError  # noqa: E402
+from theanir.dialects.tn.registry import ShapeError  # noqa: E402
+
+float32 = __import__("numpy").float32
+float64 = __import__("numpy").float64
+int32 = __import__("numpy").int32
+int64 = __import__("numpy").int64
+bool_ = __import__("numpy").bool_
+
+_public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(getattr(_np_api, n))
+              and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]
+__all__ = sorted(set(_public_np) | {
+    "jit", "JitFunction", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
+    "float32", "float64", "int32", "int64", "bool_", "__version__",
+})

@@ -1,0 +1,201 @@
+"""`th.jit`: trace on the first call per signature, compile through the stage table, cache.
+
+    @th.jit
+    def layer(x, w, b):
+        return th.tanh(x @ w + b).sum(axis=1)
+
+    layer(x, w, b)                       # traced, compiled, run natively
+    layer.lower(x, w, b).as_text("tn")   # any stage: tn, tn-opt, linalg, bufferized, llvm
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from mlir import ir
+
+from theanir.passes.native import NativeCode, compile_llvm_module
+from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, clone, run_until
+from theanir.runtime import Executable, arg_spec, make_executable
+
+from .config import config
+from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .tensor import Tensor
+from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
+
+
+@dataclass
+class Signature:
+    """The cache key of one trace, and how to pick the dynamic leaves out of a call."""
+
+    key: tuple
+    in_tree: TreeDef
+    leaves: list[Any]
+    dynamic: list[int]
+    specs: list[ArgSpec]
+    names: list[str]
+
+
+def _leaf_name(fn_name: str, i: int) -> str:
+    return f"{fn_name} argument leaf {i}"
+
+
+def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int],
+                   static_argnames: Sequence[str]) -> Signature:
+    """Flatten (args, kwargs); static arguments stay Python values in the key."""
+    nargs = len(args)
+    static_pos = {i if i >= 0 else nargs + i for i in static_argnums}
+    for i in static_pos:
+        if i >= nargs:
+            raise TypeError(f"{fn.__name__}: static_argnums names argument {i} but only {nargs} were passed")
+    marked_args = tuple(_Static(a) if i in static_pos else a for i, a in enumerate(args))
+    marked_kwargs = {k: _Static(v) if k in static_argnames else v for k, v in kwargs.items()}
+    leaves, in_tree = tree_flatten((marked_args, marked_kwargs))
+    dynamic, specs, key_parts, names = [], [], [], []
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, _Static):
+            try:
+                hash(leaf.value)
+            except TypeError:
+                raise TypeError(f"{fn.__name__}: static argument {leaf.value!r} is not hashable") from None
+            leaves[i] = leaf.value
+            key_parts.append(("static", type(leaf.value), leaf.value))
+            continue
+        try:
+            spec = arg_spec_of(leaf)
+        except TypeError as e:
+            raise TypeError(f"{fn.__name__}: argument leaf {i}: {e}") from None
+        dynamic.append(i)
+        specs.append(spec)
+        names.append(_leaf_name(fn.__name__, i))
+        key_parts.append(spec)
+    return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, names)
+
+
+class _Static:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class Lowered:
+    """A traced function at the tn stage; `as_text(stage)` shows any later stage."""
+
+    def __init__(self, traced: TracedFunction, options: CompileOptions):
+        self.traced = traced
+        self.options = options
+
+    def module_at(self, stage: str) -> ir.Module:
+        m = clone(self.traced.module)
+        with m.context:
+            return run_until(m, stage, self.options)
+
+    def as_text(self, stage: str = "tn") -> str:
+        if stage not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
+        return str(self.module_at(stage))
+
+    def compile(self) -> "Compiled":
+        m = self.module_at("llvm")
+        native = compile_llvm_module(m, self.options.entry, self.options.opt_level)
+        return Compiled(self.traced, native, self.options)
+
+
+class Compiled:
+    """Native code for one signature: allocates outputs, calls, rebuilds the output tree."""
+
+    def __init__(self, traced: TracedFunction, native: NativeCode, options: CompileOptions):
+        self.traced = traced
+        self.native = native
+        in_specs = [
+            arg_spec(f"input {i}", a.spec.dtype, a.spec.shape, a.contiguous, False)
+            for i, a in enumerate(traced.in_specs)
+        ]
+        out_specs = [arg_spec(f"output {i}", s.dtype, s.shape, True, True) for i, s in enumerate(traced.out_specs)]
+        self.executable: Executable = make_executable(native.address, in_specs + out_specs, native)
+        self._out_shapes = [(s.shape, s.dtype) for s in traced.out_specs]
+        self._in_dtypes = [a.spec.dtype for a in traced.in_specs]
+
+    def call_flat(self, inputs: Sequence[Any]) -> list[np.ndarray]:
+        arrays = [
+            x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dt)
+            for x, dt in zip(inputs, self._in_dtypes)
+        ]
+        outs = [np.empty(shape, dtype) for shape, dtype in self._out_shapes]
+        self.executable.call(arrays + outs)
+        return outs
+
+    def __call__(self, inputs: Sequence[Any]) -> Any:
+        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs))
+
+
+class JitFunction:
+    """`th.jit(f)`: compiled on first call per signature, cached."""
+
+    def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
+                 static_argnames: str | Sequence[str] = (), optimizer: str | None = None):
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        if isinstance(static_argnames, str):
+            static_argnames = (static_argnames,)
+        self.fn = fn
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.optimizer = optimizer
+        self._cache: dict[tuple, Compiled] = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    def _options(self) -> CompileOptions:
+        return CompileOptions(optimizer=self.optimizer or config.optimizer, opt_level=config.opt_level)
+
+    def _trace(self, sig: Signature) -> TracedFunction:
+        return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
+        traced = self._trace(sig)
+        opts = self._options()
+        opts.contiguous = [a.contiguous for a in sig.specs]
+        return Lowered(traced, opts)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _is_tracing(args, kwargs):
+            return self.fn(*args, **kwargs)  # jit inside a trace: inline it
+        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
+        key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level)
+        compiled = self._cache.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    traced = self._trace(sig)
+                    opts = self._options()
+                    opts.contiguous = [a.contiguous for a in sig.specs]
+                    compiled = Lowered(traced, opts).compile()
+                    self._cache[key] = compiled
+        return compiled([sig.leaves[i] for i in sig.dynamic])
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+
+def _is_tracing(args: tuple, kwargs: dict) -> bool:
+    leaves, _ = tree_flatten((args, kwargs))
+    return any(isinstance(x, Tensor) for x in leaves)
+
+
+def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), optimizer: str | None = None) -> Any:
+    """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
+
+    Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
+    """
+    if fn is None:
+        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer)
+    return JitFunction(fn, static_argnums, static_argnames, optimizer)

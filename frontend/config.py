@@ -1,0 +1,37 @@
+"""Global settings (Theano's `config`): `th.config.floatX`, `th.config.optimizer`, ..."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Config:
+    """Process-wide options; read at trace/compile time, so change them before tracing.
+
+    floatX: dtype of Theano-style symbolic variables and `th.as_floatX` constants.
+    optimizer: "fast_run" (all tn rewrites) or "fast_compile" (only what lowering needs).
+    opt_level: LLVM optimization level (0-3) for generated code.
+    """
+
+    floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
+    optimizer: str = field(default_factory=lambda: os.environ.get("THEANIR_OPTIMIZER", "fast_run"))
+    opt_level: int = field(default_factory=lambda: int(os.environ.get("THEANIR_OPT_LEVEL", "2")))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "floatX" and value not in ("float32", "float64"):
+            raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
+        if name == "optimizer" and value not in ("fast_run", "fast_compile"):
+            raise ValueError(f"config.optimizer must be 'fast_run' or 'fast_compile', got {value!r}")
+        if name == "opt_level" and value not in (0, 1, 2, 3):
+            raise ValueError(f"config.opt_level must be 0..3, got {value!r}")
+        object.__setattr__(self, name, value)
+
+    @property
+    def floatX_dtype(self) -> np.dtype:
+        return np.dtype(self.floatX)
+
+
+config = Config()

@@ -1,0 +1,2 @@
+"""(filled by the op family slice)"""
+__all__: list[str] = []

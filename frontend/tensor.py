@@ -1,0 +1,161 @@
+"""`Tensor`: a traced value (an `ir.Value` of the tn IR under construction) with NumPy manners.
+
+The same class is the tracer that user code sees inside `@jit` and the vocabulary the
+autodiff rules are written in, so a rule reads as math (`t * (1 - y * y)`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mlir import ir
+
+from theanir.dialects.tn.types import TensorSpec, spec_of_value
+
+
+class TracerError(TypeError):
+    """A Python construct that needs a concrete value was applied to a traced one."""
+
+
+def _api():
+    from . import numpy_api
+
+    return numpy_api
+
+
+class Tensor:
+    """A symbolic array of static shape and dtype.
+
+    `weak` marks values that came from Python scalars: like NumPy 2 (NEP 50) they take the
+    dtype of the other operand in mixed arithmetic.
+    """
+
+    __slots__ = ("value", "spec", "weak")
+    __array_priority__ = 1000
+
+    def __init__(self, value: ir.Value, weak: bool = False):
+        self.value = value
+        self.spec: TensorSpec = spec_of_value(value)
+        self.weak = weak
+
+    # ------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.spec.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.spec.shape)
+
+    @property
+    def size(self) -> int:
+        return self.spec.size
+
+    @property
+    def T(self) -> "Tensor":
+        return _api().transpose(self)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Tensor(shape={self.shape}, dtype={self.dtype.name})"
+
+    # ------------------------------------------------------------- refusals with advice
+    def __bool__(self) -> bool:
+        raise TracerError(
+            "the truth value of a traced tensor is not known while tracing: Python `if`, "
+            "`while`, `and`/`or` and `assert` cannot branch on it. Use th.where(cond, a, b) "
+            "for an elementwise choice (th.cond/th.ifelse for lazy branches and th.scan/"
+            "th.while_loop for loops), or mark the argument static with static_argnums."
+        )
+
+    def __float__(self) -> float:
+        raise TracerError("float() needs a concrete value; a traced tensor has none. "
+                          "Return the tensor from the jitted function instead.")
+
+    def __int__(self) -> int:
+        raise TracerError("int() needs a concrete value; use static_argnums for values "
+                          "that decide shapes, or th.take for traced indices.")
+
+    __index__ = __int__
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TracerError("a traced tensor cannot become a NumPy array while tracing: use "
+                          "theanir functions (th.exp, th.sum, ...) inside @th.jit.")
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ------------------------------------------------------------- NumPy protocol
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
+        return _api().dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _api().dispatch_array_function(func, args, kwargs)
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, o): return _api().add(self, o)
+    def __radd__(self, o): return _api().add(o, self)
+    def __sub__(self, o): return _api().subtract(self, o)
+    def __rsub__(self, o): return _api().subtract(o, self)
+    def __mul__(self, o): return _api().multiply(self, o)
+    def __rmul__(self, o): return _api().multiply(o, self)
+    def __truediv__(self, o): return _api().divide(self, o)
+    def __rtruediv__(self, o): return _api().divide(o, self)
+    def __floordiv__(self, o): return _api().floor_divide(self, o)
+    def __rfloordiv__(self, o): return _api().floor_divide(o, self)
+    def __mod__(self, o): return _api().mod(self, o)
+    def __rmod__(self, o): return _api().mod(o, self)
+    def __pow__(self, o): return _api().power(self, o)
+    def __rpow__(self, o): return _api().power(o, self)
+    def __matmul__(self, o): return _api().matmul(self, o)
+    def __rmatmul__(self, o): return _api().matmul(o, self)
+    def __neg__(self): return _api().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _api().abs(self)
+    def __invert__(self): return _api().invert(self)
+    def __and__(self, o): return _api().logical_and(self, o)
+    def __rand__(self, o): return _api().logical_and(o, self)
+    def __or__(self, o): return _api().logical_or(self, o)
+    def __ror__(self, o): return _api().logical_or(o, self)
+    def __xor__(self, o): return _api().logical_xor(self, o)
+    def __rxor__(self, o): return _api().logical_xor(o, self)
+    def __lt__(self, o): return _api().less(self, o)
+    def __le__(self, o): return _api().less_equal(self, o)
+    def __gt__(self, o): return _api().greater(self, o)
+    def __ge__(self, o): return _api().greater_equal(self, o)
+    def __eq__(self, o): return _api().equal(self, o)  # type: ignore[override]
+    def __ne__(self, o): return _api().not_equal(self, o)  # type: ignore[override]
+    def __getitem__(self, idx): return _api().getitem(self, idx)
+
+    # ------------------------------------------------------------- methods
+    def astype(self, dtype) -> "Tensor": return _api().astype(self, dtype)
+    def sum(self, axis=None, keepdims=False, dtype=None): return _api().sum(self, axis, keepdims=keepdims, dtype=dtype)
+    def mean(self, axis=None, keepdims=False): return _api().mean(self, axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _api().max(self, axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _api().min(self, axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _api().prod(self, axis, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False): return _api().any(self, axis, keepdims=keepdims)
+    def all(self, axis=None, keepdims=False): return _api().all(self, axis, keepdims=keepdims)
+    def argmax(self, axis=None, keepdims=False): return _api().argmax(self, axis, keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=False): return _api().argmin(self, axis, keepdims=keepdims)
+    def reshape(self, *shape): return _api().reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    def transpose(self, *axes): return _api().transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
+    def squeeze(self, axis=None): return _api().squeeze(self, axis)
+    def flatten(self): return _api().reshape(self, (-1,))
+    def ravel(self): return _api().reshape(self, (-1,))
+    def dot(self, o): return _api().dot(self, o)
+    def clip(self, lo=None, hi=None): return _api().clip(self, lo, hi)
+    def broadcast_to_shape(self, shape): return _api().broadcast_to(self, shape)

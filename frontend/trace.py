@@ -1,0 +1,84 @@
+"""Trace a Python function into a `tn` module: `func.func @main` over tensors.
+
+The signature of a trace (argument shapes/dtypes/weakness, static values, pytree
+structures) is the jit cache key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import func
+
+from theanir.dialects.tn.context import get_context
+from theanir.dialects.tn.types import TensorSpec, check_dtype, tensor_type
+
+from . import numpy_api as tnp
+from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .tensor import Tensor
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One dynamic (traced) argument leaf: its spec, whether a Python scalar, its layout."""
+
+    spec: TensorSpec
+    weak: bool = False
+    contiguous: bool = True
+
+
+@dataclass
+class TracedFunction:
+    module: ir.Module
+    in_specs: list[ArgSpec]
+    out_specs: list[TensorSpec]
+    out_tree: TreeDef
+    name: str = "main"
+
+
+def arg_spec_of(x: Any) -> ArgSpec:
+    """Classify one dynamic argument leaf; refuses what cannot be passed to native code."""
+    if isinstance(x, bool):
+        return ArgSpec(TensorSpec((), np.dtype(np.bool_)), weak=True)
+    if isinstance(x, int):
+        return ArgSpec(TensorSpec((), np.dtype(np.int64)), weak=True)
+    if isinstance(x, float):
+        return ArgSpec(TensorSpec((), np.dtype(np.float64)), weak=True)
+    if isinstance(x, (np.ndarray, np.generic)):
+        dt = check_dtype(x.dtype)
+        contiguous = bool(x.flags.c_contiguous) if isinstance(x, np.ndarray) else True
+        return ArgSpec(TensorSpec(tuple(int(s) for s in np.shape(x)), dt), contiguous=contiguous)
+    if hasattr(x, "__array__") and not isinstance(x, Tensor):
+        return arg_spec_of(np.asarray(x))
+    raise TypeError(f"unsupported argument type {type(x).__name__}: pass NumPy arrays, Python "
+                    f"scalars, or nested tuples/lists/dicts of them (or mark it static)")
+
+
+def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int],
+          arg_specs: list[ArgSpec], name: str = "main") -> TracedFunction:
+    """Run `fn` on Tensors standing for the dynamic leaves; returns the `tn` module.
+
+    `args` holds the flattened leaves: static leaves keep their values, dynamic ones are
+    replaced by traced Tensors in order.
+    """
+    ctx = get_context()
+    with ctx, ir.Location.unknown():
+        module = ir.Module.create()
+        arg_types = [tensor_type(a.spec) for a in arg_specs]
+        with ir.InsertionPoint(module.body):
+            f = func.FuncOp(name, (arg_types, []))
+            entry = f.add_entry_block()
+        leaves = list(args)
+        for i, (pos, a) in enumerate(zip(dynamic, arg_specs)):
+            leaves[pos] = Tensor(entry.arguments[i], weak=a.weak)
+        call_args, call_kwargs = tree_unflatten(in_tree, leaves)
+        with ir.InsertionPoint(entry):
+            result = fn(*call_args, **call_kwargs)
+            out_leaves, out_tree = tree_flatten(result)
+            outs = [tnp.as_tensor(x) for x in out_leaves]
+            func.ReturnOp([t.value for t in outs])
+        f.attributes["function_type"] = ir.TypeAttr.get(
+            ir.FunctionType.get(arg_types, [t.value.type for t in outs]))
+        return TracedFunction(module, list(arg_specs), [t.spec for t in outs], out_tree, name)

@@ -1,0 +1,67 @@
+"""tn-dce and tn-cse: IRDL ops carry no side-effect traits, so upstream `cse` and `canonicalize`
+never merge or delete them (DESIGN.md §2); these two walks do it for pure tn ops.
+"""
+from __future__ import annotations
+
+from mlir import ir
+
+from theanir.dialects.tn.registry import OPS
+
+DCE_NAME = "tn-dce"
+CSE_NAME = "tn-cse"
+
+
+def _functions(module_op: ir.Operation):
+    for op in module_op.regions[0].blocks[0].operations:
+        if op.operation.name == "func.func" and op.regions[0].blocks:
+            yield op.regions[0].blocks[0]
+
+
+def _is_pure_tn(op) -> bool:
+    d = OPS.get(op.operation.name)
+    return d is not None and d.pure and not d.regions
+
+
+def dce_block(block: ir.Block) -> int:
+    """Erase unused pure tn ops, last to first so chains die in one sweep."""
+    removed = 0
+    for op in reversed(list(block.operations)):
+        if _is_pure_tn(op) and all(not list(r.uses) for r in op.results):
+            op.operation.erase()
+            removed += 1
+    return removed
+
+
+def cse_block(block: ir.Block) -> int:
+    """Merge identical pure tn ops (same name, operands, attributes and result types)."""
+    seen: dict[tuple, ir.Operation] = {}
+    merged = 0
+    for op in list(block.operations):
+        if not _is_pure_tn(op):
+            continue
+        o = op.operation
+        key = (
+            o.name,
+            tuple(o.operands),  # ir.Value hashes and compares by the underlying SSA value
+            tuple(sorted((name, str(o.attributes[name])) for name in o.attributes)),
+            tuple(str(r.type) for r in o.results),
+        )
+        prev = seen.get(key)
+        if prev is None:
+            seen[key] = o
+            continue
+        for old, new in zip(o.results, prev.results):
+            old.replace_all_uses_with(new)
+        o.erase()
+        merged += 1
+    return merged
+
+
+def run_dce(module_op: ir.Operation, pass_: object = None) -> None:
+    for block in _functions(module_op):
+        dce_block(block)
+
+
+def run_cse(module_op: ir.Operation, pass_: object = None) -> None:
+    for block in _functions(module_op):
+        cse_block(block)

@@ -1,0 +1,113 @@
+"""THE stage table: trace -> tn -> tn-opt -> linalg -> bufferized -> llvm -> native.
+
+Each stage is a named list of steps (an upstream pass pipeline string or a Python pass over
+the module operation); `run_until(module, stage)` lowers a copy to any stage, which is what
+`Lowered.as_text(stage)` and `theanir-opt` show. Later waves add stages (nvvm, object).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from mlir import ir, passmanager
+
+from .lower.convert_tn_to_linalg import convert_tn_to_linalg
+from .lower.entry_abi import make_entry
+from .optimize.dce_cse import run_cse, run_dce
+from .verify import verify_module
+
+Step = str | Callable[[ir.Operation, "CompileOptions"], None]
+
+
+@dataclass
+class CompileOptions:
+    """What a compile needs beyond the module: the entry point and its argument layouts."""
+
+    entry: str = "main"
+    contiguous: Sequence[bool] | None = None
+    optimizer: str = "fast_run"
+    opt_level: int = 2
+
+
+@dataclass
+class Stage:
+    name: str
+    doc: str
+    steps: list[Step] = field(default_factory=list)
+
+
+def _py(fn: Callable[[ir.Operation], None]) -> Step:
+    return lambda op, opts: fn(op)
+
+
+def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
+    make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous)
+
+
+BUFFERIZE = (
+    "eliminate-empty-tensors,"
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"
+    "canonicalize,buffer-deallocation-pipeline,canonicalize"
+)
+TO_LLVM = (
+    "convert-linalg-to-loops,lower-affine,expand-strided-metadata,"
+    "finalize-memref-to-llvm,convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
+    "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
+    "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
+)
+
+STAGES: list[Stage] = [
+    Stage("tn", "the traced tn IR, as the frontend built it"),
+    Stage("tn-opt", "tn after the optimizer (tn-dce, tn-cse; issue 5 adds the rewrite phases)",
+          [_py(verify_module), _py(run_cse), _py(run_dce)]),
+    Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused",
+          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse",
+           "linalg-fuse-elementwise-ops,canonicalize,cse"]),
+    Stage("bufferized", "memrefs; results written into the caller's buffers", [BUFFERIZE]),
+    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [TO_LLVM]),
+]
+STAGE_NAMES = [s.name for s in STAGES]
+
+
+class PipelineError(RuntimeError):
+    """An upstream pass failed on IR we produced: a theanir bug, reported with the IR."""
+
+
+def run_step(step: Step, op: ir.Operation, opts: CompileOptions) -> None:
+    if isinstance(step, str):
+        try:
+            passmanager.PassManager.parse(f"builtin.module({step})").run(op)
+        except ir.MLIRError as e:
+            raise PipelineError(f"pass pipeline '{step}' failed: {e}") from None
+        return
+    step(op, opts)
+
+
+def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
+              start: str = "tn") -> ir.Module:
+    """Lower `module` (at stage `start`) in place through the table up to `stage`."""
+    if stage not in STAGE_NAMES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
+    opts = opts or CompileOptions()
+    begin = STAGE_NAMES.index(start) + 1
+    end = STAGE_NAMES.index(stage) + 1
+    with module.context, ir.Location.unknown():
+        for s in STAGES[begin:end]:
+            for step in s.steps:
+                run_step(step, module.operation, opts)
+    return module
+
+
+def clone(module: ir.Module) -> ir.Module:
+    with module.context:
+        return ir.Module.parse(module.operation.get_asm(print_generic_op_form=False))
+
+
+def runtime_libraries() -> list[str]:
+    """Shared libraries generated code may call (memrefCopy & co.)."""
+    import mlir
+
+    libdir = os.path.join(list(mlir.__path__)[0], "lib")
+    return [os.path.join(libdir, "libmlir_c_runner_utils.so")]
