@@ -223,3 +223,16 @@ def lookup(name: str) -> OpDef:
 
 def is_tn_op(op: ir.Operation | ir.OpView) -> bool:
     return op.operation.name in OPS
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Stands for an operand a transpose rule is linear in (JAX's UndefinedPrimal).
+
+    transpose(cotangents, primals, **attrs): each primal slot is either a Tensor (a known
+    value the op is not linear in, e.g. the constant factor of `tn.mul`) or a `Linear` with
+    the operand's shape and dtype; the rule returns one cotangent (or None) per operand.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype

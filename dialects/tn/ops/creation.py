@@ -1,0 +1,2 @@
+"""Creation ops that are not plain constants (iota for arange/eye)."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Reductions over any axes with keepdims: sum, max, min, prod, any, all, argmax, argmin."""
+from __future__ import annotations
