@@ -13,6 +13,9 @@ _check_mlir()
 
 from . import numpy_api as _np_api  # noqa: E402
 from .api import JitFunction, Lowered, jit  # noqa: E402
+from .autodiff import *  # noqa: E402,F401,F403
+from .autodiff import __all__ as _ad_all  # noqa: E402
+from .gradcheck import GradientError, verify_grad  # noqa: E402
 from .config import config  # noqa: E402
 from .numpy_api import *  # noqa: E402,F401,F403
 from .tensor import Tensor, TracerError  # noqa: E402
@@ -26,7 +29,7 @@ bool_ = __import__("numpy").bool_
 
 _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(getattr(_np_api, n))
               and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]
-__all__ = sorted(set(_public_np) | {
+__all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__",
 })

@@ -39,8 +39,34 @@ class Signature:
     names: list[str]
 
 
-def _leaf_name(fn_name: str, i: int) -> str:
-    return f"{fn_name} argument leaf {i}"
+def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
+    """Readable names of the flattened argument leaves: `x`, `params['w']`, `args[2][0]`."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    names: list[str] = []
+
+    def walk(x: Any, path: str) -> None:
+        if x is None:
+            return
+        if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
+            for i, c in enumerate(x):
+                walk(c, f"{path}[{i}]")
+            return
+        if isinstance(x, dict):
+            for k in sorted(x, key=repr):
+                walk(x[k], f"{path}[{k!r}]")
+            return
+        names.append(path)
+
+    for i, a in enumerate(args):
+        walk(a, params[i] if i < len(params) and not params[i].startswith("*") else f"args[{i}]")
+    for k in sorted(kwargs, key=repr):
+        walk(kwargs[k], k)
+    return names
 
 
 def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int],
@@ -54,6 +80,9 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
     marked_args = tuple(_Static(a) if i in static_pos else a for i, a in enumerate(args))
     marked_kwargs = {k: _Static(v) if k in static_argnames else v for k, v in kwargs.items()}
     leaves, in_tree = tree_flatten((marked_args, marked_kwargs))
+    all_names = leaf_names(fn, args, kwargs)
+    if len(all_names) != len(leaves):
+        all_names = [f"argument leaf {i}" for i in range(len(leaves))]
     dynamic, specs, key_parts, names = [], [], [], []
     for i, leaf in enumerate(leaves):
         if isinstance(leaf, _Static):
@@ -67,10 +96,10 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
         try:
             spec = arg_spec_of(leaf)
         except TypeError as e:
-            raise TypeError(f"{fn.__name__}: argument leaf {i}: {e}") from None
+            raise TypeError(f"{getattr(fn, '__name__', 'function')}: argument '{all_names[i]}': {e}") from None
         dynamic.append(i)
         specs.append(spec)
-        names.append(_leaf_name(fn.__name__, i))
+        names.append(all_names[i])
         key_parts.append(spec)
     return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, names)
 
@@ -85,35 +114,39 @@ class _Static:
 class Lowered:
     """A traced function at the tn stage; `as_text(stage)` shows any later stage."""
 
-    def __init__(self, traced: TracedFunction, options: CompileOptions):
+    def __init__(self, traced: TracedFunction, options: CompileOptions, signature: Signature):
         self.traced = traced
         self.options = options
+        self.signature = signature
 
     def module_at(self, stage: str) -> ir.Module:
         m = clone(self.traced.module)
         with m.context:
             return run_until(m, stage, self.options)
 
-    def as_text(self, stage: str = "tn") -> str:
+    def as_text(self, stage: str = "tn", debug_info: bool = False) -> str:
+        """The module at `stage`; `debug_info=True` prints each op's source location."""
         if stage not in STAGE_NAMES:
             raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
-        return str(self.module_at(stage))
+        return self.module_at(stage).operation.get_asm(enable_debug_info=debug_info)
 
     def compile(self) -> "Compiled":
         m = self.module_at("llvm")
         native = compile_llvm_module(m, self.options.entry, self.options.opt_level)
-        return Compiled(self.traced, native, self.options)
+        return Compiled(self.traced, native, self.options, self.signature)
 
 
 class Compiled:
     """Native code for one signature: allocates outputs, calls, rebuilds the output tree."""
 
-    def __init__(self, traced: TracedFunction, native: NativeCode, options: CompileOptions):
+    def __init__(self, traced: TracedFunction, native: NativeCode, options: CompileOptions,
+                 signature: Signature):
         self.traced = traced
         self.native = native
+        self.signature = signature
         in_specs = [
-            arg_spec(f"input {i}", a.spec.dtype, a.spec.shape, a.contiguous, False)
-            for i, a in enumerate(traced.in_specs)
+            arg_spec(name, a.spec.dtype, a.spec.shape, a.contiguous, False)
+            for name, a in zip(signature.names, traced.in_specs)
         ]
         out_specs = [arg_spec(f"output {i}", s.dtype, s.shape, True, True) for i, s in enumerate(traced.out_specs)]
         self.executable: Executable = make_executable(native.address, in_specs + out_specs, native)
@@ -129,8 +162,16 @@ class Compiled:
         self.executable.call(arrays + outs)
         return outs
 
-    def __call__(self, inputs: Sequence[Any]) -> Any:
+    def call_leaves(self, inputs: Sequence[Any]) -> Any:
         return tree_unflatten(self.traced.out_tree, self.call_flat(inputs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call with the traced argument structure; the runtime checks every buffer."""
+        leaves, tree = tree_flatten((args, kwargs))
+        if tree != self.signature.in_tree:
+            raise TypeError("compiled function called with a different argument structure than "
+                            "it was traced with")
+        return self.call_leaves([leaves[i] for i in self.signature.dynamic])
 
 
 class JitFunction:
@@ -161,7 +202,7 @@ class JitFunction:
         traced = self._trace(sig)
         opts = self._options()
         opts.contiguous = [a.contiguous for a in sig.specs]
-        return Lowered(traced, opts)
+        return Lowered(traced, opts, sig)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _is_tracing(args, kwargs):
@@ -176,9 +217,9 @@ class JitFunction:
                     traced = self._trace(sig)
                     opts = self._options()
                     opts.contiguous = [a.contiguous for a in sig.specs]
-                    compiled = Lowered(traced, opts).compile()
+                    compiled = Lowered(traced, opts, sig).compile()
                     self._cache[key] = compiled
-        return compiled([sig.leaves[i] for i in sig.dynamic])
+        return compiled.call_leaves([sig.leaves[i] for i in sig.dynamic])
 
     @property
     def cache_size(self) -> int:

@@ -1,2 +1,176 @@
-"""(filled by the op family slice)"""
-__all__: list[str] = []
+"""Matrix products with NumPy's semantics: matmul, dot, vdot, inner, outer, tensordot.
+
+All of them reduce to the one primitive `tn.matmul` ((..., m, k) x (..., k, n), equal batch
+dims) plus reshapes, transposes and broadcasts from the shape family: vectors are promoted
+to matrices and the added dim removed again, batch dims are broadcast explicitly, and
+booleans are multiplied as int64 then compared with 0 (NumPy's bool matmul is any(a & b)).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.ops.core import broadcast_shapes
+from theanir.dialects.tn.registry import ShapeError
+
+from .tensor import Tensor
+
+__all__ = ["matmul", "dot", "vdot", "inner", "outer", "tensordot"]
+
+
+def _api():
+    from . import numpy_api
+
+    return numpy_api
+
+
+def _prepare(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, np.dtype]:
+    """Promote both to one dtype (NEP 50); booleans compute in int64. Returns the result dtype."""
+    tnp = _api()
+    dt = tnp.result_type(a, b)
+    work = np.dtype(np.int64) if dt == np.bool_ else dt
+    return tnp.astype(a, work), tnp.astype(b, work), dt
+
+
+def _finish(out: Tensor, dt: np.dtype) -> Tensor:
+    return _api().not_equal(out, 0) if dt == np.bool_ else out
+
+
+def _mm(a: Tensor, b: Tensor) -> Tensor:
+    return Tensor(emit1("tn.matmul", [a.value, b.value]))
+
+
+def _reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    return x if x.shape == shape else _api().reshape(x, shape)
+
+
+def _transpose(x: Tensor, perm: Sequence[int]) -> Tensor:
+    perm = tuple(perm)
+    return x if perm == tuple(range(x.ndim)) else _api().transpose(x, perm)
+
+
+# ------------------------------------------------------------------ matmul
+def matmul(a: Any, b: Any) -> Tensor:
+    """NumPy's `matmul` (the `@` operator): 1-D operands promoted, batch dims broadcast."""
+    return _matmul("matmul", _api().as_tensor(a), _api().as_tensor(b))
+
+
+def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{name}: operands must be at least 1-D, got shapes {a.shape} and {b.shape} "
+                         f"(use multiply for scalars) at {describe_location()}")
+    ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} are not aligned: last dim of the "
+                         f"first ({ka}) != {'only' if b.ndim == 1 else 'second-to-last'} dim of the "
+                         f"second ({kb}) at {describe_location()}")
+    try:
+        batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ShapeError:
+        raise ShapeError(f"{name}: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast "
+                         f"together at {describe_location()}") from None
+    out_shape = batch + a.shape[-2:-1] + b.shape[-1:] if b.ndim >= 2 else a.shape[:-1]
+    if a.ndim == 1:
+        out_shape = batch + b.shape[-1:] if b.ndim >= 2 else ()
+    a, b, dt = _prepare(a, b)
+    a2 = _reshape(a, (1, ka)) if a.ndim == 1 else a
+    b2 = _reshape(b, (kb, 1)) if b.ndim == 1 else b
+    if b2.ndim == 2 and a2.ndim > 2:
+        # (batch..., m, k) x (k, n): fold the batch into m, one 2-D product (BLAS-friendly)
+        rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
+        out = _mm(_reshape(a2, (rows, ka)), b2)
+    else:
+        a2 = _api().broadcast_to(a2, batch + a2.shape[-2:])
+        b2 = _api().broadcast_to(b2, batch + b2.shape[-2:])
+        out = _mm(a2, b2)
+    return _finish(_reshape(out, out_shape), dt)
+
+
+# ------------------------------------------------------------------ dot family
+def dot(a: Any, b: Any) -> Tensor:
+    """NumPy's `dot`: scalars multiply; b of rank <= 2 is matmul; else contract a[-1] with b[-2]."""
+    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return _api().multiply(a, b)
+    if b.ndim <= 2:
+        return _matmul("dot", a, b)
+    return _tensordot("dot", a, b, [a.ndim - 1], [b.ndim - 2])
+
+
+def vdot(a: Any, b: Any) -> Tensor:
+    """Inner product of the flattened operands (no complex conjugation: no complex dtypes)."""
+    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    if a.size != b.size:
+        raise ShapeError(f"vdot: operands of shapes {a.shape} and {b.shape} have different sizes "
+                         f"({a.size} != {b.size}) at {describe_location()}")
+    return _matmul("vdot", _reshape(a, (a.size,)), _reshape(b, (b.size,)))
+
+
+def inner(a: Any, b: Any) -> Tensor:
+    """NumPy's `inner`: contract the last axes; result shape a.shape[:-1] + b.shape[:-1]."""
+    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return _api().multiply(a, b)
+    return _tensordot("inner", a, b, [a.ndim - 1], [b.ndim - 1])
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """NumPy's `outer`: out[i, j] = a.ravel()[i] * b.ravel()[j]."""
+    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    return _api().multiply(_reshape(a, (a.size, 1)), _reshape(b, (1, b.size)))
+
+
+def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Tensor:
+    """NumPy's `tensordot`: `axes` = N (last N of a with first N of b) or (axes_a, axes_b)."""
+    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    ax_a, ax_b = _tensordot_axes(a, b, axes)
+    return _tensordot("tensordot", a, b, ax_a, ax_b)
+
+
+def _tensordot_axes(a: Tensor, b: Tensor, axes: Any) -> tuple[list[int], list[int]]:
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        if n < 0 or n > a.ndim or n > b.ndim:
+            raise ValueError(f"tensordot: axes={n} is out of range for shapes {a.shape} and {b.shape} "
+                             f"at {describe_location()}")
+        return list(range(a.ndim - n, a.ndim)), list(range(n))
+    try:
+        ax_a, ax_b = axes
+    except (TypeError, ValueError):
+        raise ValueError(f"tensordot: axes must be an int or a pair of axis lists, got {axes!r}") from None
+    ax_a = [ax_a] if isinstance(ax_a, (int, np.integer)) else list(ax_a)
+    ax_b = [ax_b] if isinstance(ax_b, (int, np.integer)) else list(ax_b)
+    return ax_a, ax_b
+
+
+def _norm_axes(name: str, axes: list[int], shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for ax in axes:
+        ax = int(ax)
+        if not -len(shape) <= ax < len(shape):
+            raise ValueError(f"{name}: axis {ax} is out of bounds for shape {shape} at {describe_location()}")
+        out.append(ax % len(shape))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: repeated axis in {axes} at {describe_location()}")
+    return out
+
+
+def _tensordot(name: str, a: Tensor, b: Tensor, ax_a: list[int], ax_b: list[int]) -> Tensor:
+    """Contract a's `ax_a` with b's `ax_b` pairwise: transpose, flatten to 2-D, one matmul."""
+    ax_a, ax_b = _norm_axes(name, ax_a, a.shape), _norm_axes(name, ax_b, b.shape)
+    sizes_a, sizes_b = [a.shape[i] for i in ax_a], [b.shape[i] for i in ax_b]
+    if sizes_a != sizes_b:
+        raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} are not aligned over axes {ax_a} "
+                         f"and {ax_b} ({sizes_a} != {sizes_b}) at {describe_location()}")
+    free_a = [i for i in range(a.ndim) if i not in ax_a]
+    free_b = [i for i in range(b.ndim) if i not in ax_b]
+    m = int(np.prod([a.shape[i] for i in free_a], dtype=np.int64))
+    n = int(np.prod([b.shape[i] for i in free_b], dtype=np.int64))
+    k = int(np.prod(sizes_a, dtype=np.int64))
+    a, b, dt = _prepare(a, b)
+    a2 = _reshape(_transpose(a, free_a + ax_a), (m, k))
+    b2 = _reshape(_transpose(b, ax_b + free_b), (k, n))
+    out_shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
+    return _finish(_reshape(_mm(a2, b2), out_shape), dt)

@@ -102,7 +102,7 @@ def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
 
 def clone(module: ir.Module) -> ir.Module:
     with module.context:
-        return ir.Module.parse(module.operation.get_asm(print_generic_op_form=False))
+        return ir.Module.parse(module.operation.get_asm(enable_debug_info=True))
 
 
 def runtime_libraries() -> list[str]:

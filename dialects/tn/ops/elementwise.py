@@ -356,3 +356,60 @@ def _where_jvp(primals, tangents, outs):
     ta = tnp.zeros_like(outs[0]) if ta is None else ta
     tb = tnp.zeros_like(outs[0]) if tb is None else tb
     return [tnp.where(c, ta, tb)]
+
+
+# ------------------------------------------------------------------- transpose rules
+# Reverse mode transposes the linear ops that jvp rules emit: a `Linear` slot marks the
+# operand the op is linear in; the other operand is a known Tensor.
+def _lin(p) -> bool:
+    from ..registry import Linear
+    return isinstance(p, Linear)
+
+
+def _add_t(cts, primals):  # ct -> (ct, ct)
+    (ct,) = cts
+    return [ct if _lin(p) else None for p in primals]
+
+
+def _sub_t(cts, primals):  # ct -> (ct, -ct)
+    (ct,) = cts
+    a, b = primals
+    return [ct if _lin(a) else None, -ct if _lin(b) else None]
+
+
+def _neg_t(cts, primals):  # ct -> -ct
+    return [-cts[0]]
+
+
+def _mul_t(cts, primals):  # d(a*b) linear in one side: ct*b or a*ct
+    (ct,) = cts
+    a, b = primals
+    if _lin(a) and _lin(b):
+        raise TypeError("tn.mul is not linear in both operands")
+    return [ct * b if _lin(a) else None, a * ct if _lin(b) else None]
+
+
+def _div_t(cts, primals):  # a/b linear in a only: ct/b
+    (ct,) = cts
+    a, b = primals
+    if _lin(b):
+        raise TypeError("tn.div is not linear in its divisor")
+    return [ct / b, None]
+
+
+def _where_t(cts, primals):  # where(c, a, b): ct to the chosen branch
+    (ct,) = cts
+    c, a, b = primals
+    tnp = _tnp()
+    zero = tnp.zeros_like(ct)
+    return [None, tnp.where(c, ct, zero) if _lin(a) else None, tnp.where(c, zero, ct) if _lin(b) else None]
+
+
+from ..registry import OPS as _OPS  # noqa: E402
+
+_OPS["tn.add"].def_transpose(_add_t)
+_OPS["tn.sub"].def_transpose(_sub_t)
+_OPS["tn.neg"].def_transpose(_neg_t)
+_OPS["tn.mul"].def_transpose(_mul_t)
+_OPS["tn.div"].def_transpose(_div_t)
+where.def_transpose(_where_t)

@@ -1,2 +1,121 @@
-"""Matrix products: tn.matmul (vector, matrix, batched) lowered to linalg's named ops."""
+"""Matrix products: tn.matmul with explicit, equal batch dims, lowered to linalg's named ops.
+
+    %c = "tn.matmul"(%a, %b) : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
+    %d = "tn.matmul"(%x, %y) : (tensor<2x4x3xf64>, tensor<2x3x5xf64>) -> tensor<2x4x5xf64>
+
+The op is deliberately narrower than NumPy's `matmul`: no vectors, no batch broadcasting,
+one dtype. The frontend (`np_linalg.matmul`) inserts the reshapes and `tn.broadcast_to`s,
+so the op table stays small and the lowering maps 1:1 onto `linalg.matmul` /
+`linalg.batch_matmul`, the named ops that a later BLAS pass recognizes.
+"""
 from __future__ import annotations
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, linalg
+
+from ..lowering import LowerCall, fill, generic
+from ..registry import Linear, ShapeError, defop
+from ..types import TensorSpec
+
+# ---------------------------------------------------------------- tn.matmul
+matmul = defop(
+    "tn.matmul", ["lhs", "rhs"],
+    doc="(..., m, k) x (..., k, n) -> (..., m, n); identical batch dims, one dtype (float or int).",
+)
+
+
+@matmul.def_infer
+def _matmul_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
+    a, b = specs
+    if a.dtype != b.dtype:
+        raise ShapeError(f"operands must share one dtype, got {a.dtype.name} and {b.dtype.name}")
+    if a.dtype.kind not in "fi":
+        raise ShapeError(f"dtype {a.dtype.name} is not accepted (float or int)")
+    if a.ndim < 2 or a.ndim != b.ndim:
+        raise ShapeError(f"operands must have one rank >= 2, got {a.shape} and {b.shape}")
+    if a.shape[:-2] != b.shape[:-2]:
+        raise ShapeError(f"batch dims differ: {a.shape[:-2]} and {b.shape[:-2]} (broadcast them first)")
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"contracted dims differ: {a.shape} and {b.shape} ({a.shape[-1]} != {b.shape[-2]})")
+    return [TensorSpec(a.shape[:-1] + b.shape[-1:], a.dtype)]
+
+
+@matmul.def_reference
+def _matmul_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.matmul(a, b)
+
+
+@matmul.def_lower
+def _matmul_lower(call: LowerCall) -> list[ir.Value]:
+    a, b = call.operands
+    init = fill(call.out, 0)
+    rank = call.out.ndim
+    if rank == 2:
+        return [linalg.matmul(a, b, outs=[init])]
+    if rank == 3:
+        return [linalg.batch_matmul(a, b, outs=[init])]
+    return [_contraction(call, a, b, init)]
+
+
+def _contraction(call: LowerCall, a: ir.Value, b: ir.Value, init: ir.Value) -> ir.Value:
+    """Rank > 3: one generic over (batch..., m, n, k), k the reduction."""
+    nb = call.out.ndim - 2
+    dims = [ir.AffineDimExpr.get(i) for i in range(nb + 3)]
+    batch, m, n, k = dims[:nb], dims[nb], dims[nb + 1], dims[nb + 2]
+    maps = [ir.AffineMap.get(nb + 3, 0, e) for e in (batch + [m, k], batch + [k, n], batch + [m, n])]
+    is_float = call.out.dtype.kind == "f"
+
+    def body(x: ir.Value, y: ir.Value, acc: ir.Value) -> ir.Value:
+        if is_float:
+            return arith.AddFOp(acc, arith.MulFOp(x, y).result).result
+        return arith.AddIOp(acc, arith.MulIOp(x, y).result).result
+
+    dt = call.out.dtype
+    return generic([a, b], [dt, dt], maps[:2], [init], [dt], maps[2:],
+                   ["parallel"] * (nb + 2) + ["reduction"], body)[0]
+
+
+def _mm(a, b):
+    """tn.matmul of two Tensors (rules build with the op itself: shapes already match)."""
+    from theanir.dialects.tn.builder import emit1
+    from theanir.frontend.tensor import Tensor
+
+    return Tensor(emit1("tn.matmul", [a.value, b.value]))
+
+
+def _mT(x):
+    """Swap the last two axes (a shape-family transpose)."""
+    from theanir.frontend import numpy_api as tnp
+
+    perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return tnp.transpose(x, perm)
+
+
+@matmul.def_jvp
+def _matmul_jvp(primals, tangents, outs):
+    # d(a @ b) = da @ b + a @ db
+    a, b = primals
+    ta, tb = tangents
+    if outs[0].dtype.kind != "f":
+        return [None]
+    parts = []
+    if ta is not None:
+        parts.append(_mm(ta, b))
+    if tb is not None:
+        parts.append(_mm(a, tb))
+    if not parts:
+        return [None]
+    return [parts[0] if len(parts) == 1 else parts[0] + parts[1]]
+
+
+@matmul.def_transpose
+def _matmul_transpose(cts, primals):
+    # c = a @ b: a_bar = c_bar @ b^T (linear in a), b_bar = a^T @ c_bar (linear in b)
+    (ct,) = cts
+    a, b = primals
+    if ct is None:
+        return [None, None]
+    ct_a = _mm(ct, _mT(b)) if isinstance(a, Linear) and not isinstance(b, Linear) else None
+    ct_b = _mm(_mT(a), ct) if isinstance(b, Linear) and not isinstance(a, Linear) else None
+    return [ct_a, ct_b]

@@ -1,0 +1,212 @@
+"""JAX-style transforms: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp; verify_grad.
+
+Each transform traces the user function into the current tn block (or into a fresh jitted
+trace when called with concrete arrays) and differentiates it there with
+`theanir.passes.autodiff`, so transforms compose with each other and with `th.jit`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values
+
+from . import numpy_api as tnp
+from .api import jit
+from .pytree import tree_flatten, tree_unflatten
+from .tensor import Tensor
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
+           "hvp", "DifferentiationError"]
+
+
+def _fresh(x: Any) -> Tensor:
+    """A distinct SSA value equal to `x`, so differentiating w.r.t. one argument does not
+    follow other uses of the same value (grad(f)(x, x) differentiates only the first)."""
+    t = tnp.as_tensor(x)
+    if t.weak:
+        t = tnp.astype(t, t.dtype)
+    return Tensor(emit1("tn.broadcast_to", [t.value], {"shape": t.shape}))
+
+
+def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
+    if isinstance(argnums, int):
+        return (argnums,), True
+    return tuple(argnums), False
+
+
+def _split_diff_args(args: tuple, nums: tuple[int, ...], fname: str):
+    """Replace the differentiated arguments' leaves by fresh values; return them flat."""
+    args = list(args)
+    diff_leaves: list[Tensor] = []
+    trees = []
+    for n in nums:
+        if n >= len(args):
+            raise TypeError(f"{fname}: argnums {n} but only {len(args)} positional arguments")
+        leaves, td = tree_flatten(args[n])
+        fresh = []
+        for leaf in leaves:
+            t = tnp.as_tensor(leaf)
+            if t.dtype.kind != "f":
+                raise TypeError(f"{fname} requires float inputs to differentiate, got "
+                                f"{t.dtype.name} for argument {n} (at {describe_location()})")
+            fresh.append(_fresh(t))
+        diff_leaves.extend(fresh)
+        trees.append((n, td, len(fresh)))
+        args[n] = tree_unflatten(td, fresh)
+    return args, diff_leaves, trees
+
+
+def _regroup(values: list[Tensor], trees, single: bool):
+    out, i = [], 0
+    for _, td, n in trees:
+        out.append(tree_unflatten(td, values[i:i + n]))
+        i += n
+    return out[0] if single else tuple(out)
+
+
+def _zeros_or(v, like: Tensor) -> Tensor:
+    return Tensor(v) if v is not None else tnp.zeros_like(like)
+
+
+def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict):
+    nums, single = _argnums(argnums)
+    name = getattr(f, "__name__", "f")
+    args, diff, trees = _split_diff_args(args, nums, "grad")
+    out = f(*args, **kwargs)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"grad(has_aux=True): {name} must return a pair (output, aux)")
+        out, aux = out
+    y = tnp.as_tensor(out)
+    if y.shape != () or y.dtype.kind != "f":
+        raise TypeError(f"grad requires a scalar float output; {name} returned shape {y.shape} "
+                        f"dtype {y.dtype.name} (use th.vjp or th.jacobian for non-scalar outputs)")
+    one = tnp.ones_like(y)
+    gs = vjp_values([y.value], [d.value for d in diff], [one.value])
+    grads = _regroup([_zeros_or(g, d) for g, d in zip(gs, diff)], trees, single)
+    return ((y, aux), grads) if has_aux else (y, grads)
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """`(f(x), df/dx)` for a scalar-valued `f`; with has_aux, `((f(x), aux), df/dx)`."""
+    return jit(lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k))
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of a scalar-valued `f` w.r.t. argument(s) `argnums` (pytrees allowed)."""
+    def traced(*a, **k):
+        out, g = _value_and_grad_traced(f, argnums, has_aux, a, k)
+        return (g, out[1]) if has_aux else g
+
+    return jit(traced)
+
+
+def _jvp_traced(f: Callable, primals: Sequence, tangents: Sequence):
+    if len(primals) != len(tangents):
+        raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    args, diff, _ = _split_diff_args(tuple(primals), tuple(range(len(primals))), "jvp")
+    t_leaves, _ = tree_flatten(list(tangents))
+    ts = []
+    for d, t in zip(diff, t_leaves):
+        t = tnp.astype(tnp.as_tensor(t), d.dtype)
+        if t.shape != d.shape:
+            raise ValueError(f"jvp: tangent shape {t.shape} differs from primal shape {d.shape}")
+        ts.append(t)
+    out = f(*args)
+    leaves, td = tree_flatten(out)
+    outs = [tnp.as_tensor(o) for o in leaves]
+    touts = jvp_values([o.value for o in outs], [d.value for d in diff], [t.value for t in ts])
+    return tree_unflatten(td, outs), tree_unflatten(td, [_zeros_or(t, o) for t, o in zip(touts, outs)])
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence):
+    """Forward mode: `(f(*primals), J·tangents)`."""
+    return jit(lambda p, t: _jvp_traced(f, p, t))(tuple(primals), tuple(tangents))
+
+
+def _vjp_traced(f: Callable, primals: Sequence, cts: Any):
+    args, diff, trees = _split_diff_args(tuple(primals), tuple(range(len(primals))), "vjp")
+    out = f(*args)
+    leaves, td = tree_flatten(out)
+    outs = [tnp.as_tensor(o) for o in leaves]
+    ct_leaves, _ = tree_flatten(cts)
+    if len(ct_leaves) != len(outs):
+        raise TypeError(f"vjp: {len(outs)} outputs but {len(ct_leaves)} cotangents")
+    ct_ts = []
+    for o, c in zip(outs, ct_leaves):
+        c = tnp.astype(tnp.as_tensor(c), o.dtype)
+        if c.shape != o.shape:
+            raise ValueError(f"vjp: cotangent shape {c.shape} differs from output shape {o.shape}")
+        ct_ts.append(c)
+    gs = vjp_values([o.value for o in outs], [d.value for d in diff], [c.value for c in ct_ts])
+    return _regroup([_zeros_or(g, d) for g, d in zip(gs, diff)], trees, False)
+
+
+def vjp(f: Callable, *primals: Any):
+    """Reverse mode: `(f(*primals), vjp_fn)` where `vjp_fn(ct)` returns one cotangent per primal."""
+    out = jit(f)(*primals)
+    pullback = jit(lambda p, c: _vjp_traced(f, p, c))
+
+    def vjp_fn(ct: Any):
+        return pullback(tuple(primals), ct)
+
+    return out, vjp_fn
+
+
+def jacrev(f: Callable, argnums: int = 0) -> Callable:
+    """Jacobian by reverse mode: one vjp per output element, shape out.shape + in.shape."""
+    def traced(*args):
+        args, diff, _ = _split_diff_args(args, (argnums,), "jacobian")
+        (x,) = diff
+        y = tnp.as_tensor(f(*args))
+        rows = []
+        for i in range(y.size):
+            e = np.zeros(y.size, y.dtype)
+            e[i] = 1
+            ct = tnp.constant(e.reshape(y.shape))
+            (g,) = vjp_values([y.value], [x.value], [ct.value])
+            rows.append(_zeros_or(g, x))
+        if not rows:
+            return tnp.zeros(y.shape + x.shape, x.dtype)
+        return tnp.reshape(tnp.stack(rows), y.shape + x.shape)
+
+    return jit(traced)
+
+
+def jacfwd(f: Callable, argnums: int = 0) -> Callable:
+    """Jacobian by forward mode: one jvp per input element, shape out.shape + in.shape."""
+    def traced(*args):
+        args, diff, _ = _split_diff_args(args, (argnums,), "jacobian")
+        (x,) = diff
+        y = tnp.as_tensor(f(*args))
+        cols = []
+        for i in range(x.size):
+            e = np.zeros(x.size, x.dtype)
+            e[i] = 1
+            t = tnp.constant(e.reshape(x.shape))
+            (ty,) = jvp_values([y.value], [x.value], [t.value])
+            cols.append(_zeros_or(ty, y))
+        if not cols:
+            return tnp.zeros(y.shape + x.shape, y.dtype)
+        stacked = tnp.stack(cols, axis=-1)  # y.shape + (x.size,)
+        return tnp.reshape(stacked, y.shape + x.shape)
+
+    return jit(traced)
+
+
+jacobian = jacrev
+
+
+def hessian(f: Callable, argnums: int = 0) -> Callable:
+    """Second derivatives of a scalar `f`: forward over reverse."""
+    return jacfwd(grad(f, argnums), argnums)
+
+
+def hvp(f: Callable, primals: Sequence, v: Sequence):
+    """Hessian-vector product `H(f)(primals) · v` (forward over reverse, one extra sweep)."""
+    nums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return jvp(grad(f, nums), primals, v)[1]

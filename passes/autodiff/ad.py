@@ -1,0 +1,150 @@
+"""Differentiate tn IR in place: the derivative is more tn ops in the same block.
+
+Forward mode walks the ops between the inputs and the outputs in order and applies each
+op's `jvp` rule. Reverse mode is forward mode with placeholder tangents, followed by a
+transpose of the resulting linear ops in reverse order (each op's `transpose` rule), after
+which the forward tangent ops are erased (JAX's linearize + transpose, on MLIR values).
+Everything is emitted at the current insertion point, so it composes with tracing: grad of
+grad, jit of grad and Theano's `T.grad` on a symbolic graph all use these two functions.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from mlir import ir
+
+from theanir.dialects.tn.builder import describe_location, emit1, location_override
+from theanir.dialects.tn.registry import OPS, Linear
+from theanir.dialects.tn.types import spec_of_value
+
+
+class DifferentiationError(TypeError):
+    """An op on the differentiated path has no derivative rule, or the request is ill-posed."""
+
+
+def _current_block() -> ir.Block:
+    return ir.InsertionPoint.current.block
+
+
+def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value]) -> list:
+    """Ops of `block` on a path from `inputs` to `outputs`, in program order."""
+    ops = list(block.operations)
+    forward = set(inputs)
+    fwd_ops = []
+    for op in ops:
+        if any(v in forward for v in op.operands):
+            fwd_ops.append(op)
+            forward.update(op.results)
+    needed = set(outputs)
+    active = []
+    for op in reversed(fwd_ops):
+        if any(r in needed for r in op.results):
+            active.append(op)
+            needed.update(op.operands)
+    active.reverse()
+    return active
+
+
+def _is_float(v: ir.Value) -> bool:
+    return spec_of_value(v).dtype.kind == "f"
+
+
+def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
+               tangents: Sequence[ir.Value | None]) -> list[ir.Value | None]:
+    """Tangents of `outputs` given `tangents` of `inputs` (None = zero); emits tn ops."""
+    from theanir.frontend.tensor import Tensor
+
+    block = _current_block()
+    tmap: dict[ir.Value, Tensor] = {}
+    for v, t in zip(inputs, tangents):
+        if t is not None and _is_float(v):
+            tmap[v] = Tensor(t)
+    for op in _active_ops(block, [v for v in inputs if v in tmap], outputs):
+        in_tangents = [tmap.get(v) for v in op.operands]
+        if all(t is None for t in in_tangents):
+            continue
+        name = op.operation.name
+        opdef = OPS.get(name)
+        if not any(_is_float(r) for r in op.results):
+            continue  # integer/bool results carry no tangent
+        if opdef is None or opdef.jvp is None:
+            raise DifferentiationError(
+                f"{name} at {describe_location(op.location)} has no derivative rule (jvp)")
+        with location_override(op.location):
+            primals = [Tensor(v) for v in op.operands]
+            outs = [Tensor(r) for r in op.results]
+            out_t = opdef.jvp(primals, in_tangents, outs, **opdef.decode_attrs(op.operation))
+        for r, t in zip(op.results, out_t):
+            if t is not None and _is_float(r):
+                if t.shape != spec_of_value(r).shape or t.dtype != spec_of_value(r).dtype:
+                    raise DifferentiationError(
+                        f"jvp rule of {name} returned {t.spec} for a result of type {spec_of_value(r)}")
+                tmap[r] = t
+    return [tmap[o].value if o in tmap else None for o in outputs]
+
+
+def _placeholder(v: ir.Value) -> ir.Value:
+    """A fresh value standing for the tangent of `v` while linearizing (erased afterwards)."""
+    spec = spec_of_value(v)
+    return emit1("tn.constant", [], {"value": np.zeros(spec.shape, spec.dtype)})
+
+
+def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
+               cotangents: Sequence[ir.Value | None]) -> list[ir.Value | None]:
+    """Cotangents of `inputs` given `cotangents` of `outputs` (None = disconnected)."""
+    from theanir.frontend.tensor import Tensor
+
+    block = _current_block()
+    start = len(list(block.operations))
+    seeds = [_placeholder(v) if _is_float(v) else None for v in inputs]
+    out_tangents = jvp_values(outputs, inputs, seeds)
+    new_ops = list(block.operations)[start:]
+    linear = {s for s in seeds if s is not None}
+    linear_ops = []
+    for op in new_ops:
+        if any(v in linear for v in op.operands):
+            linear_ops.append(op)
+            linear.update(op.results)
+
+    cts: dict[ir.Value, Tensor] = {}
+    for t, ct in zip(out_tangents, cotangents):
+        if t is not None and ct is not None:
+            _accumulate(cts, t, Tensor(ct))
+    for op in reversed(linear_ops):
+        out_cts = [cts.pop(r, None) for r in op.results]
+        if all(c is None for c in out_cts):
+            continue
+        name = op.operation.name
+        opdef = OPS.get(name)
+        if opdef is None or opdef.transpose is None:
+            raise DifferentiationError(
+                f"{name} at {describe_location(op.location)} has no transpose rule: reverse mode "
+                f"through it is not supported yet")
+        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype) if v in linear else Tensor(v)
+                 for v in op.operands]
+        with location_override(op.location):
+            in_cts = opdef.transpose(out_cts, slots, **opdef.decode_attrs(op.operation))
+        for v, c in zip(op.operands, in_cts):
+            if c is not None and v in linear:
+                _accumulate(cts, v, c)
+    grads: list[ir.Value | None] = []
+    for s in seeds:
+        g = cts.get(s) if s is not None else None
+        grads.append(None if g is None else g.value)
+    # The forward tangent ops were only scaffolding for the transpose: remove them.
+    for op in reversed(linear_ops):
+        if all(not list(r.uses) for r in op.results):
+            op.operation.erase()
+    for s in seeds:
+        if s is not None and not list(s.uses):
+            s.owner.erase()
+    return grads
+
+
+def _accumulate(cts: dict, v: ir.Value, c) -> None:
+    spec = spec_of_value(v)
+    if c.shape != spec.shape or c.dtype != spec.dtype:
+        raise DifferentiationError(f"cotangent {c.spec} does not match value type {spec}")
+    prev = cts.get(v)
+    cts[v] = c if prev is None else prev + c
