@@ -71,9 +71,8 @@ def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
     except ShapeError:
         raise ShapeError(f"{name}: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast "
                          f"together at {describe_location()}") from None
-    out_shape = batch + a.shape[-2:-1] + b.shape[-1:] if b.ndim >= 2 else a.shape[:-1]
-    if a.ndim == 1:
-        out_shape = batch + b.shape[-1:] if b.ndim >= 2 else ()
+    # NumPy removes the dim it added to promote a 1-D operand
+    out_shape = batch + a.shape[-2:-1] + (b.shape[-1:] if b.ndim >= 2 else ())
     a, b, dt = _prepare(a, b)
     a2 = _reshape(a, (1, ka)) if a.ndim == 1 else a
     b2 = _reshape(b, (kb, 1)) if b.ndim == 1 else b

@@ -1,0 +1,122 @@
+"""THE pass registry: every pass and named pipeline `theanir-opt` knows by name.
+
+An entry is a `PassInfo`: a kebab-case name, a one-line doc, `run(module_op)`, and whether it
+is ours (a Python pass) or upstream (an MLIR pipeline string run by a `PassManager`). A named
+pipeline (`lower-to-cpu`) is an entry with `steps`: the stage table of `pipeline.py` from `tn`
+to `llvm`, so the CLI and `th.jit` lower through one table. Upstream passes are not listed:
+any name MLIR's own pass parser accepts is an upstream pass (`upstream_pass(text)` wraps one).
+
+    from theanir.passes.registry import lookup
+    lookup("tn-cse").run(module.operation)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from mlir import ir, passmanager
+
+from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
+from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
+from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
+from .pipeline import STAGES, CompileOptions, Step
+from .verify import NAME as VERIFY, verify_module
+
+
+@dataclass(frozen=True)
+class PassInfo:
+    """One runnable unit: `run(module_op)` transforms the module in place or raises."""
+
+    name: str
+    doc: str
+    run: Callable[[ir.Operation], None]
+    upstream: bool = False
+    steps: tuple["PassInfo", ...] = field(default=())  # non-empty for a named pipeline
+
+    @property
+    def is_pipeline(self) -> bool:
+        return bool(self.steps)
+
+
+def upstream_pass(text: str) -> PassInfo:
+    """An upstream pipeline element (`cse`, `func.func(canonicalize)`, ...) as a PassInfo.
+
+    Runs `builtin.module(text)` with a fresh PassManager; raises `ValueError` if MLIR cannot
+    parse the text and `ir.MLIRError` (with located diagnostics) if a pass fails.
+    """
+
+    def run(module_op: ir.Operation) -> None:
+        passmanager.PassManager.parse(f"builtin.module({text})").run(module_op)
+
+    return PassInfo(text, "upstream MLIR pass pipeline", run, upstream=True)
+
+
+def _canonicalize(module_op: ir.Operation) -> None:
+    # For now: verify + cse + dce. The rewrite phases (issue 5) grow this pass.
+    verify_module(module_op)
+    run_cse(module_op)
+    run_dce(module_op)
+
+
+def _entry_abi(module_op: ir.Operation) -> None:
+    make_entry(module_op.regions[0].blocks[0], CompileOptions().entry)
+
+
+def _step_name(step: Step) -> str:
+    """A readable name for a stage-table step: the pass it wraps, or its pipeline text."""
+    if isinstance(step, str):
+        return step
+    for cell in getattr(step, "__closure__", None) or ():  # pipeline._py(fn) lambdas
+        if callable(cell.cell_contents):
+            return cell.cell_contents.__name__.lstrip("_")
+    return getattr(step, "__name__", "step").lstrip("_")
+
+
+def _stage_steps(first: str, last: str) -> tuple[PassInfo, ...]:
+    """The stage table's steps after stage `first` up to and including stage `last`."""
+    names = [s.name for s in STAGES]
+    steps: list[PassInfo] = []
+    for stage in STAGES[names.index(first) + 1: names.index(last) + 1]:
+        for step in stage.steps:
+            if isinstance(step, str):
+                steps.append(upstream_pass(step))
+                continue
+            run = (lambda s: lambda op: s(op, CompileOptions()))(step)
+            steps.append(PassInfo(f"{stage.name}:{_step_name(step)}", stage.doc, run))
+    return tuple(steps)
+
+
+def _pipeline(name: str, doc: str, steps: tuple[PassInfo, ...]) -> PassInfo:
+    def run(module_op: ir.Operation) -> None:
+        for s in steps:
+            s.run(module_op)
+
+    return PassInfo(name, doc, run, steps=steps)
+
+
+PASSES: dict[str, PassInfo] = {}
+ALIASES: dict[str, str] = {"tn-to-linalg": TO_LINALG}
+
+
+def register(info: PassInfo) -> PassInfo:
+    if info.name in PASSES or info.name in ALIASES:
+        raise ValueError(f"pass {info.name!r} is registered twice")
+    PASSES[info.name] = info
+    return info
+
+
+register(PassInfo(VERIFY, "MLIR's verifier plus every tn op's shape/dtype rule", verify_module))
+register(PassInfo(CSE_NAME, "merge identical pure tn ops", run_cse))
+register(PassInfo(DCE_NAME, "erase unused pure tn ops", run_dce))
+register(PassInfo("tn-canonicalize", "tn canonicalization (for now: tn-verify, tn-cse, tn-dce)",
+                  _canonicalize))
+register(PassInfo(TO_LINALG, "lower every tn op to linalg/tensor/arith/math", convert_tn_to_linalg))
+register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (memrefs, "
+                  "llvm.emit_c_interface)", _entry_abi))
+register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "
+                   "-> llvm", _stage_steps("tn", "llvm")))
+
+
+def lookup(name: str) -> PassInfo | None:
+    """The registered pass or pipeline called `name` (or one of its aliases), else None."""
+    return PASSES.get(ALIASES.get(name, name))
