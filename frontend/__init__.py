@@ -19,6 +19,7 @@ from .gradcheck import GradientError, verify_grad  # noqa: E402
 from .config import config  # noqa: E402
 from .numpy_api import *  # noqa: E402,F401,F403
 from .tensor import Tensor, TracerError  # noqa: E402
+from .symbolic import function, shared  # noqa: E402  (Theano's API; T is theanir.tensor)
 from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 
 float32 = __import__("numpy").float32
@@ -31,5 +32,5 @@ _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(geta
               and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
-    "float32", "float64", "int32", "int64", "bool_", "__version__",
+    "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
 })

@@ -1,2 +1,428 @@
-"""(filled by the op family slice)"""
-__all__: list[str] = []
+"""NumPy's shape functions on traced tensors: reshape, transpose, indexing, joining, take.
+
+Everything NumPy resolves at the Python level (negative axes, -1 in a shape, slice objects,
+negative constant indices, Ellipsis/None in an index) is resolved here, so the tn ops in
+`dialects/tn/ops/shape.py` only see explicit static attributes. Composite functions
+(expand_dims, squeeze, stack, ravel, moveaxis ...) are reshapes, transposes and
+concatenations. Errors name the function, the shapes and the user's source line.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any, Sequence
+
+import numpy as np
+
+from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.registry import ShapeError
+
+from .numpy_api import as_tensor, astype, constant, result_type, where, clip
+from .tensor import Tensor
+
+__all__ = [
+    "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "ravel", "flip",
+    "concatenate", "stack", "hstack", "vstack", "take", "take_along_axis", "getitem",
+]
+
+AxisError = np.exceptions.AxisError
+
+
+# ------------------------------------------------------------------ helpers
+def _at() -> str:
+    return f"at {describe_location()}"
+
+
+def _op(name: str, xs: Sequence[Tensor], weak: bool = False, **attrs: Any) -> Tensor:
+    return Tensor(emit1(name, [x.value for x in xs], attrs), weak=weak)
+
+
+def _axis(fn: str, axis: Any, ndim: int, shape: tuple[int, ...]) -> int:
+    """A NumPy axis (negative counts from the end) -> 0 <= axis < ndim, or AxisError."""
+    try:
+        a = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{fn}: axis must be an integer, got {axis!r} {_at()}") from None
+    if not -ndim <= a < ndim:
+        raise AxisError(f"{fn}: axis {a} is out of bounds for a tensor of rank {ndim} "
+                        f"(shape {shape}) {_at()}")
+    return a % ndim
+
+
+def _axes(fn: str, axes: Any, ndim: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An axis or a sequence of axes, normalized; repeats are refused as NumPy does."""
+    seq = (axes,) if np.ndim(axes) == 0 and not isinstance(axes, (tuple, list)) else tuple(axes)
+    out = tuple(_axis(fn, a, ndim, shape) for a in seq)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fn}: repeated axis in {tuple(seq)} for shape {shape} {_at()}")
+    return out
+
+
+def _shape_tuple(fn: str, shape: Any) -> tuple[int, ...]:
+    try:
+        if np.ndim(shape) == 0 and not isinstance(shape, (tuple, list)):
+            return (operator.index(shape),)
+        return tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{fn}: a shape must be static Python ints, got {shape!r} {_at()}") from None
+
+
+def _slice(x: Tensor, starts: Sequence[int], sizes: Sequence[int], steps: Sequence[int]) -> Tensor:
+    """tn.slice, skipped when it selects all of x."""
+    full = all(b == 0 and k == n and s == 1 for b, k, s, n in zip(starts, sizes, steps, x.shape))
+    if full:
+        return x
+    return _op("tn.slice", [x], x.weak, starts=tuple(starts), sizes=tuple(sizes), steps=tuple(steps))
+
+
+def _slice_params(s: slice, n: int) -> tuple[int, int, int]:
+    """Python's slice rules for a dimension of size n -> (start, size, step), in range."""
+    if any(isinstance(v, Tensor) for v in (s.start, s.stop, s.step)):
+        raise TypeError(f"getitem: slice bounds must be static ints, got a traced tensor in {s}; "
+                        f"use th.take with a traced index, or mark the bound static "
+                        f"(static_argnums) {_at()}")
+    try:
+        start, stop, step = s.indices(n)
+    except ValueError as e:
+        raise ValueError(f"getitem: {e} (slice {s}) {_at()}") from None
+    size = len(range(start, stop, step))
+    return (start, size, step) if size > 0 else (0, 0, 1)
+
+
+def _bool_index_error(fn: str, x: Tensor, mask_shape: tuple[int, ...]) -> TypeError:
+    return TypeError(
+        f"{fn}: boolean mask indexing (tensor shape {x.shape}, mask shape {mask_shape}) has a "
+        f"data-dependent result shape, which a compiled function cannot have; use "
+        f"th.where(mask, x, fill) to select elementwise (or multiply by the mask) {_at()}")
+
+
+def _index_tensor(fn: str, x: Tensor, indices: Any, axis: int) -> Tensor:
+    """Integer indices for `axis` of x as an int tensor.
+
+    Constant indices are checked like NumPy (IndexError when out of range) and wrapped here;
+    traced ones are wrapped and clamped by tn.take at run time (no error path there).
+    """
+    n = x.shape[axis]
+    if isinstance(indices, Tensor):
+        if indices.dtype == np.bool_:
+            raise _bool_index_error(fn, x, indices.shape)
+        if indices.dtype.kind != "i":
+            raise TypeError(f"{fn}: indices must be integers, got {indices.dtype.name} {_at()}")
+        return indices if not indices.weak else Tensor(indices.value)
+    arr = np.asarray(indices)
+    if arr.dtype == np.bool_:
+        raise _bool_index_error(fn, x, arr.shape)
+    if arr.size == 0:
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"{fn}: indices must be integers, got {arr.dtype.name} {_at()}")
+    bad = arr[(arr < -n) | (arr >= n)]
+    if bad.size:
+        raise IndexError(f"{fn}: index {int(bad.flat[0])} is out of bounds for axis {axis} with "
+                         f"size {n} (tensor shape {x.shape}) {_at()}")
+    return constant(np.where(arr < 0, arr + n, arr).astype(np.int64))
+
+
+# ------------------------------------------------------------------ reshape family
+def reshape(x: Any, shape: Any, order: str = "C") -> Tensor:
+    """np.reshape: row-major; one -1 takes the remaining size."""
+    x = as_tensor(x)
+    if order != "C":
+        raise NotImplementedError(f"reshape: only order='C' is supported, got {order!r} {_at()}")
+    target = _shape_tuple("reshape", shape)
+    if target.count(-1) > 1 or any(n < -1 for n in target):
+        raise ValueError(f"reshape: invalid shape {target} (one -1 at most, no other negatives) {_at()}")
+    if -1 in target:
+        known = int(np.prod([n for n in target if n != -1], dtype=np.int64))
+        if known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} (size {x.size}) "
+                             f"into shape {target} {_at()}")
+        target = tuple(x.size // known if n == -1 else n for n in target)
+    if int(np.prod(target, dtype=np.int64)) != x.size:
+        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} (size {x.size}) "
+                         f"into shape {target} (size {int(np.prod(target))}) {_at()}")
+    if target == x.shape:
+        return x
+    return _op("tn.reshape", [x], x.weak, shape=target)
+
+
+def ravel(x: Any, order: str = "C") -> Tensor:
+    """np.ravel: the row-major 1-D view."""
+    return reshape(x, (-1,), order)
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    """np.expand_dims: insert size-1 dimensions at `axis` (int or tuple, of the result)."""
+    x = as_tensor(x)
+    count = 1 if np.ndim(axis) == 0 and not isinstance(axis, (tuple, list)) else len(axis)
+    new = set(_axes("expand_dims", axis, x.ndim + count, x.shape))
+    dims = iter(x.shape)
+    return reshape(x, tuple(1 if d in new else next(dims) for d in range(x.ndim + count)))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """np.squeeze: drop size-1 dimensions (all of them, or those named by `axis`)."""
+    x = as_tensor(x)
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axes = _axes("squeeze", axis, x.ndim, x.shape)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: cannot select axis {a} to squeeze out: its size is "
+                             f"{x.shape[a]}, not one (shape {x.shape}) {_at()}")
+    return reshape(x, tuple(n for d, n in enumerate(x.shape) if d not in axes))
+
+
+# ------------------------------------------------------------------ transposes
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """np.transpose: reverse the dimensions, or permute them by `axes`."""
+    x = as_tensor(x)
+    if axes is None:
+        perm = tuple(range(x.ndim))[::-1]
+    else:
+        perm = _axes("transpose", axes, x.ndim, x.shape)
+        if len(perm) != x.ndim:
+            raise ValueError(f"transpose: axes {tuple(axes)} do not match a tensor of shape "
+                             f"{x.shape} {_at()}")
+    if perm == tuple(range(x.ndim)):
+        return x
+    return _op("tn.transpose", [x], x.weak, perm=perm)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """np.swapaxes: exchange two dimensions."""
+    x = as_tensor(x)
+    a = _axis("swapaxes", axis1, x.ndim, x.shape)
+    b = _axis("swapaxes", axis2, x.ndim, x.shape)
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = b, a
+    return transpose(x, perm)
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """np.moveaxis: move dimensions to new positions, the others keep their order."""
+    x = as_tensor(x)
+    src = _axes("moveaxis", source, x.ndim, x.shape)
+    dst = _axes("moveaxis", destination, x.ndim, x.shape)
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: source {source} and destination {destination} must have "
+                         f"the same number of elements {_at()}")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(x, order)
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    """np.flip: reverse the order of elements along `axis` (all axes when None)."""
+    x = as_tensor(x)
+    axes = range(x.ndim) if axis is None else _axes("flip", axis, x.ndim, x.shape)
+    starts, steps = [0] * x.ndim, [1] * x.ndim
+    for a in axes:
+        if x.shape[a] > 1:
+            starts[a], steps[a] = x.shape[a] - 1, -1
+    return _slice(x, starts, x.shape, steps)
+
+
+# ------------------------------------------------------------------ joining
+def concatenate(xs: Sequence[Any], axis: Any = 0, dtype: Any = None) -> Tensor:
+    """np.concatenate: join along an existing axis (None: of the raveled inputs); promotes dtypes."""
+    xs = list(xs)
+    if not xs:
+        raise ValueError(f"concatenate: need at least one tensor to concatenate {_at()}")
+    dt = result_type(*xs) if dtype is None else dtype
+    ts = [astype(as_tensor(x), dt) for x in xs]
+    if axis is None:
+        ts, axis = [ravel(t) for t in ts], 0
+    if any(t.ndim == 0 for t in ts):
+        raise ValueError(f"concatenate: zero-dimensional tensors cannot be concatenated "
+                         f"(shapes {[t.shape for t in ts]}) {_at()}")
+    a = _axis("concatenate", axis, ts[0].ndim, ts[0].shape)
+    for t in ts[1:]:
+        if t.ndim != ts[0].ndim or any(p != q for d, (p, q) in enumerate(zip(t.shape, ts[0].shape)) if d != a):
+            raise ShapeError(f"concatenate: shapes {[u.shape for u in ts]} must match except along "
+                             f"axis {a} {_at()}")
+    pieces = [t for t in ts if t.shape[a] > 0] or ts[:1]  # empty pieces add nothing
+    return Tensor(_join(pieces, a).value)
+
+
+def _join(ts: list[Tensor], axis: int) -> Tensor:
+    """A balanced tree of binary tn.concatenate (see its definition for why binary): each
+    element is copied log2(n) times instead of up to n times by a left fold."""
+    if len(ts) == 1:
+        return ts[0]
+    mid = len(ts) // 2
+    return _op("tn.concatenate", [_join(ts[:mid], axis), _join(ts[mid:], axis)], axis=axis)
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """np.stack: join same-shape tensors along a new axis."""
+    ts = [as_tensor(x) for x in xs]
+    if not ts:
+        raise ValueError(f"stack: need at least one tensor to stack {_at()}")
+    if any(t.shape != ts[0].shape for t in ts):
+        raise ShapeError(f"stack: all inputs must have the same shape, got {[t.shape for t in ts]} {_at()}")
+    a = _axis("stack", axis, ts[0].ndim + 1, ts[0].shape)
+    return concatenate([expand_dims(t, a) for t in ts], axis=a)
+
+
+def _atleast(x: Any, rank: int) -> Tensor:
+    t = as_tensor(x)
+    if t.ndim >= rank:
+        return t
+    return reshape(t, (1,) * (rank - t.ndim) + t.shape)
+
+
+def hstack(xs: Sequence[Any]) -> Tensor:
+    """np.hstack: along axis 1, or axis 0 for 1-D inputs (0-d inputs become 1-D)."""
+    ts = [_atleast(x, 1) for x in xs]
+    return concatenate(ts, axis=0 if ts and ts[0].ndim == 1 else 1)
+
+
+def vstack(xs: Sequence[Any]) -> Tensor:
+    """np.vstack: along axis 0 after making every input at least 2-D ((n,) -> (1, n))."""
+    return concatenate([_atleast(x, 2) for x in xs], axis=0)
+
+
+# ------------------------------------------------------------------ gathering
+def take(x: Any, indices: Any, axis: Any = None) -> Tensor:
+    """np.take. Constant indices out of range raise IndexError as in NumPy; traced indices
+    wrap once if negative and are then clamped to the axis (JAX's behaviour)."""
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    a = _axis("take", axis, x.ndim, x.shape)
+    idx = _index_tensor("take", x, indices, a)
+    return _op("tn.take", [x, idx], axis=a)
+
+
+def take_along_axis(arr: Any, indices: Any, axis: Any) -> Tensor:
+    """np.take_along_axis, as one tn.take on the raveled (broadcast) input with linear indices.
+
+    Index handling is take's: constant indices are checked, traced ones wrapped and clamped.
+    """
+    x = as_tensor(arr)
+    if axis is None:
+        x, axis = ravel(x), 0
+    a = _axis("take_along_axis", axis, x.ndim, x.shape)
+    idx = _index_tensor("take_along_axis", x, indices, a)
+    if idx.ndim != x.ndim:
+        raise ValueError(f"take_along_axis: indices of shape {idx.shape} and the tensor of shape "
+                         f"{x.shape} must have the same rank {_at()}")
+    n = x.shape[a]
+    rest = [(p, q) for d, (p, q) in enumerate(zip(x.shape, idx.shape)) if d != a]
+    try:
+        others = np.broadcast_shapes(*zip(*rest)) if rest else ()
+    except ValueError:
+        raise ShapeError(f"take_along_axis: shapes {x.shape} and {idx.shape} do not broadcast "
+                         f"outside axis {a} {_at()}") from None
+    out_shape = others[:a] + (idx.shape[a],) + others[a:]
+    src_shape = others[:a] + (n,) + others[a:]
+    if isinstance(indices, Tensor) and n > 0:  # constant indices were checked and wrapped
+        idx = clip(where(idx < 0, idx + n, idx), 0, n - 1)
+    strides = np.cumprod((src_shape + (1,))[:0:-1])[::-1]  # row-major strides of src_shape
+    base = np.zeros(out_shape[:a] + (1,) + out_shape[a + 1:], np.int64)
+    for d in range(len(out_shape)):
+        if d != a:
+            grid = np.arange(out_shape[d]).reshape([-1 if e == d else 1 for e in range(len(out_shape))])
+            base = base + grid * int(strides[d])
+    from .numpy_api import broadcast_to
+
+    linear = broadcast_to(astype(idx, np.int64), out_shape) * int(strides[a]) + constant(base)
+    return take(ravel(broadcast_to(x, src_shape)), linear, axis=0)
+
+
+# ------------------------------------------------------------------ x[...]
+def _classify(x: Tensor, e: Any) -> tuple[str, Any]:
+    """One index entry -> (kind, value), kinds: none, ellipsis, slice, int, array."""
+    if e is None:
+        return "none", None
+    if e is Ellipsis:
+        return "ellipsis", None
+    if isinstance(e, slice):
+        return "slice", e
+    if isinstance(e, (bool, np.bool_)):
+        raise _bool_index_error("getitem", x, ())
+    if isinstance(e, Tensor):
+        if e.dtype == np.bool_:
+            raise _bool_index_error("getitem", x, e.shape)
+        if e.dtype.kind != "i":
+            raise IndexError(f"getitem: index tensors must be integers, got {e.dtype.name} {_at()}")
+        return "array", e
+    if isinstance(e, (int, np.integer)):
+        return "int", int(e)
+    if isinstance(e, (list, np.ndarray)):
+        arr = np.asarray(e)
+        if arr.dtype == np.bool_:
+            raise _bool_index_error("getitem", x, arr.shape)
+        if arr.ndim == 0 and arr.dtype.kind in "iu":
+            return "int", int(arr)
+        if arr.dtype.kind in "iu" or arr.size == 0:
+            return "array", arr
+    raise IndexError(f"getitem: only integers, slices (`:`), ellipsis (`...`), None and integer "
+                     f"arrays are valid indices, got {e!r} {_at()}")
+
+
+def _expand_entries(x: Tensor, idx: Any) -> list[tuple[str, Any, int]]:
+    """Classified entries with their tuple position; Ellipsis expands to full slices."""
+    entries = idx if isinstance(idx, tuple) else (idx,)
+    items = [(*_classify(x, e), pos) for pos, e in enumerate(entries)]
+    used = sum(k in ("slice", "int", "array") for k, _, _ in items)
+    if used > x.ndim:
+        raise IndexError(f"getitem: too many indices for a tensor of shape {x.shape}: it is "
+                         f"{x.ndim}-dimensional, but {used} were indexed {_at()}")
+    kinds = [k for k, _, _ in items]
+    if kinds.count("ellipsis") > 1:
+        raise IndexError(f"getitem: an index can only have a single ellipsis ('...') {_at()}")
+    if kinds.count("array") > 1:
+        raise TypeError(f"getitem: only one integer-array index is supported, got "
+                        f"{kinds.count('array')} (use th.take in steps) {_at()}")
+    fill = [("slice", slice(None), len(entries))] * (x.ndim - used)
+    if "ellipsis" in kinds:
+        i = kinds.index("ellipsis")
+        return items[:i] + [("slice", slice(None), items[i][2])] * (x.ndim - used) + items[i + 1:]
+    return items + fill
+
+
+def getitem(x: Any, idx: Any) -> Tensor:
+    """x[idx]: ints, slices (any step), None, Ellipsis, and one integer array or traced int
+    tensor (a 0-d traced int indexes dynamically). NumPy's placement rule holds: when the
+    advanced index and integer indices are not adjacent, the index dimensions go first."""
+    x = as_tensor(x)
+    items = _expand_entries(x, idx)
+    starts, sizes, steps = [0] * x.ndim, list(x.shape), [1] * x.ndim
+    layout: list[tuple[str, int]] = []  # result dims in entry order: ("dim", d), ("new", 0), ("adv", d)
+    adv_positions, adv = [], None
+    d = 0
+    for kind, value, pos in items:
+        if kind == "none":
+            layout.append(("new", 0))
+            continue
+        n = x.shape[d]
+        if kind == "slice":
+            starts[d], sizes[d], steps[d] = _slice_params(value, n)
+            layout.append(("dim", d))
+        elif kind == "int":
+            if not -n <= value < n:
+                raise IndexError(f"getitem: index {value} is out of bounds for axis {d} with size "
+                                 f"{n} (tensor shape {x.shape}) {_at()}")
+            starts[d], sizes[d] = value % n, 1
+            adv_positions.append(pos)
+        else:
+            adv = (d, _index_tensor("getitem", x, value, d))
+            adv_positions.append(pos)
+            layout.append(("adv", d))
+        d += 1
+    y = _slice(x, starts, sizes, steps)
+    if adv is None:
+        return reshape(y, tuple(1 if k == "new" else sizes[v] for k, v in layout))
+    a, index = adv
+    y = _op("tn.take", [y, index], x.weak, axis=a)
+    k = index.ndim
+    adjacent = max(adv_positions) - min(adv_positions) + 1 == len(adv_positions)
+    if not adjacent:  # NumPy puts the advanced dimensions first
+        y = transpose(y, list(range(a, a + k)) + [e for e in range(y.ndim) if not a <= e < a + k])
+        layout = [("adv", a)] + [item for item in layout if item[0] != "adv"]
+    shape: list[int] = []
+    for kind, v in layout:
+        shape += list(index.shape) if kind == "adv" else [1 if kind == "new" else sizes[v]]
+    return reshape(y, tuple(shape))

@@ -7,6 +7,7 @@ re-exported here, so `numpy_api` is the one namespace rules and users see.
 """
 from __future__ import annotations
 
+import builtins
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,6 +35,9 @@ def constant(value: ArrayLike, dtype: Any = None, weak: bool = False) -> Tensor:
 
 
 def _nearest_supported(dt: np.dtype) -> np.dtype:
+    """`dt` if theanir supports it, else the supported dtype that holds its values."""
+    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+        return np.dtype(dt)
     if dt.kind == "f" and dt.itemsize <= 4:
         return np.dtype(np.float32)
     if dt.kind in "iu":
@@ -62,7 +66,8 @@ def result_type(*xs: Any) -> np.dtype:
 
 
 def _all_weak(xs: Sequence[Any]) -> bool:
-    return all((isinstance(x, Tensor) and x.weak) or isinstance(x, Scalar) for x in xs)
+    # builtins.all: np_reduce's `all` is star-imported into this module's globals below
+    return builtins.all((isinstance(x, Tensor) and x.weak) or isinstance(x, Scalar) for x in xs)
 
 
 def as_tensor(x: Any, dtype: Any = None) -> Tensor:

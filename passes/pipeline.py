@@ -45,14 +45,17 @@ def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
     make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous)
 
 
+# No `eliminate-empty-tensors`: after `cse` merges identical `linalg.fill` inits, it let two
+# reductions accumulate into one output buffer (a miscompile seen in value_and_grad with
+# has_aux; tests/autodiff/test_transforms.py keeps the case). Results are therefore
+# computed in temporaries and copied into the caller's buffers.
 BUFFERIZE = (
-    "eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"
     "canonicalize,buffer-deallocation-pipeline,canonicalize"
 )
 TO_LLVM = (
-    "convert-linalg-to-loops,lower-affine,expand-strided-metadata,"
+    "convert-linalg-to-loops,lower-affine,expand-strided-metadata,lower-affine,"  # 2nd: subviews at dynamic offsets
     "finalize-memref-to-llvm,convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"

@@ -19,7 +19,7 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
-from .pipeline import STAGES, CompileOptions, Step
+from .pipeline import STAGES, CompileOptions
 from .verify import NAME as VERIFY, verify_module
 
 
@@ -62,14 +62,16 @@ def _entry_abi(module_op: ir.Operation) -> None:
     make_entry(module_op.regions[0].blocks[0], CompileOptions().entry)
 
 
-def _step_name(step: Step) -> str:
-    """A readable name for a stage-table step: the pass it wraps, or its pipeline text."""
-    if isinstance(step, str):
-        return step
+def _step_name(stage: str, step: Callable) -> str:
+    """A stage-table step's name: the registered pass it wraps, else `stage:function`."""
     for cell in getattr(step, "__closure__", None) or ():  # pipeline._py(fn) lambdas
         if callable(cell.cell_contents):
-            return cell.cell_contents.__name__.lstrip("_")
-    return getattr(step, "__name__", "step").lstrip("_")
+            step = cell.cell_contents
+    for info in PASSES.values():
+        if info.run is step:
+            return info.name
+    name = getattr(step, "__name__", "step")
+    return ENTRY_ABI if name == "_entry_abi" else f"{stage}:{name.lstrip('_')}"
 
 
 def _stage_steps(first: str, last: str) -> tuple[PassInfo, ...]:
@@ -82,7 +84,7 @@ def _stage_steps(first: str, last: str) -> tuple[PassInfo, ...]:
                 steps.append(upstream_pass(step))
                 continue
             run = (lambda s: lambda op: s(op, CompileOptions()))(step)
-            steps.append(PassInfo(f"{stage.name}:{_step_name(step)}", stage.doc, run))
+            steps.append(PassInfo(_step_name(stage.name, step), stage.doc, run))
     return tuple(steps)
 
 

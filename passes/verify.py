@@ -13,6 +13,10 @@ NAME = "tn-verify"
 class VerificationError(ValueError):
     """The module is ill-typed; the message names the op and its location."""
 
+    def __init__(self, message: str, location: ir.Location | None = None):
+        super().__init__(message)
+        self.location = location  # the op's, for tools that report file:line:col (theanir-opt)
+
 
 def _walk(block: ir.Block):
     for op in block.operations:
@@ -37,8 +41,8 @@ def verify_module(module_op: ir.Operation, pass_: object = None) -> None:
             expected = opdef.infer(specs, **opdef.decode_attrs(op.operation))
             actual = [spec_of_type(r.type) for r in op.results]
         except (ShapeError, TypeError, KeyError) as e:
-            raise VerificationError(f"{where}: {e}") from None
+            raise VerificationError(f"{where}: {e}", op.location) from None
         if expected != actual:
             raise VerificationError(
                 f"{where}: result types {[str(a) for a in actual]} differ from the op's rule "
-                f"{[str(x) for x in expected]}")
+                f"{[str(x) for x in expected]}", op.location)

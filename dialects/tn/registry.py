@@ -93,9 +93,6 @@ def elements_to_numpy(attr: ir.Attribute) -> np.ndarray:
         sv = dense.get_splat_value()
         v = sv.value if not isinstance(sv, ir.BoolAttr) else ir.BoolAttr(sv).value
         return np.full(shape, v, dtype=dtype)
-    if dtype == np.bool_:
-        flat = [bool(ir.IntegerAttr(dense[i]).value) for i in range(len(dense))]
-        return np.array(flat, dtype=np.bool_).reshape(shape)
     return np.array(dense, copy=True).astype(dtype, copy=False).reshape(shape)
 
 

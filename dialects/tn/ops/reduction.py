@@ -1,2 +1,379 @@
-"""Reductions over any axes with keepdims: sum, max, min, prod, any, all, argmax, argmin."""
+"""Reductions over any set of axes: sum, prod, max, min, any, all, and argmax/argmin.
+
+Every reduction takes `axes` (sorted, distinct, non-negative; empty = no reduction) and
+`keepdims` (reduced axes stay as size-1 dims). The frontend normalizes NumPy's `axis`
+argument and casts first (sum/prod run in the input dtype; any/all take bools), so the ops
+themselves never promote.
+
+    %s = "tn.reduce_sum"(%x) {axes = array<i64: 1>, keepdims = false}
+           : (tensor<3x4xf32>) -> tensor<3xf32>
+    %m = "tn.reduce_max"(%x) {axes = array<i64: 0, 1>, keepdims = true}
+           : (tensor<3x4xf32>) -> tensor<1x1xf32>
+    %i = "tn.argmax"(%x) {axes = array<i64: 0, 1>, keepdims = false}
+           : (tensor<3x4xf32>) -> tensor<i64>
+
+Each op lowers to one `linalg.generic` whose reduced dims are `reduction` iterators and whose
+init is a `linalg.fill` with the combiner's identity. A reduced extent of 0 gives that identity
+(sum 0, prod 1, any false, all true); max/min/argmax/argmin have none and refuse it, as NumPy
+does.
+
+argmax/argmin: design decision. They take `axes` like the other reductions (not a single
+`axis`) and return the index into the row-major flattening of the reduced axes. A single
+axis is NumPy's `axis=k`; all axes is NumPy's `axis=None` (the index into `x.ravel()`), so
+that needs no reshape and no copy of a strided input. The combiner is order independent (the
+smaller index wins a tie, a NaN beats any number and the first NaN wins), so the result is
+NumPy's first occurrence whatever order a later pass iterates in.
+"""
 from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith
+
+from ..lowering import LowerCall, fill, generic, identity_map, index_cast, linalg_index
+from ..registry import ShapeError, defop
+from ..types import TensorSpec
+
+REDUCE_ATTRS = {"axes": "ints", "keepdims": "bool"}
+I64 = np.dtype(np.int64)
+
+
+# ---------------------------------------------------------------- shape rule (all reductions)
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    """`shape` with `axes` removed (or set to 1 when `keepdims`)."""
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def reduced_extent(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    """How many elements each output element combines."""
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def check_axes(x: TensorSpec, axes: tuple[int, ...]) -> None:
+    """The frontend's contract: sorted, distinct, in range."""
+    axes = tuple(axes)
+    if list(axes) != sorted(set(axes)):
+        raise ShapeError(f"axes {axes} must be sorted and distinct")
+    if axes and (axes[0] < 0 or axes[-1] >= x.ndim):
+        raise ShapeError(f"axes {axes} out of range for rank {x.ndim}")
+
+
+def _reduce_infer(kinds: str, has_identity: bool, result: np.dtype | None = None) -> Callable:
+    def infer(specs: list[TensorSpec], axes: tuple[int, ...], keepdims: bool) -> list[TensorSpec]:
+        (x,) = specs
+        check_axes(x, axes)
+        if x.dtype.kind not in kinds:
+            raise ShapeError(f"dtype {x.dtype.name} is not accepted (kinds: {kinds})")
+        if not has_identity and reduced_extent(x.shape, axes) == 0:
+            raise ShapeError(f"zero-size reduction over axes {tuple(axes)} of shape {x.shape} "
+                             f"has no identity")
+        return [TensorSpec(reduced_shape(x.shape, axes, keepdims), result or x.dtype)]
+
+    return infer
+
+
+# ---------------------------------------------------------------- lowering (all reductions)
+def _out_map(rank: int, axes: tuple[int, ...], keepdims: bool) -> ir.AffineMap:
+    """Loop indices -> output indices: reduced dims vanish (or read index 0 under keepdims)."""
+    exprs = []
+    for d in range(rank):
+        if d not in axes:
+            exprs.append(ir.AffineDimExpr.get(d))
+        elif keepdims:
+            exprs.append(ir.AffineConstantExpr.get(0))
+    return ir.AffineMap.get(rank, 0, exprs)
+
+
+def _iterators(rank: int, axes: tuple[int, ...]) -> list[str]:
+    return ["reduction" if d in axes else "parallel" for d in range(rank)]
+
+
+def _lower_reduce(call: LowerCall, init: Any, combine: Callable) -> list[ir.Value]:
+    """One linalg.generic: out = fill(init); out[kept] = combine(out[kept], x[all])."""
+    (x,) = call.in_specs
+    axes, keepdims = tuple(call.attrs["axes"]), call.attrs["keepdims"]
+    out = call.out
+    return generic(call.operands, [x.dtype], [identity_map(x.ndim)], [fill(out, init)],
+                   [out.dtype], [_out_map(x.ndim, axes, keepdims)], _iterators(x.ndim, axes),
+                   lambda a, acc: combine(acc, a))
+
+
+def _is_float(v: ir.Value) -> bool:
+    return isinstance(v.type, (ir.F32Type, ir.F64Type))
+
+
+def _is_i1(v: ir.Value) -> bool:
+    return isinstance(v.type, ir.IntegerType) and ir.IntegerType(v.type).width == 1
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    """The identity of max: -inf, the smallest int, False."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return -np.inf
+    return False if dt == np.bool_ else int(np.iinfo(dt).min)
+
+
+def _highest(dtype: np.dtype) -> Any:
+    """The identity of min: +inf, the largest int, True."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return np.inf
+    return True if dt == np.bool_ else int(np.iinfo(dt).max)
+
+
+def _add(a, b):
+    return (arith.AddFOp if _is_float(a) else arith.AddIOp)(a, b).result
+
+
+def _mul(a, b):
+    return (arith.MulFOp if _is_float(a) else arith.MulIOp)(a, b).result
+
+
+def _max(a, b):  # maximumf propagates NaN like np.max; bool max is `or`
+    if _is_float(a):
+        return arith.MaximumFOp(a, b).result
+    return (arith.OrIOp if _is_i1(a) else arith.MaxSIOp)(a, b).result
+
+
+def _min(a, b):
+    if _is_float(a):
+        return arith.MinimumFOp(a, b).result
+    return (arith.AndIOp if _is_i1(a) else arith.MinSIOp)(a, b).result
+
+
+def _or(a, b):
+    return arith.OrIOp(a, b).result
+
+
+def _and(a, b):
+    return arith.AndIOp(a, b).result
+
+
+# ---------------------------------------------------------------- jvp helpers
+def _tnp():
+    from theanir.frontend import numpy_api as tnp
+    return tnp
+
+
+def _emit_reduce(name: str, x, axes: tuple[int, ...], keepdims: bool):
+    """A tn reduction on a Tensor with the op's own dtype (no frontend promotion)."""
+    from theanir.dialects.tn.builder import emit1
+    from theanir.frontend.tensor import Tensor
+
+    return Tensor(emit1(name, [x.value], {"axes": tuple(axes), "keepdims": bool(keepdims)}))
+
+
+def keepdims_view(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
+    """A reduction's result in its keepdims shape, so it broadcasts against the input.
+
+    `tn.reshape` (shape family) inserts the unit dims: a view, linear, with a transpose.
+    """
+    from theanir.dialects.tn.builder import emit1
+    from theanir.frontend.tensor import Tensor
+
+    kept = reduced_shape(in_shape, axes, True)
+    if keepdims or tuple(y.shape) == kept:
+        return y
+    return Tensor(emit1("tn.reshape", [y.value], {"shape": kept}))
+
+
+def _expand(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
+    """Broadcast a reduction's result back to the input's shape."""
+    return _tnp().broadcast_to(keepdims_view(y, in_shape, axes, keepdims), in_shape)
+
+
+def _weighted_sum(t, w, axes: tuple[int, ...], keepdims: bool):
+    """sum(t * w over axes): the only ops touching the tangent are mul and reduce_sum, both
+    linear with transpose rules, so reverse mode works through every jvp below."""
+    return _emit_reduce("tn.reduce_sum", t * w, axes, keepdims)
+
+
+def _chooser_jvp(primals, tangents, outs, axes, keepdims):
+    """max/min: the tangent averaged over the positions that attain the extremum.
+
+    Ties share equally (JAX's rule): d max = sum(t * [x == max]) / count(x == max), so the
+    gradient of max([a, a]) is [1/2, 1/2], a symmetric subgradient. Where the result is NaN
+    no position compares equal and the tangent is NaN (0/0).
+    """
+    (x,), (t,), (y,) = primals, tangents, outs
+    if t is None or x.dtype.kind != "f":
+        return [None]
+    tnp = _tnp()
+    hit = (x == _expand(y, x.shape, axes, keepdims)).astype(x.dtype)
+    count = _emit_reduce("tn.reduce_sum", hit, axes, True)
+    w = hit / tnp.broadcast_to(count, x.shape)
+    return [_weighted_sum(t, w, axes, keepdims)]
+
+
+def _prod_jvp(primals, tangents, outs, axes, keepdims):
+    """d prod = sum_i t_i * prod_{j != i} x_j, zero-safe.
+
+    With z zeros among the reduced elements and p the product of the non-zero ones:
+    z = 0 -> prod_{j != i} = p / x_i; z = 1 -> p at the zero, 0 elsewhere; z >= 2 -> 0.
+    (p / x_i rounds once more than the exact product of the others, and is 0 where p
+    underflows; infinite or NaN elements give non-finite weights.)
+    """
+    (x,), (t,), _ = primals, tangents, outs
+    if t is None or x.dtype.kind != "f":
+        return [None]
+    tnp = _tnp()
+    zero = x == 0
+    safe = tnp.where(zero, tnp.ones_like(x), x)
+    p = tnp.broadcast_to(_emit_reduce("tn.reduce_prod", safe, axes, True), x.shape)
+    z = tnp.broadcast_to(_emit_reduce("tn.reduce_sum", zero.astype(x.dtype), axes, True), x.shape)
+    w = tnp.where(z == 0, p / safe, tnp.where((z == 1) & zero, p, tnp.zeros_like(x)))
+    return [_weighted_sum(t, w, axes, keepdims)]
+
+
+# ---------------------------------------------------------------- the reduce_* op table
+# (name, accepted kinds, NumPy reference, identity(dtype) or None, scalar combiner, jvp)
+def _np_reduce(fn: Callable, keep_dtype: bool) -> Callable:
+    def reference(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        kw = {"dtype": x.dtype} if keep_dtype else {}
+        return np.asarray(fn(x, axis=tuple(axes), keepdims=keepdims, **kw))
+    reference.__name__ = f"np.{fn.__name__}"
+    return reference
+
+
+REDUCTIONS = [
+    ("reduce_sum", "fi", _np_reduce(np.sum, True), lambda dt: 0, _add, None),
+    ("reduce_prod", "fi", _np_reduce(np.prod, True), lambda dt: 1, _mul, _prod_jvp),
+    ("reduce_max", "fib", _np_reduce(np.max, False), None, _max, _chooser_jvp),
+    ("reduce_min", "fib", _np_reduce(np.min, False), None, _min, _chooser_jvp),
+    ("reduce_any", "b", _np_reduce(np.any, False), lambda dt: False, _or, None),
+    ("reduce_all", "b", _np_reduce(np.all, False), lambda dt: True, _and, None),
+]
+_MAX_MIN_INIT = {"reduce_max": _lowest, "reduce_min": _highest}
+
+
+def _register(name: str, kinds: str, reference: Callable, identity: Callable | None,
+              combine: Callable, jvp: Callable | None):
+    op = defop(f"tn.{name}", ["x"], attrs=dict(REDUCE_ATTRS), differentiable="f" in kinds,
+               doc=f"{reference.__name__} over `axes` in the input dtype; keepdims keeps them as 1s.")
+    op.def_infer(_reduce_infer(kinds, identity is not None))
+    op.def_reference(reference)
+    init = identity or _MAX_MIN_INIT[name]
+    op.def_lower(lambda call: _lower_reduce(call, init(call.out.dtype), combine))
+    if jvp is not None:
+        op.def_jvp(jvp)
+    return op
+
+
+REDUCE_OPS = {row[0]: _register(*row) for row in REDUCTIONS}
+
+
+# ---------------------------------------------------------------- tn.reduce_sum: linear
+# sum(t) is linear in t: its jvp is itself and its transpose broadcasts the cotangent back.
+reduce_sum = REDUCE_OPS["reduce_sum"]
+
+
+@reduce_sum.def_jvp
+def _sum_jvp(primals, tangents, outs, axes, keepdims):
+    (t,) = tangents
+    if t is None or primals[0].dtype.kind != "f":
+        return [None]
+    return [_emit_reduce("tn.reduce_sum", t, axes, keepdims)]
+
+
+@reduce_sum.def_transpose
+def _sum_transpose(cts, primals, axes, keepdims):
+    (ct,) = cts
+    if ct is None:
+        return [None]
+    return [_expand(ct, tuple(primals[0].shape), tuple(axes), keepdims)]
+
+
+# ---------------------------------------------------------------- tn.argmax, tn.argmin
+def _arg_infer(name: str) -> Callable:
+    def infer(specs: list[TensorSpec], axes: tuple[int, ...], keepdims: bool) -> list[TensorSpec]:
+        (x,) = specs
+        check_axes(x, axes)
+        if reduced_extent(x.shape, axes) == 0:
+            raise ShapeError(f"attempt to get {name} of an empty sequence "
+                             f"(axes {tuple(axes)} of shape {x.shape})")
+        return [TensorSpec(reduced_shape(x.shape, axes, keepdims), I64)]
+
+    return infer
+
+
+def _np_arg(fn: Callable) -> Callable:
+    """NumPy reference: move the reduced axes last, flatten them row-major, then reduce."""
+    def reference(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        axes = tuple(axes)
+        kept = [d for d in range(x.ndim) if d not in axes]
+        moved = np.transpose(x, kept + list(axes))
+        flat = moved.reshape(moved.shape[: len(kept)] + (-1,))
+        idx = fn(flat, axis=-1).astype(I64)
+        return idx.reshape(reduced_shape(x.shape, axes, keepdims))
+    return reference
+
+
+def _flat_index(shape: tuple[int, ...], axes: tuple[int, ...]) -> ir.Value:
+    """Row-major index over the reduced axes, as i64: ((i_a0 * n_a1) + i_a1) * n_a2 + ..."""
+    idx = arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), 0)).result
+    for a in axes:
+        n = arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), shape[a])).result
+        idx = arith.AddIOp(arith.MulIOp(idx, n).result, linalg_index(a)).result
+    return index_cast(idx, ir.IntegerType.get_signless(64))
+
+
+def _beats(better: str) -> Callable:
+    """Does candidate (x, j) replace the running (m, i)? Order independent: NaN beats numbers,
+    the strictly better value wins, and the smaller index wins a tie (first occurrence)."""
+    def build(x, m, j, i):
+        earlier = arith.CmpIOp(arith.CmpIPredicate.slt, j, i).result
+        if _is_float(x):
+            fp = arith.CmpFPredicate
+            strict = arith.CmpFOp(fp.OGT if better == "max" else fp.OLT, x, m).result
+            equal = arith.CmpFOp(fp.OEQ, x, m).result
+            x_nan = arith.CmpFOp(fp.UNO, x, x).result
+            m_num = arith.CmpFOp(fp.ORD, m, m).result
+            # m is a number: x wins if NaN, larger, or equal and earlier; m is NaN: only an
+            # earlier NaN wins.
+            wins_num = _or(x_nan, _or(strict, _and(equal, earlier)))
+            return _or(_and(m_num, wins_num), _and(x_nan, earlier))
+        ip = arith.CmpIPredicate
+        if _is_i1(x):
+            pred = ip.ugt if better == "max" else ip.ult
+        else:
+            pred = ip.sgt if better == "max" else ip.slt
+        strict = arith.CmpIOp(pred, x, m).result
+        equal = arith.CmpIOp(ip.eq, x, m).result
+        return _or(strict, _and(equal, earlier))
+
+    return build
+
+
+def _lower_arg(call: LowerCall, better: str) -> list[ir.Value]:
+    """A two-output generic carrying (best value, its index); only the index is the result."""
+    (x,) = call.in_specs
+    axes, keepdims = tuple(call.attrs["axes"]), call.attrs["keepdims"]
+    out = call.out
+    val_spec = TensorSpec(out.shape, x.dtype)
+    init = (_lowest if better == "max" else _highest)(x.dtype)
+    beats = _beats(better)
+    out_map = _out_map(x.ndim, axes, keepdims)
+
+    def body(a, m, i):
+        j = _flat_index(x.shape, axes)
+        take = beats(a, m, j, i)
+        return [arith.SelectOp(take, a, m).result, arith.SelectOp(take, j, i).result]
+
+    results = generic(call.operands, [x.dtype], [identity_map(x.ndim)],
+                      [fill(val_spec, init), fill(out, int(np.iinfo(I64).max))],
+                      [x.dtype, I64], [out_map, out_map], _iterators(x.ndim, axes), body)
+    return [results[1]]
+
+
+for _name, _better, _fn in (("argmax", "max", np.argmax), ("argmin", "min", np.argmin)):
+    _op = defop(f"tn.{_name}", ["x"], attrs=dict(REDUCE_ATTRS), differentiable=False,
+                doc=f"int64 index of the {_better} over `axes` (row-major over the reduced axes; "
+                    f"first occurrence; NaN wins).")
+    _op.def_infer(_arg_infer(_name))
+    _op.def_reference(_np_arg(_fn))
+    _op.def_lower(lambda call, b=_better: _lower_arg(call, b))

@@ -1,2 +1,539 @@
-"""Shape ops: reshape, transpose, slicing, concatenate, take (and scatter_add, its transpose)."""
+"""Shape ops: reshape, transpose, slicing, concatenate, take (and their transposes).
+
+Every op here is linear in its data operand, so each has a jvp (the op applied to the
+tangent) and a transpose; `tn.pad_slice` and `tn.scatter_add` exist as the transposes of
+`tn.slice` and `tn.take` (and are each other's partners: their transposes are slice/take).
+All attributes are static: NumPy's Python-level conventions (negative axes, -1 in shapes,
+Python slices, negative indices of constant index arrays) are resolved by the frontend
+(`frontend/np_shape.py`); the ops see explicit, in-range values.
+
+    %r = "tn.reshape"(%x) {shape = array<i64: 6>} : (tensor<2x3xf32>) -> tensor<6xf32>
+    %t = "tn.transpose"(%x) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+    %s = "tn.slice"(%x) {starts = array<i64: 4>, sizes = array<i64: 2>, steps = array<i64: -2>}
+           : (tensor<5xf32>) -> tensor<2xf32>                        // x[4], x[2]
+    %p = "tn.pad_slice"(%s) {starts = array<i64: 4>, steps = array<i64: -2>, shape = array<i64: 5>}
+           : (tensor<2xf32>) -> tensor<5xf32>                        // zeros, s written back
+    %c = "tn.concatenate"(%a, %b) {axis = 0} : (tensor<2xf32>, tensor<3xf32>) -> tensor<5xf32>
+    %g = "tn.take"(%x, %i) {axis = 0} : (tensor<5x3xf32>, tensor<4xi64>) -> tensor<4x3xf32>
+    %u = "tn.scatter_add"(%g, %i) {axis = 0, dim_size = 5}
+           : (tensor<4x3xf32>, tensor<4xi64>) -> tensor<5x3xf32>
+"""
 from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, linalg, scf, tensor
+
+from ..lowering import LowerCall, empty, fill, generic, identity_map, linalg_index, result_type
+from ..registry import ShapeError, defop
+from ..types import TensorSpec
+
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+_DYN = -(2**63)  # MLIR's kDynamic: marks an offset given as an SSA value (ShapedType.get_dynamic_size())
+
+
+# ------------------------------------------------------------------ shared helpers
+def _tn(name: str, xs: Sequence[Any], **attrs: Any):
+    """Emit `name` on Tensors from inside a jvp/transpose rule; returns one Tensor."""
+    from theanir.dialects.tn.builder import emit1
+    from theanir.frontend.tensor import Tensor
+
+    return Tensor(emit1(name, [x.value for x in xs], attrs))
+
+
+def _is_float(spec: Any) -> bool:
+    return np.dtype(spec.dtype).kind == "f"
+
+
+def _index_const(v: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), v).result
+
+
+def _clamped_index(v: ir.Value, n: int) -> ir.Value:
+    """An integer index scalar -> `index` in [0, n): negative wraps once, then clamps (JAX)."""
+    i = arith.IndexCastOp(ir.IndexType.get(), v).result
+    zero, size, last = _index_const(0), _index_const(n), _index_const(n - 1)
+    neg = arith.CmpIOp(arith.CmpIPredicate.slt, i, zero).result
+    i = arith.SelectOp(neg, arith.AddIOp(i, size).result, i).result
+    return arith.MinSIOp(arith.MaxSIOp(i, zero).result, last).result
+
+
+def _clamped_index_np(indices: np.ndarray, n: int) -> np.ndarray:
+    """NumPy twin of `_clamped_index`."""
+    idx = np.asarray(indices, np.int64)
+    idx = np.where(idx < 0, idx + n, idx)
+    return np.clip(idx, 0, max(n - 1, 0))
+
+
+def reshape_value(v: ir.Value, src: Sequence[int], dst: Sequence[int]) -> ir.Value:
+    """A lowered (storage-typed) tensor reshaped from `src` to `dst` (same, nonzero size).
+
+    Goes through a 1-D collapse/expand pair; canonicalize folds the pair to one op where the
+    reassociation allows. Rank-0 ends use the empty reassociation (all-ones shapes).
+    """
+    src, dst = tuple(src), tuple(dst)
+    if src == dst:
+        return v
+    elt = ir.RankedTensorType(v.type).element_type
+    size = int(np.prod(src, dtype=np.int64))
+    flat_t = ir.RankedTensorType.get([size], elt)
+    if len(src) == 0:
+        flat = tensor.ExpandShapeOp(flat_t, v, [], [], [size]).result
+    elif len(src) == 1:
+        flat = v
+    else:
+        flat = tensor.CollapseShapeOp(flat_t, v, [list(range(len(src)))]).result
+    out_t = ir.RankedTensorType.get(list(dst), elt)
+    if len(dst) == 0:
+        return tensor.CollapseShapeOp(out_t, flat, []).result
+    if len(dst) == 1:
+        return flat
+    return tensor.ExpandShapeOp(out_t, flat, [list(range(len(dst)))], [], list(dst)).result
+
+
+def _check_strided(shape: Sequence[int], starts: Sequence[int], sizes: Sequence[int],
+                   steps: Sequence[int]) -> None:
+    """Every position start + step*i (i < size) lies inside its dimension."""
+    if not len(starts) == len(sizes) == len(steps) == len(shape):
+        raise ShapeError(f"starts {tuple(starts)}, sizes {tuple(sizes)} and steps {tuple(steps)} "
+                         f"need one entry per dimension of {tuple(shape)}")
+    for d, (n, b, k, s) in enumerate(zip(shape, starts, sizes, steps)):
+        if s == 0 or k < 0:
+            raise ShapeError(f"dimension {d}: step must be nonzero and size >= 0, got step {s}, size {k}")
+        last = b + s * (k - 1)
+        if k > 0 and not (0 <= b < n and 0 <= last < n):
+            raise ShapeError(f"dimension {d} of size {n}: positions {b}..{last} (step {s}) are out of range")
+
+
+def _strided_positions(starts, sizes, steps) -> list[np.ndarray]:
+    return [b + s * np.arange(k) for b, k, s in zip(starts, sizes, steps)]
+
+
+def _reversed_dims(x: ir.Value, spec: TensorSpec, dims: Sequence[int]) -> ir.Value:
+    """x with the dimensions `dims` reversed: a generic reading x[.., n-1-d, ..]."""
+    rank = spec.ndim
+    exprs = []
+    for d in range(rank):
+        e = ir.AffineDimExpr.get(d)
+        if d in dims:
+            e = ir.AffineConstantExpr.get(spec.shape[d] - 1) - e
+        exprs.append(e)
+    in_map = ir.AffineMap.get(rank, 0, exprs)
+    return generic([x], [spec.dtype], [in_map], [empty(spec)], [spec.dtype],
+                   [identity_map(rank)], ["parallel"] * rank, lambda a, o: a)[0]
+
+
+# ------------------------------------------------------------------ tn.reshape
+reshape = defop("tn.reshape", ["x"], attrs={"shape": "ints"},
+                doc="Row-major reshape to the static `shape` (same size); -1 is resolved by the frontend.")
+
+
+@reshape.def_infer
+def _reshape_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[TensorSpec]:
+    (x,) = specs
+    shape = tuple(shape)
+    if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) != x.size:
+        raise ShapeError(f"cannot reshape shape {x.shape} (size {x.size}) into shape {shape}")
+    return [TensorSpec(shape, x.dtype)]
+
+
+@reshape.def_reference
+def _reshape_reference(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.reshape(x, shape).copy()
+
+
+@reshape.def_lower
+def _reshape_lower(call: LowerCall) -> list[ir.Value]:
+    (x,) = call.in_specs
+    if call.out.size == 0:
+        return [empty(call.out)]
+    return [reshape_value(call.operands[0], x.shape, call.out.shape)]
+
+
+@reshape.def_jvp
+def _reshape_jvp(primals, tangents, outs, shape):
+    (t,) = tangents
+    return [None if t is None or not _is_float(outs[0]) else _tn("tn.reshape", [t], shape=shape)]
+
+
+@reshape.def_transpose
+def _reshape_transpose(cts, primals, shape):
+    (ct,) = cts
+    return [None if ct is None else _tn("tn.reshape", [ct], shape=tuple(primals[0].shape))]
+
+
+# ------------------------------------------------------------------ tn.transpose
+transpose = defop("tn.transpose", ["x"], attrs={"perm": "ints"},
+                  doc="Permute dimensions: out.shape[i] = x.shape[perm[i]] (np.transpose).")
+
+
+@transpose.def_infer
+def _transpose_infer(specs: list[TensorSpec], perm: tuple[int, ...]) -> list[TensorSpec]:
+    (x,) = specs
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"perm {tuple(perm)} is not a permutation of the {x.ndim} dimensions of {x.shape}")
+    return [TensorSpec(tuple(x.shape[p] for p in perm), x.dtype)]
+
+
+@transpose.def_reference
+def _transpose_reference(x: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+    return np.transpose(x, perm).copy()
+
+
+@transpose.def_lower
+def _transpose_lower(call: LowerCall) -> list[ir.Value]:
+    perm = list(call.attrs["perm"])
+    if perm == sorted(perm):
+        return [call.operands[0]]
+    if call.out.size == 0:
+        return [empty(call.out)]
+    return [linalg.transpose(call.operands[0], outs=[empty(call.out)], permutation=perm).results[0]]
+
+
+@transpose.def_jvp
+def _transpose_jvp(primals, tangents, outs, perm):
+    (t,) = tangents
+    return [None if t is None or not _is_float(outs[0]) else _tn("tn.transpose", [t], perm=perm)]
+
+
+@transpose.def_transpose
+def _transpose_transpose(cts, primals, perm):
+    (ct,) = cts
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return [None if ct is None else _tn("tn.transpose", [ct], perm=inverse)]
+
+
+# ------------------------------------------------------------------ tn.slice
+slice_ = defop(
+    "tn.slice", ["x"], attrs={"starts": "ints", "sizes": "ints", "steps": "ints"},
+    doc="Strided static slice: out[i] = x[starts + steps*i] per dimension (steps may be negative; "
+        "every position is in range: the frontend resolved Python's slice rules).",
+)
+
+
+@slice_.def_infer
+def _slice_infer(specs: list[TensorSpec], starts, sizes, steps) -> list[TensorSpec]:
+    (x,) = specs
+    _check_strided(x.shape, starts, sizes, steps)
+    return [TensorSpec(tuple(sizes), x.dtype)]
+
+
+@slice_.def_reference
+def _slice_reference(x: np.ndarray, starts, sizes, steps) -> np.ndarray:
+    if x.ndim == 0:
+        return x.copy()
+    return x[np.ix_(*_strided_positions(starts, sizes, steps))]
+
+
+@slice_.def_lower
+def _slice_lower(call: LowerCall) -> list[ir.Value]:
+    starts, sizes, steps = (list(call.attrs[k]) for k in ("starts", "sizes", "steps"))
+    out, x = call.out, call.operands[0]
+    if out.size == 0:
+        return [empty(out)]
+    if all(s > 0 for s in steps):
+        return [tensor.ExtractSliceOp(result_type(out), x, [], [], [], starts, sizes, steps).result]
+    # negative steps: a generic reading x[start + step*d] (affine, so it still fuses)
+    rank = out.ndim
+    exprs = [ir.AffineDimExpr.get(d) * s + b for d, (b, s) in enumerate(zip(starts, steps))]
+    in_map = ir.AffineMap.get(rank, 0, exprs)
+    return generic([x], [out.dtype], [in_map], [empty(out)], [out.dtype], [identity_map(rank)],
+                   ["parallel"] * rank, lambda a, o: a)
+
+
+@slice_.def_jvp
+def _slice_jvp(primals, tangents, outs, starts, sizes, steps):
+    (t,) = tangents
+    if t is None or not _is_float(outs[0]):
+        return [None]
+    return [_tn("tn.slice", [t], starts=starts, sizes=sizes, steps=steps)]
+
+
+@slice_.def_transpose
+def _slice_transpose(cts, primals, starts, sizes, steps):
+    (ct,) = cts
+    if ct is None:
+        return [None]
+    return [_tn("tn.pad_slice", [ct], starts=starts, steps=steps, shape=tuple(primals[0].shape))]
+
+
+# ------------------------------------------------------------------ tn.pad_slice
+pad_slice = defop(
+    "tn.pad_slice", ["x"], attrs={"starts": "ints", "steps": "ints", "shape": "ints"},
+    doc="Zeros of `shape` with out[starts + steps*i] = x[i]: the transpose of tn.slice "
+        "(same attributes; the sizes are x's shape).",
+)
+
+
+@pad_slice.def_infer
+def _pad_slice_infer(specs: list[TensorSpec], starts, steps, shape) -> list[TensorSpec]:
+    (x,) = specs
+    _check_strided(tuple(shape), starts, x.shape, steps)
+    return [TensorSpec(tuple(shape), x.dtype)]
+
+
+@pad_slice.def_reference
+def _pad_slice_reference(x: np.ndarray, starts, steps, shape) -> np.ndarray:
+    out = np.zeros(shape, x.dtype)
+    if out.ndim == 0:
+        return x.copy()
+    out[np.ix_(*_strided_positions(starts, x.shape, steps))] = x
+    return out
+
+
+@pad_slice.def_lower
+def _pad_slice_lower(call: LowerCall) -> list[ir.Value]:
+    (x_spec,) = call.in_specs
+    out, x = call.out, call.operands[0]
+    if out.size == 0:
+        return [empty(out)]
+    zeros = fill(out, 0)
+    if x_spec.size == 0:
+        return [zeros]
+    starts, steps = list(call.attrs["starts"]), list(call.attrs["steps"])
+    # a negative step writes the same positions as the reversed slab with the positive step
+    neg = [d for d, s in enumerate(steps) if s < 0]
+    if neg:
+        x = _reversed_dims(x, x_spec, neg)
+        for d in neg:
+            starts[d] += steps[d] * (x_spec.shape[d] - 1)
+            steps[d] = -steps[d]
+    return [tensor.InsertSliceOp(x, zeros, [], [], [], starts, list(x_spec.shape), steps).result]
+
+
+@pad_slice.def_jvp
+def _pad_slice_jvp(primals, tangents, outs, starts, steps, shape):
+    (t,) = tangents
+    if t is None or not _is_float(outs[0]):
+        return [None]
+    return [_tn("tn.pad_slice", [t], starts=starts, steps=steps, shape=shape)]
+
+
+@pad_slice.def_transpose
+def _pad_slice_transpose(cts, primals, starts, steps, shape):
+    (ct,) = cts
+    if ct is None:
+        return [None]
+    return [_tn("tn.slice", [ct], starts=starts, sizes=tuple(primals[0].shape), steps=steps)]
+
+
+# ------------------------------------------------------------------ tn.concatenate
+# Binary, not variadic: IRDL binds one constraint variable to every element of a variadic
+# operand, so `xs*` would force all pieces to one type (same shape). The frontend folds
+# n pieces into a chain; eliminate-empty-tensors then builds the chain in place.
+concatenate = defop("tn.concatenate", ["lhs", "rhs"], attrs={"axis": "int"},
+                    doc="Join two same-dtype, same-rank tensors along `axis` (np.concatenate); "
+                        "the frontend promotes dtypes and chains more pieces.")
+
+
+@concatenate.def_infer
+def _concatenate_infer(specs: list[TensorSpec], axis: int) -> list[TensorSpec]:
+    a, b = specs
+    if not 0 <= axis < a.ndim:
+        raise ShapeError(f"axis {axis} is out of range for rank {a.ndim}")
+    same_rest = b.ndim == a.ndim and all(
+        p == q for d, (p, q) in enumerate(zip(a.shape, b.shape)) if d != axis)
+    if a.dtype != b.dtype or not same_rest:
+        raise ShapeError(f"operands {a} and {b} differ outside axis {axis}")
+    shape = list(a.shape)
+    shape[axis] += b.shape[axis]
+    return [TensorSpec(tuple(shape), a.dtype)]
+
+
+@concatenate.def_reference
+def _concatenate_reference(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    return np.concatenate([a, b], axis=axis)
+
+
+@concatenate.def_lower
+def _concatenate_lower(call: LowerCall) -> list[ir.Value]:
+    axis, out = call.attrs["axis"], call.out
+    dest = empty(out)
+    if out.size == 0:
+        return [dest]
+    offset = 0
+    for x, spec in zip(call.operands, call.in_specs):
+        if spec.size > 0:
+            offsets = [offset if d == axis else 0 for d in range(out.ndim)]
+            dest = tensor.InsertSliceOp(x, dest, [], [], [], offsets, list(spec.shape),
+                                        [1] * out.ndim).result
+        offset += spec.shape[axis]
+    return [dest]
+
+
+@concatenate.def_jvp
+def _concatenate_jvp(primals, tangents, outs, axis):
+    if all(t is None for t in tangents) or not _is_float(outs[0]):
+        return [None]
+    from theanir.frontend import numpy_api as tnp
+
+    ts = [tnp.zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+    return [_tn("tn.concatenate", ts, axis=axis)]
+
+
+@concatenate.def_transpose
+def _concatenate_transpose(cts, primals, axis):
+    from ..registry import Linear
+
+    (ct,) = cts
+    if ct is None:
+        return [None] * len(primals)
+    out, offset = [], 0
+    for p in primals:
+        shape = tuple(p.shape)
+        if isinstance(p, Linear):
+            starts = [offset if d == axis else 0 for d in range(len(shape))]
+            out.append(_tn("tn.slice", [ct], starts=starts, sizes=shape, steps=[1] * len(shape)))
+        else:
+            out.append(None)
+        offset += shape[axis]
+    return out
+
+
+# ------------------------------------------------------------------ tn.take
+take = defop(
+    "tn.take", ["x", "indices"], attrs={"axis": "int"},
+    doc="np.take(x, indices, axis) with an int32/int64 index tensor of any shape: "
+        "out.shape = x.shape[:axis] + indices.shape + x.shape[axis+1:]. A negative index i "
+        "reads i + n (NumPy); indices still out of [0, n) are clamped to the nearest end, as "
+        "JAX does: there is no runtime error path in compiled code.",
+)
+
+
+def _check_index_spec(idx: TensorSpec) -> None:
+    if idx.dtype not in INDEX_DTYPES:
+        raise ShapeError(f"indices must be int32 or int64, got {idx.dtype.name}")
+
+
+@take.def_infer
+def _take_infer(specs: list[TensorSpec], axis: int) -> list[TensorSpec]:
+    x, idx = specs
+    _check_index_spec(idx)
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"axis {axis} is out of range for rank {x.ndim}")
+    if x.shape[axis] == 0 and idx.size > 0:
+        raise ShapeError(f"cannot take from the empty axis {axis} of {x.shape}")
+    return [TensorSpec(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)]
+
+
+@take.def_reference
+def _take_reference(x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+    return np.take(x, _clamped_index_np(indices, x.shape[axis]), axis=axis)
+
+
+@take.def_lower
+def _take_lower(call: LowerCall) -> list[ir.Value]:
+    axis, out = call.attrs["axis"], call.out
+    x_spec, idx_spec = call.in_specs
+    x, idx = call.operands
+    if out.size == 0:
+        return [empty(out)]
+    rank, k, n = out.ndim, idx_spec.ndim, x_spec.shape[axis]
+    idx_map = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(axis + j) for j in range(k)])
+
+    def body(i: ir.Value, _out: ir.Value) -> ir.Value:
+        pos = [linalg_index(d) for d in range(axis)]
+        pos.append(_clamped_index(i, n))
+        pos += [linalg_index(d) for d in range(axis + k, rank)]
+        return tensor.ExtractOp(x, pos).result
+
+    return generic([idx], [idx_spec.dtype], [idx_map], [empty(out)], [out.dtype],
+                   [identity_map(rank)], ["parallel"] * rank, body)
+
+
+@take.def_jvp
+def _take_jvp(primals, tangents, outs, axis):
+    t = tangents[0]
+    if t is None or not _is_float(outs[0]):
+        return [None]
+    return [_tn("tn.take", [t, primals[1]], axis=axis)]
+
+
+@take.def_transpose
+def _take_transpose(cts, primals, axis):
+    (ct,) = cts
+    x, idx = primals
+    if ct is None:
+        return [None, None]
+    return [_tn("tn.scatter_add", [ct, idx], axis=axis, dim_size=x.shape[axis]), None]
+
+
+# ------------------------------------------------------------------ tn.scatter_add
+scatter_add = defop(
+    "tn.scatter_add", ["updates", "indices"], attrs={"axis": "int", "dim_size": "int"},
+    doc="The transpose of tn.take: zeros of shape updates.shape[:axis] + (dim_size,) + "
+        "updates.shape[axis+k:] (k = indices.ndim), to which every updates slab at index "
+        "position p is added at row indices[p] (wrapped and clamped exactly as tn.take). "
+        "np.add.at semantics: repeated indices accumulate.",
+)
+
+
+@scatter_add.def_infer
+def _scatter_add_infer(specs: list[TensorSpec], axis: int, dim_size: int) -> list[TensorSpec]:
+    upd, idx = specs
+    _check_index_spec(idx)
+    k = idx.ndim
+    if upd.dtype.kind not in "fi":
+        raise ShapeError(f"updates must be float or int, got {upd.dtype.name}")
+    if not (0 <= axis and axis + k <= upd.ndim and upd.shape[axis:axis + k] == idx.shape):
+        raise ShapeError(f"updates {upd.shape} do not hold indices {idx.shape} at axis {axis}")
+    if dim_size < 0 or (dim_size == 0 and idx.size > 0):
+        raise ShapeError(f"dim_size {dim_size} cannot receive {idx.size} indices")
+    return [TensorSpec(upd.shape[:axis] + (dim_size,) + upd.shape[axis + k:], upd.dtype)]
+
+
+@scatter_add.def_reference
+def _scatter_add_reference(updates: np.ndarray, indices: np.ndarray, axis: int,
+                           dim_size: int) -> np.ndarray:
+    k = np.ndim(indices)
+    out = np.zeros(updates.shape[:axis] + (dim_size,) + updates.shape[axis + k:], updates.dtype)
+    np.add.at(out, (slice(None),) * axis + (_clamped_index_np(indices, dim_size),), updates)
+    return out
+
+
+@scatter_add.def_lower
+def _scatter_add_lower(call: LowerCall) -> list[ir.Value]:
+    """One scf.for over the index positions: acc[.., j, ..] += updates[.., p, ..] (linear)."""
+    axis, n, out = call.attrs["axis"], call.attrs["dim_size"], call.out
+    upd_spec, idx_spec = call.in_specs
+    zeros = fill(out, 0)
+    if out.size == 0 or idx_spec.size == 0:
+        return [zeros]
+    count = idx_spec.size
+    pre, post = upd_spec.shape[:axis], upd_spec.shape[axis + idx_spec.ndim:]
+    upd = reshape_value(call.operands[0], upd_spec.shape, pre + (count,) + post)
+    idx = reshape_value(call.operands[1], idx_spec.shape, (count,))
+    slab = TensorSpec(pre + (1,) + post, out.dtype)
+    slab_t, rank = result_type(slab), slab.ndim
+    static_offsets = [_DYN if d == axis else 0 for d in range(rank)]
+    sizes, strides = list(slab.shape), [1] * rank
+    loop = scf.ForOp(_index_const(0), _index_const(count), _index_const(1), [zeros])
+    with ir.InsertionPoint(loop.body):
+        p, acc = loop.induction_variable, loop.inner_iter_args[0]
+        j = _clamped_index(tensor.ExtractOp(idx, [p]).result, n)
+        u = tensor.ExtractSliceOp(slab_t, upd, [p], [], [], static_offsets, sizes, strides).result
+        a = tensor.ExtractSliceOp(slab_t, acc, [j], [], [], static_offsets, sizes, strides).result
+        add = arith.AddFOp if out.dtype.kind == "f" else arith.AddIOp
+        s = generic([u], [out.dtype], [identity_map(rank)], [a], [out.dtype], [identity_map(rank)],
+                    ["parallel"] * rank, lambda x, y: add(x, y).result)[0]
+        new = tensor.InsertSliceOp(s, acc, [j], [], [], static_offsets, sizes, strides).result
+        scf.YieldOp([new])
+    return [loop.results[0]]
+
+
+@scatter_add.def_jvp
+def _scatter_add_jvp(primals, tangents, outs, axis, dim_size):
+    t = tangents[0]
+    if t is None or not _is_float(outs[0]):
+        return [None]
+    return [_tn("tn.scatter_add", [t, primals[1]], axis=axis, dim_size=dim_size)]
+
+
+@scatter_add.def_transpose
+def _scatter_add_transpose(cts, primals, axis, dim_size):
+    (ct,) = cts
+    if ct is None:
+        return [None, None]
+    return [_tn("tn.take", [ct, primals[1]], axis=axis), None]

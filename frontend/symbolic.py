@@ -1,0 +1,320 @@
+"""Theano's `shared` and `function`: compile a symbolic graph and its updates into one step.
+
+    x, y = T.dmatrix("x"), T.dvector("y")
+    w = th.shared(np.zeros(3), name="w")
+    cost = T.nnet.binary_crossentropy(T.nnet.sigmoid(T.dot(x, w)), y).mean()
+    train = th.function([x, y], cost, updates=[(w, w - 0.1 * T.grad(cost, w))])
+    train(X, Y)    # forward, backward and the update: one native call
+
+Per call signature (input shapes/dtypes and the shared variables' current shapes) the graph
+is evaluated inside a `th.jit` trace, with Tensors bound to the inputs and shared
+variables; the traced step returns the outputs and the updates' new values. After the
+native call each updated shared variable takes the freshly written buffer (a pointer swap,
+no copy). `set_value` with a new shape makes the next call retrace.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, Sequence
+
+import numpy as np
+
+from theanir.dialects.tn.types import check_dtype
+
+from . import numpy_api as tnp
+from .api import JitFunction, Lowered
+from .config import config
+from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, as_variable,
+                             describe, graph_leaves)
+from .tensor import Tensor
+
+__all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError"]
+
+
+class UnusedInputError(ValueError):
+    """An input of `th.function` is not needed by any output or update."""
+
+
+# ------------------------------------------------------------------ values in, with Theano's casting rules
+def _python_data(value: Any) -> bool:
+    return not isinstance(value, (np.ndarray, np.generic))
+
+
+def coerce_value(value: Any, dtype: np.dtype, ndim: int, who: str, downcast: bool | None) -> np.ndarray:
+    """`value` as an array of `dtype` and rank `ndim`, or a TypeError naming `who`.
+
+    Theano's rules: arrays may be upcast safely (int32 -> float64); Python numbers and lists
+    convert when the kinds agree (a Python float fits any float dtype); anything else needs
+    `downcast=True` (allow_input_downcast).
+    """
+    if isinstance(value, (Variable, Tensor)):
+        raise TypeError(f"{who}: expected a value (a NumPy array or a number), got the symbolic "
+                        f"{value!r}")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: expected numbers, got an array of dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise TypeError(f"{who}: expected a {ndim}-d {dtype.name} array, got ndim {arr.ndim} "
+                        f"(shape {arr.shape})")
+    if arr.dtype == dtype:
+        return arr
+    if _castable(arr.dtype, dtype, _python_data(value), downcast):
+        return arr.astype(dtype)
+    raise TypeError(f"{who}: expected dtype {dtype.name}, got {arr.dtype.name}, which would lose "
+                    f"precision; cast the value to {dtype.name} or pass allow_input_downcast=True")
+
+
+def _castable(src: np.dtype, dst: np.dtype, python: bool, downcast: bool | None) -> bool:
+    if downcast:
+        return True
+    if np.can_cast(src, dst, "safe"):
+        return True
+    # Python numbers: a float fits any float dtype, an int any int or float dtype
+    return bool(python and downcast is None and (dst.kind == "f" or src.kind == dst.kind))
+
+
+# ------------------------------------------------------------------ shared variables
+class SharedVariable(Variable):
+    """A variable with a value that persists across calls (Theano's shared variable).
+
+    Its dtype and ndim are fixed; its shape may change with `set_value` (the next call of a
+    function using it retraces).
+    """
+
+    def __init__(self, value: np.ndarray, name: str | None = None, strict: bool = False,
+                 allow_downcast: bool | None = None):
+        super().__init__(value.ndim, value.dtype, name)
+        self._value = value
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
+        """The value: a copy, or the stored array itself with borrow=True."""
+        return self._value if borrow else self._value.copy()
+
+    def set_value(self, value: Any, borrow: bool = False) -> None:
+        """Replace the value; dtype and ndim must fit (the shape may change)."""
+        who = f"set_value of shared variable {describe(self)}"
+        if self.strict and isinstance(value, np.ndarray) and value.dtype != self.dtype:
+            raise TypeError(f"{who}: strict shared variable needs dtype {self.dtype.name}, got {value.dtype.name}")
+        arr = coerce_value(value, self.dtype, self.ndim, who, self.allow_downcast)
+        keep = borrow and arr is value and arr.flags.c_contiguous
+        self._value = arr if keep else np.array(arr, order="C", copy=True)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.get_value()
+
+    @value.setter
+    def value(self, v: Any) -> None:
+        self.set_value(v)
+
+
+TensorSharedVariable = SharedVariable
+
+
+def shared(value: Any, name: str | None = None, strict: bool = False, allow_downcast: bool | None = None,
+           borrow: bool = False, broadcastable: Sequence[bool] | None = None) -> SharedVariable:
+    """A shared variable holding `value` (copied unless borrow=True).
+
+    Python floats become config.floatX, Python ints int64; arrays keep their dtype (float32,
+    float64, int32, int64, bool).
+    """
+    if isinstance(value, Variable):
+        raise TypeError(f"th.shared: expected a value, got the symbolic {value!r}")
+    if isinstance(value, float):
+        arr = np.asarray(value, dtype=config.floatX)
+    elif isinstance(value, bool) or isinstance(value, int):
+        arr = np.asarray(value, dtype=np.bool_ if isinstance(value, bool) else np.int64)
+    else:
+        arr = np.asarray(value)
+    try:
+        check_dtype(arr.dtype)
+    except TypeError as e:
+        raise TypeError(f"th.shared{'(' + repr(name) + ')' if name else ''}: {e}") from None
+    if broadcastable is not None and len(broadcastable) != arr.ndim:
+        raise TypeError(f"th.shared: broadcastable {tuple(broadcastable)} does not match a value of ndim {arr.ndim}")
+    keep = borrow and arr is value and arr.flags.c_contiguous
+    return SharedVariable(arr if keep else np.array(arr, order="C", copy=True), name, strict, allow_downcast)
+
+
+# ------------------------------------------------------------------ function
+def _pairs(x: Any, what: str) -> list[tuple[Any, Any]]:
+    if x is None:
+        return []
+    if isinstance(x, Mapping):
+        return list(x.items())
+    try:
+        pairs = [tuple(p) for p in x]
+    except TypeError:
+        raise TypeError(f"th.function: {what} must be a list of (variable, value) pairs or a dict") from None
+    if any(len(p) != 2 for p in pairs):
+        raise TypeError(f"th.function: every entry of {what} must be a (variable, value) pair")
+    return pairs
+
+
+def _static_type_check(who: str, target: Variable, new: Any) -> None:
+    """Refuse now what is known to mismatch; the shapes are checked when tracing."""
+    new_v = as_variable(new) if not isinstance(new, (bool, int, float)) else None
+    if new_v is None:
+        return
+    ndim, dtype = new_v.ndim, new_v.dtype
+    if ndim is not None and ndim != target.ndim:
+        raise TypeError(f"{who}: the new value {describe(new_v)} has ndim {ndim}, but {describe(target)} "
+                        f"has ndim {target.ndim}")
+    if dtype is not None and dtype != target.dtype and not isinstance(new_v, Constant):
+        raise TypeError(f"{who}: the new value {describe(new_v)} has dtype {dtype.name}, but "
+                        f"{describe(target)} has dtype {target.dtype.name} (cast it with T.cast)")
+
+
+class Function:
+    """A compiled Theano-style function; call it with one value per input."""
+
+    def __init__(self, inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any,
+                 allow_input_downcast: bool | None, on_unused_input: str, name: str | None):
+        self.name = name or "th.function"
+        self.allow_input_downcast = allow_input_downcast
+        self.inputs = self._check_inputs(inputs)
+        self._single = outputs is not None and not isinstance(outputs, (list, tuple))
+        outs = [] if outputs is None else ([outputs] if self._single else list(outputs))
+        self.outputs = [as_variable(o) for o in outs]
+        self.updates = self._check_updates(_pairs(updates, "updates"))
+        self.givens = self._check_givens(_pairs(givens, "givens"))
+        self.shared = self._collect(on_unused_input)
+        self._jit = JitFunction(self._step)
+        self._jit.__name__ = self.name
+
+    # ------------------------------------------------------------- construction checks
+    def _check_inputs(self, inputs: Sequence[Variable]) -> list[Variable]:
+        if isinstance(inputs, Variable):
+            raise TypeError("th.function: inputs must be a list of variables, e.g. [x]")
+        out = list(inputs)
+        for i, v in enumerate(out):
+            if not isinstance(v, Variable) or v.owner is not None:
+                raise TypeError(f"th.function: input {i} ({v!r}) must be a symbolic variable such as "
+                                f"T.matrix('x'), not an expression")
+            if isinstance(v, (SharedVariable, Constant)):
+                raise TypeError(f"th.function: input {i} {describe(v)} is a shared variable or a "
+                                f"constant; these cannot be inputs (their value is in the graph)")
+        if len(set(out)) != len(out):
+            raise TypeError("th.function: the same variable appears twice among the inputs")
+        return out
+
+    def _check_updates(self, pairs: list[tuple[Any, Any]]) -> list[tuple[SharedVariable, Any]]:
+        seen: set[Variable] = set()
+        for target, new in pairs:
+            if not isinstance(target, SharedVariable):
+                raise TypeError(f"th.function: updates can only target shared variables, got {target!r}")
+            if target in seen:
+                raise ValueError(f"th.function: shared variable {describe(target)} is updated twice")
+            seen.add(target)
+            _static_type_check(f"th.function: update of shared variable {describe(target)}", target, new)
+        return pairs
+
+    def _check_givens(self, pairs: list[tuple[Any, Any]]) -> dict[Variable, Any]:
+        for old, new in pairs:
+            if not isinstance(old, Variable) or isinstance(old, Constant):
+                raise TypeError(f"th.function: givens keys must be variables, got {old!r}")
+            _static_type_check(f"th.function: givens for {describe(old)}", old, new)
+        return dict(pairs)
+
+    def _collect(self, on_unused_input: str) -> list[SharedVariable]:
+        """Check every needed input is provided; return the shared variables to bind."""
+        if on_unused_input not in ("raise", "warn", "ignore"):
+            raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
+        roots = self.outputs + [as_variable(n) for _, n in self.updates]
+        roots += [r for r in self.givens.values() if isinstance(r, Variable)]
+        leaves = graph_leaves(roots, replaced=list(self.givens))
+        inputs = set(self.inputs)
+        for v in leaves:
+            if v.owner is None and not isinstance(v, (SharedVariable, Constant)) and v not in inputs:
+                raise MissingInputError(f"th.function: the outputs or updates need {describe(v)}, which "
+                                        f"is not among the inputs (nor given a value in `givens`)")
+        used = set(leaves)
+        for i, v in enumerate(self.inputs):
+            if v not in used and on_unused_input != "ignore":
+                msg = (f"th.function: input {i} {describe(v)} is not used to compute the outputs or "
+                       f"updates (pass on_unused_input='ignore' to allow it)")
+                if on_unused_input == "raise":
+                    raise UnusedInputError(msg)
+                warnings.warn(msg, UserWarning, stacklevel=3)
+        shared = [v for v in leaves if isinstance(v, SharedVariable)]
+        return shared + [t for t, _ in self.updates if t not in set(shared)]
+
+    # ------------------------------------------------------------- the traced step
+    def _step(self, inputs: list[Tensor], shared: list[Tensor]) -> tuple[list[Any], list[Tensor]]:
+        bindings: dict[Variable, Any] = dict(zip(self.inputs, inputs))
+        bindings.update(zip(self.shared, shared))
+        ev = Evaluator(bindings, self.givens)
+        outs = [tnp.as_tensor(ev.value(o)) for o in self.outputs]
+        news = [self._new_value(ev, target, bindings[target], new) for target, new in self.updates]
+        return outs, news
+
+    @staticmethod
+    def _new_value(ev: Evaluator, target: SharedVariable, old: Tensor, new: Any) -> Tensor:
+        value = ev.value(new) if isinstance(new, Variable) else new
+        t = tnp.as_tensor(value)
+        if (t.weak or not isinstance(value, Tensor)) and _castable(t.dtype, target.dtype, True, None):
+            t = tnp.astype(t, target.dtype)  # numbers and constants take the variable's dtype
+        if t.shape != old.shape or t.dtype != target.dtype:
+            raise TypeError(f"th.function: update of shared variable {describe(target)}: the new value "
+                            f"has shape {t.shape} and dtype {t.dtype.name}, but the variable holds shape "
+                            f"{old.shape} and dtype {target.dtype.name}")
+        return Tensor(t.value)
+
+    # ------------------------------------------------------------- calling
+    def _arguments(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        if len(args) > len(self.inputs):
+            raise TypeError(f"{self.name}: takes {len(self.inputs)} inputs, got {len(args)}")
+        values: list[Any] = list(args) + [None] * (len(self.inputs) - len(args))
+        names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        for k, val in kwargs.items():
+            if k not in names:
+                raise TypeError(f"{self.name}: no input named {k!r}")
+            values[names[k]] = val
+        out = []
+        for i, (v, val) in enumerate(zip(self.inputs, values)):
+            who = f"{self.name}: input {i} {describe(v)}"
+            if val is None:
+                raise TypeError(f"{who} is missing")
+            out.append(coerce_value(val, v.dtype, v.ndim, who, self.allow_input_downcast))
+        return out
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._arguments(args, kwargs)
+        outs, news = self._jit(values, [s._value for s in self.shared])
+        for (target, _), buf in zip(self.updates, news):
+            target._value = buf  # the buffer the native code just wrote: no copy
+        return outs[0] if self._single else outs
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """The traced step for these arguments (`.as_text(stage)` shows any stage)."""
+        return self._jit.lower(self._arguments(args, kwargs), [s._value for s in self.shared])
+
+    @property
+    def cache_size(self) -> int:
+        return self._jit.cache_size
+
+
+def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, updates: Any = None,
+             givens: Any = None, no_default_updates: bool = False, accept_inplace: bool = False,
+             name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
+             profile: Any = None, on_unused_input: str = "raise") -> Function:
+    """Theano's `function`: compile `outputs` (a variable or a list) of `inputs`, with `updates`
+    (pairs (shared, new value), applied after each call) and `givens` (substitutions).
+
+    A single output returns an array, a list returns a list. `mode`, `profile` and the other
+    Theano options are accepted and ignored.
+    """
+    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name)
+
+
+def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:
+    """`var.eval({x: value})`: compile (cached on the variable) and run."""
+    keys = list(inputs_to_values)
+    cache = var.__dict__.setdefault("_eval_cache", {})
+    key = tuple(id(k) for k in keys)
+    if key not in cache:
+        cache[key] = function(keys, var, on_unused_input="ignore")
+    return cache[key](*inputs_to_values.values())

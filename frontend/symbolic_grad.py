@@ -1,0 +1,279 @@
+"""Derivative nodes of the symbolic graph: `T.grad`, `T.Lop`, `T.Rop`, `T.jacobian`, `T.hessian`.
+
+Each is an `Apply` whose function runs at trace time on the Tensors its arguments evaluated
+to, calling the autodiff core (`vjp_values` / `jvp_values`) in the same block: derivative
+code is compiled with the rest of the step, and a variable used by several nodes (the
+forward pass of `T.Lop(f, θ, T.Rop(f, θ, γ))`) is evaluated once. The result types come
+from the differentiated variables (a type rule), so inferring types never differentiates.
+
+    gW, gb = T.grad(cost, [W, b])
+    Gv = T.Lop(y, W, T.Rop(y, W, V))     # Gauss-Newton product Jᵀ J V: one forward, one
+                                         # forward-mode sweep, one transposed sweep
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from theanir.passes.autodiff import jvp_values, vjp_values
+
+from . import numpy_api as tnp
+from .config import config
+from .symbolic_graph import Apply, Variable, ancestors, as_variable, describe
+from .tensor import Tensor
+
+__all__ = ["grad", "Lop", "Rop", "jacobian", "hessian", "DisconnectedInputError"]
+
+_POLICIES = ("raise", "warn", "ignore")
+
+
+class DisconnectedInputError(ValueError):
+    """`T.grad` was asked for the gradient w.r.t. a variable the cost does not depend on."""
+
+
+def _as_list(x: Any) -> tuple[list[Variable], bool]:
+    """(variables, was_a_sequence)."""
+    if isinstance(x, (list, tuple)):
+        return [as_variable(v) for v in x], True
+    return [as_variable(x)], False
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in _POLICIES:
+        raise ValueError(f"disconnected_inputs must be one of {_POLICIES}, got {policy!r}")
+
+
+def _disconnected(who: str, var: Variable, cost_desc: str, policy: str) -> None:
+    """Apply Theano's disconnected_inputs policy to one variable."""
+    msg = (f"{who}: the cost {cost_desc} does not depend on {describe(var)} (it is not part "
+           f"of the cost's graph, or is used only by a non-differentiable operator); pass "
+           f"disconnected_inputs='warn' or 'ignore' to get zeros")
+    if policy == "raise":
+        raise DisconnectedInputError(msg)
+    if policy == "warn":
+        warnings.warn(msg, UserWarning, stacklevel=4)
+
+
+def _zeros_for(w: Tensor) -> Tensor:
+    """The zero gradient of `w` (float of floatX for an integer `w`, as Theano)."""
+    dt = w.dtype if w.dtype.kind == "f" else np.dtype(config.floatX)
+    return tnp.zeros_like(w, dtype=dt)
+
+
+def _float_type(v: Variable) -> tuple[int | None, np.dtype | None]:
+    dt = v.dtype
+    if dt is not None and dt.kind != "f":
+        dt = np.dtype(config.floatX)
+    return v.ndim, dt
+
+
+def _tensors(vals: Sequence[Any], vars_: Sequence[Variable], who: str) -> list[Tensor]:
+    out = []
+    for v, var in zip(vals, vars_):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{who}: {describe(var)} evaluated to {v!r}, not a tensor")
+        out.append(v)
+    return out
+
+
+# ------------------------------------------------------------------ grad
+class _GradFn:
+    """At trace time: d cost / d wrt[i] by one reverse sweep (vjp of the cost with seed 1)."""
+
+    label = "grad"
+
+    def __init__(self, cost: Variable, wrt: list[Variable], policy: str, flagged: set[Variable]):
+        self.cost, self.wrt, self.policy, self.flagged = cost, wrt, policy, flagged
+
+    def __call__(self, cost: Any, *wrt: Any) -> tuple[Tensor, ...]:
+        c = tnp.as_tensor(cost)
+        if c.shape != ():
+            raise TypeError(f"T.grad: the cost {describe(self.cost)} must be a scalar, but it "
+                            f"has shape {c.shape} (sum or average it, or use T.Lop/T.jacobian)")
+        if c.dtype.kind != "f":
+            raise TypeError(f"T.grad: the cost {describe(self.cost)} must be a float, got {c.dtype.name}")
+        ws = _tensors(wrt, self.wrt, "T.grad")
+        gs = vjp_values([c.value], [w.value for w in ws], [tnp.ones_like(c).value])
+        out = []
+        for var, w, g in zip(self.wrt, ws, gs):
+            if g is None and w.dtype.kind == "f" and var not in self.flagged:
+                _disconnected("T.grad", var, describe(self.cost), self.policy)
+            out.append(Tensor(g) if g is not None else _zeros_for(w))
+        return tuple(out)
+
+
+def grad(cost: Variable, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+         disconnected_inputs: str = "raise", add_names: bool = True,
+         known_grads: dict | None = None, return_disconnected: str = "zero") -> Any:
+    """Theano's `T.grad`: gradient(s) of the scalar `cost` w.r.t. `wrt` (a variable or a list).
+
+    A `wrt` the cost does not depend on raises DisconnectedInputError, warns or gives zeros
+    (`disconnected_inputs='raise'|'warn'|'ignore'`); integer `wrt` get zeros. A non-scalar
+    cost is refused (now when its ndim is known, else when the function is traced).
+    """
+    _check_policy(disconnected_inputs)
+    if consider_constant or known_grads:
+        raise NotImplementedError("T.grad: consider_constant and known_grads are not supported yet")
+    if return_disconnected != "zero":
+        raise NotImplementedError("T.grad: only return_disconnected='zero' is supported")
+    cost = as_variable(cost)
+    ws, many = _as_list(wrt)
+    if cost.ndim not in (None, 0):
+        raise TypeError(f"T.grad: the cost {describe(cost)} must be a scalar, but it has ndim "
+                        f"{cost.ndim} (sum or average it, or use T.Lop/T.jacobian)")
+    if cost.dtype is not None and cost.dtype.kind != "f":
+        raise TypeError(f"T.grad: the cost {describe(cost)} must be a float, got {cost.dtype.name}")
+    reachable = ancestors([cost])
+    flagged = {w for w in ws if w not in reachable}
+    for w in ws:
+        if w in flagged:
+            _disconnected("T.grad", w, describe(cost), disconnected_inputs)
+    node = Apply(_GradFn(cost, ws, disconnected_inputs, flagged), (cost, *ws), {}, nout=len(ws),
+                 type_rule=lambda i: _float_type(ws[i]))
+    if add_names and cost.name:
+        for w, g in zip(ws, node.outputs):
+            g.name = f"(d{cost.name}/d{w.name})" if w.name else None
+    return list(node.outputs) if many else node.outputs[0]
+
+
+# ------------------------------------------------------------------ Lop, Rop
+def _cast_to(who: str, point: Any, like: Tensor, what: str) -> Tensor:
+    p = tnp.astype(tnp.as_tensor(point), like.dtype)
+    if p.shape != like.shape:
+        raise ValueError(f"{who}: the eval point of {what} has shape {p.shape}, but {what} has "
+                         f"shape {like.shape}")
+    return p
+
+
+class _LopFn:
+    """At trace time: Σ_j eval_points[j]ᵀ · ∂f[j]/∂wrt[i] (one transposed sweep)."""
+
+    label = "Lop"
+
+    def __init__(self, f: list[Variable], wrt: list[Variable], policy: str, flagged: set[Variable]):
+        self.f, self.wrt, self.policy, self.flagged = f, wrt, policy, flagged
+
+    def __call__(self, *vals: Any) -> tuple[Tensor, ...]:
+        nf, nw = len(self.f), len(self.wrt)
+        fs = _tensors(vals[:nf], self.f, "T.Lop")
+        ws = _tensors(vals[nf:nf + nw], self.wrt, "T.Lop")
+        us = [_cast_to("T.Lop", u, f, describe(fv)) for u, f, fv in zip(vals[nf + nw:], fs, self.f)]
+        gs = vjp_values([f.value for f in fs], [w.value for w in ws], [u.value for u in us])
+        out = []
+        for var, w, g in zip(self.wrt, ws, gs):
+            if g is None and w.dtype.kind == "f" and var not in self.flagged:
+                _disconnected("T.Lop", var, ", ".join(describe(v) for v in self.f), self.policy)
+            out.append(Tensor(g) if g is not None else _zeros_for(w))
+        return tuple(out)
+
+
+def Lop(f: Any, wrt: Any, eval_points: Any, consider_constant: Sequence[Variable] | None = None,
+        disconnected_inputs: str = "raise") -> Any:
+    """Theano's L-operator: the vector-Jacobian product `eval_points · ∂f/∂wrt`.
+
+    `eval_points` match `f` (one per output); the result matches `wrt`.
+    """
+    _check_policy(disconnected_inputs)
+    if consider_constant:
+        raise NotImplementedError("T.Lop: consider_constant is not supported yet")
+    fs, _ = _as_list(f)
+    ws, many = _as_list(wrt)
+    us, _ = _as_list(eval_points)
+    if len(us) != len(fs):
+        raise ValueError(f"T.Lop: {len(fs)} outputs but {len(us)} eval points")
+    reachable = ancestors(fs)
+    flagged = {w for w in ws if w not in reachable}
+    for w in ws:
+        if w in flagged:
+            _disconnected("T.Lop", w, ", ".join(describe(v) for v in fs), disconnected_inputs)
+    node = Apply(_LopFn(fs, ws, disconnected_inputs, flagged), (*fs, *ws, *us), {},
+                 nout=len(ws), type_rule=lambda i: _float_type(ws[i]))
+    return list(node.outputs) if many else node.outputs[0]
+
+
+class _RopFn:
+    """At trace time: Σ_i ∂f[j]/∂wrt[i] · eval_points[i] (one forward-mode sweep)."""
+
+    label = "Rop"
+
+    def __init__(self, f: list[Variable], wrt: list[Variable]):
+        self.f, self.wrt = f, wrt
+
+    def __call__(self, *vals: Any) -> tuple[Tensor, ...]:
+        nf, nw = len(self.f), len(self.wrt)
+        fs = _tensors(vals[:nf], self.f, "T.Rop")
+        ws = _tensors(vals[nf:nf + nw], self.wrt, "T.Rop")
+        vs = [_cast_to("T.Rop", v, w, describe(wv)) for v, w, wv in zip(vals[nf + nw:], ws, self.wrt)]
+        ts = jvp_values([f.value for f in fs], [w.value for w in ws], [v.value for v in vs])
+        return tuple(Tensor(t) if t is not None else _zeros_for(f) for t, f in zip(ts, fs))
+
+
+def Rop(f: Any, wrt: Any, eval_points: Any) -> Any:
+    """Theano's R-operator: the Jacobian-vector product `∂f/∂wrt · eval_points`.
+
+    `eval_points` match `wrt` (one per variable); the result matches `f`. Outputs that do not
+    depend on `wrt` get zeros.
+    """
+    fs, many = _as_list(f)
+    ws, _ = _as_list(wrt)
+    vs, _ = _as_list(eval_points)
+    if len(vs) != len(ws):
+        raise ValueError(f"T.Rop: {len(ws)} variables but {len(vs)} eval points")
+    node = Apply(_RopFn(fs, ws), (*fs, *ws, *vs), {}, nout=len(fs),
+                 type_rule=lambda i: _float_type(fs[i]))
+    return list(node.outputs) if many else node.outputs[0]
+
+
+# ------------------------------------------------------------------ jacobian, hessian
+class _JacobianFn:
+    """At trace time: one reverse sweep per element of the expression (Theano uses a scan)."""
+
+    label = "jacobian"
+
+    def __init__(self, expr: Variable, wrt: list[Variable]):
+        self.expr, self.wrt = expr, wrt
+
+    def __call__(self, expr: Any, *wrt: Any) -> tuple[Tensor, ...]:
+        y = tnp.as_tensor(expr)
+        ws = _tensors(wrt, self.wrt, "T.jacobian")
+        rows: list[list[Tensor]] = [[] for _ in ws]
+        for i in range(y.size):
+            seed = np.zeros(y.size, y.dtype)
+            seed[i] = 1
+            gs = vjp_values([y.value], [w.value for w in ws], [tnp.constant(seed.reshape(y.shape)).value])
+            for r, g, w in zip(rows, gs, ws):
+                r.append(Tensor(g) if g is not None else _zeros_for(w))
+        return tuple(tnp.reshape(tnp.stack(r), y.shape + w.shape) if r else
+                     tnp.zeros(y.shape + w.shape, _zeros_for(w).dtype) for r, w in zip(rows, ws))
+
+
+def jacobian(expression: Variable, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+             disconnected_inputs: str = "raise") -> Any:
+    """Theano's `T.jacobian`: ∂expression/∂wrt of shape expression.shape + wrt.shape."""
+    _check_policy(disconnected_inputs)
+    if consider_constant:
+        raise NotImplementedError("T.jacobian: consider_constant is not supported yet")
+    expr = as_variable(expression)
+    ws, many = _as_list(wrt)
+    reachable = ancestors([expr])
+    for w in ws:
+        if w not in reachable:
+            _disconnected("T.jacobian", w, describe(expr), disconnected_inputs)
+
+    def rule(i: int) -> tuple[int | None, np.dtype | None]:
+        ndim, dt = _float_type(ws[i])
+        return (None if ndim is None or expr.ndim is None else expr.ndim + ndim), dt
+
+    node = Apply(_JacobianFn(expr, ws), (expr, *ws), {}, nout=len(ws), type_rule=rule)
+    return list(node.outputs) if many else node.outputs[0]
+
+
+def hessian(cost: Variable, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+            disconnected_inputs: str = "raise") -> Any:
+    """Theano's `T.hessian`: the jacobian of the gradient (per `wrt` variable)."""
+    ws, many = _as_list(wrt)
+    out = [jacobian(grad(cost, w, consider_constant, disconnected_inputs), w, None, "ignore")
+           for w in ws]
+    return out if many else out[0]

@@ -1,0 +1,563 @@
+"""Theano-style symbolic variables: a small lazy expression graph, evaluated at trace time.
+
+A Theano variable has a dtype and a number of dimensions but no shape, while our tracer
+needs static shapes. So operators on a `Variable` only record an `Apply` node (a theanir
+frontend function and its arguments); `th.function` evaluates the graph inside one
+`th.jit` trace per call signature, with `Tensor`s bound to the inputs and shared variables,
+so every node becomes tn ops and derivative nodes (`T.grad`, `T.Lop`, `T.Rop`) call the
+autodiff core on the Tensors their arguments evaluated to.
+
+The dtype and ndim of a derived variable are found by abstract evaluation: its graph is
+evaluated once on unit-shaped stand-ins (every dimension 1) in a scratch module, so the
+frontend functions stay the only type rules. Where that fails (a reshape to an explicit
+shape, say) `ndim`/`dtype` are None and the checks wait for the trace.
+
+    x = T.dmatrix("x")
+    y = T.tanh(x @ W + b)       # Variable: tanh(add(matmul(x, W), b))
+    y.ndim, y.dtype             # 2, float64
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import func
+
+from theanir.dialects.tn.builder import location_override, user_frame
+from theanir.dialects.tn.context import get_context
+
+from . import numpy_api as tnp
+from .config import config
+from .pytree import tree_flatten, tree_unflatten
+from .tensor import Tensor
+
+
+class MissingInputError(TypeError):
+    """The graph needs a variable that is neither an input, a shared variable nor given."""
+
+
+# ------------------------------------------------------------------ types
+@dataclass(frozen=True)
+class TensorType:
+    """Theano's TensorType: a dtype and a number of dimensions; calling it makes a variable."""
+
+    dtype: np.dtype
+    ndim: int
+
+    def __call__(self, name: str | None = None) -> "Variable":
+        return Variable(self.ndim, self.dtype, name)
+
+    @property
+    def broadcastable(self) -> tuple[bool, ...]:
+        return (False,) * self.ndim
+
+    def __repr__(self) -> str:
+        return f"TensorType({self.dtype.name}, {_KINDS.get(self.ndim, f'{self.ndim}D')})"
+
+
+def type_of_value(value: Any) -> tuple[int | None, np.dtype | None]:
+    """(ndim, dtype) of what a node evaluated to: a Tensor, a Python number, a shape tuple."""
+    if isinstance(value, Tensor):
+        return value.ndim, value.dtype
+    if isinstance(value, (bool, int, float)):
+        return 0, tnp.result_type(value)
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return 1, np.dtype(np.int64)  # a shape (Theano's `x.shape` is an lvector)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.ndim(value), np.dtype(value.dtype)
+    return None, None
+
+
+# ------------------------------------------------------------------ nodes
+class Apply:
+    """One recorded call `fn(*args, **kwargs)`; Variables may sit anywhere in the arguments.
+
+    `nout` is None for a single result, else the number of results (a tuple). `type_rule`
+    (optional) gives (ndim, dtype) of output i without evaluating: derivative nodes use it so
+    that type inference never emits derivative code. `where` is the user's source line.
+    """
+
+    __slots__ = ("fn", "args", "kwargs", "nout", "type_rule", "where", "outputs")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, nout: int | None = None,
+                 type_rule: Callable[[int], tuple[int | None, np.dtype | None]] | None = None):
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.nout = nout
+        self.type_rule = type_rule
+        self.where = user_frame()
+        if nout is None:
+            self.outputs = [Variable(owner=self)]
+        else:
+            self.outputs = [Variable(owner=self, index=i) for i in range(nout)]
+
+    @property
+    def label(self) -> str:
+        return getattr(self.fn, "label", None) or getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def inputs(self) -> list["Variable"]:
+        leaves, _ = tree_flatten((self.args, self.kwargs))
+        return [x for x in leaves if isinstance(x, Variable)]
+
+
+def apply(fn: Callable, *args: Any, **kwargs: Any) -> "Variable":
+    """Record `fn(*args, **kwargs)` as a node; returns its (single) output variable."""
+    return Apply(fn, args, kwargs).outputs[0]
+
+
+class NpFn:
+    """A numpy_api function looked up by name when called (so the families can grow)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, name: str):
+        self.label = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fn = getattr(tnp, self.label, None)
+        if fn is None:
+            raise NotImplementedError(f"theanir has no function {self.label!r} yet")
+        return fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"NpFn({self.label!r})"
+
+
+def _np(name: str) -> Callable[..., "Variable"]:
+    return lambda *a, **k: apply(NpFn(name), *a, **k)
+
+
+# ------------------------------------------------------------------ Tensor-level helpers
+def _getitem(x: Any, *entries: Any) -> Any:
+    """x[idx] with the index rebuilt from `entries` (slices packed as ("slice", a, b, c))."""
+    idx = tuple(slice(*e[1:]) if isinstance(e, tuple) and e[:1] == ("slice",) else e for e in entries)
+    idx = idx[0] if len(idx) == 1 else idx
+    if isinstance(x, tuple):  # a shape
+        return x[idx]
+    return tnp.getitem(x, idx)
+
+
+def _pack_index(idx: Any) -> tuple:
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return tuple(("slice", s.start, s.stop, s.step) if isinstance(s, slice) else s for s in items)
+
+
+def dimshuffle(x: Tensor, *pattern: Any) -> Tensor:
+    """Theano's dimshuffle: ints pick and order axes, 'x' inserts a broadcastable axis; axes
+    left out must have length 1 (they are dropped)."""
+    if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
+        pattern = tuple(pattern[0])
+    keep = [p for p in pattern if p != "x"]
+    if sorted(keep) != sorted(set(keep)) or any(not 0 <= p < x.ndim for p in keep):
+        raise ValueError(f"dimshuffle{pattern}: invalid pattern for a {x.ndim}-d tensor")
+    dropped = [i for i in range(x.ndim) if i not in keep]
+    if any(x.shape[i] != 1 for i in dropped):
+        raise ValueError(f"dimshuffle{pattern}: cannot drop axes {dropped} of shape {x.shape} "
+                         f"(only length-1 axes can be dropped)")
+    remaining = [i for i in range(x.ndim) if i not in dropped]
+    x = tnp.reshape(x, tuple(x.shape[i] for i in remaining))
+    x = tnp.transpose(x, tuple(remaining.index(p) for p in keep))
+    sizes = iter(x.shape)
+    return tnp.reshape(x, tuple(1 if p == "x" else next(sizes) for p in pattern))
+
+
+def _flatten(x: Tensor, ndim: int = 1) -> Tensor:
+    if ndim < 1 or ndim > max(x.ndim, 1):
+        raise ValueError(f"flatten: ndim={ndim} is out of range for a {x.ndim}-d tensor")
+    return tnp.reshape(x, x.shape[:ndim - 1] + (-1,))
+
+
+def _norm(x: Tensor, L: float = 2, axis: Any = None) -> Tensor:
+    if L == 1:
+        return tnp.sum(tnp.abs(x), axis=axis)
+    if L == 2:
+        return tnp.sqrt(tnp.sum(tnp.square(x), axis=axis))
+    return tnp.power(tnp.sum(tnp.power(tnp.abs(x), L), axis=axis), 1.0 / L)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tnp.as_tensor(x).shape
+
+
+def _size(x: Any) -> int:
+    return tnp.as_tensor(x).size
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _reshape(x: Any, *shape: Any, ndim: int | None = None) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    out = tnp.reshape(x, tuple(int(s) for s in shape))
+    if ndim is not None and out.ndim != ndim:
+        raise ValueError(f"reshape: ndim={ndim} but the new shape {out.shape} has {out.ndim} dims")
+    return out
+
+
+def _transpose(x: Any, *axes: Any) -> Tensor:
+    axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None)
+    return tnp.transpose(x, axes)
+
+
+def _label(fn: Callable, name: str) -> Callable:
+    fn.label = name  # type: ignore[attr-defined]
+    return fn
+
+
+for _fn, _name in [(_getitem, "getitem"), (_flatten, "flatten"), (_norm, "norm"), (_shape, "shape"),
+                   (_size, "size"), (_reshape, "reshape"), (_transpose, "transpose")]:
+    _label(_fn, _name)
+
+
+# ------------------------------------------------------------------ variables
+class Variable:
+    """A symbolic tensor of known dtype and ndim (Theano's TensorVariable).
+
+    Leaves are inputs (`T.matrix('x')`), shared variables and constants; others are outputs
+    of an `Apply`. Operators and methods mirror `Tensor`'s and record nodes. `==` is
+    identity, as in Theano (use `T.eq`), so variables can key dicts (`givens`, `updates`).
+    """
+
+    __array_ufunc__ = None  # ndarray <op> Variable defers to the Variable's reflected operator
+
+    def __init__(self, ndim: int | None = None, dtype: Any = None, name: str | None = None,
+                 owner: Apply | None = None, index: int | None = None):
+        self.owner = owner
+        self.index = index
+        self.name = name
+        self._type: tuple[int | None, np.dtype | None] | None = None
+        if owner is None:
+            self._type = (int(ndim), np.dtype(dtype))
+
+    # ------------------------------------------------------------- types
+    def _infer(self) -> tuple[int | None, np.dtype | None]:
+        if self._type is None:
+            self._type = infer_type(self)
+        return self._type
+
+    @property
+    def ndim(self) -> int | None:
+        return self._infer()[0]
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        return self._infer()[1]
+
+    @property
+    def type(self) -> TensorType | None:
+        ndim, dtype = self._infer()
+        return None if ndim is None or dtype is None else TensorType(dtype, ndim)
+
+    @property
+    def broadcastable(self) -> tuple[bool, ...] | None:
+        ndim = self.ndim
+        return None if ndim is None else (False,) * ndim
+
+    def __repr__(self) -> str:
+        return describe(self)
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------- refusals
+    def __bool__(self) -> bool:
+        raise TypeError(f"the truth value of symbolic variable {describe(self)} is not known "
+                        f"until it is computed: use T.switch(cond, a, b) in the graph")
+
+    def __iter__(self):
+        raise TypeError(f"symbolic variable {describe(self)} is not iterable (its length is "
+                        f"not known until it is computed); index it instead")
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, o): return apply(operator.add, self, o)
+    def __radd__(self, o): return apply(operator.add, o, self)
+    def __sub__(self, o): return apply(operator.sub, self, o)
+    def __rsub__(self, o): return apply(operator.sub, o, self)
+    def __mul__(self, o): return apply(operator.mul, self, o)
+    def __rmul__(self, o): return apply(operator.mul, o, self)
+    def __truediv__(self, o): return apply(operator.truediv, self, o)
+    def __rtruediv__(self, o): return apply(operator.truediv, o, self)
+    def __floordiv__(self, o): return apply(operator.floordiv, self, o)
+    def __rfloordiv__(self, o): return apply(operator.floordiv, o, self)
+    def __mod__(self, o): return apply(operator.mod, self, o)
+    def __rmod__(self, o): return apply(operator.mod, o, self)
+    def __pow__(self, o): return apply(operator.pow, self, o)
+    def __rpow__(self, o): return apply(operator.pow, o, self)
+    def __matmul__(self, o): return apply(operator.matmul, self, o)
+    def __rmatmul__(self, o): return apply(operator.matmul, o, self)
+    def __neg__(self): return apply(operator.neg, self)
+    def __pos__(self): return self
+    def __abs__(self): return apply(operator.abs, self)
+    def __invert__(self): return apply(operator.invert, self)
+    def __and__(self, o): return apply(operator.and_, self, o)
+    def __rand__(self, o): return apply(operator.and_, o, self)
+    def __or__(self, o): return apply(operator.or_, self, o)
+    def __ror__(self, o): return apply(operator.or_, o, self)
+    def __xor__(self, o): return apply(operator.xor, self, o)
+    def __rxor__(self, o): return apply(operator.xor, o, self)
+    def __lt__(self, o): return apply(operator.lt, self, o)
+    def __le__(self, o): return apply(operator.le, self, o)
+    def __gt__(self, o): return apply(operator.gt, self, o)
+    def __ge__(self, o): return apply(operator.ge, self, o)
+    def __getitem__(self, idx): return apply(_getitem, self, *_pack_index(idx))
+
+    # ------------------------------------------------------------- methods
+    @property
+    def T(self) -> "Variable": return apply(NpFn("transpose"), self)
+    @property
+    def shape(self) -> "Variable": return apply(_shape, self)
+    @property
+    def size(self) -> "Variable": return apply(_size, self)
+    def astype(self, dtype): return apply(NpFn("astype"), self, np.dtype(dtype))
+    def sum(self, axis=None, dtype=None, keepdims=False): return _np("sum")(self, axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False): return _np("mean")(self, axis, dtype=dtype, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _np("var")(self, axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _np("std")(self, axis, ddof=ddof, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _np("max")(self, axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _np("min")(self, axis, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, keepdims=False): return _np("prod")(self, axis, dtype=dtype, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False): return _np("any")(self, axis, keepdims=keepdims)
+    def all(self, axis=None, keepdims=False): return _np("all")(self, axis, keepdims=keepdims)
+    def argmax(self, axis=None, keepdims=False): return _np("argmax")(self, axis, keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=False): return _np("argmin")(self, axis, keepdims=keepdims)
+    def reshape(self, *shape, ndim=None): return apply(_reshape, self, *shape, ndim=ndim)
+    def transpose(self, *axes): return apply(_transpose, self, *axes)
+    def dimshuffle(self, *pattern): return apply(dimshuffle, self, *pattern)
+    def flatten(self, ndim=1): return apply(_flatten, self, ndim)
+    def ravel(self): return apply(_flatten, self, 1)
+    def squeeze(self, axis=None): return _np("squeeze")(self, axis)
+    def swapaxes(self, a, b): return _np("swapaxes")(self, a, b)
+    def take(self, indices, axis=None): return _np("take")(self, indices, axis)
+    def dot(self, o): return _np("dot")(self, o)
+    def clip(self, a_min=None, a_max=None): return _np("clip")(self, a_min, a_max)
+    def round(self): return _np("round")(self)
+    def norm(self, L=2, axis=None): return apply(_norm, self, L, axis)
+    def zeros_like(self, dtype=None): return _np("zeros_like")(self, dtype)
+    def ones_like(self, dtype=None): return _np("ones_like")(self, dtype)
+    def copy(self): return apply(_label(_identity, "copy"), self)
+
+    def eval(self, inputs_to_values: dict | None = None) -> np.ndarray:
+        """Compile and run this variable (Theano's `var.eval({x: value})`)."""
+        from .symbolic import eval_variable
+
+        return eval_variable(self, inputs_to_values or {})
+
+
+class Constant(Variable):
+    """A value fixed in the graph (Theano's TensorConstant).
+
+    A Python number stays one (a weak constant: `x32 * T.constant(0.5)` stays float32); its
+    reported dtype is config.floatX for floats, int64 for ints.
+    """
+
+    def __init__(self, value: Any, name: str | None = None, dtype: Any = None):
+        if dtype is not None:
+            value = np.asarray(value, dtype=dtype)
+        if isinstance(value, (bool, int, float)):
+            dt = np.dtype(config.floatX) if isinstance(value, float) else tnp.result_type(value)
+            super().__init__(0, dt, name)
+        else:
+            value = np.asarray(value)
+            super().__init__(value.ndim, tnp.result_type(value), name)
+        self.value = value
+
+
+def as_variable(x: Any, name: str | None = None) -> Variable:
+    """`x` if it is a Variable, else a Constant holding it."""
+    return x if isinstance(x, Variable) else Constant(x, name)
+
+
+TensorVariable = Variable
+TensorConstant = Constant
+
+
+# ------------------------------------------------------------------ describing variables
+_KINDS = {0: "scalar", 1: "vector", 2: "matrix"}
+
+
+def describe(v: Variable, depth: int = 2) -> str:
+    """A short readable name for messages: the name, or the expression it came from."""
+    if v.name:
+        return repr(v.name)
+    if isinstance(v, Constant):
+        return f"constant({v.value!r})" if np.size(v.value) <= 4 else f"constant{np.shape(v.value)}"
+    if v.owner is None:
+        shared = "shared " if hasattr(v, "get_value") else ""
+        return f"<{shared}{v.dtype.name} {_KINDS.get(v.ndim, f'{v.ndim}-d tensor')}>"
+    if depth == 0:
+        return "..."
+    args = ", ".join(_describe_arg(a, depth - 1) for a in v.owner.args)
+    out = f"{v.owner.label}({args})"
+    return out if v.index is None else f"{out}[{v.index}]"
+
+
+def _describe_arg(a: Any, depth: int) -> str:
+    if isinstance(a, Variable):
+        return describe(a, depth)
+    text = repr(a)
+    return text if len(text) <= 20 else text[:17] + "..."
+
+
+# ------------------------------------------------------------------ graph walks
+def ancestors(roots: Iterable[Variable]) -> set[Variable]:
+    """Every variable the roots depend on (the roots included)."""
+    seen: set[Variable] = set()
+    stack = list(roots)
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.owner is not None:
+            stack.extend(v.owner.inputs())
+    return seen
+
+
+def graph_leaves(roots: Iterable[Variable], replaced: Sequence[Variable] = ()) -> list[Variable]:
+    """Leaf variables (inputs, shared, constants) reached from `roots`, in discovery order;
+    the walk stops at `replaced` variables (they are substituted by `givens`)."""
+    seen: set[Variable] = set(replaced)
+    out: list[Variable] = []
+    stack = list(reversed(list(roots)))
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.owner is None:
+            out.append(v)
+            continue
+        stack.extend(reversed(v.owner.inputs()))
+    return out
+
+
+# ------------------------------------------------------------------ evaluation
+class Evaluator:
+    """Evaluates variables to Tensors (or Python values) at the current insertion point.
+
+    `bindings` maps leaves to their values; `givens` maps variables to replacements (the
+    replacement graphs are evaluated without the givens, as Theano does). Each node is
+    evaluated once (memoized), so a shared subexpression emits its ops once. `leaf` supplies
+    values for unbound leaves (abstract evaluation); `probe` evaluates derivative nodes by
+    their type rule instead of differentiating.
+    """
+
+    def __init__(self, bindings: dict[Variable, Any], givens: dict[Variable, Any] | None = None,
+                 leaf: Callable[[Variable], Any] | None = None, probe: bool = False):
+        self.bindings = bindings
+        self.givens = givens or {}
+        self.leaf = leaf
+        self.probe = probe
+        self.memo: dict[Variable, Any] = {}
+        self.applied: dict[Apply, Any] = {}
+        self._plain: Evaluator | None = None
+
+    def value(self, root: Variable) -> Any:
+        """The value of `root`, evaluating (iteratively, no recursion limit) what it needs."""
+        stack = [root]
+        while stack:
+            v = stack[-1]
+            if v in self.memo:
+                stack.pop()
+                continue
+            pending = [d for d in self._deps(v) if d not in self.memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            self.memo[v] = self._compute(v)
+            stack.pop()
+        return self.memo[root]
+
+    def _deps(self, v: Variable) -> list[Variable]:
+        if v.owner is None or v in self.givens or v.owner in self.applied:
+            return []
+        return v.owner.inputs()
+
+    def _compute(self, v: Variable) -> Any:
+        if v in self.givens:
+            return self._given(v)
+        if v.owner is None:
+            return self._leaf(v)
+        node = v.owner
+        if node not in self.applied:
+            self.applied[node] = self._apply(node)
+        out = self.applied[node]
+        return out if v.index is None else out[v.index]
+
+    def _leaf(self, v: Variable) -> Any:
+        if v in self.bindings:
+            return self.bindings[v]
+        if isinstance(v, Constant):
+            return v.value
+        if self.leaf is not None:
+            return self.leaf(v)
+        raise MissingInputError(f"the graph needs {describe(v)}, which is not an input of the "
+                                f"function, a shared variable or given a value in `givens`")
+
+    def _given(self, v: Variable) -> Any:
+        repl = self.givens[v]
+        if not isinstance(repl, Variable):
+            return tnp.as_tensor(repl, v.dtype)
+        if self._plain is None:
+            self._plain = Evaluator(self.bindings, None, self.leaf, self.probe)
+        return self._plain.value(repl)
+
+    def _apply(self, node: Apply) -> Any:
+        leaves, tree = tree_flatten((node.args, node.kwargs))
+        vals = [self.memo[x] if isinstance(x, Variable) else x for x in leaves]
+        args, kwargs = tree_unflatten(tree, vals)
+        if self.probe and node.type_rule is not None:
+            outs = [standin(*node.type_rule(i)) for i in range(node.nout or 1)]
+            return outs[0] if node.nout is None else tuple(outs)
+        if node.where is None:
+            return node.fn(*args, **kwargs)
+        with location_override(ir.Location.file(node.where[0], node.where[1], 0)):
+            return node.fn(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ abstract evaluation
+def standin(ndim: int | None, dtype: np.dtype | None) -> Tensor:
+    """A unit-shaped Tensor of the given type (every dimension 1)."""
+    if ndim is None or dtype is None:
+        raise TypeError("unknown type")
+    return tnp.broadcast_to(tnp.constant(np.zeros((), dtype)), (1,) * ndim)
+
+
+class _Scratch:
+    """A throwaway module where types are found by evaluating on stand-ins."""
+
+    LIMIT = 5000
+
+    def __init__(self) -> None:
+        self.ctx = get_context()
+        with self.ctx, ir.Location.unknown():
+            self.module = ir.Module.create()
+            with ir.InsertionPoint(self.module.body):
+                self.block = func.FuncOp("probe", ([], [])).add_entry_block()
+        self.evaluator = Evaluator({}, leaf=lambda v: standin(v.ndim, v.dtype), probe=True)
+
+    def full(self) -> bool:
+        return len(self.evaluator.memo) > self.LIMIT
+
+
+_scratch: _Scratch | None = None
+
+
+def infer_type(v: Variable) -> tuple[int | None, np.dtype | None]:
+    """(ndim, dtype) of a derived variable: its type rule, or abstract evaluation."""
+    global _scratch
+    node = v.owner
+    if node is not None and node.type_rule is not None:
+        return node.type_rule(v.index or 0)
+    if _scratch is None or _scratch.full():
+        _scratch = _Scratch()
+    s = _scratch
+    try:
+        with s.ctx, ir.Location.unknown(), ir.InsertionPoint(s.block):
+            return type_of_value(s.evaluator.value(v))
+    except Exception:  # noqa: BLE001  (any refusal on unit shapes: the type is unknown)
+        return None, None

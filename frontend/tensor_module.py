@@ -1,0 +1,313 @@
+"""`import theanir.tensor as T`: Theano's symbolic namespace.
+
+    x, y = T.dmatrix("x"), T.ivector("y")
+    p = T.nnet.softmax(T.dot(x, W) + b)
+    cost = T.nnet.categorical_crossentropy(p, y).mean()
+    gW = T.grad(cost, W)
+
+Constructors make input variables (`T.scalar`, `T.vector`, `T.matrix`, `T.tensor3`,
+`T.tensor4`, with d/f/i/l prefixes for float64/float32/int32/int64 and plural forms such as
+`T.dmatrices('a', 'b')`); the unprefixed ones take `config.floatX`. Every NumPy-style
+theanir function is here too (`T.exp`, `T.dot`, `T.sum`, ...), lifted to record a graph
+node, plus Theano's names for them (`T.switch`, `T.eq`, `T.sqr`, `T.cast`...) and the
+derivative operators (`T.grad`, `T.Lop`, `T.Rop`, `T.jacobian`, `T.hessian`).
+"""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import types
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import numpy_api as tnp
+from .config import config
+from .pytree import tree_flatten
+from .symbolic import SharedVariable
+from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
+from .symbolic_graph import (Constant, NpFn, TensorConstant, TensorType, TensorVariable, Variable,
+                             apply, as_variable, dimshuffle)
+from .tensor import Tensor
+
+# ------------------------------------------------------------------ input variables
+_NDIM = {"scalar": 0, "vector": 1, "matrix": 2, "row": 2, "col": 2, "tensor3": 3, "tensor4": 4}
+_PLURAL = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
+           "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
+_PREFIX = {"": None, "d": "float64", "f": "float32", "i": "int32", "l": "int64"}
+
+
+def _constructor(kind: str, fixed: str | None) -> Callable[..., Variable]:
+    ndim = _NDIM[kind]
+
+    def make(name: str | None = None, dtype: Any = None) -> Variable:
+        return Variable(ndim, fixed or dtype or config.floatX, name)
+
+    make.__name__ = (_key(fixed) + kind)
+    make.__doc__ = f"A symbolic {ndim}-d input variable of dtype {fixed or 'config.floatX'}."
+    return make
+
+
+def _plural(one: Callable[..., Variable]) -> Callable[..., list[Variable]]:
+    def make(*names: Any, dtype: Any = None) -> list[Variable]:
+        """Several variables: an int count, one string of names ('a, b' or 'a b'), or names."""
+        if len(names) == 1 and isinstance(names[0], int):
+            return [one(None, dtype) for _ in range(names[0])]
+        if len(names) == 1:
+            names = tuple(n for n in re.split(r"[,\s]+", names[0]) if n)
+        return [one(n, dtype) for n in names]
+
+    return make
+
+
+def _key(dtype: str | None) -> str:
+    return next(p for p, d in _PREFIX.items() if d == dtype)
+
+
+def _define_constructors(namespace: dict) -> list[str]:
+    """T.scalar ... T.ltensor4 and their plurals (T.dmatrices ...): 5 x 7 x 2 names."""
+    names = []
+    for prefix, dtype in _PREFIX.items():
+        for kind, plural in _PLURAL.items():
+            one = _constructor(kind, dtype)
+            namespace[prefix + kind] = one
+            namespace[prefix + plural] = _plural(one)
+            names += [prefix + kind, prefix + plural]
+    return names
+
+
+_CONSTRUCTORS = _define_constructors(globals())
+
+
+def tensor(dtype: Any = None, broadcastable: Sequence[bool] = (), name: str | None = None) -> Variable:
+    """A symbolic input of rank len(broadcastable) (Theano's `T.tensor`)."""
+    return Variable(len(broadcastable), dtype or config.floatX, name)
+
+
+def constant(x: Any, name: str | None = None, ndim: int | None = None, dtype: Any = None) -> Constant:
+    """A constant variable (Python floats take config.floatX unless `dtype` says otherwise)."""
+    c = Constant(x, name, dtype)
+    if ndim is not None and c.ndim != ndim:
+        raise ValueError(f"T.constant: value has ndim {c.ndim}, not {ndim}")
+    return c
+
+
+def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None) -> Variable:
+    v = as_variable(x, name)
+    if ndim is not None and v.ndim is not None and v.ndim != ndim:
+        raise ValueError(f"T.as_tensor_variable: {v!r} has ndim {v.ndim}, not {ndim}")
+    return v
+
+
+# ------------------------------------------------------------------ lifted functions
+def lift(name: str, fn: Callable | None = None) -> Callable[..., Any]:
+    """The numpy_api function `name` (or `fn`) as a graph-building function.
+
+    With Tensors among the arguments (inside th.jit) it calls the function directly.
+    """
+    target = fn if fn is not None else NpFn(name)
+
+    @functools.wraps(fn if fn is not None else getattr(tnp, name, lambda *a, **k: None))
+    def lifted(*args: Any, **kwargs: Any) -> Any:
+        leaves, _ = tree_flatten((args, kwargs))
+        if _any_instance(leaves, Tensor) and not _any_instance(leaves, Variable):
+            return target(*args, **kwargs)
+        return apply(target, *args, **kwargs)
+
+    lifted.__name__ = name
+    if fn is not None:
+        fn.label = name  # type: ignore[attr-defined]
+    return lifted
+
+
+def _any_instance(xs: list[Any], cls: type) -> bool:
+    # (no `any()` in this module: `T.any` and friends shadow the builtins here)
+    return next((True for x in xs if isinstance(x, cls)), False)
+
+
+_ALIASES = {
+    "switch": "where", "eq": "equal", "neq": "not_equal", "lt": "less", "gt": "greater",
+    "le": "less_equal", "ge": "greater_equal", "sqr": "square", "abs_": "abs", "sgn": "sign",
+    "neg": "negative", "mul": "multiply", "sub": "subtract", "true_div": "divide",
+    "int_div": "floor_divide", "pow": "power", "and_": "logical_and", "or_": "logical_or",
+    "xor": "logical_xor", "invert": "logical_not", "cast": "astype", "largest": "maximum",
+    "smallest": "minimum",
+}
+
+
+def _drop_acc_dtype(name: str) -> Callable[..., Variable]:
+    """Theano's reductions take `acc_dtype` (the accumulator's dtype): accepted, ignored."""
+    inner = lift(name)
+
+    def reduce(x: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False,
+               acc_dtype: Any = None) -> Variable:
+        return inner(x, axis, dtype=dtype, keepdims=keepdims)
+
+    reduce.__name__ = name
+    return reduce
+
+
+sum = _drop_acc_dtype("sum")  # noqa: A001
+mean = _drop_acc_dtype("mean")
+prod = _drop_acc_dtype("prod")
+
+
+def _inv(x: Any) -> Any:
+    return 1.0 / tnp.as_tensor(x)
+
+
+def _reshape(x: Any, newshape: Any, ndim: int | None = None) -> Tensor:
+    out = tnp.reshape(x, tuple(int(s) for s in newshape) if isinstance(newshape, (tuple, list)) else newshape)
+    if ndim is not None and out.ndim != ndim:
+        raise ValueError(f"T.reshape: ndim={ndim} but the new shape {out.shape} has {out.ndim} dims")
+    return out
+
+
+def _flatten(x: Any, outdim: int = 1, ndim: int | None = None) -> Tensor:
+    x = tnp.as_tensor(x)
+    outdim = ndim if ndim is not None else outdim
+    return tnp.reshape(x, x.shape[:outdim - 1] + (-1,))
+
+
+def _stack(*tensors: Any, axis: int = 0) -> Tensor:
+    """Theano 0.7's `stack(*tensors)` and the later `stack(tensors, axis=0)`."""
+    if len(tensors) >= 1 and isinstance(tensors[0], (list, tuple)):
+        if len(tensors) > 1:
+            axis = tensors[1]
+        tensors = tuple(tensors[0])
+    return tnp.stack(list(tensors), axis=axis)
+
+
+def _join(axis: int, *tensors: Any) -> Tensor:
+    return tnp.concatenate(list(tensors), axis=axis)
+
+
+def _filled(value: float, shape: Any, dtype: Any) -> Tensor:
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    return tnp.full(shape, value, dtype=np.dtype(dtype or config.floatX))
+
+
+def _zeros(shape: Any, dtype: Any = None) -> Tensor:
+    return _filled(0, shape, dtype)
+
+
+def _ones(shape: Any, dtype: Any = None) -> Tensor:
+    return _filled(1, shape, dtype)
+
+
+def _alloc(value: Any, *shape: Any) -> Tensor:
+    v = tnp.as_tensor(value)
+    return tnp.broadcast_to(v, tuple(int(s) for s in shape))
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tnp.as_tensor(x).shape
+
+
+def _pad_left(x: Any, n_ones: int = 1) -> Tensor:
+    x = tnp.as_tensor(x)
+    return tnp.reshape(x, (1,) * n_ones + x.shape)
+
+
+def _pad_right(x: Any, n_ones: int = 1) -> Tensor:
+    x = tnp.as_tensor(x)
+    return tnp.reshape(x, x.shape + (1,) * n_ones)
+
+
+def _same(x: Any, *axes: Any) -> Any:
+    return x
+
+
+inv = lift("inv", _inv)
+reshape = lift("reshape", _reshape)
+flatten = lift("flatten", _flatten)
+stack = lift("stack", _stack)
+join = lift("join", _join)
+zeros = lift("zeros", _zeros)
+ones = lift("ones", _ones)
+alloc = lift("alloc", _alloc)
+shape = lift("shape", _shape)
+shape_padleft = lift("shape_padleft", _pad_left)
+shape_padright = lift("shape_padright", _pad_right)
+addbroadcast = unbroadcast = patternbroadcast = lift("addbroadcast", _same)  # no broadcast patterns here
+dimshuffle = lift("dimshuffle", dimshuffle)
+
+
+# ------------------------------------------------------------------ T.nnet
+def _relu(x: Any, alpha: float = 0) -> Tensor:
+    if alpha == 0:
+        return tnp.relu(x)
+    x = tnp.as_tensor(x)
+    return tnp.where(x > 0, x, alpha * x)
+
+
+def _hard_sigmoid(x: Any) -> Tensor:
+    return tnp.clip(0.2 * tnp.as_tensor(x) + 0.5, 0.0, 1.0)
+
+
+def _softmax_with_bias(x: Any, b: Any) -> Tensor:
+    return tnp.softmax(tnp.add(x, b), axis=-1)
+
+
+def _softmax(x: Any, axis: int = -1) -> Tensor:
+    return tnp.softmax(x, axis=axis)
+
+
+def _make_nnet() -> types.ModuleType:
+    nnet = types.ModuleType(__name__ + ".nnet", "T.nnet: Theano's neural-network helpers.")
+    fns = {
+        "sigmoid": lift("sigmoid"), "ultra_fast_sigmoid": lift("sigmoid"),
+        "hard_sigmoid": lift("hard_sigmoid", _hard_sigmoid), "softplus": lift("softplus"),
+        "softmax": lift("softmax", _softmax), "log_softmax": lift("log_softmax"),
+        "logsoftmax": lift("log_softmax"), "softmax_with_bias": lift("softmax_with_bias", _softmax_with_bias),
+        "relu": lift("relu", _relu), "categorical_crossentropy": lift("categorical_crossentropy"),
+        "crossentropy_categorical_1hot": lift("categorical_crossentropy"),
+        "binary_crossentropy": lift("binary_crossentropy"),
+    }
+    for k, fn in fns.items():
+        fn.__name__ = k
+        setattr(nnet, k, fn)
+    nnet.__all__ = sorted(fns)
+    return nnet
+
+
+nnet = _make_nnet()
+sys.modules[nnet.__name__] = nnet
+sigmoid = nnet.sigmoid
+softmax = nnet.softmax
+relu = nnet.relu
+
+
+# ------------------------------------------------------------------ the namespace
+def _numpy_names() -> list[str]:
+    return [n for n in dir(tnp) if not n.startswith("_") and callable(getattr(tnp, n))
+            and getattr(getattr(tnp, n), "__module__", "").startswith("theanir.frontend.n")]
+
+
+def __getattr__(name: str) -> Any:
+    """Theano's aliases and any numpy_api function, lifted on first use."""
+    target = _ALIASES.get(name, name)
+    if name.startswith("_") or not callable(getattr(tnp, target, None)):
+        raise AttributeError(f"module 'theanir.tensor' has no attribute {name!r}")
+    if name not in _LIFTED:
+        _LIFTED[name] = lift(target)
+        _LIFTED[name].__name__ = name
+    return _LIFTED[name]
+
+
+_LIFTED: dict[str, Callable[..., Any]] = {}
+
+
+_EXPLICIT = [
+    "grad", "Lop", "Rop", "jacobian", "hessian", "DisconnectedInputError", "tensor", "constant",
+    "as_tensor_variable", "TensorType", "TensorVariable", "TensorConstant", "Variable", "Constant",
+    "SharedVariable", "nnet", "sum", "mean", "prod", "inv", "reshape", "flatten", "stack", "join",
+    "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
+    "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
+]
+__all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_numpy_names()))

@@ -1,0 +1,549 @@
+"""theanir-opt: mlir-opt for theanir; runs tn passes and upstream MLIR passes on textual IR.
+
+    theanir-opt in.mlir --pass-pipeline='builtin.module(tn-canonicalize,func.func(canonicalize))'
+    theanir-opt in.mlir --tn-cse --convert-tn-to-linalg -o out.mlir
+    theanir-opt in.mlir --lower-to-cpu --emit=llvm
+    theanir-opt --list-passes
+
+Our passes are Python (`passes/registry.py`), so MLIR's pipeline parser does not know them:
+the pipeline text is split at its top level, consecutive upstream elements run in one
+`PassManager`, ours run as Python, all in command-line order. Every error is one line,
+`FILE:LINE:COL: error: message` where MLIR gives a location (else `theanir-opt: error: ...`),
+with exit code 1 (2 for a bad command line). The work runs in a forked child, because this
+MLIR build aborts on some assertions (DESIGN.md §1): an abort becomes a one-line error too.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+PROG = "theanir-opt"
+PIPELINE_FILE = "--pass-pipeline"  # the "file" named in locations inside pipeline text
+LLVM_DIALECTS = {"builtin", "llvm", "omp", "nvvm"}  # what translation to LLVM IR accepts
+
+
+class UserError(Exception):
+    """A one-line error for the user; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + exits; we want one line
+        hint = " (see --list-passes)" if "unrecognized arguments" in message else ""
+        raise UserError(f"{PROG}: error: {message}{hint}", 2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .registry import ALIASES, PASSES
+
+    p = _Parser(prog=PROG, allow_abbrev=False,
+                description="Run theanir (tn) and upstream MLIR passes on textual MLIR.")
+    p.add_argument("input", nargs="?", default="-", help="input .mlir file ('-' or none: stdin)")
+    p.add_argument("-o", dest="output", default="-", metavar="FILE", help="output file (default stdout)")
+    p.add_argument("--pass-pipeline", dest="steps", action="append", metavar="PIPELINE",
+                   type=lambda text: ("pipeline", text),
+                   help="e.g. 'builtin.module(tn-canonicalize,tn-to-linalg,func.func(canonicalize))'")
+    p.add_argument("--emit", choices=["mlir", "llvm"], default="mlir",
+                   help="llvm: translate the final LLVM-dialect module to LLVM IR")
+    p.add_argument("--list-passes", action="store_true", help="list theanir passes and pipelines")
+    p.add_argument("--split-input-file", action="store_true",
+                   help="process each `// -----` separated chunk as its own module")
+    p.add_argument("--mlir-print-ir-after-all", action="store_true",
+                   help="print the IR after each pass to stderr")
+    p.add_argument("--mlir-timing", action="store_true", help="report each pass's wall time on stderr")
+    p.add_argument("--no-crash-guard", action="store_true",
+                   help="run in this process (an MLIR assertion then aborts it)")
+    for name, info in PASSES.items():
+        p.add_argument(f"--{name}", dest="steps", action="append_const", const=("pass", name), help=info.doc)
+    for alias, name in ALIASES.items():
+        p.add_argument(f"--{alias}", dest="steps", action="append_const", const=("pass", alias),
+                       help=f"alias of --{name}")
+    p.set_defaults(steps=[])
+    return p
+
+
+def list_passes() -> str:
+    from .registry import ALIASES, PASSES
+
+    ours = [i for i in PASSES.values() if not i.is_pipeline]
+    pipes = [i for i in PASSES.values() if i.is_pipeline]
+    lines = ["theanir passes (as --NAME, or by name in --pass-pipeline):"]
+    lines += [f"  {i.name:<24} {i.doc}" for i in ours]
+    lines += [f"  {a:<24} alias of {n}" for a, n in ALIASES.items()]
+    lines += ["named pipelines:"] + [f"  {i.name:<24} {i.doc}" for i in pipes]
+    lines += ["upstream MLIR passes: any pass `mlir-opt --help` lists, by name in --pass-pipeline"]
+    return "\n".join(lines) + "\n"
+
+
+# ---- locations and diagnostics -----------------------------------------------------------
+
+_input_name = "<stdin>"  # what the input's "-" locations (IR parsed from a string) stand for
+
+
+def _file_line_col(loc) -> str | None:
+    """'file:line:col' from an MLIR location (looking through name/callsite/fused)."""
+    if loc.is_a_file():
+        name = _input_name if loc.filename == "-" else loc.filename
+        return f"{name}:{loc.start_line}:{loc.start_col}"
+    if loc.is_a_name():
+        return _file_line_col(loc.child_loc)
+    if loc.is_a_callsite():
+        return _file_line_col(loc.callee)
+    if loc.is_a_fused():
+        for inner in loc.locations:
+            found = _file_line_col(inner)
+            if found:
+                return found
+    return None
+
+
+def _located(loc, message: str) -> str:
+    where = _file_line_col(loc) if loc is not None else None
+    return f"{where or PROG}: error: {message}"
+
+
+def _diagnostic_error(e, context: str = "") -> UserError:
+    """The first error diagnostic of an `ir.MLIRError` as one line (op name from its notes)."""
+    diags = list(getattr(e, "error_diagnostics", []))
+    if not diags:
+        first = str(e).strip().splitlines() or ["unknown MLIR error"]
+        return UserError(f"{PROG}: error: {context}{first[-1].strip()}")
+    d = diags[0]
+    message = d.message.splitlines()[0] if d.message else "error"
+    for note in d.notes:
+        m = re.search(r'see current operation: (?:.*?= )?"?([\w.]+)', note.message)
+        if m and m.group(1) not in message:
+            message += f" (op '{m.group(1)}')"
+            break
+    return UserError(_located(d.location, context + message))
+
+
+# ---- the pass pipeline text --------------------------------------------------------------
+
+@dataclass
+class Element:
+    """One top-level element of a pipeline: its text and its offset in the pipeline string."""
+
+    text: str
+    offset: int
+
+
+def _where(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"{PIPELINE_FILE}:{line}:{col}"
+
+
+def _top_level_splits(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the comma-separated elements of text[start:end], brackets and quotes respected."""
+    closing = {"(": ")", "{": "}", "[": "]"}
+    stack: list[tuple[str, int]] = []
+    spans, begin, quoted = [], start, False
+    for i in range(start, end):
+        c = text[i]
+        if c == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif c in closing:
+            stack.append((closing[c], i))
+        elif c in ")}]":
+            if not stack or stack[-1][0] != c:
+                raise UserError(f"{_where(text, i)}: error: unbalanced '{c}' in the pass pipeline")
+            stack.pop()
+        elif c == "," and not stack:
+            spans.append((begin, i))
+            begin = i + 1
+    if stack:
+        at = stack[-1][1]
+        raise UserError(f"{_where(text, at)}: error: unclosed '{text[at]}' in the pass pipeline")
+    if quoted:
+        raise UserError(f"{_where(text, end)}: error: unterminated string in the pass pipeline")
+    return spans + [(begin, end)]
+
+
+def split_pipeline(text: str) -> list[Element]:
+    """`builtin.module(a,b{x=1},func.func(c))` -> [a, b{x=1}, func.func(c)] with offsets."""
+    start, end = 0, len(text)
+    m = re.match(r"\s*builtin\.module\s*\(", text)
+    if m and text.rstrip().endswith(")"):
+        spans = _top_level_splits(text, 0, len(text))
+        if len(spans) == 1:  # the anchor encloses everything: look inside it
+            start, end = m.end(), len(text.rstrip()) - 1
+    if not text[start:end].strip():  # `builtin.module()`: no passes
+        return []
+    elements = []
+    for a, b in _top_level_splits(text, start, end):
+        raw = text[a:b]
+        if not raw.strip():
+            raise UserError(f"{_where(text, a)}: error: empty pass name in the pass pipeline")
+        lead = len(raw) - len(raw.lstrip())
+        elements.append(Element(raw.strip(), a + lead))
+    return elements
+
+
+def _pipeline_element(text: str, el: Element):
+    """A registered pass, or the element checked by MLIR's pass parser as an upstream pass."""
+    from .registry import lookup, upstream_pass
+
+    name = re.match(r"[^({\s]*", el.text).group(0)
+    info = lookup(name)
+    if info is not None:
+        if el.text != name:
+            where = _where(text, el.offset + len(name))
+            raise UserError(f"{where}: error: theanir pass '{name}' takes no options")
+        return info
+    error = _upstream_parse_error(el.text)
+    if error is not None:
+        raise _pipeline_error(text, el, error) from None
+    return upstream_pass(el.text)
+
+
+def _upstream_parse_error(element: str) -> str | None:
+    """MLIR's complaint about one pipeline element, or None. LLVM's option parser writes part
+    of it straight to fd 2, so that is collected too."""
+    from mlir import passmanager
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buf:
+        os.dup2(buf.fileno(), 2)
+        try:
+            passmanager.PassManager.parse(f"builtin.module({element})")
+            error = None
+        except ValueError as e:
+            error = str(e)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        buf.seek(0)
+        return None if error is None else error + "\n" + buf.read().decode(errors="replace")
+
+
+def _pipeline_error(text: str, el: Element, message: str) -> UserError:
+    from .registry import lookup
+
+    m = re.search(r"Parser:(\d+):(\d+): error: (.*)", message)
+    parts = [x.strip().lstrip(": ") for x in message.splitlines() if x.strip()]
+    parts.sort(key=lambda x: not x.startswith("failed to add"))  # the headline first
+    offset, detail = el.offset, ": ".join(parts) or "invalid pass pipeline element"
+    if m:
+        line, col, detail = int(m.group(1)), int(m.group(2)), m.group(3)
+        lines = el.text.split("\n")
+        offset = el.offset + sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
+    unknown = re.match(r"'(.*)' does not refer to a registered pass or pass pipeline", detail)
+    if unknown and lookup(unknown.group(1)) is not None:
+        detail = (f"theanir pass '{unknown.group(1)}' runs on the whole module: "
+                  "put it directly in builtin.module(...)")
+    elif unknown:
+        detail = f"unknown pass '{unknown.group(1)}' (see --list-passes)"
+    return UserError(f"{_where(text, offset)}: error: {detail}")
+
+
+def build_steps(requests: Sequence[tuple[str, str]]):
+    """Command-line requests, in order, -> PassInfo list (named pipelines expanded)."""
+    from .registry import lookup
+
+    steps = []
+    for kind, value in requests:
+        if kind == "pass":
+            infos = [lookup(value)]
+        else:
+            infos = [_pipeline_element(value, el) for el in split_pipeline(value)]
+        for info in infos:
+            steps.extend(info.steps or [info])
+    return steps
+
+
+# ---- running ------------------------------------------------------------------------------
+
+@dataclass
+class Options:
+    print_ir: bool = False
+    timing: bool = False
+    progress: Callable[[str], None] = lambda name: None
+    times: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _grouped(steps) -> Iterator[tuple[str, bool, Callable]]:
+    """(name, upstream, run) units: consecutive upstream elements joined into one pipeline."""
+    pending: list[str] = []
+    for info in steps:
+        if info.upstream:
+            pending.append(info.name)
+            continue
+        if pending:
+            yield ",".join(pending), True, None
+            pending = []
+        yield info.name, False, info.run
+    if pending:
+        yield ",".join(pending), True, None
+
+
+def _run_upstream(text: str, module_op, opts: Options) -> None:
+    from mlir import ir, passmanager
+
+    pm = passmanager.PassManager.parse(f"builtin.module({text})")
+    if opts.print_ir:
+        pm.enable_ir_printing()  # MLIR writes `// -----// IR Dump After X (x) //----- //` to fd 2
+        sys.stderr.flush()
+    try:
+        pm.run(module_op)
+    except ir.MLIRError as e:
+        raise _diagnostic_error(e, f"in pass pipeline '{text}': ") from None
+
+
+def _run_ours(name: str, run: Callable, module_op, opts: Options) -> None:
+    from mlir import ir
+
+    from .verify import VerificationError
+
+    try:
+        run(module_op)
+    except VerificationError as e:
+        raise _verification_error(e) from None
+    except ir.MLIRError as e:
+        raise _diagnostic_error(e, f"{name}: ") from None
+    except Exception as e:  # a Python pass refusing its input: one line, never a traceback
+        raise UserError(f"{PROG}: error: {name}: {e}") from None
+    try:
+        module_op.verify()  # never hand invalid IR to the next pass (assertions abort)
+    except ir.MLIRError as e:
+        raise _diagnostic_error(e, f"{name} produced invalid IR: ") from None
+    if opts.print_ir:
+        sys.stderr.write(f"// -----// IR Dump After {name} //----- //\n{module_op}\n")
+
+
+def _verification_error(e) -> UserError:
+    from theanir.dialects.tn.builder import describe_location
+
+    message = str(e)
+    if e.location is None:
+        return UserError(f"{PROG}: error: {message}")
+    op_name, sep, rest = message.partition(f" at {describe_location(e.location)}: ")
+    return UserError(_located(e.location, f"{op_name}: {rest}" if sep else message))
+
+
+def _one_by_one(unit: tuple[str, bool, Callable]) -> list[tuple[str, bool, Callable]]:
+    name, upstream, run = unit
+    return [(el.text, True, None) for el in split_pipeline(name)] if upstream else [unit]
+
+
+def run_steps(module_op, steps, opts: Options) -> None:
+    """Each unit in order; with timing, upstream elements run (and are timed) one by one."""
+    units = list(_grouped(steps))
+    if opts.timing:
+        units = [unit for u in units for unit in _one_by_one(u)]
+    for name, upstream, run in units:
+        opts.progress(name)
+        t0 = time.perf_counter()
+        if upstream:
+            _run_upstream(name, module_op, opts)
+        else:
+            _run_ours(name, run, module_op, opts)
+        opts.times.append((name, time.perf_counter() - t0))
+
+
+def timing_report(times: list[tuple[str, float]]) -> str:
+    total = sum(t for _, t in times) or 1e-12
+    bar = "===" + "-" * 73 + "==="
+    rows = [f"  {t:8.4f} ({100 * t / total:5.1f}%)  {n}" for n, t in times + [("Total", total)]]
+    return "\n".join([bar, "... Execution time report ...".center(79).rstrip(), bar,
+                      f"  Total Execution Time: {total:.4f} seconds", "",
+                      "  ----Wall Time----  ----Name----", *rows, ""])
+
+
+# ---- input and output ---------------------------------------------------------------------
+
+def read_input(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path) as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{PROG}: error: cannot read '{path}': {getattr(e, 'strerror', None) or e}") from None
+
+
+def split_input(text: str) -> list[str]:
+    """`--split-input-file`: chunks at `// -----` lines, padded so line numbers stay the file's."""
+    chunks, start, lines = [], 0, text.splitlines(keepends=True)
+    for i, line in enumerate(lines + ["// -----"]):
+        if line.startswith("// -----"):
+            chunks.append("\n" * start + "".join(lines[start:i]))
+            start = i + 1
+    return chunks
+
+
+def parse_module(text: str):
+    """Parse (MLIR verifies as it parses), then tn-verify: no pass ever sees ill-typed tn IR."""
+    from mlir import ir
+
+    from .verify import VerificationError, verify_module
+
+    try:
+        module = ir.Module.parse(text)
+    except ir.MLIRError as e:
+        raise _diagnostic_error(e) from None
+    try:
+        verify_module(module.operation)
+    except VerificationError as e:
+        raise _verification_error(e) from None
+    return module
+
+
+def _walk(op) -> Iterator:
+    yield op
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                yield from _walk(inner.operation)
+
+
+def to_llvm_ir(module_op) -> str:
+    """LLVM IR text; refused (one line) while any op is outside the LLVM-translatable dialects."""
+    from mlir.dialects import llvm
+
+    for op in _walk(module_op):
+        if op.name.split(".")[0] not in LLVM_DIALECTS:  # translating those segfaults
+            raise UserError(_located(op.location, f"--emit=llvm needs the LLVM dialect, but '{op.name}' "
+                                     "is not lowered yet (try --lower-to-cpu)"))
+    return llvm.translate_module_to_llvmir(module_op)
+
+
+def write_output(path: str, text: str) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise UserError(f"{PROG}: error: cannot write '{path}': {e.strerror or e}") from None
+
+
+def process(text: str, steps, opts: Options, emit: str) -> str:
+    """One module: parse, verify, run the steps, print it as MLIR or LLVM IR."""
+    t0 = time.perf_counter()
+    module = parse_module(text)
+    opts.times.append(("Parser", time.perf_counter() - t0))
+    run_steps(module.operation, steps, opts)
+    t0 = time.perf_counter()
+    out = to_llvm_ir(module.operation) if emit == "llvm" else str(module)
+    opts.times.append(("Output", time.perf_counter() - t0))
+    return out if out.endswith("\n") else out + "\n"
+
+
+def run(args: argparse.Namespace, progress: Callable[[str], None] = lambda name: None) -> int:
+    """Read, verify, run the passes, print. Errors: one line each on stderr, non-zero status."""
+    global _input_name
+    try:
+        from mlir import ir
+
+        from theanir.dialects.tn.context import new_context
+
+        _input_name = "<stdin>" if args.input == "-" else args.input
+        opts = Options(args.mlir_print_ir_after_all, args.mlir_timing, progress)
+        with new_context(), ir.Location.unknown():
+            steps = build_steps(args.steps)  # pipeline errors first, like mlir-opt
+            text = read_input(args.input)
+            outputs, failed = [], False
+            for chunk in split_input(text) if args.split_input_file else [text]:
+                try:
+                    outputs.append(process(chunk, steps, opts, args.emit))
+                except UserError as e:  # with --split-input-file the other chunks still run
+                    sys.stderr.write(f"{e}\n")
+                    failed = True
+            write_output(args.output, "// -----\n".join(outputs))
+        if opts.timing:
+            sys.stderr.write(timing_report(opts.times))
+        return 1 if failed else 0
+    except UserError as e:
+        sys.stderr.write(f"{e}\n")
+        return e.code
+    except Exception as e:  # a bug of ours: still one line, never a traceback
+        first = str(e).splitlines()[0] if str(e) else ""
+        sys.stderr.write(f"{PROG}: internal error: {type(e).__name__}: {first}\n")
+        return 1
+
+
+# ---- the crash guard ----------------------------------------------------------------------
+
+_CRASH_MARKERS = ("Assertion `", "LLVM ERROR", "PLEASE submit", "Stack dump", "#0 0x")
+
+
+def _crash_line(err: str, status: int, step: str) -> str:
+    sig = signal.Signals(os.WTERMSIG(status)).name
+    m = re.search(r"(\w+\.(?:cpp|h|inc)):(\d+):.*Assertion `(.*)' failed", err)
+    why = f"assertion `{m.group(3)}' failed in {m.group(1)}:{m.group(2)}" if m else sig
+    fatal = re.search(r"LLVM ERROR: (.*)", err)
+    why = f"LLVM ERROR: {fatal.group(1)}" if fatal and not m else why
+    where = f" in '{step}'" if step else ""
+    return f"{PROG}: error: MLIR crashed{where} ({why}); this is a bug in MLIR or theanir, not in the input"
+
+
+def guarded(work: Callable[[Callable[[str], None]], int]) -> int:
+    """Run `work(progress)` in a forked child; relay its output; an abort becomes one line."""
+    if not hasattr(os, "fork"):
+        return work(lambda name: None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as prog:
+        pid = os.fork()
+        if pid == 0:  # the child: stdout/stderr (Python's and MLIR's) into the temporary files
+            code = 1
+            try:
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.stdout = open(1, "w", closefd=False)
+                sys.stderr = open(2, "w", buffering=1, closefd=False)
+                code = work(lambda name: os.write(prog.fileno(), f"{name}\n".encode()))
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        files = []
+        for f in (out, err, prog):
+            f.seek(0)
+            files.append(f.read().decode(errors="replace"))
+    stdout, stderr, progress = files
+    sys.stdout.write(stdout)
+    if os.WIFEXITED(status):
+        sys.stderr.write(stderr)
+        return os.WEXITSTATUS(status)
+    cut = min([i for i in (stderr.find(m) for m in _CRASH_MARKERS) if i >= 0] or [len(stderr)])
+    keep = stderr[: stderr.rfind("\n", 0, cut) + 1]  # IR dumps etc. printed before the crash
+    step = progress.splitlines()[-1] if progress.strip() else ""
+    sys.stderr.write(keep + _crash_line(stderr, status, step) + "\n")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UserError as e:
+        sys.stderr.write(f"{e}\n")
+        return e.code
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    if args.list_passes:
+        sys.stdout.write(list_passes())
+        return 0
+    if args.no_crash_guard:
+        return run(args)
+    return guarded(lambda progress: run(args, progress))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
