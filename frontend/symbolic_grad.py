@@ -53,7 +53,7 @@ def _disconnected(who: str, var: Variable, cost_desc: str, policy: str) -> None:
     if policy == "raise":
         raise DisconnectedInputError(msg)
     if policy == "warn":
-        warnings.warn(msg, UserWarning, stacklevel=4)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _zeros_for(w: Tensor) -> Tensor:

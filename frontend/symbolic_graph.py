@@ -28,6 +28,7 @@ from mlir.dialects import func
 
 from theanir.dialects.tn.builder import location_override, user_frame
 from theanir.dialects.tn.context import get_context
+from theanir.dialects.tn.types import check_dtype
 
 from . import numpy_api as tnp
 from .config import config
@@ -232,7 +233,7 @@ class Variable:
         self.name = name
         self._type: tuple[int | None, np.dtype | None] | None = None
         if owner is None:
-            self._type = (int(ndim), np.dtype(dtype))
+            self._type = (int(ndim), check_dtype(dtype))
 
     # ------------------------------------------------------------- types
     def _infer(self) -> tuple[int | None, np.dtype | None]:
@@ -390,9 +391,21 @@ def describe(v: Variable, depth: int = 2) -> str:
         return f"<{shared}{v.dtype.name} {_KINDS.get(v.ndim, f'{v.ndim}-d tensor')}>"
     if depth == 0:
         return "..."
+    if v.owner.fn is _getitem:
+        return f"{describe(v.owner.args[0], depth - 1)}[{_describe_index(v.owner.args[1:], depth - 1)}]"
     args = ", ".join(_describe_arg(a, depth - 1) for a in v.owner.args)
     out = f"{v.owner.label}({args})"
     return out if v.index is None else f"{out}[{v.index}]"
+
+
+def _describe_index(entries: tuple, depth: int) -> str:
+    def one(e: Any) -> str:
+        if isinstance(e, tuple) and e[:1] == ("slice",):
+            parts = ["" if p is None else _describe_arg(p, depth) for p in e[1:]]
+            return ":".join(parts[:2] if e[3] is None else parts)
+        return _describe_arg(e, depth)
+
+    return ", ".join(one(e) for e in entries)
 
 
 def _describe_arg(a: Any, depth: int) -> str:

@@ -143,7 +143,9 @@ class Tensor:
     # ------------------------------------------------------------- methods
     def astype(self, dtype) -> "Tensor": return _api().astype(self, dtype)
     def sum(self, axis=None, keepdims=False, dtype=None): return _api().sum(self, axis, keepdims=keepdims, dtype=dtype)
-    def mean(self, axis=None, keepdims=False): return _api().mean(self, axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None): return _api().mean(self, axis, dtype=dtype, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _api().var(self, axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _api().std(self, axis, ddof=ddof, keepdims=keepdims)
     def max(self, axis=None, keepdims=False): return _api().max(self, axis, keepdims=keepdims)
     def min(self, axis=None, keepdims=False): return _api().min(self, axis, keepdims=keepdims)
     def prod(self, axis=None, keepdims=False): return _api().prod(self, axis, keepdims=keepdims)

@@ -28,6 +28,26 @@ CSC_ENCODING = (
 )
 
 
+def sparse_tensor_type(shape: tuple[int, int], dtype: np.dtype, layout: str = "csr") -> ir.RankedTensorType:
+    """A 2-D CSR or CSC tensor type (MLIR's own sparse encoding; ops arrive with the sparse wave)."""
+    encodings = {"csr": CSR_ENCODING, "csc": CSC_ENCODING}
+    if layout not in encodings:
+        raise ValueError(f"sparse layout must be 'csr' or 'csc', got {layout!r}")
+    if len(shape) != 2:
+        raise ValueError(f"sparse tensors are 2-D, got shape {shape}")
+    return ir.RankedTensorType.get(list(shape), element_type(dtype), ir.Attribute.parse(encodings[layout]))
+
+
+def sparse_layout(t: ir.Type) -> str | None:
+    """'csr', 'csc' or None (dense or another encoding) for a tensor type."""
+    if not isinstance(t, ir.RankedTensorType) or t.encoding is None:
+        return None
+    for name, text in (("csr", CSR_ENCODING), ("csc", CSC_ENCODING)):
+        if t.encoding == ir.Attribute.parse(text):
+            return name
+    return None
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """Static shape and dtype of a tensor value."""

@@ -291,7 +291,7 @@ def test_grad_of_a_non_scalar_names_the_cost():
 def test_disconnected_inputs_raise_warn_ignore():
     x, v = T.dmatrix("x"), T.dvector("v")
     cost = (x ** 2).sum()
-    with pytest.raises(th.tensor.DisconnectedInputError, match="does not depend on 'v'"):
+    with pytest.raises(T.DisconnectedInputError, match="does not depend on 'v'"):
         T.grad(cost, [x, v])
     with pytest.warns(UserWarning, match="does not depend on 'v'"):
         gx, gv = T.grad(cost, [x, v], disconnected_inputs="warn")
@@ -303,6 +303,10 @@ def test_disconnected_inputs_raise_warn_ignore():
     assert_close(outs[0], 2 * X)
     assert_close(outs[1], np.zeros(3))
     assert_close(outs[2], np.zeros(3))
+    # connected in the graph, but only through a non-differentiable op: found when traced
+    f = th.function([x], T.grad(T.cast(T.argmax(x), "float64"), x))
+    with pytest.raises(T.DisconnectedInputError, match="does not depend on 'x'"):
+        f(X)
 
 
 def test_update_with_wrong_shape_or_dtype_names_the_shared_variable():
@@ -343,3 +347,12 @@ def test_missing_and_unused_inputs():
         th.function([v, x], x.sum(), on_unused_input="warn")
     with pytest.raises(TypeError, match="must be a symbolic variable"):
         th.function([x + 1], x.sum())
+
+
+def test_trace_time_errors_name_the_line_that_built_the_expression():
+    x, W = T.dmatrix("x"), th.shared(np.ones((4, 2)), name="W")
+    y = T.dot(x, W)  # the line the error must name
+    f = th.function([x], y)
+    line = sys._getframe().f_lineno - 2
+    with pytest.raises(th.ShapeError, match=f"dot: shapes \\(2, 3\\) and \\(4, 2\\).*test_symbolic.py:{line}"):
+        f(np.ones((2, 3)))
