@@ -14,8 +14,7 @@ from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
 from .lower.entry_abi import make_entry
-from .optimize.dce_cse import run_cse, run_dce
-from .verify import verify_module
+from .optimize.phases import phases
 
 Step = str | Callable[[ir.Operation, "CompileOptions"], None]
 
@@ -41,6 +40,18 @@ def _py(fn: Callable[[ir.Operation], None]) -> Step:
     return lambda op, opts: fn(op)
 
 
+def _optimize(op: ir.Operation, opts: CompileOptions) -> None:
+    """The tn optimizer: the phases of `opts.optimizer` (passes/optimize/phases.py)."""
+    for _, run in phases(opts.optimizer):
+        run(op)
+
+
+def _linalg_fusion(op: ir.Operation, opts: CompileOptions) -> None:
+    """Upstream elementwise fusion below tn; off at fast_compile (so 'fusion off' is real)."""
+    if opts.optimizer == "fast_run":
+        run_step("linalg-fuse-elementwise-ops,canonicalize,cse", op, opts)
+
+
 def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
     make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous)
 
@@ -63,11 +74,10 @@ TO_LLVM = (
 
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
-    Stage("tn-opt", "tn after the optimizer (tn-dce, tn-cse; issue 5 adds the rewrite phases)",
-          [_py(verify_module), _py(run_cse), _py(run_dce)]),
+    Stage("tn-opt", "tn after the optimizer phases of th.config.optimizer",
+          [_optimize]),
     Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused",
-          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse",
-           "linalg-fuse-elementwise-ops,canonicalize,cse"]),
+          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [BUFFERIZE]),
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [TO_LLVM]),
 ]

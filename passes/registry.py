@@ -19,7 +19,8 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
-from .pipeline import STAGES, CompileOptions
+from .optimize.phases import phases
+from .pipeline import STAGES, CompileOptions, _optimize
 from .verify import NAME as VERIFY, verify_module
 
 
@@ -82,6 +83,10 @@ def _stage_steps(first: str, last: str) -> tuple[PassInfo, ...]:
         for step in stage.steps:
             if isinstance(step, str):
                 steps.append(upstream_pass(step))
+                continue
+            if step is _optimize:  # the optimizer stage: its phases, by name
+                for name, fn in phases(CompileOptions().optimizer):
+                    steps.append(PASSES.get(name) or PassInfo(name, stage.doc, fn))
                 continue
             run = (lambda s: lambda op: s(op, CompileOptions()))(step)
             steps.append(PassInfo(_step_name(stage.name, step), stage.doc, run))

@@ -1,0 +1,28 @@
+"""The optimizer's phases per level: which tn passes the `tn-opt` stage runs.
+
+`fast_run` runs every rewrite phase (canonicalize -> stabilize -> canonicalize -> fuse);
+`fast_compile` only what lowering needs. Each entry is (pass name, callable on the module op);
+the tn passes register themselves here and in `passes/registry.py`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from mlir import ir
+
+from ..verify import verify_module
+from .dce_cse import run_cse, run_dce
+
+Phase = tuple[str, Callable[[ir.Operation], None]]
+
+FAST_COMPILE: list[Phase] = [("tn-verify", verify_module), ("tn-dce", run_dce)]
+FAST_RUN: list[Phase] = [("tn-verify", verify_module), ("tn-cse", run_cse), ("tn-dce", run_dce)]
+
+LEVELS: dict[str, list[Phase]] = {"fast_run": FAST_RUN, "fast_compile": FAST_COMPILE}
+
+
+def phases(level: str) -> list[Phase]:
+    """The tn passes of optimizer `level` ('fast_run' or 'fast_compile')."""
+    if level not in LEVELS:
+        raise ValueError(f"optimizer must be one of {sorted(LEVELS)}, got {level!r}")
+    return LEVELS[level]
