@@ -19,6 +19,7 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
+from .optimize.fuse import NAME as FUSE, run_fuse
 from .optimize.phases import phases
 from .pipeline import STAGES, CompileOptions, _optimize
 from .verify import NAME as VERIFY, verify_module
@@ -117,6 +118,8 @@ register(PassInfo(CSE_NAME, "merge identical pure tn ops", run_cse))
 register(PassInfo(DCE_NAME, "erase unused pure tn ops", run_dce))
 register(PassInfo("tn-canonicalize", "tn canonicalization (for now: tn-verify, tn-cse, tn-dce)",
                   _canonicalize))
+register(PassInfo(FUSE, "group elementwise chains (+ a trailing reduction) into tn.fusion ops, "
+                  "each lowered to one linalg.generic", run_fuse))
 register(PassInfo(TO_LINALG, "lower every tn op to linalg/tensor/arith/math", convert_tn_to_linalg))
 register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (memrefs, "
                   "llvm.emit_c_interface)", _entry_abi))

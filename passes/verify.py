@@ -33,12 +33,15 @@ def verify_module(module_op: ir.Operation, pass_: object = None) -> None:
         raise VerificationError(str(e)) from None
     for op in _walk(module_op.regions[0].blocks[0]):
         opdef = OPS.get(op.operation.name)
-        if opdef is None or opdef.infer is None:
+        if opdef is None or (opdef.infer is None and opdef.infer_region is None):
             continue
         where = f"{op.operation.name} at {describe_location(op.location)}"
         try:
             specs = [spec_of_value(v) for v in op.operands]
-            expected = opdef.infer(specs, **opdef.decode_attrs(op.operation))
+            if opdef.infer_region is not None:  # region ops: the rule reads the region
+                expected = opdef.infer_region(op.operation)
+            else:
+                expected = opdef.infer(specs, **opdef.decode_attrs(op.operation))
             actual = [spec_of_type(r.type) for r in op.results]
         except (ShapeError, TypeError, KeyError) as e:
             raise VerificationError(f"{where}: {e}", op.location) from None

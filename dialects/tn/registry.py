@@ -128,6 +128,12 @@ class OpDef:
     transpose: Callable[..., Any] | None = None
     differentiable: bool = True
     pure: bool = True
+    # scalar(call, *xs) -> Value: the op's loop-body lowering on compute-type scalars (i1 for
+    # bool), for ops that are elementwise; `tn-fuse` chains these into one linalg.generic.
+    scalar: Callable[..., ir.Value] | None = None
+    # infer_region(op) -> list[TensorSpec]: the shape rule of a region op, which needs the op
+    # itself (its region's yielded types); `tn-verify` runs it where `infer` cannot see enough.
+    infer_region: Callable[[ir.Operation], list[TensorSpec]] | None = None
 
     @property
     def mnemonic(self) -> str:
@@ -156,6 +162,14 @@ class OpDef:
 
     def def_transpose(self, fn: Callable) -> Callable:
         self.transpose = fn
+        return fn
+
+    def def_scalar(self, fn: Callable) -> Callable:
+        self.scalar = fn
+        return fn
+
+    def def_infer_region(self, fn: Callable) -> Callable:
+        self.infer_region = fn
         return fn
 
     def decode_attrs(self, op: ir.Operation) -> dict[str, Any]:

@@ -95,6 +95,11 @@ def _cast_lower(call: LowerCall) -> list[ir.Value]:
     return [elementwise(call, lambda x: convert_scalar(x, src, dst))]
 
 
+@cast.def_scalar
+def _cast_scalar(call: LowerCall, x: ir.Value) -> ir.Value:
+    return convert_scalar(x, call.in_specs[0].dtype, call.out.dtype)
+
+
 @cast.def_jvp
 def _cast_jvp(primals, tangents, outs, dtype):
     (t,) = tangents

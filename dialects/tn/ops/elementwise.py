@@ -60,6 +60,7 @@ def _register(name: str, arity: int, kinds: str, reference: Callable, scalar: Ca
     op.def_infer(_same_infer(name, kinds, result_bool))
     op.def_reference(lambda *xs: np.asarray(reference(*xs)))
     op.def_lower(lambda call: [elementwise(call, scalar)])
+    op.def_scalar(lambda call, *xs: scalar(*xs))
     if jvp is not None:
         op.def_jvp(jvp)
     return op
@@ -344,6 +345,7 @@ def _where_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
 
 where.def_reference(lambda c, a, b: np.where(c, a, b))
 where.def_lower(lambda call: [elementwise(call, lambda c, a, b: arith.SelectOp(c, a, b).result)])
+where.def_scalar(lambda call, c, a, b: arith.SelectOp(c, a, b).result)
 
 
 @where.def_jvp

@@ -1,0 +1,201 @@
+"""tn.fusion: a group of elementwise ops, optionally ending in one reduction, as one loop nest.
+
+`tn-fuse` (passes/optimize/fuse.py) moves such a group into the region of a `tn.fusion`; its
+lowering emits ONE `linalg.generic` whose body chains the ops' scalar lowerings (the `scalar`
+rule of each op), so no intermediate tensor is ever materialized.
+
+    %r = "tn.fusion"() ({
+      %0 = "tn.broadcast_to"(%b) {shape = array<i64: 3, 4>} : (tensor<4xf32>) -> tensor<3x4xf32>
+      %1 = "tn.add"(%x, %0) : (tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<3x4xf32>
+      %2 = "tn.exp"(%1) : (tensor<3x4xf32>) -> tensor<3x4xf32>
+      %3 = "tn.reduce_sum"(%2) {axes = array<i64: 1>, keepdims = false} : (tensor<3x4xf32>) -> tensor<3xf32>
+      "gpu.yield"(%3) : (tensor<3xf32>) -> ()
+    }) : () -> tensor<3xf32>
+
+No operands: the region reads the group's inputs from above (regions are not isolated), which
+sidesteps IRDL's one-type-per-variadic-operand limit (docs/design.md). The body holds, in
+order: `tn.broadcast_to` ops whose operand comes from outside (they become the input's
+indexing map), ops with a `scalar` rule, all on one loop shape, and at most one reduction,
+last; it ends in `gpu.yield` of the result. Autodiff never meets this op: differentiation runs
+at trace time, before the optimizer.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith
+
+from ..lowering import (LowerCall, broadcast_map, empty, fill, generic, identity_map,
+                        to_compute)
+from ..registry import OPS, ShapeError, defop
+from ..types import TensorSpec, spec_of_type, spec_of_value
+from .reduction import _MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map
+
+BROADCAST = "tn.broadcast_to"
+YIELD = "gpu.yield"
+# reduction name -> (identity(dtype), combine(acc, x)): the rows of reduction.REDUCTIONS
+REDUCERS: dict[str, tuple[Callable, Callable]] = {
+    f"tn.{name}": (identity or _MAX_MIN_INIT[name], combine)
+    for name, _, _, identity, combine, _ in REDUCTIONS
+}
+
+fusion = defop("tn.fusion", [], ["out"], regions=("body",), differentiable=False,
+               doc="Elementwise ops (+ one trailing reduction) run as one loop nest; "
+                   "the region ends with gpu.yield.")
+
+
+def fusible_kind(op: ir.Operation | ir.OpView) -> str | None:
+    """'map' (has a scalar rule), 'broadcast', 'reduce', or None: what a group may hold."""
+    name = op.operation.name
+    if name == BROADCAST:
+        return "broadcast"
+    if name in REDUCERS:
+        return "reduce"
+    opdef = OPS.get(name)
+    return "map" if opdef is not None and opdef.scalar is not None else None
+
+
+def body_ops(op: ir.Operation) -> list[ir.Operation]:
+    """The group's ops in order (the terminator excluded)."""
+    return [o.operation for o in op.regions[0].blocks[0].operations][:-1]
+
+
+def yielded(op: ir.Operation) -> ir.Value:
+    return list(op.regions[0].blocks[0].operations)[-1].operands[0]
+
+
+def loop_spec(op: ir.Operation) -> TensorSpec:
+    """The iteration space: the reduction's input, else the result itself."""
+    ops = body_ops(op)
+    last = ops[-1]
+    if last.name in REDUCERS:
+        return spec_of_value(last.operands[0])
+    return spec_of_type(last.results[0].type)
+
+
+# ---------------------------------------------------------------- shape rule
+@fusion.def_infer_region
+def _fusion_infer(op: ir.Operation) -> list[TensorSpec]:
+    """Result = the yielded value's type; the body is a well-formed group (see module doc)."""
+    blocks = list(op.regions[0].blocks)
+    if len(blocks) != 1 or len(blocks[0].arguments) != 0:
+        raise ShapeError("the body must be one block without arguments")
+    ops = [o.operation for o in blocks[0].operations]
+    if len(ops) < 2 or ops[-1].name != YIELD or len(ops[-1].operands) != 1:
+        raise ShapeError("the body must hold ops and end with gpu.yield of one value")
+    loop = loop_spec(op)
+    for i, o in enumerate(ops[:-1]):
+        kind = fusible_kind(o)
+        if kind is None or (kind == "reduce" and i != len(ops) - 2):
+            raise ShapeError(f"{o.name} cannot be fused (only elementwise ops, broadcast_to and "
+                             f"one trailing reduction)")
+        if kind != "reduce" and tuple(spec_of_type(o.results[0].type).shape) != loop.shape:
+            raise ShapeError(f"{o.name} has shape {spec_of_type(o.results[0].type).shape}, "
+                             f"not the loop shape {loop.shape}")
+    if ops[-1].operands[0] != ops[-2].results[0]:
+        raise ShapeError("gpu.yield must yield the last op's result")
+    return [spec_of_value(ops[-1].operands[0])]
+
+
+# ---------------------------------------------------------------- reference
+def evaluate(op: ir.Operation, read: Callable[[ir.Value], np.ndarray]) -> np.ndarray:
+    """NumPy value of a tn.fusion: each body op's reference in order; `read` gives inputs."""
+    env: dict[ir.Value, np.ndarray] = {}
+    for o in body_ops(op):
+        opdef = OPS[o.name]
+        args = [env[v] if v in env else read(v) for v in o.operands]
+        env[o.results[0]] = np.asarray(opdef.reference(*args, **opdef.decode_attrs(o)))
+    return env[yielded(op)]
+
+
+# ---------------------------------------------------------------- lowering
+def _splat(v: ir.Value) -> ir.Attribute | None:
+    """The scalar of a lowered splat constant (emitted in the loop body, not read per element)."""
+    owner = v.owner
+    if not isinstance(owner, ir.OpView) or owner.operation.name != "arith.constant":
+        return None
+    attr = owner.operation.attributes["value"]
+    if not isinstance(attr, ir.DenseElementsAttr) or not attr.is_splat:
+        return None
+    return attr.get_splat_value()
+
+
+class _Inputs:
+    """The generic's inputs: outside values (deduplicated per indexing map) and splats."""
+
+    def __init__(self, loop: TensorSpec):
+        self.loop = loop
+        self.values: list[ir.Value] = []
+        self.maps: list[ir.AffineMap] = []
+        self.dtypes: list[np.dtype] = []
+        self._slots: dict[tuple[ir.Value, str], int] = {}
+
+    def source(self, v: ir.Value, broadcast: bool) -> tuple[str, Any]:
+        """('const', (attr, dtype)) for a splat, else ('arg', index into the inputs)."""
+        spec = spec_of_value(v)
+        splat = _splat(v)
+        if splat is not None:
+            return "const", (splat, spec.dtype)
+        amap = broadcast_map(spec.shape, self.loop.shape) if broadcast else identity_map(self.loop.ndim)
+        key = (v, str(amap))
+        if key not in self._slots:
+            self._slots[key] = len(self.values)
+            self.values.append(v)
+            self.maps.append(amap)
+            self.dtypes.append(spec.dtype)
+        return "arg", self._slots[key]
+
+
+def _scalar_call(o: ir.Operation) -> LowerCall:
+    opdef = OPS[o.name]
+    return LowerCall(op=o, operands=[], in_specs=[spec_of_value(v) for v in o.operands],
+                     out_specs=[spec_of_type(r.type) for r in o.results],
+                     attrs=opdef.decode_attrs(o))
+
+
+@fusion.def_lower
+def _fusion_lower(call: LowerCall) -> list[ir.Value]:
+    """One linalg.generic: inputs = the group's outside values, body = each op's scalar rule."""
+    ops = body_ops(call.op)
+    loop = loop_spec(call.op)
+    inner = {r for o in ops for r in o.results}
+    inputs = _Inputs(loop)
+    sources = [[("inner", v) if v in inner else inputs.source(v, o.name == BROADCAST)
+                 for v in o.operands] for o in ops]
+    last = ops[-1]
+    reducer = REDUCERS.get(last.name)
+    out = call.out
+
+    def body(*args: ir.Value) -> ir.Value:
+        env: dict[ir.Value, ir.Value] = {}
+
+        def get(src: tuple[str, Any]) -> ir.Value:
+            kind, what = src
+            if kind == "inner":
+                return env[what]
+            if kind == "arg":
+                return args[what]
+            attr, dtype = what
+            return to_compute(arith.ConstantOp(attr.type, attr).result, dtype)
+
+        for o, srcs in zip(ops, sources):
+            xs = [get(s) for s in srcs]
+            if o.name == BROADCAST:
+                env[o.results[0]] = xs[0]
+            elif o is last and reducer is not None:
+                env[o.results[0]] = reducer[1](args[-1], xs[0])
+            else:
+                env[o.results[0]] = OPS[o.name].scalar(_scalar_call(o), *xs)
+        return env[last.results[0]]
+
+    if reducer is None:
+        init, out_map, iters = empty(out), identity_map(loop.ndim), ["parallel"] * loop.ndim
+    else:
+        attrs = OPS[last.name].decode_attrs(last)
+        axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
+        init = fill(out, reducer[0](out.dtype))
+        out_map, iters = _out_map(loop.ndim, axes, keepdims), _iterators(loop.ndim, axes)
+    return generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],
+                   iters, body)
