@@ -157,45 +157,38 @@ def vjp(f: Callable, *primals: Any):
     return out, vjp_fn
 
 
-def jacrev(f: Callable, argnums: int = 0) -> Callable:
-    """Jacobian by reverse mode: one vjp per output element, shape out.shape + in.shape."""
+def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
+    """Jacobian of shape out.shape + in.shape, one sweep per basis vector: jvps of the input
+    basis (forward) or vjps of the output basis (reverse)."""
     def traced(*args):
         args, diff, _ = _split_diff_args(args, (argnums,), "jacobian")
         (x,) = diff
         y = tnp.as_tensor(f(*args))
+        basis, result_like = (x, y) if forward else (y, x)
+        sweep = jvp_values if forward else vjp_values
         rows = []
-        for i in range(y.size):
-            e = np.zeros(y.size, y.dtype)
+        for i in range(basis.size):
+            e = np.zeros(basis.size, basis.dtype)
             e[i] = 1
-            ct = tnp.constant(e.reshape(y.shape))
-            (g,) = vjp_values([y.value], [x.value], [ct.value])
-            rows.append(_zeros_or(g, x))
+            seed = tnp.constant(e.reshape(basis.shape))
+            (r,) = sweep([y.value], [x.value], [seed.value])
+            rows.append(_zeros_or(r, result_like))
         if not rows:
-            return tnp.zeros(y.shape + x.shape, x.dtype)
-        return tnp.reshape(tnp.stack(rows), y.shape + x.shape)
+            return tnp.zeros(y.shape + x.shape, y.dtype)
+        # forward: columns J[:, i] (stack last); reverse: rows J[i, :] (stack first)
+        return tnp.reshape(tnp.stack(rows, axis=-1 if forward else 0), y.shape + x.shape)
 
     return jit(traced)
+
+
+def jacrev(f: Callable, argnums: int = 0) -> Callable:
+    """Jacobian by reverse mode (one vjp per output element): shape out.shape + in.shape."""
+    return _jacobian(f, argnums, forward=False)
 
 
 def jacfwd(f: Callable, argnums: int = 0) -> Callable:
-    """Jacobian by forward mode: one jvp per input element, shape out.shape + in.shape."""
-    def traced(*args):
-        args, diff, _ = _split_diff_args(args, (argnums,), "jacobian")
-        (x,) = diff
-        y = tnp.as_tensor(f(*args))
-        cols = []
-        for i in range(x.size):
-            e = np.zeros(x.size, x.dtype)
-            e[i] = 1
-            t = tnp.constant(e.reshape(x.shape))
-            (ty,) = jvp_values([y.value], [x.value], [t.value])
-            cols.append(_zeros_or(ty, y))
-        if not cols:
-            return tnp.zeros(y.shape + x.shape, y.dtype)
-        stacked = tnp.stack(cols, axis=-1)  # y.shape + (x.size,)
-        return tnp.reshape(stacked, y.shape + x.shape)
-
-    return jit(traced)
+    """Jacobian by forward mode (one jvp per input element): shape out.shape + in.shape."""
+    return _jacobian(f, argnums, forward=True)
 
 
 jacobian = jacrev
