@@ -21,6 +21,8 @@ from .numpy_api import *  # noqa: E402,F401,F403
 from .tensor import Tensor, TracerError  # noqa: E402
 from .symbolic import function, shared  # noqa: E402  (Theano's API; T is theanir.tensor)
 from theanir.dialects.tn.registry import ShapeError  # noqa: E402
+from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
+from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
 
 float32 = __import__("numpy").float32
 float64 = __import__("numpy").float64
@@ -33,4 +35,5 @@ _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(geta
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
+    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax",
 })

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -17,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from mlir import ir
 
-from theanir.passes.native import NativeCode, compile_llvm_module
+from theanir.passes.cache import compile_module
+from theanir.passes.native import NativeCode
 from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, clone, run_until
 from theanir.runtime import Executable, arg_spec, make_executable
 
@@ -131,9 +133,20 @@ class Lowered:
         return self.module_at(stage).operation.get_asm(enable_debug_info=debug_info)
 
     def compile(self) -> "Compiled":
-        m = self.module_at("llvm")
-        native = compile_llvm_module(m, self.options.entry, self.options.opt_level)
+        """Native code through the disk cache (th.config.cache; passes/cache.py)."""
+        cache_dir = os.path.abspath(os.path.expanduser(config.cache_dir)) if config.cache else None
+        settings = {k: v for k, v in vars(config).items() if k not in ("cache", "cache_dir", "codegen")}
+        native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
+                                config.codegen, settings)
         return Compiled(self.traced, native, self.options, self.signature)
+
+    def arg_records(self) -> list[dict]:
+        """The artifact manifest's arguments: inputs, then the outputs the caller allocates."""
+        ins = [dict(name=n, dtype=str(a.spec.dtype), shape=list(a.spec.shape), contiguous=a.contiguous,
+                    output=False) for n, a in zip(self.signature.names, self.traced.in_specs)]
+        outs = [dict(name=f"output {i}", dtype=str(s.dtype), shape=list(s.shape), contiguous=True,
+                     output=True) for i, s in enumerate(self.traced.out_specs)]
+        return ins + outs
 
 
 class Compiled:

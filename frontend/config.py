@@ -14,11 +14,18 @@ class Config:
     floatX: dtype of Theano-style symbolic variables and `th.as_floatX` constants.
     optimizer: "fast_run" (all tn rewrites) or "fast_compile" (only what lowering needs).
     opt_level: LLVM optimization level (0-3) for generated code.
+    fast_math: allow rewrites that assume finite values (x - x -> 0 for floats).
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
     optimizer: str = field(default_factory=lambda: os.environ.get("THEANIR_OPTIMIZER", "fast_run"))
     opt_level: int = field(default_factory=lambda: int(os.environ.get("THEANIR_OPT_LEVEL", "2")))
+    cache: bool = field(default_factory=lambda: os.environ.get("THEANIR_CACHE", "1").strip().lower()
+                        not in ("0", "false", "no", "off"))
+    cache_dir: str = field(default_factory=lambda: os.environ.get("THEANIR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "theanir"))
+    codegen: str = field(default_factory=lambda: os.environ.get("THEANIR_CODEGEN", "object"))
+    fast_math: bool = field(default_factory=lambda: os.environ.get("THEANIR_FAST_MATH", "0") == "1")
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
@@ -27,6 +34,10 @@ class Config:
             raise ValueError(f"config.optimizer must be 'fast_run' or 'fast_compile', got {value!r}")
         if name == "opt_level" and value not in (0, 1, 2, 3):
             raise ValueError(f"config.opt_level must be 0..3, got {value!r}")
+        if name == "fast_math" and not isinstance(value, bool):
+            raise ValueError(f"config.fast_math must be True or False, got {value!r}")
+        if name == "codegen" and value not in ("object", "engine"):
+            raise ValueError(f"config.codegen must be 'object' or 'engine', got {value!r}")
         object.__setattr__(self, name, value)
 
     @property

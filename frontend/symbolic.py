@@ -25,8 +25,8 @@ from theanir.dialects.tn.types import check_dtype
 from . import numpy_api as tnp
 from .api import JitFunction, Lowered
 from .config import config
-from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, as_variable,
-                             describe, graph_leaves)
+from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
+                             as_variable, describe, graph_leaves)
 from .tensor import Tensor
 
 __all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError"]
@@ -182,7 +182,8 @@ class Function:
         self.updates = self._check_updates(_pairs(updates, "updates"))
         self.givens = self._check_givens(_pairs(givens, "givens"))
         self.shared = self._collect(on_unused_input)
-        self._jit = JitFunction(self._step)
+        self._static = self._static_inputs()
+        self._jit = JitFunction(self._step, static_argnums=2)
         self._jit.__name__ = self.name
 
     # ------------------------------------------------------------- construction checks
@@ -243,8 +244,22 @@ class Function:
         return shared + [t for t, _ in self.updates if t not in set(shared)]
 
     # ------------------------------------------------------------- the traced step
-    def _step(self, inputs: list[Tensor], shared: list[Tensor]) -> tuple[list[Any], list[Tensor]]:
+    def _static_inputs(self) -> tuple[int, ...]:
+        """Inputs whose value a node needs while tracing (th.scan's n_steps, which sets the
+        length of the stacked outputs): the trace specializes on their values."""
+        roots = self.outputs + [as_variable(n) for _, n in self.updates]
+        needed = [v for node in {a.owner for a in ancestors(roots) if a.owner is not None}
+                  for v in getattr(node.fn, "static_inputs", ())]
+        deps = ancestors(needed) if needed else set()
+        return tuple(i for i, v in enumerate(self.inputs) if v in deps)
+
+    def _static_values(self, values: list[np.ndarray]) -> tuple:
+        return tuple(values[i].item() for i in self._static)
+
+    def _step(self, inputs: list[Tensor], shared: list[Tensor], static: tuple = ()) -> tuple[list[Any], list[Tensor]]:
         bindings: dict[Variable, Any] = dict(zip(self.inputs, inputs))
+        for i, value in zip(self._static, static):  # known while tracing: a constant
+            bindings[self.inputs[i]] = tnp.constant(np.asarray(value, self.inputs[i].dtype))
         bindings.update(zip(self.shared, shared))
         ev = Evaluator(bindings, self.givens)
         outs = [tnp.as_tensor(ev.value(o)) for o in self.outputs]
@@ -283,14 +298,15 @@ class Function:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         values = self._arguments(args, kwargs)
-        outs, news = self._jit(values, [s._value for s in self.shared])
+        outs, news = self._jit(values, [s._value for s in self.shared], self._static_values(values))
         for (target, _), buf in zip(self.updates, news):
             target._value = buf  # the buffer the native code just wrote: no copy
         return outs[0] if self._single else outs
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The traced step for these arguments (`.as_text(stage)` shows any stage)."""
-        return self._jit.lower(self._arguments(args, kwargs), [s._value for s in self.shared])
+        values = self._arguments(args, kwargs)
+        return self._jit.lower(values, [s._value for s in self.shared], self._static_values(values))
 
     @property
     def cache_size(self) -> int:

@@ -18,9 +18,12 @@ from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
+from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
+from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
 from .optimize.fuse import NAME as FUSE, run_fuse
 from .optimize.phases import phases
+from .optimize.stabilize import NAME as STABILIZE, stabilize
 from .pipeline import STAGES, CompileOptions, _optimize
 from .verify import NAME as VERIFY, verify_module
 
@@ -51,13 +54,6 @@ def upstream_pass(text: str) -> PassInfo:
         passmanager.PassManager.parse(f"builtin.module({text})").run(module_op)
 
     return PassInfo(text, "upstream MLIR pass pipeline", run, upstream=True)
-
-
-def _canonicalize(module_op: ir.Operation) -> None:
-    # For now: verify + cse + dce. The rewrite phases (issue 5) grow this pass.
-    verify_module(module_op)
-    run_cse(module_op)
-    run_dce(module_op)
 
 
 def _entry_abi(module_op: ir.Operation) -> None:
@@ -116,13 +112,17 @@ def register(info: PassInfo) -> PassInfo:
 register(PassInfo(VERIFY, "MLIR's verifier plus every tn op's shape/dtype rule", verify_module))
 register(PassInfo(CSE_NAME, "merge identical pure tn ops", run_cse))
 register(PassInfo(DCE_NAME, "erase unused pure tn ops", run_dce))
-register(PassInfo("tn-canonicalize", "tn canonicalization (for now: tn-verify, tn-cse, tn-dce)",
-                  _canonicalize))
+register(PassInfo(CANONICALIZE, "constant folding, merge (cse), dce, identities, shape chains, sums "
+                  "of broadcasts, to a fixed point", canonicalize))
+register(PassInfo(STABILIZE, "numerically stable forms: log1p, expm1, softplus, log_softmax, "
+                  "logsumexp, softmax (and their gradients)", stabilize))
 register(PassInfo(FUSE, "group elementwise chains (+ a trailing reduction) into tn.fusion ops, "
                   "each lowered to one linalg.generic", run_fuse))
 register(PassInfo(TO_LINALG, "lower every tn op to linalg/tensor/arith/math", convert_tn_to_linalg))
 register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (memrefs, "
                   "llvm.emit_c_interface)", _entry_abi))
+register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
+                  "converted at loads and stores", widen_i1_memrefs))
 register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "
                    "-> llvm", _stage_steps("tn", "llvm")))
 

@@ -107,7 +107,8 @@ def emit(
         name,
         results=[tensor_type(s) for s in result_specs],
         operands=list(operands),
-        attributes=opdef.encode_attrs(attrs),
+        attributes={**opdef.encode_attrs(attrs),
+                    **opdef.segment_attrs(len(operands), len(result_specs))},
         regions=regions,
         loc=loc,
     )

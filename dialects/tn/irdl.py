@@ -22,7 +22,7 @@ def _op_irdl(op: OpDef) -> str:
 
     def constraint(name: str) -> str:
         nonlocal shared_declared, counter
-        if name.rstrip("*") in op.same_type:
+        if name.rstrip("*?") in op.same_type:
             if not shared_declared:
                 lines.append('    %same = irdl.any')
                 shared_declared = True
@@ -35,8 +35,8 @@ def _op_irdl(op: OpDef) -> str:
         parts = []
         for n in names:
             var = constraint(n)
-            variadic = "variadic " if n.endswith("*") else ""
-            parts.append(f"{n.rstrip('*')}: {variadic}{var}")
+            variadic = {"*": "variadic ", "?": "optional "}.get(n[-1], "")
+            parts.append(f"{n.rstrip('*?')}: {variadic}{var}")
         return ", ".join(parts)
 
     operands = clause(op.operands)

@@ -27,6 +27,9 @@ class LowerCall:
     in_specs: list[TensorSpec]
     out_specs: list[TensorSpec]
     attrs: dict[str, Any]
+    # Region ops (tn.scan, tn.cond) move their body into an scf op, then call this to lower
+    # the tn ops now in that block (the driver's own walk, nested regions included).
+    lower_region: Callable[[ir.Block], None] | None = None
 
     @property
     def out(self) -> TensorSpec:

@@ -104,7 +104,8 @@ class ShapeError(ValueError):
 class OpDef:
     """Everything about one `tn` op.
 
-    operands/results: names; a trailing `*` marks a variadic one.
+    operands/results: names; a trailing `*` marks a variadic one, a trailing `?` an optional
+    one (`slots(name, k)` makes k of them: values of different types, see `segment_sizes`).
     same_type: names of operands/results that must share one type (IRDL unifies them).
     infer(specs, **attrs) -> list[TensorSpec]; reference(*arrays, **attrs) -> array(s);
     lower(call) -> list[Value] (linalg level); decompose(*Tensors, **attrs) -> Tensor(s)
@@ -172,6 +173,17 @@ class OpDef:
         self.infer_region = fn
         return fn
 
+    def segment_attrs(self, n_operands: int, n_results: int) -> dict[str, ir.Attribute]:
+        """The segment-sizes attributes IRDL needs when more than one operand (or result)
+        group is optional or variadic; empty for every op without such groups."""
+        out = {}
+        for attr, names, n in ((OPERAND_SEGMENTS, self.operands, n_operands),
+                               (RESULT_SEGMENTS, self.results, n_results)):
+            sizes = segment_sizes(self.name, names, n)
+            if sizes is not None:
+                out[attr] = ir.DenseI32ArrayAttr.get(sizes)
+        return out
+
     def decode_attrs(self, op: ir.Operation) -> dict[str, Any]:
         out = {}
         for name, kind in self.attrs.items():
@@ -188,6 +200,43 @@ class OpDef:
                 f"{self.name}: unknown attributes {sorted(unknown)}, missing {sorted(missing)}"
             )
         return {k: encode_attr(self.attrs[k], v) for k, v in attrs.items()}
+
+
+# IRDL (MLIR 22) reads these names; older MLIR spelled them operand_segment_sizes & co.
+OPERAND_SEGMENTS = "operandSegmentSizes"
+RESULT_SEGMENTS = "resultSegmentSizes"
+
+
+def slots(name: str, count: int) -> list[str]:
+    """`count` optional operand/result slots `name0?`, `name1?`, ...
+
+    Each slot gets its own IRDL constraint variable, so the values in them may have different
+    types; one `variadic` group would force a single type on all its values (IRDL binds a
+    constraint variable once per op). Filled slots come first (`segment_sizes`).
+    """
+    return [f"{name}{i}?" for i in range(count)]
+
+
+def segment_sizes(op: str, names: Sequence[str], count: int) -> list[int] | None:
+    """Values per declared group for `count` actual values, or None when IRDL infers them
+    itself (at most one optional/variadic group). Optional slots fill in order."""
+    flexible = [n for n in names if n[-1] in "?*"]
+    if len(flexible) < 2:
+        return None
+    if any(n.endswith("*") for n in flexible):
+        raise ValueError(f"{op}: a variadic group cannot be mixed with other optional groups")
+    extra = count - (len(names) - len(flexible))
+    if not 0 <= extra <= len(flexible):
+        raise ShapeError(f"{op} takes {len(names) - len(flexible)} to {len(names)} values, "
+                         f"got {count}")
+    sizes, filled = [], 0
+    for n in names:
+        if n.endswith("?"):
+            sizes.append(1 if filled < extra else 0)
+            filled += 1
+        else:
+            sizes.append(1)
+    return sizes
 
 
 OPS: dict[str, OpDef] = {}

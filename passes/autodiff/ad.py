@@ -27,13 +27,23 @@ def _current_block() -> ir.Block:
     return ir.InsertionPoint.current.block
 
 
+def _reads(op) -> list[ir.Value]:
+    """What an op depends on: its operands and, for region ops (tn.scan, tn.cond), the outer
+    values their bodies read (regions capture values instead of taking them as operands)."""
+    if not len(op.regions):
+        return list(op.operands)
+    from theanir.dialects.tn.ops.control import captured_values
+
+    return list(op.operands) + captured_values(op.operation)
+
+
 def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value]) -> list:
     """Ops of `block` on a path from `inputs` to `outputs`, in program order."""
     ops = list(block.operations)
     forward = set(inputs)
     fwd_ops = []
     for op in ops:
-        if any(v in forward for v in op.operands):
+        if any(v in forward for v in _reads(op)):
             fwd_ops.append(op)
             forward.update(op.results)
     needed = set(outputs)
@@ -41,7 +51,7 @@ def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[i
     for op in reversed(fwd_ops):
         if any(r in needed for r in op.results):
             active.append(op)
-            needed.update(op.operands)
+            needed.update(_reads(op))
     active.reverse()
     return active
 
@@ -62,7 +72,7 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
             tmap[v] = Tensor(t)
     for op in _active_ops(block, [v for v in inputs if v in tmap], outputs):
         in_tangents = [tmap.get(v) for v in op.operands]
-        if all(t is None for t in in_tangents):
+        if all(tmap.get(v) is None for v in _reads(op)):  # captured values count too
             continue
         name = op.operation.name
         opdef = OPS.get(name)

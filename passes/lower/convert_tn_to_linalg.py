@@ -11,6 +11,7 @@ from mlir.dialects import func
 
 from theanir.dialects.tn.builder import location_override
 from theanir.dialects.tn.lowering import LowerCall
+from theanir.dialects.tn.ops.control import sink_into_branches
 from theanir.dialects.tn.registry import OPS, lookup
 from theanir.dialects.tn.types import spec_of_type, spec_of_value, tensor_type
 
@@ -76,6 +77,7 @@ def lower_block(block: ir.Block) -> None:
             in_specs=[spec_of_value(v) for v in op.operands],
             out_specs=[spec_of_type(r.type) for r in op.results],
             attrs=opdef.decode_attrs(op.operation),
+            lower_region=lower_block,
         )
         with ir.InsertionPoint(op), op.location:
             new = opdef.lower(call)
@@ -93,5 +95,6 @@ def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None) -> None:
         if not f.body.blocks:
             continue
         decompose_ops(f.body.blocks[0])
+        sink_into_branches(f.body.blocks[0])  # lazy tn.cond: what one branch needs runs in it
         _retype_function(f)
         lower_block(f.body.blocks[0])

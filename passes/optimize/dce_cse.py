@@ -17,6 +17,21 @@ def _functions(module_op: ir.Operation):
             yield op.regions[0].blocks[0]
 
 
+def _blocks(module_op: ir.Operation):
+    """Every function body block and the blocks nested in its ops' regions (tn.scan bodies,
+    tn.cond branches), outer blocks first. Region ops themselves are never merged nor
+    erased here (their bodies would have to be compared); their bodies are cleaned."""
+    def nested(block: ir.Block):
+        yield block
+        for op in block.operations:
+            for region in op.regions:
+                for b in region.blocks:
+                    yield from nested(b)
+
+    for block in _functions(module_op):
+        yield from nested(block)
+
+
 def _is_pure_tn(op) -> bool:
     d = OPS.get(op.operation.name)
     return d is not None and d.pure and not d.regions
@@ -58,10 +73,10 @@ def cse_block(block: ir.Block) -> int:
 
 
 def run_dce(module_op: ir.Operation, pass_: object = None) -> None:
-    for block in _functions(module_op):
+    for block in reversed(list(_blocks(module_op))):  # inner first: frees uses of outer values
         dce_block(block)
 
 
 def run_cse(module_op: ir.Operation, pass_: object = None) -> None:
-    for block in _functions(module_op):
+    for block in list(_blocks(module_op)):
         cse_block(block)

@@ -5,7 +5,8 @@ producers of its operands; a producer joins when
 
   - it is elementwise (has a `scalar` rule: arithmetic, comparisons, `tn.cast`, `tn.where`)
     on the loop shape, or a `tn.broadcast_to` to the loop shape (its operand then stays
-    outside and is read through a broadcasting indexing map), and
+    outside and is read through a broadcasting indexing map; an identity broadcast, as
+    autodiff inserts, is a plain link of the chain), and
   - every use of its result is already in the group (intermediates are never needed outside,
     so none has to be materialized).
 
@@ -55,8 +56,8 @@ def _grow(root: ir.Operation, pos: dict[ir.Operation, int], taken: set[ir.Operat
     heap: list[tuple[int, ir.Operation]] = []  # max-heap on block position
 
     def push_producers(op: ir.Operation) -> None:
-        if fusible_kind(op) == "broadcast":  # its operand is read through the indexing map
-            return
+        if fusible_kind(op) == "broadcast" and spec_of_value(op.operands[0]).shape != shape:
+            return  # a real broadcast: its operand is read through the indexing map
         for v in op.operands:
             owner = v.owner
             if isinstance(owner, ir.OpView) and owner.operation in pos:

@@ -11,13 +11,20 @@ from typing import Callable
 from mlir import ir
 
 from ..verify import verify_module
-from .dce_cse import run_cse, run_dce
+from .canonicalize import NAME as CANONICALIZE, canonicalize
+from .dce_cse import run_dce
+from .stabilize import NAME as STABILIZE, stabilize
 from .fuse import NAME as FUSE, run_fuse
 
 Phase = tuple[str, Callable[[ir.Operation], None]]
 
 FAST_COMPILE: list[Phase] = [("tn-verify", verify_module), ("tn-dce", run_dce)]
-FAST_RUN: list[Phase] = [("tn-verify", verify_module), ("tn-cse", run_cse), ("tn-dce", run_dce)]
+FAST_RUN: list[Phase] = [
+    ("tn-verify", verify_module),
+    (CANONICALIZE, canonicalize),
+    (STABILIZE, stabilize),
+    (CANONICALIZE, canonicalize),
+]
 FAST_RUN.append((FUSE, run_fuse))  # last: fuse what the rewrite phases left
 
 LEVELS: dict[str, list[Phase]] = {"fast_run": FAST_RUN, "fast_compile": FAST_COMPILE}

@@ -48,21 +48,30 @@ def test_mlir_verifier_rejects_ill_typed_tn_ops():
         parse('func.func @g(%a: tensor<3xf32>) { %0 = "tn.nope"(%a) : (tensor<3xf32>) -> tensor<3xf32>\n return }')
 
 
+def _segments(*sizes: int, slots: int) -> str:
+    return "array<i32: " + ", ".join(str(n) for n in [*sizes] + [0] * (slots - len(sizes))) + ">"
+
+
 def test_region_ops_are_declared():
-    parse('''func.func @f(%n: tensor<i64>, %a: tensor<4xf32>) -> tensor<4xf32> {
-      %0 = "tn.scan"(%n, %a) ({
-        ^bb0(%x: tensor<4xf32>):
-          "gpu.yield"(%x) : (tensor<4xf32>) -> ()
-      }) : (tensor<i64>, tensor<4xf32>) -> tensor<4xf32>
-      %p = "tn.constant"() {value = dense<true> : tensor<i1>} : () -> tensor<i1>
-      %1 = "tn.cond"(%p, %0) ({
-        ^bb0(%x: tensor<4xf32>):
-          "gpu.yield"(%x) : (tensor<4xf32>) -> ()
-      }, {
-        ^bb0(%x: tensor<4xf32>):
-          "gpu.yield"(%x) : (tensor<4xf32>) -> ()
-      }) : (tensor<i1>, tensor<4xf32>) -> tensor<4xf32>
-      return %1 : tensor<4xf32> }''')
+    # carries of different types in one tn.scan (optional slots + segment sizes), a body that
+    # reads an outer value (%s) directly, and a tn.cond nested in the body
+    scan_attrs = (f"length = 5 : i64, until = false, operandSegmentSizes = {_segments(1, 1, 1, slots=17)}, "
+                  f"resultSegmentSizes = {_segments(1, 1, 1, slots=32)}")
+    cond_attrs = f"resultSegmentSizes = {_segments(1, slots=16)}"
+    parse(f'''func.func @f(%n: tensor<i64>, %a: tensor<4xf32>, %b: tensor<i1>, %s: tensor<5x4xf32>)
+        -> (tensor<4xf32>, tensor<i1>, tensor<5x4xf32>) {{
+      %0:3 = "tn.scan"(%n, %a, %b) ({{
+        ^bb0(%i: tensor<i64>, %x: tensor<4xf32>, %p: tensor<i1>):
+          %r = "tn.take"(%s, %i) {{axis = 0 : i64}} : (tensor<5x4xf32>, tensor<i64>) -> tensor<4xf32>
+          %y = "tn.cond"(%p) ({{
+            %z = "tn.add"(%x, %r) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+            "gpu.yield"(%z) : (tensor<4xf32>) -> ()
+          }}, {{
+            "gpu.yield"(%x) : (tensor<4xf32>) -> ()
+          }}) {{{cond_attrs}}} : (tensor<i1>) -> tensor<4xf32>
+          "gpu.yield"(%y, %p, %y) : (tensor<4xf32>, tensor<i1>, tensor<4xf32>) -> ()
+      }}) {{{scan_attrs}}} : (tensor<i64>, tensor<4xf32>, tensor<i1>) -> (tensor<4xf32>, tensor<i1>, tensor<5x4xf32>)
+      return %0#0, %0#1, %0#2 : tensor<4xf32>, tensor<i1>, tensor<5x4xf32> }}''')
 
 
 def test_sparse_csr_csc_types():

@@ -1,4 +1,4 @@
-"""Core ops: constants, dtype casts, broadcasting, and the region ops declared for later waves.
+"""Core ops: constants, dtype casts, broadcasting (control flow: `control.py`).
 
     %c = "tn.constant"() {value = dense<1.0> : tensor<3xf32>} : () -> tensor<3xf32>
     %y = "tn.cast"(%x) {dtype = f64} : (tensor<3xf32>) -> tensor<3xf64>
@@ -172,20 +172,3 @@ def _broadcast_transpose(cts, primals, shape):
 def primals_shape(p) -> tuple[int, ...]:
     """Shape of a primal slot in a transpose rule (a Tensor or a bare TensorSpec)."""
     return tuple(p.shape)
-
-
-# ---------------------------------------------------------------- region ops (later waves)
-scan = defop(
-    "tn.scan",
-    ["n_steps", "inits*"],
-    ["outs*"],
-    regions=("body",),
-    doc="Symbolic loop; the body region ends with gpu.yield. Frontend and lowering: issue 4.",
-)
-cond = defop(
-    "tn.cond",
-    ["pred", "operands*"],
-    ["outs*"],
-    regions=("then_branch", "else_branch"),
-    doc="Lazy two-way branch; regions end with gpu.yield. Frontend and lowering: issue 4.",
-)

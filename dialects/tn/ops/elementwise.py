@@ -95,7 +95,29 @@ def _softplus(x):  # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for 
     zero = _const_like(x, 0)
     mx = arith.MaximumFOp(x, zero).result
     e = math.ExpOp(arith.NegFOp(math.AbsFOp(x).result).result).result
-    return arith.AddFOp(mx, math.Log1pOp(e).result).result
+    return arith.AddFOp(mx, _log1p(e)).result
+
+
+# math.log1p and math.expm1 lower (convert-math-to-llvm) to the naive log(1 + x) and
+# exp(x) - 1, which lose every digit for tiny x; these are Kahan's accurate forms.
+def _log1p(x):  # u = 1 + x; u == 1 or u == inf: x; else log(u) * (x / (u - 1))
+    one, inf = _const_like(x, 1), _const_like(x, float("inf"))
+    u = arith.AddFOp(one, x).result
+    exact = arith.OrIOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, u, one).result,
+                        arith.CmpFOp(arith.CmpFPredicate.OEQ, u, inf).result).result
+    scaled = arith.MulFOp(math.LogOp(u).result,
+                          arith.DivFOp(x, arith.SubFOp(u, one).result).result).result
+    return arith.SelectOp(exact, x, scaled).result
+
+
+def _expm1(x):  # u = exp(x); u == 1: x; u - 1 == -1: -1; u == inf: inf; else (u - 1) * (x / log(u))
+    one, mone, inf = _const_like(x, 1), _const_like(x, -1), _const_like(x, float("inf"))
+    u = math.ExpOp(x).result
+    um1 = arith.SubFOp(u, one).result
+    scaled = arith.MulFOp(um1, arith.DivFOp(x, math.LogOp(u).result).result).result
+    out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, u, inf).result, u, scaled).result
+    out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, um1, mone).result, mone, out).result
+    return arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, u, one).result, x, out).result
 
 
 def _relu(x):  # max(x, 0), NaN propagates as in np.maximum
@@ -264,9 +286,9 @@ UNARY = [
     ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * _tnp().sign(x))),
     ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: _tnp().zeros_like(t))),
     ("exp", "f", np.exp, lambda x: math.ExpOp(x).result, _u(lambda x, t, y: t * y)),
-    ("expm1", "f", np.expm1, lambda x: math.ExpM1Op(x).result, _u(lambda x, t, y: t * (y + 1))),
+    ("expm1", "f", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
     ("log", "f", _quiet(np.log), lambda x: math.LogOp(x).result, _u(lambda x, t, y: t / x)),
-    ("log1p", "f", _quiet(np.log1p), lambda x: math.Log1pOp(x).result, _u(lambda x, t, y: t / (x + 1))),
+    ("log1p", "f", _quiet(np.log1p), _log1p, _u(lambda x, t, y: t / (x + 1))),
     ("sqrt", "f", _quiet(np.sqrt), lambda x: math.SqrtOp(x).result, _u(lambda x, t, y: t / (y * 2))),
     ("rsqrt", "f", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,
      _u(lambda x, t, y: t * y * y * y * -0.5)),

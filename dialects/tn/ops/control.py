@@ -1,0 +1,447 @@
+"""Control flow: `tn.scan` (for / do-while loops with stacked outputs) and `tn.cond` (lazy if).
+
+Both are region ops whose bodies are ordinary tn IR ending in `gpu.yield` (IRDL ops cannot be
+terminators). A body reads outer values directly: IRDL regions are not isolated from above,
+so sequences, non-sequences and branch inputs are captured, not passed as operands (the
+frontend indexes a captured sequence with `tn.take` at the iteration index). Loop-carried
+values are operands, and the results may all have different types: IRDL binds a constraint
+variable once per op (one `variadic` group has one type), so carries and results are
+`slots` - optional operands/results with one constraint each - and `emit` fills the
+`operandSegmentSizes` / `resultSegmentSizes` attributes IRDL reads.
+
+    %c, %ys = "tn.scan"(%n, %c0) ({
+      ^bb0(%i: tensor<i64>, %c: tensor<3xf32>):
+        %x = "tn.take"(%xs, %i) {axis = 0} : (tensor<5x3xf32>, tensor<i64>) -> tensor<3xf32>
+        %s = "tn.add"(%c, %x) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+        "gpu.yield"(%s, %s) : (tensor<3xf32>, tensor<3xf32>) -> ()
+    }) {length = 5, until = false, operandSegmentSizes = array<i32: 1, 1, 0, ...>,
+        resultSegmentSizes = array<i32: 1, 1, 0, ...>}
+       : (tensor<i64>, tensor<3xf32>) -> (tensor<3xf32>, tensor<5x3xf32>)
+
+tn.scan: operands = trip count `n_steps` (tensor<i64>, may be traced) and K initial carries;
+the body's block arguments are the iteration index (tensor<i64>, 0, 1, ...) and the carries;
+it yields K new carries, M per-step values and, with `until`, a last tensor<i1> "stop" flag.
+Results: the K final carries, then the M per-step values stacked on a leading axis of
+`length` rows. The loop runs trip = max(n_steps, 0) steps, at most `length` when M > 0; with
+`until` it stops after the first step whose flag is true (a do-while loop). Rows at and after
+the executed step count repeat the last executed row (zeros when no step ran): the loop state
+freezes, so `ys[-1]` is the final value whether or not the loop stopped early.
+
+    %r = "tn.cond"(%pred) ({ ... "gpu.yield"(%a) ... }, { ... "gpu.yield"(%b) ... })
+         {resultSegmentSizes = array<i32: 1, 0, ...>} : (tensor<i1>) -> tensor<3xf32>
+
+tn.cond: `pred` is a tensor<i1> scalar; only the taken region runs. Both yield the result
+types. Values only one branch needs are moved into it before lowering (`sink_into_branches`),
+which makes `th.ifelse(c, a, b)` lazy even when `a` and `b` were traced before it.
+
+Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`) whose iteration arguments are
+the carries and the stacked-output buffers (allocated once, each step inserts its row);
+tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
+own walk, with booleans in their i8 storage type across block arguments.
+
+Autodiff: no jvp/transpose rules yet (next slice): differentiating through these ops raises
+DifferentiationError naming them; `captured_values` tells autodiff what a body reads.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, scf, tensor
+
+from ..lowering import LowerCall, empty, fill, result_type
+from ..registry import OPS, ShapeError, defop, slots
+from ..types import TensorSpec, spec_of_type, spec_of_value, storage_element_type
+
+YIELD = "gpu.yield"
+MAX_CARRIES = 16  # carry operand slots of tn.scan (a recurrent output with taps uses one per lag)
+MAX_SCAN_RESULTS = 32  # final carries + stacked outputs
+MAX_COND_RESULTS = 16
+_DYN = -(2**63)  # MLIR's kDynamic: an offset given as an SSA value
+
+scan = defop(
+    "tn.scan", ["n_steps", *slots("init", MAX_CARRIES)], slots("out", MAX_SCAN_RESULTS),
+    attrs={"length": "int", "until": "bool"}, regions=("body",),
+    doc="Loop: K carries through the body, M per-step values stacked over `length` rows; "
+        "`until` = do-while on a yielded stop flag. Body ends with gpu.yield.",
+)
+cond = defop(
+    "tn.cond", ["pred"], slots("out", MAX_COND_RESULTS), regions=("then_branch", "else_branch"),
+    doc="Lazy two-way branch on a tensor<i1> scalar; both regions end with gpu.yield of the "
+        "results.",
+)
+
+
+# ---------------------------------------------------------------- structure
+def body_block(op: ir.Operation, region: int = 0) -> ir.Block:
+    return op.regions[region].blocks[0]
+
+
+def terminator(block: ir.Block) -> ir.Operation:
+    return list(block.operations)[-1].operation
+
+
+def scan_counts(op: ir.Operation) -> tuple[int, int]:
+    """(K carries, M stacked outputs) of a tn.scan."""
+    k = len(op.operands) - 1
+    return k, len(op.results) - k
+
+
+def captured_values(op: ir.Operation) -> list[ir.Value]:
+    """Values defined outside `op` that ops in its regions read (what a body captures)."""
+    inner: set[ir.Value] = set()
+    used: list[ir.Value] = []
+
+    def walk(o: ir.Operation) -> None:
+        for region in o.regions:
+            for block in region.blocks:
+                inner.update(block.arguments)
+                for child in block.operations:
+                    used.extend(child.operands)
+                    inner.update(child.results)
+                    walk(child.operation)
+
+    walk(op)
+    seen: set[ir.Value] = set()
+    out = []
+    for v in used:
+        if v not in inner and v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def _one_block(op: ir.Operation, region: int) -> ir.Block:
+    blocks = list(op.regions[region].blocks)
+    if len(blocks) != 1:
+        raise ShapeError(f"region {region} must hold one block, has {len(blocks)}")
+    term = terminator(blocks[0]) if list(blocks[0].operations) else None
+    if term is None or term.name != YIELD:
+        raise ShapeError(f"region {region} must end with {YIELD}")
+    return blocks[0]
+
+
+def _specs(values) -> list[TensorSpec]:
+    return [spec_of_value(v) for v in values]
+
+
+def _show(specs: list[TensorSpec]) -> str:
+    return "(" + ", ".join(str(s) for s in specs) + ")"
+
+
+# ---------------------------------------------------------------- shape rules
+@scan.def_infer_region
+def _scan_infer(op: ir.Operation) -> list[TensorSpec]:
+    """Results: the carries' types, then [length] + each per-step value's type."""
+    attrs = scan.decode_attrs(op)
+    length, until = attrs["length"], attrs["until"]
+    block = _one_block(op, 0)
+    n_spec, *inits = _specs(op.operands)
+    if n_spec != TensorSpec((), np.dtype(np.int64)):
+        raise ShapeError(f"n_steps must be an int64 scalar, got {n_spec}")
+    if length < 0:
+        raise ShapeError(f"length must be >= 0, got {length}")
+    args = _specs(block.arguments)
+    if args != [TensorSpec((), np.dtype(np.int64)), *inits]:
+        raise ShapeError(f"the body's arguments {_show(args)} must be the index (int64[]) and "
+                         f"the carries {_show(inits)}")
+    yielded = _specs(terminator(block).operands)
+    k = len(inits)
+    if len(yielded) < k + until or yielded[:k] != inits:
+        raise ShapeError(f"the body yields {_show(yielded)}; it must start with the carries "
+                         f"{_show(inits)}")
+    if until and yielded[-1] != TensorSpec((), np.dtype(np.bool_)):
+        raise ShapeError(f"with until, the body's last yielded value is the stop flag (bool[]), "
+                         f"got {yielded[-1]}")
+    per_step = yielded[k:len(yielded) - until]
+    return inits + [TensorSpec((length,) + s.shape, s.dtype) for s in per_step]
+
+
+@cond.def_infer_region
+def _cond_infer(op: ir.Operation) -> list[TensorSpec]:
+    """Results: the types both branches yield."""
+    (pred,) = _specs(op.operands)
+    if pred != TensorSpec((), np.dtype(np.bool_)):
+        raise ShapeError(f"pred must be a bool scalar, got {pred}")
+    then = _specs(terminator(_one_block(op, 0)).operands)
+    other = _specs(terminator(_one_block(op, 1)).operands)
+    for r in (0, 1):
+        if list(body_block(op, r).arguments):
+            raise ShapeError("the branches take no arguments (they read outer values directly)")
+    if then != other:
+        raise ShapeError(f"the branches yield different types: {_show(then)} and {_show(other)}")
+    return then
+
+
+# ---------------------------------------------------------------- NumPy reference (interpreter)
+Reader = Callable[[ir.Value], np.ndarray]
+
+
+def run_block(block: ir.Block, args: list[np.ndarray], read: Reader) -> list[np.ndarray]:
+    """Interpret a region body with each op's reference rule; returns the yielded arrays."""
+    env: dict[ir.Value, np.ndarray] = dict(zip(block.arguments, args))
+
+    def lookup(v: ir.Value) -> np.ndarray:
+        return env[v] if v in env else read(v)
+
+    ops = [o.operation for o in block.operations]
+    for o in ops[:-1]:
+        opdef = OPS[o.name]
+        if o.name in EVALUATORS:
+            outs = EVALUATORS[o.name](o, lookup)
+        elif opdef.reference is None:
+            raise NotImplementedError(f"{o.name} has no NumPy reference rule")
+        else:
+            res = opdef.reference(*[lookup(v) for v in o.operands], **opdef.decode_attrs(o))
+            outs = list(res) if isinstance(res, (tuple, list)) else [res]
+        for r, x in zip(o.results, outs):
+            env[r] = np.asarray(x, dtype=spec_of_type(r.type).dtype)
+    return [lookup(v) for v in ops[-1].operands]
+
+
+def evaluate_scan(op: ir.Operation, read: Reader) -> list[np.ndarray]:
+    attrs = scan.decode_attrs(op)
+    length, until = attrs["length"], attrs["until"]
+    k, m = scan_counts(op)
+    carries = [read(v) for v in list(op.operands)[1:]]
+    specs = [spec_of_type(r.type) for r in list(op.results)[k:]]
+    bufs = [np.zeros(s.shape, s.dtype) for s in specs]
+    trip = max(int(read(op.operands[0])), 0)
+    trip = min(trip, length) if m else trip
+    count = 0
+    while count < trip:
+        outs = run_block(body_block(op), [np.array(count, np.int64), *carries], read)
+        carries = outs[:k]
+        for buf, y in zip(bufs, outs[k:k + m]):
+            buf[count] = y
+        count += 1
+        if until and bool(outs[-1]):
+            break
+    for buf in bufs:
+        buf[count:] = buf[max(count - 1, 0)]
+    return carries + bufs
+
+
+def evaluate_cond(op: ir.Operation, read: Reader) -> list[np.ndarray]:
+    return run_block(body_block(op, 0 if bool(read(op.operands[0])) else 1), [], read)
+
+
+# region op -> evaluate(op, read) -> result arrays: how run_block runs nested region ops
+EVALUATORS: dict[str, Callable[[ir.Operation, Reader], list[np.ndarray]]] = {
+    "tn.scan": evaluate_scan, "tn.cond": evaluate_cond,
+}
+
+
+# ---------------------------------------------------------------- lowering helpers
+def _index(v: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), v).result
+
+
+def _i64(v: int) -> ir.Value:
+    return arith.ConstantOp(ir.IntegerType.get_signless(64), v).result
+
+
+def _scalar_of(t: ir.Value) -> ir.Value:
+    """The element of a 0-d tensor (bools as i1, whatever their storage)."""
+    x = tensor.ExtractOp(t, []).result
+    if isinstance(x.type, ir.IntegerType) and ir.IntegerType(x.type).width == 8:
+        zero = arith.ConstantOp(x.type, 0).result
+        return arith.CmpIOp(arith.CmpIPredicate.ne, x, zero).result
+    return x
+
+
+def _index_tensor(i: ir.Value) -> ir.Value:
+    """index -> tensor<i64> (what the body sees as its iteration index)."""
+    i64 = ir.IntegerType.get_signless(64)
+    scalar = arith.IndexCastOp(i64, i).result
+    return tensor.FromElementsOp(ir.RankedTensorType.get([], i64), [scalar]).result
+
+
+def _row_args(spec: TensorSpec) -> tuple[list[int], list[int], list[int]]:
+    """Static offsets/sizes/strides of row `i` (a dynamic offset) of a stacked buffer."""
+    rank = spec.ndim
+    return [_DYN] + [0] * (rank - 1), [1] + list(spec.shape[1:]), [1] * rank
+
+
+def _insert_row(row: ir.Value, buf: ir.Value, i: ir.Value, spec: TensorSpec) -> ir.Value:
+    offsets, sizes, strides = _row_args(spec)
+    return tensor.InsertSliceOp(row, buf, [i], [], [], offsets, sizes, strides).result
+
+
+def _extract_row(buf: ir.Value, i: ir.Value, spec: TensorSpec) -> ir.Value:
+    offsets, sizes, strides = _row_args(spec)
+    row_t = result_type(TensorSpec(spec.shape[1:], spec.dtype))
+    return tensor.ExtractSliceOp(row_t, buf, [i], [], [], offsets, sizes, strides).result
+
+
+def _storage(t: ir.Type) -> ir.Type:
+    rt = ir.RankedTensorType(t)
+    return ir.RankedTensorType.get(list(rt.shape), storage_element_type(spec_of_type(t).dtype))
+
+
+def _move_body(src: ir.Block, dst: ir.Block, replacements: list[ir.Value], call: LowerCall) -> list[ir.Value]:
+    """Move a tn body into `dst` (block arguments -> `replacements`), lower it there; returns
+    the yielded (lowered) values and removes the gpu.yield."""
+    for arg, new in zip(src.arguments, replacements):
+        arg.set_type(new.type)  # bool carries: i8 storage, like every value below tn
+        arg.replace_all_uses_with(new)
+    for o in list(src.operations):
+        dst.append(o.operation)
+    call.lower_region(dst)
+    term = terminator(dst)
+    values = list(term.operands)
+    term.erase()
+    return values
+
+
+def _static_int(v: ir.Value) -> int | None:
+    """The value of a lowered constant scalar (arith.constant dense<n>), else None."""
+    owner = v.owner
+    if not isinstance(owner, ir.OpView) or owner.operation.name != "arith.constant":
+        return None
+    attr = owner.operation.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr) and attr.is_splat:
+        return int(ir.IntegerAttr(attr.get_splat_value()).value)
+    return None
+
+
+def _trip_count(n_steps: ir.Value, length: int, bounded: bool) -> tuple[ir.Value, int | None]:
+    """max(n, 0), capped at `length` when bounded: (index value, static value or None)."""
+    static = _static_int(n_steps)
+    if static is not None:
+        trip = max(static, 0)
+        trip = min(trip, length) if bounded else trip
+        return _index(trip), trip
+    n = arith.MaxSIOp(tensor.ExtractOp(n_steps, []).result, _i64(0)).result
+    if bounded:
+        n = arith.MinSIOp(n, _i64(length)).result
+    return arith.IndexCastOp(ir.IndexType.get(), n).result, None
+
+
+def _fill_tail(bufs: list[ir.Value], count: ir.Value, specs: list[TensorSpec], length: int) -> list[ir.Value]:
+    """Rows count..length-1 repeat row count-1 (row 0, zeros, when count is 0)."""
+    last = arith.MaxSIOp(arith.SubIOp(count, _index(1)).result, _index(0)).result
+    rows = [_extract_row(b, last, s) for b, s in zip(bufs, specs)]
+    loop = scf.ForOp(count, _index(length), _index(1), bufs)
+    with ir.InsertionPoint(loop.body):
+        j = loop.induction_variable
+        scf.YieldOp([_insert_row(r, b, j, s) for r, b, s in zip(rows, loop.inner_iter_args, specs)])
+    return list(loop.results)
+
+
+# ---------------------------------------------------------------- lowering
+@scan.def_lower
+def _scan_lower(call: LowerCall) -> list[ir.Value]:
+    """scf.for (scf.while with until) over [carries, stacked buffers]; a step inserts its rows."""
+    length, until = call.attrs["length"], call.attrs["until"]
+    k, m = scan_counts(call.op)
+    carries = call.operands[1:]
+    specs = call.out_specs[k:]
+    if m and length == 0:
+        return carries + [empty(s) for s in specs]
+    trip, static_trip = _trip_count(call.operands[0], length, bounded=m > 0)
+    tail = m > 0 and (until or static_trip is None or static_trip < length)
+    bufs = [fill(s, 0) if tail else empty(s) for s in specs]
+    if until:
+        count, results = _lower_do_while(call, trip, carries, bufs, k, m, specs)
+    else:
+        count, results = trip, _lower_for(call, trip, carries, bufs, k, m, specs)
+    finals, stacked = results[:k], results[k:]
+    if tail:
+        stacked = _fill_tail(stacked, count, specs, length)
+    return finals + stacked
+
+
+def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
+               k: int, m: int, specs: list[TensorSpec]) -> list[ir.Value]:
+    loop = scf.ForOp(_index(0), trip, _index(1), [*carries, *bufs])
+    with ir.InsertionPoint(loop.body):
+        i = loop.induction_variable
+        state = list(loop.inner_iter_args)
+        values = _move_body(body_block(call.op), loop.body, [_index_tensor(i), *state[:k]], call)
+        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        scf.YieldOp(values[:k] + rows)
+    return list(loop.results)
+
+
+def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
+                    k: int, m: int, specs: list[TensorSpec]) -> tuple[ir.Value, list[ir.Value]]:
+    """scf.while over (i, stopped, carries, buffers): runs while i < trip and not stopped."""
+    i1 = ir.IntegerType.get_signless(1)
+    inits = [_index(0), arith.ConstantOp(i1, 0).result, *carries, *bufs]
+    types = [v.type for v in inits]
+    loop = scf.WhileOp(types, inits)
+    before = loop.before.blocks.append(*types)
+    with ir.InsertionPoint(before):
+        i, stopped = before.arguments[0], before.arguments[1]
+        more = arith.CmpIOp(arith.CmpIPredicate.slt, i, trip).result
+        running = arith.XOrIOp(stopped, arith.ConstantOp(i1, 1).result).result
+        scf.ConditionOp(arith.AndIOp(more, running).result, list(before.arguments))
+    after = loop.after.blocks.append(*types)
+    with ir.InsertionPoint(after):
+        i, state = after.arguments[0], list(after.arguments)[2:]
+        values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
+        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        nxt = arith.AddIOp(i, _index(1)).result
+        scf.YieldOp([nxt, _scalar_of(values[-1]), *values[:k], *rows])
+    results = list(loop.results)
+    return results[0], results[2:]
+
+
+@cond.def_lower
+def _cond_lower(call: LowerCall) -> list[ir.Value]:
+    """scf.if on the predicate's scalar; each branch body moves into its scf block."""
+    types = [result_type(s) for s in call.out_specs]
+    if_op = scf.IfOp(_scalar_of(call.operands[0]), types, has_else=True)
+    for region, block in ((0, if_op.then_block), (1, if_op.else_block)):
+        with ir.InsertionPoint(block):
+            values = _move_body(body_block(call.op, region), block, [], call)
+            scf.YieldOp(values)
+    return list(if_op.results)
+
+
+# ---------------------------------------------------------------- laziness
+def _branch_of(user: ir.Operation, block: ir.Block) -> tuple[ir.Operation, ir.Region] | None:
+    """(op of `block`, its region) that holds `user`, or None when `user` sits in `block`."""
+    region = None
+    cur = user
+    while cur.block != block:
+        region = cur.block.region
+        cur = region.owner.operation
+        if cur.name in ("func.func", "builtin.module"):
+            return None
+    return None if region is None else (cur, region)
+
+
+def _sink_target(op: ir.Operation, block: ir.Block) -> ir.Block | None:
+    """The branch block of a tn.cond that holds every use of `op`, if there is one."""
+    target = None
+    for r in op.results:
+        for use in r.uses:
+            where = _branch_of(use.owner.operation, block)
+            if where is None or where[0].name != "tn.cond":
+                return None
+            if target is not None and not (target[0] == where[0] and target[1] == where[1]):
+                return None
+            target = where
+    return None if target is None else target[1].blocks[0]
+
+
+def sink_into_branches(block: ir.Block) -> int:
+    """Move pure tn ops used only inside one branch of a tn.cond into that branch (nested
+    blocks included), so an untaken branch computes nothing. Returns how many moved."""
+    moved = 0
+    for o in reversed([o.operation for o in block.operations]):
+        opdef = OPS.get(o.name)
+        if opdef is None or not opdef.pure or not list(o.results):
+            continue
+        target = _sink_target(o, block)
+        if target is not None:
+            o.move_before(list(target.operations)[0].operation)
+            moved += 1
+    for o in block.operations:
+        for region in o.regions:
+            for b in region.blocks:
+                moved += sink_into_branches(b)
+    return moved

@@ -1,0 +1,551 @@
+"""Control flow in traced code: loops and lazy branches as `tn.scan` / `tn.cond` region ops.
+
+    outputs, updates = th.scan(fn, sequences=x, outputs_info=h0, non_sequences=W)  # Theano
+    carry, ys = th.lax.scan(f, init, xs)                                           # JAX
+    th.while_loop(cond_fn, body_fn, init); th.lax.fori_loop(0, n, body_fn, init)
+    th.cond(pred, true_fn, false_fn, *operands); th.ifelse(c, a, b)    # lazy: one branch runs
+    th.switch(c, a, b)                                                  # eager elementwise where
+
+Each body function is traced ONCE, into the block of the region op (the insertion point moves
+there, block arguments become Tensors); outer Tensors are simply used inside, since regions
+capture values from above. A body is traced before its op can be built (the result types
+come from the body), so it goes into a scratch holder op first and moves into the real op.
+The Theano symbolic form (Variables from `theanir.tensor`) is `control_symbolic.py`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import gpu
+
+from theanir.dialects.tn.builder import current_location, describe_location
+from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
+from theanir.dialects.tn.registry import OPS, ShapeError, lookup
+from theanir.dialects.tn.types import TensorSpec, tensor_type
+
+from . import numpy_api as tnp
+from .pytree import tree_flatten, tree_unflatten
+from .tensor import Tensor
+
+_I64 = np.dtype(np.int64)
+_KIND_ORDER = "bif"  # a weak (Python-scalar) value may take a dtype of the same or a later kind
+
+
+# ------------------------------------------------------------------ tracing into regions
+class Region:
+    """A block traced before its op exists: lives in a scratch holder op until `emit_region_op`."""
+
+    def __init__(self, arg_specs: Sequence[TensorSpec]):
+        self.holder = ir.Operation.create("scf.execute_region", results=[], regions=1)
+        self.block = self.holder.regions[0].blocks.append(*[tensor_type(s) for s in arg_specs])
+        self.args = [Tensor(a) for a in self.block.arguments]
+        self.yielded: list[Tensor] = []
+
+    def trace(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` with the insertion point in this block (the holder goes on failure)."""
+        try:
+            with ir.InsertionPoint(self.block):
+                return fn(*args)
+        except BaseException:
+            self.discard()
+            raise
+
+    def close(self, values: Sequence[Tensor]) -> None:
+        self.yielded = list(values)
+        with ir.InsertionPoint(self.block), current_location():
+            gpu.YieldOp([v.value for v in values])
+
+    def discard(self) -> None:
+        if self.holder is not None:
+            self.holder.erase()
+            self.holder = None
+
+
+def emit_region_op(name: str, operands: Sequence[Tensor], attrs: dict[str, Any],
+                   result_specs: Sequence[TensorSpec], regions: Sequence[Region]) -> list[Tensor]:
+    """Build the region op where the first holder sits, move the traced blocks into it, and
+    check it with the op's region shape rule."""
+    opdef = lookup(name)
+    loc = current_location()
+    op = ir.Operation.create(
+        name, results=[tensor_type(s) for s in result_specs], operands=[t.value for t in operands],
+        attributes={**opdef.encode_attrs(attrs), **opdef.segment_attrs(len(operands), len(result_specs))},
+        regions=len(regions), loc=loc, ip=ir.InsertionPoint(regions[0].holder))
+    for i, r in enumerate(regions):
+        r.block.append_to(op.regions[i])
+        r.discard()
+    try:
+        opdef.infer_region(op)
+    except ShapeError as e:  # a frontend bug if it happens: the frontend checked everything
+        raise ShapeError(f"{name}: {e} at {describe_location(loc)}") from None
+    return [Tensor(r) for r in op.results]
+
+
+# ------------------------------------------------------------------ values
+def tracing() -> bool:
+    """Whether tn ops are being traced (inside th.jit, or a th.function being compiled)."""
+    try:
+        ir.InsertionPoint.current
+    except ValueError:
+        return False
+    return True
+
+
+def require_trace(who: str, *args: Any) -> None:
+    """The JAX-style functions work on traced values only."""
+    from .control_symbolic import is_symbolic
+
+    if is_symbolic(*args):
+        raise TypeError(f"{who} takes traced arrays (inside th.jit); with Theano symbolic "
+                        f"variables use th.scan and th.ifelse")
+    if not tracing():
+        raise TypeError(f"{who} runs inside a traced function: call it from a function "
+                        f"compiled with th.jit")
+
+
+def concrete(x: Any) -> Tensor:
+    """`x` as a Tensor with a fixed dtype (Python scalars lose their weak typing)."""
+    t = tnp.as_tensor(x)
+    return Tensor(t.value) if t.weak else t
+
+
+def conform(x: Any, spec: TensorSpec, who: str, what: str, initial: str) -> Tensor:
+    """A loop-carried (or branch) value must keep the type of `initial`; weak Python scalars
+    adopt its dtype when no precision is lost."""
+    t = tnp.as_tensor(x)
+    if t.dtype != spec.dtype:
+        if t.weak and _KIND_ORDER.index(t.dtype.kind) <= _KIND_ORDER.index(spec.dtype.kind):
+            t = tnp.astype(t, spec.dtype)
+        else:
+            raise TypeError(f"{who}: {what} has dtype {t.dtype.name}, but {initial} has dtype "
+                            f"{spec.dtype.name}; the types must match (cast one of them with "
+                            f".astype), at {describe_location()}")
+    if t.shape != spec.shape:
+        raise ShapeError(f"{who}: {what} has shape {t.shape}, but {initial} has shape "
+                         f"{spec.shape}; the shapes must match, at {describe_location()}")
+    return Tensor(t.value)
+
+
+def static_value(x: Any, limit: int = 256) -> np.ndarray | None:
+    """The value of `x` if it is known while tracing: Python/NumPy values, and Tensors computed
+    from tn.constant ops only (folded with the ops' reference rules); else None."""
+    if not isinstance(x, Tensor):
+        return np.asarray(x)
+    memo: dict[ir.Value, np.ndarray | None] = {}
+
+    def value(v: ir.Value, budget: list[int]) -> np.ndarray | None:
+        if v in memo:
+            return memo[v]
+        owner = v.owner
+        budget[0] -= 1
+        if budget[0] < 0 or not isinstance(owner, ir.OpView):
+            return None
+        op = owner.operation
+        opdef = OPS.get(op.name)
+        if opdef is None or opdef.reference is None or list(op.regions):
+            return None
+        args = [value(a, budget) for a in op.operands]
+        if any(a is None for a in args):
+            return None
+        out = opdef.reference(*args, **opdef.decode_attrs(op))
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        memo[v] = np.asarray(outs[ir.OpResult(v).result_number])
+        return memo[v]
+
+    return value(x.value, [limit])
+
+
+def _steps_tensor(n_steps: Any, who: str, arg: str) -> Tensor:
+    t = tnp.as_tensor(n_steps)
+    if t.ndim != 0 or t.dtype.kind != "i":
+        raise TypeError(f"{who}: {arg} must be an integer scalar, got {t.dtype.name} of shape "
+                        f"{t.shape}, at {describe_location()}")
+    return tnp.astype(t, _I64)
+
+
+def _flag(x: Any, who: str, arg: str) -> Tensor:
+    t = tnp.as_tensor(x)
+    if t.ndim != 0:
+        raise ShapeError(f"{who}: {arg} must be a scalar, got shape {t.shape}, at "
+                         f"{describe_location()}")
+    return tnp.astype(t, np.bool_) if t.dtype != np.bool_ else Tensor(t.value)
+
+
+# ------------------------------------------------------------------ the loop every API shares
+Step = Callable[[Tensor, list[Tensor]], tuple[Sequence[Any], Sequence[Any], Any]]
+
+
+def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who: str,
+         names: Sequence[str]) -> tuple[list[Tensor], list[Tensor]]:
+    """Emit one tn.scan; returns (final carries, stacked per-step values).
+
+    `step(i, carries) -> (new carries, per-step values, stop flag or None)` is traced once; a
+    stop flag makes the loop a do-while (`until`). New carries must keep the types of `inits`
+    (named `names` in errors). `length` is the static number of rows of the stacked values;
+    `n_steps` (int or traced) the trip count.
+    """
+    inits = [concrete(t) for t in inits]
+    if len(inits) > MAX_CARRIES:
+        raise ValueError(f"{who}: at most {MAX_CARRIES} loop-carried arrays are supported, got "
+                         f"{len(inits)}")
+    n = _steps_tensor(n_steps, who, "n_steps")
+    region = Region([TensorSpec((), _I64)] + [t.spec for t in inits])
+
+    def body(i: Tensor, *carries: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        new, ys, stop = step(i, list(carries))
+        new, ys = list(new), [concrete(y) for y in ys]
+        if len(new) != len(inits):
+            raise ValueError(f"{who}: the body returns {len(new)} loop-carried values for "
+                             f"{len(inits)} initial values")
+        new = [conform(x, t.spec, who, f"the new value of {nm}", nm)
+               for x, t, nm in zip(new, inits, names)]
+        flags = [] if stop is None else [_flag(stop, who, "the stop condition")]
+        return new, ys, flags
+
+    new, ys, flags = region.trace(body, *region.args)
+    if len(inits) + len(ys) > MAX_SCAN_RESULTS:
+        region.discard()
+        raise ValueError(f"{who}: at most {MAX_SCAN_RESULTS} outputs and carried values in all")
+    region.close(new + ys + flags)
+    specs = [t.spec for t in inits] + [TensorSpec((length,) + y.shape, y.dtype) for y in ys]
+    attrs = {"length": length, "until": bool(flags)}
+    results = emit_region_op("tn.scan", [n, *inits], attrs, specs, [region])
+    return results[:len(inits)], results[len(inits):]
+
+
+# ------------------------------------------------------------------ Theano's scan
+class until:  # noqa: N801  (Theano's name)
+    """`return outputs, th.until(condition)` from a scan step: stop after this step when true."""
+
+    def __init__(self, condition: Any):
+        self.condition = condition
+
+
+@dataclass
+class _Seq:
+    x: Tensor
+    taps: list[int]
+    name: str
+
+    @property
+    def span(self) -> int:
+        return max(max(self.taps), 0) - min(min(self.taps), 0)
+
+    @property
+    def steps(self) -> int:
+        return self.x.shape[0] - self.span
+
+    def index(self, i: Tensor, k: int, backwards: bool) -> Tensor:
+        """Theano's slicing: tap k at step t reads x[t + k - min(taps, 0)] (reversed slices
+        with go_backwards)."""
+        if backwards:
+            return (self.x.shape[0] - 1 - max(max(self.taps), 0) + k) - i
+        return i + (k - min(min(self.taps), 0))
+
+
+@dataclass
+class _Out:
+    initial: Tensor | None  # None: not fed back (a "map" output)
+    taps: list[int]
+    name: str
+
+    @property
+    def lag(self) -> int:
+        return -min(self.taps) if self.initial is not None else 0
+
+    def registers(self) -> list[Tensor]:
+        """The carries: the last `lag` values, oldest first (taps [-1]: the initial itself)."""
+        if self.initial is None:
+            return []
+        if self.taps == [-1]:
+            return [self.initial]
+        return [self.initial[j] for j in range(self.lag)]
+
+
+def _as_list(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _sequences(sequences: Any) -> list[_Seq]:
+    out = []
+    for j, s in enumerate(_as_list(sequences)):
+        name = f"sequences[{j}]"
+        x, taps = (s.get("input"), s.get("taps", [0])) if isinstance(s, dict) else (s, [0])
+        taps = [0] if taps is None else _as_list(taps)
+        if x is None:
+            raise ValueError(f"th.scan: {name} is a dict without 'input'")
+        if not taps or not all(isinstance(k, (int, np.integer)) for k in taps):
+            raise TypeError(f"th.scan: {name}: taps must be a non-empty list of ints, got {taps!r}")
+        x = tnp.as_tensor(x)
+        if x.ndim == 0:
+            raise ShapeError(f"th.scan: {name} is a scalar; a sequence needs a leading axis to "
+                             f"iterate over")
+        seq = _Seq(x, [int(k) for k in taps], name)
+        if seq.steps < 0:
+            raise ValueError(f"th.scan: the taps {seq.taps} of {name} reach {seq.span} steps "
+                             f"apart, beyond its {x.shape[0]} elements")
+        out.append(seq)
+    return out
+
+
+def _outputs(outputs_info: Any) -> list[_Out]:
+    out = []
+    for i, o in enumerate(_as_list(outputs_info)):
+        name = f"outputs_info[{i}]"
+        if isinstance(o, dict):
+            initial, taps = o.get("initial"), o.get("taps")
+            if initial is None and taps is not None:
+                raise ValueError(f"th.scan: {name} has taps {taps} but no 'initial' value")
+        else:
+            initial, taps = o, None
+        if initial is None:
+            out.append(_Out(None, [], name))
+            continue
+        taps = [-1] if taps is None else [int(k) for k in _as_list(taps)]
+        if not taps or any(k >= 0 for k in taps) or len(set(taps)) != len(taps):
+            raise ValueError(f"th.scan: {name}: the taps of an output must be distinct negative "
+                             f"ints (past values), got {taps}")
+        init = concrete(initial)
+        lag = -min(taps)
+        if taps != [-1] and (init.ndim == 0 or init.shape[0] < lag):
+            have = 0 if init.ndim == 0 else init.shape[0]
+            raise ValueError(f"th.scan: {name}: taps {taps} reach {lag} steps before the first "
+                             f"step, but its 'initial' value provides {have} (a leading axis of "
+                             f"at least {lag} past values is needed)")
+        out.append(_Out(init, taps, name))
+    return out
+
+
+def _n_steps(seqs: list[_Seq], n_steps: Any) -> int:
+    """The static number of steps: n_steps if given (checked), else the sequences' minimum."""
+    if n_steps is None:
+        if not seqs:
+            raise ValueError("th.scan: n_steps is required when there are no sequences")
+        return min(s.steps for s in seqs)
+    if isinstance(n_steps, (bool, np.bool_)):
+        raise TypeError(f"th.scan: n_steps must be an integer, got {n_steps!r}")
+    value = static_value(n_steps)
+    if value is None:
+        raise TypeError(
+            "th.scan: n_steps is a traced value, but the stacked outputs need a length known "
+            "while tracing: pass n_steps as a Python int (with th.jit, mark its argument in "
+            "static_argnums), or use th.lax.fori_loop / th.while_loop, which keep only the final "
+            f"values and accept a traced trip count (at {describe_location()})")
+    if value.ndim != 0 or value.dtype.kind not in "iu":
+        raise TypeError(f"th.scan: n_steps must be an integer scalar, got {value!r}")
+    n = int(value)
+    if n < 0:
+        raise ValueError(f"th.scan: n_steps must be >= 0, got {n}")
+    for s in seqs:
+        if n > s.steps:
+            raise ValueError(f"th.scan: n_steps={n} is inconsistent with {s.name}, which provides "
+                             f"only {s.steps} steps (length {s.x.shape[0]}, taps {s.taps})")
+    return n
+
+
+def _split_return(ret: Any) -> tuple[list[Any], Any]:
+    """fn's return -> (outputs, until condition or None); Theano's forms: outs, (outs, until),
+    (outs, updates), (outs, updates, until), until alone."""
+    parts = list(ret) if isinstance(ret, tuple) else [ret]
+    stop = None
+    if parts and isinstance(parts[-1], until):
+        stop = parts.pop().condition
+    if parts and isinstance(parts[-1], dict):
+        if parts.pop():
+            raise NotImplementedError("th.scan: updates of shared variables returned by the step "
+                                      "function are not supported yet")
+    if len(parts) == 1 and isinstance(parts[0], (list, tuple)):
+        parts = list(parts[0])
+    return parts, stop
+
+
+def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None,
+         non_sequences: Any = None, n_steps: Any = None, *, go_backwards: bool = False,
+         truncate_gradient: int = -1, mode: Any = None, name: str | None = None,
+         profile: Any = False, allow_gc: Any = None, strict: bool = False,
+         return_list: bool = False) -> tuple[Any, OrderedDict]:
+    """Theano's scan: returns (outputs, updates).
+
+    fn receives, in order, each sequence's slices (one per tap), the past values of each
+    output fed back (one per tap), then the non-sequences, and returns the outputs (in
+    `outputs_info` order), optionally with `th.until(cond)` last (a do-while loop). Outputs
+    are stacked per step. `n_steps` must be known while tracing (a Python int or a value
+    folded from constants); with `until`, rows after the stopping step repeat the last
+    computed row (the loop state freezes: `out[-1]` is the final value). `mode`, `name`,
+    `profile`, `allow_gc`, `strict` are accepted and ignored; `truncate_gradient` is for
+    gradients (not supported through scan yet). Arguments after n_steps are keyword-only.
+    """
+    from .control_symbolic import is_symbolic, symbolic_scan
+
+    if is_symbolic(sequences, outputs_info, non_sequences, n_steps) or not tracing():
+        return symbolic_scan(fn, sequences, outputs_info, non_sequences, n_steps, go_backwards,
+                             return_list)
+    seqs, outs = _sequences(sequences), _outputs(outputs_info)
+    non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
+    length = _n_steps(seqs, n_steps)
+    inits = [r for o in outs for r in o.registers()]
+    names = [o.name for o in outs for _ in o.registers()]
+
+    def step(i: Tensor, carries: list[Tensor]):
+        args = [tnp.take(s.x, s.index(i, k, go_backwards), axis=0) for s in seqs for k in s.taps]
+        pos = 0
+        for o in outs:
+            regs = carries[pos:pos + o.lag]
+            args += [regs[o.lag + k] for k in o.taps] if o.initial is not None else []
+            pos += o.lag
+        values, stop = _split_return(fn(*args, *non_seqs))
+        if outputs_info is not None and len(values) != len(outs):
+            raise ValueError(f"th.scan: fn returns {len(values)} outputs but outputs_info has "
+                             f"{len(outs)} entries (use None for outputs that are not fed back)")
+        news, ys, pos = [], [], 0
+        for idx, v in enumerate(values):
+            o = outs[idx] if idx < len(outs) else _Out(None, [], f"output {idx}")
+            if o.initial is not None:
+                spec = carries[pos + o.lag - 1].spec
+                v = conform(v, spec, "th.scan", f"the step function's output {idx}",
+                            f"its initial value {o.name}")
+                news += carries[pos + 1:pos + o.lag] + [v]
+                pos += o.lag
+            ys.append(v)
+        return news, ys, stop
+
+    _, stacked = loop(step, inits, length, length, who="th.scan", names=names)
+    result = stacked if (return_list or len(stacked) != 1) else stacked[0]
+    return result, OrderedDict()
+
+
+# ------------------------------------------------------------------ JAX-style loops
+def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], init_val: Any) -> Any:
+    """`while cond_fun(val): val = body_fun(val)`, on a pytree of arrays (JAX's while_loop).
+
+    One tn.scan (do-while) whose step is `p = cond_fun(val); val = cond(p, body_fun, id)(val);
+    stop = not p`: both functions are traced once, the body runs only while p holds.
+    """
+    require_trace("th.while_loop", init_val)
+    leaves, tree = tree_flatten(init_val)
+    inits = [concrete(x) for x in leaves]
+    names = [f"init_val leaf {j}" for j in range(len(inits))] if len(inits) > 1 else ["init_val"]
+
+    def step(i: Tensor, carries: list[Tensor]):
+        val = tree_unflatten(tree, carries)
+        p = _flag(cond_fun(val), "th.while_loop", "cond_fun's result")
+
+        def run(v: Any) -> Any:
+            new_leaves, new_tree = tree_flatten(body_fun(v))
+            if new_tree != tree:
+                raise TypeError(f"th.while_loop: body_fun returns a structure {new_tree} "
+                                f"different from init_val's {tree}")
+            return [conform(x, t.spec, "th.while_loop", f"body_fun's {nm}", nm)
+                    for x, t, nm in zip(new_leaves, carries, names)]
+
+        new = cond(p, run, lambda v: tree_flatten(v)[0], val) if carries else []
+        return list(new), [], tnp.logical_not(p)
+
+    finals, _ = loop(step, inits, np.iinfo(np.int64).max, 0, who="th.while_loop", names=names)
+    return tree_unflatten(tree, finals)
+
+
+def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
+    """`for i in range(lower, upper): val = body_fun(i, val)` (bounds may be traced)."""
+    require_trace("th.lax.fori_loop", lower, upper, init_val)
+    leaves, tree = tree_flatten(init_val)
+    inits = [concrete(x) for x in leaves]
+    names = [f"init_val leaf {j}" for j in range(len(inits))] if len(inits) > 1 else ["init_val"]
+    lo, hi = tnp.as_tensor(lower), tnp.as_tensor(upper)
+    for t, arg in ((lo, "lower"), (hi, "upper")):
+        if t.ndim != 0 or t.dtype.kind != "i":
+            raise TypeError(f"th.lax.fori_loop: {arg} must be an integer scalar, got "
+                            f"{t.dtype.name} of shape {t.shape}")
+    index_dtype = tnp.result_type(lo, hi)
+    n = tnp.astype(hi, _I64) - tnp.astype(lo, _I64)
+
+    def step(i: Tensor, carries: list[Tensor]):
+        new_leaves, new_tree = tree_flatten(body_fun(tnp.astype(i + lo, index_dtype),
+                                                     tree_unflatten(tree, carries)))
+        if new_tree != tree:
+            raise TypeError(f"th.lax.fori_loop: body_fun returns a structure {new_tree} different "
+                            f"from init_val's {tree}")
+        return new_leaves, [], None
+
+    finals, _ = loop(step, inits, n, 0, who="th.lax.fori_loop", names=names)
+    return tree_unflatten(tree, finals)
+
+
+# ------------------------------------------------------------------ branches
+def cond(pred: Any, true_fun: Callable[..., Any], false_fun: Callable[..., Any], *operands: Any) -> Any:
+    """`true_fun(*operands) if pred else false_fun(*operands)`, lazily: one tn.cond whose
+    regions hold each function traced once; only the taken one runs. Both must return the
+    same structure of arrays with equal shapes and dtypes (Python scalars adapt)."""
+    require_trace("th.cond", pred, operands)
+    if not isinstance(pred, Tensor):
+        return true_fun(*operands) if bool(np.asarray(pred)) else false_fun(*operands)
+    p = _flag(pred if pred.dtype == np.bool_ else tnp.not_equal(pred, 0), "th.cond", "pred")
+    then, other = Region([]), Region([])
+    try:
+        a, a_tree = then.trace(_branch, true_fun, operands)
+        b, b_tree = other.trace(_branch, false_fun, operands)
+        if a_tree != b_tree:
+            raise TypeError(f"th.cond: true_fun and false_fun return different structures: "
+                            f"{a_tree} and {b_tree}")
+        if len(a) > MAX_COND_RESULTS:
+            raise ValueError(f"th.cond: at most {MAX_COND_RESULTS} results are supported")
+        pairs = [_unify(x, y, then, other, f"result {j}" if len(a) > 1 else "result")
+                 for j, (x, y) in enumerate(zip(a, b))]
+    except BaseException:
+        then.discard()
+        other.discard()
+        raise
+    then.close([x for x, _ in pairs])
+    other.close([y for _, y in pairs])
+    outs = emit_region_op("tn.cond", [p], {}, [x.spec for x, _ in pairs], [then, other])
+    return tree_unflatten(a_tree, outs)
+
+
+def _branch(fn: Callable[..., Any], operands: tuple) -> tuple[list[Tensor], Any]:
+    leaves, tree = tree_flatten(fn(*operands))
+    return [tnp.as_tensor(x) for x in leaves], tree
+
+
+def _unify(x: Tensor, y: Tensor, then: Region, other: Region, what: str) -> tuple[Tensor, Tensor]:
+    """One type for a result of both branches; a weak scalar adopts the other side's dtype."""
+    if x.weak and not y.weak:
+        return then.trace(conform, x, y.spec, "th.cond", f"true_fun's {what}", f"false_fun's"), y
+    y = other.trace(conform, y, x.spec, "th.cond", f"false_fun's {what}", f"true_fun's")
+    return Tensor(x.value), y
+
+
+def ifelse(condition: Any, then_branch: Any, else_branch: Any, name: str | None = None) -> Any:
+    """Theano's lazy ifelse on values (a Tensor or a list of them): only the taken side's
+    computation runs, because the ops that only one side needs are moved into its branch
+    when the function is compiled (`sink_into_branches`)."""
+    from .control_symbolic import is_symbolic, symbolic_ifelse
+
+    if is_symbolic(condition, then_branch, else_branch) or not tracing():
+        return symbolic_ifelse(condition, then_branch, else_branch)
+    many = isinstance(then_branch, (list, tuple))
+    a, b = _as_list(then_branch), _as_list(else_branch)
+    if len(a) != len(b):
+        raise ValueError(f"th.ifelse: then_branch has {len(a)} values but else_branch has {len(b)}")
+    c = tnp.as_tensor(condition)
+    if c.ndim != 0:
+        raise ShapeError(f"th.ifelse: condition must be a scalar, got shape {c.shape}")
+    pred = c if c.dtype == np.bool_ else tnp.not_equal(c, 0)
+    outs = cond(Tensor(pred.value), lambda: list(a), lambda: list(b))
+    return list(outs) if many else outs[0]
+
+
+def switch(cond: Any, ift: Any, iff: Any) -> Any:
+    """Theano's switch: the elementwise, eager `where` (both sides are computed)."""
+    from .control_symbolic import is_symbolic
+
+    if is_symbolic(cond, ift, iff) or not tracing():
+        from .symbolic_graph import NpFn, apply
+
+        return apply(NpFn("where"), cond, ift, iff)
+    return tnp.where(cond, ift, iff)

@@ -1,0 +1,179 @@
+"""th.scan and th.ifelse on Theano symbolic variables (`theanir.tensor`): graph nodes.
+
+`th.scan(fn, ...)` with Variables calls `fn` once on placeholder variables (one per sequence
+tap and output tap), which records the step's graph, and returns the outputs of one `Apply`
+node. When `th.function` traces the graph, that node runs the Tensor-level scan
+(`control_flow.scan`) with a step that evaluates the recorded graph on the body's Tensors.
+The node's inputs are the sequences, initial values, n_steps and the step graph's *frontier*:
+the outer variables it reads (non-sequences, shared variables, closures), which the outer
+evaluation computes once, outside the loop.
+
+`n_steps` must be known while tracing: an input variable that n_steps depends on is
+specialized by `th.function` (one trace per value, see `static_inputs`), so
+`th.scan(..., n_steps=k)` with `k = T.iscalar()` works as in Theano.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+
+from .pytree import tree_flatten
+from .symbolic_graph import Apply, Evaluator, Variable, as_variable, describe
+
+
+def is_symbolic(*xs: Any) -> bool:
+    leaves, _ = tree_flatten(list(xs))
+    return any(isinstance(x, Variable) for x in leaves)
+
+
+def _as_list(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _typed(v: Variable, what: str) -> tuple[int, np.dtype]:
+    if v.ndim is None or v.dtype is None:
+        raise TypeError(f"th.scan: the type of {what} ({describe(v)}) is not known; give it an "
+                        f"explicit type (e.g. T.matrix) or compute it differently")
+    return v.ndim, v.dtype
+
+
+def _placeholder(ndim: int, dtype: np.dtype, name: str) -> Variable:
+    if ndim < 0:
+        raise ValueError(f"th.scan: {name} has no leading axis to iterate over")
+    return Variable(ndim, dtype, name)
+
+
+class _ScanNode:
+    """The Apply function of a symbolic scan: runs the Tensor-level scan when evaluated."""
+
+    label = "scan"
+
+    def __init__(self, seqs: list[tuple[Any, list[int] | None]], outs: list[tuple[Any, Any]],
+                 placeholders: list[Variable], roots: list[Variable], stop: Variable | None,
+                 frontier: list[Variable], go_backwards: bool, n_steps: Any):
+        self.seqs, self.outs = seqs, outs
+        self.placeholders, self.roots, self.stop = placeholders, roots, stop
+        self.frontier, self.go_backwards = frontier, go_backwards
+        # Variables whose value must be known while tracing: th.function specializes on them
+        self.static_inputs = [n_steps] if isinstance(n_steps, Variable) else []
+
+    def __call__(self, seq_values: list, init_values: list, n_steps: Any, *frontier: Any) -> tuple:
+        from .control_flow import scan, until
+
+        sequences = [dict(input=x, taps=taps) if taps is not None else x
+                     for x, (_, taps) in zip(seq_values, self.seqs)]
+        outputs_info = [None if init is None else (dict(initial=x, taps=taps) if taps else x)
+                        for x, (init, taps) in zip(init_values, self.outs)]
+        frontier_values = dict(zip(self.frontier, frontier))
+
+        def step(*args: Any) -> Any:
+            ev = Evaluator({**frontier_values, **dict(zip(self.placeholders, args))})
+            values = [ev.value(r) for r in self.roots]
+            return (values, until(ev.value(self.stop))) if self.stop is not None else values
+
+        outs, _ = scan(step, sequences or None, outputs_info or None, None, n_steps,
+                       go_backwards=self.go_backwards, return_list=True)
+        return tuple(outs)
+
+
+def _inner(roots: list[Variable], placeholders: set[Variable]) -> set[Variable]:
+    """Variables of the step graph that depend on a placeholder (computed in the loop)."""
+    memo: dict[Variable, bool] = {}
+    stack = list(roots)
+    while stack:
+        v = stack[-1]
+        if v in memo:
+            stack.pop()
+            continue
+        deps = v.owner.inputs() if v.owner is not None else []
+        pending = [d for d in deps if d not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        memo[v] = v in placeholders or any(memo[d] for d in deps)
+        stack.pop()
+    return {v for v, inside in memo.items() if inside}
+
+
+def _frontier(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
+    """Outer variables read by inner nodes (or returned as is): evaluated outside the loop."""
+    out: list[Variable] = []
+    seen: set[Variable] = set()
+    for v in list(inner) + roots:
+        deps = v.owner.inputs() if (v in inner and v.owner is not None) else ([] if v in inner else [v])
+        for d in deps:
+            if d not in inner and d not in seen:
+                seen.add(d)
+                out.append(d)
+    return out
+
+
+def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequences: Any,
+                  n_steps: Any, go_backwards: bool, return_list: bool) -> tuple[Any, OrderedDict]:
+    from .control_flow import _split_return
+
+    seqs, args = [], []
+    for j, s in enumerate(_as_list(sequences)):
+        x, taps = (s.get("input"), s.get("taps", [0])) if isinstance(s, dict) else (s, None)
+        x = as_variable(x)
+        ndim, dtype = _typed(x, f"sequences[{j}]")
+        seqs.append((x, None if taps is None else _as_list(taps)))
+        for k in (_as_list(taps) if taps is not None else [0]):
+            args.append(_placeholder(ndim - 1, dtype, f"sequences[{j}][t{int(k):+d}]"))
+    outs = []
+    for i, o in enumerate(_as_list(outputs_info)):
+        init, taps = (o.get("initial"), o.get("taps")) if isinstance(o, dict) else (o, None)
+        if init is None:
+            outs.append((None, None))
+            continue
+        init = as_variable(init)
+        ndim, dtype = _typed(init, f"outputs_info[{i}]")
+        taps = [-1] if taps is None else [int(k) for k in _as_list(taps)]
+        outs.append((init, taps))
+        for k in taps:
+            args.append(_placeholder(ndim if taps == [-1] else ndim - 1, dtype,
+                                     f"outputs_info[{i}][t{k:+d}]"))
+    non_seqs = [as_variable(x) for x in _as_list(non_sequences)]
+    values, stop = _split_return(fn(*args, *non_seqs))
+    roots = [as_variable(v) for v in values]
+    stop_var = None if stop is None else as_variable(stop)
+    all_roots = roots + ([stop_var] if stop_var is not None else [])
+    inner = _inner(all_roots, set(args))
+    node_fn = _ScanNode(seqs, outs, args, roots, stop_var, _frontier(all_roots, inner),
+                        go_backwards, n_steps)
+    init_vars = [init for init, _ in outs]
+    node = Apply(node_fn, ([x for x, _ in seqs], init_vars, n_steps, *node_fn.frontier), {},
+                 nout=len(roots), type_rule=lambda i: _stacked_type(roots[i]))
+    result = list(node.outputs)
+    return (result if return_list or len(result) != 1 else result[0]), OrderedDict()
+
+
+def _stacked_type(v: Variable) -> tuple[int | None, np.dtype | None]:
+    ndim, dtype = v.ndim, v.dtype
+    return (None if ndim is None else ndim + 1), dtype
+
+
+def _ifelse_node(condition: Any, then_branch: Any, else_branch: Any) -> Any:
+    from .control_flow import ifelse
+
+    out = ifelse(condition, then_branch, else_branch)
+    return tuple(out) if isinstance(out, list) else out
+
+
+_ifelse_node.label = "ifelse"  # type: ignore[attr-defined]
+
+
+def symbolic_ifelse(condition: Any, then_branch: Any, else_branch: Any) -> Any:
+    """A lazy ifelse node: only the taken branch's graph runs in the compiled function."""
+    many = isinstance(then_branch, (list, tuple))
+    a = [as_variable(x) for x in _as_list(then_branch)]
+    b = [as_variable(x) for x in _as_list(else_branch)]
+    if not many:
+        return Apply(_ifelse_node, (condition, a[0], b[0]), {}).outputs[0]
+    node = Apply(_ifelse_node, (condition, a, b), {}, nout=len(a),
+                 type_rule=lambda i: (a[i].ndim, a[i].dtype))
+    return list(node.outputs)

@@ -1,0 +1,79 @@
+"""`th.lax`: JAX-style control flow on pytrees of arrays, all on the `tn.scan`/`tn.cond` ops.
+
+    carry, ys = th.lax.scan(f, init, xs)          # f(carry, x) -> (carry, y)
+    th.lax.fori_loop(0, n, body_fun, init_val)     # n may be traced
+    th.lax.while_loop(cond_fun, body_fun, init_val)
+    th.lax.cond(pred, true_fun, false_fun, *operands)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from theanir.dialects.tn.builder import describe_location
+
+from . import numpy_api as tnp
+from .control_flow import cond, fori_loop, while_loop  # noqa: F401  (th.lax.cond & co.)
+from .control_flow import concrete, loop, require_trace, static_value
+from .pytree import tree_flatten, tree_unflatten
+from .tensor import Tensor
+
+__all__ = ["scan", "cond", "fori_loop", "while_loop"]
+
+
+def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
+         reverse: bool = False, unroll: int = 1) -> tuple[Any, Any]:
+    """JAX's scan: `f(carry, x) -> (carry, y)` over the leading axis of `xs` (a pytree, or
+    None with `length`); returns (final carry, ys stacked on a leading axis). With
+    `reverse=True` the steps run from the end and ys[i] still belongs to xs[i]. `unroll` is
+    accepted and ignored."""
+    require_trace("th.lax.scan", init, xs)
+    x_leaves, x_tree = tree_flatten(xs)
+    x_leaves = [tnp.as_tensor(x) for x in x_leaves]
+    n = _length(x_leaves, length)
+    c_leaves, c_tree = tree_flatten(init)
+    names = _names("init", c_tree, len(c_leaves))
+    y_tree: list[Any] = []
+
+    def step(i: Tensor, carries: list[Tensor]):
+        idx = (n - 1) - i if reverse else i
+        x = tree_unflatten(x_tree, [tnp.take(leaf, idx, axis=0) for leaf in x_leaves])
+        out = f(tree_unflatten(c_tree, carries), x)
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise TypeError(f"th.lax.scan: f must return a pair (carry, y), got {type(out).__name__} "
+                            f"at {describe_location()}")
+        new, new_tree = tree_flatten(out[0])
+        if new_tree != c_tree:
+            raise TypeError(f"th.lax.scan: f returns a carry of structure {new_tree}, but init "
+                            f"has structure {c_tree}")
+        ys, tree = tree_flatten(out[1])
+        y_tree.append(tree)
+        return new, ys, None
+
+    finals, stacked = loop(step, [concrete(c) for c in c_leaves], n, n, who="th.lax.scan",
+                           names=names)
+    if reverse:
+        stacked = [tnp.flip(y, axis=0) for y in stacked]
+    return tree_unflatten(c_tree, finals), tree_unflatten(y_tree[0], stacked)
+
+
+def _length(x_leaves: list[Tensor], length: int | None) -> int:
+    if length is not None:
+        value = static_value(length)
+        if value is None or value.ndim != 0 or value.dtype.kind not in "iu" or int(value) < 0:
+            raise ValueError(f"th.lax.scan: length must be a non-negative int known while "
+                             f"tracing, got {length!r}")
+        length = int(value)
+    lengths = {x.shape[0] for x in x_leaves if x.ndim > 0}
+    if any(x.ndim == 0 for x in x_leaves):
+        raise ValueError("th.lax.scan: every leaf of xs needs a leading axis to scan over")
+    if len(lengths) > 1:
+        raise ValueError(f"th.lax.scan: the leaves of xs have different lengths {sorted(lengths)}")
+    if length is not None and lengths and lengths != {length}:
+        raise ValueError(f"th.lax.scan: length={length} but xs has length {lengths.pop()}")
+    if length is None and not lengths:
+        raise ValueError("th.lax.scan: pass xs or length (the number of steps)")
+    return length if length is not None else lengths.pop()
+
+
+def _names(arg: str, tree: Any, count: int) -> list[str]:
+    return [arg] if count == 1 else [f"{arg} leaf {j}" for j in range(count)]

@@ -1,0 +1,235 @@
+"""The persistent compile cache: (optimized tn module, target, compiler) -> artifact.
+
+`compile_module` takes a traced module (stage `tn`) and returns native code:
+
+1. key = sha256 of the module's generic form *without* locations (moving code in a file
+   does not miss), the CompileOptions, the target (triple, CPU, features, LLVM version) and
+   the compiler fingerprint (theanir version, the stage table's steps, a hash
+   of the passes/ and dialects/ sources, the runtime libraries, LLVM_LEVELS);
+2. hit: `<cache_dir>/<key>/` holds an artifact (passes/artifact.py) whose manifest matches:
+   dlopen it, skipping lowering and LLVM (~1 ms);
+3. miss: lower to llvm, emit object code, link, publish the artifact atomically, load it.
+
+A hit needs the optimized module, so the tn optimizer would run on every hit (~12 ms of a
+~25 ms hit for the MLP step). Each compile therefore also leaves a *trace alias*,
+`<cache_dir>/traces/<key of the traced module>`, a file holding the artifact's key: a new
+process that traces the same module loads the artifact without optimizing. The compiler
+fingerprint covers the optimizer's sources, so an optimizer change misses the alias too.
+
+Every path through here, cache on or off, produces and loads the same artifact (DESIGN §6):
+with the cache off it is built in a temporary directory removed after loading. The
+ExecutionEngine route (passes/native.py) remains for `th.config.codegen = "engine"` and
+as the fallback when no linker is found or object emission fails. An unreadable,
+corrupt or stale entry is logged (logger `theanir.cache`) and recompiled, never fatal.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from typing import Any
+
+from mlir import ir
+
+from .artifact import FORMAT, ArtifactError, Manifest, discard_artifact, load_artifact, write_artifact
+from .native import (LLVM_LEVELS, STATS, CodegenError, NativeCode, can_link, compile_llvm_module,
+                     emit_object, host_target, link_shared, packed_symbol)
+from .pipeline import STAGES, CompileOptions, clone, runtime_libraries, run_until
+
+log = logging.getLogger("theanir.cache")
+
+
+def module_hash(module: ir.Module) -> str:
+    """sha256 of the module's generic form without debug locations."""
+    text = module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _describe(step: Any) -> str:
+    if isinstance(step, str):
+        return step
+    names = [f"{getattr(step, '__module__', '')}.{getattr(step, '__qualname__', repr(step))}"]
+    for cell in getattr(step, "__closure__", None) or ():  # `_py(fn)` wraps the real pass
+        inner = cell.cell_contents
+        if callable(inner):
+            names.append(f"{getattr(inner, '__module__', '')}.{getattr(inner, '__qualname__', '')}")
+    return ":".join(names)
+
+
+def _theanir_version() -> str:
+    from theanir.frontend import __version__
+
+    return __version__
+
+
+@functools.cache
+def compiler_fingerprint() -> str:
+    """Everything besides the module and target that decides the generated code."""
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (here, os.path.join(os.path.dirname(here), "dialects")):
+        for dirpath, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(dirpath, name)
+                h.update(os.path.relpath(path, root).encode())
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    meta = {"theanir": _theanir_version(), "sources": h.hexdigest(),
+            "stages": [[s.name, [_describe(st) for st in s.steps]] for s in STAGES],
+            "runtime": runtime_libraries(), "llvm_levels": {str(k): v for k, v in LLVM_LEVELS.items()}}
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def cache_key(source_hash: str, opts: CompileOptions, target: Any, stage: str = "tn-opt",
+              settings: dict[str, Any] | None = None) -> str:
+    """The artifact key (from the tn-opt module), or with stage="tn" a trace alias's name.
+    `settings`: global options passes may read (th.config, e.g. fast_math)."""
+    parts = {"format": FORMAT, "stage": stage, "source": source_hash, "options": asdict(opts),
+             "settings": settings or {},
+             "target": asdict(target), "compiler": compiler_fingerprint()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str, Any]],
+                   cache_dir: str | None = None, codegen: str = "object",
+                   settings: dict[str, Any] | None = None) -> NativeCode:
+    """Native code for `module` (at stage tn; not modified: lowering works on a copy).
+
+    `args`: the manifest's argument records (name, dtype, shape, contiguous, output) in call
+    order. `cache_dir=None` disables the persistent cache. `settings`: global options the
+    passes read besides `opts` (JSON-able; part of the key)."""
+    if codegen == "engine" or not can_link():
+        return _engine(clone(module), opts, start="tn")
+    target = host_target()
+    expect = {"theanir": _theanir_version(), "llvm": target.llvm_version,
+              "target": _target_record(target), "opt_level": opts.opt_level}
+    alias, tried = None, set()
+    if cache_dir is not None:
+        traced_key = cache_key(module_hash(module), opts, target, "tn", settings)
+        alias = os.path.join(cache_dir, "traces", traced_key)
+        native = _lookup_alias(alias, cache_dir, expect, args, tried)
+        if native is not None:
+            return native
+    module = clone(module)
+    run_until(module, "tn-opt", opts)
+    source = module_hash(module)
+    key = cache_key(source, opts, target, settings=settings)
+    if cache_dir is not None:
+        native = None if key in tried else _lookup(os.path.join(cache_dir, key), key, expect, args)
+        if native is None:
+            STATS["cache_misses"] += 1
+            native = _compile(module, opts, target, args, source, key, expect, cache_dir)
+        if native.path is not None:
+            _write_alias(alias, key)
+        return native
+    return _compile(module, opts, target, args, source, key, expect, None)
+
+
+def _compile(module: ir.Module, opts: CompileOptions, target: Any, args: list[dict[str, Any]],
+             source: str, key: str, expect: dict[str, Any], cache_dir: str | None) -> NativeCode:
+    STATS["lowerings"] += 1
+    run_until(module, "llvm", opts, start="tn-opt")
+    manifest = Manifest(key=key, entry=packed_symbol(opts.entry), args=args, source_hash=source,
+                        theanir=expect["theanir"], llvm=target.llvm_version,
+                        target=expect["target"], opt_level=opts.opt_level)
+    try:
+        return _build(module, opts, target, manifest, cache_dir)
+    except (CodegenError, OSError, ArtifactError) as e:
+        log.warning("object code route failed, using the ExecutionEngine: %s", e)
+        return _engine(module, opts, start="llvm")
+
+
+def _engine(module: ir.Module, opts: CompileOptions, start: str) -> NativeCode:
+    if start != "llvm":
+        STATS["lowerings"] += 1
+        run_until(module, "llvm", opts, start=start)
+    return compile_llvm_module(module, opts.entry, opts.opt_level)
+
+
+def _target_record(target: Any) -> dict[str, str]:
+    return {"triple": target.triple, "cpu": target.cpu, "features": target.features}
+
+
+def _lookup(path: str, key: str, expect: dict[str, Any], args: list[dict[str, Any]]) -> NativeCode | None:
+    if not os.path.isdir(path):
+        return None
+    try:
+        _, native = load_artifact(path, key, expect, args)
+    except ArtifactError as e:
+        log.warning("discarding cache entry: %s", e)
+        STATS["cache_bad_entries"] += 1
+        discard_artifact(path)
+        return None
+    STATS["cache_hits"] += 1
+    return native
+
+
+def _build(module: ir.Module, opts: CompileOptions, target: Any, manifest: Manifest,
+           cache_dir: str | None) -> NativeCode:
+    """Emit, link, publish (into the cache, or a temporary directory) and load."""
+    root = _writable(cache_dir)
+    persistent = root is not None
+    if root is None:
+        root = tempfile.mkdtemp(prefix="theanir-")
+    work = tempfile.mkdtemp(prefix=".build-", dir=root)
+    try:
+        obj, lib = os.path.join(work, "main.o"), os.path.join(work, "lib.so")
+        emit_object(module, opts.entry, opts.opt_level, target, obj)
+        link_shared(obj, lib)
+        where = write_artifact(os.path.join(root, manifest.key), lib, manifest)
+        _, native = load_artifact(where, manifest.key)
+        if not persistent or where != os.path.join(root, manifest.key):
+            native.path = None  # loaded and mapped; the files are not kept
+            shutil.rmtree(where, ignore_errors=True)
+        return native
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not persistent:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _lookup_alias(alias: str, cache_dir: str, expect: dict[str, Any], args: list[dict[str, Any]],
+                  tried: set[str]) -> NativeCode | None:
+    """A trace alias names the artifact its traced module optimized to: a hit skips tn-opt."""
+    try:
+        with open(alias) as f:
+            key = f.read().strip()
+    except OSError:
+        return None
+    if len(key) != 32 or not key.isalnum():
+        return None
+    tried.add(key)
+    native = _lookup(os.path.join(cache_dir, key), key, expect, args)
+    if native is not None:
+        STATS["trace_alias_hits"] += 1
+    return native
+
+
+def _write_alias(alias: str, key: str) -> None:
+    try:
+        os.makedirs(os.path.dirname(alias), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".alias-", dir=os.path.dirname(alias))
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        os.replace(tmp, alias)
+    except OSError as e:
+        log.warning("cannot write cache alias %s: %s", alias, e)
+
+
+def _writable(cache_dir: str | None) -> str | None:
+    if cache_dir is None:
+        return None
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        if os.access(cache_dir, os.W_OK):
+            return cache_dir
+    except OSError:
+        pass
+    log.warning("cache directory %s is not writable; compiling without the disk cache", cache_dir)
+    return None
