@@ -101,8 +101,9 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     t = time.perf_counter()
     native.emit_object(m, "main", low.options.opt_level, target, os.path.join(work, "m.o"))
     tick("llvm:translate+passes+codegen", t)
-    t = time.perf_counter(); native.link_shared(os.path.join(work, "m.o"), os.path.join(work, "m.so")); tick("link", t)
-    t = time.perf_counter(); code = native.load_shared(os.path.join(work, "m.so"), "_mlir__mlir_ciface_main"); tick("dlopen", t)
+    obj, lib = os.path.join(work, "m.o"), os.path.join(work, "m.so")
+    t = time.perf_counter(); native.link_shared(obj, lib); tick("link", t)
+    t = time.perf_counter(); code = native.load_shared(lib, "_mlir__mlir_ciface_main"); tick("dlopen", t)
     from theanir.frontend.api import Compiled
     c = Compiled(low.traced, code, low.options, low.signature)
     t = time.perf_counter(); c(params, x, y, lr); tick("first run", t)
@@ -152,7 +153,8 @@ def table(rows: list[dict], dtype: str, repeats: int) -> None:
         print(f"| {sc} | {median(sc, 'import_s'):.3f} | {median(sc, 'first_call_s'):.3f} | {over:.3f} | "
               f"{median(sc, 'run_s'):.4f} | {target} |")
     print(f"| same process, new jit, cache hit | | {median('same-proc', 'same_proc_hit_s'):.3f} | | | |")
-    print(f"| same process, new jit, cache off | | {median('same-proc', 'same_proc_recompile_s'):.3f} | | | |")
+    recompile = median('same-proc', 'same_proc_recompile_s')
+    print(f"| same process, new jit, cache off | | {recompile:.3f} | | | |")
     print("\n| cold compile stage | s |\n|---|---|")
     last = [r for r in rows if r["scenario"] == "breakdown"][-1]
     for k in (k for k in last if k not in ("bench", "dtype", "scenario")):

@@ -13,6 +13,7 @@ _check_mlir()
 
 from . import numpy_api as _np_api  # noqa: E402
 from .api import JitFunction, Lowered, jit  # noqa: E402
+from .array import Array, synchronize  # noqa: E402
 from .autodiff import *  # noqa: E402,F401,F403
 from .autodiff import __all__ as _ad_all  # noqa: E402
 from .gradcheck import GradientError, verify_grad  # noqa: E402
@@ -33,7 +34,7 @@ bool_ = __import__("numpy").bool_
 _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(getattr(_np_api, n))
               and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
-    "jit", "JitFunction", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
+    "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
     "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax",
 })

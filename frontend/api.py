@@ -21,7 +21,7 @@ from mlir import ir
 from theanir.passes.cache import compile_module
 from theanir.passes.native import NativeCode
 from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, clone, run_until
-from theanir.runtime import Executable, arg_spec, make_executable
+from theanir.runtime import Array, Executable, arg_spec, make_executable
 
 from .config import config
 from .pytree import TreeDef, tree_flatten, tree_unflatten
@@ -38,7 +38,23 @@ class Signature:
     leaves: list[Any]
     dynamic: list[int]
     specs: list[ArgSpec]
-    names: list[str]
+    fn: Callable
+    args: tuple
+    kwargs: dict
+
+    @functools.cached_property
+    def all_names(self) -> list[str]:
+        """Names of every flattened leaf; computed only when needed (compile or error), because
+        `inspect.signature` costs more than the rest of a warm call."""
+        names = leaf_names(self.fn, self.args, self.kwargs)
+        if len(names) != len(self.leaves):
+            names = [f"argument leaf {i}" for i in range(len(self.leaves))]
+        return names
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the dynamic leaves, in order."""
+        return [self.all_names[i] for i in self.dynamic]
 
 
 def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
@@ -82,10 +98,7 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
     marked_args = tuple(_Static(a) if i in static_pos else a for i, a in enumerate(args))
     marked_kwargs = {k: _Static(v) if k in static_argnames else v for k, v in kwargs.items()}
     leaves, in_tree = tree_flatten((marked_args, marked_kwargs))
-    all_names = leaf_names(fn, args, kwargs)
-    if len(all_names) != len(leaves):
-        all_names = [f"argument leaf {i}" for i in range(len(leaves))]
-    dynamic, specs, key_parts, names = [], [], [], []
+    dynamic, specs, key_parts = [], [], []
     for i, leaf in enumerate(leaves):
         if isinstance(leaf, _Static):
             try:
@@ -98,12 +111,13 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
         try:
             spec = arg_spec_of(leaf)
         except TypeError as e:
-            raise TypeError(f"{getattr(fn, '__name__', 'function')}: argument '{all_names[i]}': {e}") from None
+            names = leaf_names(fn, args, kwargs)
+            name = names[i] if len(names) == len(leaves) else f"argument leaf {i}"
+            raise TypeError(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
         dynamic.append(i)
         specs.append(spec)
-        names.append(all_names[i])
         key_parts.append(spec)
-    return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, names)
+    return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, fn, args, kwargs)
 
 
 class _Static:
@@ -113,6 +127,11 @@ class _Static:
         self.value = value
 
 
+# th.config fields that cannot change generated code; every other one is part of the disk
+# cache key (passes may read th.config, e.g. fast_math).
+_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync")
+
+
 class Lowered:
     """A traced function at the tn stage; `as_text(stage)` shows any later stage."""
 
@@ -120,6 +139,8 @@ class Lowered:
         self.traced = traced
         self.options = options
         self.signature = signature
+        signature.all_names  # name the arguments now, then drop the call's values
+        signature.args, signature.kwargs = (), {}
 
     def module_at(self, stage: str) -> ir.Module:
         m = clone(self.traced.module)
@@ -135,7 +156,7 @@ class Lowered:
     def compile(self) -> "Compiled":
         """Native code through the disk cache (th.config.cache; passes/cache.py)."""
         cache_dir = os.path.abspath(os.path.expanduser(config.cache_dir)) if config.cache else None
-        settings = {k: v for k, v in vars(config).items() if k not in ("cache", "cache_dir", "codegen")}
+        settings = {k: v for k, v in vars(config).items() if k not in _NOT_CODE_SETTINGS}
         native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
                                 config.codegen, settings)
         return Compiled(self.traced, native, self.options, self.signature)
@@ -166,17 +187,19 @@ class Compiled:
         self._out_shapes = [(s.shape, s.dtype) for s in traced.out_specs]
         self._in_dtypes = [a.spec.dtype for a in traced.in_specs]
 
-    def call_flat(self, inputs: Sequence[Any]) -> list[np.ndarray]:
+    def call_flat(self, inputs: Sequence[Any], trust_input: bool = False) -> list[Array]:
+        """Run on the runtime's queue (inline when th.config.sync); returns th.Arrays at once.
+
+        NumPy inputs are copied at the call (the caller may write them afterwards); Array
+        inputs are used without a copy, after the call that computes them."""
         arrays = [
-            x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dt)
+            x if isinstance(x, (np.ndarray, Array)) else np.asarray(x, dtype=dt)
             for x, dt in zip(inputs, self._in_dtypes)
         ]
-        outs = [np.empty(shape, dtype) for shape, dtype in self._out_shapes]
-        self.executable.call(arrays + outs)
-        return outs
+        return self.executable.call_async(arrays, trust_input, 0, 0, config.sync)
 
-    def call_leaves(self, inputs: Sequence[Any]) -> Any:
-        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs))
+    def call_leaves(self, inputs: Sequence[Any], trust_input: bool = False) -> Any:
+        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs, trust_input))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call with the traced argument structure; the runtime checks every buffer."""
@@ -191,7 +214,8 @@ class JitFunction:
     """`th.jit(f)`: compiled on first call per signature, cached."""
 
     def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
-                 static_argnames: str | Sequence[str] = (), optimizer: str | None = None):
+                 static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
+                 trust_input: bool = False):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(static_argnames, str):
@@ -200,12 +224,14 @@ class JitFunction:
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.optimizer = optimizer
+        self.trust_input = trust_input  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
         self._cache: dict[tuple, Compiled] = {}
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())  # keep our own options
 
     def _options(self) -> CompileOptions:
-        return CompileOptions(optimizer=self.optimizer or config.optimizer, opt_level=config.opt_level)
+        return CompileOptions(optimizer=self.optimizer or config.optimizer, opt_level=config.opt_level,
+                              blas=config.blas, openmp=config.openmp)
 
     def _trace(self, sig: Signature) -> TracedFunction:
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
@@ -220,8 +246,14 @@ class JitFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
+        compiled, leaves = self.compiled_for(*args, **kwargs)
+        return compiled.call_leaves(leaves, self.trust_input)
+
+    def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
+        """The native code for this call's signature (compiled if new) and its dynamic leaves."""
         sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
-        key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level)
+        key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level,
+               config.blas, config.fast_math, config.openmp)
         compiled = self._cache.get(key)
         if compiled is None:
             with self._lock:
@@ -232,7 +264,7 @@ class JitFunction:
                     opts.contiguous = [a.contiguous for a in sig.specs]
                     compiled = Lowered(traced, opts, sig).compile()
                     self._cache[key] = compiled
-        return compiled.call_leaves([sig.leaves[i] for i in sig.dynamic])
+        return compiled, [sig.leaves[i] for i in sig.dynamic]
 
     @property
     def cache_size(self) -> int:
@@ -245,11 +277,15 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
-        static_argnames: str | Sequence[str] = (), optimizer: str | None = None) -> Any:
+        static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
+        trust_input: bool = False) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
 
     Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
+    Calls return `th.Array`s at once (asynchronous unless th.config.sync); reading one waits.
+    `trust_input=True`: the caller promises each array's dtype and C-contiguity, which are
+    then not checked; what would crash (rank, shape, null or undersized buffers) still is.
     """
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer)
-    return JitFunction(fn, static_argnums, static_argnames, optimizer)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input)
+    return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input)

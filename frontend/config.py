@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from theanir.passes import threads as _threads
+
 
 @dataclass
 class Config:
@@ -15,6 +17,13 @@ class Config:
     optimizer: "fast_run" (all tn rewrites) or "fast_compile" (only what lowering needs).
     opt_level: LLVM optimization level (0-3) for generated code.
     fast_math: allow rewrites that assume finite values (x - x -> 0 for floats).
+    blas: float matrix products call OpenBLAS (scipy-openblas32) instead of generated loops.
+    threads: threads of the libraries generated code calls (OpenBLAS); from THEANIR_THREADS,
+        OMP_NUM_THREADS, else the CPUs this process may use. Takes effect at once.
+    openmp: loop nests run as OpenMP parallel loops (libiomp5); off by default: it made one
+        thread slower on the machine it was measured on (passes/threads.py).
+    sync: run compiled calls inline on the calling thread instead of on the runtime's queue
+        (THEANIR_SYNC=1), for profiling and debugging; results are th.Arrays in both modes.
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
@@ -26,6 +35,12 @@ class Config:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "theanir"))
     codegen: str = field(default_factory=lambda: os.environ.get("THEANIR_CODEGEN", "object"))
     fast_math: bool = field(default_factory=lambda: os.environ.get("THEANIR_FAST_MATH", "0") == "1")
+    blas: bool = field(default_factory=lambda: os.environ.get("THEANIR_BLAS", "1").strip().lower()
+                       not in ("0", "false", "no", "off"))
+    threads: int = field(default_factory=lambda: _threads.default_threads())
+    openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "0") == "1")
+    sync: bool = field(default_factory=lambda: os.environ.get("THEANIR_SYNC", "0").strip().lower()
+                       in ("1", "true", "yes", "on"))
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
@@ -38,7 +53,19 @@ class Config:
             raise ValueError(f"config.fast_math must be True or False, got {value!r}")
         if name == "codegen" and value not in ("object", "engine"):
             raise ValueError(f"config.codegen must be 'object' or 'engine', got {value!r}")
+        if name == "sync" and not isinstance(value, bool):
+            raise ValueError(f"config.sync must be True or False, got {value!r}")
+        if name == "blas" and not isinstance(value, bool):
+            raise ValueError(f"config.blas must be True or False, got {value!r}")
+        if name == "threads" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"config.threads must be an int >= 1, got {value!r}")
+        if name == "openmp" and not isinstance(value, bool):
+            raise ValueError(f"config.openmp must be True or False, got {value!r}")
         object.__setattr__(self, name, value)
+        if name == "threads":
+            _threads.set_threads(value)
+        if name == "openmp":
+            _threads.set_openmp(value)
 
     @property
     def floatX_dtype(self) -> np.dtype:

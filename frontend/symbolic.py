@@ -25,6 +25,7 @@ from theanir.dialects.tn.types import check_dtype
 from . import numpy_api as tnp
 from .api import JitFunction, Lowered
 from .config import config
+from .pytree import tree_unflatten
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves)
 from .tensor import Tensor
@@ -91,7 +92,8 @@ class SharedVariable(Variable):
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The value: a copy, or the stored array itself with borrow=True."""
-        return self._value if borrow else self._value.copy()
+        value = np.asarray(self._value)  # after an update, a th.Array: waits for the call
+        return value if borrow else value.copy()
 
     def set_value(self, value: Any, borrow: bool = False) -> None:
         """Replace the value; dtype and ndim must fit (the shape may change)."""
@@ -172,7 +174,8 @@ class Function:
     """A compiled Theano-style function; call it with one value per input."""
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any,
-                 allow_input_downcast: bool | None, on_unused_input: str, name: str | None):
+                 allow_input_downcast: bool | None, on_unused_input: str, name: str | None,
+                 trust_input: bool = False):
         self.name = name or "th.function"
         self.allow_input_downcast = allow_input_downcast
         self.inputs = self._check_inputs(inputs)
@@ -183,7 +186,7 @@ class Function:
         self.givens = self._check_givens(_pairs(givens, "givens"))
         self.shared = self._collect(on_unused_input)
         self._static = self._static_inputs()
-        self._jit = JitFunction(self._step, static_argnums=2)
+        self._jit = JitFunction(self._step, static_argnums=2, trust_input=trust_input)
         self._jit.__name__ = self.name
 
     # ------------------------------------------------------------- construction checks
@@ -303,6 +306,25 @@ class Function:
             target._value = buf  # the buffer the native code just wrote: no copy
         return outs[0] if self._single else outs
 
+    def run(self, n_calls: int = 1) -> Any:
+        """Call the function `n_calls` times inside the runtime without returning to Python
+        (one queued task); only for functions without explicit inputs (a training step over
+        data held in shared variables). Each step's updates feed the next step; returns the
+        last step's outputs."""
+        if self.inputs:
+            raise TypeError(f"{self.name}.run: the function has {len(self.inputs)} explicit inputs; run() "
+                            f"needs a function whose inputs are all shared variables")
+        if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
+            raise ValueError(f"{self.name}.run: n_calls must be an int >= 1, got {n_calls!r}")
+        compiled, leaves = self._jit.compiled_for([], [s._value for s in self.shared], ())
+        n_out = len(self.outputs)
+        pairs = [(self.shared.index(target), n_out + u) for u, (target, _) in enumerate(self.updates)]
+        flat = compiled.executable.run(leaves, int(n_calls), pairs, self._jit.trust_input, 0, 0, config.sync)
+        outs, news = tree_unflatten(compiled.traced.out_tree, flat)
+        for (target, _), buf in zip(self.updates, news):
+            target._value = buf
+        return outs[0] if self._single else outs
+
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """The traced step for these arguments (`.as_text(stage)` shows any stage)."""
         values = self._arguments(args, kwargs)
@@ -316,14 +338,16 @@ class Function:
 def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, updates: Any = None,
              givens: Any = None, no_default_updates: bool = False, accept_inplace: bool = False,
              name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
-             profile: Any = None, on_unused_input: str = "raise") -> Function:
+             profile: Any = None, on_unused_input: str = "raise", trust_input: bool = False) -> Function:
     """Theano's `function`: compile `outputs` (a variable or a list) of `inputs`, with `updates`
     (pairs (shared, new value), applied after each call) and `givens` (substitutions).
 
     A single output returns an array, a list returns a list. `mode`, `profile` and the other
-    Theano options are accepted and ignored.
+    Theano options are accepted and ignored. Calls return th.Arrays (computed asynchronously
+    unless th.config.sync); `trust_input=True` as for th.jit. `f.run(n_calls)` loops a function
+    without explicit inputs in the runtime.
     """
-    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name)
+    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input)
 
 
 def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:

@@ -14,6 +14,7 @@ from mlir.dialects import func
 
 from theanir.dialects.tn.context import get_context
 from theanir.dialects.tn.types import TensorSpec, check_dtype, tensor_type
+from theanir.runtime import Array
 
 from . import numpy_api as tnp
 from .pytree import TreeDef, tree_flatten, tree_unflatten
@@ -50,6 +51,8 @@ def arg_spec_of(x: Any) -> ArgSpec:
         dt = check_dtype(x.dtype)
         contiguous = bool(x.flags.c_contiguous) if isinstance(x, np.ndarray) else True
         return ArgSpec(TensorSpec(tuple(int(s) for s in np.shape(x)), dt), contiguous=contiguous)
+    if isinstance(x, Array):  # a runtime result, maybe still being computed: no wait
+        return ArgSpec(TensorSpec(tuple(x.shape), x.dtype), contiguous=True)
     if hasattr(x, "__array__") and not isinstance(x, Tensor):
         return arg_spec_of(np.asarray(x))
     raise TypeError(f"unsupported argument type {type(x).__name__}: pass NumPy arrays, Python "

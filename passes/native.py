@@ -11,23 +11,23 @@ Two routes from an `llvm`-stage module to a callable packed entry point `void fn
   `th.config.codegen = "engine"` and as the fallback when no linker is found.
 
 Why misses in this process also take the object route rather than the engine (MLP 784-500-10
-SGD step, float64, 2-vCPU znver4, bench/compile.py): the ExecutionEngine ties LLVM's IR
-pipeline and code generator to one level; at O2 it spent ~440 ms (O1 no less) on unrolling,
-vectorizing and AVX-512 code generation for code that then ran no faster than after a
-handful of scalar cleanups, and at O0 the step ran 4x slower. Driving LLVM ourselves lets
-`opt_level` pick both halves (`LLVM_LEVELS`); the link costs ~8 ms.
+SGD step, bench/compile.py; 2-vCPU znver4): the ExecutionEngine ties LLVM's IR pipeline and
+code generator to one level; at O2 it spent ~400 ms (O1 no less) on unrolling, vectorizing
+and AVX-512 code generation, at O0 the code ran several times slower. Driving LLVM
+ourselves lets `opt_level` pick both halves (`LLVM_LEVELS`); the link costs ~10 ms.
 
-| opt_level | IR passes                                             | codegen | MLP: LLVM | step   |
-|-----------|-------------------------------------------------------|---------|-----------|--------|
-| 0         | none                                                  | O0      | 10 ms     | 149 ms |
-| 1         | early-cse, instcombine, simplifycfg, licm, gvn        | O1      | 36 ms     | 36 ms  |
-| 2 (dflt)  | level 1 + loop-vectorize, instcombine, simplifycfg    | O2      | 73 ms     | 38 ms  |
-| 3         | LLVM's `default<O3>`                                  | O3      | 497 ms    | 36 ms  |
-| engine O2 | (ExecutionEngine, for reference)                      | O2      | 441 ms    | 36 ms  |
+| opt_level | IR passes                                      | codegen | MLP: LLVM | elementwise |
+|-----------|------------------------------------------------|---------|-----------|-------------|
+| 0         | none                                           | O0      | 11 ms     | 5.9 ms      |
+| 1         | early-cse, instcombine, simplifycfg, licm, gvn | O1      | 45 ms     | 1.5 ms      |
+| 2 (dflt)  | level 1 + loop-vectorize, instcombine, simpl.  | O2      | 83 ms     | 1.2 ms      |
+| 3         | LLVM's `default<O3>`                           | O3      | 420 ms    | 1.15 ms     |
+| engine O2 | (ExecutionEngine, for reference)               | O2      | 405 ms    |             |
 
-theanir's lowerings own vectorization (transform dialect, BLAS calls); LLVM's loop
-vectorizer stays at level 2 for plain elementwise loops (3 x 1M float32 mul/add/max:
-1.7 vs 2.2 ms per call, for 9 ms more compile).
+(MLP: CPU time of translation + passes + code generation; elementwise: run time of
+`a = x*y + z*x - y; max(a, 0)*z, sum(a*a, 1)` on 3 x 1M float32, medians, loaded machine.)
+Matmuls call BLAS and theanir's lowerings own vectorization; LLVM's loop vectorizer stays
+at level 2 for the elementwise loops that remain.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from mlir import execution_engine, ir
 
 from .llvm_c import LLVMError, Target, compile_to_object, host_target  # noqa: F401 (re-exported)
 from .pipeline import runtime_libraries
+from .threads import sync as sync_threads
 
 # What ran in this process: tests check that a cache hit did no LLVM work.
 STATS: Counter = Counter()
@@ -155,6 +156,7 @@ def load_shared(path: str, symbol: str) -> NativeCode:
         fn = getattr(lib, symbol)
     except AttributeError:
         raise CodegenError(f"{path} has no entry point {symbol}") from None
+    sync_threads()  # th.config.threads to OpenBLAS, if this library mapped it
     return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path))
 
 
@@ -165,4 +167,5 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
     addr = engine.raw_lookup(f"_mlir_ciface_{entry}")
     if not addr:
         raise RuntimeError(f"compiled module has no entry point {entry}")
+    sync_threads()
     return NativeCode(engine, int(addr))

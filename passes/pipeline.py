@@ -16,6 +16,7 @@ from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
 from .lower.entry_abi import make_entry
+from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
 
@@ -35,6 +36,8 @@ class CompileOptions:
     contiguous: Sequence[bool] | None = None
     optimizer: str = "fast_run"
     opt_level: int = 2
+    blas: bool = True  # float (batch_)matmul -> scipy_cblas_?gemm (th.config.blas)
+    openmp: bool = False  # loop nests -> OpenMP parallel loops (th.config.openmp)
 
 
 @dataclass
@@ -60,6 +63,18 @@ def _linalg_fusion(op: ir.Operation, opts: CompileOptions) -> None:
         run_step("linalg-fuse-elementwise-ops,canonicalize,cse", op, opts)
 
 
+def _blas(op: ir.Operation, opts: CompileOptions) -> None:
+    """Float matrix products call OpenBLAS (passes/lower/matmul_to_blas.py) when it is installed."""
+    if opts.blas and blas_library() is not None:
+        convert_linalg_matmul_to_blas(op)
+
+
+def _openmp(op: ir.Operation, opts: CompileOptions) -> None:
+    """Off by default: loop nests become `omp.wsloop`s (see passes/threads.py for why)."""
+    if opts.openmp:
+        run_step(OPENMP, op, opts)
+
+
 def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
     make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous)
 
@@ -77,8 +92,9 @@ TO_LLVM = (
     "convert-linalg-to-loops,lower-affine,expand-strided-metadata,lower-affine,"  # 2nd: subviews at dynamic offsets
     "finalize-memref-to-llvm,convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
-    "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
-)
+    "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
+)  # convert-openmp-to-llvm: a no-op without th.config.openmp
+OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"
 
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
@@ -88,7 +104,7 @@ STAGES: list[Stage] = [
           [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion]),
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
-    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [TO_LLVM]),
+    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [_blas, _openmp, TO_LLVM]),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
@@ -139,4 +155,20 @@ def runtime_libraries() -> list[str]:
     import mlir
 
     libdir = os.path.join(list(mlir.__path__)[0], "lib")
-    return [os.path.join(libdir, "libmlir_c_runner_utils.so")]
+    blas = blas_library()
+    omp = openmp_library()  # only while th.config.openmp: Intel's runtime aborts beside another
+    return [os.path.join(libdir, "libmlir_c_runner_utils.so")] + [x for x in (blas, omp) if x]
+
+
+def openmp_library() -> str | None:
+    """intel-openmp's libiomp5.so when th.config.openmp is on (passes/threads.py), else None."""
+    from .threads import openmp_library as find
+
+    return find()
+
+
+def blas_library() -> str | None:
+    """scipy-openblas32's shared library (scipy_cblas_sgemm & co.), or None if not installed."""
+    from .threads import blas_library as find
+
+    return find()

@@ -18,6 +18,7 @@ from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
+from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
 from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
@@ -123,6 +124,9 @@ register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (me
                   "llvm.emit_c_interface)", _entry_abi))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
+register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "
+                  "scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take",
+                  convert_linalg_matmul_to_blas))
 register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "
                    "-> llvm", _stage_steps("tn", "llvm")))
 

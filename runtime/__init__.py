@@ -1,17 +1,21 @@
 """theanir runtime: loads compiled entry points and calls them with NumPy buffers.
 
-The native part (`_native`, C++) validates every buffer against the compiled signature and
-runs the call with the GIL released. The asynchronous queues of a later issue plug in here
-behind the same `Executable.call` interface.
+The native part (`_native`, C++: runtime/src/) validates every buffer against the compiled
+signature, builds the memref descriptors and runs the call without the GIL, either inline
+(`sync=True`) or as a task on a device queue (one in-order queue and worker thread per
+device and stream; device 0 is the CPU). A call returns `Array`s at once; reading one waits
+for its call and raises the call's error, if any, with the original message.
 """
 from __future__ import annotations
 
+import atexit
+import operator
 from typing import Any, Sequence
 
 import numpy as np
 
 try:
-    from ._native import ArgSpec, Executable  # noqa: F401
+    from ._native import ArgSpec, Array, Executable, failing_array, synchronize  # noqa: F401
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "
@@ -34,3 +38,55 @@ def arg_spec(name: str, dtype: np.dtype, shape: Sequence[int], contiguous: bool,
 def make_executable(address: int, specs: list[ArgSpec], keepalive: Any) -> Executable:
     """Wrap a packed entry point (`void fn(void**)`) with its validated signature."""
     return Executable(int(address), specs, keepalive)
+
+
+# ------------------------------------------------------------------ Array: NumPy interop
+# The core (waiting, errors, shape/dtype without waiting) is C++; what follows makes an
+# Array read like the NumPy array it holds. Every read waits for the producing call.
+def _array(self: Array, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+    buf = self.numpy()
+    if dtype is not None and np.dtype(dtype) != buf.dtype:
+        return buf.astype(dtype)
+    return buf.copy() if copy else buf
+
+
+def _repr(self: Array) -> str:
+    return "Array(" + np.array2string(self.numpy(), separator=", ", prefix="Array(") + f", dtype={self.dtype})"
+
+
+def _forward(name: str) -> Any:
+    def method(self: Array, *args: Any) -> Any:
+        return getattr(self.numpy(), name)(*(a.numpy() if isinstance(a, Array) else a for a in args))
+
+    method.__name__ = name
+    return method
+
+
+def _getattr(self: Array, name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(self.numpy(), name)  # .T, .sum(), .item(), .tolist(), .astype() ...
+
+
+Array.__array__ = _array
+Array.__array_priority__ = 100.0
+Array.__repr__ = _repr
+Array.__str__ = lambda self: str(self.numpy())
+Array.__getattr__ = _getattr
+Array.__len__ = lambda self: len(self.numpy())
+Array.__iter__ = lambda self: iter(self.numpy())
+Array.__float__ = lambda self: float(self.numpy())
+Array.__int__ = lambda self: int(self.numpy())
+Array.__index__ = lambda self: operator.index(self.numpy())
+Array.__bool__ = lambda self: bool(self.numpy())
+Array.__complex__ = lambda self: complex(self.numpy())
+Array.__format__ = lambda self, spec: format(self.numpy(), spec)
+Array.__hash__ = None
+_FORWARDED = ("__getitem__", "__setitem__", "__contains__", "__neg__", "__pos__", "__abs__", "__invert__",
+              "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__") + tuple(
+    f"__{p}{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
+                              "xor", "lshift", "rshift") for p in ("", "r"))
+for _name in _FORWARDED:
+    setattr(Array, _name, _forward(_name))
+
+atexit.register(synchronize)  # no worker may run compiled code while the process tears down

@@ -122,7 +122,8 @@ def test_truncated_library_in_new_process_recompiles(tmp_path, checksum):
 
 
 def test_concurrent_writers_leave_a_usable_entry(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=child_env(str(tmp_path)), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=child_env(str(tmp_path)),
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = []
     for p in procs:
@@ -263,4 +264,5 @@ def test_config_validates_codegen():
 def test_other_opt_levels_compile_correct_code(cache, monkeypatch, level):
     monkeypatch.setattr(th.config, "opt_level", level)
     x = np.linspace(-1, 1, 40).reshape(5, 8)
-    np.testing.assert_allclose(th.jit(lambda a: th.tanh(a @ a.T).sum(axis=0))(x), np.tanh(x @ x.T).sum(axis=0))
+    got = th.jit(lambda a: th.tanh(a @ a.T).sum(axis=0))(x)
+    np.testing.assert_allclose(got, np.tanh(x @ x.T).sum(axis=0))

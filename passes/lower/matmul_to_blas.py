@@ -1,0 +1,320 @@
+"""convert-linalg-matmul-to-blas: after bufferization, float matrix products call OpenBLAS.
+
+`linalg.matmul` and `linalg.batch_matmul` on f32/f64 memrefs (any strided layout) become a
+call of `scipy_cblas_sgemm`/`scipy_cblas_dgemm` from `scipy-openblas32` (32-bit ints), as
+Theano called BLAS from its generated C. `linalg.matmul` accumulates (C += A B), so the call
+passes beta = 1 and the zero fill before it stays: the semantics do not change.
+
+    linalg.matmul ins(%a, %b : memref<MxKxf32>, ...) outs(%c : memref<MxNxf32>)
+->  %ok = call @__theanir_gemm_ok(M, N, K, strides of a, b, c)
+    scf.if %ok {
+      call @__theanir_sgemm(M, N, K, aligned pointer + offset + strides of a, b, c, beta = 1)
+    } else {
+      linalg.matmul ...  (the loops, for layouts BLAS cannot take)
+    }
+
+A batch_matmul runs its batch as an `scf.for` of calls. The layout check happens at run time
+because strides are usually dynamic after bufferization: an operand is fine row-major (inner
+stride 1) or column-major (outer stride 1, passed transposed), with a leading dimension that
+covers the row; C must be row-major; every size must fit in 32 bits. Anything else (inner
+stride != 1 on both axes, broadcast strides) keeps the loops. Integer matmuls are not touched.
+Sizes of 0 skip the call (nothing to add). In the entry function, a product that
+bufferization computed into a temporary only to copy it into a result buffer is computed in
+that buffer (`_write_into_result`). The helpers are private functions added once per
+module; LLVM inlines them or not, the cost is a few compares per product.
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import arith, scf
+
+NAME = "convert-linalg-matmul-to-blas"
+OK = "__theanir_gemm_ok"
+GEMM = {"f32": "__theanir_sgemm", "f64": "__theanir_dgemm"}
+CBLAS = {"f32": "scipy_cblas_sgemm", "f64": "scipy_cblas_dgemm"}
+CBLAS_GEMV = {"f32": "scipy_cblas_sgemv", "f64": "scipy_cblas_dgemv"}
+
+# CBLAS enums: CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112.
+_LAYOUT = """
+  func.func private @__theanir_blas_layout(%r: index, %c: index, %s0: index, %s1: index) -> (i1, i1, index) {
+    %c1 = arith.constant 1 : index
+    %big = arith.constant 2147483647 : index
+    %inner1 = arith.cmpi eq, %s1, %c1 : index
+    %outer1 = arith.cmpi eq, %s0, %c1 : index
+    %rsmall = arith.cmpi ule, %r, %c1 : index
+    %csmall = arith.cmpi ule, %c, %c1 : index
+    %s0c = arith.cmpi sge, %s0, %c : index
+    %s1r = arith.cmpi sge, %s1, %r : index
+    %n1 = arith.ori %inner1, %csmall : i1
+    %n2 = arith.ori %s0c, %rsmall : i1
+    %okn = arith.andi %n1, %n2 : i1
+    %t1 = arith.ori %outer1, %rsmall : i1
+    %t2 = arith.ori %s1r, %csmall : i1
+    %okt = arith.andi %t1, %t2 : i1
+    %ldn0 = arith.maxsi %s0, %c : index
+    %ldn = arith.maxsi %ldn0, %c1 : index
+    %ldt0 = arith.maxsi %s1, %r : index
+    %ldt = arith.maxsi %ldt0, %c1 : index
+    %ld = arith.select %okn, %ldn, %ldt : index
+    %any = arith.ori %okn, %okt : i1
+    %fits = arith.cmpi sle, %ld, %big : index
+    %ok = arith.andi %any, %fits : i1
+    %true = arith.constant true
+    %trans = arith.xori %okn, %true : i1
+    return %ok, %trans, %ld : i1, i1, index
+  }
+"""
+
+_OK = """
+  func.func private @__theanir_gemm_ok(%m: index, %n: index, %k: index, %a0: index, %a1: index,
+                                       %b0: index, %b1: index, %c0: index, %c1: index) -> i1 {
+    %big = arith.constant 2147483647 : index
+    %oka, %ta, %lda = func.call @__theanir_blas_layout(%m, %k, %a0, %a1) : (index, index, index, index) -> (i1, i1, index)
+    %okb, %tb, %ldb = func.call @__theanir_blas_layout(%k, %n, %b0, %b1) : (index, index, index, index) -> (i1, i1, index)
+    %okc, %tc, %ldc = func.call @__theanir_blas_layout(%m, %n, %c0, %c1) : (index, index, index, index) -> (i1, i1, index)
+    %true = arith.constant true
+    %rowc = arith.xori %tc, %true : i1
+    %fm = arith.cmpi ule, %m, %big : index
+    %fn = arith.cmpi ule, %n, %big : index
+    %fk = arith.cmpi ule, %k, %big : index
+    %x0 = arith.andi %oka, %okb : i1
+    %x1 = arith.andi %x0, %okc : i1
+    %x2 = arith.andi %x1, %rowc : i1
+    %x3 = arith.andi %x2, %fm : i1
+    %x4 = arith.andi %x3, %fn : i1
+    %x5 = arith.andi %x4, %fk : i1
+    return %x5 : i1
+  }
+"""
+
+_GEMM = """
+  func.func private @{cblas}(i32, i32, i32, i32, i32, i32, {t}, !llvm.ptr, i32, !llvm.ptr, i32, {t}, !llvm.ptr, i32)
+  func.func private @{gemv}(i32, i32, i32, i32, {t}, !llvm.ptr, i32, !llvm.ptr, i32, {t}, !llvm.ptr, i32)
+  func.func private @{gemm}(%m: index, %n: index, %k: index,
+                            %pa: index, %oa: index, %a0: index, %a1: index,
+                            %pb: index, %ob: index, %b0: index, %b1: index,
+                            %pc: index, %oc: index, %c0: index, %c1: index, %beta: {t}) {{
+    %z = arith.constant 0 : index
+    %mz = arith.cmpi eq, %m, %z : index
+    %nz = arith.cmpi eq, %n, %z : index
+    %kz = arith.cmpi eq, %k, %z : index
+    %e0 = arith.ori %mz, %nz : i1
+    %empty = arith.ori %e0, %kz : i1
+    scf.if %empty {{
+    }} else {{
+      %oka, %ta, %lda = func.call @__theanir_blas_layout(%m, %k, %a0, %a1) : (index, index, index, index) -> (i1, i1, index)
+      %okb, %tb, %ldb = func.call @__theanir_blas_layout(%k, %n, %b0, %b1) : (index, index, index, index) -> (i1, i1, index)
+      %okc, %tc, %ldc = func.call @__theanir_blas_layout(%m, %n, %c0, %c1) : (index, index, index, index) -> (i1, i1, index)
+      %size = arith.constant {size} : index
+      %notrans = arith.constant 111 : i32
+      %trans = arith.constant 112 : i32
+      %row = arith.constant 101 : i32
+      %tai = arith.select %ta, %trans, %notrans : i32
+      %tbi = arith.select %tb, %trans, %notrans : i32
+      %ba = arith.muli %oa, %size : index
+      %bb = arith.muli %ob, %size : index
+      %bc = arith.muli %oc, %size : index
+      %qa = arith.addi %pa, %ba : index
+      %qb = arith.addi %pb, %bb : index
+      %qc = arith.addi %pc, %bc : index
+      %ia = arith.index_cast %qa : index to i64
+      %ib = arith.index_cast %qb : index to i64
+      %ic = arith.index_cast %qc : index to i64
+      %ptra = llvm.inttoptr %ia : i64 to !llvm.ptr
+      %ptrb = llvm.inttoptr %ib : i64 to !llvm.ptr
+      %ptrc = llvm.inttoptr %ic : i64 to !llvm.ptr
+      %mi = arith.index_cast %m : index to i32
+      %ni = arith.index_cast %n : index to i32
+      %ki = arith.index_cast %k : index to i32
+      %ldai = arith.index_cast %lda : index to i32
+      %ldbi = arith.index_cast %ldb : index to i32
+      %ldci = arith.index_cast %ldc : index to i32
+      %one = arith.constant 1.0 : {t}
+      %i1 = arith.constant 1 : i32
+      %one_i = arith.constant 1 : index
+      %n1 = arith.cmpi eq, %n, %one_i : index
+      %m1 = arith.cmpi eq, %m, %one_i : index
+      scf.if %n1 {{
+        // matrix . vector: y(m) += op(A) x, x = B's column, y = C's column
+        %ra = arith.select %ta, %ki, %mi : i32
+        %ca = arith.select %ta, %mi, %ki : i32
+        %incx = arith.select %tb, %i1, %ldbi : i32
+        func.call @{gemv}(%row, %tai, %ra, %ca, %one, %ptra, %ldai, %ptrb, %incx, %beta, %ptrc, %ldci)
+          : (i32, i32, i32, i32, {t}, !llvm.ptr, i32, !llvm.ptr, i32, {t}, !llvm.ptr, i32) -> ()
+      }} else {{
+        scf.if %m1 {{
+          // vector . matrix: y(n) += op(B)^T x, x = A's row, y = C's row
+          %tbt = arith.select %tb, %notrans, %trans : i32
+          %rb = arith.select %tb, %ni, %ki : i32
+          %cb = arith.select %tb, %ki, %ni : i32
+          %incx = arith.select %ta, %ldai, %i1 : i32
+          func.call @{gemv}(%row, %tbt, %rb, %cb, %one, %ptrb, %ldbi, %ptra, %incx, %beta, %ptrc, %i1)
+            : (i32, i32, i32, i32, {t}, !llvm.ptr, i32, !llvm.ptr, i32, {t}, !llvm.ptr, i32) -> ()
+        }} else {{
+          func.call @{cblas}(%row, %tai, %tbi, %mi, %ni, %ki, %one, %ptra, %ldai, %ptrb, %ldbi, %beta, %ptrc, %ldci)
+            : (i32, i32, i32, i32, i32, i32, {t}, !llvm.ptr, i32, !llvm.ptr, i32, {t}, !llvm.ptr, i32) -> ()
+        }}
+      }}
+    }}
+    return
+  }}
+"""
+
+
+def _helpers(elt: str) -> str:
+    size = 4 if elt == "f32" else 8
+    return _GEMM.format(cblas=CBLAS[elt], gemv=CBLAS_GEMV[elt], gemm=GEMM[elt], t=elt, size=size)
+
+
+def _float_kind(op: ir.Operation) -> str | None:
+    """'f32'/'f64' when every operand is a memref of that float type, else None."""
+    kinds = set()
+    for v in op.operands:
+        if not isinstance(v.type, ir.MemRefType):
+            return None
+        kinds.add(str(ir.MemRefType(v.type).element_type))
+    return kinds.pop() if len(kinds) == 1 and kinds <= {"f32", "f64"} else None
+
+
+def _is_plain(op: ir.Operation) -> bool:
+    """A matmul without transposed/broadcast indexing maps or a cast: the C = A B of BLAS."""
+    if "cast" in op.attributes and "cast_signed" not in str(op.attributes["cast"]):
+        return False
+    if "indexing_maps" not in op.attributes:
+        return True
+    dims = 4 if op.name == "linalg.batch_matmul" else 3
+    want = (["(d0, d1, d3)", "(d0, d3, d2)", "(d0, d1, d2)"] if dims == 4
+            else ["(d0, d2)", "(d2, d1)", "(d0, d1)"])
+    got = [str(m).split("->")[-1].strip(" )>") + ")" for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    return [g.replace(" ", "") for g in got] == [w.replace(" ", "") for w in want]
+
+
+def _candidates(module_op: ir.Operation) -> list[tuple[ir.Operation, str]]:
+    found: list[tuple[ir.Operation, str]] = []
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        op = op.operation if hasattr(op, "operation") else op
+        if op.name in ("linalg.matmul", "linalg.batch_matmul"):
+            kind = _float_kind(op)
+            if kind is not None and _is_plain(op):
+                found.append((op, kind))
+        return ir.WalkResult.ADVANCE
+
+    module_op.walk(visit)
+    return found
+
+
+def _metadata(v: ir.Value) -> tuple[ir.Value, ir.Value, list[ir.Value], list[ir.Value]]:
+    """(aligned pointer as index, offset, sizes, strides) of a strided memref."""
+    mt = ir.MemRefType(v.type)
+    index = ir.IndexType.get()
+    rank = mt.rank
+    meta = ir.Operation.create(
+        "memref.extract_strided_metadata",
+        results=[ir.MemRefType.get([], mt.element_type)] + [index] * (1 + 2 * rank), operands=[v])
+    ptr = ir.Operation.create("memref.extract_aligned_pointer_as_index", results=[index],
+                              operands=[meta.results[0]]).results[0]
+    res = list(meta.results)
+    return ptr, res[1], res[2: 2 + rank], res[2 + rank:]
+
+
+def _call(name: str, args: list[ir.Value], results: list[ir.Type]) -> ir.Operation:
+    return ir.Operation.create("func.call", results=results, operands=args,
+                               attributes={"callee": ir.FlatSymbolRefAttr.get(name)})
+
+
+def _rewrite(op: ir.Operation, kind: str) -> None:
+    """matmul -> scf.if(layout ok) { gemm call(s) } else { matmul }."""
+    a, b, c = op.operands
+    batched = op.name == "linalg.batch_matmul"
+    with op.location, ir.InsertionPoint(op):
+        (pa, oa, sza, sa), (pb, ob, _, sb), (pc, oc, szc, sc) = (_metadata(v) for v in (a, b, c))
+        lo = 1 if batched else 0
+        m, k, n = sza[lo], sza[lo + 1], szc[lo + 1]
+        strides = [sa[lo], sa[lo + 1], sb[lo], sb[lo + 1], sc[lo], sc[lo + 1]]
+        ok = _call(OK, [m, n, k, *strides], [ir.IntegerType.get_signless(1)]).results[0]
+        beta = arith.ConstantOp(ir.F32Type.get() if kind == "f32" else ir.F64Type.get(), 1.0).result
+        if_op = scf.IfOp(ok, has_else=True)
+    with op.location, ir.InsertionPoint(if_op.then_block):
+        if batched:
+            zero = arith.ConstantOp(ir.IndexType.get(), 0).result
+            one = arith.ConstantOp(ir.IndexType.get(), 1).result
+            loop = scf.ForOp(zero, sza[0], one)
+            with ir.InsertionPoint(loop.body):
+                i = loop.induction_variable
+                offs = [arith.AddIOp(o, arith.MulIOp(i, s[0]).result).result
+                        for o, s in ((oa, sa), (ob, sb), (oc, sc))]
+                _call(GEMM[kind], [m, n, k, pa, offs[0], sa[1], sa[2], pb, offs[1], sb[1], sb[2],
+                                   pc, offs[2], sc[1], sc[2], beta], [])
+                scf.YieldOp([])
+        else:
+            _call(GEMM[kind], [m, n, k, pa, oa, sa[0], sa[1], pb, ob, sb[0], sb[1],
+                               pc, oc, sc[0], sc[1], beta], [])
+        scf.YieldOp([])
+    with op.location, ir.InsertionPoint(if_op.else_block):
+        y = scf.YieldOp([])
+    op.move_before(y.operation)
+
+
+def _write_into_result(op: ir.Operation) -> None:
+    """alloc T; fill T; matmul -> T; copy T -> %out; dealloc T  ==>  fill %out; matmul -> %out.
+
+    Bufferization computes a result in a temporary and copies it into the caller's buffer;
+    for a product that costs a malloc, fresh-page faults and a pass over C per call. Only in the entry function (its result buffers are fresh, never inputs), only
+    when T has exactly those four uses in the product's block and %out has no other use.
+    """
+    func = op.parent
+    while func is not None and func.name != "func.func":
+        func = func.parent
+    if func is None or "llvm.emit_c_interface" not in func.attributes:
+        return
+    c = op.operands[2]
+    alloc = c.owner
+    if not isinstance(alloc, ir.OpView) or alloc.name != "memref.alloc" or len(alloc.operands):
+        return
+    users: dict[str, list[ir.Operation]] = {}
+    for use in c.uses:
+        users.setdefault(use.owner.name, []).append(use.owner)
+    if sorted(users) != sorted(["linalg.fill", op.name, "memref.copy", "memref.dealloc"]):
+        return
+    if any(len(v) != 1 or v[0].operation.block != op.block for v in users.values()):
+        return
+    copy = users["memref.copy"][0]
+    dst = copy.operands[1]
+    if copy.operands[0] != c or not isinstance(dst, ir.BlockArgument) or dst.owner != op.block:
+        return
+    if dst.type != c.type or len(list(dst.uses)) != 1:
+        return
+    copy.operation.erase()
+    users["memref.dealloc"][0].operation.erase()
+    c.replace_all_uses_with(dst)
+    alloc.operation.erase()
+
+
+def _declare(module_op: ir.Operation, kinds: set[str]) -> None:
+    """Add the private helpers (once per module) at the end of the module body."""
+    body = module_op.regions[0].blocks[0]
+    have = {str(ir.StringAttr(o.attributes["sym_name"]).value) for o in body.operations
+            if "sym_name" in o.attributes}
+    text = ""
+    if "__theanir_blas_layout" not in have:
+        text += _LAYOUT
+    if OK not in have:
+        text += _OK
+    text += "".join(_helpers(k) for k in sorted(kinds) if GEMM[k] not in have)
+    if not text:
+        return
+    helper = ir.Module.parse("module {" + text + "}", module_op.context)
+    for o in list(helper.body.operations):
+        body.append(o.operation)
+
+
+def convert_linalg_matmul_to_blas(module_op: ir.Operation, pass_: object = None) -> None:
+    """Rewrite every float (batch_)matmul of the bufferized module into guarded BLAS calls."""
+    found = _candidates(module_op)
+    if not found:
+        return
+    for op, kind in found:
+        _write_into_result(op)
+        _rewrite(op, kind)
+    _declare(module_op, {kind for _, kind in found})

@@ -1,0 +1,113 @@
+"""The thread count of the libraries generated code calls (OpenBLAS), from `th.config.threads`.
+
+One BLAS library serves generated code: `scipy-openblas32` (DESIGN.md §1). It is found
+without importing `scipy_openblas32` (that import costs ~20 ms through importlib.metadata)
+and is never loaded here: the dynamic loader maps it when the first compiled function that
+calls it is loaded. `sync()` runs after each load (passes/native.py) and after
+`th.config.threads` changes; it sets OpenBLAS's pool size through the library's own
+`scipy_openblas_set_num_threads` only if the library is already mapped (`RTLD_NOLOAD`),
+so a process that never multiplies matrices never pays for the library or its threads.
+
+OpenMP (`th.config.openmp`, off by default): `convert-linalg-to-parallel-loops,
+convert-scf-to-openmp` turns every linalg loop nest into an `omp.wsloop` and libiomp5 is
+linked. It compiles and computes the same results, but on the 2-vCPU znver4 machine it made
+one thread slower (10^7-element tanh/mul/add chain, float32: 87 ms plain loops, 125 ms as
+an OpenMP loop at OMP_NUM_THREADS=1, 121 ms at 2), and there is no size threshold yet that
+keeps small loops serial; so it stays opt-in until measured on a many-core machine.
+
+NumPy carries a second OpenBLAS (ILP64, its own pool). Two pools that each spin on both
+cores oversubscribe a small machine; benchmarks should give NumPy the same count
+(threadpoolctl), which is what bench/gemm.py does.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+import sys
+
+_wanted: int | None = None
+_applied: int | None = None
+_openmp = False
+
+
+@functools.cache
+def blas_library() -> str | None:
+    """Path of scipy-openblas32's `libscipy_openblas.so`, or None if the wheel is missing."""
+    spec = importlib.util.find_spec("scipy_openblas32")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(root, "lib", "libscipy_openblas.so")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def openmp_library() -> str | None:
+    """intel-openmp's `libiomp5.so` (in sys.prefix/lib) while OpenMP is enabled, else None."""
+    if not _openmp:
+        return None
+    path = os.path.join(sys.prefix, "lib", "libiomp5.so")
+    return path if os.path.exists(path) else None
+
+
+def set_openmp(on: bool) -> None:
+    """`th.config.openmp`: generated loop nests become OpenMP parallel loops."""
+    global _openmp, _applied
+    _openmp = on
+    _applied = None
+    sync()
+
+
+def default_threads() -> int:
+    """THEANIR_THREADS, else OMP_NUM_THREADS, else the number of CPUs this process may use."""
+    for var in ("THEANIR_THREADS", "OMP_NUM_THREADS"):
+        text = os.environ.get(var, "").split(",")[0].strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(n: int) -> None:
+    """Record the wanted count (`th.config.threads`) and apply it to loaded libraries."""
+    global _wanted
+    _wanted = n
+    sync()
+
+
+def sync() -> None:
+    """Apply the wanted thread count to OpenBLAS if it is mapped and differs from the last."""
+    global _applied
+    if _wanted is None or _wanted == _applied:
+        return
+    if _openmp:
+        # libiomp5 reads OMP_NUM_THREADS when it initializes (first parallel region, on
+        # whichever thread runs it); omp_set_num_threads only sets the calling thread's.
+        os.environ["OMP_NUM_THREADS"] = str(_wanted)
+        omp = _loaded(openmp_library())
+        if omp is not None:
+            omp.omp_set_num_threads(ctypes.c_int(_wanted))
+    lib = _loaded(blas_library())
+    if lib is None:
+        return  # not loaded yet: the next load calls sync() again
+    lib.scipy_openblas_set_num_threads(ctypes.c_int(_wanted))
+    _applied = _wanted
+
+
+def _loaded(path: str | None) -> ctypes.CDLL | None:
+    """The library at `path` if this process has already mapped it (never loads it)."""
+    if path is None:
+        return None
+    try:
+        return ctypes.CDLL(path, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+    except OSError:
+        return None
+
+
+def blas_threads() -> int | None:
+    """OpenBLAS's current pool size, or None if the library is not loaded (for tests)."""
+    lib = _loaded(blas_library())
+    return None if lib is None else int(lib.scipy_openblas_get_num_threads())

@@ -1,0 +1,69 @@
+// theanir runtime: completion events and the Array (a buffer that a queued call may still be
+// computing). An Array owns a NumPy array; reading it waits for its producer's Event and
+// raises the producer's error, if any, with the original message.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace theanir {
+namespace nb = nanobind;
+
+// The Python exception class an error is raised as.
+enum class ErrorKind : int { Runtime = 0, Value = 1, Type = 2 };
+
+[[noreturn]] void raise_error(ErrorKind kind, const std::string& message);
+
+// Completion of one queued task, shared by the task and the Arrays it writes.
+class Event {
+ public:
+  // Called once by whoever ran the task (a worker, or the caller in sync mode).
+  void complete();
+  void fail(ErrorKind kind, std::string message);
+  // Blocks until complete; call without the GIL.
+  void wait();
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  // Valid once done().
+  bool failed() const { return failed_; }
+  ErrorKind kind() const { return kind_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> done_{false};
+  bool failed_ = false;
+  ErrorKind kind_ = ErrorKind::Runtime;
+  std::string message_;
+};
+
+// Waits for `event` (GIL released when it is not done yet) and raises its error.
+void wait_and_check(const std::shared_ptr<Event>& event);
+
+class Array {
+ public:
+  Array(nb::object buffer, std::shared_ptr<Event> event, int device)
+      : buffer_(std::move(buffer)), event_(std::move(event)), device_(device) {}
+
+  // Waits for the producer; raises its error.
+  void wait() const;
+  // The NumPy buffer after waiting (zero-copy).
+  nb::object numpy() const;
+  // The buffer without waiting: for the runtime, which orders by event instead.
+  const nb::object& buffer() const { return buffer_; }
+  const std::shared_ptr<Event>& event() const { return event_; }
+  bool is_ready() const { return !event_ || event_->done(); }
+  int device() const { return device_; }
+
+ private:
+  nb::object buffer_;
+  std::shared_ptr<Event> event_;  // null: ready from the start
+  int device_;
+};
+
+}  // namespace theanir

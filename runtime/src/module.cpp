@@ -1,0 +1,67 @@
+// theanir runtime, the nanobind module `_native`: ArgSpec, Executable, Array and the queues.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "array.h"
+#include "executable.h"
+#include "queue.h"
+
+namespace nb = nanobind;
+using namespace theanir;
+
+namespace {
+
+// A task that fails on the worker with `message`: tests the error path of queued calls.
+nb::object failing_array(std::string message, int device, int stream) {
+  auto event = std::make_shared<Event>();
+  nb::object buffer = nb::module_::import_("numpy").attr("zeros")(nb::make_tuple());
+  device_queue(device, stream).push([event, message] { event->fail(ErrorKind::Runtime, message); });
+  return nb::cast(Array(buffer, event, device));
+}
+
+}  // namespace
+
+NB_MODULE(_native, m) {
+  m.doc() = "theanir runtime: validated, synchronous or queued calls into compiled entry points";
+  nb::class_<ArgSpec>(m, "ArgSpec")
+      .def(nb::init<std::string, int, std::vector<int64_t>, bool, bool>(), nb::arg("name"), nb::arg("dtype"),
+           nb::arg("shape"), nb::arg("contiguous"), nb::arg("output"))
+      .def_ro("name", &ArgSpec::name)
+      .def_ro("dtype", &ArgSpec::dtype)
+      .def_ro("shape", &ArgSpec::shape)
+      .def_ro("contiguous", &ArgSpec::contiguous)
+      .def_ro("output", &ArgSpec::output);
+
+  nb::class_<Array>(m, "Array", "A result of a compiled call; reading it waits for the call.")
+      .def("block_until_ready", [](nb::handle self) { nb::cast<const Array&>(self).wait(); return nb::borrow(self); },
+           "Wait for the call that computes this array; raise its error, if any. Returns self.")
+      .def("numpy", &Array::numpy, "The data as a NumPy array (waits; no copy).")
+      .def("is_ready", &Array::is_ready, "True once the call that computes this array has finished.")
+      .def_prop_ro("shape", [](const Array& a) { return a.buffer().attr("shape"); })
+      .def_prop_ro("dtype", [](const Array& a) { return a.buffer().attr("dtype"); })
+      .def_prop_ro("ndim", [](const Array& a) { return a.buffer().attr("ndim"); })
+      .def_prop_ro("size", [](const Array& a) { return a.buffer().attr("size"); })
+      .def_prop_ro("device", &Array::device);
+
+  nb::class_<Executable>(m, "Executable")
+      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object>(), nb::arg("fn"), nb::arg("specs"),
+           nb::arg("keepalive"))
+      .def("call", &Executable::call, nb::arg("arrays"), nb::arg("trust_input") = false)
+      .def("call_async", &Executable::call_async, nb::arg("inputs"), nb::arg("trust_input") = false,
+           nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
+      .def("run", &Executable::run, nb::arg("inputs"), nb::arg("n_calls"), nb::arg("updates"),
+           nb::arg("trust_input") = false, nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
+      .def_prop_ro("num_args", &Executable::num_args)
+      .def_prop_ro("num_inputs", &Executable::num_inputs);
+
+  m.def("synchronize", [] {
+    {
+      nb::gil_scoped_release release;
+      synchronize_all();
+    }
+    collect_deferred();
+  }, "Block until every queued call has finished.");
+  m.def("failing_array", &failing_array, nb::arg("message"), nb::arg("device") = 0, nb::arg("stream") = 0);
+}

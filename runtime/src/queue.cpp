@@ -1,0 +1,134 @@
+#include "queue.h"
+
+#include <pthread.h>
+
+#include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace theanir {
+
+DeviceQueue::DeviceQueue(int device, int stream) : device_(device), stream_(stream) {
+  worker_ = std::thread([this] { loop(); });
+  worker_.detach();  // queues live as long as the process; exit drains them (synchronize_all)
+}
+
+void DeviceQueue::push(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+    ++pushed_;
+  }
+  work_cv_.notify_one();
+}
+
+void DeviceQueue::synchronize() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t target = pushed_;
+  idle_cv_.wait(lock, [&] { return finished_ >= target; });
+}
+
+bool DeviceQueue::full() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tasks_.size() >= kMaxPending;
+}
+
+void DeviceQueue::wait_for_room() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return tasks_.size() < kMaxPending; });
+}
+
+void DeviceQueue::loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return !tasks_.empty(); });
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();  // tasks catch their own errors and record them in their Event
+    task = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++finished_;
+    }
+    idle_cv_.notify_all();
+  }
+}
+
+namespace {
+std::mutex g_queues_mu;
+std::map<std::pair<int, int>, DeviceQueue*>& queues() {
+  static auto* q = new std::map<std::pair<int, int>, DeviceQueue*>();  // never destroyed
+  return *q;
+}
+std::mutex g_garbage_mu;
+std::vector<PyObject*>& garbage() {
+  static auto* g = new std::vector<PyObject*>();
+  return *g;
+}
+// A forked child has none of the parent's worker threads: it starts with no queues (the
+// parent's are abandoned, not destroyed) and no pending references. The locks are held
+// across fork so that the child never inherits one mid-update.
+void before_fork() {
+  g_queues_mu.lock();
+  g_garbage_mu.lock();
+}
+void after_fork_parent() {
+  g_garbage_mu.unlock();
+  g_queues_mu.unlock();
+}
+void after_fork_child() {
+  new (&queues()) std::map<std::pair<int, int>, DeviceQueue*>();  // drop the parent's queues
+  garbage().clear();
+  g_garbage_mu.unlock();
+  g_queues_mu.unlock();
+}
+const bool g_fork_handlers = [] {
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  return true;
+}();
+
+}  // namespace
+
+DeviceQueue& device_queue(int device, int stream) {
+  if (device != 0) {
+    throw std::invalid_argument("device " + std::to_string(device) +
+                                " has no backend (only device 0, the CPU, is available)");
+  }
+  if (stream < 0) throw std::invalid_argument("stream must be >= 0, got " + std::to_string(stream));
+  std::lock_guard<std::mutex> lock(g_queues_mu);
+  DeviceQueue*& q = queues()[{device, stream}];
+  if (!q) q = new DeviceQueue(device, stream);
+  return *q;
+}
+
+void synchronize_all() {
+  std::vector<DeviceQueue*> all;
+  {
+    std::lock_guard<std::mutex> lock(g_queues_mu);
+    for (auto& kv : queues()) all.push_back(kv.second);
+  }
+  for (DeviceQueue* q : all) q->synchronize();
+}
+
+void defer_decref(PyObject* obj) {
+  std::lock_guard<std::mutex> lock(g_garbage_mu);
+  garbage().push_back(obj);
+}
+
+void collect_deferred() {
+  std::vector<PyObject*> drop;
+  {
+    std::lock_guard<std::mutex> lock(g_garbage_mu);
+    if (garbage().empty()) return;
+    drop.swap(garbage());
+  }
+  for (PyObject* o : drop) Py_DECREF(o);  // may run finalizers that enqueue again: lock not held
+}
+
+}  // namespace theanir
