@@ -105,17 +105,23 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     return jit(traced)
 
 
+def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequence[Tensor]) -> list[Tensor]:
+    """Tangents/cotangents as Tensors in their partner's dtype; their shapes must agree."""
+    out = []
+    for like, v in zip(likes, values):
+        t = tnp.astype(tnp.as_tensor(v), like.dtype)
+        if t.shape != like.shape:
+            raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+        out.append(t)
+    return out
+
+
 def _jvp_traced(f: Callable, primals: Sequence, tangents: Sequence):
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     args, diff, _ = _split_diff_args(tuple(primals), tuple(range(len(primals))), "jvp")
     t_leaves, _ = tree_flatten(list(tangents))
-    ts = []
-    for d, t in zip(diff, t_leaves):
-        t = tnp.astype(tnp.as_tensor(t), d.dtype)
-        if t.shape != d.shape:
-            raise ValueError(f"jvp: tangent shape {t.shape} differs from primal shape {d.shape}")
-        ts.append(t)
+    ts = _seeds("jvp", "tangent", "primal", t_leaves, diff)
     out = f(*args)
     leaves, td = tree_flatten(out)
     outs = [tnp.as_tensor(o) for o in leaves]
@@ -136,12 +142,7 @@ def _vjp_traced(f: Callable, primals: Sequence, cts: Any):
     ct_leaves, _ = tree_flatten(cts)
     if len(ct_leaves) != len(outs):
         raise TypeError(f"vjp: {len(outs)} outputs but {len(ct_leaves)} cotangents")
-    ct_ts = []
-    for o, c in zip(outs, ct_leaves):
-        c = tnp.astype(tnp.as_tensor(c), o.dtype)
-        if c.shape != o.shape:
-            raise ValueError(f"vjp: cotangent shape {c.shape} differs from output shape {o.shape}")
-        ct_ts.append(c)
+    ct_ts = _seeds("vjp", "cotangent", "output", ct_leaves, outs)
     gs = vjp_values([o.value for o in outs], [d.value for d in diff], [c.value for c in ct_ts])
     return _regroup([_zeros_or(g, d) for g, d in zip(gs, diff)], trees, False)
 
