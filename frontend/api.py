@@ -21,9 +21,9 @@ from mlir import ir
 from theanir.passes.cache import compile_module
 from theanir.passes.native import NativeCode
 from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, clone, run_until
-from theanir.runtime import Array, Executable, arg_spec, make_executable
+from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
 
-from .config import config
+from .config import Config, config
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tensor import Tensor
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
@@ -186,6 +186,14 @@ class Compiled:
         self.executable: Executable = make_executable(native.address, in_specs + out_specs, native)
         self._out_shapes = [(s.shape, s.dtype) for s in traced.out_specs]
         self._in_dtypes = [a.spec.dtype for a in traced.in_specs]
+        tree = traced.out_tree
+        # How FastCache rebuilds the outputs: 0 one leaf, 1 a flat tuple, 2 tree_unflatten.
+        if tree.kind == "leaf":
+            self.out_kind, self.unflatten = 0, None
+        elif tree.kind == "tuple" and all(c.kind == "leaf" for c in tree.children):
+            self.out_kind, self.unflatten = 1, None
+        else:
+            self.out_kind, self.unflatten = 2, functools.partial(tree_unflatten, tree)
 
     def call_flat(self, inputs: Sequence[Any], trust_input: bool = False) -> list[Array]:
         """Run on the runtime's queue (inline when th.config.sync); returns th.Arrays at once.
@@ -226,6 +234,9 @@ class JitFunction:
         self.optimizer = optimizer
         self.trust_input = trust_input  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
         self._cache: dict[tuple, Compiled] = {}
+        # Warm calls of positional NumPy arrays / th.Arrays / Python scalars (+ static values)
+        # skip the signature: runtime FastCache matches the arguments' layouts in C++.
+        self._fast = FastCache(_MISS)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())  # keep our own options
 
@@ -244,9 +255,17 @@ class JitFunction:
         return Lowered(traced, opts, sig)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            out = self._fast.call(args, Config._generation, self.trust_input, config.sync)
+            if out is not _MISS:
+                return out
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
+        generation = Config._generation  # before compiling: a change meanwhile voids the entry
         compiled, leaves = self.compiled_for(*args, **kwargs)
+        if not kwargs:
+            self._fast.add(args, [i for i in self.static_argnums], generation, compiled.executable,
+                           compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input)
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
@@ -269,6 +288,13 @@ class JitFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+class _Miss:
+    """FastCache's answer when no entry matches (a result may be None)."""
+
+
+_MISS = _Miss()
 
 
 def _is_tracing(args: tuple, kwargs: dict) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +43,10 @@ class Config:
     sync: bool = field(default_factory=lambda: os.environ.get("THEANIR_SYNC", "0").strip().lower()
                        in ("1", "true", "yes", "on"))
 
+    # Bumped by every assignment: the jit's per-call fast cache (frontend/api.py) drops entries
+    # made under another configuration. A class attribute, so not in vars(config).
+    _generation: ClassVar[int] = 0
+
     def __setattr__(self, name: str, value: object) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
@@ -62,6 +67,7 @@ class Config:
         if name == "openmp" and not isinstance(value, bool):
             raise ValueError(f"config.openmp must be True or False, got {value!r}")
         object.__setattr__(self, name, value)
+        Config._generation += 1
         if name == "threads":
             _threads.set_threads(value)
         if name == "openmp":

@@ -5,6 +5,14 @@ signature, builds the memref descriptors and runs the call without the GIL, eith
 (`sync=True`) or as a task on a device queue (one in-order queue and worker thread per
 device and stream; device 0 is the CPU). A call returns `Array`s at once; reading one waits
 for its call and raises the call's error, if any, with the original message.
+
+Small calls (inputs + outputs <= 64 KiB, C++ `Executable::kInlineBytes`) run inline on the caller's
+thread, without copying their inputs, when their queue is idle and no input is an unfinished
+or failed `Array`: nothing queued can be overtaken, so the order is the queue's. Their
+results are still `Array`s (already complete, `is_ready()` is True); an error still surfaces
+at the read. `FastCache` is the jit's warm-call cache: it matches positional NumPy arrays,
+`Array`s, Python scalars and static values against the layouts of earlier calls and calls
+the entry's `Executable` directly (frontend/api.py).
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 try:
-    from ._native import ArgSpec, Array, Executable, failing_array, synchronize  # noqa: F401
+    from ._native import ArgSpec, Array, Executable, FastCache, failing_array, synchronize  # noqa: F401
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "

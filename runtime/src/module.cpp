@@ -56,6 +56,15 @@ NB_MODULE(_native, m) {
       .def_prop_ro("num_args", &Executable::num_args)
       .def_prop_ro("num_inputs", &Executable::num_inputs);
 
+  nb::class_<FastCache>(m, "FastCache", "The jit's warm-call cache (see runtime/src/executable.h).")
+      .def(nb::init<nb::object>(), nb::arg("miss"))
+      .def("add", &FastCache::add, nb::arg("args"), nb::arg("statics"), nb::arg("generation"),
+           nb::arg("executable"), nb::arg("out_kind"), nb::arg("unflatten").none())
+      .def("call", &FastCache::call, nb::arg("args"), nb::arg("generation"), nb::arg("trust_input"),
+           nb::arg("sync"))
+      .def("clear", &FastCache::clear)
+      .def("__len__", &FastCache::size);
+
   m.def("synchronize", [] {
     {
       nb::gil_scoped_release release;

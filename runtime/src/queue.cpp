@@ -36,6 +36,11 @@ bool DeviceQueue::full() {
   return tasks_.size() >= kMaxPending;
 }
 
+bool DeviceQueue::idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return finished_ == pushed_;
+}
+
 void DeviceQueue::wait_for_room() {
   std::unique_lock<std::mutex> lock(mu_);
   idle_cv_.wait(lock, [this] { return tasks_.size() < kMaxPending; });

@@ -25,6 +25,8 @@ class DeviceQueue {
   // Backpressure: a caller far ahead of the worker waits (without the GIL) for room.
   static constexpr size_t kMaxPending = 4096;
   bool full();
+  // Nothing queued or running: a call made now may run inline without passing anything.
+  bool idle();
   void wait_for_room();
   int device() const { return device_; }
   int stream() const { return stream_; }
