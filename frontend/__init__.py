@@ -25,11 +25,7 @@ from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
 
-float32 = __import__("numpy").float32
-float64 = __import__("numpy").float64
-int32 = __import__("numpy").int32
-int64 = __import__("numpy").int64
-bool_ = __import__("numpy").bool_
+from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)
 
 _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(getattr(_np_api, n))
               and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]

@@ -166,9 +166,4 @@ def _broadcast_transpose(cts, primals, shape):
     from theanir.frontend.numpy_api import sum_to_shape
 
     (ct,) = cts
-    return [None if ct is None else sum_to_shape(ct, primals_shape(primals[0]))]
-
-
-def primals_shape(p) -> tuple[int, ...]:
-    """Shape of a primal slot in a transpose rule (a Tensor or a bare TensorSpec)."""
-    return tuple(p.shape)
+    return [None if ct is None else sum_to_shape(ct, tuple(primals[0].shape))]

@@ -17,7 +17,7 @@ from mlir import ir
 from mlir.dialects import arith, math
 
 from ..lowering import LowerCall, elementwise
-from ..registry import ShapeError, defop
+from ..registry import OPS, Linear, ShapeError, defop
 from ..types import TensorSpec
 
 F, I, B = "f", "i", "b"  # dtype kinds an op accepts: float, signed int, bool
@@ -386,7 +386,6 @@ def _where_jvp(primals, tangents, outs):
 # Reverse mode transposes the linear ops that jvp rules emit: a `Linear` slot marks the
 # operand the op is linear in; the other operand is a known Tensor.
 def _lin(p) -> bool:
-    from ..registry import Linear
     return isinstance(p, Linear)
 
 
@@ -429,11 +428,9 @@ def _where_t(cts, primals):  # where(c, a, b): ct to the chosen branch
     return [None, tnp.where(c, ct, zero) if _lin(a) else None, tnp.where(c, zero, ct) if _lin(b) else None]
 
 
-from ..registry import OPS as _OPS  # noqa: E402
-
-_OPS["tn.add"].def_transpose(_add_t)
-_OPS["tn.sub"].def_transpose(_sub_t)
-_OPS["tn.neg"].def_transpose(_neg_t)
-_OPS["tn.mul"].def_transpose(_mul_t)
-_OPS["tn.div"].def_transpose(_div_t)
+OPS["tn.add"].def_transpose(_add_t)
+OPS["tn.sub"].def_transpose(_sub_t)
+OPS["tn.neg"].def_transpose(_neg_t)
+OPS["tn.mul"].def_transpose(_mul_t)
+OPS["tn.div"].def_transpose(_div_t)
 where.def_transpose(_where_t)
