@@ -24,6 +24,7 @@ from mlir.dialects import gpu
 
 from theanir.dialects.tn.builder import current_location, describe_location
 from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
+from theanir.dialects.tn.ops.control_ad import TRUNCATE
 from theanir.dialects.tn.registry import OPS, ShapeError, lookup
 from theanir.dialects.tn.types import TensorSpec, tensor_type
 
@@ -180,13 +181,14 @@ Step = Callable[[Tensor, list[Tensor]], tuple[Sequence[Any], Sequence[Any], Any]
 
 
 def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who: str,
-         names: Sequence[str]) -> tuple[list[Tensor], list[Tensor]]:
+         names: Sequence[str], truncate_gradient: int = -1) -> tuple[list[Tensor], list[Tensor]]:
     """Emit one tn.scan; returns (final carries, stacked per-step values).
 
     `step(i, carries) -> (new carries, per-step values, stop flag or None)` is traced once; a
     stop flag makes the loop a do-while (`until`). New carries must keep the types of `inits`
     (named `names` in errors). `length` is the static number of rows of the stacked values;
-    `n_steps` (int or traced) the trip count.
+    `n_steps` (int or traced) the trip count. `truncate_gradient = k >= 0` makes reverse mode
+    backpropagate through the last k steps only (Theano's truncated BPTT).
     """
     inits = [concrete(t) for t in inits]
     if len(inits) > MAX_CARRIES:
@@ -214,6 +216,9 @@ def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who:
     specs = [t.spec for t in inits] + [TensorSpec((length,) + y.shape, y.dtype) for y in ys]
     attrs = {"length": length, "until": bool(flags)}
     results = emit_region_op("tn.scan", [n, *inits], attrs, specs, [region])
+    if truncate_gradient >= 0 and results:
+        op = results[0].value.owner.operation
+        op.attributes[TRUNCATE] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), truncate_gradient)
     return results[:len(inits)], results[len(inits):]
 
 
@@ -378,14 +383,15 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     are stacked per step. `n_steps` must be known while tracing (a Python int or a value
     folded from constants); with `until`, rows after the stopping step repeat the last
     computed row (the loop state freezes: `out[-1]` is the final value). `mode`, `name`,
-    `profile`, `allow_gc`, `strict` are accepted and ignored; `truncate_gradient` is for
-    gradients (not supported through scan yet). Arguments after n_steps are keyword-only.
+    `profile`, `allow_gc`, `strict` are accepted and ignored. `truncate_gradient=k` (k > 0)
+    backpropagates through the last k steps only (-1: all). Arguments after n_steps are
+    keyword-only.
     """
     from .control_symbolic import is_symbolic, symbolic_scan
 
     if is_symbolic(sequences, outputs_info, non_sequences, n_steps) or not tracing():
         return symbolic_scan(fn, sequences, outputs_info, non_sequences, n_steps, go_backwards,
-                             return_list)
+                             return_list, truncate_gradient)
     seqs, outs = _sequences(sequences), _outputs(outputs_info)
     non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
     length = _n_steps(seqs, n_steps)
@@ -415,7 +421,12 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
             ys.append(v)
         return news, ys, stop
 
-    _, stacked = loop(step, inits, length, length, who="th.scan", names=names)
+    if isinstance(truncate_gradient, bool) or not isinstance(truncate_gradient, (int, np.integer)) \
+            or not (truncate_gradient == -1 or truncate_gradient > 0):
+        raise ValueError(f"th.scan: truncate_gradient must be -1 (no truncation) or a positive "
+                         f"int, got {truncate_gradient!r}")
+    _, stacked = loop(step, inits, length, length, who="th.scan", names=names,
+                      truncate_gradient=int(truncate_gradient))
     result = stacked if (return_list or len(stacked) != 1) else stacked[0]
     return result, OrderedDict()
 
@@ -464,6 +475,9 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
                             f"{t.dtype.name} of shape {t.shape}")
     index_dtype = tnp.result_type(lo, hi)
     n = tnp.astype(hi, _I64) - tnp.astype(lo, _I64)
+    static_n = static_value(n)
+    if static_n is not None:  # a constant trip count: reverse mode can bound its residuals
+        n = tnp.as_tensor(np.int64(static_n))
 
     def step(i: Tensor, carries: list[Tensor]):
         new_leaves, new_tree = tree_flatten(body_fun(tnp.astype(i + lo, index_dtype),

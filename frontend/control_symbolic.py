@@ -54,8 +54,10 @@ class _ScanNode:
 
     def __init__(self, seqs: list[tuple[Any, list[int] | None]], outs: list[tuple[Any, Any]],
                  placeholders: list[Variable], roots: list[Variable], stop: Variable | None,
-                 frontier: list[Variable], go_backwards: bool, n_steps: Any):
+                 frontier: list[Variable], go_backwards: bool, n_steps: Any,
+                 truncate_gradient: int = -1):
         self.seqs, self.outs = seqs, outs
+        self.truncate_gradient = truncate_gradient
         self.placeholders, self.roots, self.stop = placeholders, roots, stop
         self.frontier, self.go_backwards = frontier, go_backwards
         # Variables whose value must be known while tracing: th.function specializes on them
@@ -76,7 +78,8 @@ class _ScanNode:
             return (values, until(ev.value(self.stop))) if self.stop is not None else values
 
         outs, _ = scan(step, sequences or None, outputs_info or None, None, n_steps,
-                       go_backwards=self.go_backwards, return_list=True)
+                       go_backwards=self.go_backwards, return_list=True,
+                       truncate_gradient=self.truncate_gradient)
         return tuple(outs)
 
 
@@ -113,7 +116,8 @@ def _frontier(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
 
 
 def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequences: Any,
-                  n_steps: Any, go_backwards: bool, return_list: bool) -> tuple[Any, OrderedDict]:
+                  n_steps: Any, go_backwards: bool, return_list: bool,
+                  truncate_gradient: int = -1) -> tuple[Any, OrderedDict]:
     from .control_flow import _split_return
 
     seqs, args = [], []
@@ -144,7 +148,7 @@ def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non
     all_roots = roots + ([stop_var] if stop_var is not None else [])
     inner = _inner(all_roots, set(args))
     node_fn = _ScanNode(seqs, outs, args, roots, stop_var, _frontier(all_roots, inner),
-                        go_backwards, n_steps)
+                        go_backwards, n_steps, truncate_gradient)
     init_vars = [init for init, _ in outs]
     node = Apply(node_fn, ([x for x, _ in seqs], init_vars, n_steps, *node_fn.frontier), {},
                  nout=len(roots), type_rule=lambda i: _stacked_type(roots[i]))

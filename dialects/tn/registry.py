@@ -135,6 +135,12 @@ class OpDef:
     # infer_region(op) -> list[TensorSpec]: the shape rule of a region op, which needs the op
     # itself (its region's yielded types); `tn-verify` runs it where `infer` cannot see enough.
     infer_region: Callable[[ir.Operation], list[TensorSpec]] | None = None
+    # Derivatives of region ops (tn.scan, tn.cond), which need the op itself (its bodies):
+    # jvp_region(op, tangent_of, linearize) -> {value: tangent Tensor} for the op's results
+    # (and the values that replace them); transpose_region(op, out_cts, is_linear) ->
+    # {read value: cotangent Tensor} for the linear values the op reads (operands or captured).
+    jvp_region: Callable[..., dict] | None = None
+    transpose_region: Callable[..., dict] | None = None
 
     @property
     def mnemonic(self) -> str:
@@ -171,6 +177,14 @@ class OpDef:
 
     def def_infer_region(self, fn: Callable) -> Callable:
         self.infer_region = fn
+        return fn
+
+    def def_jvp_region(self, fn: Callable) -> Callable:
+        self.jvp_region = fn
+        return fn
+
+    def def_transpose_region(self, fn: Callable) -> Callable:
+        self.transpose_region = fn
         return fn
 
     def segment_attrs(self, n_operands: int, n_results: int) -> dict[str, ir.Attribute]:

@@ -27,7 +27,7 @@ def _current_block() -> ir.Block:
     return ir.InsertionPoint.current.block
 
 
-def _reads(op) -> list[ir.Value]:
+def reads(op) -> list[ir.Value]:
     """What an op depends on: its operands and, for region ops (tn.scan, tn.cond), the outer
     values their bodies read (regions capture values instead of taking them as operands)."""
     if not len(op.regions):
@@ -43,7 +43,7 @@ def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[i
     forward = set(inputs)
     fwd_ops = []
     for op in ops:
-        if any(v in forward for v in _reads(op)):
+        if any(v in forward for v in reads(op)):
             fwd_ops.append(op)
             forward.update(op.results)
     needed = set(outputs)
@@ -51,7 +51,7 @@ def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[i
     for op in reversed(fwd_ops):
         if any(r in needed for r in op.results):
             active.append(op)
-            needed.update(_reads(op))
+            needed.update(reads(op))
     active.reverse()
     return active
 
@@ -61,8 +61,14 @@ def _is_float(v: ir.Value) -> bool:
 
 
 def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
-               tangents: Sequence[ir.Value | None]) -> list[ir.Value | None]:
-    """Tangents of `outputs` given `tangents` of `inputs` (None = zero); emits tn ops."""
+               tangents: Sequence[ir.Value | None], *, linearize: bool = False) -> list[ir.Value | None]:
+    """Tangents of `outputs` given `tangents` of `inputs` (None = zero); emits tn ops.
+
+    `linearize=True` (reverse mode) asks region ops for a tangent computation that is a
+    separate, transposable op: a loop is split into a primal loop that also stacks the
+    values the tangent needs and a linear tangent loop reading them (JAX's partial
+    evaluation); without it a loop's tangent runs alongside a copy of its primal.
+    """
     from theanir.frontend.tensor import Tensor
 
     block = _current_block()
@@ -72,12 +78,22 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
             tmap[v] = Tensor(t)
     for op in _active_ops(block, [v for v in inputs if v in tmap], outputs):
         in_tangents = [tmap.get(v) for v in op.operands]
-        if all(tmap.get(v) is None for v in _reads(op)):  # captured values count too
+        if all(tmap.get(v) is None for v in reads(op)):  # captured values count too
             continue
         name = op.operation.name
         opdef = OPS.get(name)
         if not any(_is_float(r) for r in op.results):
             continue  # integer/bool results carry no tangent
+        if len(op.regions):
+            if opdef is None or opdef.jvp_region is None:
+                raise DifferentiationError(
+                    f"{name} at {describe_location(op.location)} has no derivative rule (jvp)")
+            with location_override(op.location):
+                found = opdef.jvp_region(op.operation, tmap.get, linearize)
+            for v, t in found.items():
+                if t is not None and _is_float(v):
+                    tmap[v] = t
+            continue
         if opdef is None or opdef.jvp is None:
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no derivative rule (jvp)")
@@ -106,27 +122,60 @@ def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     from theanir.frontend.tensor import Tensor
 
     block = _current_block()
-    start = len(list(block.operations))
     seeds = [_placeholder(v) if _is_float(v) else None for v in inputs]
-    out_tangents = jvp_values(outputs, inputs, seeds)
-    new_ops = list(block.operations)[start:]
+    out_tangents = jvp_values(outputs, inputs, seeds, linearize=True)
     linear = {s for s in seeds if s is not None}
-    linear_ops = []
-    for op in new_ops:
-        if any(v in linear for v in op.operands):
-            linear_ops.append(op)
-            linear.update(op.results)
-
+    linear_ops = linear_ops_of(block, linear)
     cts: dict[ir.Value, Tensor] = {}
     for t, ct in zip(out_tangents, cotangents):
         if t is not None and ct is not None:
             _accumulate(cts, t, Tensor(ct))
+    transpose_ops(linear_ops, linear, cts)
+    grads: list[ir.Value | None] = []
+    for s in seeds:
+        g = cts.get(s) if s is not None else None
+        grads.append(None if g is None else g.value)
+    # The forward tangent ops were only scaffolding for the transpose: remove them.
+    erase_unused(linear_ops)
+    for s in seeds:
+        if s is not None and not list(s.uses):
+            s.owner.erase()
+    return grads
+
+
+def linear_ops_of(block: ir.Block, linear: set) -> list:
+    """Ops of `block` that read (operands or captured) a value of `linear`, in order; their
+    results join `linear` (the set is updated)."""
+    out = []
+    for op in block.operations:
+        if any(v in linear for v in reads(op)):
+            out.append(op)
+            linear.update(op.results)
+    return out
+
+
+def transpose_ops(linear_ops: Sequence, linear: set, cts: dict) -> None:
+    """Transpose `linear_ops` in reverse order, emitting at the current insertion point:
+    `cts` maps values to cotangent Tensors (seeded with the outputs'); afterwards it holds
+    the cotangents of the linear values the ops read (`linear` is the set of linear values)."""
+    from theanir.frontend.tensor import Tensor
+
     for op in reversed(linear_ops):
         out_cts = [cts.pop(r, None) for r in op.results]
         if all(c is None for c in out_cts):
             continue
         name = op.operation.name
         opdef = OPS.get(name)
+        if len(op.regions):
+            if opdef is None or opdef.transpose_region is None:
+                raise DifferentiationError(
+                    f"{name} at {describe_location(op.location)} has no transpose rule")
+            with location_override(op.location):
+                found = opdef.transpose_region(op.operation, out_cts, linear.__contains__)
+            for v, c in found.items():
+                if c is not None and v in linear:
+                    _accumulate(cts, v, c)
+            continue
         if opdef is None or opdef.transpose is None:
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no transpose rule: reverse mode "
@@ -138,21 +187,19 @@ def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
         for v, c in zip(op.operands, in_cts):
             if c is not None and v in linear:
                 _accumulate(cts, v, c)
-    grads: list[ir.Value | None] = []
-    for s in seeds:
-        g = cts.get(s) if s is not None else None
-        grads.append(None if g is None else g.value)
-    # The forward tangent ops were only scaffolding for the transpose: remove them.
-    for op in reversed(linear_ops):
+
+
+def erase_unused(ops: Sequence) -> None:
+    """Erase those of `ops` (in reverse order) whose results are no longer used."""
+    for op in reversed(ops):
         if all(not list(r.uses) for r in op.results):
             op.operation.erase()
-    for s in seeds:
-        if s is not None and not list(s.uses):
-            s.owner.erase()
-    return grads
 
 
 def _accumulate(cts: dict, v: ir.Value, c) -> None:
+    from theanir.frontend.tensor import Tensor
+
+    c = c if isinstance(c, Tensor) else Tensor(c)
     spec = spec_of_value(v)
     if c.shape != spec.shape or c.dtype != spec.dtype:
         raise DifferentiationError(f"cotangent {c.spec} does not match value type {spec}")

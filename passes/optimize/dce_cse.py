@@ -19,8 +19,8 @@ def _functions(module_op: ir.Operation):
 
 def _blocks(module_op: ir.Operation):
     """Every function body block and the blocks nested in its ops' regions (tn.scan bodies,
-    tn.cond branches), outer blocks first. Region ops themselves are never merged nor
-    erased here (their bodies would have to be compared); their bodies are cleaned."""
+    tn.cond branches), outer blocks first. Region ops themselves are never merged here
+    (their bodies would have to be compared); their bodies are cleaned."""
     def nested(block: ir.Block):
         yield block
         for op in block.operations:
@@ -37,11 +37,22 @@ def _is_pure_tn(op) -> bool:
     return d is not None and d.pure and not d.regions
 
 
+def _is_erasable(op) -> bool:
+    """Pure tn ops, and region ops (tn.scan, tn.cond) whose bodies hold only pure tn ops:
+    reverse mode leaves the loop it replaced by a residual-stacking one unused."""
+    d = OPS.get(op.operation.name)
+    if d is None or not d.pure:
+        return False
+    return not d.regions or all(
+        child.operation.name == "gpu.yield" or _is_erasable(child)
+        for region in op.regions for b in region.blocks for child in b.operations)
+
+
 def dce_block(block: ir.Block) -> int:
     """Erase unused pure tn ops, last to first so chains die in one sweep."""
     removed = 0
     for op in reversed(list(block.operations)):
-        if _is_pure_tn(op) and all(not list(r.uses) for r in op.results):
+        if all(not list(r.uses) for r in op.results) and _is_erasable(op):
             op.operation.erase()
             removed += 1
     return removed

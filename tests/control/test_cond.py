@@ -9,7 +9,6 @@ from support import FLOATS, assert_close
 
 import theanir as th
 import theanir.tensor as T
-from theanir.frontend.autodiff import DifferentiationError
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -156,9 +155,3 @@ def test_branches_must_agree():
         th.cond(T.scalar("p"), lambda: 1, lambda: 2)
 
 
-def test_gradients_through_cond_raise_until_supported():
-    def f(p, x):
-        return th.cond(p, lambda: (x * x).sum(), lambda: x.sum())
-
-    with pytest.raises(DifferentiationError, match="tn.cond"):
-        th.jit(th.grad(f, argnums=1))(True, np.ones(3))

@@ -13,7 +13,6 @@ from support import FLOATS, assert_close
 import theanir as th
 import theanir.tensor as T
 from theanir.dialects.tn.ops.control import run_block
-from theanir.frontend.autodiff import DifferentiationError
 
 
 # ------------------------------------------------------------------ the acceptance examples
@@ -328,18 +327,6 @@ def test_dce_and_cse_walk_into_loop_bodies():
     text = str(module)
     assert text.count('"tn.abs"') == 1 and '"tn.mul"' not in text
     assert_close(th.jit(f)(np.ones((3, 2))), np.cumsum(np.ones((3, 2)), axis=0))
-
-
-def test_gradients_through_scan_raise_until_supported():
-    def loss(w, x):
-        hs, _ = th.scan(lambda xt, h: th.tanh(xt * w + h), sequences=x, outputs_info=0.0 * w)
-        return hs.sum()
-
-    with pytest.raises(DifferentiationError, match="tn.scan"):
-        th.jit(th.grad(loss))(0.5, np.ones(3))
-    with pytest.raises(DifferentiationError, match="tn.scan"):  # w is only captured by the body
-        th.jit(th.grad(lambda w, x: th.scan(lambda xt, h: h + xt * w, sequences=x,
-                                            outputs_info=np.float64(0))[0].sum()))(0.5, np.ones(3))
 
 
 # ------------------------------------------------------------------ bad input

@@ -27,7 +27,7 @@ from mlir import ir
 from mlir.dialects import arith, linalg, scf, tensor
 
 from ..lowering import LowerCall, empty, fill, generic, identity_map, linalg_index, result_type
-from ..registry import ShapeError, defop
+from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -495,32 +495,38 @@ def _scatter_add_reference(updates: np.ndarray, indices: np.ndarray, axis: int,
 
 @scatter_add.def_lower
 def _scatter_add_lower(call: LowerCall) -> list[ir.Value]:
-    """One scf.for over the index positions: acc[.., j, ..] += updates[.., p, ..] (linear)."""
-    axis, n, out = call.attrs["axis"], call.attrs["dim_size"], call.out
-    upd_spec, idx_spec = call.in_specs
-    zeros = fill(out, 0)
+    axis = call.attrs["axis"]
+    return [_add_rows(fill(call.out, 0), call.operands[0], call.operands[1], call.in_specs[0],
+                      call.in_specs[1], call.out, axis)]
+
+
+def _add_rows(acc: ir.Value, updates: ir.Value, indices: ir.Value, upd_spec: TensorSpec,
+              idx_spec: TensorSpec, out: TensorSpec, axis: int) -> ir.Value:
+    """One scf.for over the index positions: acc[.., j, ..] += updates[.., p, ..]. Each step
+    updates one slab of the loop-carried `acc` (in place after bufferization)."""
     if out.size == 0 or idx_spec.size == 0:
-        return [zeros]
+        return acc
+    n = out.shape[axis]
     count = idx_spec.size
     pre, post = upd_spec.shape[:axis], upd_spec.shape[axis + idx_spec.ndim:]
-    upd = reshape_value(call.operands[0], upd_spec.shape, pre + (count,) + post)
-    idx = reshape_value(call.operands[1], idx_spec.shape, (count,))
+    upd = reshape_value(updates, upd_spec.shape, pre + (count,) + post)
+    idx = reshape_value(indices, idx_spec.shape, (count,))
     slab = TensorSpec(pre + (1,) + post, out.dtype)
     slab_t, rank = result_type(slab), slab.ndim
     static_offsets = [_DYN if d == axis else 0 for d in range(rank)]
     sizes, strides = list(slab.shape), [1] * rank
-    loop = scf.ForOp(_index_const(0), _index_const(count), _index_const(1), [zeros])
+    loop = scf.ForOp(_index_const(0), _index_const(count), _index_const(1), [acc])
     with ir.InsertionPoint(loop.body):
-        p, acc = loop.induction_variable, loop.inner_iter_args[0]
+        p, cur = loop.induction_variable, loop.inner_iter_args[0]
         j = _clamped_index(tensor.ExtractOp(idx, [p]).result, n)
         u = tensor.ExtractSliceOp(slab_t, upd, [p], [], [], static_offsets, sizes, strides).result
-        a = tensor.ExtractSliceOp(slab_t, acc, [j], [], [], static_offsets, sizes, strides).result
+        a = tensor.ExtractSliceOp(slab_t, cur, [j], [], [], static_offsets, sizes, strides).result
         add = arith.AddFOp if out.dtype.kind == "f" else arith.AddIOp
         s = generic([u], [out.dtype], [identity_map(rank)], [a], [out.dtype], [identity_map(rank)],
                     ["parallel"] * rank, lambda x, y: add(x, y).result)[0]
-        new = tensor.InsertSliceOp(s, acc, [j], [], [], static_offsets, sizes, strides).result
+        new = tensor.InsertSliceOp(s, cur, [j], [], [], static_offsets, sizes, strides).result
         scf.YieldOp([new])
-    return [loop.results[0]]
+    return loop.results[0]
 
 
 @scatter_add.def_jvp
@@ -537,3 +543,57 @@ def _scatter_add_transpose(cts, primals, axis, dim_size):
     if ct is None:
         return [None, None]
     return [_tn("tn.take", [ct, primals[1]], axis=axis), None]
+
+
+# ------------------------------------------------------------------ tn.index_add
+index_add = defop(
+    "tn.index_add", ["acc", "updates", "indices"], attrs={"axis": "int"},
+    doc="acc + scatter_add(updates, indices, axis, dim_size=acc.shape[axis]) without the "
+        "zero tensor: rows indices[p] of `acc` receive the updates slabs. Reverse-mode loops "
+        "accumulate a sequence's cotangent with it, one row per step, in place.",
+)
+
+
+@index_add.def_infer
+def _index_add_infer(specs: list[TensorSpec], axis: int) -> list[TensorSpec]:
+    acc, upd, idx = specs
+    (expect,) = _scatter_add_infer([upd, idx], axis, acc.shape[axis] if 0 <= axis < acc.ndim else 0)
+    if expect != acc:
+        raise ShapeError(f"updates {upd} at indices {idx.shape} (axis {axis}) do not fit acc {acc}")
+    return [acc]
+
+
+@index_add.def_reference
+def _index_add_reference(acc: np.ndarray, updates: np.ndarray, indices: np.ndarray,
+                         axis: int) -> np.ndarray:
+    return acc + _scatter_add_reference(updates, indices, axis, acc.shape[axis])
+
+
+@index_add.def_lower
+def _index_add_lower(call: LowerCall) -> list[ir.Value]:
+    acc, upd, idx = call.operands
+    return [_add_rows(acc, upd, idx, call.in_specs[1], call.in_specs[2], call.out,
+                      call.attrs["axis"])]
+
+
+@index_add.def_jvp
+def _index_add_jvp(primals, tangents, outs, axis):
+    t_acc, t_upd = tangents[0], tangents[1]
+    if (t_acc is None and t_upd is None) or not _is_float(outs[0]):
+        return [None]
+    if t_upd is None:
+        return [t_acc]
+    if t_acc is None:
+        return [_tn("tn.scatter_add", [t_upd, primals[2]], axis=axis,
+                    dim_size=outs[0].shape[axis])]
+    return [_tn("tn.index_add", [t_acc, t_upd, primals[2]], axis=axis)]
+
+
+@index_add.def_transpose
+def _index_add_transpose(cts, primals, axis):
+    (ct,) = cts
+    if ct is None:
+        return [None, None, None]
+    acc, upd, idx = primals
+    ct_upd = _tn("tn.take", [ct, idx], axis=axis) if isinstance(upd, Linear) else None
+    return [ct if isinstance(acc, Linear) else None, ct_upd, None]
