@@ -19,10 +19,16 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
 from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
+from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
+from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
 from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
 from .optimize.fuse import NAME as FUSE, run_fuse
+from .optimize.loops import (SCAN_DCE, SCAN_HOIST, SCAN_INLINE, SCAN_MERGE, SCAN_VECMAT,
+                             run_scan_dce, run_scan_hoist, run_scan_inline, run_scan_merge,
+                             run_scan_vecmat_to_matmat)
+from .optimize.loops.accumulate import NAME as SCAN_ACCUMULATE, run_scan_accumulate_to_matmat
 from .optimize.phases import phases
 from .optimize.stabilize import NAME as STABILIZE, stabilize
 from .pipeline import STAGES, CompileOptions, _optimize
@@ -119,14 +125,31 @@ register(PassInfo(STABILIZE, "numerically stable forms: log1p, expm1, softplus, 
                   "logsumexp, softmax (and their gradients)", stabilize))
 register(PassInfo(FUSE, "group elementwise chains (+ a trailing reduction) into tn.fusion ops, "
                   "each lowered to one linalg.generic", run_fuse))
+register(PassInfo(SCAN_INLINE, "tn.scan with a static trip of 1 (0): its body inlined at index 0 "
+                  "(its initial values)", run_scan_inline))
+register(PassInfo(SCAN_DCE, "tn.scan: drop unused stacked outputs and dead carry chains, erase "
+                  "unused scans", run_scan_dce))
+register(PassInfo(SCAN_MERGE, "merge independent tn.scans over the same steps into one loop",
+                  run_scan_merge))
+register(PassInfo(SCAN_HOIST, "move loop-invariant pure ops out of tn.scan bodies", run_scan_hoist))
+register(PassInfo(SCAN_VECMAT, "tn.scan: take(xs, i) @ W per step -> take(xs @ W, i), one "
+                  "matrix-matrix product before the loop", run_scan_vecmat_to_matmat))
+register(PassInfo(SCAN_ACCUMULATE, "tn.scan: a carry summing matmul(P_i, Q_i) per step -> P, Q "
+                  "stacked and one matrix-matrix product after the loop",
+                  run_scan_accumulate_to_matmat))
 register(PassInfo(TO_LINALG, "lower every tn op to linalg/tensor/arith/math", convert_tn_to_linalg))
 register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (memrefs, "
                   "llvm.emit_c_interface)", _entry_abi))
+register(PassInfo(RESTORE_MATMUL, "a matmul over folded rows that reshape fusion made a "
+                  "linalg.generic becomes collapse_shape -> linalg.matmul -> expand_shape again",
+                  restore_matmuls))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "
                   "scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take",
                   convert_linalg_matmul_to_blas))
+register(PassInfo(RUNTIME_MEMORY, "in the LLVM dialect: define the generic alloc/free functions to call "
+                  "the runtime's hooks (its buffer pool), aligned_alloc/free until installed", runtime_memory))
 register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "
                    "-> llvm", _stage_steps("tn", "llvm")))
 

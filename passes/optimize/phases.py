@@ -1,6 +1,8 @@
 """The optimizer's phases per level: which tn passes the `tn-opt` stage runs.
 
-`fast_run` runs every rewrite phase (canonicalize -> stabilize -> canonicalize -> fuse);
+`fast_run` runs every rewrite phase (canonicalize -> loop passes -> stabilize -> canonicalize ->
+fuse); the loop passes (loops/) see canonical bodies and leave their debris (reshape chains,
+duplicated hoisted ops) to the second canonicalize;
 `fast_compile` only what lowering needs. Each entry is (pass name, callable on the module op);
 the tn passes register themselves here and in `passes/registry.py`.
 """
@@ -15,6 +17,7 @@ from .canonicalize import NAME as CANONICALIZE, canonicalize
 from .dce_cse import run_dce
 from .stabilize import NAME as STABILIZE, stabilize
 from .fuse import NAME as FUSE, run_fuse
+from .loops import LOOP_PHASES
 
 Phase = tuple[str, Callable[[ir.Operation], None]]
 
@@ -22,6 +25,7 @@ FAST_COMPILE: list[Phase] = [("tn-verify", verify_module), ("tn-dce", run_dce)]
 FAST_RUN: list[Phase] = [
     ("tn-verify", verify_module),
     (CANONICALIZE, canonicalize),
+    *LOOP_PHASES,
     (STABILIZE, stabilize),
     (CANONICALIZE, canonicalize),
 ]

@@ -184,6 +184,19 @@ def test_backward_loop_is_one_reverse_scan_with_row_updates(rng):
     assert '"tn.index_add"' in text and '"tn.scatter_add"' not in text
 
 
+def test_weight_gradients_leave_the_backward_loop_as_one_matmul(rng):
+    """tn-scan-accumulate-to-matmat: dU = sum_t h_{t-1}^T da_t is one [5, 7] x [7, 5] product
+    after the backward loop instead of 7 rank-1 updates inside it; the result is unchanged."""
+    data = _elman_data(rng)  # T = 7 steps, 5 hidden units
+    grad = th.grad(elman_loss, argnums=(3, 4))
+    text = th.jit(grad).lower(*data).as_text("tn-opt")
+    assert '(tensor<5x7xf64>, tensor<7x5xf64>) -> tensor<5x5xf64>' in text
+    fast = th.jit(grad)(*data)
+    plain = th.jit(grad, optimizer="fast_compile")(*data)
+    for a, b in zip(fast, plain):
+        assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
 # ------------------------------------------------------------------ other loop forms
 def test_grad_through_fori_loop_with_static_bounds_and_lax_scan(rng):
     def f(x):

@@ -86,15 +86,91 @@ def _sign(x):  # sign(nan) = nan: both compares are false and x passes through
     return arith.SelectOp(pos, one, arith.SelectOp(neg, mone, zero).result).result
 
 
+# float32 exp without a libm call, so loops over it vectorize (softmax, sigmoid, softplus):
+# exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite), exp(r)
+# by a degree-7 polynomial on |r| <= ln2/2 (Cephes' expf fit), 2^n as two exact powers of two
+# (so results that overflow, or fall into denormals, round as they should). Within 2 ulp of
+# the correctly rounded value; NaN stays NaN, +-inf give inf and 0. float64 keeps libm's exp.
+_EXP_POLY = (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3,
+             1.3981999507e-3, 1.9875691500e-4)
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+
+
+def _pow2(n_i32: ir.Value) -> ir.Value:
+    """2^n as f32 for n in [-126, 127], built from its exponent bits."""
+    i32 = ir.IntegerType.get_signless(32)
+    biased = arith.AddIOp(n_i32, arith.ConstantOp(i32, 127).result).result
+    bits = arith.ShLIOp(biased, arith.ConstantOp(i32, 23).result).result
+    return arith.BitcastOp(ir.F32Type.get(), bits).result
+
+
+def _exp(x):
+    if not isinstance(x.type, ir.F32Type):
+        return math.ExpOp(x).result
+    i32 = ir.IntegerType.get_signless(32)
+    xc = arith.MinimumFOp(arith.MaximumFOp(x, _const_like(x, -104.0)).result,
+                          _const_like(x, 88.8)).result
+    n = math.RoundEvenOp(arith.MulFOp(xc, _const_like(x, 1.4426950408889634)).result).result
+    r = math.FmaOp(n, _const_like(x, -_LN2_HI), xc).result
+    r = math.FmaOp(n, _const_like(x, -_LN2_LO), r).result
+    acc = _const_like(x, _EXP_POLY[-1])
+    for c in reversed(_EXP_POLY[:-1]):
+        acc = math.FmaOp(acc, r, _const_like(x, c)).result
+    r2 = arith.MulFOp(r, r).result
+    y = arith.AddFOp(math.FmaOp(acc, r2, r).result, _const_like(x, 1.0)).result
+    ni = arith.FPToSIOp(i32, n).result
+    half = arith.ShRSIOp(ni, arith.ConstantOp(i32, 1).result).result
+    rest = arith.SubIOp(ni, half).result
+    out = arith.MulFOp(arith.MulFOp(y, _pow2(half)).result, _pow2(rest)).result
+    nan = arith.CmpFOp(arith.CmpFPredicate.UNO, x, x).result
+    return arith.SelectOp(nan, x, out).result
+
+
 def _sigmoid(x):  # 1 / (1 + exp(-x)): exp overflows to inf for x << 0 and gives 0, as it should
     one = _const_like(x, 1)
-    return arith.DivFOp(one, arith.AddFOp(one, math.ExpOp(arith.NegFOp(x).result).result).result).result
+    return arith.DivFOp(one, arith.AddFOp(one, _exp(arith.NegFOp(x).result)).result).result
+
+
+# float32 tanh as a rational function of x (odd degree-13 numerator over even degree-6
+# denominator, the minimax fit Eigen and XLA use, a few ulp from tanhf): plain arithmetic,
+# so LLVM vectorizes it, where libm's tanhf is one scalar call per element (an RNN step
+# spent more time there than in its matrix-vector product). float64 keeps libm's tanh.
+_TANH_CLAMP = 7.90531110763549805  # tanh(x) rounds to +-1 in float32 beyond this
+_TANH_NUM = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+             5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
+             -2.76076847742355e-16)
+_TANH_DEN = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+             1.19825839466702e-06)
+_TANH_TINY = 0.0004  # below it, tanh(x) = x in float32
+
+
+def _tanh(x):
+    if not isinstance(x.type, ir.F32Type):
+        return math.TanhOp(x).result
+
+    def horner(z, coefficients):
+        acc = _const_like(z, coefficients[-1])
+        for c in reversed(coefficients[:-1]):
+            acc = math.FmaOp(acc, z, _const_like(z, c)).result
+        return acc
+
+    clamp = _const_like(x, _TANH_CLAMP)
+    xc = arith.MinimumFOp(arith.MaximumFOp(x, arith.NegFOp(clamp).result).result, clamp).result
+    x2 = arith.MulFOp(xc, xc).result
+    p = arith.MulFOp(xc, horner(x2, _TANH_NUM)).result
+    q = horner(x2, _TANH_DEN)
+    y = arith.DivFOp(p, q).result
+    ax = math.AbsFOp(x).result
+    tiny = arith.CmpFOp(arith.CmpFPredicate.OLT, ax, _const_like(x, _TANH_TINY)).result
+    big = arith.CmpFOp(arith.CmpFPredicate.OGT, ax, _const_like(x, 9.0)).result
+    y = arith.SelectOp(big, math.CopySignOp(_const_like(x, 1.0), x).result, y).result
+    return arith.SelectOp(tiny, x, y).result
 
 
 def _softplus(x):  # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for any x
     zero = _const_like(x, 0)
     mx = arith.MaximumFOp(x, zero).result
-    e = math.ExpOp(arith.NegFOp(math.AbsFOp(x).result).result).result
+    e = _exp(arith.NegFOp(math.AbsFOp(x).result).result)
     return arith.AddFOp(mx, _log1p(e)).result
 
 
@@ -285,7 +361,7 @@ UNARY = [
     ("neg", "fi", np.negative, _neg, _u(lambda x, t, y: -t)),
     ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * _tnp().sign(x))),
     ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: _tnp().zeros_like(t))),
-    ("exp", "f", np.exp, lambda x: math.ExpOp(x).result, _u(lambda x, t, y: t * y)),
+    ("exp", "f", np.exp, _exp, _u(lambda x, t, y: t * y)),
     ("expm1", "f", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
     ("log", "f", _quiet(np.log), lambda x: math.LogOp(x).result, _u(lambda x, t, y: t / x)),
     ("log1p", "f", _quiet(np.log1p), _log1p, _u(lambda x, t, y: t / (x + 1))),
@@ -293,7 +369,7 @@ UNARY = [
     ("rsqrt", "f", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,
      _u(lambda x, t, y: t * y * y * y * -0.5)),
     ("square", "fi", np.square, _square, _u(lambda x, t, y: t * x * 2)),
-    ("tanh", "f", np.tanh, lambda x: math.TanhOp(x).result, _u(lambda x, t, y: t * (1 - y * y))),
+    ("tanh", "f", np.tanh, _tanh, _u(lambda x, t, y: t * (1 - y * y))),
     ("sigmoid", "f", _sigmoid_np, _sigmoid, _u(lambda x, t, y: t * y * (1 - y))),
     ("softplus", "f", lambda x: np.logaddexp(np.zeros((), x.dtype), x), _softplus,
      _u(lambda x, t, y: t * _tnp().sigmoid(x))),

@@ -1,0 +1,56 @@
+// RUN: theanir-opt %s --linalg-restore-matmul | FileCheck %s
+
+#a = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#w = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+#c = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+
+// What linalg-fuse-elementwise-ops makes of collapse_shape -> linalg.matmul -> expand_shape
+// (x [5, 3, 4] @ w [4, 6] with the batch folded into rows): a 2-D matmul again.
+// CHECK-LABEL: func.func @folded_rows
+// CHECK:         %[[F:.+]] = linalg.fill
+// CHECK-NEXT:    %[[A:.+]] = tensor.collapse_shape %arg0 {{\[}}[0, 1], [2]] : tensor<5x3x4xf32> into tensor<15x4xf32>
+// CHECK-NEXT:    %[[C:.+]] = tensor.collapse_shape %[[F]] {{\[}}[0, 1], [2]] : tensor<5x3x6xf32> into tensor<15x6xf32>
+// CHECK-NEXT:    %[[M:.+]] = linalg.matmul ins(%[[A]], %arg1 : tensor<15x4xf32>, tensor<4x6xf32>) outs(%[[C]] : tensor<15x6xf32>)
+// CHECK-NEXT:    %[[R:.+]] = tensor.expand_shape %[[M]] {{\[}}[0, 1], [2]] output_shape [5, 3, 6]
+// CHECK-NEXT:    return %[[R]]
+func.func @folded_rows(%x: tensor<5x3x4xf32>, %w: tensor<4x6xf32>) -> tensor<5x3x6xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<5x3x6xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<5x3x6xf32>) -> tensor<5x3x6xf32>
+  %r = linalg.generic {indexing_maps = [#a, #w, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<5x3x4xf32>, tensor<4x6xf32>) outs(%init : tensor<5x3x6xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %s = arith.addf %out, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<5x3x6xf32>
+  return %r : tensor<5x3x6xf32>
+}
+
+// Not a matrix product: a max-plus contraction, and an integer one, keep their generic.
+// CHECK-LABEL: func.func @max_plus
+// CHECK-NOT:     linalg.matmul
+// CHECK:         linalg.generic
+// CHECK-LABEL: func.func @integers
+// CHECK-NOT:     linalg.matmul
+// CHECK:         linalg.generic
+func.func @max_plus(%x: tensor<5x3x4xf64>, %w: tensor<4x6xf64>, %init: tensor<5x3x6xf64>) -> tensor<5x3x6xf64> {
+  %r = linalg.generic {indexing_maps = [#a, #w, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<5x3x4xf64>, tensor<4x6xf64>) outs(%init : tensor<5x3x6xf64>) {
+  ^bb0(%in: f64, %in_0: f64, %out: f64):
+    %m = arith.addf %in, %in_0 : f64
+    %s = arith.maximumf %out, %m : f64
+    linalg.yield %s : f64
+  } -> tensor<5x3x6xf64>
+  return %r : tensor<5x3x6xf64>
+}
+func.func @integers(%x: tensor<5x3x4xi32>, %w: tensor<4x6xi32>, %init: tensor<5x3x6xi32>) -> tensor<5x3x6xi32> {
+  %r = linalg.generic {indexing_maps = [#a, #w, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<5x3x4xi32>, tensor<4x6xi32>) outs(%init : tensor<5x3x6xi32>) {
+  ^bb0(%in: i32, %in_0: i32, %out: i32):
+    %m = arith.muli %in, %in_0 : i32
+    %s = arith.addi %out, %m : i32
+    linalg.yield %s : i32
+  } -> tensor<5x3x6xi32>
+  return %r : tensor<5x3x6xi32>
+}
