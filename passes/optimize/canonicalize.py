@@ -147,6 +147,18 @@ def remove_identity_transpose(op: ir.OpView) -> ir.Value | None:
     return op.operands[0] if perm == tuple(range(len(perm))) else None
 
 
+@rewrite("tn.transpose")
+def unit_axes_transpose_to_reshape(op: ir.OpView) -> ir.Value | None:
+    # transpose that keeps the order of the non-unit axes (e.g. [1, n] -> [n, 1]) -> reshape:
+    # the data does not move (reverse mode makes one per step of a loop from x^T of a row)
+    perm = attrs_of(op)["perm"]
+    shape = spec(op.operands[0]).shape
+    moved = [a for a in perm if shape[a] != 1]
+    if moved != sorted(moved) or perm == tuple(range(len(perm))):
+        return None
+    return op1("tn.reshape", op.operands[0], shape=spec(op.results[0]).shape)
+
+
 @rewrite("tn.broadcast_to")
 def merge_broadcasts(op: ir.OpView) -> ir.Value | None:
     # broadcast_to(broadcast_to(x, s1), s2) -> broadcast_to(x, s2)
@@ -272,7 +284,8 @@ CANONICALIZE: list[Pattern] = [
     remove_add_zero, remove_sub_zero, remove_mul_one, remove_div_one, fold_sub_self,
     remove_double_negation,
     remove_identity_broadcast, remove_identity_reshape, remove_identity_cast,
-    remove_identity_transpose, merge_broadcasts, merge_reshapes, merge_transposes,
+    remove_identity_transpose, unit_axes_transpose_to_reshape, merge_broadcasts, merge_reshapes,
+    merge_transposes,
     skip_exact_cast,
     *[Pattern("hoist_broadcast", name, hoist_broadcast) for name in sorted(ELEMENTWISE)],
     *[Pattern("remove_empty_reduction", f"tn.{row[0]}", remove_empty_reduction) for row in REDUCTIONS],

@@ -340,3 +340,18 @@ def test_gauss_newton_product_through_scan_runs_two_loops(rng):
                   for e in np.eye(6)], axis=1)
     assert_close(gn(xv, Wv, vv), (J.T @ (J @ vv.ravel())).reshape(2, 3), rtol=1e-6, atol=1e-8)
     assert _count_scans(gn.lower(xv, Wv, vv).as_text("tn-opt")) == 2
+
+
+def test_step_indexes_with_a_traced_label_and_differentiates(rng):
+    """`-log_softmax(z_t)[y_t]` with y_t from an integer sequence: dynamic indexing by a
+    traced scalar inside the step, and its gradient (softmax - onehot) through the loop."""
+    def nll(z, ys):
+        out, _ = th.scan(lambda z_t, y_t: -th.log_softmax(z_t)[y_t], sequences=[z, ys])
+        return out.sum()
+
+    z, ys = rng.standard_normal((4, 3)), np.array([0, 2, 1, 1])
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert_close(th.jit(nll)(z, ys), np.asarray(-log_p[np.arange(4), ys].sum()), rtol=1e-12)
+    want = np.exp(log_p)
+    want[np.arange(4), ys] -= 1
+    assert_close(th.jit(th.grad(nll))(z, ys), want, rtol=1e-10)

@@ -279,3 +279,15 @@ func.func @other_users(%arg0: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
   %2 = "tn.mul"(%0, %1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return %1, %2 : tensor<4xf32>, tensor<4xf32>
 }
+
+// A transpose that only moves unit axes ([1, 4] -> [4, 1]) is a reshape; one that reorders
+// axes longer than 1 stays.
+// CHECK-LABEL: func.func @unit_axes_transpose
+// CHECK:         %[[R:.+]] = "tn.reshape"(%arg0) {shape = array<i64: 4, 1>}
+// CHECK:         %[[T:.+]] = "tn.transpose"(%arg1) {perm = array<i64: 1, 0>}
+// CHECK:         return %[[R]], %[[T]]
+func.func @unit_axes_transpose(%arg0: tensor<1x4xf32>, %arg1: tensor<2x4xf32>) -> (tensor<4x1xf32>, tensor<4x2xf32>) {
+  %0 = "tn.transpose"(%arg0) {perm = array<i64: 1, 0>} : (tensor<1x4xf32>) -> tensor<4x1xf32>
+  %1 = "tn.transpose"(%arg1) {perm = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  return %0, %1 : tensor<4x1xf32>, tensor<4x2xf32>
+}

@@ -127,7 +127,11 @@ def _highest(dtype: np.dtype) -> Any:
 
 
 def _add(a, b):
-    return (arith.AddFOp if _is_float(a) else arith.AddIOp)(a, b).result
+    """Float sums may be reassociated (partial sums, as NumPy's pairwise sum also reorders):
+    without the flag LLVM keeps the strict order and the reduction loop stays scalar."""
+    if _is_float(a):
+        return arith.AddFOp(a, b, fastmath=ir.Attribute.parse("#arith.fastmath<reassoc>")).result
+    return arith.AddIOp(a, b).result
 
 
 def _mul(a, b):

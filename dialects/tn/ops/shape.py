@@ -431,6 +431,12 @@ def _take_lower(call: LowerCall) -> list[ir.Value]:
     if out.size == 0:
         return [empty(out)]
     rank, k, n = out.ndim, idx_spec.ndim, x_spec.shape[axis]
+    if k == 0:  # one row (a loop reading its sequence): a slice at the clamped index, no copy
+        j = _clamped_index(tensor.ExtractOp(idx, []).result, n)
+        offsets = [_DYN if d == axis else 0 for d in range(x_spec.ndim)]
+        sizes = [1 if d == axis else s for d, s in enumerate(x_spec.shape)]
+        return [tensor.ExtractSliceOp(result_type(out), x, [j], [], [], offsets, sizes,
+                                      [1] * x_spec.ndim).result]
     idx_map = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(axis + j) for j in range(k)])
 
     def body(i: ir.Value, _out: ir.Value) -> ir.Value:

@@ -5,7 +5,8 @@
     (%d, %zs unused; %d's chain d1 = f(d, ...) read by nothing live)
       -> %c, %ys = "tn.scan"(%n, %c0) ({ ^bb0(%i, %c): ...; gpu.yield %c1, %y })
 
-A stacked output goes when its result is unused. A carry goes when its final value is unused
+A stacked output goes when its result is unused (a second output stacking the same value
+first hands its users to the first). A carry goes when its final value is unused
 and nothing live reads its block argument: live = the kept outputs, the `until` stop flag
 (never removed) and the carries found live so far, closed under "reads" (a carry whose
 argument a live value reads is live, and so is what its next value reads). The body code only
@@ -61,8 +62,23 @@ def _capped_steps(op: ir.Operation) -> ir.Value | None:
         return c if n is not None else op1("tn.minimum", op.operands[0], c)
 
 
+def _merge_duplicate_outputs(op: ir.Operation) -> None:
+    """Stacked outputs that yield the same value: the later ones' users read the first (the
+    duplicates are then unused and go). Reverse mode stacks a residual once per use."""
+    k, m = scan_counts(op)
+    ys = list(terminator(body_block(op)).operands)
+    first: dict[ir.Value, int] = {}
+    for j in range(m):
+        y = ys[k + j]
+        if y in first:
+            op.results[k + j].replace_all_uses_with(op.results[k + first[y]])
+        else:
+            first[y] = j
+
+
 def dce_scan(op: ir.Operation) -> bool:
     """Shrink or erase `op`; False when every slot is live."""
+    _merge_duplicate_outputs(op)
     k, m = scan_counts(op)
     if not any(used(r) for r in op.results) and is_pure(op):
         op.erase()
