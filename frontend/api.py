@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
@@ -20,7 +21,7 @@ from mlir import ir
 
 from theanir.passes.cache import compile_module
 from theanir.passes.native import NativeCode
-from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, clone, run_until
+from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
 
 from .config import Config, config
@@ -129,7 +130,7 @@ class _Static:
 
 # th.config fields that cannot change generated code; every other one is part of the disk
 # cache key (passes may read th.config, e.g. fast_math).
-_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync")
+_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc")
 
 
 class Lowered:
@@ -153,20 +154,32 @@ class Lowered:
             raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
         return self.module_at(stage).operation.get_asm(enable_debug_info=debug_info)
 
-    def compile(self) -> "Compiled":
-        """Native code through the disk cache (th.config.cache; passes/cache.py)."""
+    def compile(self, allow_gc: bool | None = None) -> "Compiled":
+        """Native code through the disk cache (th.config.cache; passes/cache.py).
+
+        With donated pairs (`options.donate`) that bufferization cannot write in place in any
+        order (updates that swap two variables), compiles again without them."""
         cache_dir = os.path.abspath(os.path.expanduser(config.cache_dir)) if config.cache else None
         settings = {k: v for k, v in vars(config).items() if k not in _NOT_CODE_SETTINGS}
-        native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
-                                config.codegen, settings)
-        return Compiled(self.traced, native, self.options, self.signature)
+        try:
+            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
+                                    config.codegen, settings)
+        except PipelineError as e:
+            if not self.options.donate or "RaW conflict" not in str(e):
+                raise
+            self.options = dataclasses.replace(self.options, donate=())
+            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
+                                    config.codegen, settings)
+        gc = config.allow_gc if allow_gc is None else allow_gc
+        return Compiled(self.traced, native, self.options, self.signature, gc)
 
     def arg_records(self) -> list[dict]:
         """The artifact manifest's arguments: inputs, then the outputs the caller allocates."""
         ins = [dict(name=n, dtype=str(a.spec.dtype), shape=list(a.spec.shape), contiguous=a.contiguous,
                     output=False) for n, a in zip(self.signature.names, self.traced.in_specs)]
+        alias = {k: j for j, k in self.options.donate}
         outs = [dict(name=f"output {i}", dtype=str(s.dtype), shape=list(s.shape), contiguous=True,
-                     output=True) for i, s in enumerate(self.traced.out_specs)]
+                     output=True, alias=alias.get(i, -1)) for i, s in enumerate(self.traced.out_specs)]
         return ins + outs
 
 
@@ -174,16 +187,20 @@ class Compiled:
     """Native code for one signature: allocates outputs, calls, rebuilds the output tree."""
 
     def __init__(self, traced: TracedFunction, native: NativeCode, options: CompileOptions,
-                 signature: Signature):
+                 signature: Signature, allow_gc: bool = True):
         self.traced = traced
         self.native = native
         self.signature = signature
+        self.donate = tuple(options.donate)  # (input, output): the output is written into the input
         in_specs = [
             arg_spec(name, a.spec.dtype, a.spec.shape, a.contiguous, False)
             for name, a in zip(signature.names, traced.in_specs)
         ]
-        out_specs = [arg_spec(f"output {i}", s.dtype, s.shape, True, True) for i, s in enumerate(traced.out_specs)]
-        self.executable: Executable = make_executable(native.address, in_specs + out_specs, native)
+        alias = {k: j for j, k in self.donate}
+        out_specs = [arg_spec(f"output {i}", s.dtype, s.shape, True, True, alias.get(i, -1))
+                     for i, s in enumerate(traced.out_specs)]
+        self.executable: Executable = make_executable(native.address, in_specs + out_specs, native,
+                                                      native.memory_hooks, allow_gc)
         self._out_shapes = [(s.shape, s.dtype) for s in traced.out_specs]
         self._in_dtypes = [a.spec.dtype for a in traced.in_specs]
         tree = traced.out_tree
@@ -218,25 +235,34 @@ class Compiled:
         return self.call_leaves([leaves[i] for i in self.signature.dynamic])
 
 
-class JitFunction:
-    """`th.jit(f)`: compiled on first call per signature, cached."""
+class JitFunction(FastCache):
+    """`th.jit(f)`: compiled on first call per signature, cached.
+
+    Calling it is C++ (the runtime's FastCache, its base class): warm calls of positional NumPy
+    arrays / th.Arrays / Python scalars (+ static values) whose layouts match an earlier call
+    go straight to that call's code; anything else comes to `_call_slow`.
+    """
 
     def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
                  static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
-                 trust_input: bool = False):
+                 trust_input: bool = False, allow_gc: bool | None = None,
+                 donate: Sequence[tuple[int, int]] = ()):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(static_argnames, str):
             static_argnames = (static_argnames,)
+        super().__init__(_MISS)
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.optimizer = optimizer
-        self.trust_input = trust_input  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
+        self.trust_input = bool(trust_input)  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
+        self.allow_gc = allow_gc  # None: th.config.allow_gc (runtime/src/pool.h)
+        # (dynamic input leaf, output leaf) pairs whose output is written into the input's buffer
+        # (th.function's in-place updates of shared variables); applied where layouts allow
+        self.donate = tuple(donate)
+        self.leaf_names: list[str] | None = None  # names of the flattened arguments, for messages
         self._cache: dict[tuple, Compiled] = {}
-        # Warm calls of positional NumPy arrays / th.Arrays / Python scalars (+ static values)
-        # skip the signature: runtime FastCache matches the arguments' layouts in C++.
-        self._fast = FastCache(_MISS)
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())  # keep our own options
 
@@ -247,30 +273,37 @@ class JitFunction:
     def _trace(self, sig: Signature) -> TracedFunction:
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
 
-    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+    def _signature(self, args: tuple, kwargs: dict) -> Signature:
         sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
+        if self.leaf_names is not None and len(self.leaf_names) == len(sig.leaves):
+            sig.all_names = list(self.leaf_names)  # instead of the computed cached_property
+        return sig
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        sig = self._signature(args, kwargs)
         traced = self._trace(sig)
         opts = self._options()
         opts.contiguous = [a.contiguous for a in sig.specs]
+        opts.donate = self._donations(traced, opts.contiguous)
         return Lowered(traced, opts, sig)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs:
-            out = self._fast.call(args, Config._generation, self.trust_input, config.sync)
-            if out is not _MISS:
-                return out
+    # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's
+    # generation and sync flag are mirrored in C++ (frontend/config.py).
+
+    def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
+        """The full path: tracing, keywords, pytrees, new signatures; remembers warm calls."""
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
         generation = Config._generation  # before compiling: a change meanwhile voids the entry
         compiled, leaves = self.compiled_for(*args, **kwargs)
         if not kwargs:
-            self._fast.add(args, [i for i in self.static_argnums], generation, compiled.executable,
+            self._fast_add(args, [i for i in self.static_argnums], generation, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input)
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""
-        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
+        sig = self._signature(args, kwargs)
         key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level,
                config.blas, config.fast_math, config.openmp)
         compiled = self._cache.get(key)
@@ -281,9 +314,20 @@ class JitFunction:
                     traced = self._trace(sig)
                     opts = self._options()
                     opts.contiguous = [a.contiguous for a in sig.specs]
-                    compiled = Lowered(traced, opts, sig).compile()
+                    opts.donate = self._donations(traced, opts.contiguous)
+                    compiled = Lowered(traced, opts, sig).compile(self.allow_gc)
                     self._cache[key] = compiled
+        gc = config.allow_gc if self.allow_gc is None else self.allow_gc
+        if compiled.executable.allow_gc != gc:  # th.config.allow_gc changed since
+            compiled.executable.allow_gc = gc
         return compiled, [sig.leaves[i] for i in sig.dynamic]
+
+    def _donations(self, traced: TracedFunction, contiguous: list[bool]) -> tuple[tuple[int, int], ...]:
+        """The donated pairs this trace can take: a C-contiguous input of the output's type."""
+        ins, outs = traced.in_specs, traced.out_specs
+        return tuple((j, k) for j, k in self.donate
+                     if j < len(ins) and k < len(outs) and contiguous[j]
+                     and (ins[j].spec.shape, ins[j].spec.dtype) == (outs[k].shape, outs[k].dtype))
 
     @property
     def cache_size(self) -> int:
@@ -304,14 +348,16 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
-        trust_input: bool = False) -> Any:
+        trust_input: bool = False, allow_gc: bool | None = None) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
 
     Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
     Calls return `th.Array`s at once (asynchronous unless th.config.sync); reading one waits.
     `trust_input=True`: the caller promises each array's dtype and C-contiguity, which are
     then not checked; what would crash (rank, shape, null or undersized buffers) still is.
+    `allow_gc=False` keeps the compiled code's intermediate buffers in a pool between calls
+    (Theano's flag; None: th.config.allow_gc, True by default).
     """
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input)
-    return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input, allow_gc)
+    return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input, allow_gc)

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from theanir.passes import threads as _threads
+from theanir.runtime import set_call_config as _set_call_config
 
 
 @dataclass
@@ -25,6 +26,10 @@ class Config:
         thread slower on the machine it was measured on (passes/threads.py).
     sync: run compiled calls inline on the calling thread instead of on the runtime's queue
         (THEANIR_SYNC=1), for profiling and debugging; results are th.Arrays in both modes.
+    allow_gc: Theano's flag (THEANIR_ALLOW_GC=0 to turn off): True frees the intermediate
+        buffers of compiled code after each call; False keeps them in a per-function pool
+        that the next call reuses (faster, holds the memory). The default of th.function and
+        th.jit's `allow_gc=None`; read when a function is compiled for a signature.
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
@@ -42,6 +47,8 @@ class Config:
     openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "0") == "1")
     sync: bool = field(default_factory=lambda: os.environ.get("THEANIR_SYNC", "0").strip().lower()
                        in ("1", "true", "yes", "on"))
+    allow_gc: bool = field(default_factory=lambda: os.environ.get("THEANIR_ALLOW_GC", "1").strip().lower()
+                           not in ("0", "false", "no", "off"))
 
     # Bumped by every assignment: the jit's per-call fast cache (frontend/api.py) drops entries
     # made under another configuration. A class attribute, so not in vars(config).
@@ -64,10 +71,13 @@ class Config:
             raise ValueError(f"config.blas must be True or False, got {value!r}")
         if name == "threads" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"config.threads must be an int >= 1, got {value!r}")
+        if name == "allow_gc" and not isinstance(value, bool):
+            raise ValueError(f"config.allow_gc must be True or False, got {value!r}")
         if name == "openmp" and not isinstance(value, bool):
             raise ValueError(f"config.openmp must be True or False, got {value!r}")
         object.__setattr__(self, name, value)
         Config._generation += 1
+        _set_call_config(Config._generation, getattr(self, "sync", False))  # the warm-call caches read these
         if name == "threads":
             _threads.set_threads(value)
         if name == "openmp":

@@ -8,9 +8,20 @@
 
 Per call signature (input shapes/dtypes and the shared variables' current shapes) the graph
 is evaluated inside a `th.jit` trace, with Tensors bound to the inputs and shared
-variables; the traced step returns the outputs and the updates' new values. After the
-native call each updated shared variable takes the freshly written buffer (a pointer swap,
-no copy). `set_value` with a new shape makes the next call retrace.
+variables; the traced step returns the outputs and the updates' new values. `set_value`
+with a new shape makes the next call retrace.
+
+Updates are in place: each update's result is written into its shared variable's own buffer
+(a donated input/output pair of the compiled step, passes/lower/entry_abi.py), so a training
+step allocates no new parameter arrays. That needs storage the function alone holds: a
+shared variable's `container` is `[value, private]`, and `private` is cleared whenever the
+buffer may have another holder (`get_value(borrow=True)`, `set_value(..., borrow=True)`); the
+next call then first copies the value into a new private buffer. Updates that cannot be
+written in place in any order (two variables swapping values) compile without donation and
+store freshly written buffers instead.
+
+Warm calls with positional NumPy arrays (of the inputs' exact dtypes) take the runtime's
+FunctionCache (C++): no Python between the call and the native step.
 """
 from __future__ import annotations
 
@@ -22,10 +33,11 @@ import numpy as np
 
 from theanir.dialects.tn.types import check_dtype
 
+from theanir.runtime import FunctionCache
+
 from . import numpy_api as tnp
-from .api import JitFunction, Lowered
-from .config import config
-from .pytree import tree_unflatten
+from .api import _MISS, JitFunction, Lowered
+from .config import Config, config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves)
 from .tensor import Tensor
@@ -80,20 +92,29 @@ class SharedVariable(Variable):
     """A variable with a value that persists across calls (Theano's shared variable).
 
     Its dtype and ndim are fixed; its shape may change with `set_value` (the next call of a
-    function using it retraces).
+    function using it retraces). `container` is the storage cell `[value, private]` that
+    compiled functions read and update (see the module doc).
     """
 
     def __init__(self, value: np.ndarray, name: str | None = None, strict: bool = False,
-                 allow_downcast: bool | None = None):
+                 allow_downcast: bool | None = None, private: bool = True):
         super().__init__(value.ndim, value.dtype, name)
-        self._value = value
+        self.container: list[Any] = [value, private]
         self.strict = strict
         self.allow_downcast = allow_downcast
 
+    @property
+    def _value(self) -> Any:
+        return self.container[0]
+
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
-        """The value: a copy, or the stored array itself with borrow=True."""
-        value = np.asarray(self._value)  # after an update, a th.Array: waits for the call
-        return value if borrow else value.copy()
+        """The value: a copy, or the stored array itself with borrow=True (which later
+        in-place updates would then write: the next update goes to a new buffer instead)."""
+        value = np.asarray(self.container[0])  # after an update, a th.Array: waits for the call
+        if not (borrow or return_internal_type):
+            return value.copy()
+        self.container[1] = False
+        return value
 
     def set_value(self, value: Any, borrow: bool = False) -> None:
         """Replace the value; dtype and ndim must fit (the shape may change)."""
@@ -102,7 +123,7 @@ class SharedVariable(Variable):
             raise TypeError(f"{who}: strict shared variable needs dtype {self.dtype.name}, got {value.dtype.name}")
         arr = coerce_value(value, self.dtype, self.ndim, who, self.allow_downcast)
         keep = borrow and arr is value and arr.flags.c_contiguous
-        self._value = arr if keep else np.array(arr, order="C", copy=True)
+        self.container[:] = [arr, False] if keep else [np.array(arr, order="C", copy=True), True]
 
     @property
     def value(self) -> np.ndarray:
@@ -138,7 +159,8 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
     if broadcastable is not None and len(broadcastable) != arr.ndim:
         raise TypeError(f"th.shared: broadcastable {tuple(broadcastable)} does not match a value of ndim {arr.ndim}")
     keep = borrow and arr is value and arr.flags.c_contiguous
-    return SharedVariable(arr if keep else np.array(arr, order="C", copy=True), name, strict, allow_downcast)
+    return SharedVariable(arr if keep else np.array(arr, order="C", copy=True), name, strict, allow_downcast,
+                          private=not keep)
 
 
 # ------------------------------------------------------------------ function
@@ -170,12 +192,17 @@ def _static_type_check(who: str, target: Variable, new: Any) -> None:
                         f"{describe(target)} has dtype {target.dtype.name} (cast it with T.cast)")
 
 
-class Function:
-    """A compiled Theano-style function; call it with one value per input."""
+class Function(FunctionCache):
+    """A compiled Theano-style function; call it with one value per input.
+
+    Calling it is C++ (the runtime's FunctionCache, its base class): a warm call of positional
+    arrays runs the compiled step and stores the updates without Python; anything else comes to
+    `_call_slow`.
+    """
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any,
                  allow_input_downcast: bool | None, on_unused_input: str, name: str | None,
-                 trust_input: bool = False):
+                 trust_input: bool = False, allow_gc: bool | None = None):
         self.name = name or "th.function"
         self.allow_input_downcast = allow_input_downcast
         self.inputs = self._check_inputs(inputs)
@@ -186,8 +213,19 @@ class Function:
         self.givens = self._check_givens(_pairs(givens, "givens"))
         self.shared = self._collect(on_unused_input)
         self._static = self._static_inputs()
-        self._jit = JitFunction(self._step, static_argnums=2, trust_input=trust_input)
+        # the storage cells the step reads, and for each update the cell its result goes to
+        self._cells = [s.container for s in self.shared]
+        self._updated = [self.shared.index(t) for t, _ in self.updates]
+        n_in, n_out = len(self.inputs), len(self.outputs)
+        donate = [(n_in + c, n_out + u) for u, c in enumerate(self._updated)]  # updates in place
+        self._jit = JitFunction(self._step, static_argnums=2, trust_input=trust_input, allow_gc=allow_gc,
+                                donate=donate)
         self._jit.__name__ = self.name
+        self._jit.leaf_names = ([v.name or f"input {i}" for i, v in enumerate(self.inputs)]
+                                + [f"shared variable {v.name or i}" for i, v in enumerate(self.shared)]
+                                + ["static inputs"])
+        super().__init__(_MISS, self._cells, self._updated, n_out, self._single)
+        self.trust_input = bool(trust_input)
 
     # ------------------------------------------------------------- construction checks
     def _check_inputs(self, inputs: Sequence[Variable]) -> list[Variable]:
@@ -299,12 +337,36 @@ class Function:
             out.append(coerce_value(val, v.dtype, v.ndim, who, self.allow_input_downcast))
         return out
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    # __call__ is FunctionCache's (C++): the warm-call cache, else _call_slow.
+
+    def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
+        """The full path: converts the arguments, compiles new signatures, remembers warm calls."""
         values = self._arguments(args, kwargs)
-        outs, news = self._jit(values, [s._value for s in self.shared], self._static_values(values))
-        for (target, _), buf in zip(self.updates, news):
-            target._value = buf  # the buffer the native code just wrote: no copy
+        self._own_updated_storage()
+        generation = Config._generation  # before compiling: a change meanwhile voids the entry
+        compiled, leaves = self._jit.compiled_for(values, [c[0] for c in self._cells], self._static_values(values))
+        flat = compiled.call_flat(leaves, self._jit.trust_input)
+        n_out = len(self.outputs)
+        for c, buf in zip(self._updated, flat[n_out:]):
+            self._cells[c][0] = buf  # the variable's own buffer, updated in place (or a new one)
+        if not kwargs and not self._static and len(args) == len(self.inputs) and all(
+                v is a or type(a) in (float, int, bool) for v, a in zip(values, args)):
+            self._fast_add(args, generation, compiled.executable)  # no conversion needed: warm calls skip Python
+        outs = flat[:n_out]
         return outs[0] if self._single else outs
+
+    def _own_updated_storage(self) -> None:
+        """An update may write its variable's buffer in place: give every updated variable
+        whose buffer someone else may hold (borrowed) a private copy first."""
+        for c in self._updated:
+            cell = self._cells[c]
+            if not cell[1]:
+                cell[:] = [np.array(np.asarray(cell[0]), order="C", copy=True), True]
+
+    def free(self) -> None:
+        """Theano's `Function.free()`: drop the intermediate buffers that allow_gc=False keeps."""
+        for compiled in self._jit._cache.values():
+            compiled.executable.release_memory()
 
     def run(self, n_calls: int = 1) -> Any:
         """Call the function `n_calls` times inside the runtime without returning to Python
@@ -316,13 +378,14 @@ class Function:
                             f"needs a function whose inputs are all shared variables")
         if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
             raise ValueError(f"{self.name}.run: n_calls must be an int >= 1, got {n_calls!r}")
-        compiled, leaves = self._jit.compiled_for([], [s._value for s in self.shared], ())
+        self._own_updated_storage()
+        compiled, leaves = self._jit.compiled_for([], [c[0] for c in self._cells], ())
         n_out = len(self.outputs)
-        pairs = [(self.shared.index(target), n_out + u) for u, (target, _) in enumerate(self.updates)]
+        pairs = [(c, n_out + u) for u, c in enumerate(self._updated)]  # in place where donated
         flat = compiled.executable.run(leaves, int(n_calls), pairs, self._jit.trust_input, 0, 0, config.sync)
-        outs, news = tree_unflatten(compiled.traced.out_tree, flat)
-        for (target, _), buf in zip(self.updates, news):
-            target._value = buf
+        for c, buf in zip(self._updated, flat[n_out:]):
+            self._cells[c][0] = buf
+        outs = flat[:n_out]
         return outs[0] if self._single else outs
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
@@ -338,16 +401,21 @@ class Function:
 def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, updates: Any = None,
              givens: Any = None, no_default_updates: bool = False, accept_inplace: bool = False,
              name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
-             profile: Any = None, on_unused_input: str = "raise", trust_input: bool = False) -> Function:
+             profile: Any = None, on_unused_input: str = "raise", trust_input: bool = False,
+             allow_gc: bool | None = None) -> Function:
     """Theano's `function`: compile `outputs` (a variable or a list) of `inputs`, with `updates`
     (pairs (shared, new value), applied after each call) and `givens` (substitutions).
 
     A single output returns an array, a list returns a list. `mode`, `profile` and the other
     Theano options are accepted and ignored. Calls return th.Arrays (computed asynchronously
     unless th.config.sync); `trust_input=True` as for th.jit. `f.run(n_calls)` loops a function
-    without explicit inputs in the runtime.
+    without explicit inputs in the runtime. `allow_gc=False` (Theano's flag; None:
+    th.config.allow_gc) keeps the intermediate buffers of the compiled step in a pool
+    between calls; `f.free()` drops them. Updates are written into the shared variables'
+    own buffers (see the module doc).
     """
-    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input)
+    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input,
+                    allow_gc)
 
 
 def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:

@@ -187,4 +187,4 @@ def _well_formed(m: Manifest) -> bool:
 
 
 def _layout(a: dict[str, Any]) -> tuple:
-    return (a["dtype"], tuple(a["shape"]), bool(a["contiguous"]), bool(a["output"]))
+    return (a["dtype"], tuple(a["shape"]), bool(a["contiguous"]), bool(a["output"]), int(a.get("alias", -1)))

@@ -43,17 +43,18 @@ from typing import Any
 from mlir import execution_engine, ir
 
 from .llvm_c import LLVMError, Target, compile_to_object, host_target  # noqa: F401 (re-exported)
+from .lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
 from .pipeline import runtime_libraries
 from .threads import sync as sync_threads
 
 # What ran in this process: tests check that a cache hit did no LLVM work.
 STATS: Counter = Counter()
 
-_SCALAR = "early-cse,instcombine,simplifycfg,loop-mssa(licm),gvn"
+_SCALAR = "early-cse,instcombine<no-verify-fixpoint>,simplifycfg,loop-mssa(licm),gvn"
 LLVM_LEVELS: dict[int, tuple[str | None, int]] = {
     0: (None, 0),
     1: (f"function({_SCALAR})", 1),
-    2: (f"function({_SCALAR},loop-vectorize,instcombine,simplifycfg)", 2),
+    2: (f"function({_SCALAR},loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)", 2),
     3: ("default<O3>", 3),
 }
 
@@ -65,11 +66,14 @@ class CodegenError(RuntimeError):
 @dataclass
 class NativeCode:
     """Compiled code kept alive with its owner (engine or library); `address` is the packed
-    C entry point; `path` is the artifact directory it was loaded from, if any."""
+    C entry point; `path` is the artifact directory it was loaded from, if any;
+    `memory_hooks` the address of `__theanir_set_memory_hooks` (0: the code allocates nothing),
+    which the runtime calls to route allocations through its pools."""
 
     engine: Any
     address: int
     path: str | None = None
+    memory_hooks: int = 0
 
 
 def c_compiler() -> str | None:
@@ -157,7 +161,11 @@ def load_shared(path: str, symbol: str) -> NativeCode:
     except AttributeError:
         raise CodegenError(f"{path} has no entry point {symbol}") from None
     sync_threads()  # th.config.threads to OpenBLAS, if this library mapped it
-    return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path))
+    try:
+        hooks = int(ctypes.cast(getattr(lib, MEMORY_HOOKS_SETTER), ctypes.c_void_p).value)
+    except AttributeError:
+        hooks = 0
+    return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path), hooks)
 
 
 def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> NativeCode:
@@ -168,4 +176,17 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
     if not addr:
         raise RuntimeError(f"compiled module has no entry point {entry}")
     sync_threads()
+    _install_memory_hooks_packed(engine.raw_lookup(MEMORY_HOOKS_SETTER))
     return NativeCode(engine, int(addr))
+
+
+def _install_memory_hooks_packed(setter: int) -> None:
+    """The engine hands out packed wrappers (`void fn(void** args)`, args[i] pointing at
+    argument i): install the runtime's allocation hooks through the setter's."""
+    if not setter:
+        return
+    from theanir.runtime import memory_hooks
+
+    values = (ctypes.c_void_p * 2)(*memory_hooks())
+    args = (ctypes.c_void_p * 2)(ctypes.addressof(values), ctypes.addressof(values) + ctypes.sizeof(ctypes.c_void_p))
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))

@@ -15,8 +15,11 @@ from typing import Callable, Sequence
 from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
+from .lower.donated_inits import donated_inits
 from .lower.entry_abi import make_entry
 from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
+from .lower.restore_matmul import restore_matmuls
+from .lower.runtime_memory import runtime_memory
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
 
@@ -38,6 +41,7 @@ class CompileOptions:
     opt_level: int = 2
     blas: bool = True  # float (batch_)matmul -> scipy_cblas_?gemm (th.config.blas)
     openmp: bool = False  # loop nests -> OpenMP parallel loops (th.config.openmp)
+    donate: Sequence[tuple[int, int]] = ()  # (input, output): the output written into the input's buffer
 
 
 @dataclass
@@ -61,6 +65,7 @@ def _linalg_fusion(op: ir.Operation, opts: CompileOptions) -> None:
     """Upstream elementwise fusion below tn; off at fast_compile (so 'fusion off' is real)."""
     if opts.optimizer == "fast_run":
         run_step("linalg-fuse-elementwise-ops,canonicalize,cse", op, opts)
+        restore_matmuls(op)  # the reshape fusion turned folded-batch products into generics
 
 
 def _blas(op: ir.Operation, opts: CompileOptions) -> None:
@@ -76,7 +81,7 @@ def _openmp(op: ir.Operation, opts: CompileOptions) -> None:
 
 
 def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
-    make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous)
+    make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous, opts.donate)
 
 
 # No `eliminate-empty-tensors`: after `cse` merges identical `linalg.fill` inits, it let two
@@ -86,11 +91,13 @@ def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
 BUFFERIZE = (
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"
-    "canonicalize,buffer-deallocation-pipeline,canonicalize"
+    "canonicalize,func.func(buffer-hoisting,buffer-loop-hoisting),buffer-deallocation-pipeline,canonicalize"
 )
 TO_LLVM = (
     "convert-linalg-to-loops,lower-affine,expand-strided-metadata,lower-affine,"  # 2nd: subviews at dynamic offsets
-    "finalize-memref-to-llvm,convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
+    # allocations call _mlir_memref_to_llvm_aligned_alloc/_free, defined by theanir-runtime-memory
+    "finalize-memref-to-llvm{use-generic-functions use-aligned-alloc},"
+    "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
     "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
 )  # convert-openmp-to-llvm: a no-op without th.config.openmp
@@ -101,10 +108,12 @@ STAGES: list[Stage] = [
     Stage("tn-opt", "tn after the optimizer phases of th.config.optimizer",
           [_optimize]),
     Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused",
-          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion]),
+          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion,
+           _py(donated_inits)]),  # in-place updates computed in the variable's buffer
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
-    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [_blas, _openmp, TO_LLVM]),
+    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
+          [_blas, _openmp, TO_LLVM, _py(runtime_memory)]),  # buffers through the runtime's pool
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

@@ -17,6 +17,7 @@ from typing import Callable
 from mlir import ir, passmanager
 
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
+from .lower.donated_inits import NAME as DONATED_INITS, donated_inits
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
 from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
@@ -143,6 +144,8 @@ register(PassInfo(ENTRY_ABI, "give @main the destination-passing C interface (me
 register(PassInfo(RESTORE_MATMUL, "a matmul over folded rows that reshape fusion made a "
                   "linalg.generic becomes collapse_shape -> linalg.matmul -> expand_shape again",
                   restore_matmuls))
+register(PassInfo(DONATED_INITS, "an in-place update (donated result) produced by a linalg.generic "
+                  "into an unused tensor.empty is computed in the donated tensor instead", donated_inits))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "

@@ -10,9 +10,15 @@ Small calls (inputs + outputs <= 64 KiB, C++ `Executable::kInlineBytes`) run inl
 thread, without copying their inputs, when their queue is idle and no input is an unfinished
 or failed `Array`: nothing queued can be overtaken, so the order is the queue's. Their
 results are still `Array`s (already complete, `is_ready()` is True); an error still surfaces
-at the read. `FastCache` is the jit's warm-call cache: it matches positional NumPy arrays,
+at the read. Generated code allocates its intermediate buffers through the runtime
+(runtime/src/pool.h): with `allow_gc=False` an Executable keeps them in a pool between calls.
+An output spec with `alias >= 0` is written into that input's buffer (a donated input: it
+must be a writeable C-contiguous array; the result Array holds that same buffer).
+`FastCache` is the jit's warm-call cache: it matches positional NumPy arrays,
 `Array`s, Python scalars and static values against the layouts of earlier calls and calls
-the entry's `Executable` directly (frontend/api.py).
+the entry's `Executable` directly; `FunctionCache` does the same for th.function, reading and
+storing the shared variables' cells. Both are base classes of the frontend objects they serve
+(frontend/api.py, frontend/symbolic.py): their C++ `__call__` falls back to `_call_slow`.
 """
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 try:
-    from ._native import ArgSpec, Array, Executable, FastCache, failing_array, synchronize  # noqa: F401
+    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, failing_array,  # noqa: F401
+                          memory_hooks, set_call_config, synchronize)
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "
@@ -39,13 +46,20 @@ DTYPE_CODES = {
 }
 
 
-def arg_spec(name: str, dtype: np.dtype, shape: Sequence[int], contiguous: bool, output: bool) -> ArgSpec:
-    return ArgSpec(name, DTYPE_CODES[np.dtype(dtype)], [int(s) for s in shape], bool(contiguous), bool(output))
+def arg_spec(name: str, dtype: np.dtype, shape: Sequence[int], contiguous: bool, output: bool,
+             alias: int = -1) -> ArgSpec:
+    """`alias`: for an output written into the buffer of input `alias` (donated), else -1."""
+    return ArgSpec(name, DTYPE_CODES[np.dtype(dtype)], [int(s) for s in shape], bool(contiguous), bool(output),
+                   int(alias))
 
 
-def make_executable(address: int, specs: list[ArgSpec], keepalive: Any) -> Executable:
-    """Wrap a packed entry point (`void fn(void**)`) with its validated signature."""
-    return Executable(int(address), specs, keepalive)
+def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_hooks: int = 0,
+                    allow_gc: bool = True) -> Executable:
+    """Wrap a packed entry point (`void fn(void**)`) with its validated signature.
+
+    `memory_hooks`: the code's `__theanir_set_memory_hooks` (0 if none); `allow_gc=False`
+    keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h)."""
+    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc))
 
 
 # ------------------------------------------------------------------ Array: NumPy interop

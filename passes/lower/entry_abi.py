@@ -5,6 +5,17 @@ with `llvm.emit_c_interface`: inputs are read through `bufferization.to_tensor r
 (strided layouts for non-contiguous NumPy views, so nothing is copied), results are written
 with `materialize_in_destination` into buffers the runtime allocated. Returning no memrefs
 keeps ownership simple: the generated code frees every buffer it allocates itself.
+
+A *donated* pair (input j, output k) writes result k into input j's buffer (an in-place update
+of a shared variable): input j is read through a `writable` to_tensor and result k is
+materialized into that tensor, so one-shot bufferization's analysis decides when the write
+may happen (after every read of the old value) and fails with "cannot avoid RaW conflict"
+when no order works (updates that swap two variables; the caller then compiles without
+donation). The tensor result is materialized again into input j's memref, which keeps it
+alive through canonicalization (an unused tensor-destination materialize is dead code) and
+folds to nothing once bufferized. Output k's own memref argument is unused (the runtime
+passes input j's). Other results are materialized first, so an output that reads the old
+value of a donated input (`outputs=[w]` with an update of `w`) is copied before the update.
 """
 from __future__ import annotations
 
@@ -24,8 +35,10 @@ def _memref_type(t: ir.RankedTensorType, contiguous: bool) -> ir.MemRefType:
     return ir.MemRefType.get(list(t.shape), t.element_type, layout)
 
 
-def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = None) -> None:
-    """Rename `name` to `name_impl` (private) and add the DPS entry `name` calling it."""
+def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = None,
+               donate: Sequence[tuple[int, int]] = ()) -> None:
+    """Rename `name` to `name_impl` (private) and add the DPS entry `name` calling it.
+    `donate`: (input, output) pairs whose result is written into the input's buffer."""
     impl = None
     for op in body.operations:
         if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
@@ -36,6 +49,12 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
     ins = [ir.RankedTensorType(t) for t in fty.inputs]
     outs = [ir.RankedTensorType(t) for t in fty.results]
     contiguous = list(contiguous) if contiguous is not None else [True] * len(ins)
+    donated = dict((k, j) for j, k in donate)  # output -> input
+    for k, j in donated.items():
+        if not (0 <= j < len(ins) and 0 <= k < len(outs)) or ins[j] != outs[k] or not contiguous[j]:
+            raise ValueError(f"{NAME}: cannot write output {k} into input {j} (types or layout differ)")
+    if len(set(donated.values())) != len(donated):
+        raise ValueError(f"{NAME}: an input is donated to two outputs")
     impl_name = f"{name}_impl"
     impl.attributes["sym_name"] = ir.StringAttr.get(impl_name)
     impl.attributes["sym_visibility"] = ir.StringAttr.get("private")
@@ -46,11 +65,17 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
         entry.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         block = entry.add_entry_block()
         with ir.InsertionPoint(block):
+            writable = set(donated.values())
             tensors = [
-                bufferization.ToTensorOp(t, a, restrict=True).result
-                for t, a in zip(ins, block.arguments[: len(ins)])
+                bufferization.ToTensorOp(t, a, restrict=True, writable=True if i in writable else None).result
+                for i, (t, a) in enumerate(zip(ins, block.arguments[: len(ins)]))
             ]
             call = func.CallOp(outs, ir.FlatSymbolRefAttr.get(impl_name), tensors)
-            for r, dest in zip(call.results, block.arguments[len(ins):]):
-                bufferization.MaterializeInDestinationOp(None, r, dest, restrict=True, writable=True)
+            for k, (r, dest) in enumerate(zip(call.results, block.arguments[len(ins):])):
+                if k not in donated:
+                    bufferization.MaterializeInDestinationOp(None, r, dest, restrict=True, writable=True)
+            for k, j in sorted(donated.items()):
+                kept = bufferization.MaterializeInDestinationOp(outs[k], call.results[k], tensors[j]).result
+                # not `restrict`: the to_tensor above reads the same memref
+                bufferization.MaterializeInDestinationOp(None, kept, block.arguments[j], writable=True)
             func.ReturnOp([])

@@ -25,6 +25,11 @@ class Event {
   // Called once by whoever ran the task (a worker, or the caller in sync mode).
   void complete();
   void fail(ErrorKind kind, std::string message);
+  // Ready for another run (an event nobody else holds: a runtime-private, reused task's).
+  void reset() {
+    done_.store(false, std::memory_order_relaxed);
+    failed_ = false;
+  }
   // Blocks until complete; call without the GIL.
   void wait();
   bool done() const { return done_.load(std::memory_order_acquire); }
@@ -65,5 +70,13 @@ class Array {
   std::shared_ptr<Event> event_;  // null: ready from the start
   int device_;
 };
+
+// The Array `h` is, or nullptr: a type-pointer check (nb::isinstance and nb::cast look the
+// type up in nanobind's registry, a cost on every warm call).
+inline const Array* array_of(nb::handle h) {
+  static PyTypeObject* const type = reinterpret_cast<PyTypeObject*>(nb::type<Array>().ptr());
+  if (!PyObject_TypeCheck(h.ptr(), type)) return nullptr;
+  return nb::inst_ptr<Array>(h);
+}
 
 }  // namespace theanir

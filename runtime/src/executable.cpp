@@ -11,157 +11,15 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <sstream>
+#include <mutex>
 #include <stdexcept>
 
+#include "descriptor.h"
 #include "queue.h"
 
 namespace theanir {
 
-namespace {
-
-const char* dtype_name(int code) {
-  switch (code) {
-    case F32: return "float32";
-    case F64: return "float64";
-    case I32: return "int32";
-    case I64: return "int64";
-    case BOOL: return "bool";
-  }
-  return "?";
-}
-
-size_t dtype_size(int code) { return code == F32 || code == I32 ? 4 : code == BOOL ? 1 : 8; }
-
-bool dtype_matches(const nb::dlpack::dtype& dt, int code) {
-  using nb::dlpack::dtype_code;
-  switch (code) {
-    case F32: return dt.code == (uint8_t)dtype_code::Float && dt.bits == 32;
-    case F64: return dt.code == (uint8_t)dtype_code::Float && dt.bits == 64;
-    case I32: return dt.code == (uint8_t)dtype_code::Int && dt.bits == 32;
-    case I64: return dt.code == (uint8_t)dtype_code::Int && dt.bits == 64;
-    case BOOL: return dt.code == (uint8_t)dtype_code::Bool && dt.bits == 8;
-  }
-  return false;
-}
-
-std::string dlpack_name(const nb::dlpack::dtype& dt) {
-  using nb::dlpack::dtype_code;
-  const char* kind = dt.code == (uint8_t)dtype_code::Float ? "float"
-                     : dt.code == (uint8_t)dtype_code::Int ? "int"
-                     : dt.code == (uint8_t)dtype_code::UInt ? "uint"
-                     : dt.code == (uint8_t)dtype_code::Bool ? "bool" : "complex";
-  return dt.code == (uint8_t)dtype_code::Bool ? "bool" : kind + std::to_string(dt.bits);
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream os;
-  os << "(";
-  for (size_t i = 0; i < s.size(); ++i) os << s[i] << (s.size() == 1 || i + 1 < s.size() ? "," : "");
-  os << ")";
-  return os.str();
-}
-
-using RoArray = nb::ndarray<nb::ro>;
-
-[[noreturn]] void arg_error(ErrorKind kind, const ArgSpec& spec, const std::string& what) {
-  raise_error(kind, "argument '" + spec.name + "': " + what);
-}
-
-// Validate `arr` against `spec` and fill its memref descriptor `d`
-// {allocated, aligned, offset, sizes[rank], strides[rank]} (strides in elements).
-// Never trusted (they would crash): rank, shape, a null buffer, an element size smaller than
-// compiled for, and a layout whose elements do not fit the canonical reading. With trust,
-// the dtype (of equal size) and contiguity are the caller's promise.
-void describe(const ArgSpec& spec, const RoArray& arr, std::vector<int64_t>& d, bool trust) {
-  const size_t rank = spec.shape.size();
-  if (arr.ndim() != rank) {
-    arg_error(ErrorKind::Value, spec, "expected rank " + std::to_string(rank) + " shape " + shape_str(spec.shape) +
-                                          ", got rank " + std::to_string(arr.ndim()));
-  }
-  std::vector<int64_t> shape(rank);
-  int64_t size = 1;
-  for (size_t k = 0; k < rank; ++k) {
-    shape[k] = (int64_t)arr.shape(k);
-    size *= shape[k];
-  }
-  if (shape != spec.shape) {
-    arg_error(ErrorKind::Value, spec, "expected shape " + shape_str(spec.shape) + ", got " + shape_str(shape));
-  }
-  if (size > 0 && arr.data() == nullptr) arg_error(ErrorKind::Value, spec, "null data pointer");
-  const bool same_dtype = dtype_matches(arr.dtype(), spec.dtype);
-  if (!same_dtype && (!trust || spec.output || arr.itemsize() < dtype_size(spec.dtype))) {
-    arg_error(ErrorKind::Type, spec, std::string("expected dtype ") + dtype_name(spec.dtype) + ", got " +
-                                         dlpack_name(arr.dtype()));
-  }
-  d.assign(3 + 2 * rank, 0);
-  d[0] = d[1] = (int64_t)(intptr_t)arr.data();
-  int64_t expect = 1, last = 0;
-  bool contiguous = true, nonnegative = true;
-  for (size_t k = rank; k-- > 0;) {
-    const int64_t st = (int64_t)arr.stride(k);
-    d[3 + k] = shape[k];
-    d[3 + rank + k] = st;
-    if (shape[k] != 1 && st != expect) contiguous = false;
-    if (st < 0) nonnegative = false;
-    last += (shape[k] - 1) * st;
-    expect *= shape[k];
-  }
-  if (!spec.contiguous || size == 0) return;  // compiled for a strided layout: the array's own
-  if (!contiguous && (!trust || !nonnegative || last < size - 1)) {
-    arg_error(ErrorKind::Value, spec, "expected a C-contiguous array");
-  }
-  int64_t st = 1;  // identity layout: canonical strides
-  for (size_t k = rank; k-- > 0;) {
-    d[3 + rank + k] = st;
-    st *= shape[k];
-  }
-}
-
-// The common case of `describe`, straight from an exact np.ndarray: dtype and shape as
-// compiled, native byte order, an aligned-to-itemsize layout that is C-contiguous when
-// compiled for it. Returns false for anything else: `describe` then decides (and words the
-// error), so both accept exactly the same arrays for valid input.
-bool describe_fast(const ArgSpec& spec, PyObject* obj, std::vector<int64_t>& d, bool& writable) {
-  if (Py_TYPE(obj) != &PyArray_Type) return false;
-  PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj);
-  const size_t rank = spec.shape.size();
-  if ((size_t)PyArray_NDIM(a) != rank || !PyArray_ISNOTSWAPPED(a)) return false;
-  PyArray_Descr* dt = PyArray_DESCR(a);
-  const int64_t itemsize = (int64_t)PyDataType_ELSIZE(dt);
-  if ((size_t)itemsize != dtype_size(spec.dtype)) return false;
-  const char kind = dt->kind;
-  const bool ok = spec.dtype == F32 || spec.dtype == F64 ? kind == 'f'
-                  : spec.dtype == BOOL                   ? kind == 'b'
-                                                         : kind == 'i';
-  if (!ok) return false;
-  const npy_intp* dims = PyArray_DIMS(a);
-  const npy_intp* strides = PyArray_STRIDES(a);
-  int64_t size = 1;
-  for (size_t k = 0; k < rank; ++k) {
-    if ((int64_t)dims[k] != spec.shape[k]) return false;
-    size *= spec.shape[k];
-  }
-  void* data = PyArray_DATA(a);
-  if (size > 0 && data == nullptr) return false;
-  d.assign(3 + 2 * rank, 0);
-  d[0] = d[1] = (int64_t)(intptr_t)data;
-  int64_t expect = 1;
-  for (size_t k = rank; k-- > 0;) {
-    const int64_t st = (int64_t)strides[k];
-    if (st % itemsize != 0) return false;
-    const int64_t el = st / itemsize;
-    if (spec.contiguous && size > 0 && spec.shape[k] != 1 && el != expect) return false;
-    d[3 + k] = spec.shape[k];
-    d[3 + rank + k] = spec.contiguous && size > 0 ? expect : el;
-    expect *= spec.shape[k];
-  }
-  writable = PyArray_ISWRITEABLE(a);
-  return true;
-}
 
 bool numpy_api_ready() {
   static const bool ready = [] {
@@ -174,53 +32,12 @@ bool numpy_api_ready() {
   return ready;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Owned = std::unique_ptr<void, FreeDeleter>;
-
-Owned aligned_buffer(size_t bytes) {
-  const size_t n = ((bytes ? bytes : 1) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, n);
-  if (!p) throw std::bad_alloc();
-  return Owned(p);
-}
-
-// Copy a strided view (descriptor `d`) into `dst` in C order; rewrite `d` to describe it.
-void copy_to(std::vector<int64_t>& d, size_t rank, size_t itemsize, void* dst) {
-  const char* src = reinterpret_cast<const char*>((intptr_t)d[1]);
-  char* out = static_cast<char*>(dst);
-  std::vector<int64_t> idx(rank, 0);
-  int64_t size = 1;
-  for (size_t k = 0; k < rank; ++k) size *= d[3 + k];
-  for (int64_t n = 0; n < size; ++n) {
-    int64_t off = 0;
-    for (size_t k = 0; k < rank; ++k) off += idx[k] * d[3 + rank + k];
-    std::memcpy(out + n * itemsize, src + off * (int64_t)itemsize, itemsize);
-    for (size_t k = rank; k-- > 0;) {
-      if (++idx[k] < d[3 + k]) break;
-      idx[k] = 0;
-    }
-  }
-  d[0] = d[1] = (int64_t)(intptr_t)dst;
-  int64_t st = 1;
-  for (size_t k = rank; k-- > 0;) {
-    d[3 + rank + k] = st;
-    st *= d[3 + k];
-  }
-}
-
-bool is_contiguous(const std::vector<int64_t>& d, size_t rank) {
-  int64_t expect = 1;
-  for (size_t k = rank; k-- > 0;) {
-    if (d[3 + k] != 1 && d[3 + rank + k] != expect) return false;
-    expect *= d[3 + k];
-  }
-  return true;
-}
-
-void set_data(std::vector<int64_t>& d, void* p) { d[0] = d[1] = (int64_t)(intptr_t)p; }
-
+namespace {
+// Calls that write their inputs (donated buffers: in-place updates of shared variables) run
+// one at a time: two threads stepping the same function (or two functions updating the same
+// variable) would otherwise write one buffer at once. Taken after the task's dependencies are
+// done, so a call waiting for another's result never holds it.
+std::mutex g_in_place_mu;
 }  // namespace
 
 // One call (or n_calls chained ones) ready to run without the GIL.
@@ -236,8 +53,29 @@ struct Executable::Task {
   std::vector<Owned> copies;  // inputs copied at enqueue (the caller may write its arrays)
   std::vector<Swap> swaps;
   int64_t n_calls = 1;
+  std::shared_ptr<BufferPool> pool;  // the function's (allow_gc=False) or this task's, or none
+  bool in_place = false;             // writes an input: serialized (g_in_place_mu)
   std::shared_ptr<Event> done = std::make_shared<Event>();
   PyObject* keepalive = nullptr;  // inputs, outputs and the code, until the task has run
+  std::vector<void*> ptrs, packed;  // the packed call's arguments (kept: a reused task)
+  std::vector<nb::object> outs;     // the output buffers, while the caller holds the GIL
+
+  // Ready for another inline call (Executable::spare_): its vectors keep their capacity.
+  void reset(Packed f, size_t n_args) {
+    fn = f;
+    descs.resize(n_args);
+    deps.clear();
+    copies.clear();
+    swaps.clear();
+    n_calls = 1;
+    keepalive = nullptr;
+    in_place = false;
+    if (done.use_count() == 1) {
+      done->reset();
+    } else {
+      done = std::make_shared<Event>();  // the last one went to failed results
+    }
+  }
 
   void run() noexcept {
     for (const auto& e : deps) {
@@ -245,8 +83,12 @@ struct Executable::Task {
       if (e->failed()) return done->fail(e->kind(), e->message());
     }
     try {
+      std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
+      if (in_place) in_place_lock.lock();
+      PoolScope scope(pool.get());
       const size_t n = descs.size();
-      std::vector<void*> ptrs(n), packed(n);
+      ptrs.resize(n);
+      packed.resize(n);
       for (size_t i = 0; i < n; ++i) {
         ptrs[i] = descs[i].data();
         packed[i] = &ptrs[i];
@@ -267,9 +109,12 @@ struct Executable::Task {
   }
 };
 
-Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive)
+Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks,
+                       bool allow_gc)
     : fn_(reinterpret_cast<Packed>(fn)), specs_(std::move(specs)), keepalive_(std::move(keepalive)) {
   if (fn == 0) throw std::invalid_argument("Executable: null entry point");
+  install_memory_hooks(memory_hooks);
+  set_allow_gc(allow_gc);
   nb::module_ np = nb::module_::import_("numpy");
   np_empty_ = np.attr("empty");
   numpy_ready_ = numpy_api_ready();
@@ -299,6 +144,37 @@ Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keep
     }
     out_descs_.push_back(std::move(d));
   }
+  donated_.assign(n_inputs_, -1);
+  for (size_t j = n_inputs_; j < specs_.size(); ++j) {
+    const ArgSpec& s = specs_[j];
+    if (s.alias < 0) continue;
+    if ((size_t)s.alias >= n_inputs_ || donated_[s.alias] >= 0) {
+      throw std::invalid_argument("Executable: output '" + s.name + "' aliases no input, or one already aliased");
+    }
+    const ArgSpec& in = specs_[s.alias];
+    if (in.shape != s.shape || in.dtype != s.dtype || !in.contiguous) {
+      throw std::invalid_argument("Executable: output '" + s.name + "' aliases input '" + in.name +
+                                  "' of another shape, dtype or layout");
+    }
+    donated_[s.alias] = (int)(j - n_inputs_);
+    any_donated_ = true;
+  }
+}
+
+void Executable::set_allow_gc(bool allow) {
+  if (allow) {
+    pool_.reset();  // calls in flight keep theirs
+  } else if (!pool_) {
+    pool_ = std::make_shared<BufferPool>();
+  }
+}
+
+std::pair<size_t, size_t> Executable::pool_stats() const {
+  return pool_ ? std::make_pair(pool_->buffers(), pool_->bytes()) : std::make_pair(size_t(0), size_t(0));
+}
+
+void Executable::release_memory() {
+  if (pool_) pool_ = std::make_shared<BufferPool>();  // the old one is freed by its last holder
 }
 
 void Executable::call(nb::list arrays, bool trust_input) {
@@ -321,11 +197,23 @@ void Executable::call(nb::list arrays, bool trust_input) {
       arg_error(ErrorKind::Type, spec, std::string("expected a NumPy array of dtype ") + dtype_name(spec.dtype) +
                                            ", got " + nb::type_name(arrays[i].type()).c_str());
     }
-    describe(spec, arr, descs[i], trust_input);
+    if (spec.alias >= 0) {  // written into the input's buffer, which must be writeable
+      nb::ndarray<> in;
+      if (!nb::try_cast(arrays[spec.alias], in)) {
+        arg_error(ErrorKind::Value, specs_[spec.alias], "updated in place, but the array is read-only");
+      }
+      descs[i] = descs[spec.alias];
+    } else {
+      describe(spec, arr, descs[i], trust_input);
+    }
     ptrs[i] = descs[i].data();
     packed[i] = &ptrs[i];
   }
+  std::shared_ptr<BufferPool> pool = pool_;
   nb::gil_scoped_release release;
+  std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
+  if (any_donated_) in_place_lock.lock();
+  PoolScope scope(pool.get());
   fn_(packed.data());
 }
 
@@ -342,29 +230,35 @@ nb::object Executable::alloc_output(size_t j) {
   return np_empty_(out_shapes_[j], out_dtypes_[j]);
 }
 
-std::shared_ptr<Executable::Task> Executable::prepare(nb::list inputs, bool trust, bool copy_writable) {
-  if (nb::len(inputs) != n_inputs_) {
-    throw nb::type_error(("expected " + std::to_string(n_inputs_) + " inputs, got " +
-                          std::to_string(nb::len(inputs))).c_str());
+void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable,
+                         nb::handle* donated) {
+  if (n != n_inputs_) {
+    throw nb::type_error(("expected " + std::to_string(n_inputs_) + " inputs, got " + std::to_string(n)).c_str());
   }
-  auto task = std::make_shared<Task>();
-  task->fn = fn_;
-  task->descs.resize(specs_.size());
   for (size_t i = 0; i < n_inputs_; ++i) {
     const ArgSpec& spec = specs_[i];
     nb::handle obj = inputs[i];
     RoArray arr;
     bool writable = false;
-    if (nb::isinstance<Array>(obj)) {
-      const Array& a = nb::cast<const Array&>(obj);
+    if (const Array* ap = array_of(obj)) {
+      const Array& a = *ap;
       // Unfinished, or failed (its error propagates to our outputs): the task waits on it.
       if (a.event() && (!a.event()->done() || a.event()->failed())) task->deps.push_back(a.event());
+      if (donated_[i] >= 0) {
+        describe_donated(i, a.buffer(), task->descs[i]);
+        donated[i] = a.buffer();
+        continue;
+      }
       bool unused;
       if (numpy_ready_ && describe_fast(spec, a.buffer().ptr(), task->descs[i], unused)) continue;
       nb::try_cast(a.buffer(), arr);
+    } else if (donated_[i] >= 0) {
+      describe_donated(i, obj, task->descs[i]);
+      donated[i] = obj;
+      continue;
     } else if (numpy_ready_ && describe_fast(spec, obj.ptr(), task->descs[i], writable)) {
       if (!(writable && copy_writable)) continue;
-      copy_input(task.get(), i, (size_t)PyArray_ITEMSIZE(reinterpret_cast<PyArrayObject*>(obj.ptr())));
+      copy_input(task, i, (size_t)PyArray_ITEMSIZE(reinterpret_cast<PyArrayObject*>(obj.ptr())));
       continue;
     } else {
       nb::ndarray<> w;
@@ -378,9 +272,58 @@ std::shared_ptr<Executable::Task> Executable::prepare(nb::list inputs, bool trus
     }
     describe(spec, arr, task->descs[i], trust);
     if (!(writable && copy_writable)) continue;
-    copy_input(task.get(), i, arr.itemsize());
+    copy_input(task, i, arr.itemsize());
   }
-  return task;
+  if (any_donated_) check_overlap(*task);
+  task->in_place = any_donated_;
+}
+
+// An input that an output is written into: an exact, writeable, C-contiguous ndarray of the
+// compiled dtype and shape in native byte order (never trusted, never copied).
+void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const {
+  const ArgSpec& spec = specs_[i];
+  const std::string why = "is updated in place (by '" + specs_[n_inputs_ + donated_[i]].name + "'): ";
+  if (!numpy_ready_ || Py_TYPE(buffer.ptr()) != &PyArray_Type) {
+    arg_error(ErrorKind::Type, spec, why + "expected a NumPy array or th.Array, got " +
+                                         nb::type_name(buffer.type()).c_str());
+  }
+  bool writable = false;
+  if (!describe_fast(spec, buffer.ptr(), d, writable)) {
+    RoArray arr;
+    nb::try_cast(buffer, arr);
+    ArgSpec any_layout = spec;
+    any_layout.contiguous = false;
+    describe(any_layout, arr, d, false);  // raises a dtype or shape mismatch
+    arg_error(ErrorKind::Value, spec, why + "expected a C-contiguous array in native byte order");
+  }
+  if (!writable) arg_error(ErrorKind::Value, spec, why + "the array is read-only");
+}
+
+// A donated buffer is written while the other inputs are read: none may share its memory.
+void Executable::check_overlap(const Task& task) const {
+  auto range = [&](size_t i, int64_t& lo, int64_t& hi) {
+    const std::vector<int64_t>& d = task.descs[i];
+    const size_t rank = specs_[i].shape.size();
+    const int64_t item = (int64_t)dtype_size(specs_[i].dtype);
+    lo = hi = d[1];
+    for (size_t k = 0; k < rank; ++k) {
+      if (d[3 + k] == 0) return false;
+      const int64_t span = (d[3 + k] - 1) * d[3 + rank + k] * item;
+      (span < 0 ? lo : hi) += span;
+    }
+    hi += item;
+    return true;
+  };
+  for (size_t i = 0; i < n_inputs_; ++i) {
+    int64_t lo, hi;
+    if (donated_[i] < 0 || !range(i, lo, hi)) continue;
+    for (size_t m = 0; m < n_inputs_; ++m) {
+      int64_t lo2, hi2;
+      if (m == i || !range(m, lo2, hi2) || hi2 <= lo || hi <= lo2) continue;
+      arg_error(ErrorKind::Value, specs_[i], "is updated in place (by '" + specs_[n_inputs_ + donated_[i]].name +
+                                                 "') but shares memory with argument '" + specs_[m].name + "'");
+    }
+  }
 }
 
 // The caller may write its array once we return: the task reads a private copy.
@@ -396,6 +339,98 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
     copy_to(task->descs[i], rank, itemsize, buf.get());
   }
   task->copies.push_back(std::move(buf));
+}
+
+// The outputs of a prepared task: new C-contiguous NumPy buffers, or the buffer of the input
+// an output is written into (donated[input]).
+void Executable::bind_outputs(Task* task, const nb::handle* donated) {
+  task->outs.clear();
+  for (size_t j = 0; j < out_shapes_.size(); ++j) {
+    std::vector<int64_t>& d = task->descs[n_inputs_ + j];
+    if (const int in = specs_[n_inputs_ + j].alias; in >= 0) {
+      task->outs.push_back(nb::borrow(donated[in]));
+      d = task->descs[in];
+      continue;
+    }
+    task->outs.push_back(alloc_output(j));
+    PyObject* o = task->outs.back().ptr();
+    d = out_descs_[j];  // the compiled shape and dtype, canonical strides
+    set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
+                                                           : nb::cast<nb::ndarray<>>(task->outs.back()).data());
+  }
+}
+
+void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input, int device, int stream, bool sync,
+                           nb::object* results) {
+  collect_deferred();
+  DeviceQueue* queue = nullptr;
+  bool inline_small = false;
+  if (!sync) {  // refuses a device without a backend up front
+    queue = device == 0 && stream == 0 ? &default_queue() : &device_queue(device, stream);
+    inline_small = total_bytes_ <= kInlineBytes && n == n_inputs_ && queue->idle();
+    for (size_t i = 0; i < n && inline_small; ++i) {
+      const Array* a = array_of(inputs[i]);
+      if (a && a->event() && (!a->event()->done() || a->event()->failed())) inline_small = false;
+    }
+  }
+  const size_t n_out = out_shapes_.size();
+  nb::handle donated_small[8];
+  std::vector<nb::handle> donated_big;
+  nb::handle* donated = donated_small;
+  if (any_donated_ && n_inputs_ > 8) {
+    donated_big.resize(n_inputs_);
+    donated = donated_big.data();
+  }
+  if (inline_small || sync) {
+    // Run here, not queued: a reused task (no allocations but the outputs), results complete.
+    // Sync mode may wait here for unfinished inputs (deps) and raises errors at once.
+    std::shared_ptr<Task> task;
+    const bool spare = !spare_busy_.exchange(true, std::memory_order_acquire);
+    struct Release {
+      std::atomic<bool>* flag;
+      ~Release() {
+        if (flag) flag->store(false, std::memory_order_release);
+      }
+    } release_spare{spare ? &spare_busy_ : nullptr};
+    if (spare) {
+      if (!spare_) spare_ = std::make_shared<Task>();
+      task = spare_;
+      task->reset(fn_, specs_.size());
+    } else {
+      task = std::make_shared<Task>();
+      task->reset(fn_, specs_.size());
+    }
+    task->pool = pool_;
+    prepare(task.get(), inputs, n, trust_input, false, donated);
+    bind_outputs(task.get(), donated);
+    {
+      nb::gil_scoped_release release;
+      task->run();
+    }
+    task->pool.reset();
+    if (task->done->failed() && sync) {
+      task->outs.clear();
+      raise_error(task->done->kind(), task->done->message());
+    }
+    // Failed: the error surfaces at the read, as it would have from the queue.
+    std::shared_ptr<Event> event = task->done->failed() ? task->done : nullptr;
+    for (size_t j = 0; j < n_out; ++j) results[j] = nb::cast(Array(std::move(task->outs[j]), event, device));
+    task->outs.clear();
+    return;
+  }
+  auto task = std::make_shared<Task>();
+  task->reset(fn_, specs_.size());
+  task->pool = pool_;
+  prepare(task.get(), inputs, n, trust_input, true, donated);
+  bind_outputs(task.get(), donated);
+  nb::tuple ins = nb::steal<nb::tuple>(PyTuple_New((Py_ssize_t)n));
+  for (size_t i = 0; i < n; ++i) PyTuple_SET_ITEM(ins.ptr(), i, inputs[i].inc_ref().ptr());
+  task->keepalive = nb::make_tuple(nb::find(this), ins, nb::cast(task->outs)).release().ptr();
+  std::vector<nb::object> outs = std::move(task->outs);
+  std::vector<size_t> returned(n_out);
+  for (size_t j = 0; j < n_out; ++j) returned[j] = j;
+  nb::list out = launch(task, outs, returned, device, stream, false);
+  for (size_t j = 0; j < n_out; ++j) results[j] = out[j];
 }
 
 nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::object>& outs,
@@ -425,52 +460,14 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
 }
 
 nb::list Executable::call_async(nb::list inputs, bool trust_input, int device, int stream, bool sync) {
-  collect_deferred();
-  bool inline_small = false;
-  if (!sync) {
-    DeviceQueue& queue = device_queue(device, stream);  // refuse a device without a backend up front
-    if (total_bytes_ <= kInlineBytes && nb::len(inputs) == n_inputs_ && queue.idle()) {
-      inline_small = true;
-      for (nb::handle obj : inputs) {
-        if (!nb::isinstance<Array>(obj)) continue;
-        const auto& ev = nb::cast<const Array&>(obj).event();
-        if (ev && (!ev->done() || ev->failed())) {
-          inline_small = false;
-          break;
-        }
-      }
-    }
-  }
-  auto task = prepare(inputs, trust_input, !sync && !inline_small);
-  std::vector<nb::object> outs;
-  std::vector<size_t> returned;
-  for (size_t j = 0; j < out_shapes_.size(); ++j) {
-    outs.push_back(alloc_output(j));
-    std::vector<int64_t>& d = task->descs[n_inputs_ + j];
-    d = out_descs_[j];  // a new C-contiguous buffer of the compiled shape and dtype
-    if (numpy_ready_ && Py_TYPE(outs.back().ptr()) == &PyArray_Type) {
-      set_data(d, PyArray_DATA(reinterpret_cast<PyArrayObject*>(outs.back().ptr())));
-    } else {
-      set_data(d, nb::cast<nb::ndarray<>>(outs.back()).data());
-    }
-    returned.push_back(j);
-  }
-  if (inline_small) {
-    {
-      nb::gil_scoped_release release;
-      task->run();
-    }
-    // Failed: the error surfaces at the read, as it would have from the queue.
-    std::shared_ptr<Event> event = task->done->failed() ? task->done : nullptr;
-    nb::list result;
-    for (size_t j : returned) result.append(nb::cast(Array(outs[j], event, device)));
-    return result;
-  }
-  if (!sync) {
-    nb::object self = nb::find(this);
-    task->keepalive = nb::make_tuple(self, inputs, nb::cast(outs)).release().ptr();
-  }
-  return launch(task, outs, returned, device, stream, sync);
+  const size_t n = nb::len(inputs);
+  std::vector<nb::handle> handles(n);
+  for (size_t i = 0; i < n; ++i) handles[i] = PyList_GET_ITEM(inputs.ptr(), i);
+  std::vector<nb::object> results(out_shapes_.size());
+  call_core(handles.data(), n, trust_input, device, stream, sync, results.data());
+  nb::list out;
+  for (nb::object& r : results) out.append(std::move(r));
+  return out;
 }
 
 nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair<int, int>> updates,
@@ -478,12 +475,24 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
   collect_deferred();
   if (n_calls < 1) throw nb::value_error(("run: n_calls must be >= 1, got " + std::to_string(n_calls)).c_str());
   if (!sync) device_queue(device, stream);
-  auto task = prepare(inputs, trust_input, !sync);
+  const size_t n = nb::len(inputs);
+  std::vector<nb::handle> handles(n), donated(n_inputs_);
+  for (size_t i = 0; i < n; ++i) handles[i] = PyList_GET_ITEM(inputs.ptr(), i);
+  auto task = std::make_shared<Task>();
+  task->reset(fn_, specs_.size());
+  prepare(task.get(), handles.data(), n, trust_input, !sync, donated.data());
   task->n_calls = n_calls;
+  task->pool = pool_ ? pool_ : n_calls > 1 ? std::make_shared<BufferPool>() : nullptr;
   const size_t n_out = out_shapes_.size();
   std::vector<nb::object> outs;  // the outputs, then a second buffer per update
   std::vector<size_t> returned;
   for (size_t j = 0; j < n_out; ++j) {
+    if (const int in = specs_[n_inputs_ + j].alias; in >= 0) {  // updated in place at every step
+      outs.push_back(nb::borrow(donated[in]));
+      task->descs[n_inputs_ + j] = task->descs[in];
+      returned.push_back(j);
+      continue;
+    }
     outs.push_back(alloc_output(j));
     nb::ndarray<> o = nb::cast<nb::ndarray<>>(outs.back());
     describe(specs_[n_inputs_ + j], RoArray(o), task->descs[n_inputs_ + j], false);
@@ -495,6 +504,11 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
     }
     const ArgSpec& si = specs_[in];
     const ArgSpec& so = specs_[n_inputs_ + out];
+    if (so.alias == in) continue;  // in place: nothing to swap
+    if (so.alias >= 0) {
+      throw nb::value_error(("run: output '" + so.name + "' is written into input '" + specs_[so.alias].name +
+                             "', not '" + si.name + "'").c_str());
+    }
     if (si.shape != so.shape || si.dtype != so.dtype) {
       throw nb::value_error(("run: the update of '" + si.name + "' has shape " + shape_str(so.shape) + " " +
                              dtype_name(so.dtype) + ", but the input is " + shape_str(si.shape) + " " +
@@ -518,184 +532,6 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
     task->keepalive = nb::make_tuple(self, inputs, nb::cast(outs)).release().ptr();
   }
   return launch(task, outs, returned, device, stream, sync);
-}
-
-// ------------------------------------------------------------------ FastCache
-namespace {
-
-// The layout of an exact, native-order ndarray (the buffer of a th.Array included).
-bool ndarray_layout(PyObject* obj, int& type_num, std::vector<int64_t>& dims, std::vector<int64_t>& strides) {
-  if (Py_TYPE(obj) != &PyArray_Type) return false;
-  PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj);
-  if (!PyArray_ISNOTSWAPPED(a)) return false;
-  type_num = PyArray_DESCR(a)->type_num;
-  const int nd = PyArray_NDIM(a);
-  dims.assign(PyArray_DIMS(a), PyArray_DIMS(a) + nd);
-  strides.assign(PyArray_STRIDES(a), PyArray_STRIDES(a) + nd);
-  return true;
-}
-
-bool ndarray_matches(PyObject* obj, int type_num, const std::vector<int64_t>& dims,
-                     const std::vector<int64_t>& strides) {
-  if (Py_TYPE(obj) != &PyArray_Type) return false;
-  PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj);
-  const size_t nd = (size_t)PyArray_NDIM(a);
-  if (nd != dims.size() || PyArray_DESCR(a)->type_num != type_num || !PyArray_ISNOTSWAPPED(a)) return false;
-  const npy_intp* d = PyArray_DIMS(a);
-  const npy_intp* st = PyArray_STRIDES(a);
-  for (size_t k = 0; k < nd; ++k) {
-    if ((int64_t)d[k] != dims[k] || (int64_t)st[k] != strides[k]) return false;
-  }
-  return true;
-}
-
-// A static value whose == runs no Python code (so no call can reenter the cache mid-match).
-bool plain_static(PyObject* v, int depth = 0) {
-  if (v == Py_None || PyBool_Check(v) || PyLong_CheckExact(v) || PyFloat_CheckExact(v) ||
-      PyUnicode_CheckExact(v) || PyBytes_CheckExact(v)) {
-    return true;
-  }
-  if (PyTuple_CheckExact(v) && depth < 4) {
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); ++i) {
-      if (!plain_static(PyTuple_GET_ITEM(v, i), depth + 1)) return false;
-    }
-    return true;
-  }
-  return false;
-}
-
-template <typename T>
-nb::object scalar_array(int typenum, T value) {
-  PyObject* o = PyArray_SimpleNew(0, nullptr, typenum);
-  if (!o) throw nb::python_error();
-  *static_cast<T*>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))) = value;
-  return nb::steal(o);
-}
-
-}  // namespace
-
-bool FastCache::add(nb::tuple args, std::vector<int> statics, uint64_t generation, nb::object executable,
-                    int out_kind, nb::object unflatten) {
-  if (!numpy_api_ready() || !nb::isinstance<Executable>(executable)) return false;
-  const Executable& exe = nb::cast<const Executable&>(executable);
-  const size_t n = nb::len(args);
-  Entry e{generation, std::vector<Slot>(n), executable, out_kind, unflatten};
-  std::vector<bool> is_static(n, false);
-  for (int p : statics) {
-    if (p < 0) p += (int)n;
-    if (p < 0 || (size_t)p >= n) return false;
-    is_static[p] = true;
-  }
-  size_t dyn = 0;
-  for (size_t i = 0; i < n; ++i) {
-    PyObject* obj = args[i].ptr();
-    Slot& s = e.slots[i];
-    if (is_static[i]) {
-      if (!plain_static(obj)) return false;
-      s.kind = STATIC;
-      s.value = nb::borrow(obj);
-      continue;
-    }
-    const ArgSpec* spec = dyn < exe.num_inputs() ? &exe.specs()[dyn] : nullptr;
-    ++dyn;
-    if (!spec) return false;
-    if (PyFloat_CheckExact(obj)) {
-      if (spec->dtype != F64 || !spec->shape.empty()) return false;
-      s.kind = FLOAT;
-    } else if (PyBool_Check(obj)) {
-      if (spec->dtype != BOOL || !spec->shape.empty()) return false;
-      s.kind = BOOL_;
-    } else if (PyLong_CheckExact(obj)) {
-      if (spec->dtype != I64 || !spec->shape.empty()) return false;
-      s.kind = INT;
-    } else if (nb::isinstance<Array>(obj)) {
-      s.kind = ARRAY;
-      if (!ndarray_layout(nb::cast<const Array&>(args[i]).buffer().ptr(), s.type_num, s.dims, s.strides)) return false;
-    } else {
-      s.kind = NDARRAY;
-      if (!ndarray_layout(obj, s.type_num, s.dims, s.strides)) return false;
-    }
-  }
-  if (dyn != exe.num_inputs()) return false;
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [&](const Entry& old) { return old.generation != generation; }),
-                 entries_.end());
-  if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
-  entries_.push_back(std::move(e));
-  return true;
-}
-
-nb::object FastCache::call(nb::tuple args, uint64_t generation, bool trust_input, bool sync) {
-  const size_t n = nb::len(args);
-  for (size_t k = entries_.size(); k-- > 0;) {
-    const Entry& e = entries_[k];
-    if (e.generation != generation || e.slots.size() != n) continue;
-    bool match = true;
-    for (size_t i = 0; i < n && match; ++i) {
-      PyObject* obj = args[i].ptr();
-      const Slot& s = e.slots[i];
-      switch (s.kind) {
-        case NDARRAY: match = ndarray_matches(obj, s.type_num, s.dims, s.strides); break;
-        case ARRAY:
-          match = nb::isinstance<Array>(obj) &&
-                  ndarray_matches(nb::cast<const Array&>(args[i]).buffer().ptr(), s.type_num, s.dims, s.strides);
-          break;
-        case FLOAT: match = PyFloat_CheckExact(obj); break;
-        case INT: match = PyLong_CheckExact(obj); break;
-        case BOOL_: match = PyBool_Check(obj); break;
-        case STATIC: {
-          if (Py_TYPE(obj) != Py_TYPE(s.value.ptr())) {
-            match = false;
-            break;
-          }
-          if (obj == s.value.ptr()) break;
-          const int r = PyObject_RichCompareBool(obj, s.value.ptr(), Py_EQ);
-          if (r < 0) PyErr_Clear();
-          match = r == 1;
-          break;
-        }
-      }
-    }
-    if (!match) continue;
-    // Copy what the call needs: allocations below may run finalizers (Python code that could
-    // add entries), and the call runs without the GIL (another thread's add may evict `e`).
-    nb::object executable = e.executable, unflatten = e.unflatten;
-    const int out_kind = e.out_kind;
-    Kind kinds_small[8];
-    std::vector<Kind> kinds_big;
-    Kind* kinds = kinds_small;
-    if (n > 8) {
-      kinds_big.resize(n);
-      kinds = kinds_big.data();
-    }
-    for (size_t i = 0; i < n; ++i) kinds[i] = e.slots[i].kind;
-    nb::list inputs;
-    for (size_t i = 0; i < n; ++i) {
-      PyObject* obj = args[i].ptr();
-      switch (kinds[i]) {
-        case STATIC: break;
-        case FLOAT: inputs.append(scalar_array<double>(NPY_FLOAT64, PyFloat_AS_DOUBLE(obj))); break;
-        case BOOL_: inputs.append(scalar_array<npy_bool>(NPY_BOOL, obj == Py_True)); break;
-        case INT: {
-          int overflow = 0;
-          const long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-          if (overflow || (v == -1 && PyErr_Occurred())) {
-            PyErr_Clear();
-            return miss_;  // the full path raises NumPy's error
-          }
-          inputs.append(scalar_array<int64_t>(NPY_INT64, (int64_t)v));
-          break;
-        }
-        default: inputs.append(nb::borrow(obj));
-      }
-    }
-    Executable& exe = nb::cast<Executable&>(executable);
-    nb::list out = exe.call_async(inputs, trust_input, 0, 0, sync);
-    if (out_kind == 0) return out[0];
-    if (out_kind == 1) return nb::tuple(out);
-    return unflatten(out);
-  }
-  return miss_;
 }
 
 }  // namespace theanir

@@ -6,12 +6,15 @@
 
 #include <nanobind/nanobind.h>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "array.h"
+#include "pool.h"
 
 namespace theanir {
 namespace nb = nanobind;
@@ -25,13 +28,18 @@ struct ArgSpec {
   std::vector<int64_t> shape;
   bool contiguous;  // compiled for a C-contiguous buffer (identity layout)
   bool output;      // written by the function
+  int alias = -1;   // an output written into the buffer of this input (donated), else -1
 };
 
 using Packed = void (*)(void**);
 
 class Executable {
  public:
-  Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive);
+  // `memory_hooks`: the artifact's hook setter (passes/lower/runtime_memory.py), 0 if none.
+  // `allow_gc=false` keeps the intermediate buffers of generated code in a pool between
+  // calls (runtime/src/pool.h); true frees them at once.
+  Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks = 0,
+             bool allow_gc = true);
 
   // Legacy synchronous call: `arrays` holds the inputs then caller-allocated outputs.
   void call(nb::list arrays, bool trust_input);
@@ -42,10 +50,22 @@ class Executable {
   // at the read, as for a queued call. Returns one Array per output.
   static constexpr size_t kInlineBytes = 64 * 1024;
   nb::list call_async(nb::list inputs, bool trust_input, int device, int stream, bool sync);
+  // call_async for the warm-call caches: borrowed inputs, the outputs' Arrays into `results`.
+  void call_core(const nb::handle* inputs, size_t n, bool trust_input, int device, int stream, bool sync,
+                 nb::object* results);
   // Run `n_calls` times in one task; after each step the output of each (input, output)
-  // pair in `updates` becomes that input of the next step. Returns the last outputs.
+  // pair in `updates` becomes that input of the next step (an output aliasing its input is
+  // updated in place). Returns the last outputs. The steps share a buffer pool even with
+  // allow_gc (dropped when the task ends).
   nb::list run(nb::list inputs, int64_t n_calls, std::vector<std::pair<int, int>> updates,
                bool trust_input, int device, int stream, bool sync);
+
+  bool allow_gc() const { return !pool_; }
+  void set_allow_gc(bool allow);
+  // The pool's kept buffers and bytes ((0, 0) with allow_gc).
+  std::pair<size_t, size_t> pool_stats() const;
+  // Drop the kept buffers (Theano's Function.free()); calls in flight keep theirs until done.
+  void release_memory();
 
   size_t num_args() const { return specs_.size(); }
   size_t num_inputs() const { return n_inputs_; }
@@ -53,7 +73,12 @@ class Executable {
 
  private:
   struct Task;
-  std::shared_ptr<Task> prepare(nb::list inputs, bool trust, bool copy_writable);
+  // Validate the inputs into `task`; `donated[i]` gets the NumPy buffer of each input that an
+  // output is written into (never copied; it must be writeable and C-contiguous).
+  void prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable, nb::handle* donated);
+  void bind_outputs(Task* task, const nb::handle* donated);
+  void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const;
+  void check_overlap(const Task& task) const;
   nb::object alloc_output(size_t i);
   void copy_input(Task* task, size_t i, size_t itemsize);
   nb::list launch(std::shared_ptr<Task> task, const std::vector<nb::object>& outs,
@@ -68,45 +93,14 @@ class Executable {
   std::vector<nb::object> out_shapes_, out_dtypes_;
   std::vector<std::vector<int64_t>> out_descs_;  // canonical descriptors, data pointer unset
   size_t total_bytes_ = 0;                        // every input and output buffer
+  std::vector<int> donated_;                      // per input: the output written into it, or -1
+  bool any_donated_ = false;
+  std::shared_ptr<BufferPool> pool_;              // null with allow_gc
+  std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time
+  std::atomic<bool> spare_busy_{false};
 };
 
-// The jit's warm-call cache (frontend/api.py): calls of positional NumPy arrays, th.Arrays,
-// Python scalars and static values whose layout matches an entry that the full path made
-// go straight to the entry's Executable. A pattern is at least as discriminating as the
-// frontend's signature key (exact ndarray type, dtype number, byte order, shape, strides;
-// exact scalar type; static value type and ==; the config generation).
-class FastCache {
- public:
-  explicit FastCache(nb::object miss) : miss_(std::move(miss)) {}
-  // Remember the pattern of `args` (a call the full path just served). `statics`: positions
-  // of static arguments; `out_kind`: 0 one leaf, 1 flat tuple, 2 rebuild with `unflatten`.
-  // Returns false (remembers nothing) for an argument it cannot match quickly.
-  bool add(nb::tuple args, std::vector<int> statics, uint64_t generation, nb::object executable, int out_kind,
-           nb::object unflatten);
-  // The call's result, or the `miss` object given at construction.
-  nb::object call(nb::tuple args, uint64_t generation, bool trust_input, bool sync);
-  void clear() { entries_.clear(); }
-  size_t size() const { return entries_.size(); }
-
-  static constexpr size_t kMaxEntries = 16;
-
- private:
-  enum Kind : int { NDARRAY, ARRAY, FLOAT, INT, BOOL_, STATIC };
-  struct Slot {
-    Kind kind;
-    int type_num = 0;
-    std::vector<int64_t> dims, strides;  // bytes
-    nb::object value;                    // STATIC
-  };
-  struct Entry {
-    uint64_t generation;
-    std::vector<Slot> slots;
-    nb::object executable;
-    int out_kind;
-    nb::object unflatten;
-  };
-  std::vector<Entry> entries_;  // most recent last
-  nb::object miss_;
-};
+// The NumPy C API is imported (once per process; false if it cannot be).
+bool numpy_api_ready();
 
 }  // namespace theanir

@@ -6,6 +6,8 @@
 
 #include "array.h"
 #include "executable.h"
+#include "fast_cache.h"
+#include "pool.h"
 #include "queue.h"
 
 namespace nb = nanobind;
@@ -26,13 +28,14 @@ nb::object failing_array(std::string message, int device, int stream) {
 NB_MODULE(_native, m) {
   m.doc() = "theanir runtime: validated, synchronous or queued calls into compiled entry points";
   nb::class_<ArgSpec>(m, "ArgSpec")
-      .def(nb::init<std::string, int, std::vector<int64_t>, bool, bool>(), nb::arg("name"), nb::arg("dtype"),
-           nb::arg("shape"), nb::arg("contiguous"), nb::arg("output"))
+      .def(nb::init<std::string, int, std::vector<int64_t>, bool, bool, int>(), nb::arg("name"), nb::arg("dtype"),
+           nb::arg("shape"), nb::arg("contiguous"), nb::arg("output"), nb::arg("alias") = -1)
       .def_ro("name", &ArgSpec::name)
       .def_ro("dtype", &ArgSpec::dtype)
       .def_ro("shape", &ArgSpec::shape)
       .def_ro("contiguous", &ArgSpec::contiguous)
-      .def_ro("output", &ArgSpec::output);
+      .def_ro("output", &ArgSpec::output)
+      .def_ro("alias", &ArgSpec::alias);
 
   nb::class_<Array>(m, "Array", "A result of a compiled call; reading it waits for the call.")
       .def("block_until_ready", [](nb::handle self) { nb::cast<const Array&>(self).wait(); return nb::borrow(self); },
@@ -46,24 +49,41 @@ NB_MODULE(_native, m) {
       .def_prop_ro("device", &Array::device);
 
   nb::class_<Executable>(m, "Executable")
-      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object>(), nb::arg("fn"), nb::arg("specs"),
-           nb::arg("keepalive"))
+      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object, uintptr_t, bool>(), nb::arg("fn"), nb::arg("specs"),
+           nb::arg("keepalive"), nb::arg("memory_hooks") = 0, nb::arg("allow_gc") = true)
       .def("call", &Executable::call, nb::arg("arrays"), nb::arg("trust_input") = false)
       .def("call_async", &Executable::call_async, nb::arg("inputs"), nb::arg("trust_input") = false,
            nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
       .def("run", &Executable::run, nb::arg("inputs"), nb::arg("n_calls"), nb::arg("updates"),
            nb::arg("trust_input") = false, nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
+      .def_prop_rw("allow_gc", &Executable::allow_gc, &Executable::set_allow_gc,
+                   "False: a pool keeps the intermediate buffers of generated code between calls.")
+      .def("pool_stats", &Executable::pool_stats, "(buffers, bytes) kept by the pool; (0, 0) with allow_gc.")
+      .def("release_memory", &Executable::release_memory, "Free the pool's kept buffers.")
       .def_prop_ro("num_args", &Executable::num_args)
       .def_prop_ro("num_inputs", &Executable::num_inputs);
 
-  nb::class_<FastCache>(m, "FastCache", "The jit's warm-call cache (see runtime/src/executable.h).")
+  // Base classes of th.jit's JitFunction and th.function's Function (frontend/): calling one
+  // tries the cache, else the Python `_call_slow`; the `_fast_*` methods are for the subclass.
+  nb::class_<FastCache>(m, "FastCache", "The jit's warm-call cache (see runtime/src/fast_cache.h).")
       .def(nb::init<nb::object>(), nb::arg("miss"))
-      .def("add", &FastCache::add, nb::arg("args"), nb::arg("statics"), nb::arg("generation"),
+      .def("__call__", &call_or_slow<FastCache>)
+      .def("_fast_add", &FastCache::add, nb::arg("args"), nb::arg("statics"), nb::arg("generation"),
            nb::arg("executable"), nb::arg("out_kind"), nb::arg("unflatten").none())
-      .def("call", &FastCache::call, nb::arg("args"), nb::arg("generation"), nb::arg("trust_input"),
-           nb::arg("sync"))
-      .def("clear", &FastCache::clear)
-      .def("__len__", &FastCache::size);
+      .def("_fast_call", &FastCache::call, nb::arg("args"))
+      .def("_fast_clear", &FastCache::clear)
+      .def("_fast_size", &FastCache::size)
+      .def_rw("trust_input", &FastCache::trust_input);
+
+  nb::class_<FunctionCache>(m, "FunctionCache", "th.function's warm-call cache (see runtime/src/fast_cache.h).")
+      .def(nb::init<nb::object, std::vector<nb::object>, std::vector<int>, size_t, bool>(), nb::arg("miss"),
+           nb::arg("cells"), nb::arg("updated"), nb::arg("n_out"), nb::arg("single"))
+      .def("__call__", &call_or_slow<FunctionCache>)
+      .def("_fast_add", &FunctionCache::add, nb::arg("args"), nb::arg("generation"), nb::arg("executable"))
+      .def("_fast_call", &FunctionCache::call, nb::arg("args"))
+      .def("_fast_clear", &FunctionCache::clear)
+      .def("_fast_size", &FunctionCache::size)
+      .def_rw("trust_input", &FunctionCache::trust_input);
 
   m.def("synchronize", [] {
     {
@@ -72,5 +92,10 @@ NB_MODULE(_native, m) {
     }
     collect_deferred();
   }, "Block until every queued call has finished.");
+  m.def("set_call_config", &set_call_config, nb::arg("generation"), nb::arg("sync"),
+        "th.config's generation and sync flag, for the warm-call caches (frontend/config.py).");
+  m.def("memory_hooks", [] {
+    return std::make_pair((uintptr_t)&theanir_alloc, (uintptr_t)&theanir_free);
+  }, "Addresses of the allocation hooks generated code calls (runtime/src/pool.h).");
   m.def("failing_array", &failing_array, nb::arg("message"), nb::arg("device") = 0, nb::arg("stream") = 0);
 }

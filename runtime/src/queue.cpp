@@ -20,15 +20,15 @@ void DeviceQueue::push(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks_.push_back(std::move(task));
-    ++pushed_;
+    pushed_.fetch_add(1, std::memory_order_relaxed);
   }
   work_cv_.notify_one();
 }
 
 void DeviceQueue::synchronize() {
   std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t target = pushed_;
-  idle_cv_.wait(lock, [&] { return finished_ >= target; });
+  const uint64_t target = pushed_.load();
+  idle_cv_.wait(lock, [&] { return finished_.load() >= target; });
 }
 
 bool DeviceQueue::full() {
@@ -37,8 +37,10 @@ bool DeviceQueue::full() {
 }
 
 bool DeviceQueue::idle() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return finished_ == pushed_;
+  // Pushes come from threads holding the GIL, as our caller does: none can race this read. A
+  // stale `finished_` only says "busy" (the caller then queues, which is always correct);
+  // acquire pairs with the worker's release so a finished task's writes are visible.
+  return finished_.load(std::memory_order_acquire) == pushed_.load(std::memory_order_relaxed);
 }
 
 void DeviceQueue::wait_for_room() {
@@ -59,7 +61,7 @@ void DeviceQueue::loop() {
     task = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ++finished_;
+      finished_.fetch_add(1, std::memory_order_release);
     }
     idle_cv_.notify_all();
   }
@@ -72,6 +74,8 @@ std::map<std::pair<int, int>, DeviceQueue*>& queues() {
   return *q;
 }
 std::mutex g_garbage_mu;
+std::atomic<bool> g_has_garbage{false};
+std::atomic<DeviceQueue*> g_default_queue{nullptr};
 std::vector<PyObject*>& garbage() {
   static auto* g = new std::vector<PyObject*>();
   return *g;
@@ -89,6 +93,8 @@ void after_fork_parent() {
 }
 void after_fork_child() {
   new (&queues()) std::map<std::pair<int, int>, DeviceQueue*>();  // drop the parent's queues
+  g_default_queue.store(nullptr);
+  g_has_garbage.store(false);
   garbage().clear();
   g_garbage_mu.unlock();
   g_queues_mu.unlock();
@@ -109,7 +115,13 @@ DeviceQueue& device_queue(int device, int stream) {
   std::lock_guard<std::mutex> lock(g_queues_mu);
   DeviceQueue*& q = queues()[{device, stream}];
   if (!q) q = new DeviceQueue(device, stream);
+  if (device == 0 && stream == 0) g_default_queue.store(q, std::memory_order_release);
   return *q;
+}
+
+DeviceQueue& default_queue() {
+  if (DeviceQueue* q = g_default_queue.load(std::memory_order_acquire)) return *q;
+  return device_queue(0, 0);
 }
 
 void synchronize_all() {
@@ -124,12 +136,15 @@ void synchronize_all() {
 void defer_decref(PyObject* obj) {
   std::lock_guard<std::mutex> lock(g_garbage_mu);
   garbage().push_back(obj);
+  g_has_garbage.store(true, std::memory_order_release);
 }
 
 void collect_deferred() {
+  if (!g_has_garbage.load(std::memory_order_acquire)) return;
   std::vector<PyObject*> drop;
   {
     std::lock_guard<std::mutex> lock(g_garbage_mu);
+    g_has_garbage.store(false, std::memory_order_relaxed);
     if (garbage().empty()) return;
     drop.swap(garbage());
   }

@@ -6,6 +6,7 @@
 
 #include <Python.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -38,19 +39,22 @@ class DeviceQueue {
   std::mutex mu_;
   std::condition_variable work_cv_, idle_cv_;
   std::deque<std::function<void()>> tasks_;
-  uint64_t pushed_ = 0, finished_ = 0;
+  // Written under mu_; atomics so that idle() can read them without it (the warm call path).
+  std::atomic<uint64_t> pushed_{0}, finished_{0};
   std::thread worker_;
 };
 
 // The queue of (device, stream), started on first use and kept for the process's life.
 // Raises for a device without a backend (only device 0, the CPU, exists).
 DeviceQueue& device_queue(int device, int stream);
+// Queue (0, 0), the one warm calls use, without the registry's lock once it exists.
+DeviceQueue& default_queue();
 // Block until every queue is idle; call without the GIL.
 void synchronize_all();
 
 // Python references a worker is done with: a worker cannot drop them (no GIL), so it parks
 // them here and the next caller holding the GIL (an enqueue, a read) drops them.
 void defer_decref(PyObject* obj);
-void collect_deferred();  // requires the GIL
+void collect_deferred();  // requires the GIL; a lock only when something is parked
 
 }  // namespace theanir

@@ -207,8 +207,8 @@ def test_timing_report(tmp_path, capsys):
     names = re.findall(r"^\s+\d+\.\d+ \(\s*\d+\.\d%\)\s+(.*)$", err, re.M)
     assert names[0] == "Parser" and names[-2:] == ["Output", "Total"]
     for name in ["tn-canonicalize", "tn-verify", "convert-tn-to-linalg", "theanir-entry-abi",
-                 "finalize-memref-to-llvm", "reconcile-unrealized-casts"]:
-        assert name in names
+                 "finalize-memref-to-llvm", "reconcile-unrealized-casts", "theanir-runtime-memory"]:
+        assert any(n == name or n.startswith(name + "{") for n in names), name  # upstream: with options
 
 
 def test_list_passes(capsys):

@@ -1,0 +1,74 @@
+// theanir runtime: the memory of generated code. Compiled code allocates its intermediate
+// buffers through two hooks (passes/lower/runtime_memory.py gives every artifact a shim that
+// calls them): `theanir_alloc(alignment, size)` and `theanir_free(ptr)`. While a call of an
+// Executable with allow_gc=False runs, the calling thread's current pool is that
+// Executable's BufferPool: freed buffers go back to it and the next allocation of the same
+// size class takes one, so a warm call allocates nothing (Theano's no-GC linker). Without a
+// current pool the hooks are aligned_alloc/free.
+//
+// Every buffer carries a header just below the pointer handed out (its allocation base and
+// size class), so any buffer may be freed with or without a pool, on any thread (OpenMP
+// workers allocate without one).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace theanir {
+
+class BufferPool {
+ public:
+  BufferPool() = default;
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+  ~BufferPool() { clear(); }
+
+  // One thread at a time uses a pool (a call of its function); another thread calling the
+  // same function meanwhile runs without it (plain heap), never waits.
+  bool try_acquire() { return !busy_.exchange(true, std::memory_order_acquire); }
+  void release() { busy_.store(false, std::memory_order_release); }
+
+  // A kept buffer of this class (the user pointer), or nullptr. Only by the holder.
+  void* take(size_t align, size_t size);
+  // Keep a buffer (user pointer) for reuse. Only by the holder.
+  void give(void* user, size_t align, size_t size);
+  // Free every kept buffer; a no-op (returns false) while a call holds the pool.
+  bool clear();
+
+  size_t buffers() const { return count_.load(std::memory_order_relaxed); }
+  size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Bin {
+    size_t align, size;
+    std::vector<void*> free;
+  };
+  std::atomic<bool> busy_{false};
+  std::vector<Bin> bins_;
+  std::atomic<size_t> count_{0}, bytes_{0};
+};
+
+// Makes `pool` the calling thread's current pool for the scope, if no other thread holds it.
+class PoolScope {
+ public:
+  explicit PoolScope(BufferPool* pool);
+  ~PoolScope();
+  PoolScope(const PoolScope&) = delete;
+  PoolScope& operator=(const PoolScope&) = delete;
+
+ private:
+  BufferPool* pool_ = nullptr;  // acquired by this scope
+  BufferPool* previous_ = nullptr;
+};
+
+// The hooks generated code calls (through its shim), and how to install them in an artifact:
+// `setter` is the artifact's `void __theanir_set_memory_hooks(void* alloc, void* free)`.
+extern "C" void* theanir_alloc(int64_t align, int64_t size);
+extern "C" void theanir_free(void* ptr);
+void install_memory_hooks(uintptr_t setter);
+
+}  // namespace theanir
