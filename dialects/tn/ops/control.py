@@ -39,8 +39,9 @@ the carries and the stacked-output buffers (allocated once, each step inserts it
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
-Autodiff: no jvp/transpose rules yet (next slice): differentiating through these ops raises
-DifferentiationError naming them; `captured_values` tells autodiff what a body reads.
+Autodiff: the jvp and transpose rules are in control_ad.py (forward mode, and reverse mode by
+splitting a loop into a residual-stacking primal loop and a linear tangent loop);
+`captured_values` tells autodiff what a body reads.
 """
 from __future__ import annotations
 
