@@ -279,6 +279,19 @@ def remove_identity_matmul(op: ir.OpView) -> ir.Value | None:
     return b if b.type == out and _is_identity(a) else None
 
 
+@rewrite("tn.matmul")
+def outer_product_to_mul(op: ir.OpView) -> ir.Value | None:
+    # a[M, 1] @ b[1, N] -> broadcast(a) * broadcast(b): an outer product is elementwise, so it
+    # fuses with its consumer (an SGD step's w - lr * x^T d at batch 1) instead of a BLAS call
+    # into a zero-filled temporary
+    a, b = op.operands
+    sa, sb = spec(a), spec(b)
+    if sa.ndim != 2 or sb.ndim != 2 or sa.shape[1] != 1 or sb.shape[0] != 1:
+        return None
+    shape = spec(op.results[0]).shape
+    return op1("tn.mul", op1("tn.broadcast_to", a, shape=shape), op1("tn.broadcast_to", b, shape=shape))
+
+
 CANONICALIZE: list[Pattern] = [
     fold_constants,
     remove_add_zero, remove_sub_zero, remove_mul_one, remove_div_one, fold_sub_self,
@@ -290,7 +303,7 @@ CANONICALIZE: list[Pattern] = [
     *[Pattern("hoist_broadcast", name, hoist_broadcast) for name in sorted(ELEMENTWISE)],
     *[Pattern("remove_empty_reduction", f"tn.{row[0]}", remove_empty_reduction) for row in REDUCTIONS],
     sum_of_broadcast,
-    remove_identity_matmul,
+    remove_identity_matmul, outer_product_to_mul,
 ]
 
 

@@ -59,16 +59,37 @@ def _candidate(op: ir.Operation, j: int) -> tuple[ir.Value, ir.Value] | None:
     d = b if a == arg else a if b == arg else None
     if d is None or d == arg or len(list(d.uses)) != 1:
         return None
-    mm = producer(d, "tn.matmul")
-    if mm is None:
+    pq = _factors(d)
+    if pq is None:
         return None
-    p, q = mm.operands
+    p, q = pq
     sp, sq = spec_of_value(p), spec_of_value(q)
     if sp.ndim != 2 or sq.ndim != 2 or sp.dtype.kind != "f":
         return None
     if not (defined_in(p, op) and defined_in(q, op)):
         return None  # an invariant product: nothing to stack
     return p, q
+
+
+def _factors(d: ir.Value) -> tuple[ir.Value, ir.Value] | None:
+    """(P, Q) of D = matmul(P, Q), or of the outer product tn-canonicalize writes as
+    broadcast(P[n, 1]) * broadcast(Q[1, m])."""
+    mm = producer(d, "tn.matmul")
+    if mm is not None:
+        return mm.operands[0], mm.operands[1]
+    mul = producer(d, "tn.mul")
+    if mul is None:
+        return None
+    bs = [producer(v, "tn.broadcast_to") for v in mul.operands]
+    if any(b is None for b in bs):
+        return None
+    p, q = bs[0].operands[0], bs[1].operands[0]
+    sp, sq = spec_of_value(p), spec_of_value(q)
+    if sp.ndim == 2 and sq.ndim == 2 and sp.shape[1] == 1 and sq.shape[0] == 1:
+        return p, q
+    if sp.ndim == 2 and sq.ndim == 2 and sq.shape[1] == 1 and sp.shape[0] == 1:
+        return q, p
+    return None
 
 
 def accumulate_to_matmat(op: ir.Operation) -> bool:
