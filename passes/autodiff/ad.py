@@ -37,23 +37,27 @@ def reads(op) -> list[ir.Value]:
     return list(op.operands) + captured_values(op.operation)
 
 
+def needed_ops(ops: Sequence, roots) -> list:
+    """The ops among `ops` (in program order) that the values `roots` transitively need."""
+    need = set(roots)
+    keep = []
+    for op in reversed(list(ops)):
+        if any(r in need for r in op.results):
+            keep.append(op)
+            need.update(reads(op))
+    keep.reverse()
+    return keep
+
+
 def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value]) -> list:
     """Ops of `block` on a path from `inputs` to `outputs`, in program order."""
-    ops = list(block.operations)
     forward = set(inputs)
     fwd_ops = []
-    for op in ops:
+    for op in block.operations:
         if any(v in forward for v in reads(op)):
             fwd_ops.append(op)
             forward.update(op.results)
-    needed = set(outputs)
-    active = []
-    for op in reversed(fwd_ops):
-        if any(r in needed for r in op.results):
-            active.append(op)
-            needed.update(reads(op))
-    active.reverse()
-    return active
+    return needed_ops(fwd_ops, outputs)
 
 
 def _is_float(v: ir.Value) -> bool:

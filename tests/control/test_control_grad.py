@@ -294,6 +294,20 @@ def test_grad_of_symbolic_scan_and_ifelse(rng):
         assert_close(f(xv, wv), np.asarray(num), rtol=1e-6)
 
 
+def _rnn_jacobian(xv: np.ndarray, Wv: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d(stacked h_t) / d(W flattened) of h_t = tanh(x_t @ W + h_{t-1}), h_0 = 0, by central
+    differences."""
+    def f(w):
+        h, out = np.zeros(Wv.shape[1]), []
+        for x in xv:
+            h = np.tanh(x @ w.reshape(Wv.shape) + h)
+            out.append(h)
+        return np.concatenate(out)
+
+    return np.stack([(f(Wv.ravel() + eps * e) - f(Wv.ravel() - eps * e)) / (2 * eps)
+                     for e in np.eye(Wv.size)], axis=1)
+
+
 def test_rop_and_lop_through_scan(rng):
     """Theano's R-op and L-op through a recurrent net agree with dense Jacobians."""
     xs, W = T.dmatrix("xs"), T.dmatrix("W")
@@ -305,16 +319,7 @@ def test_rop_and_lop_through_scan(rng):
     xv, Wv = rng.standard_normal((4, 2)), 0.5 * rng.standard_normal((2, 3))
     vv, uv = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
 
-    def f(Wflat):
-        h, out = np.zeros(3), []
-        for x in xv:
-            h = np.tanh(x @ Wflat.reshape(2, 3) + h)
-            out.append(h)
-        return np.concatenate(out)
-
-    eps = 1e-6
-    J = np.stack([(f(Wv.ravel() + eps * e) - f(Wv.ravel() - eps * e)) / (2 * eps)
-                  for e in np.eye(6)], axis=1)
+    J = _rnn_jacobian(xv, Wv)
     assert_close(jv(xv, Wv, vv), (J @ vv.ravel()).reshape(4, 3), rtol=1e-6, atol=1e-8)
     assert_close(uj(xv, Wv, uv), (uv.ravel() @ J).reshape(2, 3), rtol=1e-6, atol=1e-8)
 
@@ -328,16 +333,7 @@ def test_gauss_newton_product_through_scan_runs_two_loops(rng):
     gn = th.function([xs, W, v], T.Lop(hs, W, T.Rop(hs, W, v)))
     xv, Wv, vv = rng.standard_normal((5, 2)), 0.5 * rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
 
-    def f(w):
-        h, out = np.zeros(3), []
-        for x in xv:
-            h = np.tanh(x @ w.reshape(2, 3) + h)
-            out.append(h)
-        return np.concatenate(out)
-
-    eps = 1e-6
-    J = np.stack([(f(Wv.ravel() + eps * e) - f(Wv.ravel() - eps * e)) / (2 * eps)
-                  for e in np.eye(6)], axis=1)
+    J = _rnn_jacobian(xv, Wv)
     assert_close(gn(xv, Wv, vv), (J.T @ (J @ vv.ravel())).reshape(2, 3), rtol=1e-6, atol=1e-8)
     assert _count_scans(gn.lower(xv, Wv, vv).as_text("tn-opt")) == 2
 

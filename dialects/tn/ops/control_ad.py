@@ -114,15 +114,7 @@ def tainted(ops: Sequence, seeds: Iterable[ir.Value]) -> set:
 
 def _needed(ops: Sequence, roots: Iterable[ir.Value]) -> list:
     """The ops among `ops` that the values `roots` transitively need, in order."""
-    reads = _ad().reads
-    need = set(roots)
-    keep = []
-    for op in reversed(ops):
-        if any(r in need for r in op.results):
-            keep.append(op)
-            need.update(reads(op))
-    keep.reverse()
-    return keep
+    return _ad().needed_ops(ops, roots)
 
 
 def _region(specs: Sequence[TensorSpec]):
