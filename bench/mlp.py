@@ -585,16 +585,21 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.batches = args.batches or ([1, 10] if args.quick else [1, 10, 60])
     args.rounds = args.rounds or (2 if args.quick else 5)
     args.round_s = args.round_s or (0.03 if args.quick else 0.15)
-    if args.peers == "all":
-        args.peer_list = list(PEERS)
-    elif args.peers == "none":
-        args.peer_list = []
-    else:
-        args.peer_list = [s.strip() for s in args.peers.split(",") if s.strip()]
-        bad = [s for s in args.peer_list if s not in PEERS]
-        if bad:
-            ap.error(f"unknown peers {bad}; choose from {', '.join(PEERS)}")
+    args.peer_list = peer_list(ap, args.peers, PEERS)
     return args
+
+
+def peer_list(ap: argparse.ArgumentParser, text: str, known: tuple[str, ...]) -> list[str]:
+    """--peers: 'all', 'none' or a comma list of `known` names (bench/rnn.py uses it too)."""
+    if text == "all":
+        return list(known)
+    if text == "none":
+        return []
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in names if s not in known]
+    if bad:
+        ap.error(f"unknown peers {bad}; choose from {', '.join(known)}")
+    return names
 
 
 def main() -> None:

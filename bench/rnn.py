@@ -77,6 +77,9 @@ from typing import Any, Callable, NamedTuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mlp  # noqa: E402  (the machine description and --peers parsing)
+
 VOCAB, SEQ, LR = 50, 100, 0.01
 HIDDEN = (50, 100, 200, 400, 800)
 TARGETS = {50: 1.5, 100: 1.5, 200: 1.5, 400: 1.0, 800: 1.0}
@@ -482,31 +485,6 @@ def bench_hidden(hidden: int, names: list[str], args: argparse.Namespace,
 
 # ----------------------------------------------------------------------------- report
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
-    except OSError:
-        pass
-    return {"cpu": model, "cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-            "machine": platform.machine(), "load_average": round(os.getloadavg()[0], 2), "source": source()}
-
-
-def source() -> str:
-    """The theanir tree measured: commit, and how many files differ from it."""
-    import subprocess
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                               text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head}" + (f" + {len(dirty)} changed/new files" if dirty else "")
-
-
 def versions(names: list[str]) -> dict[str, str]:
     import importlib
     out = {"python": platform.python_version(), "numpy": np.__version__}
@@ -581,7 +559,7 @@ def write_results(rows: list[dict], out: str) -> None:
     grad = next((r for r in rows if r.get("kind") == "grad_check"), None)
     md = [f"# bench/rnn.py: Elman RNN training (vocab {VOCAB}, 100 steps, batch 1, full BPTT, SGD)\n",
           f"{meta['cpu']}, {meta['cpus']} CPUs (load average {meta['load_average']} at the start), "
-          f"1 thread everywhere; {vers}; theanir tree {meta.get('source', '?')}.\n",
+          f"1 thread everywhere; {vers}; theanir at {meta.get('git_head', '?')} (+{meta.get('git_changed_files', '?')} changed files).\n",
           f"Sequence elements per second: the best ~{meta.get('chunk_s', 0.02) * 1e3:.0f} ms chunk of "
           f"{meta['rounds']} interleaved rounds (the machine is shared; JSON rows also hold the median "
           "round); "
@@ -615,15 +593,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.hidden = args.hidden or ([50] if args.quick else list(HIDDEN))
     args.rounds = args.rounds or (2 if args.quick else 7)
     args.round_s = args.round_s or (0.1 if args.quick else 0.4)
-    if args.peers == "all":
-        args.peer_list = list(PEERS)
-    elif args.peers == "none":
-        args.peer_list = []
-    else:
-        args.peer_list = [s.strip() for s in args.peers.split(",") if s.strip()]
-        bad = [s for s in args.peer_list if s not in PEERS]
-        if bad:
-            ap.error(f"unknown peers {bad}; choose from {', '.join(PEERS)}")
+    args.peer_list = mlp.peer_list(ap, args.peers, PEERS)
     return args
 
 
@@ -645,7 +615,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    emit({"bench": "rnn", "kind": "machine", **machine(), "versions": versions(names), "skipped": skipped,
+    emit({"bench": "rnn", "kind": "machine", **mlp.machine(), "versions": versions(names), "skipped": skipped,
           "threads": 1, "rounds": args.rounds, "round_s": args.round_s, "chunk_s": args.chunk_s})
     check_gradients(names, emit)
     failures = []
