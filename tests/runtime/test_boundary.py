@@ -10,14 +10,6 @@ def _compiled(fn, *args, **kw):
     return th.jit(fn, **kw).compiled_for(*args)[0]
 
 
-@pytest.fixture(params=[False, True], ids=["async", "sync"])
-def mode(request):
-    old = th.config.sync
-    th.config.sync = request.param
-    yield request.param
-    th.config.sync = old
-
-
 def test_wrong_shape(mode):
     c = _compiled(lambda x: x + 1.0, np.zeros(2))
     with pytest.raises(ValueError, match=r"argument 'x': expected shape \(2,\), got \(3,\)"):

@@ -8,14 +8,6 @@ import theanir as th
 import theanir.tensor as T
 
 
-@pytest.fixture(params=[False, True], ids=["async", "sync"])
-def mode(request):
-    old = th.config.sync
-    th.config.sync = request.param
-    yield request.param
-    th.config.sync = old
-
-
 def _buffer(v):
     return np.asarray(v.container[0])
 

@@ -20,14 +20,6 @@ def _layer(x, w):
     return (h * h).sum(axis=1) + x.sum(axis=1)
 
 
-@pytest.fixture(params=[False, True], ids=["async", "sync"])
-def mode(request):
-    old = th.config.sync
-    th.config.sync = request.param
-    yield request.param
-    th.config.sync = old
-
-
 def _expected(x, w):
     h = np.tanh(x @ w)
     return (h * h).sum(axis=1) + x.sum(axis=1)
