@@ -18,8 +18,8 @@ deep MLP 784-1000-1000-1000-10; batch sizes 1, 10 and 60; examples per second in
 Each peer runs only if it imports (`--peers none`: theanir and NumPy only). All start from the
 same initial parameters and minibatches; the first two steps' losses are checked against a
 float64 NumPy reference (rel. 1e-4) before timing. Every thread count runs in its own child
-process with OMP/OpenBLAS/MKL/THEANIR thread variables, torch.set_num_threads and XLA flags set
-before any import. Timing: after warm-up (the first call's time, compile included, is reported
+process pinned to that many CPUs (JAX ignores its thread flags), with OMP/OpenBLAS/MKL/THEANIR
+thread variables, torch.set_num_threads and XLA flags set before any import. Timing: after warm-up (the first call's time, compile included, is reported
 as compile_s), `--rounds` rounds; each round runs every implementation in turn (rotated order)
 for ~`--round-s` seconds and forces the result at the end (theanir/JAX block on the last loss).
 Tables use the median round; JSON rows also hold the best.
@@ -478,6 +478,16 @@ def git_state() -> dict[str, Any]:
     return {**out, "git_head": os.environ.get("BENCH_THEANIR_REV", "unknown"), "git_changed_files": 0}
 
 
+def pin_cpus(n: int) -> None:
+    """Confine this process (and the threads it starts later) to its first n allowed CPUs.
+
+    Thread variables alone do not bound every peer: JAX's CPU client ignores
+    `intra_op_parallelism_threads=1` and used 1.6 cores on the deep MLP, so an "n threads"
+    row must also be an n-CPU affinity mask to compare like with like."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
+
+
 def thread_env(n: int) -> dict[str, str]:
     env = {k: str(n) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "THEANIR_THREADS", "NUMBA_NUM_THREADS")}
@@ -488,7 +498,8 @@ def thread_env(n: int) -> dict[str, str]:
 
 def run_child(threads: int, argv: list[str]) -> list[dict]:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", str(threads)] + argv
-    proc = subprocess.Popen(cmd, env={**os.environ, **thread_env(threads)}, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env={**os.environ, **thread_env(threads)}, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: pin_cpus(threads))
     rows = []
     for line in proc.stdout:
         print(line, end="", flush=True)

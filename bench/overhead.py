@@ -22,7 +22,7 @@ th.jit with the params passed as a list (a pytree: the full call path), theanir
 
 Timing: every case is timed in batches of calls; `--rounds` rounds, each timing every case once
 (rotated order), so the frameworks see the same machine load; tables show the median batch
-(and the best in JSON). 1 thread everywhere (set before any import).
+(and the best in JSON). 1 thread everywhere (set before any import), pinned to one CPU.
 
     python bench/overhead.py [--quick] [--peers all|none|torch,jax,...] [--results DIR]
 
@@ -51,6 +51,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlp  # noqa: E402  (the SGD implementations, problem and machine description)
+
+mlp.pin_cpus(1)  # one CPU as well as one thread: JAX ignores its thread flags
 
 RESULTS = mlp.RESULTS
 SCAN_STEPS = 1000

@@ -32,8 +32,8 @@ first loss matches a float64 NumPy reference (forward + hand-written BPTT) to 1e
 and at hidden 50 theanir's gradients match JAX's (and the reference's) to 1e-4 relative
 (max |a - b| / max |b| per parameter).
 
-Everything runs on one thread: OMP/OpenBLAS/MKL/THEANIR thread variables and XLA_FLAGS are set
-at the top of this file before any import, torch.set_num_threads(1), th.config.threads = 1.
+Everything runs on one thread and one CPU (an affinity mask: JAX ignores its thread flags):
+OMP/OpenBLAS/MKL/THEANIR thread variables and XLA_FLAGS are set at the top of this file before any import, torch.set_num_threads(1), th.config.threads = 1.
 Timing: after the first call (its time, compile included, is compile_s; theanir compiles into
 a fresh empty disk cache), `--rounds` rounds; each round runs every implementation in turn
 (rotated order) for ~`--round-s` seconds, in chunks of ~`--chunk-s` seconds (at least one
@@ -79,6 +79,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlp  # noqa: E402  (the machine description and --peers parsing)
+
+mlp.pin_cpus(1)  # one CPU as well as one thread: JAX ignores its thread flags
 
 VOCAB, SEQ, LR = 50, 100, 0.01
 HIDDEN = (50, 100, 200, 400, 800)

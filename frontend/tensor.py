@@ -156,6 +156,8 @@ class Tensor:
     def reshape(self, *shape): return _api().reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
     def transpose(self, *axes): return _api().transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
     def squeeze(self, axis=None): return _api().squeeze(self, axis)
+    def swapaxes(self, axis1, axis2): return _api().swapaxes(self, axis1, axis2)
+    def take(self, indices, axis=None): return _api().take(self, indices, axis)
     def flatten(self): return _api().reshape(self, (-1,))
     def ravel(self): return _api().reshape(self, (-1,))
     def dot(self, o): return _api().dot(self, o)

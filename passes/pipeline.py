@@ -17,6 +17,7 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
 from .lower.donated_inits import donated_inits
 from .lower.entry_abi import make_entry
+from .lower.gemm_updates import gemm_updates
 from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
 from .lower.restore_matmul import restore_matmuls
 from .lower.runtime_memory import runtime_memory
@@ -109,7 +110,7 @@ STAGES: list[Stage] = [
           [_optimize]),
     Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused",
           [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion,
-           _py(donated_inits)]),  # in-place updates computed in the variable's buffer
+           _py(gemm_updates), _py(donated_inits)]),  # in-place updates computed in the variable's buffer
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",

@@ -19,6 +19,7 @@ from mlir import ir, passmanager
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.donated_inits import NAME as DONATED_INITS, donated_inits
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
+from .lower.gemm_updates import NAME as GEMM_UPDATES, gemm_updates
 from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
 from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
@@ -146,6 +147,9 @@ register(PassInfo(RESTORE_MATMUL, "a matmul over folded rows that reshape fusion
                   restore_matmuls))
 register(PassInfo(DONATED_INITS, "an in-place update (donated result) produced by a linalg.generic "
                   "into an unused tensor.empty is computed in the donated tensor instead", donated_inits))
+register(PassInfo(GEMM_UPDATES, "an in-place update w -/+ c * (a @ b) of a donated result accumulates "
+                  "the product into w (linalg.matmul with w as init, the smaller operand scaled by -/+c)",
+                  gemm_updates))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "

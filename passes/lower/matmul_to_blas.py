@@ -13,7 +13,9 @@ passes beta = 1 and the zero fill before it stays: the semantics do not change.
       linalg.matmul ...  (the loops, for layouts BLAS cannot take)
     }
 
-A batch_matmul runs its batch as an `scf.for` of calls. The layout check happens at run time
+An operand that the product reads through a transposed indexing map (`d @ W.T`, lowered
+without copying W) is the same memref with its last two strides swapped, i.e. a
+column-major operand. A batch_matmul runs its batch as an `scf.for` of calls. The layout check happens at run time
 because strides are usually dynamic after bufferization: an operand is fine row-major (inner
 stride 1) or column-major (outer stride 1, passed transposed), with a leading dimension that
 covers the row; C must be row-major; every size must fit in 32 bits. Anything else (inner
@@ -176,17 +178,23 @@ def _float_kind(op: ir.Operation) -> str | None:
     return kinds.pop() if len(kinds) == 1 and kinds <= {"f32", "f64"} else None
 
 
-def _is_plain(op: ir.Operation) -> bool:
-    """A matmul without transposed/broadcast indexing maps or a cast: the C = A B of BLAS."""
+def _transposes(op: ir.Operation) -> tuple[bool, bool] | None:
+    """(A transposed, B transposed) for C = op(A) op(B) as BLAS computes it, or None.
+
+    None for a cast or any other indexing maps (broadcasts, permuted outputs); the
+    transposed maps are those `tn.matmul` emits for `d @ W.T` (dialects/tn/ops/linalg.py)."""
     if "cast" in op.attributes and "cast_signed" not in str(op.attributes["cast"]):
-        return False
+        return None
     if "indexing_maps" not in op.attributes:
-        return True
-    dims = 4 if op.name == "linalg.batch_matmul" else 3
-    want = (["(d0, d1, d3)", "(d0, d3, d2)", "(d0, d1, d2)"] if dims == 4
-            else ["(d0, d2)", "(d2, d1)", "(d0, d1)"])
-    got = [str(m).split("->")[-1].strip(" )>") + ")" for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-    return [g.replace(" ", "") for g in got] == [w.replace(" ", "") for w in want]
+        return False, False
+    batch = "d0, " if op.name == "linalg.batch_matmul" else ""
+    m, n, k = ("d1", "d2", "d3") if batch else ("d0", "d1", "d2")
+    got = [str(ir.AffineMapAttr(a).value).split("->")[-1].strip() for a in op.attributes["indexing_maps"]]
+    if got[2] != f"({batch}{m}, {n})":
+        return None
+    ta = {f"({batch}{m}, {k})": False, f"({batch}{k}, {m})": True}.get(got[0])
+    tb = {f"({batch}{k}, {n})": False, f"({batch}{n}, {k})": True}.get(got[1])
+    return None if ta is None or tb is None else (ta, tb)
 
 
 def _candidates(module_op: ir.Operation) -> list[tuple[ir.Operation, str]]:
@@ -196,7 +204,7 @@ def _candidates(module_op: ir.Operation) -> list[tuple[ir.Operation, str]]:
         op = op.operation if hasattr(op, "operation") else op
         if op.name in ("linalg.matmul", "linalg.batch_matmul"):
             kind = _float_kind(op)
-            if kind is not None and _is_plain(op):
+            if kind is not None and _transposes(op) is not None:
                 found.append((op, kind))
         return ir.WalkResult.ADVANCE
 
@@ -227,9 +235,15 @@ def _rewrite(op: ir.Operation, kind: str) -> None:
     """matmul -> scf.if(layout ok) { gemm call(s) } else { matmul }."""
     a, b, c = op.operands
     batched = op.name == "linalg.batch_matmul"
+    ta, tb = _transposes(op)
     with op.location, ir.InsertionPoint(op):
         (pa, oa, sza, sa), (pb, ob, _, sb), (pc, oc, szc, sc) = (_metadata(v) for v in (a, b, c))
         lo = 1 if batched else 0
+        # a transposed operand is the logical one with its last two sizes and strides swapped
+        if ta:
+            sza, sa = sza[:lo] + sza[lo:][::-1], sa[:lo] + sa[lo:][::-1]
+        if tb:
+            sb = sb[:lo] + sb[lo:][::-1]
         m, k, n = sza[lo], sza[lo + 1], szc[lo + 1]
         strides = [sa[lo], sa[lo + 1], sb[lo], sb[lo + 1], sc[lo], sc[lo + 1]]
         ok = _call(OK, [m, n, k, *strides], [ir.IntegerType.get_signless(1)]).results[0]

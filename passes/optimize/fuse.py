@@ -87,6 +87,32 @@ def _outline(group: list[ir.Operation]) -> None:
         op.move_before(terminator)
 
 
+def _sink_shared_broadcasts(block: ir.Block) -> None:
+    """Copy a real broadcast that several groups read into each of them.
+
+    Why: a group only takes a producer whose every use is in it, so `lr` broadcast once to
+    1000x1000 and read by two weight updates stayed outside both and was materialized (a
+    4 MB fill and an extra read per update). Inside a fusion a broadcast costs nothing (an
+    indexing map), so each group gets its own copy; uses outside fusions (a matmul) keep
+    the original, which is erased when none remain."""
+    for op in [o.operation for o in block.operations]:
+        if fusible_kind(op) != "broadcast" or spec_of_value(op.operands[0]).shape == \
+                spec_of_type(op.results[0].type).shape:
+            continue
+        copies: dict[ir.Operation, ir.Value] = {}
+        for use in list(op.results[0].uses):
+            user = use.owner.operation
+            fusion = user.parent
+            if user.block == block or fusion is None or fusion.name != "tn.fusion" or fusion.block != block:
+                continue
+            if fusion not in copies:
+                first = fusion.regions[0].blocks[0].operations[0]
+                copies[fusion] = op.clone(ir.InsertionPoint(first)).results[0]
+            user.operands[use.operand_number] = copies[fusion]
+        if copies and not list(op.results[0].uses):
+            op.erase()
+
+
 def fuse_block(block: ir.Block) -> int:
     """Outline every maximal fusible group of `block`; returns how many tn.fusion ops it made."""
     ops = [o.operation for o in block.operations]
@@ -102,6 +128,7 @@ def fuse_block(block: ir.Block) -> int:
             groups.append(group)
     for group in groups:
         _outline(group)
+    _sink_shared_broadcasts(block)
     return len(groups)
 
 

@@ -154,3 +154,37 @@ def test_matmul_reference_rule(rng):
 
     a, b = rand(rng, (2, 2, 3, 4), np.int64), rand(rng, (2, 2, 4, 5), np.int64)
     assert_close(th.jit(th.matmul)(a, b), lookup("tn.matmul").reference(a, b))
+
+
+# Products with a transposed operand (`d @ W.T`, `h.T @ d`): tn.matmul reads the operand
+# through a transposed indexing map instead of copying it; BLAS gets it as a transposed operand.
+TRANSPOSED = {
+    "a @ b.T": (lambda a, b: a @ b.T, (4, 3), (5, 3)),
+    "a.T @ b": (lambda a, b: a.T @ b, (3, 4), (3, 5)),
+    "a.T @ b.T": (lambda a, b: a.T @ b.T, (3, 4), (5, 3)),
+    "row @ W.T": (lambda a, b: a @ b.T, (1, 3), (5, 3)),
+    "W @ col.T": (lambda a, b: a @ b.T, (5, 3), (1, 3)),
+    "batched": (lambda a, b: a @ b.swapaxes(1, 2), (2, 4, 3), (2, 5, 3)),
+    "batched both": (lambda a, b: a.swapaxes(1, 2) @ b.swapaxes(1, 2), (2, 3, 4), (2, 5, 3)),
+    "empty rows": (lambda a, b: a @ b.T, (0, 3), (5, 3)),
+    "empty contraction": (lambda a, b: a.T @ b, (0, 4), (0, 5)),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+@pytest.mark.parametrize("case", list(TRANSPOSED), ids=str)
+def test_matmul_with_transposed_operands(case, dtype, rng):
+    fn, sa, sb = TRANSPOSED[case]
+    a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)
+    want = fn(a, b)
+    assert_close(th.jit(fn)(a, b), want, dtype)
+    assert_close(th.jit(fn)(noncontiguous(a), noncontiguous(b)), want, dtype)
+
+
+def test_transposed_operand_is_not_copied():
+    f = th.jit(lambda d, w: d @ w.T)
+    text = f.lower(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)).as_text("linalg")
+    assert "linalg.transpose" not in text
+    assert "linalg.matmul indexing_maps" in text
+    llvm = f.lower(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)).as_text("llvm")
+    assert "scipy_cblas_sgemm" in llvm  # still a BLAS call

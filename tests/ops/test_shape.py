@@ -389,3 +389,12 @@ def test_join_and_take_errors():
     _raises(IndexError, lambda a: th.take(a, [4], axis=1), x, match=("take", "index 4", "size 4"))
     _raises(th.ShapeError, lambda a, i: th.take(a[:, :0], i, axis=1), x, np.array([0]),
             match=("tn.take", "empty axis"))
+
+
+def test_swapaxes_and_take_methods(rng):
+    """`x.swapaxes` and `x.take` on traced arrays, as on NumPy's and JAX's."""
+    x = rng.standard_normal((2, 3, 4))
+    i = np.array([2, 0], np.int64)
+    got = th.jit(lambda x, i: (x.swapaxes(0, 2), x.take(i, axis=1), x.take(i)))(x, i)
+    for g, want in zip(got, (x.swapaxes(0, 2), x.take(i, axis=1), x.take(i))):
+        np.testing.assert_array_equal(np.asarray(g), want)

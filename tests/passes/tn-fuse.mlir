@@ -141,3 +141,34 @@ func.func @identity_broadcast(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %2 = "tn.neg"(%1) : (tensor<4xf32>) -> tensor<4xf32>
   return %2 : tensor<4xf32>
 }
+
+// A real broadcast that two groups read (a learning rate for two weight updates) is copied
+// into each group instead of being materialized once; a matmul that also reads it keeps the
+// original.
+// CHECK-LABEL: func.func @shared_broadcast
+// CHECK-NEXT:    %[[B:.+]] = "tn.broadcast_to"(%arg2)
+// CHECK-NEXT:    "tn.fusion"() ({
+// CHECK-NEXT:      "tn.broadcast_to"(%arg2)
+// CHECK-NEXT:      "tn.mul"
+// CHECK-NEXT:      "tn.sub"
+// CHECK:         "tn.fusion"() ({
+// CHECK-NEXT:      "tn.broadcast_to"(%arg2)
+// CHECK-NEXT:      "tn.mul"
+// CHECK-NEXT:      "tn.sub"
+// CHECK:         "tn.matmul"(%[[B]], %arg0)
+// LOWER-LABEL: func.func @shared_broadcast
+// LOWER:         %[[B:.+]] = linalg.generic {{.+}} ins(%arg2 : tensor<f32>)
+// LOWER:         linalg.generic {{.+}} ins(%arg2, %arg0 : tensor<f32>, tensor<3x3xf32>)
+// LOWER:         linalg.generic {{.+}} ins(%arg2, %arg1 : tensor<f32>, tensor<3x3xf32>)
+// LOWER:         linalg.matmul ins(%[[B]], %arg0
+// LOWER:         return
+func.func @shared_broadcast(%w: tensor<3x3xf32>, %v: tensor<3x3xf32>, %lr: tensor<f32>)
+    -> (tensor<3x3xf32>, tensor<3x3xf32>, tensor<3x3xf32>) {
+  %b = "tn.broadcast_to"(%lr) {shape = array<i64: 3, 3>} : (tensor<f32>) -> tensor<3x3xf32>
+  %0 = "tn.mul"(%b, %w) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %1 = "tn.sub"(%w, %0) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %2 = "tn.mul"(%b, %v) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %3 = "tn.sub"(%v, %2) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  %4 = "tn.matmul"(%b, %w) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  return %1, %3, %4 : tensor<3x3xf32>, tensor<3x3xf32>, tensor<3x3xf32>
+}

@@ -1,6 +1,8 @@
 """In-place updates of shared variables (donated input/output pairs) and th.function's warm
 path (runtime FunctionCache): same values as without them, the variable's own buffer
 written, borrowed buffers never written, clear errors for buffers that cannot be."""
+import re
+
 import numpy as np
 import pytest
 
@@ -251,3 +253,40 @@ def test_donation_is_part_of_the_cache_key():
 
     target = host_target()
     assert cache_key("m", CompileOptions(), target) != cache_key("m", CompileOptions(donate=((0, 1),)), target)
+
+
+
+GEMM_UPDATES = {  # the new value of w from w, v, x, lr, with `dot` T.dot or np.dot
+    "w - lr * x.T @ v": (lambda dot, w, v, x, lr: w - lr * dot(x.T, v), True),
+    "w + (x.T @ v) * lr": (lambda dot, w, v, x, lr: w + dot(x.T, v) * lr, True),
+    "w - lr * x.T @ (x @ w)": (lambda dot, w, v, x, lr: w - lr * dot(x.T, dot(x, w)), True),  # w read by the product
+    "w - lr * (x.T @ v) + 1": (lambda dot, w, v, x, lr: w - lr * dot(x.T, v) + 1.0, False),  # not a scaled update
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(GEMM_UPDATES), ids=str)
+@pytest.mark.parametrize("shared_lr", [False, True], ids=["const_lr", "shared_lr"])
+def test_gemm_updates_match_numpy(case, dtype, shared_lr, rng):
+    """theanir-gemm-updates accumulates the product into the weight's own buffer (the
+    product's init is the weight): NumPy's values, and the buffer kept."""
+    rule, folds = GEMM_UPDATES[case]
+    w0 = rng.standard_normal((4, 5)).astype(dtype)
+    v0 = rng.standard_normal((6, 5)).astype(dtype)
+    w, v = th.shared(w0.copy(), name="w"), th.shared(v0, name="v")
+    lr = th.shared(np.asarray(0.1, dtype), name="lr") if shared_lr else 0.1
+    x = T.matrix("x", dtype=dtype)
+    f = th.function([x], (w * w).sum(), updates=[(w, rule(T.dot, w, v, x, lr))])
+    buf = _buffer(w)
+    want = w0.astype(np.float64)
+    for _ in range(3):
+        xs = rng.standard_normal((6, 4)).astype(dtype)
+        f(xs)
+        want = rule(np.dot, want, v0.astype(np.float64), xs.astype(np.float64), 0.1)
+        np.testing.assert_allclose(w.get_value(), want, rtol=1e-4 if dtype == "float32" else 1e-12, atol=1e-5)
+    assert _buffer(w) is buf
+    text = f.lower(xs).as_text("linalg")
+    elt = "f32" if dtype == "float32" else "f64"
+    (name,) = re.findall(rf"(%\S+) = bufferization.to_tensor %\S+ restrict writable : memref<4x5x{elt}>", text)
+    accumulates = re.search(rf"linalg.matmul .*outs\({name} :", text) is not None
+    assert accumulates == folds
