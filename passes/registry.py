@@ -23,6 +23,7 @@ from .lower.gemm_updates import NAME as GEMM_UPDATES, gemm_updates
 from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
 from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
+from .lower.vector_width import NAME as VECTOR_WIDTH, vector_width
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
 from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
@@ -150,6 +151,8 @@ register(PassInfo(DONATED_INITS, "an in-place update (donated result) produced b
 register(PassInfo(GEMM_UPDATES, "an in-place update w -/+ c * (a @ b) of a donated result accumulates "
                   "the product into w (linalg.matmul with w as init, the smaller operand scaled by -/+c)",
                   gemm_updates))
+register(PassInfo(VECTOR_WIDTH, "in the LLVM dialect: defined functions ask for 256-bit vectors "
+                  "(passthrough prefer-vector-width), as clang does for AVX-512 hosts", vector_width))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "
