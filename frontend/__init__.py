@@ -1,7 +1,8 @@
 """theanir: write NumPy-style Python, trace it into the `tn` MLIR dialect, run it natively.
 
 The public namespace is NumPy-like (`th.exp`, `th.sum`, `th.matmul` ...) plus `th.jit` and
-`th.config`.
+`th.config`. The array functions trace inside `th.jit` and compute eagerly on concrete data
+outside it (frontend/eager.py).
 """
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float
 
 _public_np = [n for n in dir(_np_api) if not n.startswith("_") and callable(getattr(_np_api, n))
               and getattr(getattr(_np_api, n), "__module__", "").startswith("theanir.frontend.n")]
+
+# The exported array functions also compute on concrete data outside a trace (op by op under
+# th.jit, frontend/eager.py); numpy_api itself, which traced code and T use, stays as it is.
+from .eager import eager_functions as _eager_functions  # noqa: E402
+
+globals().update({n: f for n, f in _eager_functions(_np_api, _public_np).items()
+                  if globals().get(n) is getattr(_np_api, n)})
+
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",

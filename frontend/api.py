@@ -89,8 +89,10 @@ def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
 
 
 def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int],
-                   static_argnames: Sequence[str]) -> Signature:
-    """Flatten (args, kwargs); static arguments stay Python values in the key."""
+                   static_argnames: Sequence[str], names: Sequence[str] | None = None) -> Signature:
+    """Flatten (args, kwargs); static arguments stay Python values in the key.
+
+    `names` (one per leaf) name the arguments in errors instead of `fn`'s parameters."""
     nargs = len(args)
     static_pos = {i if i >= 0 else nargs + i for i in static_argnums}
     for i in static_pos:
@@ -112,7 +114,8 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
         try:
             spec = arg_spec_of(leaf)
         except TypeError as e:
-            names = leaf_names(fn, args, kwargs)
+            if names is None or len(names) != len(leaves):
+                names = leaf_names(fn, args, kwargs)
             name = names[i] if len(names) == len(leaves) else f"argument leaf {i}"
             raise TypeError(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
         dynamic.append(i)
@@ -274,7 +277,8 @@ class JitFunction(FastCache):
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
 
     def _signature(self, args: tuple, kwargs: dict) -> Signature:
-        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames)
+        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
+                             self.leaf_names)
         if self.leaf_names is not None and len(self.leaf_names) == len(sig.leaves):
             sig.all_names = list(self.leaf_names)  # instead of the computed cached_property
         return sig
