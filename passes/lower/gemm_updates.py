@@ -34,8 +34,8 @@ def _is_identity(m: ir.AffineMap) -> bool:
 
 
 def _scale(generic: ir.Operation) -> tuple[int, int, ir.Value, bool] | None:
-    """(gradient input, weight input, c, subtract) for a payload `w -/+ g * c` (c a value
-    from outside the region or a 0-d input), all on identity maps; else None."""
+    """(gradient input, weight input, c, subtract) for a payload `w -/+ g * c` (c a scalar
+    from outside the region, or the 0-d tensor of an input), all on identity maps; else None."""
     block = generic.regions[0].blocks[0]
     body = [o.operation for o in block.operations]
     if len(body) != 3:
@@ -64,11 +64,10 @@ def _scale(generic: ir.Operation) -> tuple[int, int, ir.Value, bool] | None:
         if gi is None or gi == wi or not (_is_identity(maps[gi]) and _is_identity(maps[wi])):
             continue
         ci = arg_index(c)
-        if ci is not None:  # a 0-d tensor input read at every point
+        if ci is not None:  # a 0-d tensor input read at every point: its operand
             if len(maps[ci].results) != 0:
                 continue
-            with ir.InsertionPoint(generic), generic.location:
-                c = tensor.ExtractOp(generic.operands[ci], []).result
+            c = generic.operands[ci]
         elif isinstance(c, ir.BlockArgument) and c.owner == block:
             continue  # the init: an accumulation, not a scale
         return gi, wi, c, upd.name == "arith.subf"
@@ -113,6 +112,8 @@ def _fold(mat: ir.Operation) -> bool:
         return False
     a, b = product.operands[0], product.operands[1]
     with ir.InsertionPoint(generic), generic.location:
+        if isinstance(c.type, ir.RankedTensorType):
+            c = tensor.ExtractOp(c, []).result
         factor = arith.NegFOp(c).result if subtract else c
         if _numel(a) <= _numel(b):
             a = _scaled(a, factor)
