@@ -171,6 +171,21 @@ def build_theanir_jit(p: Problem, trust_input: bool) -> Runner:
     return _runner(run)
 
 
+def _cycling_minibatches(f: Callable, p: Problem) -> Callable[[int], float]:
+    """`run(n)` for a compiled step `f(x, y) -> loss` whose updates hold the parameters: n
+    calls on the problem's minibatches in turn, then the last loss as a float."""
+    state = {"i": 0}
+
+    def run(n: int) -> float:
+        i, out = state["i"], None
+        for k in range(i, i + n):
+            out = f(p.xs[k % N_BATCHES], p.ys[k % N_BATCHES])
+        state["i"] = i + n
+        return float(out)
+
+    return run
+
+
 def _th_symbolic_loss(h: Any, y: Any, shared: list) -> Any:
     import theanir.tensor as T
     n = len(shared) // 2
@@ -188,16 +203,7 @@ def build_theanir_function(p: Problem) -> Runner:
     loss = _th_symbolic_loss(x, y, shared)
     grads = T.grad(loss, shared)
     f = th.function([x, y], loss, updates=[(s, s - LR * g) for s, g in zip(shared, grads)])
-    state = {"i": 0}
-
-    def run(n: int) -> float:
-        i, out = state["i"], None
-        for k in range(i, i + n):
-            out = f(p.xs[k % N_BATCHES], p.ys[k % N_BATCHES])
-        state["i"] = i + n
-        return float(out)
-
-    return _runner(run)
+    return _runner(_cycling_minibatches(f, p))
 
 
 def build_theanir_run(p: Problem) -> Runner:
@@ -311,16 +317,7 @@ def build_pytensor(p: Problem) -> Runner:
     grads = pytensor.grad(loss, shared)
     f = pytensor.function([x, y], loss, updates=[(s, s - np.float32(LR) * g) for s, g in zip(shared, grads)],
                           trust_input=True)
-    state = {"i": 0}
-
-    def run(n: int) -> float:
-        i, out = state["i"], None
-        for k in range(i, i + n):
-            out = f(p.xs[k % N_BATCHES], p.ys[k % N_BATCHES])
-        state["i"] = i + n
-        return float(out)
-
-    return _runner(run)
+    return _runner(_cycling_minibatches(f, p))
 
 
 BUILDERS: dict[str, Callable[[Problem], Runner]] = {
