@@ -21,6 +21,7 @@ from .lower.gemm_updates import gemm_updates
 from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
 from .lower.restore_matmul import restore_matmuls
 from .lower.runtime_memory import runtime_memory
+from .lower.small_gemm import small_gemm
 from .lower.vector_width import vector_width
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
@@ -97,6 +98,7 @@ BUFFERIZE = (
 )
 TO_LLVM = (
     "convert-linalg-to-loops,lower-affine,expand-strided-metadata,lower-affine,"  # 2nd: subviews at dynamic offsets
+    "convert-vector-to-llvm,"  # the kernels of theanir-small-gemm
     # allocations call _mlir_memref_to_llvm_aligned_alloc/_free, defined by theanir-runtime-memory
     "finalize-memref-to-llvm{use-generic-functions use-aligned-alloc},"
     "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
@@ -115,7 +117,7 @@ STAGES: list[Stage] = [
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
-          [_blas, _openmp, TO_LLVM, _py(runtime_memory),  # buffers through the runtime's pool
+          [_py(small_gemm), _blas, _openmp, TO_LLVM, _py(runtime_memory),  # buffers through the runtime's pool
            _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts
 ]
 STAGE_NAMES = [s.name for s in STAGES]

@@ -23,6 +23,7 @@ from .lower.gemm_updates import NAME as GEMM_UPDATES, gemm_updates
 from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
 from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
+from .lower.small_gemm import NAME as SMALL_GEMM, small_gemm
 from .lower.vector_width import NAME as VECTOR_WIDTH, vector_width
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
 from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
@@ -155,6 +156,9 @@ register(PassInfo(VECTOR_WIDTH, "in the LLVM dialect: defined functions ask for 
                   "(passthrough prefer-vector-width), as clang does for AVX-512 hosts", vector_width))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
+register(PassInfo(SMALL_GEMM, "after bufferization: a float linalg.matmul with static sizes and a "
+                  "side <= 16 (minibatch rows, or a rank-k update) calls a generated register-blocked "
+                  "kernel (vector loads of rows read in place) instead of BLAS", small_gemm))
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "
                   "scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take",
                   convert_linalg_matmul_to_blas))

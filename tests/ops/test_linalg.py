@@ -187,4 +187,6 @@ def test_transposed_operand_is_not_copied():
     assert "linalg.transpose" not in text
     assert "linalg.matmul indexing_maps" in text
     llvm = f.lower(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)).as_text("llvm")
-    assert "scipy_cblas_sgemm" in llvm  # still a BLAS call
+    assert "__theanir_dk_f32" in llvm  # a 2-row product: theanir-small-gemm's dot kernel
+    big = f.lower(np.ones((32, 40), np.float32), np.ones((50, 40), np.float32)).as_text("llvm")
+    assert "scipy_cblas_sgemm" in big  # no small side: still a BLAS call

@@ -107,8 +107,9 @@ def test_integer_matmul_keeps_loops(rng):
 
 
 def test_blas_call_in_generated_code(rng):
-    a = rng.standard_normal((4, 3)).astype(np.float32)
-    b = rng.standard_normal((3, 5)).astype(np.float32)
+    # no side <= 16 (those run theanir-small-gemm's kernels, with or without BLAS)
+    a = rng.standard_normal((24, 20)).astype(np.float32)
+    b = rng.standard_normal((20, 30)).astype(np.float32)
     with setting("blas", True):
         assert "scipy_cblas_sgemm" in th.jit(matmul).lower(a, b).as_text("llvm")
     with setting("blas", False):
@@ -117,8 +118,8 @@ def test_blas_call_in_generated_code(rng):
 
 def test_matmul_inside_grad(rng):
     """Gradients are matrix products too (transposes of the primal): BLAS or loops agree."""
-    w = rng.standard_normal((5, 3))
-    x = rng.standard_normal((4, 5))
+    w = rng.standard_normal((20, 18))
+    x = rng.standard_normal((17, 20))
 
     def loss(w, x):
         return th.sum(th.tanh(x @ w) ** 2)

@@ -1,0 +1,362 @@
+"""theanir-small-gemm: products with a small side run register-blocked loops, not BLAS.
+
+After bufferization, a float `linalg.matmul` (C += A B) with static sizes where the batch
+side is small (M <= 16 rows, a minibatch forward or backward product) or the summed side is
+(K <= 16: the rank-K weight update W += Hᵀ D of a minibatch) calls a generated kernel
+instead of `cblas_?gemm`. Why: OpenBLAS packs the big operand into a buffer on every call,
+which a 10-row product never amortizes. Measured on the project's AMD EPYC (1 thread,
+float32, GFLOP/s, BLAS -> kernel): 10x1000 @ 1000x1024 49.5 -> 78; 10x784 @ 784x512 57 ->
+89 (2 blocks of 5 rows: 99); 10x1000 @ (1024x1000)ᵀ 47 -> 78; the update 1000x1024 +=
+(10x1000)ᵀ @ 10x1024 61 -> 83. Two kernel shapes, both reading the operands in place:
+
+  rk (row broadcast), when B's rows and C's rows are contiguous: a block of MR rows of C and
+     NV vectors of columns stays in registers while k runs; each step loads NV vectors of
+     B's row k and broadcasts MR scalars A[i, k] (A may have any strides, so Hᵀ is free).
+     The last column block is masked (vector.create_mask), so any N works.
+  dk (dot), when A's rows and the transposed B's rows (a row-major W read as Wᵀ) are
+     contiguous along k: MI x NJ vector accumulators over k, summed horizontally at the end
+     and added to C; the k tail is a masked step.
+
+    linalg.matmul ins(%a, %b : memref<10x784xf32>, memref<784x500xf32>) outs(%c : ...)
+->  scf.for %i0 = 0 to 10 step 10 { call @__theanir_rk_f32_10x2(ptrs, strides, %i0, N, K) }
+
+The register blocks fit the host: 32 vector registers with AVX-512VL (up to 24
+accumulators), else 16 (up to 12). Vectors are 256-bit (8 f32 / 4 f64), what
+theanir-vector-width asks LLVM for. Products with M, N <= 1 stay with BLAS's gemv; anything
+dynamic in size, with another layout, or batched stays with the BLAS pass (or the loops).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+
+from mlir import ir
+from mlir.dialects import arith, scf
+
+from .matmul_to_blas import _float_kind, _metadata, _transposes, _write_into_result
+
+NAME = "theanir-small-gemm"
+SMALL = 16  # the small side's bound (rows of a minibatch, or its length as K)
+_BITS = {"f32": 32, "f64": 64}
+_SIZE = {"f32": 4, "f64": 8}
+
+
+@functools.cache
+def _avx512() -> bool:
+    from ..llvm_c import host_target
+
+    return "+avx512f" in host_target().features.split(",")
+
+
+def _registers() -> int:
+    """Vector registers the host's code may use: 32 with AVX-512, else 16."""
+    return 32 if _avx512() else 16
+
+
+def _lanes(elt: str) -> int:
+    """Elements per kernel vector: 512-bit with AVX-512, else 256-bit."""
+    return (512 if _avx512() else 256) // _BITS[elt]
+
+
+class _Text:
+    """MLIR text of one kernel function, with fresh SSA names."""
+
+    def __init__(self, elt: str):
+        self.elt, self.vl = elt, _lanes(elt)
+        self.vec = f"vector<{self.vl}x{elt}>"
+        self.lines: list[str] = []
+        self._ids = itertools.count()
+
+    def fresh(self, stem: str) -> str:
+        return f"%{stem}{next(self._ids)}"
+
+    def op(self, rhs: str, stem: str = "v") -> str:
+        name = self.fresh(stem)
+        self.lines.append(f"{name} = {rhs}")
+        return name
+
+    def const(self, value: int) -> str:
+        return self.op(f"arith.constant {value} : index", "c")
+
+    def add(self, a: str, b: str) -> str:
+        return self.op(f"arith.addi {a}, {b} : index", "x")
+
+    def mul(self, a: str, b: str) -> str:
+        return self.op(f"arith.muli {a}, {b} : index", "x")
+
+    def ptr(self, base: str, offset: str) -> str:
+        off = self.op(f"arith.index_cast {offset} : index to i64", "o")
+        return self.op(f"llvm.getelementptr {base}[{off}] : (!llvm.ptr, i64) -> !llvm.ptr, {self.elt}", "p")
+
+    def load(self, p: str, mask: str | None = None, zero: str | None = None) -> str:
+        if mask is None:
+            return self.op(f"llvm.load {p} {{alignment = {_SIZE[self.elt]} : i64}} : !llvm.ptr -> {self.vec}", "l")
+        return self.op(f"llvm.intr.masked.load {p}, {mask}, {zero} {{alignment = {_SIZE[self.elt]} : i32}} "
+                       f": (!llvm.ptr, vector<{self.vl}xi1>, {self.vec}) -> {self.vec}", "l")
+
+    def store(self, v: str, p: str, mask: str | None = None) -> None:
+        if mask is None:
+            self.lines.append(f"llvm.store {v}, {p} {{alignment = {_SIZE[self.elt]} : i64}} : {self.vec}, !llvm.ptr")
+        else:
+            self.lines.append(f"llvm.intr.masked.store {v}, {p}, {mask} {{alignment = {_SIZE[self.elt]} : i32}} "
+                              f": {self.vec}, vector<{self.vl}xi1> into !llvm.ptr")
+
+    def scalar(self, p: str) -> str:
+        return self.op(f"llvm.load {p} {{alignment = {_SIZE[self.elt]} : i64}} : !llvm.ptr -> {self.elt}", "s")
+
+    def loop(self, lo: str, hi: str, step: str, inits: list[str], body) -> list[str]:
+        """scf.for with iter_args; `body(iv, args)` emits the body and returns the yields."""
+        iv = self.fresh("k")
+        args = [self.fresh("acc") for _ in inits]
+        results = self.fresh("r")
+        types = ", ".join([self.vec] * len(inits))
+        carried = ", ".join(f"{a} = {i}" for a, i in zip(args, inits))
+        head = f"scf.for {iv} = {lo} to {hi} step {step}"
+        if inits:
+            head = f"{results}:{len(inits)} = {head} iter_args({carried}) -> ({types})"
+        self.lines.append(head + " {")
+        ys = body(iv, args)
+        self.lines.append(f"scf.yield {', '.join(ys)} : {types}" if ys else "scf.yield")
+        self.lines.append("}")
+        return [f"{results}#{j}" for j in range(len(inits))]
+
+
+def rk_name(elt: str, mr: int, nv: int) -> str:
+    return f"__theanir_rk_{elt}_{mr}x{nv}"
+
+
+def dk_name(elt: str, mi: int, nj: int) -> str:
+    return f"__theanir_dk_{elt}_{mi}x{nj}"
+
+
+def _rk_block(t: _Text, mr: int, nv: int, j: str, masked: bool, a_rows: list[str], c_rows: list[str],
+              pa: str, sak: str, pb: str, sbk: str, pc: str, n: str, k: str, zero: str) -> None:
+    """C[rows, j : j + nv*VL] += A[rows, :] @ B[:, same columns], masked past n if asked."""
+    cols = [j if v == 0 else t.add(j, t.const(v * t.vl)) for v in range(nv)]
+    masks = [None] * nv
+    if masked:
+        masks = [t.op(f"vector.create_mask {t.op(f'arith.subi {n}, {c} : index', 'x')} : vector<{t.vl}xi1>", "m")
+                 for c in cols]
+    c_ptrs = [[t.ptr(pc, t.add(c_rows[r], cols[v])) for v in range(nv)] for r in range(mr)]
+    inits = [t.load(c_ptrs[r][v], masks[v], zero) for r in range(mr) for v in range(nv)]
+    c0, c1 = t.const(0), t.const(1)
+
+    def body(kk: str, acc: list[str]) -> list[str]:
+        brow = t.mul(kk, sbk)
+        bs = [t.load(t.ptr(pb, t.add(brow, cols[v])), masks[v], zero) for v in range(nv)]
+        acol = t.mul(kk, sak)
+        out = []
+        for r in range(mr):
+            s = t.scalar(t.ptr(pa, t.add(a_rows[r], acol)))
+            bc = t.op(f"vector.broadcast {s} : {t.elt} to {t.vec}", "b")
+            out += [t.op(f"vector.fma {bc}, {bs[v]}, {acc[r * nv + v]} : {t.vec}", "f") for v in range(nv)]
+        return out
+
+    res = t.loop(c0, k, c1, inits, body)
+    for r in range(mr):
+        for v in range(nv):
+            t.store(res[r * nv + v], c_ptrs[r][v], masks[v])
+
+
+def rk_kernel(elt: str, mr: int, nv: int) -> str:
+    """C[i0 : i0+mr, :n] += A[i0 : i0+mr, :k] @ B[:k, :n] (B, C rows contiguous)."""
+    t = _Text(elt)
+    w = nv * t.vl
+    zero = t.op(f"arith.constant dense<0.0> : {t.vec}", "z")
+    i_rows = ["%i0" if r == 0 else t.add("%i0", t.const(r)) for r in range(mr)]
+    a_rows = [t.mul(i, "%sar") for i in i_rows]
+    c_rows = [t.mul(i, "%scm") for i in i_rows]
+    cw = t.const(w)
+    nr = t.op(f"arith.remui %n, {cw} : index", "x")
+    nf = t.op(f"arith.subi %n, {nr} : index", "x")
+    args = ("%pa", "%sak", "%pb", "%sbk", "%pc", "%n", "%k", zero)
+    t.loop(t.const(0), nf, cw, [], lambda j, _: _rk_block(t, mr, nv, j, False, a_rows, c_rows,
+                                                           *args) or [])
+    tail = t.op(f"arith.cmpi ne, {nr}, {t.const(0)} : index", "t")
+    t.lines.append(f"scf.if {tail} {{")
+    _rk_block(t, mr, nv, nf, True, a_rows, c_rows, *args)
+    t.lines.append("}")
+    sig = ("%pa: !llvm.ptr, %sar: index, %sak: index, %pb: !llvm.ptr, %sbk: index, "
+           "%pc: !llvm.ptr, %scm: index, %i0: index, %n: index, %k: index")
+    return _function(rk_name(elt, mr, nv), sig, t.lines)
+
+
+def dk_kernel(elt: str, mi: int, nj: int) -> str:
+    """C[i0 : i0+mi, j0 : j0+nj] += A[rows, :k] @ Bt[cols, :k]ᵀ (A, Bt rows contiguous)."""
+    t = _Text(elt)
+    zero = t.op(f"arith.constant dense<0.0> : {t.vec}", "z")
+    i_rows = ["%i0" if i == 0 else t.add("%i0", t.const(i)) for i in range(mi)]
+    j_cols = ["%j0" if j == 0 else t.add("%j0", t.const(j)) for j in range(nj)]
+    a_rows = [t.mul(i, "%sam") for i in i_rows]
+    b_rows = [t.mul(j, "%sbn") for j in j_cols]
+    cvl = t.const(t.vl)
+    kr = t.op(f"arith.remui %k, {cvl} : index", "x")
+    kf = t.op(f"arith.subi %k, {kr} : index", "x")
+
+    def step(kk: str, acc: list[str], mask: str | None) -> list[str]:
+        avs = [t.load(t.ptr("%pa", t.add(a_rows[i], kk)), mask, zero) for i in range(mi)]
+        out = list(acc)
+        for j in range(nj):
+            b = t.load(t.ptr("%pb", t.add(b_rows[j], kk)), mask, zero)
+            for i in range(mi):
+                out[i * nj + j] = t.op(f"vector.fma {avs[i]}, {b}, {acc[i * nj + j]} : {t.vec}", "f")
+        return out
+
+    full = t.loop(t.const(0), kf, cvl, [zero] * (mi * nj), lambda kk, acc: step(kk, acc, None))
+    mask = t.op(f"vector.create_mask {kr} : vector<{t.vl}xi1>", "m")
+    acc = step(kf, full, mask)
+    for i in range(mi):
+        for j in range(nj):
+            h = t.op(f"vector.reduction <add>, {acc[i * nj + j]} fastmath<reassoc> : {t.vec} into {t.elt}", "h")
+            p = t.ptr("%pc", t.add(t.mul(i_rows[i], "%scm"), j_cols[j]))
+            old = t.scalar(p)
+            s = t.op(f"arith.addf {old}, {h} : {t.elt}", "s")
+            t.lines.append(f"llvm.store {s}, {p} {{alignment = {_SIZE[elt]} : i64}} : {elt}, !llvm.ptr")
+    sig = ("%pa: !llvm.ptr, %sam: index, %pb: !llvm.ptr, %sbn: index, %pc: !llvm.ptr, %scm: index, "
+           "%i0: index, %j0: index, %k: index")
+    return _function(dk_name(elt, mi, nj), sig, t.lines)
+
+
+def _function(name: str, sig: str, lines: list[str]) -> str:
+    body = "\n    ".join(lines)
+    return f"  func.func private @{name}({sig}) {{\n    {body}\n    return\n  }}\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Choosing the kernel for a product
+
+
+def _static(v: ir.Value) -> tuple[list[int], list[int]] | None:
+    """(sizes, strides) of a memref when all are static, else None."""
+    mt = ir.MemRefType(v.type)
+    strides, _ = mt.get_strides_and_offset()
+    sizes = list(mt.shape)
+    if any(ir.ShapedType.is_dynamic_size(s) for s in sizes) or any(mt.is_dynamic_stride_or_offset(s) for s in strides):
+        return None
+    return sizes, list(strides)
+
+
+def plan(op: ir.Operation) -> tuple[str, int, int] | None:
+    """('rk' | 'dk', block rows, block columns) for a product the kernels should run, or None."""
+    if op.name != "linalg.matmul" or _float_kind(op) is None:
+        return None
+    tr = _transposes(op)
+    shapes = [_static(v) for v in op.operands]
+    if tr is None or any(s is None for s in shapes):
+        return None
+    (sa, ta_strides), (_, tb_strides), (sc, tc_strides) = shapes
+    ta, tb = tr
+    a_strides = ta_strides[::-1] if ta else ta_strides  # logical (m, k)
+    b_strides = tb_strides[::-1] if tb else tb_strides  # logical (k, n)
+    m, n = sc
+    k = sa[0] if ta else sa[1]
+    if m <= 1 or n <= 1 or tc_strides[1] != 1 or not (m <= SMALL or k <= SMALL):
+        return None
+    regs = _registers()
+    if b_strides[1] == 1:
+        vl = _lanes(_float_kind(op))
+        nv = min(2, -(-n // vl))
+        budget = regs - 2 - nv  # accumulators: leave B's vectors and a broadcast
+        if m <= budget // nv:
+            return "rk", m, nv
+        if m <= SMALL:  # two blocks of rows
+            return "rk", -(-m // 2), nv
+        return "rk", min(6, budget // nv), nv
+    if m <= SMALL and a_strides[1] == 1 and b_strides[0] == 1:
+        return "dk", 2, 6
+    return None
+
+
+def _index(v: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), v).result
+
+
+def _base(v: ir.Value, elt: str) -> tuple[ir.Value, list[ir.Value]]:
+    """(pointer to the memref's first element, its strides)."""
+    ptr, off, _, strides = _metadata(v)
+    addr = arith.AddIOp(ptr, arith.MulIOp(off, _index(_SIZE[elt])).result).result
+    i64 = arith.IndexCastOp(ir.IntegerType.get_signless(64), addr).result
+    p = ir.Operation.create("llvm.inttoptr", results=[ir.Type.parse("!llvm.ptr")], operands=[i64]).result
+    return p, strides
+
+
+def _call(name: str, args: list[ir.Value]) -> None:
+    ir.Operation.create("func.call", operands=args, attributes={"callee": ir.FlatSymbolRefAttr.get(name)})
+
+
+def _blocks(total: int, size: int, emit) -> None:
+    """emit(start, block) over [0, total) in blocks of `size`: an scf.for, then the remainder."""
+    full = total - total % size
+    if full:
+        loop = scf.ForOp(_index(0), _index(full), _index(size))
+        with ir.InsertionPoint(loop.body):
+            emit(loop.induction_variable, size)
+            scf.YieldOp([])
+    if total % size:
+        emit(_index(full), total % size)
+
+
+def _rewrite(op: ir.Operation, how: tuple[str, int, int], needed: set[tuple[str, str, int, int]]) -> None:
+    kind, rows, cols = how
+    elt = _float_kind(op)
+    ta, tb = _transposes(op)
+    a, b, c = op.operands
+    m, n = ir.MemRefType(c.type).shape
+    k = ir.MemRefType(a.type).shape[0 if ta else 1]
+    with op.location, ir.InsertionPoint(op):
+        (pa, sa), (pb, sb), (pc, sc) = (_base(v, elt) for v in (a, b, c))
+        sa = sa[::-1] if ta else sa
+        sb = sb[::-1] if tb else sb
+        if kind == "rk":
+            def emit(i0: ir.Value, mr: int) -> None:
+                needed.add(("rk", elt, mr, cols))
+                _call(rk_name(elt, mr, cols), [pa, sa[0], sa[1], pb, sb[0], pc, sc[0], i0, _index(n), _index(k)])
+
+            _blocks(m, rows, emit)
+        else:
+            def emit_cols(j0: ir.Value, nj: int) -> None:
+                def emit_rows(i0: ir.Value, mi: int) -> None:
+                    needed.add(("dk", elt, mi, nj))
+                    _call(dk_name(elt, mi, nj), [pa, sa[0], pb, sb[1], pc, sc[0], i0, j0, _index(k)])
+
+                _blocks(m, rows, emit_rows)
+
+            _blocks(n, cols, emit_cols)
+    op.erase()
+
+
+def _declare(module_op: ir.Operation, needed: set[tuple[str, str, int, int]]) -> None:
+    body = module_op.regions[0].blocks[0]
+    have = {str(ir.StringAttr(o.attributes["sym_name"]).value) for o in body.operations
+            if "sym_name" in o.attributes}
+    text = ""
+    for kind, elt, r, c in sorted(needed):
+        name = (rk_name if kind == "rk" else dk_name)(elt, r, c)
+        if name not in have:
+            text += (rk_kernel if kind == "rk" else dk_kernel)(elt, r, c)
+    if text:
+        helper = ir.Module.parse("module {\n" + text + "}", module_op.context)
+        for o in list(helper.body.operations):
+            body.append(o.operation)
+
+
+def small_gemm(module_op: ir.Operation, pass_: object = None) -> None:
+    """Rewrite the bufferized module's small-sided float products into kernel calls."""
+    found: list[tuple[ir.Operation, tuple[str, int, int]]] = []
+
+    def visit(o: ir.Operation) -> ir.WalkResult:
+        o = o.operation if hasattr(o, "operation") else o
+        how = plan(o) if o.name == "linalg.matmul" else None
+        if how is not None:
+            found.append((o, how))
+        return ir.WalkResult.ADVANCE
+
+    module_op.walk(visit)
+    if not found:
+        return
+    needed: set[tuple[str, str, int, int]] = set()
+    with module_op.context:
+        for o, how in found:
+            _write_into_result(o)
+            _rewrite(o, how, needed)
+        _declare(module_op, needed)

@@ -1,0 +1,76 @@
+// RUN: theanir-opt %s --theanir-small-gemm | FileCheck %s
+
+// A minibatch product (10 rows): one block of rows, the row-broadcast kernel (rk) over
+// every column, defined once in the module. The block's width (1 or 2 vectors) depends on
+// the host's vector registers.
+// CHECK-LABEL: func.func @forward
+// CHECK:         %[[PA:.+]] = llvm.inttoptr
+// CHECK:         %[[PB:.+]] = llvm.inttoptr
+// CHECK:         %[[PC:.+]] = llvm.inttoptr
+// CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step
+// CHECK:           call @__theanir_rk_f32_[[RK:[0-9]+x[0-9]]](%[[PA]], %{{.+}}, %{{.+}}, %[[PB]], %{{.+}}, %[[PC]], %{{.+}}, %[[I]],
+// CHECK-NOT:     linalg.matmul
+// CHECK:         return
+func.func @forward(%a: memref<10x784xf32>, %b: memref<784x500xf32>, %c: memref<10x500xf32>) {
+  linalg.matmul ins(%a, %b : memref<10x784xf32>, memref<784x500xf32>) outs(%c : memref<10x500xf32>)
+  return
+}
+
+// d @ W.T with W read in place (transposed indexing map): the dot kernel (dk), 2 x 6 blocks
+// over 10 x 9 outputs, then the 3 leftover columns.
+// CHECK-LABEL: func.func @backward_f64
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             call @__theanir_dk_f64_2x6(
+// CHECK:         scf.for
+// CHECK:           call @__theanir_dk_f64_2x3(
+// CHECK-NOT:     linalg.matmul
+func.func @backward_f64(%d: memref<10x40xf64>, %w: memref<9x40xf64>, %c: memref<10x9xf64>) {
+  linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>] ins(%d, %w : memref<10x40xf64>, memref<9x40xf64>) outs(%c : memref<10x9xf64>)
+  return
+}
+
+// A rank-10 update W += Hᵀ D (K = 10, the batch): rk over blocks of rows of W, the last
+// 784 mod (block) rows by a smaller instance.
+// CHECK-LABEL: func.func @update
+// CHECK:         scf.for
+// CHECK:           call @__theanir_rk_f32_
+// CHECK:         call @__theanir_rk_f32_
+// CHECK-NOT:     linalg.matmul
+func.func @update(%h: memref<10x784xf32>, %d: memref<10x500xf32, strided<[500, 1], offset: 5000>>, %w: memref<784x500xf32>) {
+  linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>] ins(%h, %d : memref<10x784xf32>, memref<10x500xf32, strided<[500, 1], offset: 5000>>) outs(%w : memref<784x500xf32>)
+  return
+}
+
+// Left alone: no small side, a matrix-vector product (BLAS's gemv), dynamic strides or
+// sizes, a column-strided C, integers, a batch.
+// CHECK-LABEL: func.func @kept
+// CHECK-NOT:     call @__theanir_
+// CHECK-COUNT-6: linalg.matmul
+// CHECK:         linalg.batch_matmul
+// CHECK:         return
+func.func @kept(%a: memref<64x64xf32>, %v: memref<1x64xf32>, %s: memref<8x64xf32, strided<[?, 1], offset: ?>>,
+                %dyn: memref<?x64xf32>, %ct: memref<8x64xf32, strided<[1, 8]>>, %i: memref<8x64xi32>,
+                %c: memref<64x64xf32>, %c1: memref<1x64xf32>, %c8: memref<8x64xf32>, %cd: memref<?x64xf32>,
+                %ba: memref<2x4x3xf32>, %bb: memref<2x3x5xf32>, %bc: memref<2x4x5xf32>, %ii: memref<64x64xi32>) {
+  linalg.matmul ins(%a, %a : memref<64x64xf32>, memref<64x64xf32>) outs(%c : memref<64x64xf32>)
+  linalg.matmul ins(%v, %a : memref<1x64xf32>, memref<64x64xf32>) outs(%c1 : memref<1x64xf32>)
+  linalg.matmul ins(%s, %a : memref<8x64xf32, strided<[?, 1], offset: ?>>, memref<64x64xf32>) outs(%c8 : memref<8x64xf32>)
+  linalg.matmul ins(%dyn, %a : memref<?x64xf32>, memref<64x64xf32>) outs(%cd : memref<?x64xf32>)
+  linalg.matmul ins(%c8, %a : memref<8x64xf32>, memref<64x64xf32>) outs(%ct : memref<8x64xf32, strided<[1, 8]>>)
+  linalg.matmul ins(%i, %ii : memref<8x64xi32>, memref<64x64xi32>) outs(%i : memref<8x64xi32>)
+  linalg.batch_matmul ins(%ba, %bb : memref<2x4x3xf32>, memref<2x3x5xf32>) outs(%bc : memref<2x4x5xf32>)
+  return
+}
+
+// The kernels: private functions; rk's k loop carries its accumulators (vector.fma of a
+// broadcast A element and a row of B), its last column block is masked.
+// CHECK:       func.func private @__theanir_dk_f64_2x3(
+// CHECK:         vector.reduction <add>
+// CHECK:       func.func private @__theanir_dk_f64_2x6(
+// CHECK:       func.func private @__theanir_rk_f32_[[RK]](
+// CHECK:         scf.for {{.+}} iter_args(
+// CHECK:           vector.broadcast
+// CHECK:           vector.fma
+// CHECK:         vector.create_mask
+// CHECK:         llvm.intr.masked.store
