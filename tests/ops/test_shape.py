@@ -177,7 +177,8 @@ def test_stack_hstack_vstack(shape, dtype, rng):
 
 # ------------------------------------------------------------------ take
 TAKES = [((5,), (3,), 0), ((5, 3), (2, 2), 0), ((4, 3, 2), (), 1), ((4, 3, 2), (4,), -1),
-         ((2, 3), (0,), 1), ((0, 3), (2,), 1), ((3, 4), (2, 3), None), ((1,), (4,), 0)]
+         ((2, 3), (0,), 1), ((0, 3), (2,), 1), ((3, 4), (2, 3), None), ((1,), (4,), 0),
+         ((5, 3), (1,), 0), ((4, 3, 2), (1,), 1), ((4, 3, 2), (1, 1), 2)]
 
 
 @pytest.mark.parametrize("idt", [np.int32, np.int64])
@@ -295,6 +296,21 @@ def test_scatter_add_accumulates_repeats_and_clamps(dtype, rng):
         want[:, i] += upd[:, p]
     got = th.jit(lambda u, i: _emit("tn.scatter_add", [u, i], {"axis": 1, "dim_size": 4}))(upd, idx)
     assert_close(got, want)
+
+
+def test_take_of_one_index_is_a_slice(rng):
+    """A 1-element index vector (a minibatch of 1 taken from shared data) reads a slice at
+    the clamped index: no gather loop, the clamping of every index kept."""
+    x = rand(rng, (4, 3), np.float32)
+    f = th.jit(lambda a, i: th.take(a, i, axis=0))
+    text = f.lower(x, np.array([1])).as_text("linalg")
+    assert "tensor.extract_slice" in text and "linalg.generic" not in text
+    for i in [-20, -4, -1, 0, 3, 4, 100]:
+        assert_close(f(x, np.array([i])), x[_clamp(np.array([i]), 4)])
+    g = th.jit(th.grad(lambda a, i: (th.take(a, i, axis=1) ** 2).sum()))(x, np.array([2]))
+    want = np.zeros_like(x)
+    want[:, 2] = 2 * x[:, 2]
+    assert_close(g, want)
 
 
 def test_take_lowering_is_a_gather_not_a_loop(rng):

@@ -1,14 +1,15 @@
 // RUN: theanir-opt %s --theanir-small-gemm | FileCheck %s
 
-// A minibatch product (10 rows): one block of rows, the row-broadcast kernel (rk) over
-// every column, defined once in the module. The block's width (1 or 2 vectors) depends on
-// the host's vector registers.
+// A minibatch product (10 rows): one block of rows, the row-broadcast kernel over every
+// column, defined once in the module; with K > 16, B streams through once, so the variant
+// that prefetches B's rows ahead (rkp). The block's width (1 or 2 vectors) depends on the
+// host's vector registers.
 // CHECK-LABEL: func.func @forward
 // CHECK:         %[[PA:.+]] = llvm.inttoptr
 // CHECK:         %[[PB:.+]] = llvm.inttoptr
 // CHECK:         %[[PC:.+]] = llvm.inttoptr
 // CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step
-// CHECK:           call @__theanir_rk_f32_[[RK:[0-9]+x[0-9]]](%[[PA]], %{{.+}}, %{{.+}}, %[[PB]], %{{.+}}, %[[PC]], %{{.+}}, %[[I]],
+// CHECK:           call @__theanir_rkp_f32_[[RK:[0-9]+x[0-9]]](%[[PA]], %{{.+}}, %{{.+}}, %[[PB]], %{{.+}}, %[[PC]], %{{.+}}, %[[I]],
 // CHECK-NOT:     linalg.matmul
 // CHECK:         return
 func.func @forward(%a: memref<10x784xf32>, %b: memref<784x500xf32>, %c: memref<10x500xf32>) {
@@ -64,12 +65,15 @@ func.func @kept(%a: memref<64x64xf32>, %v: memref<1x64xf32>, %s: memref<8x64xf32
 }
 
 // The kernels: private functions; rk's k loop carries its accumulators (vector.fma of a
-// broadcast A element and a row of B), its last column block is masked.
+// broadcast A element and a row of B), its last column block is masked; rkp prefetches.
 // CHECK:       func.func private @__theanir_dk_f64_2x3(
 // CHECK:         vector.reduction <add>
 // CHECK:       func.func private @__theanir_dk_f64_2x6(
-// CHECK:       func.func private @__theanir_rk_f32_[[RK]](
+// CHECK:       func.func private @__theanir_rk_f32_
+// CHECK-NOT:     llvm.intr.prefetch
+// CHECK:       func.func private @__theanir_rkp_f32_[[RK]](
 // CHECK:         scf.for {{.+}} iter_args(
+// CHECK:           llvm.intr.prefetch
 // CHECK:           vector.broadcast
 // CHECK:           vector.fma
 // CHECK:         vector.create_mask

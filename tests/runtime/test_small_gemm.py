@@ -21,7 +21,7 @@ def _product(ta: bool, tb: bool):
 
 
 def _kernels(f, *args) -> set[str]:
-    return set(re.findall(r"@__theanir_([rd]k)_f(?:32|64)_\d+x\d+", f.lower(*args).as_text("llvm")))
+    return set(re.findall(r"@__theanir_([rd]kp?)_f(?:32|64)_\d+x\d+", f.lower(*args).as_text("llvm")))
 
 
 # (m, k, n): minibatch rows (with row blocks and remainders), k = 0 / 1 / not a multiple
@@ -43,10 +43,11 @@ def test_small_products_match_numpy(m, k, n, ta, tb, dtype, rng):
     np.testing.assert_allclose(np.asarray(got), want, **TOL[dtype])
 
 
-@pytest.mark.parametrize("ta,tb,kernel", [(False, False, "rk"), (True, False, "rk"), (False, True, "dk")])
+@pytest.mark.parametrize("ta,tb,kernel", [(False, False, "rkp"), (True, False, "rkp"), (False, True, "dk")])
 def test_the_kernel_for_each_layout(ta, tb, kernel):
-    """A row-major B: the row-broadcast kernel (A in any layout); B read transposed: the dot
-    kernel; both transposed: BLAS. A side of 17+ everywhere (or a vector): BLAS."""
+    """A row-major B: the row-broadcast kernel (A in any layout; K = 40 > 16 streams B, so
+    the prefetching variant); B read transposed: the dot kernel; both transposed: BLAS. A
+    side of 17+ everywhere (or a vector): BLAS."""
     a = np.ones((40, 10) if ta else (10, 40), np.float32)
     b = np.ones((30, 40) if tb else (40, 30), np.float32)
     f = th.jit(_product(ta, tb))
@@ -85,4 +86,4 @@ def test_minibatch_sgd_steps_match_numpy(dtype, rng):
         ww, vv = ww - 0.01 * xs.T.astype(np.float64) @ gh, vv - 0.01 * hh.T @ gy
         np.testing.assert_allclose(w.get_value(), ww, **TOL[dtype])
         np.testing.assert_allclose(v.get_value(), vv, **TOL[dtype])
-    assert _kernels(f, xs) == {"rk", "dk"}
+    assert _kernels(f, xs) == {"rkp", "rk", "dk"}  # forward, the rank-10 updates, backward

@@ -431,8 +431,11 @@ def _take_lower(call: LowerCall) -> list[ir.Value]:
     if out.size == 0:
         return [empty(out)]
     rank, k, n = out.ndim, idx_spec.ndim, x_spec.shape[axis]
-    if k == 0:  # one row (a loop reading its sequence): a slice at the clamped index, no copy
-        j = _clamped_index(tensor.ExtractOp(idx, []).result, n)
+    if idx_spec.size == 1 and k <= 1:
+        # one row (a loop reading its sequence, a minibatch of 1): a slice at the clamped
+        # index, no copy (a 1-element index vector keeps the axis, of size 1)
+        first = tensor.ExtractOp(idx, [_index_const(0)] * k).result
+        j = _clamped_index(first, n)
         offsets = [_DYN if d == axis else 0 for d in range(x_spec.ndim)]
         sizes = [1 if d == axis else s for d, s in enumerate(x_spec.shape)]
         return [tensor.ExtractSliceOp(result_type(out), x, [j], [], [], offsets, sizes,
