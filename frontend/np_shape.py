@@ -373,9 +373,6 @@ def _expand_entries(x: Tensor, idx: Any) -> list[tuple[str, Any, int]]:
     kinds = [k for k, _, _ in items]
     if kinds.count("ellipsis") > 1:
         raise IndexError(f"getitem: an index can only have a single ellipsis ('...') {_at()}")
-    if kinds.count("array") > 1:
-        raise TypeError(f"getitem: only one integer-array index is supported, got "
-                        f"{kinds.count('array')} (use th.take in steps) {_at()}")
     fill = [("slice", slice(None), len(entries))] * (x.ndim - used)
     if "ellipsis" in kinds:
         i = kinds.index("ellipsis")
@@ -383,15 +380,48 @@ def _expand_entries(x: Tensor, idx: Any) -> list[tuple[str, Any, int]]:
     return items + fill
 
 
+def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool]) -> tuple[Tensor, tuple]:
+    """y[i1, i2, ...] over the axes of `adv` (several integer arrays, NumPy's advanced
+    indexing): the arrays broadcast to one shape B; the result is B + y's other axes in order.
+    One gather from y with those axes moved first and flattened; each traced index is
+    wrapped and clamped on its own axis (a flat index alone would clamp into the next row)."""
+    from .numpy_api import broadcast_to
+
+    axes = [d for d, _ in adv]
+    try:
+        shape = tuple(np.broadcast_shapes(*(t.shape for _, t in adv)))
+    except ValueError:
+        raise IndexError(f"getitem: shape mismatch: indexing arrays could not be broadcast "
+                         f"together with shapes {[t.shape for _, t in adv]} {_at()}") from None
+    rest = [e for e in range(y.ndim) if e not in axes]
+    moved = transpose(y, axes + rest)
+    lengths = [y.shape[d] for d in axes]
+    flat_rows = reshape(moved, (int(np.prod(lengths)),) + tuple(y.shape[e] for e in rest))
+    linear = None
+    stride = 1
+    for (d, t), is_traced in reversed(list(zip(adv, traced))):
+        n = y.shape[d]
+        i = astype(t, np.int64)
+        if is_traced and n > 0:
+            i = clip(where(i < 0, i + n, i), 0, n - 1)
+        term = broadcast_to(i * stride if stride != 1 else i, shape)
+        linear = term if linear is None else linear + term
+        stride *= n
+    return take(flat_rows, linear, axis=0), shape
+
+
 def getitem(x: Any, idx: Any) -> Tensor:
-    """x[idx]: ints, slices (any step), None, Ellipsis, and one integer array or traced int
-    tensor (a 0-d traced int indexes dynamically). NumPy's placement rule holds: when the
-    advanced index and integer indices are not adjacent, the index dimensions go first."""
+    """x[idx]: ints, slices (any step), None, Ellipsis, and integer arrays or traced int
+    tensors (a 0-d traced int indexes dynamically; several arrays broadcast together, as in
+    `logp[th.arange(n), ys]`). NumPy's placement rule holds: when the advanced indices
+    (arrays and integers) are not adjacent, the index dimensions go first."""
     x = as_tensor(x)
     items = _expand_entries(x, idx)
     starts, sizes, steps = [0] * x.ndim, list(x.shape), [1] * x.ndim
     layout: list[tuple[str, int]] = []  # result dims in entry order: ("dim", d), ("new", 0), ("adv", d)
     adv_positions, adv = [], None
+    arrays: list[tuple[int, Tensor]] = []
+    traced: list[bool] = []
     d = 0
     for kind, value, pos in items:
         if kind == "none":
@@ -409,10 +439,27 @@ def getitem(x: Any, idx: Any) -> Tensor:
             adv_positions.append(pos)
         else:
             adv = (d, _index_tensor("getitem", x, value, d))
+            arrays.append(adv)
+            traced.append(isinstance(value, Tensor))
             adv_positions.append(pos)
-            layout.append(("adv", d))
+            if len(arrays) == 1:
+                layout.append(("adv", d))
         d += 1
     y = _slice(x, starts, sizes, steps)
+    if len(arrays) > 1:
+        g, bshape = _gather_arrays(y, arrays, traced)
+        adjacent = max(adv_positions) - min(adv_positions) + 1 == len(adv_positions)
+        first = arrays[0][0]
+        rest = [e for e in range(y.ndim) if e not in {a for a, _ in arrays}]
+        if adjacent:  # the broadcast index dimensions replace the indexed axes in place
+            k, before = len(bshape), sum(e < first for e in rest)
+            g = transpose(g, list(range(k, k + before)) + list(range(k)) + list(range(k + before, g.ndim)))
+        else:
+            layout = [("adv", first)] + [item for item in layout if item[0] != "adv"]
+        shape: list[int] = []
+        for kind, v in layout:
+            shape += list(bshape) if kind == "adv" else [1 if kind == "new" else sizes[v]]
+        return reshape(g, tuple(shape))
     if adv is None:
         return reshape(y, tuple(1 if k == "new" else sizes[v] for k, v in layout))
     a, index = adv

@@ -89,6 +89,11 @@ INDICES = [
     (0, slice(None), [1, 2]), (slice(None), 0, [1, 2]), (0, None, [1, 2]), ([1, 2], 0),
     (slice(None), [0, 2], slice(None, None, -1)), (0, Ellipsis, [1, 2]), ([],), (np.int64(2),),
     (np.array(1), slice(None), [3]),
+    # several integer arrays: broadcast together; adjacent ones replace their axes in place,
+    # separated ones (by a slice) put the index dimensions first
+    ([0, 2], [1, 3]), ([0, 2], [1, 3], [4, 0]), (slice(None), [1, 3], [4, 0]), ([[0], [2]], [1, 3]),
+    ([0, 2], slice(None), [4, 0]), (1, [1, 3], [4, 0]), ([0, 2], 1, [4, 0]), (None, [0, 2], [1, 3]),
+    (Ellipsis, [1, 3], [4, 0]), ([-1, 0], slice(1, 3), [-5, 4]), ([], []),
 ]
 
 
@@ -129,6 +134,21 @@ def test_getitem_traced_scalar_index(i, rng):
     want = (x[k], v[k], x[:, i % 3], x[k, 1:])
     for g, w in zip(fn(x, v, i), want):
         assert_close(g, w)
+
+
+def test_getitem_several_traced_arrays(rng):
+    """`logp[th.arange(n), ys]` (the cross-entropy idiom): a gather of one element per row;
+    each traced index clamps on its own axis; the gradient scatters back (verify_grad)."""
+    logp = rand(rng, (5, 3), np.float64)
+    ys = np.array([2, 0, 1, 1, 0])
+    f = th.jit(lambda l, y: (l[th.arange(5), y], l[y[:, None], th.arange(3)], l[y, 1:]))
+    want = (logp[np.arange(5), ys], logp[ys[:, None], np.arange(3)], logp[ys, 1:])
+    for g, w in zip(f(logp, ys), want):
+        assert_close(g, w)
+    far = np.array([7, -1, -9])
+    got = th.jit(lambda l, i, j: l[i, j])(logp, far, far)
+    assert_close(got, logp[_clamp(far, 5), _clamp(far, 3)])
+    th.verify_grad(lambda l: -(l[th.arange(5), ys] * 2.0).sum(), [logp], rng=rng)
 
 
 @pytest.mark.parametrize("idt", [np.int32, np.int64])
@@ -373,7 +393,8 @@ def test_index_errors():
     _raises(IndexError, lambda a: a[0, 0, 0], x, match=("too many indices", "(3, 4)"))
     _raises(IndexError, lambda a: a[[0, 5]], x, match=("index 5", "axis 0"))
     _raises(IndexError, lambda a: a[1.5], x, match=("valid indices",))
-    _raises(TypeError, lambda a: a[[0], [1]], x, match=("one integer-array index",))
+    _raises(IndexError, lambda a: a[[0, 1], [1, 2, 3]], x, match=("could not be broadcast", "(2,)", "(3,)"))
+    _raises(IndexError, lambda a: a[[0, 1], [1, 4]], x, match=("index 4", "axis 1"))
     _raises(ValueError, lambda a: a[::0], x, match=("getitem", "zero"))
 
 
