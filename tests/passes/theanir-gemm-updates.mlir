@@ -1,9 +1,9 @@
 // RUN: theanir-opt %s --theanir-gemm-updates | FileCheck %s
 
 // Donated results w - c * (a @ b) (and w + (a @ b) * c, c a 0-d input) become one product
-// accumulating into w, the smaller operand scaled by -c (or c). Left alone: an ordinary
-// output (a memref destination), a product that has another use, and a payload that is not
-// a scaled update (w - g * g).
+// accumulating into w, the smaller operand scaled by -c (or c); an ordinary output (a memref
+// destination) accumulates into a copy of w. Left alone: a product that has another use, and
+// a payload that is not a scaled update (w - g * g).
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #sc = affine_map<(d0, d1) -> ()>
 #ta = affine_map<(d0, d1, d2) -> (d2, d0)>
@@ -26,8 +26,9 @@
 // CHECK:         linalg.generic {{.+}} ins(%[[G2]], %[[U]]
 // CHECK:         %[[G3:.+]] = linalg.matmul ins
 // CHECK:         linalg.generic {{.+}} ins(%[[G3]], %[[X]]
-// CHECK:         %[[G4:.+]] = linalg.matmul ins
-// CHECK:         linalg.generic {{.+}} ins(%[[G4]], %[[W]]
+// CHECK:         %[[CP:.+]] = bufferization.alloc_tensor() copy(%[[W]]) : tensor<4x5xf32>
+// CHECK:         linalg.generic {{.+}} ins(%arg7 : tensor<4x2xf32>)
+// CHECK:         linalg.matmul ins(%{{.+}}, %[[B]] : tensor<4x2xf32>, tensor<2x5xf32>) outs(%[[CP]] : tensor<4x5xf32>)
 // CHECK:         materialize_in_destination %[[NEW]] in %[[W]]
 // CHECK:         materialize_in_destination %[[NEWV]] in %[[V]]
 func.func @main(%arg0: memref<4x5xf32>, %arg1: memref<4x5xf32>, %arg2: memref<4x5xf32>, %arg3: memref<4x5xf32>,
@@ -73,7 +74,7 @@ func.func @main(%arg0: memref<4x5xf32>, %arg1: memref<4x5xf32>, %arg2: memref<4x
     %1 = arith.subf %xi, %0 : f32
     linalg.yield %1 : f32
   } -> tensor<4x5xf32>
-  // an ordinary output (memref destination) computed from w: not folded
+  // an ordinary output (memref destination) computed from w: into a copy of w
   %g4 = linalg.matmul ins(%big, %b : tensor<4x2xf32>, tensor<2x5xf32>) outs(%z : tensor<4x5xf32>) -> tensor<4x5xf32>
   %o4 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%g4, %w : tensor<4x5xf32>, tensor<4x5xf32>) outs(%e : tensor<4x5xf32>) {
   ^bb0(%gi: f32, %wi: f32, %o: f32):

@@ -290,3 +290,24 @@ def test_gemm_updates_match_numpy(case, dtype, shared_lr, rng):
     (name,) = re.findall(rf"(%\S+) = bufferization.to_tensor %\S+ restrict writable : memref<4x5x{elt}>", text)
     accumulates = re.search(rf"linalg.matmul .*outs\({name} :", text) is not None
     assert accumulates == folds
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(784, 10), (6, 40)], ids=str)
+def test_gemm_updates_of_returned_parameters(shape, dtype, rng):
+    """th.jit returning new parameters (nothing donated): `w - lr * x.T @ d` accumulates the
+    product into a copy of w (no zero-filled gradient, no elementwise pass); NumPy's values,
+    and the input array untouched."""
+    m, n = shape
+    w = rng.standard_normal((m, n)).astype(dtype)
+    x = rng.standard_normal((3, m)).astype(dtype)
+    d = rng.standard_normal((3, n)).astype(dtype)
+    f = th.jit(lambda w, x, d: w - 0.1 * (x.T @ d))
+    w0 = w.copy()
+    got = np.asarray(f(w, x, d))
+    want = w0.astype(np.float64) - 0.1 * (x.T.astype(np.float64) @ d)
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12, atol=1e-5)
+    np.testing.assert_array_equal(w, w0)
+    text = f.lower(w, x, d).as_text("linalg")
+    assert re.search(r"(%\S+) = bufferization.alloc_tensor\(\) copy\(", text)
+    assert re.search(rf"linalg.matmul .*outs\(%\S+ : tensor<{m}x{n}x", text)
