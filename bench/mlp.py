@@ -4,7 +4,8 @@ Networks (float32, tanh hidden layers, softmax cross-entropy on int labels, plai
 lr 0.01, random data of MNIST's shape): logistic regression 784->10, an MLP 784-500-10 and a
 deep MLP 784-1000-1000-1000-10; batch sizes 1, 10 and 60; examples per second in steady state.
 
-  theanir jit           th.jit of the whole step (params in, new params out), plain call
+  theanir jit           th.jit of the whole step (params in, new params out, the params
+                        donated: donate_argnums, as for JAX), plain call
   theanir trust_input   the same with th.jit(..., trust_input=True)
   theanir function      Theano style: th.shared params, th.function([x, y], loss, updates=...)
   theanir run           f.run(n_calls=N) of a function without inputs: the minibatch is taken
@@ -157,7 +158,9 @@ def _th_step(n_layers: int) -> Callable:
 
 def build_theanir_jit(p: Problem, trust_input: bool) -> Runner:
     import theanir as th
-    f = th.jit(_th_step(len(p.sizes) - 1), trust_input=trust_input)
+    n_params = 2 * (len(p.sizes) - 1)
+    f = th.jit(_th_step(len(p.sizes) - 1), trust_input=trust_input,
+               donate_argnums=tuple(range(2, 2 + n_params)))  # step(x, y, *params)
     state: dict[str, Any] = {"ps": [a.copy() for a in p.params], "i": 0}
 
     def run(n: int) -> float:

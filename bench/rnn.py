@@ -12,7 +12,8 @@ and one plain-SGD update (lr 0.01) of W, U, b, V, c. Figure: sequence elements p
 
   theanir jit        @th.jit of the whole step, th.scan(fn, sequences=xs, outputs_info=h0,
                      non_sequences=[W, U, b]) with x_t @ W written inside the step (the
-                     compiler hoists it: tn-scan-vecmat-to-matmat), th.value_and_grad
+                     compiler hoists it: tn-scan-vecmat-to-matmat), th.value_and_grad,
+                     the params donated (donate_argnums, as for JAX)
   theanir function   Theano style: th.shared params, th.scan on symbolic variables, T.grad,
                      th.function([xs, ys], loss, updates=...)
   torch loop         PyTorch eager, a Python loop over the cell (input projection xs @ W + b
@@ -207,7 +208,7 @@ def _theanir_flat_step(xs: Any, ys: Any, *ps: Any) -> tuple:
 
 def build_theanir_jit(p: Problem) -> Runner:
     import theanir as th
-    f = th.jit(_theanir_flat_step)
+    f = th.jit(_theanir_flat_step, donate_argnums=tuple(range(2, 2 + len(PARAMS))))
 
     def step(k: int, ps: tuple) -> tuple:
         out = f(p.xs[k], p.ys[k], *ps)

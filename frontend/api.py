@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -249,9 +250,14 @@ class JitFunction(FastCache):
     def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
                  static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
                  trust_input: bool = False, allow_gc: bool | None = None,
-                 donate: Sequence[tuple[int, int]] = ()):
+                 donate: Sequence[tuple[int, int]] = (), donate_argnums: int | Sequence[int] = ()):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
+        if isinstance(donate_argnums, int):
+            donate_argnums = (donate_argnums,)
+        if set(donate_argnums) & set(static_argnums):
+            raise ValueError(f"{getattr(fn, '__name__', 'function')}: arguments "
+                             f"{sorted(set(donate_argnums) & set(static_argnums))} are both static and donated")
         if isinstance(static_argnames, str):
             static_argnames = (static_argnames,)
         super().__init__(_MISS)
@@ -264,6 +270,8 @@ class JitFunction(FastCache):
         # (dynamic input leaf, output leaf) pairs whose output is written into the input's buffer
         # (th.function's in-place updates of shared variables); applied where layouts allow
         self.donate = tuple(donate)
+        # positional arguments whose buffers the outputs may take (JAX's donate_argnums)
+        self.donate_argnums = tuple(donate_argnums)
         self.leaf_names: list[str] | None = None  # names of the flattened arguments, for messages
         self._cache: dict[tuple, Compiled] = {}
         self._lock = threading.Lock()
@@ -288,7 +296,7 @@ class JitFunction(FastCache):
         traced = self._trace(sig)
         opts = self._options()
         opts.contiguous = [a.contiguous for a in sig.specs]
-        opts.donate = self._donations(traced, opts.contiguous)
+        opts.donate = self._donations(traced, opts.contiguous, sig)
         return Lowered(traced, opts, sig)
 
     # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's
@@ -318,7 +326,7 @@ class JitFunction(FastCache):
                     traced = self._trace(sig)
                     opts = self._options()
                     opts.contiguous = [a.contiguous for a in sig.specs]
-                    opts.donate = self._donations(traced, opts.contiguous)
+                    opts.donate = self._donations(traced, opts.contiguous, sig)
                     compiled = Lowered(traced, opts, sig).compile(self.allow_gc)
                     self._cache[key] = compiled
         gc = config.allow_gc if self.allow_gc is None else self.allow_gc
@@ -326,12 +334,45 @@ class JitFunction(FastCache):
             compiled.executable.allow_gc = gc
         return compiled, [sig.leaves[i] for i in sig.dynamic]
 
-    def _donations(self, traced: TracedFunction, contiguous: list[bool]) -> tuple[tuple[int, int], ...]:
-        """The donated pairs this trace can take: a C-contiguous input of the output's type."""
+    def _donations(self, traced: TracedFunction, contiguous: list[bool],
+                   sig: Signature) -> tuple[tuple[int, int], ...]:
+        """The donated pairs this trace can take: a C-contiguous input of the output's type.
+
+        `donate_argnums` pairs each leaf of a donated argument, in order, with the first output
+        of its shape and dtype not taken yet (JAX's rule); leaves that find none (or are not
+        C-contiguous arrays) are left alone, with a warning as in JAX."""
         ins, outs = traced.in_specs, traced.out_specs
-        return tuple((j, k) for j, k in self.donate
-                     if j < len(ins) and k < len(outs) and contiguous[j]
-                     and (ins[j].spec.shape, ins[j].spec.dtype) == (outs[k].shape, outs[k].dtype))
+        pairs = [(j, k) for j, k in self.donate
+                 if j < len(ins) and k < len(outs) and contiguous[j]
+                 and (ins[j].spec.shape, ins[j].spec.dtype) == (outs[k].shape, outs[k].dtype)]
+        if not self.donate_argnums:
+            return tuple(pairs)
+        taken = {k for _, k in pairs}
+        unused = []
+        for j in self._donated_inputs(sig):
+            k = next((k for k, o in enumerate(outs) if k not in taken
+                      and (o.shape, o.dtype) == (ins[j].spec.shape, ins[j].spec.dtype)), None)
+            if k is None or not contiguous[j] or not isinstance(sig.leaves[sig.dynamic[j]], (np.ndarray, Array)):
+                unused.append(sig.names[j])
+                continue
+            taken.add(k)
+            pairs.append((j, k))
+        if unused:
+            warnings.warn(f"{getattr(self.fn, '__name__', 'function')}: some donated buffers were not "
+                          f"usable: {', '.join(unused)} (a donated argument is written in place only "
+                          "when it is a C-contiguous NumPy array or th.Array with the shape and dtype of an "
+                          "output not taken yet)", stacklevel=4)
+        return tuple(pairs)
+
+    def _donated_inputs(self, sig: Signature) -> list[int]:
+        """Dynamic input positions (trace order) of the leaves of the donated arguments."""
+        nargs = len(sig.args)
+        donated = {i if i >= 0 else nargs + i for i in self.donate_argnums}
+        static = {i if i >= 0 else nargs + i for i in self.static_argnums}
+        leaf_arg: list[int] = []
+        for i, a in enumerate(sig.args):
+            leaf_arg += [i] * (1 if i in static else len(tree_flatten(a)[0]))
+        return [j for j, leaf in enumerate(sig.dynamic) if leaf < len(leaf_arg) and leaf_arg[leaf] in donated]
 
     @property
     def cache_size(self) -> int:
@@ -352,7 +393,8 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
-        trust_input: bool = False, allow_gc: bool | None = None) -> Any:
+        trust_input: bool = False, allow_gc: bool | None = None,
+        donate_argnums: int | Sequence[int] = ()) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
 
     Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
@@ -361,7 +403,14 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     then not checked; what would crash (rank, shape, null or undersized buffers) still is.
     `allow_gc=False` keeps the compiled code's intermediate buffers in a pool between calls
     (Theano's flag; None: th.config.allow_gc, True by default).
+    `donate_argnums` (JAX's): each array leaf of those positional arguments gives its buffer
+    to the first output of its shape and dtype not taken yet; that output is computed in
+    place, so the argument (a NumPy array or th.Array) holds the output's values afterwards.
+    A donated leaf with no such output, or not C-contiguous, is left alone with a warning;
+    a read-only one is an error.
     """
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input, allow_gc)
-    return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input, allow_gc)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
+                                     donate_argnums=donate_argnums)
+    return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
+                       donate_argnums=donate_argnums)
