@@ -305,22 +305,32 @@ def _write_into_result(op: ir.Operation) -> None:
     alloc.operation.erase()
 
 
+def _defined_symbols(module_op: ir.Operation) -> set[str]:
+    """Names of the module body's symbols (functions already added by an earlier run)."""
+    return {str(ir.StringAttr(o.attributes["sym_name"]).value)
+            for o in module_op.regions[0].blocks[0].operations if "sym_name" in o.attributes}
+
+
+def _append_functions(module_op: ir.Operation, text: str) -> None:
+    """Parse `text` (functions in MLIR syntax) and append them to the module body."""
+    if not text:
+        return
+    helper = ir.Module.parse("module {" + text + "}", module_op.context)
+    body = module_op.regions[0].blocks[0]
+    for o in list(helper.body.operations):
+        body.append(o.operation)
+
+
 def _declare(module_op: ir.Operation, kinds: set[str]) -> None:
     """Add the private helpers (once per module) at the end of the module body."""
-    body = module_op.regions[0].blocks[0]
-    have = {str(ir.StringAttr(o.attributes["sym_name"]).value) for o in body.operations
-            if "sym_name" in o.attributes}
+    have = _defined_symbols(module_op)
     text = ""
     if "__theanir_blas_layout" not in have:
         text += _LAYOUT
     if OK not in have:
         text += _OK
     text += "".join(_helpers(k) for k in sorted(kinds) if GEMM[k] not in have)
-    if not text:
-        return
-    helper = ir.Module.parse("module {" + text + "}", module_op.context)
-    for o in list(helper.body.operations):
-        body.append(o.operation)
+    _append_functions(module_op, text)
 
 
 def convert_linalg_matmul_to_blas(module_op: ir.Operation, pass_: object = None) -> None:

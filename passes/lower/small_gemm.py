@@ -20,10 +20,12 @@ float32, GFLOP/s, BLAS -> kernel): 10x1000 @ 1000x1024 49.5 -> 78; 10x784 @ 784x
     linalg.matmul ins(%a, %b : memref<10x784xf32>, memref<784x500xf32>) outs(%c : ...)
 ->  scf.for %i0 = 0 to 10 step 10 { call @__theanir_rk_f32_10x2(ptrs, strides, %i0, N, K) }
 
-The register blocks fit the host: 32 vector registers with AVX-512VL (up to 24
-accumulators), else 16 (up to 12). Vectors are 256-bit (8 f32 / 4 f64), what
-theanir-vector-width asks LLVM for. Products with M, N <= 1 stay with BLAS's gemv; anything
-dynamic in size, with another layout, or batched stays with the BLAS pass (or the loops).
+The kernels fit the host: with AVX-512, 32 vector registers (up to 24 accumulators) and
+512-bit vectors (16 f32 / 8 f64; the `prefer-vector-width=256` hint of theanir-vector-width
+only steers LLVM's own vectorizer, and 10x1000 @ 1000x1000 ran 71 GFLOP/s with 256-bit
+kernels, 100 with 512); else 16 registers (up to 12) and 256-bit vectors. Products with
+M, N <= 1 stay with BLAS's gemv; anything dynamic in size, with another layout, or batched
+stays with the BLAS pass (or the loops). The figures above are the first, 256-bit version.
 """
 from __future__ import annotations
 
@@ -33,13 +35,13 @@ import itertools
 from mlir import ir
 from mlir.dialects import arith, scf
 
-from .matmul_to_blas import _float_kind, _metadata, _transposes, _write_into_result
+from .matmul_to_blas import (_append_functions, _call, _defined_symbols, _float_kind, _metadata,
+                             _transposes, _write_into_result)
 
 NAME = "theanir-small-gemm"
 SMALL = 16  # the small side's bound (rows of a minibatch, or its length as K)
 PREFETCH = 8  # rows of B ahead that rkp prefetches (B streamed from L3: +5% at 10x1000x1000)
-_BITS = {"f32": 32, "f64": 64}
-_SIZE = {"f32": 4, "f64": 8}
+_SIZE = {"f32": 4, "f64": 8}  # bytes per element
 
 
 @functools.cache
@@ -56,7 +58,7 @@ def _registers() -> int:
 
 def _lanes(elt: str) -> int:
     """Elements per kernel vector: 512-bit with AVX-512, else 256-bit."""
-    return (512 if _avx512() else 256) // _BITS[elt]
+    return (64 if _avx512() else 32) // _SIZE[elt]
 
 
 class _Text:
@@ -286,10 +288,6 @@ def _base(v: ir.Value, elt: str) -> tuple[ir.Value, list[ir.Value]]:
     return p, strides
 
 
-def _call(name: str, args: list[ir.Value]) -> None:
-    ir.Operation.create("func.call", operands=args, attributes={"callee": ir.FlatSymbolRefAttr.get(name)})
-
-
 def _blocks(total: int, size: int, emit) -> None:
     """emit(start, block) over [0, total) in blocks of `size`: an scf.for, then the remainder."""
     full = total - total % size
@@ -316,14 +314,15 @@ def _rewrite(op: ir.Operation, how: tuple[str, int, int], needed: set[tuple[str,
         if kind in ("rk", "rkp"):
             def emit(i0: ir.Value, mr: int) -> None:
                 needed.add((kind, elt, mr, cols))
-                _call(rk_name(elt, mr, cols, kind == "rkp"), [pa, sa[0], sa[1], pb, sb[0], pc, sc[0], i0, _index(n), _index(k)])
+                _call(rk_name(elt, mr, cols, kind == "rkp"),
+                      [pa, sa[0], sa[1], pb, sb[0], pc, sc[0], i0, _index(n), _index(k)], [])
 
             _blocks(m, rows, emit)
         else:
             def emit_cols(j0: ir.Value, nj: int) -> None:
                 def emit_rows(i0: ir.Value, mi: int) -> None:
                     needed.add(("dk", elt, mi, nj))
-                    _call(dk_name(elt, mi, nj), [pa, sa[0], pb, sb[1], pc, sc[0], i0, j0, _index(k)])
+                    _call(dk_name(elt, mi, nj), [pa, sa[0], pb, sb[1], pc, sc[0], i0, j0, _index(k)], [])
 
                 _blocks(m, rows, emit_rows)
 
@@ -332,9 +331,7 @@ def _rewrite(op: ir.Operation, how: tuple[str, int, int], needed: set[tuple[str,
 
 
 def _declare(module_op: ir.Operation, needed: set[tuple[str, str, int, int]]) -> None:
-    body = module_op.regions[0].blocks[0]
-    have = {str(ir.StringAttr(o.attributes["sym_name"]).value) for o in body.operations
-            if "sym_name" in o.attributes}
+    have = _defined_symbols(module_op)
     text = ""
     for kind, elt, r, c in sorted(needed):
         if kind == "dk":
@@ -343,10 +340,7 @@ def _declare(module_op: ir.Operation, needed: set[tuple[str, str, int, int]]) ->
             name, make = rk_name(elt, r, c, kind == "rkp"), lambda: rk_kernel(elt, r, c, kind == "rkp")
         if name not in have:
             text += make()
-    if text:
-        helper = ir.Module.parse("module {\n" + text + "}", module_op.context)
-        for o in list(helper.body.operations):
-            body.append(o.operation)
+    _append_functions(module_op, text)
 
 
 def small_gemm(module_op: ir.Operation, pass_: object = None) -> None:
