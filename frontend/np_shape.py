@@ -295,6 +295,12 @@ def take(x: Any, indices: Any, axis: Any = None) -> Tensor:
     return _op("tn.take", [x, idx], axis=a)
 
 
+def _wrap_and_clamp(i: Tensor, n: int) -> Tensor:
+    """Traced indices into an axis of length n: a negative one wraps once, then all clamp to
+    [0, n) (JAX's rule; tn.take does the same for the indices it reads directly)."""
+    return clip(where(i < 0, i + n, i), 0, n - 1)
+
+
 def take_along_axis(arr: Any, indices: Any, axis: Any) -> Tensor:
     """np.take_along_axis, as one tn.take on the raveled (broadcast) input with linear indices.
 
@@ -318,7 +324,7 @@ def take_along_axis(arr: Any, indices: Any, axis: Any) -> Tensor:
     out_shape = others[:a] + (idx.shape[a],) + others[a:]
     src_shape = others[:a] + (n,) + others[a:]
     if isinstance(indices, Tensor) and n > 0:  # constant indices were checked and wrapped
-        idx = clip(where(idx < 0, idx + n, idx), 0, n - 1)
+        idx = _wrap_and_clamp(idx, n)
     strides = np.cumprod((src_shape + (1,))[:0:-1])[::-1]  # row-major strides of src_shape
     base = np.zeros(out_shape[:a] + (1,) + out_shape[a + 1:], np.int64)
     for d in range(len(out_shape)):
@@ -403,7 +409,7 @@ def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool])
         n = y.shape[d]
         i = astype(t, np.int64)
         if is_traced and n > 0:
-            i = clip(where(i < 0, i + n, i), 0, n - 1)
+            i = _wrap_and_clamp(i, n)
         term = broadcast_to(i * stride if stride != 1 else i, shape)
         linear = term if linear is None else linear + term
         stride *= n
