@@ -25,6 +25,9 @@ size_t alignment_of(int64_t align) {
 // allocation starts `alignment` bytes below the user pointer.
 size_t* header(void* user) { return static_cast<size_t*>(user) - 2; }
 
+// Back to the C heap for good (Function.free() means it; the caches below evict with it).
+void heap_release(void* user, size_t align) { std::free(static_cast<char*>(user) - align); }
+
 // Large buffers freed outside a pool wait here (bounded) for the next allocation of their
 // class. Why: calls run on the runtime's worker thread, whose glibc arena gives freed
 // megabyte blocks back to the kernel (madvise) and faults them in again on the next call;
@@ -63,7 +66,7 @@ class HeapCache {
       evicted.assign(blocks_.begin(), blocks_.begin() + (ptrdiff_t)drop);
       blocks_.erase(blocks_.begin(), blocks_.begin() + (ptrdiff_t)drop);
     }
-    for (const Block& b : evicted) std::free(static_cast<char*>(b.user) - b.align);
+    for (const Block& b : evicted) heap_release(b.user, b.align);
     return true;
   }
 
@@ -146,7 +149,7 @@ thread_local SmallCache t_small;
 SmallCache::~SmallCache() {
   t_small_gone = true;
   for (Bin& b : bins_) {
-    for (size_t i = 0; i < b.count; ++i) std::free(static_cast<char*>(b.blocks[i]) - b.align);
+    for (size_t i = 0; i < b.count; ++i) heap_release(b.blocks[i], b.align);
   }
 }
 
@@ -165,9 +168,6 @@ void* heap_alloc(size_t align, size_t size) {
   header(user)[1] = size;
   return user;
 }
-
-// Back to the C heap for good (Function.free() means it).
-void heap_release(void* user, size_t align) { std::free(static_cast<char*>(user) - align); }
 
 void heap_free(void* user, size_t align) {
   const size_t size = header(user)[1];
