@@ -114,11 +114,11 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
             continue
         try:
             spec = arg_spec_of(leaf)
-        except TypeError as e:
+        except (TypeError, ValueError, OverflowError) as e:
             if names is None or len(names) != len(leaves):
                 names = leaf_names(fn, args, kwargs)
             name = names[i] if len(names) == len(leaves) else f"argument leaf {i}"
-            raise TypeError(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
+            raise type(e)(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
         dynamic.append(i)
         specs.append(spec)
         key_parts.append(spec)

@@ -11,6 +11,13 @@ from theanir.passes import threads as _threads
 from theanir.runtime import set_call_config as _set_call_config
 
 
+def _env_opt_level() -> int:
+    text = os.environ.get("THEANIR_OPT_LEVEL", "2").strip()
+    if text not in ("0", "1", "2", "3"):
+        raise ValueError(f"the environment variable THEANIR_OPT_LEVEL must be 0, 1, 2 or 3, got {text!r}")
+    return int(text)
+
+
 @dataclass
 class Config:
     """Process-wide options; read at trace/compile time, so change them before tracing.
@@ -34,7 +41,7 @@ class Config:
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
     optimizer: str = field(default_factory=lambda: os.environ.get("THEANIR_OPTIMIZER", "fast_run"))
-    opt_level: int = field(default_factory=lambda: int(os.environ.get("THEANIR_OPT_LEVEL", "2")))
+    opt_level: int = field(default_factory=lambda: _env_opt_level())
     cache: bool = field(default_factory=lambda: os.environ.get("THEANIR_CACHE", "1").strip().lower()
                         not in ("0", "false", "no", "off"))
     cache_dir: str = field(default_factory=lambda: os.environ.get("THEANIR_CACHE_DIR") or os.path.join(

@@ -22,7 +22,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import gpu
 
-from theanir.dialects.tn.builder import current_location, describe_location
+from theanir.dialects.tn.builder import current_location, describe_location, size_problem
 from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
 from theanir.dialects.tn.ops.control_ad import TRUNCATE
 from theanir.dialects.tn.registry import OPS, ShapeError, lookup
@@ -33,6 +33,7 @@ from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
 _I64 = np.dtype(np.int64)
+_I64_MAX = int(np.iinfo(np.int64).max)
 _KIND_ORDER = "bif"  # a weak (Python-scalar) value may take a dtype of the same or a later kind
 
 
@@ -72,6 +73,12 @@ def emit_region_op(name: str, operands: Sequence[Tensor], attrs: dict[str, Any],
     check it with the op's region shape rule."""
     opdef = lookup(name)
     loc = current_location()
+    for spec in result_specs:  # stacked outputs: (length, ...) may exceed what a tensor can hold
+        problem = size_problem(spec)
+        if problem is not None:
+            for r in regions:
+                r.discard()
+            raise ShapeError(f"{name}: {problem} at {describe_location(loc)}")
     op = ir.Operation.create(
         name, results=[tensor_type(s) for s in result_specs], operands=[t.value for t in operands],
         attributes={**opdef.encode_attrs(attrs), **opdef.segment_attrs(len(operands), len(result_specs))},
@@ -399,7 +406,7 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     names = [o.name for o in outs for _ in o.registers()]
 
     def step(i: Tensor, carries: list[Tensor]):
-        args = [tnp.take(s.x, s.index(i, k, go_backwards), axis=0) for s in seqs for k in s.taps]
+        args = [step_slice(s.x, s.index(i, k, go_backwards)) for s in seqs for k in s.taps]
         pos = 0
         for o in outs:
             regs = carries[pos:pos + o.lag]
@@ -474,10 +481,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
             raise TypeError(f"th.lax.fori_loop: {arg} must be an integer scalar, got "
                             f"{t.dtype.name} of shape {t.shape}")
     index_dtype = tnp.result_type(lo, hi)
-    n = tnp.astype(hi, _I64) - tnp.astype(lo, _I64)
-    static_n = static_value(n)
-    if static_n is not None:  # a constant trip count: reverse mode can bound its residuals
-        n = tnp.as_tensor(np.int64(static_n))
+    n = _trip_count(lo, hi)
 
     def step(i: Tensor, carries: list[Tensor]):
         new_leaves, new_tree = tree_flatten(body_fun(tnp.astype(i + lo, index_dtype),
@@ -489,6 +493,26 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
 
     finals, _ = loop(step, inits, n, 0, who="th.lax.fori_loop", names=names)
     return tree_unflatten(tree, finals)
+
+
+def _trip_count(lo: Tensor, hi: Tensor) -> Tensor:
+    """len(range(lo, hi)) as int64: 0 when hi <= lo; a range longer than int64 holds (from
+    -2**63 to 2**63 - 1) saturates at 2**63 - 1 steps instead of wrapping to a small count."""
+    lo_v, hi_v = static_value(lo), static_value(hi)
+    if lo_v is not None and hi_v is not None:  # a constant: reverse mode can bound its residuals
+        return tnp.as_tensor(np.int64(min(max(int(hi_v) - int(lo_v), 0), _I64_MAX)))
+    lo64, hi64 = tnp.astype(lo, _I64), tnp.astype(hi, _I64)
+    diff = hi64 - lo64  # wraps to a negative value when the true difference exceeds int64
+    return tnp.where(hi64 > lo64, tnp.where(diff < 0, _I64_MAX, diff), 0)
+
+
+def step_slice(x: Tensor, index: Tensor) -> Tensor:
+    """`x[index]` along axis 0 in a loop body. An empty `x` means a loop of 0 steps whose body
+    never runs: it still needs a value of the slice's type to trace, and tn.take refuses to
+    index an empty axis, so zeros stand in."""
+    if x.shape[0] == 0:
+        return tnp.zeros(x.shape[1:], x.dtype)
+    return tnp.take(x, index, axis=0)
 
 
 # ------------------------------------------------------------------ branches

@@ -13,7 +13,7 @@ from theanir.dialects.tn.builder import describe_location
 
 from . import numpy_api as tnp
 from .control_flow import cond, fori_loop, while_loop  # noqa: F401  (th.lax.cond & co.)
-from .control_flow import concrete, loop, require_trace, static_value
+from .control_flow import concrete, loop, require_trace, static_value, step_slice
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
@@ -36,7 +36,7 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
 
     def step(i: Tensor, carries: list[Tensor]):
         idx = (n - 1) - i if reverse else i
-        x = tree_unflatten(x_tree, [tnp.take(leaf, idx, axis=0) for leaf in x_leaves])
+        x = tree_unflatten(x_tree, [step_slice(leaf, idx) for leaf in x_leaves])
         out = f(tree_unflatten(c_tree, carries), x)
         if not isinstance(out, tuple) or len(out) != 2:
             raise TypeError(f"th.lax.scan: f must return a pair (carry, y), got {type(out).__name__} "

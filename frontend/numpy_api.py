@@ -175,7 +175,17 @@ def multiply(a, b):
 def divide(a, b): return binary("div", a, b, float_only=True)
 def floor_divide(a, b): return binary("floor_divide", _no_bool(a), _no_bool(b))
 def mod(a, b): return binary("mod", _no_bool(a), _no_bool(b))
-def power(a, b): return binary("pow", _no_bool(a), _no_bool(b))
+def power(a, b):
+    """NumPy's power. Integer powers wrap on overflow; a negative integer exponent known while
+    tracing is refused as NumPy does; a traced one gives JAX's values (1 for base 1, +-1 for
+    base -1, else 0: see tn.pow's lowering)."""
+    a, b = _no_bool(a), _no_bool(b)
+    if result_type(a, b).kind == "i" and not isinstance(b, Tensor) and np.any(np.asarray(b) < 0):
+        raise ValueError(f"Integers to negative integer powers are not allowed (power with exponent "
+                         f"{b!r}), at {describe_location()}")
+    return binary("pow", a, b)
+
+
 def maximum(a, b): return binary("maximum", a, b)
 def minimum(a, b): return binary("minimum", a, b)
 def equal(a, b): return compare("eq", a, b)

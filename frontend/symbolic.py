@@ -59,12 +59,16 @@ def coerce_value(value: Any, dtype: np.dtype, ndim: int, who: str, downcast: boo
 
     Theano's rules: arrays may be upcast safely (int32 -> float64); Python numbers and lists
     convert when the kinds agree (a Python float fits any float dtype); anything else needs
-    `downcast=True` (allow_input_downcast).
+    `downcast=True` (allow_input_downcast). Converting may round (0.1 to float32, 1.5 to an
+    int with downcast) but never wraps or overflows: values outside the range of `dtype`
+    (2**40 for int32, 1e300 for float32, NaN for an int) raise OverflowError naming `who`.
     """
     if isinstance(value, (Variable, Tensor)):
         raise TypeError(f"{who}: expected a value (a NumPy array or a number), got the symbolic "
                         f"{value!r}")
     arr = np.asarray(value)
+    if _python_data(value) and (arr.dtype == object or (arr.dtype.kind == "f" and dtype.kind == "i")):
+        arr = _python_ints(value, arr, dtype, who)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{who}: expected numbers, got an array of dtype {arr.dtype}")
     if arr.ndim != ndim:
@@ -72,10 +76,77 @@ def coerce_value(value: Any, dtype: np.dtype, ndim: int, who: str, downcast: boo
                         f"(shape {arr.shape})")
     if arr.dtype == dtype:
         return arr
-    if _castable(arr.dtype, dtype, _python_data(value), downcast):
-        return arr.astype(dtype)
-    raise TypeError(f"{who}: expected dtype {dtype.name}, got {arr.dtype.name}, which would lose "
-                    f"precision; cast the value to {dtype.name} or pass allow_input_downcast=True")
+    if not _castable(arr.dtype, dtype, _python_data(value), downcast):
+        raise TypeError(f"{who}: expected dtype {dtype.name}, got {arr.dtype.name}, which would lose "
+                        f"precision; cast the value to {dtype.name} or pass allow_input_downcast=True")
+    with np.errstate(all="ignore"):
+        out = arr.astype(dtype)
+    bad = _out_of_range(arr, out)
+    if bad is not None:
+        raise OverflowError(f"{who}: the value {bad!r} does not fit dtype {dtype.name} (it would "
+                            f"become {_converted(bad, dtype)!r})")
+    return out
+
+
+def _out_of_range(arr: np.ndarray, out: np.ndarray) -> Any:
+    """The first value of `arr` that its conversion `out` does not represent (wrapped, or
+    overflowed to inf, or NaN/inf made an int), or None; rounding is representation."""
+    if arr.size == 0 or out.dtype.kind == "b":
+        return None
+    if out.dtype.kind == "f":  # finite values must stay finite
+        bad = np.isfinite(arr) & ~np.isfinite(out) if arr.dtype.kind == "f" else ~np.isfinite(out)
+    else:
+        info = np.iinfo(out.dtype)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(arr) | (arr < info.min) | (arr >= -float(info.min))  # 2**31 for int32
+        elif arr.dtype.kind in "iu":
+            lo, hi = (int(arr.min()), int(arr.max()))
+            if info.min <= lo and hi <= info.max:
+                return None
+            bad = (arr < info.min) | (arr > info.max) if arr.dtype.kind == "i" else arr > info.max
+        else:
+            return None
+    where = np.flatnonzero(bad)
+    return None if where.size == 0 else arr.reshape(-1)[where[0]].item()
+
+
+def _converted(value: Any, dtype: np.dtype) -> Any:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return np.array(value).astype(dtype).item()
+        except (OverflowError, ValueError):
+            return "garbage"
+
+
+def _python_ints(value: Any, arr: np.ndarray, dtype: np.dtype, who: str) -> np.ndarray:
+    """Python data that NumPy could not hold as int64: ints beyond 64 bits (an object array)
+    or beside ints of 2**63 and above (float64). Names the first int out of `dtype`'s range;
+    otherwise, ints too large for int64 reach a float dtype as floats."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        elif isinstance(v, int) and not isinstance(v, bool) and not _int_fits(v, dtype):
+            raise OverflowError(f"{who}: the Python int {_show_int(v)} does not fit dtype {dtype.name}")
+    if arr.dtype == object and dtype.kind == "f":
+        return np.asarray(value, dtype=np.float64)
+    return arr
+
+
+def _show_int(v: int) -> str:
+    text = str(v)
+    return text if len(text) <= 40 else f"{text[:12]}...({v.bit_length()} bits)"
+
+
+def _int_fits(v: int, dtype: np.dtype) -> bool:
+    if dtype.kind == "i":
+        info = np.iinfo(dtype)
+        return info.min <= v <= info.max
+    if dtype.kind == "f":
+        return abs(v) <= int(np.finfo(dtype).max)
+    return True
 
 
 def _castable(src: np.dtype, dst: np.dtype, python: bool, downcast: bool | None) -> bool:
@@ -83,8 +154,10 @@ def _castable(src: np.dtype, dst: np.dtype, python: bool, downcast: bool | None)
         return True
     if np.can_cast(src, dst, "safe"):
         return True
-    # Python numbers: a float fits any float dtype, an int any int or float dtype
-    return bool(python and downcast is None and (dst.kind == "f" or src.kind == dst.kind))
+    # Python numbers: a float fits any float dtype, an int any int or float dtype (the values
+    # are range-checked after converting; ints of 2**63 and above arrive as uint64)
+    kind = "i" if src.kind == "u" else src.kind
+    return bool(python and downcast is None and (dst.kind == "f" or kind == dst.kind))
 
 
 # ------------------------------------------------------------------ shared variables
@@ -146,16 +219,22 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
     """
     if isinstance(value, Variable):
         raise TypeError(f"th.shared: expected a value, got the symbolic {value!r}")
-    if isinstance(value, float):
-        arr = np.asarray(value, dtype=config.floatX)
-    elif isinstance(value, bool) or isinstance(value, int):
-        arr = np.asarray(value, dtype=np.bool_ if isinstance(value, bool) else np.int64)
-    else:
-        arr = np.asarray(value)
+    who = f"th.shared{'(' + repr(name) + ')' if name else ''}"
+    try:
+        if isinstance(value, float):
+            arr = np.asarray(value, dtype=config.floatX)
+        elif isinstance(value, bool) or isinstance(value, int):
+            arr = np.asarray(value, dtype=np.bool_ if isinstance(value, bool) else np.int64)
+        else:
+            arr = np.asarray(value)
+    except OverflowError:
+        raise OverflowError(f"{who}: the Python int {_show_int(value)} does not fit dtype int64") from None
+    if arr.dtype == object and _python_data(value):
+        _python_ints(value, arr, np.dtype(np.int64), who)
     try:
         check_dtype(arr.dtype)
     except TypeError as e:
-        raise TypeError(f"th.shared{'(' + repr(name) + ')' if name else ''}: {e}") from None
+        raise TypeError(f"{who}: {e}") from None
     if broadcastable is not None and len(broadcastable) != arr.ndim:
         raise TypeError(f"th.shared: broadcastable {tuple(broadcastable)} does not match a value of ndim {arr.ndim}")
     keep = borrow and arr is value and arr.flags.c_contiguous

@@ -44,11 +44,17 @@ def arg_spec_of(x: Any) -> ArgSpec:
     if isinstance(x, bool):
         return ArgSpec(TensorSpec((), np.dtype(np.bool_)), weak=True)
     if isinstance(x, int):
+        if not -2**63 <= x < 2**63:
+            raise OverflowError(f"the Python int {x if abs(x) < 10**30 else f'of {x.bit_length()} bits'} "
+                                f"does not fit int64, the dtype of Python int arguments")
         return ArgSpec(TensorSpec((), np.dtype(np.int64)), weak=True)
     if isinstance(x, float):
         return ArgSpec(TensorSpec((), np.dtype(np.float64)), weak=True)
     if isinstance(x, (np.ndarray, np.generic)):
         dt = check_dtype(x.dtype)
+        if isinstance(x, np.ndarray) and any(s % dt.itemsize for s in x.strides):
+            raise ValueError(f"strides {x.strides} are not multiples of the itemsize {dt.itemsize} (a "
+                             f"view into bytes); pass a copy (np.ascontiguousarray(x))")
         contiguous = bool(x.flags.c_contiguous) if isinstance(x, np.ndarray) else True
         return ArgSpec(TensorSpec(tuple(int(s) for s in np.shape(x)), dt), contiguous=contiguous)
     if isinstance(x, Array):  # a runtime result, maybe still being computed: no wait

@@ -21,17 +21,26 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import struct
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from theanir.dialects.tn.types import SUPPORTED_DTYPES
 
 from .native import NativeCode, load_shared
 
 FORMAT = 1
 LIBRARY = "lib.so"
 MANIFEST = "manifest.json"
+# Files of an entry are read whole, so their size is checked first: a generated library is
+# a few MB, a manifest a few KB; anything far larger is not ours.
+MAX_LIBRARY_BYTES = 1 << 30
+MAX_MANIFEST_BYTES = 16 << 20
+_DTYPE_NAMES = frozenset(d.name for d in SUPPORTED_DTYPES)
+_HEX = frozenset("0123456789abcdef")
 
 
 class ArtifactError(RuntimeError):
@@ -56,6 +65,29 @@ class Manifest:
 def file_sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def read_regular_file(path: str, limit: int) -> bytes:
+    """The bytes of `path`, which must be a regular file (not a symlink) of at most `limit`
+    bytes; raises ArtifactError (OSError when it cannot be opened).
+
+    Checked on the open descriptor before reading: a FIFO would block the read forever (the
+    open itself does not, with O_NONBLOCK), a device such as /dev/urandom never ends."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactError(f"{path} is not a regular file")
+        if st.st_size > limit:
+            raise ArtifactError(f"{path} has {st.st_size} bytes, more than the {limit} expected")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew while being read
+        raise ArtifactError(f"{path} has more than the {limit} bytes expected")
+    return data
 
 
 def write_artifact(dest: str, library: str, manifest: Manifest) -> str:
@@ -97,21 +129,25 @@ def discard_artifact(path: str) -> None:
         os.rename(path, trash)
     except OSError:
         return  # already gone (or replaced by a concurrent writer)
-    shutil.rmtree(trash, ignore_errors=True)
+    if os.path.isdir(trash) and not os.path.islink(trash):
+        shutil.rmtree(trash, ignore_errors=True)
+        return
+    try:  # a file, FIFO or link where an entry directory belongs
+        os.unlink(trash)
+    except OSError:
+        pass
 
 
 def read_manifest(path: str, key: str | None = None) -> Manifest:
     """The manifest of artifact directory `path`; raises ArtifactError if unusable."""
     try:
-        with open(os.path.join(path, MANIFEST)) as f:
-            data = json.load(f)
-        manifest = Manifest(**data)
-    except (OSError, ValueError, TypeError) as e:
+        data = json.loads(read_regular_file(os.path.join(path, MANIFEST), MAX_MANIFEST_BYTES))
+    except (OSError, ValueError, RecursionError) as e:
         raise ArtifactError(f"{path}: unreadable manifest ({e})") from None
-    if manifest.format != FORMAT:
-        raise ArtifactError(f"{path}: manifest format {manifest.format}, expected {FORMAT}")
-    if not _well_formed(manifest):
-        raise ArtifactError(f"{path}: malformed manifest")
+    problem = manifest_problem(data)
+    if problem is not None:
+        raise ArtifactError(f"{path}: malformed manifest: {problem}")
+    manifest = Manifest(**data)
     if key is not None and manifest.key != key:
         raise ArtifactError(f"{path}: manifest is for key {manifest.key}, expected {key}")
     return manifest
@@ -147,8 +183,7 @@ def verify_artifact(path: str, key: str | None = None) -> Manifest:
 def _check_library(path: str, manifest: Manifest) -> str:
     lib = os.path.join(path, manifest.library)
     try:
-        with open(lib, "rb") as f:
-            data = f.read()
+        data = read_regular_file(lib, MAX_LIBRARY_BYTES)
     except OSError as e:
         raise ArtifactError(f"{path}: unreadable library ({e})") from None
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
@@ -175,15 +210,68 @@ def _elf_complete(data: bytes) -> bool:
     return True
 
 
-def _well_formed(m: Manifest) -> bool:
-    fields = (m.key, m.entry, m.sha256, m.library, m.source_hash)
-    if not all(isinstance(f, str) for f in fields) or os.path.basename(m.library) != m.library:
-        return False
-    try:
-        [_layout(a) for a in m.args]
-    except (KeyError, TypeError):
-        return False
-    return True
+def manifest_problem(data: Any) -> str | None:
+    """What is wrong with a parsed manifest (every field: type, range), or None.
+
+    Anything a damaged or foreign file may hold (a string or 1e999 where an int belongs, a
+    path for the library name) is refused here, so loading can only fail as ArtifactError."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    names = {f.name for f in fields(Manifest)}
+    if set(data) != names:
+        return f"fields {sorted(set(data) ^ names)} missing or unexpected"
+    if data["format"] != FORMAT or type(data["format"]) is not int:
+        return f"format {data['format']!r}, expected {FORMAT}"
+    for name, length in (("key", 32), ("source_hash", 64), ("sha256", 64)):
+        if not _hex(data[name], length):
+            return f"{name} must be {length} hex digits, got {data[name]!r:.80}"
+    for name in ("theanir", "llvm"):
+        if not isinstance(data[name], str):
+            return f"{name} must be a string, got {data[name]!r:.80}"
+    entry, lib = data["entry"], data["library"]
+    if not (isinstance(entry, str) and 0 < len(entry) < 256 and entry.replace("_", "a").isalnum()
+            and entry.isascii()):
+        return f"entry must be a C symbol name, got {entry!r:.80}"
+    if not (isinstance(lib, str) and lib and os.path.basename(lib) == lib and lib not in (".", "..")):
+        return f"library must be a file name, got {lib!r:.80}"
+    target = data["target"]
+    if not (isinstance(target, dict) and all(isinstance(v, str) for v in target.values())):
+        return f"target must map names to strings, got {target!r:.80}"
+    if type(data["opt_level"]) is not int or not 0 <= data["opt_level"] <= 3:
+        return f"opt_level must be an int 0..3, got {data['opt_level']!r:.80}"
+    args = data["args"]
+    if not isinstance(args, list):
+        return f"args must be a list, got {type(args).__name__}"
+    for i, a in enumerate(args):
+        problem = _arg_problem(a, len(args))
+        if problem is not None:
+            return f"args[{i}]: {problem}"
+    return None
+
+
+def _arg_problem(a: Any, n_args: int) -> str | None:
+    if not isinstance(a, dict):
+        return f"expected an object, got {type(a).__name__}"
+    required = {"name", "dtype", "shape", "contiguous", "output"}
+    if not required <= set(a) <= required | {"alias"}:
+        return f"fields {sorted(set(a) ^ required)} missing or unexpected"
+    if not isinstance(a["name"], str):
+        return f"name must be a string, got {a['name']!r:.80}"
+    if a["dtype"] not in _DTYPE_NAMES or not isinstance(a["dtype"], str):
+        return f"dtype must be one of {sorted(_DTYPE_NAMES)}, got {a['dtype']!r:.80}"
+    shape = a["shape"]
+    if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**63 for n in shape)):
+        return f"shape must be a list of non-negative int64 sizes, got {shape!r:.80}"
+    if type(a["contiguous"]) is not bool or type(a["output"]) is not bool:
+        return "contiguous and output must be true or false"
+    alias = a.get("alias", -1)
+    if type(alias) is not int or not -1 <= alias < n_args:
+        return f"alias must be -1 or an argument index, got {alias!r:.80}"
+    return None
+
+
+def _hex(value: Any, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and set(value) <= _HEX
 
 
 def _layout(a: dict[str, Any]) -> tuple:

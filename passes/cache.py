@@ -12,9 +12,12 @@
 
 A hit needs the optimized module, so the tn optimizer would run on every hit (~12 ms of a
 ~25 ms hit for the MLP step). Each compile therefore also leaves a *trace alias*,
-`<cache_dir>/traces/<key of the traced module>`, a file holding the artifact's key: a new
-process that traces the same module loads the artifact without optimizing. The compiler
-fingerprint covers the optimizer's sources, so an optimizer change misses the alias too.
+`<cache_dir>/traces/<key of the traced module>`, a small JSON file naming its own key, the
+artifact's key and the sha256 of the artifact's library: a new process that traces the same
+module loads the artifact without optimizing. An alias is used only when all three agree (a
+copied, edited or stale alias cannot run another artifact of the same signature). The
+compiler fingerprint covers the optimizer's sources, so an optimizer change misses the alias
+too.
 
 Every path through here, cache on or off, produces and loads the same artifact (DESIGN §6):
 with the cache off it is built in a temporary directory removed after loading. The
@@ -36,7 +39,8 @@ from typing import Any
 
 from mlir import ir
 
-from .artifact import FORMAT, ArtifactError, Manifest, discard_artifact, load_artifact, write_artifact
+from .artifact import (FORMAT, ArtifactError, Manifest, discard_artifact, load_artifact, read_manifest,
+                       read_regular_file, write_artifact)
 from .native import (LLVM_LEVELS, STATS, CodegenError, NativeCode, can_link, compile_llvm_module,
                      emit_object, host_target, link_shared, packed_symbol)
 from .pipeline import STAGES, CompileOptions, clone, runtime_libraries, run_until
@@ -108,7 +112,8 @@ def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str,
         return _engine(clone(module), opts, start="tn")
     target = host_target()
     expect = {"theanir": _theanir_version(), "llvm": target.llvm_version,
-              "target": _target_record(target), "opt_level": opts.opt_level}
+              "target": _target_record(target), "opt_level": opts.opt_level,
+              "entry": packed_symbol(opts.entry)}
     alias, tried = None, set()
     if cache_dir is not None:
         traced_key = cache_key(module_hash(module), opts, target, "tn", settings)
@@ -121,28 +126,31 @@ def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str,
     source = module_hash(module)
     key = cache_key(source, opts, target, settings=settings)
     if cache_dir is not None:
-        native = None if key in tried else _lookup(os.path.join(cache_dir, key), key, expect, args)
-        if native is None:
+        found = None if key in tried else _lookup(os.path.join(cache_dir, key), key, expect, args)
+        if found is None:
             STATS["cache_misses"] += 1
-            native = _compile(module, opts, target, args, source, key, expect, cache_dir)
-        if native.path is not None:
-            _write_alias(alias, key)
+            found = _compile(module, opts, target, args, source, key, expect, cache_dir)
+        manifest, native = found
+        if native.path is not None and manifest is not None:
+            _write_alias(alias, key, manifest.sha256)
         return native
-    return _compile(module, opts, target, args, source, key, expect, None)
+    return _compile(module, opts, target, args, source, key, expect, None)[1]
 
 
 def _compile(module: ir.Module, opts: CompileOptions, target: Any, args: list[dict[str, Any]],
-             source: str, key: str, expect: dict[str, Any], cache_dir: str | None) -> NativeCode:
+             source: str, key: str, expect: dict[str, Any],
+             cache_dir: str | None) -> tuple[Manifest | None, NativeCode]:
+    """Lower, build and load; the manifest is None on the ExecutionEngine fallback."""
     STATS["lowerings"] += 1
     run_until(module, "llvm", opts, start="tn-opt")
-    manifest = Manifest(key=key, entry=packed_symbol(opts.entry), args=args, source_hash=source,
+    manifest = Manifest(key=key, entry=expect["entry"], args=args, source_hash=source,
                         theanir=expect["theanir"], llvm=target.llvm_version,
                         target=expect["target"], opt_level=opts.opt_level)
     try:
         return _build(module, opts, target, manifest, cache_dir)
     except (CodegenError, OSError, ArtifactError) as e:
         log.warning("object code route failed, using the ExecutionEngine: %s", e)
-        return _engine(module, opts, start="llvm")
+        return None, _engine(module, opts, start="llvm")
 
 
 def _engine(module: ir.Module, opts: CompileOptions, start: str) -> NativeCode:
@@ -156,22 +164,25 @@ def _target_record(target: Any) -> dict[str, str]:
     return {"triple": target.triple, "cpu": target.cpu, "features": target.features}
 
 
-def _lookup(path: str, key: str, expect: dict[str, Any], args: list[dict[str, Any]]) -> NativeCode | None:
-    if not os.path.isdir(path):
+def _lookup(path: str, key: str, expect: dict[str, Any],
+            args: list[dict[str, Any]]) -> tuple[Manifest, NativeCode] | None:
+    """The entry at `path` loaded, or None (missing; or corrupt, stale, not matching `expect`:
+    then discarded, so the compile that follows rewrites it)."""
+    if not os.path.lexists(path):
         return None
     try:
-        _, native = load_artifact(path, key, expect, args)
+        found = load_artifact(path, key, expect, args)
     except ArtifactError as e:
         log.warning("discarding cache entry: %s", e)
         STATS["cache_bad_entries"] += 1
         discard_artifact(path)
         return None
     STATS["cache_hits"] += 1
-    return native
+    return found
 
 
 def _build(module: ir.Module, opts: CompileOptions, target: Any, manifest: Manifest,
-           cache_dir: str | None) -> NativeCode:
+           cache_dir: str | None) -> tuple[Manifest, NativeCode]:
     """Emit, link, publish (into the cache, or a temporary directory) and load."""
     root = _writable(cache_dir)
     persistent = root is not None
@@ -183,40 +194,58 @@ def _build(module: ir.Module, opts: CompileOptions, target: Any, manifest: Manif
         emit_object(module, opts.entry, opts.opt_level, target, obj)
         link_shared(obj, lib)
         where = write_artifact(os.path.join(root, manifest.key), lib, manifest)
-        _, native = load_artifact(where, manifest.key)
+        loaded, native = load_artifact(where, manifest.key)
         if not persistent or where != os.path.join(root, manifest.key):
             native.path = None  # loaded and mapped; the files are not kept
             shutil.rmtree(where, ignore_errors=True)
-        return native
+        return loaded, native  # another writer's entry may have won: its checksum
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not persistent:
             shutil.rmtree(root, ignore_errors=True)
 
 
+# An alias is a few hundred bytes of JSON; anything larger is not one.
+_MAX_ALIAS_BYTES = 4096
+
+
 def _lookup_alias(alias: str, cache_dir: str, expect: dict[str, Any], args: list[dict[str, Any]],
                   tried: set[str]) -> NativeCode | None:
-    """A trace alias names the artifact its traced module optimized to: a hit skips tn-opt."""
+    """A trace alias names the artifact its traced module optimized to: a hit skips tn-opt.
+
+    Used only if it names itself and the artifact's library checksum matches: an alias
+    copied from another trace, or naming another artifact, is a miss (and is rewritten)."""
     try:
-        with open(alias) as f:
-            key = f.read().strip()
-    except OSError:
+        record = json.loads(read_regular_file(alias, _MAX_ALIAS_BYTES))
+    except (OSError, ValueError, ArtifactError, RecursionError):
         return None
-    if len(key) != 32 or not key.isalnum():
+    if not isinstance(record, dict) or record.get("trace") != os.path.basename(alias):
         return None
+    key, sha = record.get("key"), record.get("sha256")
+    if not (isinstance(key, str) and len(key) == 32 and key.isalnum() and key.isascii()
+            and isinstance(sha, str) and len(sha) == 64):
+        return None
+    path = os.path.join(cache_dir, key)
+    try:
+        if read_manifest(path, key).sha256 != sha:
+            return None  # the alias is stale, not the artifact: keep it, compile, rewrite the alias
+    except ArtifactError:
+        pass  # a bad entry: _lookup discards it
     tried.add(key)
-    native = _lookup(os.path.join(cache_dir, key), key, expect, args)
-    if native is not None:
-        STATS["trace_alias_hits"] += 1
-    return native
+    found = _lookup(path, key, expect, args)
+    if found is None:
+        return None
+    STATS["trace_alias_hits"] += 1
+    return found[1]
 
 
-def _write_alias(alias: str, key: str) -> None:
+def _write_alias(alias: str, key: str, sha256: str) -> None:
+    record = {"trace": os.path.basename(alias), "key": key, "sha256": sha256}
     try:
         os.makedirs(os.path.dirname(alias), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".alias-", dir=os.path.dirname(alias))
         with os.fdopen(fd, "w") as f:
-            f.write(key)
+            json.dump(record, f)
         os.replace(tmp, alias)
     except OSError as e:
         log.warning("cannot write cache alias %s: %s", alias, e)

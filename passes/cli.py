@@ -391,6 +391,12 @@ def parse_module(text: str):
 
     from .verify import VerificationError, verify_module
 
+    nul = text.find("\0")
+    if nul >= 0:  # MLIR's parser reads a C string: it would silently stop there
+        line = text.count("\n", 0, nul) + 1
+        col = nul - text.rfind("\n", 0, nul)
+        raise UserError(f"{_input_name}:{line}:{col}: error: NUL byte in the input (MLIR text cannot "
+                        f"contain one; is this a binary file?)")
     try:
         module = ir.Module.parse(text)
     except ir.MLIRError as e:

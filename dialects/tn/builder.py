@@ -6,6 +6,7 @@ types and the user's source line.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -76,6 +77,25 @@ def describe_location(loc: ir.Location | None = None) -> str:
     return text
 
 
+# The largest tensor an op may produce, in bytes. Sizes, strides and byte offsets are int64
+# below tn (memref descriptors, allocation sizes, linearized indices); a larger element count
+# wraps (a reshape of 2**64 elements gives an empty array) or trips an MLIR assertion that
+# aborts the process. 2**62 leaves headroom for the padding and rounding of allocators.
+MAX_TENSOR_BYTES = 1 << 62
+
+
+def size_problem(spec: TensorSpec) -> str | None:
+    """Why a tensor of `spec` cannot exist (a negative dim, or too many bytes), or None."""
+    if any(n < 0 for n in spec.shape):
+        return f"result shape {spec.shape} has a negative dimension"
+    count = math.prod(spec.shape)
+    size = count * max(spec.dtype.itemsize, 1)
+    if size > MAX_TENSOR_BYTES:
+        return (f"result shape {spec.shape} has {count} elements of {spec.dtype.name} ({size:.3g} "
+                f"bytes), more than the 2**62 bytes a tensor may hold")
+    return None
+
+
 def emit(
     name: str,
     operands: Sequence[ir.Value],
@@ -103,6 +123,11 @@ def emit(
         result_specs = inferred
     if result_specs is None:
         raise ShapeError(f"{name}: no shape rule and no result types given")
+    for spec in result_specs:
+        problem = size_problem(spec)
+        if problem is not None:
+            types = ", ".join(str(s) for s in specs)
+            raise ShapeError(f"{name}: {problem} (operands: {types or 'none'}) at {describe_location(loc)}")
     op = ir.Operation.create(
         name,
         results=[tensor_type(s) for s in result_specs],

@@ -7,6 +7,7 @@ because this MLIR build aborts on `i1` memrefs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,7 @@ class TensorSpec:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # a Python int: never wraps
 
     def __str__(self) -> str:
         return f"{self.dtype.name}{list(self.shape)}"
@@ -70,6 +71,9 @@ class TensorSpec:
 def check_dtype(dtype: object) -> np.dtype:
     """Normalize `dtype` and refuse what the dialect cannot represent."""
     dt = np.dtype(dtype)
+    if dt not in SUPPORTED_DTYPES and dt.newbyteorder("=") in SUPPORTED_DTYPES:
+        raise TypeError(f"dtype {dt.str} ({dt.name} in non-native byte order) is not supported by "
+                        f"theanir: convert with x.astype(x.dtype.newbyteorder('='))")
     if dt not in SUPPORTED_DTYPES:
         names = ", ".join(d.name for d in SUPPORTED_DTYPES)
         raise TypeError(f"dtype {dt.name} is not supported by theanir (supported: {names})")

@@ -63,6 +63,16 @@ def _zeros(spec: TensorSpec) -> ir.Value:
     return emit1("tn.constant", [], {"value": np.zeros(spec.shape, spec.dtype)})
 
 
+def _take_step(stack: ir.Value, i: ir.Value) -> ir.Value:
+    """stack[i] in a loop body. A stack of 0 rows belongs to a loop of 0 steps, whose body
+    never runs but is still built, and tn.take refuses an empty axis: a zero stands in."""
+    spec = spec_of_value(stack)
+    if spec.shape[0] != 0:
+        return emit1("tn.take", [stack, i], {"axis": 0})
+    zero = emit1("tn.constant", [], {"value": np.zeros((), spec.dtype)})
+    return emit1("tn.broadcast_to", [zero], {"shape": spec.shape[1:]}) if spec.ndim > 1 else zero
+
+
 def _const_i64(v: int) -> ir.Value:
     return emit1("tn.constant", [], {"value": np.array(v, _I64)})
 
@@ -324,7 +334,7 @@ def _split(op: ir.Operation, scratch, mapping: dict, t_ys: list, act: list[int],
 
     def tangent_body():
         for v, stack in zip(stacked, residual_stacks):
-            t_map[v] = emit1("tn.take", [stack, t_block_args[0]], {"axis": 0})
+            t_map[v] = _take_step(stack, t_block_args[0])
         clone_ops(_needed(primal_ops, invariant), t_map)
         clone_ops(linear_ops, t_map)
         return [t_map.get(s.value, s.value) if s.value is not None else _zeros(s.spec)
@@ -437,7 +447,7 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
         for b, y in enumerate(ys[k:k + m]):
             ct = out_cts[k + b]
             if ct is not None:
-                _seed(cts, mapping.get(y, y), emit1("tn.take", [ct.value, i], {"axis": 0}), linear)
+                _seed(cts, mapping.get(y, y), _take_step(ct.value, i), linear)
         ad.transpose_ops(lin_ops, linear, cts)
         new_carry_cts = [_ct_value(cts.get(s), s) for s in stand_ins]
         accs = [_add_into(acc, cts.get(v)) for acc, v in zip(b_args[1 + k:], lin_caps)]

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, math
+from mlir.dialects import arith, math, scf
 
 from ..lowering import LowerCall, elementwise
 from ..registry import OPS, Linear, ShapeError, defop
@@ -295,7 +295,34 @@ def _mod(a, b):
 
 
 def _pow(a, b):
-    return math.PowFOp(a, b).result if _is_float(a) else math.IPowIOp(a, b).result
+    return math.PowFOp(a, b).result if _is_float(a) else _ipow(a, b)
+
+
+# Integer a ** b by square-and-multiply, wrapping on overflow as NumPy does. Not math.ipowi:
+# the pipeline cannot lower it, and upstream's convert-math-to-funcs divides 1 by 0 (SIGFPE)
+# for 0 ** -n. Negative exponents follow JAX/XLA: 1 ** -n = 1, (-1) ** -n = +-1, others 0
+# (NumPy raises instead; numpy_api.power refuses concrete negative exponents the same way).
+def _ipow(a, b):
+    t = a.type
+    zero, one = _const_like(a, 0), _const_like(a, 1)
+    negative = arith.CmpIOp(arith.CmpIPredicate.slt, b, zero).result
+    loop = scf.WhileOp([t, t, t], [one, a, arith.SelectOp(negative, zero, b).result])
+    before = loop.before.blocks.append(t, t, t)
+    with ir.InsertionPoint(before):  # while e != 0
+        acc, base, e = before.arguments
+        scf.ConditionOp(arith.CmpIOp(arith.CmpIPredicate.ne, e, zero).result, [acc, base, e])
+    after = loop.after.blocks.append(t, t, t)
+    with ir.InsertionPoint(after):  # acc *= base if e odd; base *= base; e >>= 1
+        acc, base, e = after.arguments
+        odd = arith.CmpIOp(arith.CmpIPredicate.ne, arith.AndIOp(e, one).result, zero).result
+        acc = arith.SelectOp(odd, arith.MulIOp(acc, base).result, acc).result
+        scf.YieldOp([acc, arith.MulIOp(base, base).result, arith.ShRUIOp(e, one).result])
+    b_odd = arith.CmpIOp(arith.CmpIPredicate.ne, arith.AndIOp(b, one).result, zero).result
+    minus_one = arith.SelectOp(b_odd, _const_like(a, -1), one).result  # (-1) ** b
+    inverse = arith.SelectOp(arith.CmpIOp(arith.CmpIPredicate.eq, a, one).result, one,
+                             arith.SelectOp(arith.CmpIOp(arith.CmpIPredicate.eq, a, _const_like(a, -1)).result,
+                                            minus_one, zero).result).result
+    return arith.SelectOp(negative, inverse, loop.results[0]).result
 
 
 def _np_floordiv(a, b):
