@@ -257,7 +257,7 @@ def _arg_problem(a: Any, n_args: int) -> str | None:
         return f"fields {sorted(set(a) ^ required)} missing or unexpected"
     if not isinstance(a["name"], str):
         return f"name must be a string, got {a['name']!r:.80}"
-    if a["dtype"] not in _DTYPE_NAMES or not isinstance(a["dtype"], str):
+    if not isinstance(a["dtype"], str) or a["dtype"] not in _DTYPE_NAMES:
         return f"dtype must be one of {sorted(_DTYPE_NAMES)}, got {a['dtype']!r:.80}"
     shape = a["shape"]
     if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**63 for n in shape)):
