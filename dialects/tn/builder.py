@@ -88,11 +88,13 @@ def size_problem(spec: TensorSpec) -> str | None:
     """Why a tensor of `spec` cannot exist (a negative dim, or too many bytes), or None."""
     if any(n < 0 for n in spec.shape):
         return f"result shape {spec.shape} has a negative dimension"
-    count = math.prod(spec.shape)
+    # zero dims do not excuse the others: a dim that large overflows strides and NumPy too
+    count = math.prod(max(n, 1) for n in spec.shape)
     size = count * max(spec.dtype.itemsize, 1)
     if size > MAX_TENSOR_BYTES:
-        return (f"result shape {spec.shape} has {count} elements of {spec.dtype.name} ({size:.3g} "
-                f"bytes), more than the 2**62 bytes a tensor may hold")
+        which = "" if 0 not in spec.shape else ", counting its nonzero dimensions"
+        return (f"result shape {spec.shape} spans {count} elements of {spec.dtype.name} ({size:.3g} "
+                f"bytes{which}), more than the 2**62 bytes a tensor may hold")
     return None
 
 

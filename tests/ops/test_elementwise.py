@@ -100,6 +100,20 @@ def test_int_binary(fn, ref, dtype):
     assert_close(th.jit(fn)(a, b), want)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS, ids=str)
+def test_int_power(dtype, shapes, rng):
+    """Square-and-multiply, wrapping like NumPy (exponents up to 40 overflow int32 and int64);
+    negative exponents: tests/reliability/test_inputs.py."""
+    a = rand(rng, shapes[0], dtype, (-9, 9))
+    b = rand(rng, shapes[1], dtype, (0, 40))
+    with np.errstate(all="ignore"):
+        want = np.power(a, b)
+    assert_close(th.jit(th.power)(a, b), want)
+    if a.ndim:
+        assert_close(th.jit(th.power)(noncontiguous(a), b), want)
+
+
 def test_float_floor_divide_and_mod_match_numpy_edge_cases():
     a = np.array([1.0, -1.0, 7.5, -7.5, 0.0, 1.0, np.inf], np.float64)
     b = np.array([0.1, 0.1, -2.0, 2.0, -3.0, 0.0, 2.0], np.float64)

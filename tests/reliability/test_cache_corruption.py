@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import textwrap
@@ -214,7 +215,10 @@ def test_special_files_do_not_block_or_read_forever(tmp_path, kind):
     """)
     env = {**os.environ, "THEANIR_CACHE": "1"}
     env.pop("THEANIR_CODEGEN", None)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    # Bounded: reading /dev/urandom to its end would take all memory (MemoryError instead).
+    limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # noqa: E731
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                          preexec_fn=limit)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["compiles"] == (0 if kind.startswith("alias") else 1), result

@@ -28,6 +28,7 @@ OVERSIZED = {
     "reshape of 2**64 elements": "th.broadcast_to(x, (2**32, 2**32)).reshape(-1)[:3]",
     "product of 2**63 elements": "(th.broadcast_to(x, (2**62, 2)) * 2.0)[:2, :1]",
     "zeros of 2**80 elements": "th.zeros((2**40, 2**40))[:2, :2] + x",
+    "empty but a dim of 2**64": "th.broadcast_to(x, (2**64, 0))",
     "stacked scan outputs": "th.scan(lambda h: h + 1.0, outputs_info=th.zeros(4) + x, n_steps=2**62)[0][:2]",
 }
 
