@@ -203,6 +203,8 @@ def _elf_complete(data: bytes) -> bool:
     phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 54)
     if phoff + phnum * phentsize > len(data) or shoff + shnum * shentsize > len(data):
         return False
+    if phnum and phentsize < 56:  # smaller than an Elf64_Phdr: the reads below would overrun
+        return False
     for i in range(phnum):
         ptype, _, offset, _, _, filesz = struct.unpack_from(end + "IIQQQQ", data, phoff + i * phentsize)
         if ptype == 1 and offset + filesz > len(data):  # PT_LOAD

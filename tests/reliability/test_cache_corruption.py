@@ -278,3 +278,19 @@ def test_entry_path_that_is_a_file_is_replaced(cache):
     recompiles_then_hits()
     verify_artifact(str(cache / key), key)
     assert not [e for e in os.listdir(cache) if e.startswith(".stale")]
+
+
+def test_elf_header_with_undersized_program_headers_is_refused(cache):
+    """A consistent checksum over an ELF header whose program headers claim 1 byte each: the
+    check must refuse it (it raised struct.error, on every call) and the entry recompiles."""
+    import hashlib
+    import struct
+
+    th.jit(add_mul)(X, Y)
+    [key] = entries(cache)
+    lib = bytearray((cache / key / "lib.so").read_bytes())
+    struct.pack_into("<Q", lib, 32, len(lib) - 4)  # e_phoff: near the end
+    struct.pack_into("<HH", lib, 54, 1, 1)  # e_phentsize = 1, e_phnum = 1
+    replace(cache / key / "lib.so", bytes(lib))
+    edit_manifest(cache / key, lambda m: m.update(sha256=hashlib.sha256(lib).hexdigest()))
+    recompiles_then_hits()

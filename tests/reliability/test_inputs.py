@@ -127,6 +127,7 @@ def test_integer_power_compiles_and_wraps_like_numpy(dtype, rng):
     got = th.jit(lambda a, b: a ** b)(a, b)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, want)
+    assert th.jit(lambda a: a ** np.int64(3))(a[:3]).dtype == np.result_type(a, np.int64)  # NumPy's dtype
     c = np.abs(a[4:20])
     np.testing.assert_array_equal(th.jit(lambda c: c ** 2 + 3 ** c)(c), c ** 2 + 3 ** c)
 
