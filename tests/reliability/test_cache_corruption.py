@@ -254,7 +254,7 @@ def test_alias_naming_another_artifact_is_not_used(cache):
     assert json.loads((cache / "traces" / alias_1).read_text())["trace"] == alias_1  # rewritten
 
 
-def test_stale_alias_after_the_artifact_was_rebuilt_recompiles(cache):
+def test_stale_alias_is_a_miss_that_keeps_the_artifact(cache):
     th.jit(add_mul)(X, Y)
     [alias] = aliases(cache)
     record = json.loads((cache / "traces" / alias).read_text())
@@ -263,7 +263,9 @@ def test_stale_alias_after_the_artifact_was_rebuilt_recompiles(cache):
     before = dict(STATS)
     np.testing.assert_allclose(th.jit(add_mul)(X, Y), X * Y + 1)
     assert STATS["trace_alias_hits"] == before.get("trace_alias_hits", 0)
-    assert STATS["cache_hits"] - before.get("cache_hits", 0) == 0 or True  # the key lookup was skipped
+    # the artifact itself is fine: found by its key after the optimizer ran, not recompiled
+    assert STATS["cache_hits"] - before.get("cache_hits", 0) == 1
+    assert STATS["llvm_compiles"] == before.get("llvm_compiles", 0)
     np.testing.assert_allclose(th.jit(add_mul)(X, Y), X * Y + 1)
     assert STATS["trace_alias_hits"] == before.get("trace_alias_hits", 0) + 1  # the alias was rewritten
 
