@@ -134,7 +134,7 @@ class _Static:
 
 # th.config fields that cannot change generated code; every other one is part of the disk
 # cache key (passes may read th.config, e.g. fast_math).
-_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc")
+_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc", "max_pending_bytes")
 
 
 class Lowered:

@@ -448,16 +448,22 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
     return result;
   }
   DeviceQueue& queue = device_queue(device, stream);
-  if (queue.full()) {
-    nb::gil_scoped_release release;
-    queue.wait_for_room();
+  // The task holds its inputs and outputs until it has run (run(): a second buffer per update).
+  size_t bytes = total_bytes_;
+  for (const auto& s : task->swaps) bytes += nb::cast<nb::ndarray<>>(outs[s.out - n_inputs_]).nbytes();
+  if (queue.full(bytes)) {
+    {
+      nb::gil_scoped_release release;
+      queue.wait_for_room(bytes);
+    }
+    collect_deferred();  // the outputs of the calls that made room, dropped by their caller
   }
   for (size_t j : returned) result.append(nb::cast(Array(outs[j], task->done, device)));
   queue.push([task] {
     task->run();
     if (task->keepalive) defer_decref(task->keepalive);
     task->keepalive = nullptr;
-  });
+  }, bytes);
   return result;
 }
 

@@ -15,6 +15,8 @@ using namespace theanir;
 
 namespace {
 
+constexpr size_t kTrimAfterBytes = size_t(64) << 20;
+
 // A task that fails on the worker with `message`: tests the error path of queued calls.
 nb::object failing_array(std::string message, int device, int stream) {
   auto event = std::make_shared<Event>();
@@ -91,7 +93,22 @@ NB_MODULE(_native, m) {
       synchronize_all();
     }
     collect_deferred();
-  }, "Block until every queued call has finished.");
+    // After a backlog, the memory its buffers took stays with the allocator (glibc keeps
+    // freed megabyte blocks in its arenas; the heap cache keeps up to 128 MB): give it back.
+    // Not after every synchronize: a loop that synchronizes each step would refault it.
+    if (take_peak_pending_bytes() >= kTrimAfterBytes) {
+      nb::gil_scoped_release release;
+      release_free_memory();
+    }
+  }, "Block until every queued call has finished; after a backlog, return freed memory to the system.");
+  m.def("set_max_pending_bytes", &set_max_pending_bytes, nb::arg("bytes"),
+        "Bound the bytes that queued calls hold (th.config.max_pending_bytes).");
+  m.def("max_pending_bytes", &max_pending_bytes);
+  m.def("default_max_pending_bytes", &default_max_pending_bytes);
+  m.def("release_free_memory", [] {
+    nb::gil_scoped_release release;
+    release_free_memory();
+  }, "Return the memory of freed buffers (the runtime's caches, glibc's free pages) to the system.");
   m.def("set_call_config", &set_call_config, nb::arg("generation"), nb::arg("sync"),
         "th.config's generation and sync flag, for the warm-call caches (frontend/config.py).");
   m.def("memory_hooks", [] {

@@ -16,7 +16,10 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+
+import theanir as th
 
 GIB = 1 << 30
 
@@ -107,3 +110,66 @@ def test_failed_allocation_without_runtime_hooks_aborts_with_a_message():
         """, limit_gib=8)
     assert proc.returncode == -signal.SIGABRT, (proc.returncode, proc.stderr[-2000:])
     assert "theanir: out of memory: compiled code could not allocate a buffer; aborting" in proc.stderr
+
+
+# ------------------------------------------------------------------ pending bytes (item 6)
+@pytest.mark.parametrize("body", ["x * 2.0", "th.sin(x) * 2.0"], ids=["mul", "slow-worker"])
+def test_loop_over_large_arrays_stays_bounded_and_synchronize_returns_memory(body):
+    # The issue's loop: 1,100 calls on a 7.6 MB float64 array, results never read. Each
+    # queued call holds an input copy and an output (15.2 MB); counting only calls (4,096)
+    # let the queue hold up to 62 GB when the worker is slower than the caller (sin: ~8 ms
+    # per call against ~1 ms to queue one). The 3 GiB address-space cap turns such a run
+    # into a MemoryError instead of taking the machine's memory.
+    out = check_ok(run_child(f"""
+        import resource
+        import numpy as np, theanir as th
+        def rss_mb():
+            return int([l for l in open("/proc/self/status") if l.startswith("VmRSS")][0].split()[1]) // 1024
+        x = np.random.default_rng(0).random(950_000)
+        f = th.jit(lambda x: {body})
+        np.asarray(f(x))
+        start = rss_mb()
+        for _ in range(1100):
+            f(x)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        before = rss_mb()
+        th.synchronize()
+        print("start", start, "peak", peak, "before", before, "after", rss_mb())
+        """, limit_gib=3, timeout=600))
+    figures = dict(zip(out.split()[::2], map(int, out.split()[1::2])))
+    assert figures["peak"] < 2048, out
+    # what the finished calls freed goes back to the system (glibc kept it in its arenas)
+    assert figures["after"] < figures["start"] + 200, out
+
+
+def test_pending_bytes_bound_is_configurable_and_a_larger_call_still_runs():
+    from theanir.runtime import max_pending_bytes
+
+    old, old_sync = th.config.max_pending_bytes, th.config.sync
+    try:
+        th.config.sync = False
+        th.config.max_pending_bytes = 1  # every queued call is larger: they run one at a time
+        assert max_pending_bytes() == 1
+        f = th.jit(lambda x: x * 2.0)
+        x = np.arange(200_000.0)  # 1.6 MB: queued, not inline
+        outs = [f(x) for _ in range(20)]
+        for r in outs:
+            np.testing.assert_array_equal(np.asarray(r), x * 2.0)
+        for bad in (0, -5, 1.5, True, "1G"):
+            with pytest.raises(ValueError, match="max_pending_bytes must be an int >= 1"):
+                th.config.max_pending_bytes = bad
+    finally:
+        th.config.max_pending_bytes = old
+        th.config.sync = old_sync
+    assert max_pending_bytes() == old
+
+
+def test_max_pending_bytes_from_the_environment():
+    out = check_ok(run_child("""
+        import theanir as th
+        from theanir.runtime import max_pending_bytes
+        print(th.config.max_pending_bytes, max_pending_bytes())
+        """, limit_gib=8, env={"THEANIR_MAX_PENDING_BYTES": "96M"}))
+    assert out.split() == [str(96 << 20)] * 2
+    proc = run_child("import theanir", limit_gib=8, env={"THEANIR_MAX_PENDING_BYTES": "lots"})
+    assert proc.returncode != 0 and "THEANIR_MAX_PENDING_BYTES must be a positive byte count" in proc.stderr
