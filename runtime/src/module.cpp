@@ -4,6 +4,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
+
 #include "array.h"
 #include "executable.h"
 #include "fast_cache.h"
@@ -15,7 +17,7 @@ using namespace theanir;
 
 namespace {
 
-constexpr size_t kTrimAfterBytes = size_t(64) << 20;
+constexpr size_t kTrimAfterBytes = size_t(256) << 20;
 
 // A task that fails on the worker with `message`: tests the error path of queued calls.
 nb::object failing_array(std::string message, int device, int stream) {
@@ -95,8 +97,9 @@ NB_MODULE(_native, m) {
     collect_deferred();
     // After a backlog, the memory its buffers took stays with the allocator (glibc keeps
     // freed megabyte blocks in its arenas; the heap cache keeps up to 128 MB): give it back.
-    // Not after every synchronize: a loop that synchronizes each step would refault it.
-    if (take_peak_pending_bytes() >= kTrimAfterBytes) {
+    // Not after every synchronize: trimming costs milliseconds (an MLP step queued 30 times,
+    // ~100 MB, would pay ~5 ms), and a loop that synchronizes often would refault the pages.
+    if (take_peak_pending_bytes() >= std::min(kTrimAfterBytes, max_pending_bytes() / 2)) {
       nb::gil_scoped_release release;
       release_free_memory();
     }

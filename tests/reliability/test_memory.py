@@ -138,8 +138,9 @@ def test_loop_over_large_arrays_stays_bounded_and_synchronize_returns_memory(bod
         """, limit_gib=3, timeout=600))
     figures = dict(zip(out.split()[::2], map(int, out.split()[1::2])))
     assert figures["peak"] < 2048, out
-    # what the finished calls freed goes back to the system (glibc kept it in its arenas)
-    assert figures["after"] < figures["start"] + 200, out
+    # what the finished calls freed goes back to the system (glibc kept it in its arenas);
+    # synchronize() trims after a backlog of 256 MiB, so less may stay
+    assert figures["after"] < figures["start"] + 300, out
 
 
 def test_pending_bytes_bound_is_configurable_and_a_larger_call_still_runs():
