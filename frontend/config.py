@@ -35,6 +35,8 @@ class Config:
     max_pending_bytes: the most bytes (inputs and outputs) that queued calls may hold before
         a caller waits for the queue (THEANIR_MAX_PENDING_BYTES); default an eighth of
         physical memory within [64 MiB, 1 GiB]. A single larger call still runs.
+    jit_cache_size: signatures a jitted function keeps compiled (THEANIR_JIT_CACHE_SIZE,
+        default 128); the least recently used is dropped, its code unloaded once unused.
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
@@ -56,6 +58,7 @@ class Config:
                            not in ("0", "false", "no", "off"))
     max_pending_bytes: int = field(default_factory=lambda: _env_bytes("THEANIR_MAX_PENDING_BYTES",
                                                                       _default_max_pending_bytes()))
+    jit_cache_size: int = field(default_factory=lambda: _env_count("THEANIR_JIT_CACHE_SIZE", 128))
 
     # Bumped by every assignment: the jit's per-call fast cache (frontend/api.py) drops entries
     # made under another configuration. A class attribute, so not in vars(config).
@@ -84,6 +87,8 @@ class Config:
             raise ValueError(f"config.openmp must be True or False, got {value!r}")
         if name == "max_pending_bytes" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"config.max_pending_bytes must be an int >= 1 (bytes), got {value!r}")
+        if name == "jit_cache_size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"config.jit_cache_size must be an int >= 1, got {value!r}")
         object.__setattr__(self, name, value)
         Config._generation += 1
         _set_call_config(Config._generation, getattr(self, "sync", False))  # the warm-call caches read these
@@ -109,6 +114,15 @@ def _env_bytes(name: str, default: int) -> int:
     if not digits.isdigit() or int(digits) < 1:
         raise ValueError(f"{name} must be a positive byte count such as 268435456 or 256M, got {text!r}")
     return int(digits) * scale
+
+
+def _env_count(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {text!r}")
+    return int(text)
 
 
 config = Config()
