@@ -66,7 +66,7 @@ def test_code_stays_loaded_while_calls_are_pending():
         th.config.cache = False
         x = np.random.default_rng(0).random((200, 200))  # 320 KB: queued, never inline
         pending = []
-        for k in range(40):
+        for k in range(20):
             f = th.jit(eval(f"lambda x: th.tanh(x @ x.T * {k}.0).sum(axis=0)"))
             pending.append((k, [f(x) for _ in range(3)]))
             del f
