@@ -14,6 +14,7 @@ import functools
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -110,7 +111,7 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
             except TypeError:
                 raise TypeError(f"{fn.__name__}: static argument {leaf.value!r} is not hashable") from None
             leaves[i] = leaf.value
-            key_parts.append(("static", type(leaf.value), leaf.value))
+            key_parts.append(("static", type(leaf.value), _static_key(leaf.value)))
             continue
         try:
             spec = arg_spec_of(leaf)
@@ -125,6 +126,19 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
     return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, fn, args, kwargs)
 
 
+def _static_key(value: Any) -> Any:
+    """A static value as a cache key. NaN != NaN, so a NaN would never find its entry (a new
+    compile and cache entry per call); 0.0 == -0.0, but they compile to different code (1 / x).
+    Floats (also in tuples) are keyed by their repr, which tells both apart."""
+    if isinstance(value, float) and (value != value or value == 0.0):
+        return ("float", repr(float(value)))
+    if isinstance(value, complex) and (value != value or value.real == 0.0 or value.imag == 0.0):
+        return ("complex", repr(complex(value)))
+    if type(value) is tuple:
+        return tuple(_static_key(v) for v in value)
+    return value
+
+
 class _Static:
     __slots__ = ("value",)
 
@@ -134,7 +148,8 @@ class _Static:
 
 # th.config fields that cannot change generated code; every other one is part of the disk
 # cache key (passes may read th.config, e.g. fast_math).
-_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc")
+_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc", "max_pending_bytes",
+                      "jit_cache_size")
 
 
 class Lowered:
@@ -273,7 +288,10 @@ class JitFunction(FastCache):
         # positional arguments whose buffers the outputs may take (JAX's donate_argnums)
         self.donate_argnums = tuple(donate_argnums)
         self.leaf_names: list[str] | None = None  # names of the flattened arguments, for messages
-        self._cache: dict[tuple, Compiled] = {}
+        # signature -> Compiled, least recently compiled or looked up first; at most
+        # th.config.jit_cache_size entries (an evicted entry's code is unloaded once no warm-call
+        # cache entry or queued call refers to it)
+        self._cache: OrderedDict[tuple, Compiled] = OrderedDict()
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn, updated=())  # keep our own options
 
@@ -319,7 +337,12 @@ class JitFunction(FastCache):
         key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level,
                config.blas, config.fast_math, config.openmp)
         compiled = self._cache.get(key)
-        if compiled is None:
+        if compiled is not None:
+            try:
+                self._cache.move_to_end(key)
+            except KeyError:
+                pass  # evicted meanwhile by another thread: still usable
+        else:
             with self._lock:
                 compiled = self._cache.get(key)
                 if compiled is None:
@@ -329,6 +352,8 @@ class JitFunction(FastCache):
                     opts.donate = self._donations(traced, opts.contiguous, sig)
                     compiled = Lowered(traced, opts, sig).compile(self.allow_gc)
                     self._cache[key] = compiled
+                    while len(self._cache) > config.jit_cache_size:
+                        self._cache.popitem(last=False)
         gc = config.allow_gc if self.allow_gc is None else self.allow_gc
         if compiled.executable.allow_gc != gc:  # th.config.allow_gc changed since
             compiled.executable.allow_gc = gc

@@ -8,7 +8,9 @@ from typing import ClassVar
 import numpy as np
 
 from theanir.passes import threads as _threads
+from theanir.runtime import default_max_pending_bytes as _default_max_pending_bytes
 from theanir.runtime import set_call_config as _set_call_config
+from theanir.runtime import set_max_pending_bytes as _set_max_pending_bytes
 
 
 def _env_opt_level() -> int:
@@ -37,6 +39,11 @@ class Config:
         buffers of compiled code after each call; False keeps them in a per-function pool
         that the next call reuses (faster, holds the memory). The default of th.function and
         th.jit's `allow_gc=None`; read when a function is compiled for a signature.
+    max_pending_bytes: the most bytes (inputs and outputs) that queued calls may hold before
+        a caller waits for the queue (THEANIR_MAX_PENDING_BYTES); default an eighth of
+        physical memory within [64 MiB, 1 GiB]. A single larger call still runs.
+    jit_cache_size: signatures a jitted function keeps compiled (THEANIR_JIT_CACHE_SIZE,
+        default 128); the least recently used is dropped, its code unloaded once unused.
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
@@ -56,6 +63,9 @@ class Config:
                        in ("1", "true", "yes", "on"))
     allow_gc: bool = field(default_factory=lambda: os.environ.get("THEANIR_ALLOW_GC", "1").strip().lower()
                            not in ("0", "false", "no", "off"))
+    max_pending_bytes: int = field(default_factory=lambda: _env_bytes("THEANIR_MAX_PENDING_BYTES",
+                                                                      _default_max_pending_bytes()))
+    jit_cache_size: int = field(default_factory=lambda: _env_count("THEANIR_JIT_CACHE_SIZE", 128))
 
     # Bumped by every assignment: the jit's per-call fast cache (frontend/api.py) drops entries
     # made under another configuration. A class attribute, so not in vars(config).
@@ -82,6 +92,10 @@ class Config:
             raise ValueError(f"config.allow_gc must be True or False, got {value!r}")
         if name == "openmp" and not isinstance(value, bool):
             raise ValueError(f"config.openmp must be True or False, got {value!r}")
+        if name == "max_pending_bytes" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"config.max_pending_bytes must be an int >= 1 (bytes), got {value!r}")
+        if name == "jit_cache_size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"config.jit_cache_size must be an int >= 1, got {value!r}")
         object.__setattr__(self, name, value)
         Config._generation += 1
         _set_call_config(Config._generation, getattr(self, "sync", False))  # the warm-call caches read these
@@ -89,10 +103,33 @@ class Config:
             _threads.set_threads(value)
         if name == "openmp":
             _threads.set_openmp(value)
+        if name == "max_pending_bytes":
+            _set_max_pending_bytes(value)
 
     @property
     def floatX_dtype(self) -> np.dtype:
         return np.dtype(self.floatX)
+
+
+def _env_bytes(name: str, default: int) -> int:
+    """A byte count from the environment: an int, optionally with a K, M or G suffix (binary)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or int(digits) < 1:
+        raise ValueError(f"{name} must be a positive byte count such as 268435456 or 256M, got {text!r}")
+    return int(digits) * scale
+
+
+def _env_count(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {text!r}")
+    return int(text)
 
 
 config = Config()

@@ -36,11 +36,13 @@ LLVM time on the deep MLP's step (the MLP column predates this).
 """
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -70,12 +72,64 @@ class CodegenError(RuntimeError):
     """LLVM or the linker failed on a module we produced (a theanir bug)."""
 
 
+class SharedLibrary:
+    """A loaded artifact library, unloaded (dlclose) when the last reference goes.
+
+    ctypes.CDLL never unloads: every compiled signature kept its ~5 mappings for the life of
+    the process, also after its function was collected, until `vm.max_map_count` ran out
+    (~13k signatures). The owner of a SharedLibrary is the NativeCode whose Executable calls
+    the code; an Executable lives while a jitted function's cache entry, a warm-call cache
+    entry or a queued call refers to it, so no code is unmapped while it may run. Each
+    instance holds one dlopen reference: the loader counts them per library, so two
+    functions loaded from the same `lib.so` (the disk cache gives both the same path) keep it
+    mapped until both are gone.
+
+    The runtime libraries generated code links (OpenBLAS, libiomp5, MLIR's runner utils) are
+    made permanent (RTLD_NODELETE) once loaded: their threads and state outlive any one
+    artifact, and unloading OpenBLAS or the OpenMP runtime under its idle threads would crash.
+    Symbol lookups (`lib.name`) forward to the ctypes library."""
+
+    def __init__(self, path: str):
+        self._cdll = ctypes.CDLL(path)
+        self._handle = self._cdll._handle
+        _pin_runtime_libraries()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_cdll") or name == "_handle":
+            raise AttributeError(name)
+        return getattr(self._cdll, name)
+
+    def close(self) -> None:
+        """dlclose now (only when no code of the library can run any more)."""
+        handle, self._handle = self.__dict__.get("_handle"), None
+        if handle and not sys.is_finalizing():  # at exit: pointless, and other finalizers may still call
+            _ctypes.dlclose(handle)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+_pinned: set[str] = set()
+
+
+def _pin_runtime_libraries() -> None:
+    for lib in [*runtime_libraries(), "libgcc_s.so.1"]:
+        if lib in _pinned:
+            continue
+        try:  # RTLD_NOLOAD: only if already mapped (a dependency of what was just loaded)
+            ctypes.CDLL(lib, mode=os.RTLD_NOLOAD | os.RTLD_NODELETE)
+        except OSError:
+            continue
+        _pinned.add(lib)
+
+
 @dataclass
 class NativeCode:
-    """Compiled code kept alive with its owner (engine or library); `address` is the packed
-    C entry point; `path` is the artifact directory it was loaded from, if any;
-    `memory_hooks` the address of `__theanir_set_memory_hooks` (0: the code allocates nothing),
-    which the runtime calls to route allocations through its pools."""
+    """Compiled code kept alive with its owner (engine or SharedLibrary: freed or unloaded
+    with the last reference); `address` is the packed C entry point; `path` is the artifact
+    directory it was loaded from, if any; `memory_hooks` the address of
+    `__theanir_set_memory_hooks` (0: the code allocates nothing), which the runtime calls to
+    route allocations through its pools."""
 
     engine: Any
     address: int
@@ -162,7 +216,7 @@ def packed_symbol(entry: str) -> str:
 
 def load_shared(path: str, symbol: str) -> NativeCode:
     """dlopen a linked artifact and look up its packed entry point `symbol`."""
-    lib = ctypes.CDLL(os.path.abspath(path))
+    lib = SharedLibrary(os.path.abspath(path))
     try:
         fn = getattr(lib, symbol)
     except AttributeError:

@@ -29,8 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 
 try:
-    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, failing_array,  # noqa: F401
-                          memory_hooks, set_call_config, synchronize)
+    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, default_max_pending_bytes,  # noqa: F401
+                          failing_array, max_pending_bytes, memory_hooks, release_free_memory, set_call_config,
+                          set_max_pending_bytes, synchronize)
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "

@@ -7,6 +7,11 @@
 `__theanir_set_memory_hooks(alloc, free)` (exported) installs; until it is called they are
 libc's `aligned_alloc` and `free`, so a library loaded without theanir still works.
 
+A failed allocation never reaches generated code (it would write through the null pointer):
+the runtime's hook does not return one while the call can unwind to the runtime, which
+raises MemoryError (runtime/src/pool.h); where it cannot, and on libc's path, the shim
+writes a message to stderr and aborts.
+
 The runtime installs its hooks when it wraps the entry point (runtime/src/pool.h): while a
 call of a function with `allow_gc=False` runs, buffers freed go back to that function's
 pool and later allocations of the same size reuse them (Theano's no-GC linker).
@@ -51,12 +56,36 @@ llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%align: i64, %size: i64) 
   llvm.cond_br %none, ^libc, ^hook
 ^libc:
   %p = llvm.call @aligned_alloc(%align, %size) : (i64, i64) -> !llvm.ptr
-  llvm.return %p : !llvm.ptr
+  llvm.br ^check(%p : !llvm.ptr)
 ^hook:
   %q = llvm.call %f(%align, %size) : !llvm.ptr, (i64, i64) -> !llvm.ptr
-  llvm.return %q : !llvm.ptr
+  llvm.br ^check(%q : !llvm.ptr)
+^check(%r: !llvm.ptr):
+  %null = llvm.icmp "eq" %r, %z : !llvm.ptr
+  %c0 = llvm.mlir.constant(0 : i64) : i64
+  %some = llvm.icmp "ne" %size, %c0 : i64
+  %failed = llvm.and %null, %some : i1
+  llvm.cond_br %failed, ^fail, ^ok
+^ok:
+  llvm.return %r : !llvm.ptr
+^fail:
+  %m = llvm.mlir.addressof @__theanir_out_of_memory : !llvm.ptr
+  %fd = llvm.mlir.constant(2 : i32) : i32
+  %n = llvm.mlir.constant(MESSAGE_LENGTH : i64) : i64
+  %w = llvm.call @write(%fd, %m, %n) : (i32, !llvm.ptr, i64) -> i64
+  llvm.call @abort() : () -> ()
+  llvm.unreachable
 }
 """
+
+# Written to stderr before aborting when an allocation fails where the runtime cannot raise
+# MemoryError (no theanir hooks, or inside an OpenMP parallel region): the alternative is a
+# write through the null pointer, a SIGSEGV that says nothing.
+_MESSAGE = b"theanir: out of memory: compiled code could not allocate a buffer; aborting\n"
+_MESSAGE_GLOBAL = ("llvm.mlir.global internal constant @__theanir_out_of_memory(\""
+                   + "".join(chr(c) if 32 <= c < 127 and c not in b'"\\' else f"\\{c:02X}" for c in _MESSAGE)
+                   + f'") {{addr_space = 0 : i32}} : !llvm.array<{len(_MESSAGE)} x i8>\n')
+_ALLOC = _ALLOC.replace("MESSAGE_LENGTH", str(len(_MESSAGE)))
 
 _FREE = """
 llvm.func internal @_mlir_memref_to_llvm_free(%p: !llvm.ptr) {
@@ -75,7 +104,8 @@ llvm.func internal @_mlir_memref_to_llvm_free(%p: !llvm.ptr) {
 }
 """
 
-_LIBC = {"aligned_alloc": "llvm.func @aligned_alloc(i64, i64) -> !llvm.ptr", "free": "llvm.func @free(!llvm.ptr)"}
+_LIBC = {"aligned_alloc": "llvm.func @aligned_alloc(i64, i64) -> !llvm.ptr", "free": "llvm.func @free(!llvm.ptr)",
+         "write": "llvm.func @write(i32, !llvm.ptr, i64) -> i64", "abort": "llvm.func @abort()"}
 
 
 def _symbol(op: ir.Operation) -> str | None:
@@ -96,7 +126,7 @@ def runtime_memory(module_op: ir.Operation, pass_: object = None) -> None:
         if op.regions[0].blocks:
             raise ValueError(f"{NAME}: @{name} is already defined")
         op.erase()
-    text = _HOOKS + (_ALLOC if ALLOC in declared else "") + (_FREE if FREE in declared else "")
+    text = _HOOKS + (_MESSAGE_GLOBAL + _ALLOC if ALLOC in declared else "") + (_FREE if FREE in declared else "")
     text += "\n".join(decl for name, decl in _LIBC.items() if name not in symbols)
     with module_op.context, module_op.location:
         shim = ir.Module.parse(text)

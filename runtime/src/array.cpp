@@ -8,6 +8,9 @@ void raise_error(ErrorKind kind, const std::string& message) {
   switch (kind) {
     case ErrorKind::Value: throw nb::value_error(message.c_str());
     case ErrorKind::Type: throw nb::type_error(message.c_str());
+    case ErrorKind::Memory:
+      PyErr_SetString(PyExc_MemoryError, message.c_str());
+      throw nb::python_error();
     case ErrorKind::Runtime: break;
   }
   throw std::runtime_error(message);

@@ -98,9 +98,11 @@ struct Executable::Task {
           set_data(descs[s.in], k == 0 ? s.initial : s.bufs[(k - 1) % 2]);
           set_data(descs[s.out], s.bufs[k % 2]);
         }
-        fn(packed.data());
+        call_entry(fn, packed.data());  // out of memory: OutOfMemory, the call's buffers freed
       }
       done->complete();
+    } catch (const std::bad_alloc& e) {
+      done->fail(ErrorKind::Memory, e.what());
     } catch (const std::exception& e) {
       done->fail(ErrorKind::Runtime, e.what());
     } catch (...) {
@@ -214,7 +216,7 @@ void Executable::call(nb::list arrays, bool trust_input) {
   std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
   if (any_donated_) in_place_lock.lock();
   PoolScope scope(pool.get());
-  fn_(packed.data());
+  call_entry(fn_, packed.data());
 }
 
 nb::object Executable::alloc_output(size_t j) {
@@ -446,16 +448,22 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
     return result;
   }
   DeviceQueue& queue = device_queue(device, stream);
-  if (queue.full()) {
-    nb::gil_scoped_release release;
-    queue.wait_for_room();
+  // The task holds its inputs and outputs until it has run (run(): a second buffer per update).
+  size_t bytes = total_bytes_;
+  for (const auto& s : task->swaps) bytes += nb::cast<nb::ndarray<>>(outs[s.out - n_inputs_]).nbytes();
+  if (queue.full(bytes)) {
+    {
+      nb::gil_scoped_release release;
+      queue.wait_for_room(bytes);
+    }
+    collect_deferred();  // the outputs of the calls that made room, dropped by their caller
   }
   for (size_t j : returned) result.append(nb::cast(Array(outs[j], task->done, device)));
   queue.push([task] {
     task->run();
     if (task->keepalive) defer_decref(task->keepalive);
     task->keepalive = nullptr;
-  });
+  }, bytes);
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 
 #include "array.h"
@@ -58,6 +59,28 @@ bool plain_static(PyObject* v, int depth = 0) {
   return false;
 }
 
+// Two plain static values (plain_static) that key the same compiled code: as the frontend's
+// key (frontend/api.py _static_key), a NaN matches a NaN, and 0.0 does not match -0.0.
+bool static_equal(PyObject* a, PyObject* b) {
+  if (Py_TYPE(a) != Py_TYPE(b)) return false;
+  if (a == b) return true;
+  if (PyFloat_CheckExact(a)) {
+    const double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+    return x == y ? std::signbit(x) == std::signbit(y) : std::isnan(x) && std::isnan(y);
+  }
+  if (PyTuple_CheckExact(a)) {
+    const Py_ssize_t n = PyTuple_GET_SIZE(a);
+    if (PyTuple_GET_SIZE(b) != n) return false;
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!static_equal(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i))) return false;
+    }
+    return true;
+  }
+  const int r = PyObject_RichCompareBool(a, b, Py_EQ);
+  if (r < 0) PyErr_Clear();
+  return r == 1;
+}
+
 // The pattern of a dynamic argument for input `spec`; false if it has none.
 bool make_slot(nb::handle arg, const ArgSpec& spec, Slot& s) {
   PyObject* obj = arg.ptr();
@@ -92,13 +115,7 @@ bool slot_matches(const Slot& s, nb::handle arg) {
     case Slot::FLOAT: return PyFloat_CheckExact(obj);
     case Slot::INT: return PyLong_CheckExact(obj);
     case Slot::BOOL_: return PyBool_Check(obj);
-    case Slot::STATIC: {
-      if (Py_TYPE(obj) != Py_TYPE(s.value.ptr())) return false;
-      if (obj == s.value.ptr()) return true;
-      const int r = PyObject_RichCompareBool(obj, s.value.ptr(), Py_EQ);
-      if (r < 0) PyErr_Clear();
-      return r == 1;
-    }
+    case Slot::STATIC: return static_equal(obj, s.value.ptr());
   }
   return false;
 }

@@ -4,6 +4,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
+
 #include "array.h"
 #include "executable.h"
 #include "fast_cache.h"
@@ -14,6 +16,8 @@ namespace nb = nanobind;
 using namespace theanir;
 
 namespace {
+
+constexpr size_t kTrimAfterBytes = size_t(256) << 20;
 
 // A task that fails on the worker with `message`: tests the error path of queued calls.
 nb::object failing_array(std::string message, int device, int stream) {
@@ -91,7 +95,23 @@ NB_MODULE(_native, m) {
       synchronize_all();
     }
     collect_deferred();
-  }, "Block until every queued call has finished.");
+    // After a backlog, the memory its buffers took stays with the allocator (glibc keeps
+    // freed megabyte blocks in its arenas; the heap cache keeps up to 128 MB): give it back.
+    // Not after every synchronize: trimming costs milliseconds (an MLP step queued 30 times,
+    // ~100 MB, would pay ~5 ms), and a loop that synchronizes often would refault the pages.
+    if (take_peak_pending_bytes() >= std::min(kTrimAfterBytes, max_pending_bytes() / 2)) {
+      nb::gil_scoped_release release;
+      release_free_memory();
+    }
+  }, "Block until every queued call has finished; after a backlog, return freed memory to the system.");
+  m.def("set_max_pending_bytes", &set_max_pending_bytes, nb::arg("bytes"),
+        "Bound the bytes that queued calls hold (th.config.max_pending_bytes).");
+  m.def("max_pending_bytes", &max_pending_bytes);
+  m.def("default_max_pending_bytes", &default_max_pending_bytes);
+  m.def("release_free_memory", [] {
+    nb::gil_scoped_release release;
+    release_free_memory();
+  }, "Return the memory of freed buffers (the runtime's caches, glibc's free pages) to the system.");
   m.def("set_call_config", &set_call_config, nb::arg("generation"), nb::arg("sync"),
         "th.config's generation and sync flag, for the warm-call caches (frontend/config.py).");
   m.def("memory_hooks", [] {

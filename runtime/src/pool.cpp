@@ -1,17 +1,29 @@
 #include "pool.h"
 
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <csetjmp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
 namespace theanir {
 
+struct CallFrame;
+
 namespace {
 
 thread_local BufferPool* t_current = nullptr;
+thread_local CallFrame* t_frame = nullptr;
 
 constexpr size_t kMinAlign = 64;  // a cache line; also room for the header
 constexpr size_t kMaxBins = 64;   // distinct (alignment, size) classes a pool keeps
+constexpr int64_t kMaxAlign = 1 << 20;
+// Larger requests cannot be served (and their rounding below would overflow): a size that
+// overflowed while generated code computed it arrives here negative or huge.
+constexpr int64_t kMaxRequest = INT64_MAX / 4;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -21,9 +33,19 @@ size_t alignment_of(int64_t align) {
   return a;
 }
 
-// The header: two words just below the user pointer, [alignment, size class]. The
-// allocation starts `alignment` bytes below the user pointer.
-size_t* header(void* user) { return static_cast<size_t*>(user) - 2; }
+// The header, just below the user pointer: the buffer's alignment and size class, and its
+// links in the CallFrame that allocated it (owner null: untracked). The allocation starts
+// `alignment` (>= 64) bytes below the user pointer.
+struct Header {
+  Header* prev;
+  Header* next;
+  CallFrame* owner;
+  size_t align, size;
+};
+static_assert(sizeof(Header) <= kMinAlign, "the header must fit below the user pointer");
+
+Header* header(void* user) { return reinterpret_cast<Header*>(static_cast<char*>(user) - sizeof(Header)); }
+void* user_of(Header* h) { return reinterpret_cast<char*>(h) + sizeof(Header); }
 
 // Back to the C heap for good (Function.free() means it; the caches below evict with it).
 void heap_release(void* user, size_t align) { std::free(static_cast<char*>(user) - align); }
@@ -73,6 +95,18 @@ class HeapCache {
   size_t bytes() {
     std::lock_guard<std::mutex> lock(mu_);
     return bytes_;
+  }
+
+  // Back to the heap: the cache only stands in for reuse between close calls, and holds
+  // nothing a finished workload needs (synchronize(), out of memory).
+  void clear() {
+    std::vector<Block> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(blocks_);
+      bytes_ = 0;
+    }
+    for (const Block& b : all) heap_release(b.user, b.align);
   }
 
  private:
@@ -153,7 +187,7 @@ SmallCache::~SmallCache() {
   }
 }
 
-void* heap_alloc(size_t align, size_t size) {
+void* heap_alloc(size_t align, size_t size, bool retry = true) {
   if (size <= SmallCache::kMaxSize) {
     if (!t_small_gone) {
       if (void* p = t_small.take(align, size)) return p;
@@ -162,15 +196,19 @@ void* heap_alloc(size_t align, size_t size) {
     return p;
   }
   void* base = std::aligned_alloc(align, align + round_up(size, align));
-  if (!base) return nullptr;
+  if (!base) {
+    if (!retry) return nullptr;
+    release_free_memory();  // the caches' blocks may make room
+    return heap_alloc(align, size, false);
+  }
   void* user = static_cast<char*>(base) + align;
-  header(user)[0] = align;
-  header(user)[1] = size;
+  header(user)->align = align;
+  header(user)->size = size;
   return user;
 }
 
 void heap_free(void* user, size_t align) {
-  const size_t size = header(user)[1];
+  const size_t size = header(user)->size;
   if (size <= SmallCache::kMaxSize) {
     if (!t_small_gone && t_small.give(user, align, size)) return;
   } else if (heap_cache().give(user, align, size)) {
@@ -233,20 +271,148 @@ PoolScope::~PoolScope() {
   if (pool_) pool_->release();
 }
 
-extern "C" void* theanir_alloc(int64_t align, int64_t size) {
-  const size_t a = alignment_of(align);
-  const size_t s = round_up(size > 0 ? (size_t)size : 1, kMinAlign);
-  if (BufferPool* pool = t_current) {
-    if (void* p = pool->take(a, s)) return p;
+// One entry call on its thread: the buffers it allocated and has not freed (through their
+// headers; newest first), and where an allocation that fails jumps to. `lock` guards the
+// list: OpenMP workers of the call may free a buffer its thread allocated.
+struct CallFrame {
+  std::jmp_buf env;
+  Header* live = nullptr;
+  std::atomic<bool> lock{false};
+  int64_t failed = 0;  // the size that could not be allocated
+  CallFrame* previous = nullptr;
+};
+
+namespace {
+
+void lock_frame(CallFrame* f) {
+  while (f->lock.exchange(true, std::memory_order_acquire)) {
   }
-  return heap_alloc(a, s);
+}
+void unlock_frame(CallFrame* f) { f->lock.store(false, std::memory_order_release); }
+
+// Link a buffer just handed out into the calling thread's frame (if it has one).
+void track(void* user) {
+  Header* h = header(user);
+  CallFrame* f = t_frame;
+  h->owner = f;
+  if (!f) return;
+  lock_frame(f);
+  h->prev = nullptr;
+  h->next = f->live;
+  if (f->live) f->live->prev = h;
+  f->live = h;
+  unlock_frame(f);
+}
+
+void untrack(void* user) {
+  Header* h = header(user);
+  CallFrame* f = h->owner;
+  if (!f) return;
+  lock_frame(f);
+  if (h->prev) {
+    h->prev->next = h->next;
+  } else {
+    f->live = h->next;
+  }
+  if (h->next) h->next->prev = h->prev;
+  unlock_frame(f);
+  h->owner = nullptr;
+}
+
+// Inside an OpenMP parallel region the OpenMP runtime's frames lie between us and the
+// entry call: jumping over them would leave its threads waiting at a barrier forever.
+bool in_parallel_region() {
+  for (const char* lib : {"libiomp5.so", "libomp.so", "libgomp.so.1"}) {
+    void* handle = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);  // only if already loaded
+    if (!handle) continue;
+    auto level = reinterpret_cast<int (*)()>(dlsym(handle, "omp_get_level"));
+    const bool inside = level && level() > 0;
+    dlclose(handle);
+    if (inside) return true;
+  }
+  return false;
+}
+
+// An allocation failed: back to call_entry if this thread may jump there, else return (the
+// shim aborts with a message). No object with a destructor may be alive in our callers
+// between the generated code and here.
+[[gnu::noinline]] void out_of_memory(int64_t size) {
+  CallFrame* f = t_frame;
+  if (!f || in_parallel_region()) return;
+  f->failed = size;
+  std::longjmp(f->env, 1);
+}
+
+// setjmp's own frame: nothing here changes between the setjmp and a longjmp.
+[[gnu::noinline]] bool run_guarded(CallFrame* f, void (*fn)(void**), void** args) {
+  if (setjmp(f->env) != 0) return false;
+  fn(args);
+  return true;
+}
+
+std::string bytes_text(int64_t n) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%lld bytes (%.1f GiB)", (long long)n, (double)n / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+}  // namespace
+
+OutOfMemory::OutOfMemory(int64_t size)
+    : message_(size < 0 || size > kMaxRequest
+                   ? "out of memory: compiled code requested a buffer of " + std::to_string(size) +
+                         " bytes (its size overflows)"
+                   : "out of memory: compiled code could not allocate a buffer of " + bytes_text(size)) {}
+
+void call_entry(void (*fn)(void**), void** args) {
+  CallFrame frame;
+  frame.previous = t_frame;
+  t_frame = &frame;
+  const bool ok = run_guarded(&frame, fn, args);
+  t_frame = frame.previous;
+  // Buffers of the call still allocated: after a normal return only what generated code
+  // leaks (detached: freeing them later must not touch this frame); after a failure, every
+  // intermediate the call held, freed for good.
+  for (Header* h = frame.live; h;) {
+    Header* next = h->next;
+    h->owner = nullptr;
+    if (!ok) heap_release(user_of(h), h->align);
+    h = next;
+  }
+  if (ok) return;
+  release_free_memory();
+  throw OutOfMemory(frame.failed);
+}
+
+void release_free_memory() {
+  heap_cache().clear();
+  malloc_trim(0);
+}
+
+size_t heap_cache_bytes() { return heap_cache().bytes(); }
+
+extern "C" void* theanir_alloc(int64_t align, int64_t size) {
+  void* p = nullptr;
+  if (size >= 0 && size <= kMaxRequest && align <= kMaxAlign) {
+    const size_t a = alignment_of(align);
+    const size_t s = round_up(size > 0 ? (size_t)size : 1, kMinAlign);
+    if (BufferPool* pool = t_current) p = pool->take(a, s);
+    if (!p) p = heap_alloc(a, s);
+  }
+  if (p) {
+    track(p);
+    return p;
+  }
+  out_of_memory(size);  // does not return when it can jump back to call_entry
+  return nullptr;
 }
 
 extern "C" void theanir_free(void* user) {
   if (!user) return;
-  const size_t a = header(user)[0], s = header(user)[1];
-  if (BufferPool* pool = t_current) return pool->give(user, a, s);
-  heap_free(user, a);
+  untrack(user);
+  const Header* h = header(user);
+  if (BufferPool* pool = t_current) return pool->give(user, h->align, h->size);
+  heap_free(user, h->align);
 }
 
 void install_memory_hooks(uintptr_t setter) {

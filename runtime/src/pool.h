@@ -9,6 +9,17 @@
 // Every buffer carries a header just below the pointer handed out (its allocation base and
 // size class), so any buffer may be freed with or without a pool, on any thread (OpenMP
 // workers allocate without one).
+//
+// Out of memory: generated code cannot handle a failed allocation (it would write through
+// the null pointer), so the runtime never returns one to it. Entry points run through
+// `call_entry`, which opens a CallFrame on the calling thread: the header links every buffer
+// the call allocates and has not freed yet into the frame, and an allocation that fails
+// jumps back (longjmp) to `call_entry`, which frees those buffers and throws OutOfMemory (a
+// MemoryError in Python). Where no jump is possible (an OpenMP worker thread, or inside a
+// parallel region: the OpenMP runtime's frames must not be skipped), the hook returns null
+// and the artifact's shim prints a message and aborts, as it does when the library runs
+// without theanir's hooks (passes/lower/runtime_memory.py). Generated code has no
+// destructors or locks to skip: its frames, and the shim's, may be jumped over.
 #pragma once
 
 #include <atomic>
@@ -16,6 +27,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
 #include <vector>
 
 namespace theanir {
@@ -64,6 +77,25 @@ class PoolScope {
   BufferPool* pool_ = nullptr;  // acquired by this scope
   BufferPool* previous_ = nullptr;
 };
+
+// A compiled call could not allocate a buffer; everything it had allocated is freed.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(int64_t size);
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Runs the packed entry point `fn(args)` on this thread; a failed allocation of generated
+// code throws OutOfMemory (see above) instead of crashing.
+void call_entry(void (*fn)(void**), void** args);
+
+// Return the memory that freed buffers still hold to the system: the heap cache's blocks,
+// and glibc's free pages (malloc_trim). For synchronize() and out-of-memory paths.
+void release_free_memory();
+size_t heap_cache_bytes();
 
 // The hooks generated code calls (through its shim), and how to install them in an artifact:
 // `setter` is the artifact's `void __theanir_set_memory_hooks(void* alloc, void* free)`.

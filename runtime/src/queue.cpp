@@ -1,7 +1,9 @@
 #include "queue.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <new>
 #include <stdexcept>
@@ -16,13 +18,37 @@ DeviceQueue::DeviceQueue(int device, int stream) : device_(device), stream_(stre
   worker_.detach();  // queues live as long as the process; exit drains them (synchronize_all)
 }
 
-void DeviceQueue::push(std::function<void()> task) {
+namespace {
+std::atomic<size_t> g_max_pending_bytes{default_max_pending_bytes()};
+std::atomic<size_t> g_peak_pending_bytes{0};
+}  // namespace
+
+size_t default_max_pending_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const size_t lo = size_t(64) << 20, hi = size_t(1) << 30;
+  if (pages <= 0 || page <= 0) return hi;
+  return std::min(hi, std::max(lo, (size_t)pages * (size_t)page / 8));
+}
+
+size_t max_pending_bytes() { return g_max_pending_bytes.load(std::memory_order_relaxed); }
+void set_max_pending_bytes(size_t bytes) { g_max_pending_bytes.store(bytes, std::memory_order_relaxed); }
+size_t take_peak_pending_bytes() { return g_peak_pending_bytes.exchange(0, std::memory_order_relaxed); }
+
+void DeviceQueue::push(std::function<void()> task, size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(task));
+    tasks_.push_back(Item{std::move(task), bytes});
+    pending_bytes_ += bytes;
+    if (pending_bytes_ > g_peak_pending_bytes.load(std::memory_order_relaxed)) {
+      g_peak_pending_bytes.store(pending_bytes_, std::memory_order_relaxed);
+    }
     pushed_.fetch_add(1, std::memory_order_relaxed);
   }
   work_cv_.notify_one();
+}
+
+bool DeviceQueue::has_room(size_t bytes) const {
+  return tasks_.size() < kMaxPending && (pending_bytes_ == 0 || pending_bytes_ + bytes <= max_pending_bytes());
 }
 
 void DeviceQueue::synchronize() {
@@ -31,9 +57,9 @@ void DeviceQueue::synchronize() {
   idle_cv_.wait(lock, [&] { return finished_.load() >= target; });
 }
 
-bool DeviceQueue::full() {
+bool DeviceQueue::full(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  return tasks_.size() >= kMaxPending;
+  return !has_room(bytes);
 }
 
 bool DeviceQueue::idle() {
@@ -43,24 +69,25 @@ bool DeviceQueue::idle() {
   return finished_.load(std::memory_order_acquire) == pushed_.load(std::memory_order_relaxed);
 }
 
-void DeviceQueue::wait_for_room() {
+void DeviceQueue::wait_for_room(size_t bytes) {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return tasks_.size() < kMaxPending; });
+  idle_cv_.wait(lock, [&] { return has_room(bytes); });
 }
 
 void DeviceQueue::loop() {
   for (;;) {
-    std::function<void()> task;
+    Item task;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, [this] { return !tasks_.empty(); });
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    task();  // tasks catch their own errors and record them in their Event
-    task = nullptr;
+    task.run();  // tasks catch their own errors and record them in their Event
+    task.run = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      pending_bytes_ -= task.bytes;
       finished_.fetch_add(1, std::memory_order_release);
     }
     idle_cv_.notify_all();
