@@ -88,6 +88,24 @@ def test_float32_reductions_along_axes(uniform32, axis, name, fn, ref):
     assert rel_err(got, ref(x.astype(np.float64), axis)) <= RTOL32, (name, axis)
 
 
+@pytest.mark.parametrize("axes", [(0, 2), (1, 2), (0, 1, 2), None, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("fused", [False, True])
+def test_multi_axis_sums(uniform32, axes, keepdims, fused):
+    """Several axes at once, with and without the last: the wide sum then reduces the last
+    axis first and the others from its partial sums (reduction.split_last)."""
+    x = uniform32[: 40 * 50 * 1000].reshape(40, 50, 1000)
+    d = x.astype(np.float64)
+    if fused:
+        got = th.jit(lambda v: (v * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims))(x)
+        ref = (d * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims)
+    else:
+        got = th.jit(lambda v: v.sum(axis=axes, keepdims=keepdims))(x)
+        ref = d.sum(axis=axes, keepdims=keepdims)
+    assert np.shape(got) == ref.shape
+    assert rel_err(got, ref) <= RTOL32
+
+
 def test_fused_reduction_is_a_fusion_and_accurate(uniform32):
     """(x*y).sum(axis=1) is one tn.fusion (its lowering has its own accumulator)."""
     x = uniform32.reshape(4, -1)
