@@ -23,6 +23,7 @@ from .lower.restore_matmul import restore_matmuls
 from .lower.runtime_memory import runtime_memory
 from .lower.small_gemm import small_gemm
 from .lower.vector_width import vector_width
+from .lower.wide_products import wide_products
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
 
@@ -117,8 +118,8 @@ STAGES: list[Stage] = [
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
-          [_py(small_gemm), _blas, _openmp, TO_LLVM, _py(runtime_memory),  # buffers through the runtime's pool
-           _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts
+          [_py(small_gemm), _blas, _py(wide_products), _openmp, TO_LLVM, _py(runtime_memory),  # buffers through the runtime's pool
+           _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts; wide_products: f32 loops sum in f64
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

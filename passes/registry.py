@@ -25,6 +25,7 @@ from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
 from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
 from .lower.small_gemm import NAME as SMALL_GEMM, small_gemm
 from .lower.vector_width import NAME as VECTOR_WIDTH, vector_width
+from .lower.wide_products import NAME as WIDE_PRODUCTS, wide_products
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
 from .optimize.canonicalize import NAME as CANONICALIZE, canonicalize
 from .optimize.dce_cse import CSE_NAME, DCE_NAME, run_cse, run_dce
@@ -162,6 +163,8 @@ register(PassInfo(SMALL_GEMM, "after bufferization: a float linalg.matmul with s
 register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided memrefs calls "
                   "scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take",
                   convert_linalg_matmul_to_blas))
+register(PassInfo(WIDE_PRODUCTS, "after the BLAS passes: a float32 (batch_)matmul left to loops "
+                  "accumulates in a float64 buffer, rounded once (K > 16)", wide_products))
 register(PassInfo(RUNTIME_MEMORY, "in the LLVM dialect: define the generic alloc/free functions to call "
                   "the runtime's hooks (its buffer pool), aligned_alloc/free until installed", runtime_memory))
 register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "

@@ -43,6 +43,29 @@ func.func @update(%h: memref<10x784xf32>, %d: memref<10x500xf32, strided<[500, 1
   return
 }
 
+// A long K (4100 > 1024) runs in chunks of 64 steps (A and B advanced to each chunk) and a
+// last chunk of 4, each a call of the variant that sums from zero and adds C once at the
+// end (rkpz), so no float32 chain is longer than 64 + 4100 / 64. K > 16384 is left to BLAS.
+// CHECK-LABEL: func.func @long_k
+// CHECK:         scf.for %[[K0:.+]] = %{{.+}} to %{{.+}} step
+// CHECK:           arith.muli %[[K0]]
+// CHECK:           llvm.inttoptr
+// CHECK:           call @__theanir_rkpz_f32_[[RKZ:[0-9]+x[0-9]]](
+// CHECK:         call @__theanir_rkpz_f32_[[RKZ]](
+// CHECK-NOT:     linalg.matmul
+// CHECK:         return
+func.func @long_k(%a: memref<10x4100xf32>, %b: memref<4100x64xf32>, %c: memref<10x64xf32>) {
+  linalg.matmul ins(%a, %b : memref<10x4100xf32>, memref<4100x64xf32>) outs(%c : memref<10x64xf32>)
+  return
+}
+// CHECK-LABEL: func.func @too_long_k
+// CHECK-NOT:     call @__theanir_
+// CHECK:         linalg.matmul
+func.func @too_long_k(%a: memref<10x16385xf32>, %b: memref<16385x64xf32>, %c: memref<10x64xf32>) {
+  linalg.matmul ins(%a, %b : memref<10x16385xf32>, memref<16385x64xf32>) outs(%c : memref<10x64xf32>)
+  return
+}
+
 // Left alone: no small side, a matrix-vector product (BLAS's gemv), dynamic strides or
 // sizes, a column-strided C, integers, a batch.
 // CHECK-LABEL: func.func @kept

@@ -31,7 +31,8 @@ from ..lowering import (LowerCall, broadcast_map, empty, fill, generic, identity
                         to_compute)
 from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, spec_of_type, spec_of_value
-from .reduction import _MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map
+from .reduction import (_MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map, finish_wide,
+                        reduced_shape, split_last, widen, wide_accumulator)
 
 BROADCAST = "tn.broadcast_to"
 YIELD = "gpu.yield"
@@ -185,17 +186,22 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
             if o.name == BROADCAST:
                 env[o.results[0]] = xs[0]
             elif o is last and reducer is not None:
-                env[o.results[0]] = reducer[1](args[-1], xs[0])
+                env[o.results[0]] = reducer[1](args[-1], widen(xs[0], acc))
             else:
                 env[o.results[0]] = OPS[o.name].scalar(_scalar_call(o), *xs)
         return env[last.results[0]]
 
     if reducer is None:
         init, out_map, iters = empty(out), identity_map(loop.ndim), ["parallel"] * loop.ndim
-    else:
-        attrs = OPS[last.name].decode_attrs(last)
-        axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
-        init = fill(out, reducer[0](out.dtype))
-        out_map, iters = _out_map(loop.ndim, axes, keepdims), _iterators(loop.ndim, axes)
-    return generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],
-                   iters, body)
+        return generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],
+                       iters, body)
+    attrs = OPS[last.name].decode_attrs(last)
+    axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
+    acc = wide_accumulator(last.name, loop, axes) or out.dtype  # long f32 sums: f64
+    first, first_keep = (loop.ndim - 1,), True  # the last axis alone first (split_last)
+    if not (acc != out.dtype and split_last(loop.shape, axes)):
+        first, first_keep = axes, keepdims
+    part = TensorSpec(reduced_shape(loop.shape, first, first_keep), acc)
+    res = generic(inputs.values, inputs.dtypes, inputs.maps, [fill(part, reducer[0](acc))], [acc],
+                  [_out_map(loop.ndim, first, first_keep)], _iterators(loop.ndim, first), body)[0]
+    return [finish_wide(res, part, axes if first != axes else None, keepdims, acc, out)]

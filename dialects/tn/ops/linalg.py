@@ -17,6 +17,7 @@ from mlir.dialects import arith, linalg
 from ..lowering import LowerCall, fill, generic
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
+from .reduction import F64, WIDE_FROM, narrow, widen
 
 # ---------------------------------------------------------------- tn.matmul
 matmul = defop(
@@ -90,15 +91,21 @@ def _contraction(call: LowerCall, a: ir.Value, b: ir.Value, init: ir.Value) -> i
     batch, m, n, k = dims[:nb], dims[nb], dims[nb + 1], dims[nb + 2]
     maps = [ir.AffineMap.get(nb + 3, 0, e) for e in (batch + [m, k], batch + [k, n], batch + [m, n])]
     is_float = call.out.dtype.kind == "f"
-
-    def body(x: ir.Value, y: ir.Value, acc: ir.Value) -> ir.Value:
-        if is_float:
-            return arith.AddFOp(acc, arith.MulFOp(x, y).result).result
-        return arith.AddIOp(acc, arith.MulIOp(x, y).result).result
-
     dt = call.out.dtype
-    return generic([a, b], [dt, dt], maps[:2], [init], [dt], maps[2:],
-                   ["parallel"] * (nb + 2) + ["reduction"], body)[0]
+    k_len = call.in_specs[0].shape[-1]
+    # a long float32 K accumulates in float64 (f32 x f32 products are exact there), as sums do
+    acc = F64 if dt == np.float32 and k_len > WIDE_FROM else dt
+    if acc != dt:
+        init = fill(TensorSpec(call.out.shape, acc), 0)
+
+    def body(x: ir.Value, y: ir.Value, s: ir.Value) -> ir.Value:
+        if is_float:
+            return arith.AddFOp(s, arith.MulFOp(widen(x, acc), widen(y, acc)).result).result
+        return arith.AddIOp(s, arith.MulIOp(x, y).result).result
+
+    res = generic([a, b], [dt, dt], maps[:2], [init], [acc], maps[2:],
+                  ["parallel"] * (nb + 2) + ["reduction"], body)[0]
+    return narrow(res, acc, call.out)
 
 
 def _mm(a, b):

@@ -45,9 +45,15 @@ def _safe_max_np(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.where(np.isfinite(m), m, 0).astype(x.dtype)
 
 
+def _softmax_shift_np(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """max over axes (keepdims), with -inf maxima replaced by 0 (see `_softmax_shift`)."""
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf) if axes else x
+    return np.where(m == -np.inf, 0, m).astype(x.dtype)
+
+
 def _softmax_np(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     with np.errstate(all="ignore"):
-        e = np.exp(x - _safe_max_np(x, axes))
+        e = np.exp(x - _softmax_shift_np(x, axes))
         return (e / np.sum(e, axis=axes, keepdims=True)).astype(x.dtype)
 
 
@@ -70,6 +76,18 @@ def _safe_max(x, axes: tuple[int, ...]):
     tnp = _tnp()
     m = tnp.max(x, axis=axes, keepdims=True) if axes else x
     return tnp.where(tnp.abs(m) < np.inf, m, tnp.zeros_like(m))
+
+
+def _softmax_shift(x, axes: tuple[int, ...]):
+    """softmax's shift: max(x, axes, keepdims), but 0 where it is -inf (a row of -inf: 0/0).
+
+    Unlike `_safe_max`, a +inf maximum stays: x - inf is NaN at the +inf entries and -inf
+    elsewhere, so the row is NaN, as in SciPy's softmax ([inf, 1] -> [nan, nan]). Shifting
+    by 0 there gave [inf/inf, e/inf] = [nan, 0.], a silently finite probability. The
+    logsumexp family keeps `_safe_max`: logsumexp([inf, 1]) = inf, as SciPy's."""
+    tnp = _tnp()
+    m = tnp.max(x, axis=axes, keepdims=True) if axes else x
+    return tnp.where(m == -np.inf, tnp.zeros_like(m), m)
 
 
 def _sum_keep(x, axes: tuple[int, ...]):
@@ -95,7 +113,7 @@ def _softmax_decompose(x, axes):
     # softmax(x) = e / sum(e), e = exp(x - max(x)); rows of -inf entries give 0 there
     if x.size == 0:
         return x
-    e = _tnp().exp(x - _safe_max(x, axes))
+    e = _tnp().exp(x - _softmax_shift(x, axes))
     return e / _sum_keep(e, axes)
 
 

@@ -15,7 +15,11 @@ themselves never promote.
 Each op lowers to one `linalg.generic` whose reduced dims are `reduction` iterators and whose
 init is a `linalg.fill` with the combiner's identity. A reduced extent of 0 gives that identity
 (sum 0, prod 1, any false, all true); max/min/argmax/argmin have none and refuse it, as NumPy
-does.
+does. A float32 sum over more than WIDE_FROM elements accumulates in float64 and is rounded
+once by a second, elementwise generic (`wide_accumulator`); when it reduces the last axis with
+others, the last axis is summed first (`split_last`). prod stays in its dtype, as NumPy's
+(no pairwise product there either): its error grows like a sum's, but a long float32 product
+over- or underflows long before that matters.
 
 argmax/argmin: design decision. They take `axes` like the other reductions (not a single
 `axis`) and return the index into the row-major flattening of the reduced axes. A single
@@ -32,9 +36,9 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
-from ..lowering import LowerCall, fill, generic, identity_map, index_cast, linalg_index
+from ..lowering import LowerCall, empty, fill, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
-from ..types import TensorSpec
+from ..types import TensorSpec, element_type
 
 REDUCE_ATTRS = {"axes": "ints", "keepdims": "bool"}
 I64 = np.dtype(np.int64)
@@ -93,13 +97,82 @@ def _iterators(rank: int, axes: tuple[int, ...]) -> list[str]:
 
 
 def _lower_reduce(call: LowerCall, init: Any, combine: Callable) -> list[ir.Value]:
-    """One linalg.generic: out = fill(init); out[kept] = combine(out[kept], x[all])."""
+    """One linalg.generic: out = fill(init); out[kept] = combine(out[kept], x[all]).
+
+    A long float32 sum accumulates in float64 (`wide_accumulator`), then rounds once."""
     (x,) = call.in_specs
     axes, keepdims = tuple(call.attrs["axes"]), call.attrs["keepdims"]
     out = call.out
-    return generic(call.operands, [x.dtype], [identity_map(x.ndim)], [fill(out, init)],
-                   [out.dtype], [_out_map(x.ndim, axes, keepdims)], _iterators(x.ndim, axes),
-                   lambda a, acc: combine(acc, a))
+    acc = wide_accumulator(call.op.operation.name, x, axes) or out.dtype
+    first, first_keep = (x.ndim - 1,), True
+    if not (acc != out.dtype and split_last(x.shape, axes)):
+        first, first_keep = axes, keepdims
+    part = TensorSpec(reduced_shape(x.shape, first, first_keep), acc)
+    res = generic(call.operands, [x.dtype], [identity_map(x.ndim)], [fill(part, init)], [acc],
+                  [_out_map(x.ndim, first, first_keep)], _iterators(x.ndim, first),
+                  lambda a, accum: combine(accum, widen(a, acc)))[0]
+    return [finish_wide(res, part, axes if first != axes else None, keepdims, acc, out)]
+
+
+# ---------------------------------------------------------------- wide accumulators
+# Why: one float32 accumulator stops growing at 2**24 (np.ones(2**25, float32).sum() gave
+# 16777216.0) and a chain of n additions loses ~sqrt(n) ulps (1e7 uniform values: 3e-5
+# relative). float64 partial sums are exact for 2**29 ones and ~1e-9 off after 1e7 values,
+# whatever order LLVM's vectorizer picks, and cost little: the loop reads float32 and
+# converts in registers (vcvtps2pd); the extra pass rounds only the (smaller) result.
+# NumPy's pairwise summation gets ~1e-7 here; a blocked float32 scheme would need the loop
+# structure we do not control below linalg (convert-linalg-to-loops + LLVM).
+WIDE_FROM = 16  # a shorter float32 sum rounds at most 15 times (< 1e-6 relative): kept in f32
+F64 = np.dtype(np.float64)
+
+
+def wide_accumulator(name: str, x: TensorSpec, axes: tuple[int, ...]) -> np.dtype | None:
+    """float64 for a float32 `tn.reduce_sum` over more than WIDE_FROM elements, else None."""
+    if name != "tn.reduce_sum" or x.dtype != np.float32:
+        return None
+    return F64 if reduced_extent(x.shape, axes) > WIDE_FROM else None
+
+
+def widen(v: ir.Value, acc: np.dtype) -> ir.Value:
+    """An element in the accumulator's type (extf to f64; anything else unchanged)."""
+    if np.dtype(acc) == F64 and isinstance(v.type, ir.F32Type):
+        return arith.ExtFOp(ir.F64Type.get(), v).result
+    return v
+
+
+SPLIT_FROM = 64
+
+
+def split_last(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
+    """Reduce the last axis alone first? When it is reduced with others and is long.
+
+    Why: a reduction into one value per row block (x.sum() of a matrix) made LLVM keep the
+    accumulator's store in the inner loop, a scalar chain (4096x8192: 49 ms; NumPy 10 ms);
+    a row reduction (axis=1) vectorizes (8 ms). The partial sums are 1/shape[-1] of x."""
+    return len(axes) >= 2 and axes[-1] == len(shape) - 1 and shape[-1] >= SPLIT_FROM
+
+
+def finish_wide(partial: ir.Value, part: TensorSpec, axes: tuple[int, ...] | None, keepdims: bool,
+                acc: np.dtype, out: TensorSpec) -> ir.Value:
+    """After a first reduction into `partial` (of spec `part`): when `axes` is given (the
+    first step reduced only the last axis, keeping it as 1), sum the other `axes` too, in the
+    accumulator's type; then round to the result dtype."""
+    if axes is not None:
+        rank = len(part.shape)
+        partial = generic([partial], [acc], [identity_map(rank)],
+                          [fill(TensorSpec(out.shape, acc), 0)], [acc],
+                          [_out_map(rank, axes, keepdims)], _iterators(rank, axes),
+                          lambda a, s: _add(s, a))[0]
+    return narrow(partial, acc, out)
+
+
+def narrow(acc_tensor: ir.Value, acc: np.dtype, out: TensorSpec) -> ir.Value:
+    """The accumulated tensor rounded to the result dtype (an elementwise truncf generic)."""
+    if np.dtype(acc) == out.dtype:
+        return acc_tensor
+    return generic([acc_tensor], [acc], [identity_map(out.ndim)], [empty(out)], [out.dtype],
+                   [identity_map(out.ndim)], ["parallel"] * out.ndim,
+                   lambda a, _: arith.TruncFOp(element_type(out.dtype), a).result)[0]
 
 
 def _is_float(v: ir.Value) -> bool:
