@@ -148,6 +148,22 @@ class _Inputs:
             self.dtypes.append(spec.dtype)
         return "arg", self._slots[key]
 
+    def cover_loop(self, out_map: ir.AffineMap) -> None:
+        """Give linalg the loop's extents when no operand has them.
+
+        linalg derives each loop's range from an operand indexed by it; a reduction whose
+        inputs are all broadcasts (sum(where(c, s, t)) with scalar s, t) indexes the reduced
+        dims nowhere (maps like (d0) -> (0)), which linalg's verifier refuses. An unread
+        i8 tensor of the loop shape, indexed by every dim, supplies them.
+        """
+        dims = {e.position for m in [*self.maps, out_map] for e in m.results
+                if isinstance(e, ir.AffineDimExpr)}
+        if len(dims) == self.loop.ndim:
+            return
+        self.values.append(empty(TensorSpec(self.loop.shape, np.dtype(np.bool_))))
+        self.maps.append(identity_map(self.loop.ndim))
+        self.dtypes.append(np.dtype(np.bool_))
+
 
 def _scalar_call(o: ir.Operation) -> LowerCall:
     opdef = OPS[o.name]
@@ -202,6 +218,7 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     if not (acc != out.dtype and split_last(loop.shape, axes)):
         first, first_keep = axes, keepdims
     part = TensorSpec(reduced_shape(loop.shape, first, first_keep), acc)
+    inputs.cover_loop(_out_map(loop.ndim, first, first_keep))
     res = generic(inputs.values, inputs.dtypes, inputs.maps, [fill(part, reducer[0](acc))], [acc],
                   [_out_map(loop.ndim, first, first_keep)], _iterators(loop.ndim, first), body)[0]
     return [finish_wide(res, part, axes if first != axes else None, keepdims, acc, out)]
