@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import atexit
 import operator
+import os
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,6 +33,7 @@ import numpy as np
 try:
     from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, failing_array,  # noqa: F401
                           memory_hooks, set_call_config, synchronize)
+    from . import _native
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "
@@ -58,8 +61,11 @@ def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_h
     """Wrap a packed entry point (`void fn(void**)`) with its validated signature.
 
     `memory_hooks`: the code's `__theanir_set_memory_hooks` (0 if none); `allow_gc=False`
-    keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h)."""
-    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc))
+    keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h).
+    A `keepalive` with `cancel_hook` (the code's `__theanir_set_cancel_flag`, to call) or
+    `cancellable` (its loops poll the flag already) makes the calls stop at Ctrl-C."""
+    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc),
+                      int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)))
 
 
 # ------------------------------------------------------------------ Array: NumPy interop
@@ -112,3 +118,12 @@ for _name in _FORWARDED:
     setattr(Array, _name, _forward(_name))
 
 atexit.register(synchronize)  # no worker may run compiled code while the process tears down
+
+# Ctrl-C during an inline call of a function with loops (runtime/src/lifecycle.h) is seen by a
+# SIGINT handler installed around the call on the main thread only.
+_native._set_main_thread(threading.main_thread().ident)
+# Before fork: wait until no compiled code runs and let none start (OpenBLAS's fork handler
+# joins its threads and hangs if a BLAS call is in flight). Registered here, not only with
+# pthread_atfork: Python's hooks run before every library's pthread_atfork handlers, also
+# those of OpenBLAS builds loaded after the runtime. The child's state is reset in C++.
+os.register_at_fork(before=_native._fork_prepare, after_in_parent=_native._fork_parent)

@@ -38,6 +38,20 @@ namespace {
 // variable) would otherwise write one buffer at once. Taken after the task's dependencies are
 // done, so a call waiting for another's result never holds it.
 std::mutex g_in_place_mu;
+
+const char* const kCancelledMessage =
+    "the call was cancelled by KeyboardInterrupt (Ctrl-C stops every compiled call running or queued "
+    "at that moment)";
+
+// After a Ctrl-C seen during an inline call (GIL held): cancel what else is in flight, then
+// let Python's handler raise KeyboardInterrupt here.
+void raise_interrupt() {
+  {
+    nb::gil_scoped_release release;
+    cancel_all();
+  }
+  if (PyErr_CheckSignals() != 0) throw nb::python_error();
+}
 }  // namespace
 
 // One call (or n_calls chained ones) ready to run without the GIL.
@@ -53,6 +67,7 @@ struct Executable::Task {
   std::vector<Owned> copies;  // inputs copied at enqueue (the caller may write its arrays)
   std::vector<Swap> swaps;
   int64_t n_calls = 1;
+  uint64_t seq = 0;  // lifecycle.h: tasks numbered up to a Ctrl-C never start
   std::shared_ptr<BufferPool> pool;  // the function's (allow_gc=False) or this task's, or none
   bool in_place = false;             // writes an input: serialized (g_in_place_mu)
   std::shared_ptr<Event> done = std::make_shared<Event>();
@@ -68,6 +83,7 @@ struct Executable::Task {
     copies.clear();
     swaps.clear();
     n_calls = 1;
+    seq = new_task_seq();
     keepalive = nullptr;
     in_place = false;
     if (done.use_count() == 1) {
@@ -80,8 +96,19 @@ struct Executable::Task {
   void run() noexcept {
     for (const auto& e : deps) {
       e->wait();
+      if (e->orphaned()) return done->fail(ErrorKind::Runtime, kOrphanMessage);
       if (e->failed()) return done->fail(e->kind(), e->message());
     }
+    if (!compute_begin(seq)) return done->fail(ErrorKind::Runtime, kCancelledMessage);
+    // Buffers are dropped while the gate is held: a fork never copies a pool's lock held.
+    struct End {
+      Task* t;
+      ~End() {
+        t->copies.clear();
+        t->pool.reset();
+        compute_end();
+      }
+    } end{this};
     try {
       std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
       if (in_place) in_place_lock.lock();
@@ -100,6 +127,8 @@ struct Executable::Task {
         }
         fn(packed.data());
       }
+      // A loop may have stopped at a poll of the cancel flag: the results are not the call's.
+      if (cancel_requested()) return done->fail(ErrorKind::Runtime, kCancelledMessage);
       done->complete();
     } catch (const std::exception& e) {
       done->fail(ErrorKind::Runtime, e.what());
@@ -110,10 +139,12 @@ struct Executable::Task {
 };
 
 Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks,
-                       bool allow_gc)
+                       bool allow_gc, uintptr_t cancel_hook, bool cancellable)
     : fn_(reinterpret_cast<Packed>(fn)), specs_(std::move(specs)), keepalive_(std::move(keepalive)) {
   if (fn == 0) throw std::invalid_argument("Executable: null entry point");
   install_memory_hooks(memory_hooks);
+  if (cancel_hook) reinterpret_cast<void (*)(void*)>(cancel_hook)(cancel_flag());
+  cancellable_ = cancellable || cancel_hook != 0;
   set_allow_gc(allow_gc);
   nb::module_ np = nb::module_::import_("numpy");
   np_empty_ = np.attr("empty");
@@ -210,11 +241,24 @@ void Executable::call(nb::list arrays, bool trust_input) {
     packed[i] = &ptrs[i];
   }
   std::shared_ptr<BufferPool> pool = pool_;
-  nb::gil_scoped_release release;
-  std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
-  if (any_donated_) in_place_lock.lock();
-  PoolScope scope(pool.get());
-  fn_(packed.data());
+  bool cancelled = false, interrupted = false;
+  {
+    nb::gil_scoped_release release;
+    if (!compute_begin(new_task_seq())) {
+      cancelled = true;
+    } else {
+      interrupted = run_interruptible(cancellable_, [&] {
+        std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
+        if (any_donated_) in_place_lock.lock();
+        PoolScope scope(pool.get());
+        fn_(packed.data());
+        cancelled = cancel_requested();
+      });
+      compute_end();
+    }
+  }
+  if (interrupted) raise_interrupt();
+  if (cancelled) throw std::runtime_error(kCancelledMessage);
 }
 
 nb::object Executable::alloc_output(size_t j) {
@@ -403,11 +447,16 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
     task->pool = pool_;
     prepare(task.get(), inputs, n, trust_input, false, donated);
     bind_outputs(task.get(), donated);
+    bool interrupted;
     {
       nb::gil_scoped_release release;
-      task->run();
+      interrupted = run_interruptible(cancellable_, [&] { task->run(); });
     }
     task->pool.reset();
+    if (interrupted) {
+      task->outs.clear();
+      raise_interrupt();
+    }
     if (task->done->failed() && sync) {
       task->outs.clear();
       raise_error(task->done->kind(), task->done->message());
@@ -437,10 +486,12 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
                             const std::vector<size_t>& returned, int device, int stream, bool sync) {
   nb::list result;
   if (sync) {
+    bool interrupted;
     {
       nb::gil_scoped_release release;
-      task->run();
+      interrupted = run_interruptible(cancellable_, [&] { task->run(); });
     }
+    if (interrupted) raise_interrupt();
     if (task->done->failed()) raise_error(task->done->kind(), task->done->message());
     for (size_t j : returned) result.append(nb::cast(Array(outs[j], nullptr, device)));
     return result;

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include "array.h"
+
+#include <chrono>
 #include <map>
 #include <new>
 #include <stdexcept>
@@ -29,6 +32,11 @@ void DeviceQueue::synchronize() {
   std::unique_lock<std::mutex> lock(mu_);
   const uint64_t target = pushed_.load();
   idle_cv_.wait(lock, [&] { return finished_.load() >= target; });
+}
+
+bool DeviceQueue::wait_finished(uint64_t target, int ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return finished_.load() >= target; });
 }
 
 bool DeviceQueue::full() {
@@ -131,6 +139,15 @@ void synchronize_all() {
     for (auto& kv : queues()) all.push_back(kv.second);
   }
   for (DeviceQueue* q : all) q->synchronize();
+}
+
+void synchronize_all_interruptible() {
+  std::vector<std::pair<DeviceQueue*, uint64_t>> all;
+  {
+    std::lock_guard<std::mutex> lock(g_queues_mu);
+    for (auto& kv : queues()) all.emplace_back(kv.second, kv.second->pushed());
+  }
+  for (auto [q, target] : all) wait_interruptibly([q = q, target = target](int ms) { return q->wait_finished(target, ms); });
 }
 
 void defer_decref(PyObject* obj) {

@@ -23,6 +23,9 @@ class DeviceQueue {
   void push(std::function<void()> task);
   // Block until every task pushed so far has run; call without the GIL.
   void synchronize();
+  uint64_t pushed() const { return pushed_.load(); }
+  // Waits at most `ms` milliseconds for task number `target` to finish; true once it has.
+  bool wait_finished(uint64_t target, int ms);
   // Backpressure: a caller far ahead of the worker waits (without the GIL) for room.
   static constexpr size_t kMaxPending = 4096;
   bool full();
@@ -51,6 +54,9 @@ DeviceQueue& device_queue(int device, int stream);
 DeviceQueue& default_queue();
 // Block until every queue is idle; call without the GIL.
 void synchronize_all();
+// The same with the GIL: waits in slices so that Ctrl-C raises KeyboardInterrupt (and cancels
+// the calls in flight) instead of waiting for an endless loop (array.h, wait_interruptibly).
+void synchronize_all_interruptible();
 
 // Python references a worker is done with: a worker cannot drop them (no GIL), so it parks
 // them here and the next caller holding the GIL (an enqueue, a read) drops them.
