@@ -31,8 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 
 try:
-    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, failing_array,  # noqa: F401
-                          memory_hooks, set_call_config, synchronize)
+    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, cancel_flag_address,  # noqa: F401
+                          failing_array, memory_hooks, set_call_config, synchronize)
     from . import _native
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(

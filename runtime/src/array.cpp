@@ -63,7 +63,9 @@ void wait_interruptibly(const std::function<bool(int)>& done) {
       {
         nb::gil_scoped_release release;
         cancel_all();
+        settle_all(500);  // the cancelled tasks left in the queues fail at once: let them
       }
+      collect_deferred();  // and drop their references (an exit may follow)
       throw nb::python_error();
     }
   }

@@ -145,6 +145,7 @@ Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keep
   install_memory_hooks(memory_hooks);
   if (cancel_hook) reinterpret_cast<void (*)(void*)>(cancel_hook)(cancel_flag());
   cancellable_ = cancellable || cancel_hook != 0;
+  if (cancellable_) refresh_sigint_handler();
   set_allow_gc(allow_gc);
   nb::module_ np = nb::module_::import_("numpy");
   np_empty_ = np.attr("empty");

@@ -53,10 +53,12 @@ void unlock_updates();
 
 // Run `fn` (compiled code, without the GIL) with SIGINT also setting the cancel flag, when
 // called on the main thread and Python handles SIGINT: an inline call of a function with
-// loops can then be interrupted. Returns true if SIGINT arrived meanwhile.
+// loops can then be interrupted. Returns true if SIGINT arrived meanwhile. No system call.
 template <typename Fn>
 bool run_interruptible(bool enable, Fn&& fn);
 void set_main_thread(unsigned long ident);  // threading.main_thread().ident
+// Put our SIGINT handler in front of Python's again if Python replaced it (a system call).
+void refresh_sigint_handler();
 bool sigint_guard_begin();  // true: our handler is installed
 bool sigint_guard_end();    // restores Python's handler; true if SIGINT arrived
 

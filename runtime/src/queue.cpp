@@ -150,6 +150,19 @@ void synchronize_all_interruptible() {
   for (auto [q, target] : all) wait_interruptibly([q = q, target = target](int ms) { return q->wait_finished(target, ms); });
 }
 
+void settle_all(int ms) {
+  std::vector<std::pair<DeviceQueue*, uint64_t>> all;
+  {
+    std::lock_guard<std::mutex> lock(g_queues_mu);
+    for (auto& kv : queues()) all.emplace_back(kv.second, kv.second->pushed());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (auto [q, target] : all) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !q->wait_finished(target, (int)left.count())) return;
+  }
+}
+
 void defer_decref(PyObject* obj) {
   std::lock_guard<std::mutex> lock(g_garbage_mu);
   garbage().push_back(obj);

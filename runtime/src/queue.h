@@ -57,6 +57,8 @@ void synchronize_all();
 // The same with the GIL: waits in slices so that Ctrl-C raises KeyboardInterrupt (and cancels
 // the calls in flight) instead of waiting for an endless loop (array.h, wait_interruptibly).
 void synchronize_all_interruptible();
+// Waits at most `ms` milliseconds (without the GIL) for the tasks pushed so far.
+void settle_all(int ms);
 
 // Python references a worker is done with: a worker cannot drop them (no GIL), so it parks
 // them here and the next caller holding the GIL (an enqueue, a read) drops them.

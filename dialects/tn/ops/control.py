@@ -34,8 +34,10 @@ tn.cond: `pred` is a tensor<i1> scalar; only the taken region runs. Both yield t
 types. Values only one branch needs are moved into it before lowering (`sink_into_branches`),
 which makes `th.ifelse(c, a, b)` lazy even when `a` and `b` were traced before it.
 
-Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`) whose iteration arguments are
-the carries and the stacked-output buffers (allocated once, each step inserts its row);
+Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`, or an unbounded trip count)
+whose iteration arguments are the carries and the stacked-output buffers (allocated once,
+each step inserts its row); every step polls the runtime's cancel flag, so Ctrl-C stops it
+(`_cancelled`, SKIP_MAX_STEPS);
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
@@ -49,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, scf, tensor
+from mlir.dialects import arith, func, scf, tensor
 
 from ..lowering import LowerCall, empty, fill, result_type
 from ..registry import OPS, ShapeError, defop, slots
@@ -347,11 +349,45 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
     if until:
         count, results = _lower_do_while(call, trip, carries, bufs, k, m, specs)
     else:
-        count, results = trip, _lower_for(call, trip, carries, bufs, k, m, specs)
+        bounded = m > 0 or (static_trip is not None and static_trip <= SKIP_MAX_STEPS)
+        lower = _lower_for if bounded else _lower_while_counted
+        count, results = trip, lower(call, trip, carries, bufs, k, m, specs)
     finals, stacked = results[:k], results[k:]
     if tail:
         stacked = _fill_tail(stacked, count, specs, length)
     return finals + stacked
+
+
+# Ctrl-C stops a compiled loop: every step first calls this (passes/lower/cancel_points.py
+# defines it: a volatile load of the runtime's cancel flag) and the loop exits when it is
+# true; the runtime then fails the call (runtime/src/lifecycle.h), so the truncated results
+# are never seen. Polled at every step: a call and a load, next to a step's own work.
+CANCELLED = "__theanir_cancelled"
+
+
+def _cancelled(anchor: ir.Operation) -> ir.Value:
+    """i1: the runtime asked running code to stop. Declares @__theanir_cancelled once."""
+    module = anchor
+    while module.name != "builtin.module":
+        module = module.parent
+    body = module.regions[0].blocks[0]
+    if not any("sym_name" in o.attributes and ir.StringAttr(o.attributes["sym_name"]).value == CANCELLED
+               for o in body.operations):
+        i1 = ir.IntegerType.get_signless(1)
+        with ir.InsertionPoint.at_block_begin(body), ir.Location.unknown():
+            func.FuncOp(CANCELLED, ([], [i1]), visibility="private")
+    return func.CallOp([ir.IntegerType.get_signless(1)], CANCELLED, []).result
+
+
+def _not_cancelled(anchor: ir.Operation) -> ir.Value:
+    return arith.XOrIOp(_cancelled(anchor), arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result).result
+
+
+# A counted loop stays `scf.for` (its carries bufferize in place) and skips the rest of its
+# steps once cancelled, when the steps left are bounded: by the stacked outputs' `length`, or a
+# static trip count up to this. Otherwise (an unbounded `fori_loop`) it becomes `scf.while`,
+# which exits at once but copies its carries at every step (as a do-while loop does).
+SKIP_MAX_STEPS = 1 << 24
 
 
 def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
@@ -360,10 +396,34 @@ def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: l
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         state = list(loop.inner_iter_args)
-        values = _move_body(body_block(call.op), loop.body, [_index_tensor(i), *state[:k]], call)
-        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
-        scf.YieldOp(values[:k] + rows)
+        step = scf.IfOp(_not_cancelled(call.op), [v.type for v in state], has_else=True)
+        with ir.InsertionPoint(step.then_block):
+            values = _move_body(body_block(call.op), step.then_block, [_index_tensor(i), *state[:k]], call)
+            rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+            scf.YieldOp(values[:k] + rows)
+        with ir.InsertionPoint(step.else_block):
+            scf.YieldOp(state)  # cancelled: the runtime fails the call, the state is never read
+        scf.YieldOp(list(step.results))
     return list(loop.results)
+
+
+def _lower_while_counted(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
+                         k: int, m: int, specs: list[TensorSpec]) -> list[ir.Value]:
+    """scf.while over (i, carries, buffers): runs while i < trip and not cancelled."""
+    inits = [_index(0), *carries, *bufs]
+    types = [v.type for v in inits]
+    loop = scf.WhileOp(types, inits)
+    before = loop.before.blocks.append(*types)
+    with ir.InsertionPoint(before):
+        more = arith.CmpIOp(arith.CmpIPredicate.slt, before.arguments[0], trip).result
+        scf.ConditionOp(arith.AndIOp(more, _not_cancelled(call.op)).result, list(before.arguments))
+    after = loop.after.blocks.append(*types)
+    with ir.InsertionPoint(after):
+        i, state = after.arguments[0], list(after.arguments)[1:]
+        values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
+        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        scf.YieldOp([arith.AddIOp(i, _index(1)).result, *values[:k], *rows])
+    return list(loop.results)[1:]
 
 
 def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
@@ -378,6 +438,7 @@ def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bu
         i, stopped = before.arguments[0], before.arguments[1]
         more = arith.CmpIOp(arith.CmpIPredicate.slt, i, trip).result
         running = arith.XOrIOp(stopped, arith.ConstantOp(i1, 1).result).result
+        running = arith.AndIOp(running, _not_cancelled(call.op)).result
         scf.ConditionOp(arith.AndIOp(more, running).result, list(before.arguments))
     after = loop.after.blocks.append(*types)
     with ir.InsertionPoint(after):
