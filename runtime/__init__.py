@@ -70,7 +70,9 @@ def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_h
 
 # ------------------------------------------------------------------ Array: NumPy interop
 # The core (waiting, errors, shape/dtype without waiting) is C++; what follows makes an
-# Array read like the NumPy array it holds. Every read waits for the producing call.
+# Array read like the NumPy array it holds. Every read waits for the producing call. Results
+# are immutable: their NumPy buffers are read-only (np.asarray(a) cannot be written), so a
+# queued call reads an Array input without copying it (runtime/src/executable.cpp).
 def _array(self: Array, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
     buf = self.numpy()
     if dtype is not None and np.dtype(dtype) != buf.dtype:
@@ -110,12 +112,20 @@ Array.__bool__ = lambda self: bool(self.numpy())
 Array.__complex__ = lambda self: complex(self.numpy())
 Array.__format__ = lambda self, spec: format(self.numpy(), spec)
 Array.__hash__ = None
-_FORWARDED = ("__getitem__", "__setitem__", "__contains__", "__neg__", "__pos__", "__abs__", "__invert__",
+_FORWARDED = ("__getitem__", "__contains__", "__neg__", "__pos__", "__abs__", "__invert__",
               "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__") + tuple(
     f"__{p}{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
                               "xor", "lshift", "rshift") for p in ("", "r"))
 for _name in _FORWARDED:
     setattr(Array, _name, _forward(_name))
+
+
+def _setitem(self: Array, key: Any, value: Any) -> None:
+    raise TypeError("th.Array is immutable (a queued call may still read it, and results are shared, not "
+                    "copied): write into a copy instead, e.g. b = np.array(a); b[...] = value")
+
+
+Array.__setitem__ = _setitem
 
 atexit.register(synchronize)  # no worker may run compiled code while the process tears down
 

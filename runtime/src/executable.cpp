@@ -39,6 +39,36 @@ namespace {
 // done, so a call waiting for another's result never holds it.
 std::mutex g_in_place_mu;
 
+// Whether the caller can still write an input's memory after the call returns: a writeable
+// array, or a read-only view of memory that is writeable elsewhere (np.broadcast_to of a
+// writeable array, a .view() made read-only, a read-only np.memmap of a file another mapping
+// can write). Read-only all the way down to an array that owns its memory (th.Array results
+// are such arrays) or to a bytes object: it cannot change. Any other exporter may.
+bool memory_may_change(PyObject* obj) {
+  for (int depth = 0; depth < 64 && obj; ++depth) {
+    if (!PyArray_Check(obj)) return !PyBytes_CheckExact(obj);
+    PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj);
+    if (PyArray_ISWRITEABLE(a)) return true;
+    obj = PyArray_BASE(a);
+    if (!obj) return false;
+  }
+  return true;
+}
+
+// The private copy of an input (Task::copies) comes from the runtime's heap cache
+// (runtime/src/pool.h): a large block is reused warm from the previous call, not faulted in
+// page by page (most of the cost of copying a fresh 18 MB buffer).
+struct HookFree {
+  void operator()(void* p) const { theanir_free(p); }
+};
+using Snapshot = std::unique_ptr<void, HookFree>;
+
+Snapshot snapshot_buffer(size_t bytes) {
+  void* p = theanir_alloc(64, (int64_t)(bytes ? bytes : 1));
+  if (!p) throw std::bad_alloc();
+  return Snapshot(p);
+}
+
 const char* const kCancelledMessage =
     "the call was cancelled by KeyboardInterrupt (Ctrl-C stops every compiled call running or queued "
     "at that moment)";
@@ -64,7 +94,7 @@ struct Executable::Task {
   Packed fn = nullptr;
   std::vector<std::vector<int64_t>> descs;
   std::vector<std::shared_ptr<Event>> deps;
-  std::vector<Owned> copies;  // inputs copied at enqueue (the caller may write its arrays)
+  std::vector<Snapshot> copies;  // inputs copied at enqueue (the caller may write its arrays)
   std::vector<Swap> swaps;
   int64_t n_calls = 1;
   uint64_t seq = 0;  // lifecycle.h: tasks numbered up to a Ctrl-C never start
@@ -270,6 +300,9 @@ nb::object Executable::alloc_output(size_t j) {
                         : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
     PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)s.shape.data(), typenum);
     if (!o) throw nb::python_error();
+    // Results are immutable to NumPy (np.asarray(result) is read-only): a queued call that
+    // reads one is never handed a buffer the caller can change meanwhile, so it is not copied.
+    PyArray_CLEARFLAGS(reinterpret_cast<PyArrayObject*>(o), NPY_ARRAY_WRITEABLE);
     return nb::steal(o);
   }
   return np_empty_(out_shapes_[j], out_dtypes_[j]);
@@ -289,8 +322,8 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       const Array& a = *ap;
       // Unfinished, or failed (its error propagates to our outputs): the task waits on it.
       if (a.event() && (!a.event()->done() || a.event()->failed())) task->deps.push_back(a.event());
-      if (donated_[i] >= 0) {
-        describe_donated(i, a.buffer(), task->descs[i]);
+      if (donated_[i] >= 0) {  // a result's buffer is the runtime's: read-only to NumPy only
+        describe_donated(i, a.buffer(), task->descs[i], true);
         donated[i] = a.buffer();
         continue;
       }
@@ -302,7 +335,7 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       donated[i] = obj;
       continue;
     } else if (numpy_ready_ && describe_fast(spec, obj.ptr(), task->descs[i], writable)) {
-      if (!(writable && copy_writable)) continue;
+      if (!copy_writable || !(writable || memory_may_change(obj.ptr()))) continue;
       copy_input(task, i, (size_t)PyArray_ITEMSIZE(reinterpret_cast<PyArrayObject*>(obj.ptr())));
       continue;
     } else {
@@ -310,7 +343,9 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       if (nb::try_cast(obj, w)) {
         writable = true;
         arr = RoArray(w);
-      } else if (!nb::try_cast(obj, arr)) {
+      } else if (nb::try_cast(obj, arr)) {
+        writable = !numpy_ready_ || memory_may_change(obj.ptr());  // a read-only np.memmap, a view...
+      } else {
         arg_error(ErrorKind::Type, spec, std::string("expected a NumPy array or th.Array of dtype ") +
                                              dtype_name(spec.dtype) + ", got " + nb::type_name(obj.type()).c_str());
       }
@@ -325,7 +360,7 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
 
 // An input that an output is written into: an exact, writeable, C-contiguous ndarray of the
 // compiled dtype and shape in native byte order (never trusted, never copied).
-void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const {
+void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d, bool result) const {
   const ArgSpec& spec = specs_[i];
   const std::string why = "is updated in place (by '" + specs_[n_inputs_ + donated_[i]].name + "'): ";
   if (!numpy_ready_ || Py_TYPE(buffer.ptr()) != &PyArray_Type) {
@@ -341,7 +376,7 @@ void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64
     describe(any_layout, arr, d, false);  // raises a dtype or shape mismatch
     arg_error(ErrorKind::Value, spec, why + "expected a C-contiguous array in native byte order");
   }
-  if (!writable) arg_error(ErrorKind::Value, spec, why + "the array is read-only");
+  if (!writable && !result) arg_error(ErrorKind::Value, spec, why + "the array is read-only");
 }
 
 // A donated buffer is written while the other inputs are read: none may share its memory.
@@ -376,7 +411,7 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
   const size_t rank = specs_[i].shape.size();
   int64_t size = 1;
   for (int64_t e : specs_[i].shape) size *= e;
-  Owned buf = aligned_buffer((size_t)size * itemsize);
+  Snapshot buf = snapshot_buffer((size_t)size * itemsize);
   if (is_contiguous(task->descs[i], rank)) {
     std::memcpy(buf.get(), reinterpret_cast<const void*>((intptr_t)task->descs[i][1]), (size_t)size * itemsize);
     set_data(task->descs[i], buf.get());
@@ -400,8 +435,9 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
     task->outs.push_back(alloc_output(j));
     PyObject* o = task->outs.back().ptr();
     d = out_descs_[j];  // the compiled shape and dtype, canonical strides
-    set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
-                                                           : nb::cast<nb::ndarray<>>(task->outs.back()).data());
+    set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type
+                    ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
+                    : const_cast<void*>(nb::cast<RoArray>(task->outs.back()).data()));
   }
 }
 
@@ -546,8 +582,7 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
       continue;
     }
     outs.push_back(alloc_output(j));
-    nb::ndarray<> o = nb::cast<nb::ndarray<>>(outs.back());
-    describe(specs_[n_inputs_ + j], RoArray(o), task->descs[n_inputs_ + j], false);
+    describe(specs_[n_inputs_ + j], nb::cast<RoArray>(outs.back()), task->descs[n_inputs_ + j], false);
     returned.push_back(j);
   }
   for (const auto& [in, out] : updates) {
@@ -569,13 +604,14 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
     std::vector<int64_t>& din = task->descs[in];
     const size_t rank = si.shape.size();
     if (!is_contiguous(din, rank)) {  // later steps read our C-ordered buffers
-      Owned buf = aligned_buffer(nb::cast<nb::ndarray<>>(outs[out]).nbytes());
+      Snapshot buf = snapshot_buffer(nb::cast<RoArray>(outs[out]).nbytes());
       copy_to(din, rank, dtype_size(si.dtype), buf.get());
       task->copies.push_back(std::move(buf));
     }
     outs.push_back(alloc_output(out));
     Task::Swap s{in, (int)(n_inputs_ + out), (void*)(intptr_t)din[1],
-                 {nb::cast<nb::ndarray<>>(outs[out]).data(), nb::cast<nb::ndarray<>>(outs.back()).data()}};
+                 {const_cast<void*>(nb::cast<RoArray>(outs[out]).data()),
+                  const_cast<void*>(nb::cast<RoArray>(outs.back()).data())}};
     returned[out] = (n_calls - 1) % 2 == 0 ? (size_t)out : outs.size() - 1;
     task->swaps.push_back(s);
   }

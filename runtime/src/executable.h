@@ -80,7 +80,8 @@ class Executable {
   // output is written into (never copied; it must be writeable and C-contiguous).
   void prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable, nb::handle* donated);
   void bind_outputs(Task* task, const nb::handle* donated);
-  void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const;
+  // `result`: the buffer of a th.Array (the runtime's own, read-only to NumPy only).
+  void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d, bool result = false) const;
   void check_overlap(const Task& task) const;
   nb::object alloc_output(size_t i);
   void copy_input(Task* task, size_t i, size_t itemsize);

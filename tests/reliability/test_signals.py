@@ -109,16 +109,19 @@ def test_after_ctrl_c_the_runtime_works_and_the_cancelled_result_says_so():
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("loop", ["fori_unbounded", "fori_bounded_inline"])
+@pytest.mark.parametrize("loop", ["fori_scalar", "fori_matrix", "fori_traced_bound"])
 def test_ctrl_c_stops_counted_loops(loop):
     proc, _ = _interrupt(f"""
         loop = {loop!r}
-        if loop == "fori_unbounded":  # scf.while: exits at the next step
+        if loop == "fori_scalar":  # a huge static trip count: scf.while, exits at the next step
             f = th.jit(lambda x: th.lax.fori_loop(0, 2**62, lambda i, c: c * 1.0 + 1.0, x))
             args = (np.float64(0.0),)
-        else:  # scf.for with a static trip count: skips its remaining steps
-            f = th.jit(lambda x: th.lax.fori_loop(0, 2**24, lambda i, c: th.sin(c) @ th.sin(c).T, x))
+        elif loop == "fori_matrix":
+            f = th.jit(lambda x: th.lax.fori_loop(0, 2**40, lambda i, c: th.sin(c) @ th.sin(c).T, x))
             args = (np.eye(60),)
+        else:  # a traced bound: unbounded too
+            f = th.jit(lambda x, n: th.lax.fori_loop(0, n, lambda i, c: c + 1.0, x))
+            args = (np.float64(0.0), 2**62)
         print("start", flush=True)
         f(*args)
         print("finished?!", flush=True)

@@ -36,8 +36,8 @@ which makes `th.ifelse(c, a, b)` lazy even when `a` and `b` were traced before i
 
 Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`, or an unbounded trip count)
 whose iteration arguments are the carries and the stacked-output buffers (allocated once,
-each step inserts its row); every step polls the runtime's cancel flag, so Ctrl-C stops it
-(`_cancelled`, SKIP_MAX_STEPS);
+each step inserts its row); a `scf.while` polls the runtime's cancel flag at every step, so
+Ctrl-C stops an endless loop (`_cancelled`, FOR_MAX_STEPS);
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
@@ -349,7 +349,7 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
     if until:
         count, results = _lower_do_while(call, trip, carries, bufs, k, m, specs)
     else:
-        bounded = m > 0 or (static_trip is not None and static_trip <= SKIP_MAX_STEPS)
+        bounded = m > 0 or (static_trip is not None and static_trip <= FOR_MAX_STEPS)
         lower = _lower_for if bounded else _lower_while_counted
         count, results = trip, lower(call, trip, carries, bufs, k, m, specs)
     finals, stacked = results[:k], results[k:]
@@ -358,10 +358,10 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
     return finals + stacked
 
 
-# Ctrl-C stops a compiled loop: every step first calls this (passes/lower/cancel_points.py
-# defines it: a volatile load of the runtime's cancel flag) and the loop exits when it is
-# true; the runtime then fails the call (runtime/src/lifecycle.h), so the truncated results
-# are never seen. Polled at every step: a call and a load, next to a step's own work.
+# Ctrl-C stops a compiled loop: every step of a loop that may not end calls this first
+# (passes/lower/cancel_points.py defines it: a volatile load of the runtime's cancel flag) and
+# the loop exits when it is true; the runtime then fails the call (runtime/src/lifecycle.h),
+# so the truncated results are never seen.
 CANCELLED = "__theanir_cancelled"
 
 
@@ -383,11 +383,13 @@ def _not_cancelled(anchor: ir.Operation) -> ir.Value:
     return arith.XOrIOp(_cancelled(anchor), arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result).result
 
 
-# A counted loop stays `scf.for` (its carries bufferize in place) and skips the rest of its
-# steps once cancelled, when the steps left are bounded: by the stacked outputs' `length`, or a
-# static trip count up to this. Otherwise (an unbounded `fori_loop`) it becomes `scf.while`,
-# which exits at once but copies its carries at every step (as a do-while loop does).
-SKIP_MAX_STEPS = 1 << 24
+# A counted loop with a bounded trip count (the stacked outputs' `length`, or a static count
+# up to FOR_MAX_STEPS) stays a plain `scf.for` that does not poll: it ends on its own, and
+# its steps can be short (bench/rnn.py: a per-step poll cost 20% at hidden size 50). A Ctrl-C
+# meanwhile fails the call when it returns. An unbounded one (a `fori_loop` to a traced or
+# huge bound) becomes `scf.while`, which polls and exits at once but copies its carries at
+# every step (as a do-while loop does).
+FOR_MAX_STEPS = 1 << 16
 
 
 def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
@@ -396,14 +398,9 @@ def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: l
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         state = list(loop.inner_iter_args)
-        step = scf.IfOp(_not_cancelled(call.op), [v.type for v in state], has_else=True)
-        with ir.InsertionPoint(step.then_block):
-            values = _move_body(body_block(call.op), step.then_block, [_index_tensor(i), *state[:k]], call)
-            rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
-            scf.YieldOp(values[:k] + rows)
-        with ir.InsertionPoint(step.else_block):
-            scf.YieldOp(state)  # cancelled: the runtime fails the call, the state is never read
-        scf.YieldOp(list(step.results))
+        values = _move_body(body_block(call.op), loop.body, [_index_tensor(i), *state[:k]], call)
+        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        scf.YieldOp(values[:k] + rows)
     return list(loop.results)
 
 
