@@ -60,12 +60,16 @@ void wait_interruptibly(const std::function<bool(int)>& done) {
       if (done(kWaitSliceMs)) return;
     }
     if (PyErr_CheckSignals() != 0) {
-      {
-        nb::gil_scoped_release release;
-        cancel_all();
-        settle_all(500);  // the cancelled tasks left in the queues fail at once: let them
+      // Ctrl-C cancels the compiled work in flight; another handler's exception (an alarm's
+      // timeout, say) only abandons this wait.
+      if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        {
+          nb::gil_scoped_release release;
+          cancel_all();
+          settle_all(500);  // the cancelled tasks left in the queues fail at once: let them
+        }
+        collect_deferred();  // and drop their references (an exit may follow)
       }
-      collect_deferred();  // and drop their references (an exit may follow)
       throw nb::python_error();
     }
   }

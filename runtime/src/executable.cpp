@@ -80,7 +80,7 @@ void raise_interrupt() {
     nb::gil_scoped_release release;
     cancel_all();
   }
-  if (PyErr_CheckSignals() != 0) throw nb::python_error();
+  if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Python's handler: KeyboardInterrupt
 }
 }  // namespace
 
