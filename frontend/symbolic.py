@@ -34,6 +34,7 @@ import numpy as np
 from theanir.dialects.tn.types import check_dtype
 
 from theanir.runtime import FunctionCache
+from theanir.runtime._native import _lock_updates, _unlock_updates
 
 from . import numpy_api as tnp
 from .api import _MISS, JitFunction, Lowered
@@ -421,6 +422,17 @@ class Function(FunctionCache):
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """The full path: converts the arguments, compiles new signatures, remembers warm calls."""
         values = self._arguments(args, kwargs)
+        if not self._updated:
+            return self._call_locked(args, kwargs, values)
+        # Read the variables, run, store the updates: one step for other updating calls (the
+        # runtime's update lock, shared with the C++ warm path; reentrant on one thread).
+        _lock_updates()
+        try:
+            return self._call_locked(args, kwargs, values)
+        finally:
+            _unlock_updates()
+
+    def _call_locked(self, args: tuple, kwargs: dict, values: list[np.ndarray]) -> Any:
         self._own_updated_storage()
         generation = Config._generation  # before compiling: a change meanwhile voids the entry
         compiled, leaves = self._jit.compiled_for(values, [c[0] for c in self._cells], self._static_values(values))
@@ -457,13 +469,17 @@ class Function(FunctionCache):
                             f"needs a function whose inputs are all shared variables")
         if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
             raise ValueError(f"{self.name}.run: n_calls must be an int >= 1, got {n_calls!r}")
-        self._own_updated_storage()
-        compiled, leaves = self._jit.compiled_for([], [c[0] for c in self._cells], ())
-        n_out = len(self.outputs)
-        pairs = [(c, n_out + u) for u, c in enumerate(self._updated)]  # in place where donated
-        flat = compiled.executable.run(leaves, int(n_calls), pairs, self._jit.trust_input, 0, 0, config.sync)
-        for c, buf in zip(self._updated, flat[n_out:]):
-            self._cells[c][0] = buf
+        _lock_updates()  # as in _call_slow
+        try:
+            self._own_updated_storage()
+            compiled, leaves = self._jit.compiled_for([], [c[0] for c in self._cells], ())
+            n_out = len(self.outputs)
+            pairs = [(c, n_out + u) for u, c in enumerate(self._updated)]  # in place where donated
+            flat = compiled.executable.run(leaves, int(n_calls), pairs, self._jit.trust_input, 0, 0, config.sync)
+            for c, buf in zip(self._updated, flat[n_out:]):
+                self._cells[c][0] = buf
+        finally:
+            _unlock_updates()
         outs = flat[:n_out]
         return outs[0] if self._single else outs
 

@@ -50,6 +50,7 @@ from typing import Any
 from mlir import execution_engine, ir
 
 from .llvm_c import LLVMError, Target, compile_to_object, host_target  # noqa: F401 (re-exported)
+from .lower.cancel_points import SETTER as CANCEL_SETTER
 from .lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
 from .pipeline import runtime_libraries
 from .threads import sync as sync_threads
@@ -129,12 +130,16 @@ class NativeCode:
     with the last reference); `address` is the packed C entry point; `path` is the artifact
     directory it was loaded from, if any; `memory_hooks` the address of
     `__theanir_set_memory_hooks` (0: the code allocates nothing), which the runtime calls to
-    route allocations through its pools."""
+    route allocations through its pools; `cancel_hook` the address of
+    `__theanir_set_cancel_flag` (0: no loops, or installed already), which the runtime calls
+    with its cancel flag; `cancellable`: the code's loops poll that flag (Ctrl-C stops them)."""
 
     engine: Any
     address: int
     path: str | None = None
     memory_hooks: int = 0
+    cancel_hook: int = 0
+    cancellable: bool = False
 
 
 def c_compiler() -> str | None:
@@ -226,7 +231,12 @@ def load_shared(path: str, symbol: str) -> NativeCode:
         hooks = int(ctypes.cast(getattr(lib, MEMORY_HOOKS_SETTER), ctypes.c_void_p).value)
     except AttributeError:
         hooks = 0
-    return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path), hooks)
+    try:
+        cancel = int(ctypes.cast(getattr(lib, CANCEL_SETTER), ctypes.c_void_p).value)
+    except AttributeError:
+        cancel = 0
+    return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path), hooks,
+                      cancel_hook=cancel, cancellable=bool(cancel))
 
 
 def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> NativeCode:
@@ -238,7 +248,21 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
         raise RuntimeError(f"compiled module has no entry point {entry}")
     sync_threads()
     _install_memory_hooks_packed(engine.raw_lookup(MEMORY_HOOKS_SETTER))
-    return NativeCode(engine, int(addr))
+    cancellable = _install_cancel_flag_packed(engine.raw_lookup(CANCEL_SETTER))
+    return NativeCode(engine, int(addr), cancellable=cancellable)
+
+
+def _install_cancel_flag_packed(setter: int) -> bool:
+    """Point the code's loops at the runtime's cancel flag through the packed setter; False
+    if the code has no loops (no setter)."""
+    if not setter:
+        return False
+    from theanir.runtime import cancel_flag_address
+
+    value = ctypes.c_void_p(cancel_flag_address())
+    args = (ctypes.c_void_p * 1)(ctypes.addressof(value))
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))
+    return True
 
 
 def _install_memory_hooks_packed(setter: int) -> None:

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from mlir import ir, passmanager
 
+from .lower.cancel_points import cancel_points
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
 from .lower.donated_inits import donated_inits
 from .lower.entry_abi import make_entry
@@ -118,8 +119,10 @@ STAGES: list[Stage] = [
     Stage("bufferized", "memrefs; results written into the caller's buffers",
           [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
-          [_py(small_gemm), _blas, _py(wide_products), _openmp, TO_LLVM, _py(runtime_memory),  # buffers through the runtime's pool
-           _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts; wide_products: f32 loops sum in f64
+          [_py(small_gemm), _blas, _py(wide_products), _openmp, TO_LLVM,  # wide_products: f32 loops sum in f64
+           _py(runtime_memory),  # buffers through the runtime's pool
+           _py(cancel_points),  # loops poll the runtime's cancel flag (Ctrl-C)
+           _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import atexit
 import operator
+import os
+import threading
 from typing import Any, Sequence
 
 import numpy as np
 
 try:
-    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, default_max_pending_bytes,  # noqa: F401
-                          failing_array, max_pending_bytes, memory_hooks, release_free_memory, set_call_config,
-                          set_max_pending_bytes, synchronize)
+    from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, cancel_flag_address,  # noqa: F401
+                          default_max_pending_bytes, failing_array, max_pending_bytes, memory_hooks,
+                          release_free_memory, set_call_config, set_max_pending_bytes, synchronize)
+    from . import _native
 except ImportError as e:  # pragma: no cover - only when the package was not built
     raise ImportError(
         "theanir's native runtime (theanir.runtime._native) is missing: install the package "
@@ -59,13 +62,18 @@ def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_h
     """Wrap a packed entry point (`void fn(void**)`) with its validated signature.
 
     `memory_hooks`: the code's `__theanir_set_memory_hooks` (0 if none); `allow_gc=False`
-    keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h)."""
-    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc))
+    keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h).
+    A `keepalive` with `cancel_hook` (the code's `__theanir_set_cancel_flag`, to call) or
+    `cancellable` (its loops poll the flag already) makes the calls stop at Ctrl-C."""
+    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc),
+                      int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)))
 
 
 # ------------------------------------------------------------------ Array: NumPy interop
 # The core (waiting, errors, shape/dtype without waiting) is C++; what follows makes an
-# Array read like the NumPy array it holds. Every read waits for the producing call.
+# Array read like the NumPy array it holds. Every read waits for the producing call. Results
+# are immutable: their NumPy buffers are read-only (np.asarray(a) cannot be written), so a
+# queued call reads an Array input without copying it (runtime/src/executable.cpp).
 def _array(self: Array, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
     buf = self.numpy()
     if dtype is not None and np.dtype(dtype) != buf.dtype:
@@ -105,11 +113,28 @@ Array.__bool__ = lambda self: bool(self.numpy())
 Array.__complex__ = lambda self: complex(self.numpy())
 Array.__format__ = lambda self, spec: format(self.numpy(), spec)
 Array.__hash__ = None
-_FORWARDED = ("__getitem__", "__setitem__", "__contains__", "__neg__", "__pos__", "__abs__", "__invert__",
+_FORWARDED = ("__getitem__", "__contains__", "__neg__", "__pos__", "__abs__", "__invert__",
               "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__") + tuple(
     f"__{p}{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
                               "xor", "lshift", "rshift") for p in ("", "r"))
 for _name in _FORWARDED:
     setattr(Array, _name, _forward(_name))
 
+
+def _setitem(self: Array, key: Any, value: Any) -> None:
+    raise TypeError("th.Array is immutable (a queued call may still read it, and results are shared, not "
+                    "copied): write into a copy instead, e.g. b = np.array(a); b[...] = value")
+
+
+Array.__setitem__ = _setitem
+
 atexit.register(synchronize)  # no worker may run compiled code while the process tears down
+
+# Ctrl-C during an inline call of a function with loops (runtime/src/lifecycle.h) is seen by a
+# SIGINT handler installed around the call on the main thread only.
+_native._set_main_thread(threading.main_thread().ident)
+# Before fork: wait until no compiled code runs and let none start (OpenBLAS's fork handler
+# joins its threads and hangs if a BLAS call is in flight). Registered here, not only with
+# pthread_atfork: Python's hooks run before every library's pthread_atfork handlers, also
+# those of OpenBLAS builds loaded after the runtime. The child's state is reset in C++.
+os.register_at_fork(before=_native._fork_prepare, after_in_parent=_native._fork_parent)

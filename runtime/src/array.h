@@ -7,9 +7,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+
+#include "lifecycle.h"
 
 namespace theanir {
 namespace nb = nanobind;
@@ -30,8 +33,13 @@ class Event {
     done_.store(false, std::memory_order_relaxed);
     failed_ = false;
   }
-  // Blocks until complete; call without the GIL.
+  // Blocks until complete; call without the GIL. Returns at once for an orphan.
   void wait();
+  // Waits at most `ms` milliseconds; true once complete.
+  bool wait_for(int ms);
+  // Made before this process forked from its parent, and not complete: its task stayed in
+  // the parent (a child has none of its parent's worker threads), it never completes here.
+  bool orphaned() const { return !done() && generation_ != fork_generation(); }
   bool done() const { return done_.load(std::memory_order_acquire); }
   // Valid once done().
   bool failed() const { return failed_; }
@@ -45,10 +53,18 @@ class Event {
   bool failed_ = false;
   ErrorKind kind_ = ErrorKind::Runtime;
   std::string message_;
+  uint64_t generation_ = fork_generation();
 };
 
 // Waits for `event` (GIL released when it is not done yet) and raises its error.
 void wait_and_check(const std::shared_ptr<Event>& event);
+// With the GIL: calls `done(ms)` (a bounded wait, run without the GIL) until it returns true;
+// between calls runs Python's signal handlers, and on KeyboardInterrupt cancels every call in
+// flight (cancel_all) and raises it.
+constexpr int kWaitSliceMs = 50;
+// The error of reading (or computing from) an orphaned Event's Array.
+extern const char* const kOrphanMessage;
+void wait_interruptibly(const std::function<bool(int)>& done);
 
 class Array {
  public:

@@ -38,6 +38,50 @@ namespace {
 // variable) would otherwise write one buffer at once. Taken after the task's dependencies are
 // done, so a call waiting for another's result never holds it.
 std::mutex g_in_place_mu;
+
+// Whether the caller can still write an input's memory after the call returns: a writeable
+// array, or a read-only view of memory that is writeable elsewhere (np.broadcast_to of a
+// writeable array, a .view() made read-only, a read-only np.memmap of a file another mapping
+// can write). Read-only all the way down to an array that owns its memory (th.Array results
+// are such arrays) or to a bytes object: it cannot change. Any other exporter may.
+bool memory_may_change(PyObject* obj) {
+  for (int depth = 0; depth < 64 && obj; ++depth) {
+    if (!PyArray_Check(obj)) return !PyBytes_CheckExact(obj);
+    PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj);
+    if (PyArray_ISWRITEABLE(a)) return true;
+    obj = PyArray_BASE(a);
+    if (!obj) return false;
+  }
+  return true;
+}
+
+// The private copy of an input (Task::copies) comes from the runtime's heap cache
+// (runtime/src/pool.h): a large block is reused warm from the previous call, not faulted in
+// page by page (most of the cost of copying a fresh 18 MB buffer).
+struct HookFree {
+  void operator()(void* p) const { theanir_free(p); }
+};
+using Snapshot = std::unique_ptr<void, HookFree>;
+
+Snapshot snapshot_buffer(size_t bytes) {
+  void* p = theanir_alloc(64, (int64_t)(bytes ? bytes : 1));
+  if (!p) throw std::bad_alloc();
+  return Snapshot(p);
+}
+
+const char* const kCancelledMessage =
+    "the call was cancelled by KeyboardInterrupt (Ctrl-C stops every compiled call running or queued "
+    "at that moment)";
+
+// After a Ctrl-C seen during an inline call (GIL held): cancel what else is in flight, then
+// let Python's handler raise KeyboardInterrupt here.
+void raise_interrupt() {
+  {
+    nb::gil_scoped_release release;
+    cancel_all();
+  }
+  if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Python's handler: KeyboardInterrupt
+}
 }  // namespace
 
 // One call (or n_calls chained ones) ready to run without the GIL.
@@ -50,9 +94,10 @@ struct Executable::Task {
   Packed fn = nullptr;
   std::vector<std::vector<int64_t>> descs;
   std::vector<std::shared_ptr<Event>> deps;
-  std::vector<Owned> copies;  // inputs copied at enqueue (the caller may write its arrays)
+  std::vector<Snapshot> copies;  // inputs copied at enqueue (the caller may write its arrays)
   std::vector<Swap> swaps;
   int64_t n_calls = 1;
+  uint64_t seq = 0;  // lifecycle.h: tasks numbered up to a Ctrl-C never start
   std::shared_ptr<BufferPool> pool;  // the function's (allow_gc=False) or this task's, or none
   bool in_place = false;             // writes an input: serialized (g_in_place_mu)
   std::shared_ptr<Event> done = std::make_shared<Event>();
@@ -68,6 +113,7 @@ struct Executable::Task {
     copies.clear();
     swaps.clear();
     n_calls = 1;
+    seq = new_task_seq();
     keepalive = nullptr;
     in_place = false;
     if (done.use_count() == 1) {
@@ -80,8 +126,19 @@ struct Executable::Task {
   void run() noexcept {
     for (const auto& e : deps) {
       e->wait();
+      if (e->orphaned()) return done->fail(ErrorKind::Runtime, kOrphanMessage);
       if (e->failed()) return done->fail(e->kind(), e->message());
     }
+    if (!compute_begin(seq)) return done->fail(ErrorKind::Runtime, kCancelledMessage);
+    // Buffers are dropped while the gate is held: a fork never copies a pool's lock held.
+    struct End {
+      Task* t;
+      ~End() {
+        t->copies.clear();
+        t->pool.reset();
+        compute_end();
+      }
+    } end{this};
     try {
       std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
       if (in_place) in_place_lock.lock();
@@ -100,6 +157,8 @@ struct Executable::Task {
         }
         call_entry(fn, packed.data());  // out of memory: OutOfMemory, the call's buffers freed
       }
+      // A loop may have stopped at a poll of the cancel flag: the results are not the call's.
+      if (cancel_requested()) return done->fail(ErrorKind::Runtime, kCancelledMessage);
       done->complete();
     } catch (const std::bad_alloc& e) {
       done->fail(ErrorKind::Memory, e.what());
@@ -112,10 +171,13 @@ struct Executable::Task {
 };
 
 Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks,
-                       bool allow_gc)
+                       bool allow_gc, uintptr_t cancel_hook, bool cancellable)
     : fn_(reinterpret_cast<Packed>(fn)), specs_(std::move(specs)), keepalive_(std::move(keepalive)) {
   if (fn == 0) throw std::invalid_argument("Executable: null entry point");
   install_memory_hooks(memory_hooks);
+  if (cancel_hook) reinterpret_cast<void (*)(void*)>(cancel_hook)(cancel_flag());
+  cancellable_ = cancellable || cancel_hook != 0;
+  if (cancellable_) refresh_sigint_handler();
   set_allow_gc(allow_gc);
   nb::module_ np = nb::module_::import_("numpy");
   np_empty_ = np.attr("empty");
@@ -212,11 +274,30 @@ void Executable::call(nb::list arrays, bool trust_input) {
     packed[i] = &ptrs[i];
   }
   std::shared_ptr<BufferPool> pool = pool_;
-  nb::gil_scoped_release release;
-  std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
-  if (any_donated_) in_place_lock.lock();
-  PoolScope scope(pool.get());
-  call_entry(fn_, packed.data());
+  bool cancelled = false, interrupted = false;
+  std::exception_ptr failure;  // out of memory (call_entry freed the call's buffers)
+  {
+    nb::gil_scoped_release release;
+    if (!compute_begin(new_task_seq())) {
+      cancelled = true;
+    } else {
+      interrupted = run_interruptible(cancellable_, [&] {
+        std::unique_lock<std::mutex> in_place_lock(g_in_place_mu, std::defer_lock);
+        if (any_donated_) in_place_lock.lock();
+        PoolScope scope(pool.get());
+        try {
+          call_entry(fn_, packed.data());
+        } catch (...) {
+          failure = std::current_exception();
+        }
+        cancelled = cancel_requested();
+      });
+      compute_end();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (interrupted) raise_interrupt();
+  if (cancelled) throw std::runtime_error(kCancelledMessage);
 }
 
 nb::object Executable::alloc_output(size_t j) {
@@ -227,6 +308,9 @@ nb::object Executable::alloc_output(size_t j) {
                         : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
     PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)s.shape.data(), typenum);
     if (!o) throw nb::python_error();
+    // Results are immutable to NumPy (np.asarray(result) is read-only): a queued call that
+    // reads one is never handed a buffer the caller can change meanwhile, so it is not copied.
+    PyArray_CLEARFLAGS(reinterpret_cast<PyArrayObject*>(o), NPY_ARRAY_WRITEABLE);
     return nb::steal(o);
   }
   return np_empty_(out_shapes_[j], out_dtypes_[j]);
@@ -246,8 +330,8 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       const Array& a = *ap;
       // Unfinished, or failed (its error propagates to our outputs): the task waits on it.
       if (a.event() && (!a.event()->done() || a.event()->failed())) task->deps.push_back(a.event());
-      if (donated_[i] >= 0) {
-        describe_donated(i, a.buffer(), task->descs[i]);
+      if (donated_[i] >= 0) {  // a result's buffer is the runtime's: read-only to NumPy only
+        describe_donated(i, a.buffer(), task->descs[i], true);
         donated[i] = a.buffer();
         continue;
       }
@@ -259,7 +343,7 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       donated[i] = obj;
       continue;
     } else if (numpy_ready_ && describe_fast(spec, obj.ptr(), task->descs[i], writable)) {
-      if (!(writable && copy_writable)) continue;
+      if (!copy_writable || !(writable || memory_may_change(obj.ptr()))) continue;
       copy_input(task, i, (size_t)PyArray_ITEMSIZE(reinterpret_cast<PyArrayObject*>(obj.ptr())));
       continue;
     } else {
@@ -267,7 +351,9 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
       if (nb::try_cast(obj, w)) {
         writable = true;
         arr = RoArray(w);
-      } else if (!nb::try_cast(obj, arr)) {
+      } else if (nb::try_cast(obj, arr)) {
+        writable = !numpy_ready_ || memory_may_change(obj.ptr());  // a read-only np.memmap, a view...
+      } else {
         arg_error(ErrorKind::Type, spec, std::string("expected a NumPy array or th.Array of dtype ") +
                                              dtype_name(spec.dtype) + ", got " + nb::type_name(obj.type()).c_str());
       }
@@ -282,7 +368,7 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
 
 // An input that an output is written into: an exact, writeable, C-contiguous ndarray of the
 // compiled dtype and shape in native byte order (never trusted, never copied).
-void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const {
+void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d, bool result) const {
   const ArgSpec& spec = specs_[i];
   const std::string why = "is updated in place (by '" + specs_[n_inputs_ + donated_[i]].name + "'): ";
   if (!numpy_ready_ || Py_TYPE(buffer.ptr()) != &PyArray_Type) {
@@ -298,7 +384,7 @@ void Executable::describe_donated(size_t i, nb::handle buffer, std::vector<int64
     describe(any_layout, arr, d, false);  // raises a dtype or shape mismatch
     arg_error(ErrorKind::Value, spec, why + "expected a C-contiguous array in native byte order");
   }
-  if (!writable) arg_error(ErrorKind::Value, spec, why + "the array is read-only");
+  if (!writable && !result) arg_error(ErrorKind::Value, spec, why + "the array is read-only");
 }
 
 // A donated buffer is written while the other inputs are read: none may share its memory.
@@ -333,7 +419,7 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
   const size_t rank = specs_[i].shape.size();
   int64_t size = 1;
   for (int64_t e : specs_[i].shape) size *= e;
-  Owned buf = aligned_buffer((size_t)size * itemsize);
+  Snapshot buf = snapshot_buffer((size_t)size * itemsize);
   if (is_contiguous(task->descs[i], rank)) {
     std::memcpy(buf.get(), reinterpret_cast<const void*>((intptr_t)task->descs[i][1]), (size_t)size * itemsize);
     set_data(task->descs[i], buf.get());
@@ -357,8 +443,9 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
     task->outs.push_back(alloc_output(j));
     PyObject* o = task->outs.back().ptr();
     d = out_descs_[j];  // the compiled shape and dtype, canonical strides
-    set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
-                                                           : nb::cast<nb::ndarray<>>(task->outs.back()).data());
+    set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type
+                    ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
+                    : const_cast<void*>(nb::cast<RoArray>(task->outs.back()).data()));
   }
 }
 
@@ -405,11 +492,16 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
     task->pool = pool_;
     prepare(task.get(), inputs, n, trust_input, false, donated);
     bind_outputs(task.get(), donated);
+    bool interrupted;
     {
       nb::gil_scoped_release release;
-      task->run();
+      interrupted = run_interruptible(cancellable_, [&] { task->run(); });
     }
     task->pool.reset();
+    if (interrupted) {
+      task->outs.clear();
+      raise_interrupt();
+    }
     if (task->done->failed() && sync) {
       task->outs.clear();
       raise_error(task->done->kind(), task->done->message());
@@ -439,10 +531,12 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
                             const std::vector<size_t>& returned, int device, int stream, bool sync) {
   nb::list result;
   if (sync) {
+    bool interrupted;
     {
       nb::gil_scoped_release release;
-      task->run();
+      interrupted = run_interruptible(cancellable_, [&] { task->run(); });
     }
+    if (interrupted) raise_interrupt();
     if (task->done->failed()) raise_error(task->done->kind(), task->done->message());
     for (size_t j : returned) result.append(nb::cast(Array(outs[j], nullptr, device)));
     return result;
@@ -450,7 +544,7 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
   DeviceQueue& queue = device_queue(device, stream);
   // The task holds its inputs and outputs until it has run (run(): a second buffer per update).
   size_t bytes = total_bytes_;
-  for (const auto& s : task->swaps) bytes += nb::cast<nb::ndarray<>>(outs[s.out - n_inputs_]).nbytes();
+  for (const auto& s : task->swaps) bytes += nb::cast<RoArray>(outs[s.out - n_inputs_]).nbytes();
   if (queue.full(bytes)) {
     {
       nb::gil_scoped_release release;
@@ -502,8 +596,7 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
       continue;
     }
     outs.push_back(alloc_output(j));
-    nb::ndarray<> o = nb::cast<nb::ndarray<>>(outs.back());
-    describe(specs_[n_inputs_ + j], RoArray(o), task->descs[n_inputs_ + j], false);
+    describe(specs_[n_inputs_ + j], nb::cast<RoArray>(outs.back()), task->descs[n_inputs_ + j], false);
     returned.push_back(j);
   }
   for (const auto& [in, out] : updates) {
@@ -525,13 +618,14 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
     std::vector<int64_t>& din = task->descs[in];
     const size_t rank = si.shape.size();
     if (!is_contiguous(din, rank)) {  // later steps read our C-ordered buffers
-      Owned buf = aligned_buffer(nb::cast<nb::ndarray<>>(outs[out]).nbytes());
+      Snapshot buf = snapshot_buffer(nb::cast<RoArray>(outs[out]).nbytes());
       copy_to(din, rank, dtype_size(si.dtype), buf.get());
       task->copies.push_back(std::move(buf));
     }
     outs.push_back(alloc_output(out));
     Task::Swap s{in, (int)(n_inputs_ + out), (void*)(intptr_t)din[1],
-                 {nb::cast<nb::ndarray<>>(outs[out]).data(), nb::cast<nb::ndarray<>>(outs.back()).data()}};
+                 {const_cast<void*>(nb::cast<RoArray>(outs[out]).data()),
+                  const_cast<void*>(nb::cast<RoArray>(outs.back()).data())}};
     returned[out] = (n_calls - 1) % 2 == 0 ? (size_t)out : outs.size() - 1;
     task->swaps.push_back(s);
   }

@@ -38,8 +38,10 @@ class Executable {
   // `memory_hooks`: the artifact's hook setter (passes/lower/runtime_memory.py), 0 if none.
   // `allow_gc=false` keeps the intermediate buffers of generated code in a pool between
   // calls (runtime/src/pool.h); true frees them at once.
+  // `cancel_hook`: the artifact's `__theanir_set_cancel_flag` (passes/lower/cancel_points.py),
+  // 0 if none; `cancellable`: its loops poll the cancel flag (set already, or by the hook).
   Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks = 0,
-             bool allow_gc = true);
+             bool allow_gc = true, uintptr_t cancel_hook = 0, bool cancellable = false);
 
   // Legacy synchronous call: `arrays` holds the inputs then caller-allocated outputs.
   void call(nb::list arrays, bool trust_input);
@@ -69,6 +71,7 @@ class Executable {
 
   size_t num_args() const { return specs_.size(); }
   size_t num_inputs() const { return n_inputs_; }
+  bool cancellable() const { return cancellable_; }
   const std::vector<ArgSpec>& specs() const { return specs_; }
 
  private:
@@ -77,7 +80,8 @@ class Executable {
   // output is written into (never copied; it must be writeable and C-contiguous).
   void prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable, nb::handle* donated);
   void bind_outputs(Task* task, const nb::handle* donated);
-  void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d) const;
+  // `result`: the buffer of a th.Array (the runtime's own, read-only to NumPy only).
+  void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d, bool result = false) const;
   void check_overlap(const Task& task) const;
   nb::object alloc_output(size_t i);
   void copy_input(Task* task, size_t i, size_t itemsize);
@@ -95,6 +99,7 @@ class Executable {
   size_t total_bytes_ = 0;                        // every input and output buffer
   std::vector<int> donated_;                      // per input: the output written into it, or -1
   bool any_donated_ = false;
+  bool cancellable_ = false;                      // has loops that poll the cancel flag
   std::shared_ptr<BufferPool> pool_;              // null with allow_gc
   std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time
   std::atomic<bool> spare_busy_{false};

@@ -14,6 +14,7 @@
 
 #include "array.h"
 #include "executable.h"
+#include "lifecycle.h"
 
 namespace theanir {
 
@@ -315,6 +316,18 @@ nb::object FunctionCache::call(nb::tuple args) {
   const uint64_t generation = g_generation.load(std::memory_order_relaxed);
   const bool sync = g_sync.load(std::memory_order_relaxed), trust = trust_input;
   const size_t n = nb::len(args), m = cells_.size();
+  // Reading the variables, the call and storing the updates are one step with respect to
+  // other updating calls (lifecycle.h): an inline call releases the GIL while it runs, and
+  // another thread would otherwise read the same old values and one store would be lost.
+  struct Updates {
+    bool held;
+    explicit Updates(bool any) : held(any) {
+      if (held) lock_updates();
+    }
+    ~Updates() {
+      if (held) unlock_updates();
+    }
+  } updates_lock(!updated_.empty());
   for (size_t c = 0; c < m; ++c) {  // an update may write in place: only into private storage
     if (must_own_[c] && PyList_GET_ITEM(cells_[c].ptr(), 1) != Py_True) return miss_;
   }

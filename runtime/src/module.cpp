@@ -9,6 +9,7 @@
 #include "array.h"
 #include "executable.h"
 #include "fast_cache.h"
+#include "lifecycle.h"
 #include "pool.h"
 #include "queue.h"
 
@@ -53,8 +54,9 @@ NB_MODULE(_native, m) {
       .def_prop_ro("device", &Array::device);
 
   nb::class_<Executable>(m, "Executable")
-      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object, uintptr_t, bool>(), nb::arg("fn"), nb::arg("specs"),
-           nb::arg("keepalive"), nb::arg("memory_hooks") = 0, nb::arg("allow_gc") = true)
+      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object, uintptr_t, bool, uintptr_t, bool>(), nb::arg("fn"),
+           nb::arg("specs"), nb::arg("keepalive"), nb::arg("memory_hooks") = 0, nb::arg("allow_gc") = true,
+           nb::arg("cancel_hook") = 0, nb::arg("cancellable") = false)
       .def("call", &Executable::call, nb::arg("arrays"), nb::arg("trust_input") = false)
       .def("call_async", &Executable::call_async, nb::arg("inputs"), nb::arg("trust_input") = false,
            nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
@@ -65,7 +67,8 @@ NB_MODULE(_native, m) {
       .def("pool_stats", &Executable::pool_stats, "(buffers, bytes) kept by the pool; (0, 0) with allow_gc.")
       .def("release_memory", &Executable::release_memory, "Free the pool's kept buffers.")
       .def_prop_ro("num_args", &Executable::num_args)
-      .def_prop_ro("num_inputs", &Executable::num_inputs);
+      .def_prop_ro("num_inputs", &Executable::num_inputs)
+      .def_prop_ro("cancellable", &Executable::cancellable, "Its loops stop at Ctrl-C (they poll the cancel flag).");
 
   // Base classes of th.jit's JitFunction and th.function's Function (frontend/): calling one
   // tries the cache, else the Python `_call_slow`; the `_fast_*` methods are for the subclass.
@@ -90,10 +93,7 @@ NB_MODULE(_native, m) {
       .def_rw("trust_input", &FunctionCache::trust_input);
 
   m.def("synchronize", [] {
-    {
-      nb::gil_scoped_release release;
-      synchronize_all();
-    }
+    synchronize_all_interruptible();
     collect_deferred();
     // After a backlog, the memory its buffers took stays with the allocator (glibc keeps
     // freed megabyte blocks in its arenas; the heap cache keeps up to 128 MB): give it back.
@@ -103,7 +103,8 @@ NB_MODULE(_native, m) {
       nb::gil_scoped_release release;
       release_free_memory();
     }
-  }, "Block until every queued call has finished; after a backlog, return freed memory to the system.");
+  }, "Block until every queued call has finished (Ctrl-C cancels them and raises KeyboardInterrupt); "
+     "after a backlog, return freed memory to the system.");
   m.def("set_max_pending_bytes", &set_max_pending_bytes, nb::arg("bytes"),
         "Bound the bytes that queued calls hold (th.config.max_pending_bytes).");
   m.def("max_pending_bytes", &max_pending_bytes);
@@ -112,6 +113,17 @@ NB_MODULE(_native, m) {
     nb::gil_scoped_release release;
     release_free_memory();
   }, "Return the memory of freed buffers (the runtime's caches, glibc's free pages) to the system.");
+  // runtime/src/lifecycle.h: fork, Ctrl-C and th.function's update lock.
+  m.def("_set_main_thread", &set_main_thread, nb::arg("ident"));
+  m.def("_fork_prepare", [] {
+    nb::gil_scoped_release release;
+    pause_compute();
+  }, "os.register_at_fork(before=...): wait until no compiled code runs, and let none start.");
+  m.def("_fork_parent", &resume_compute);
+  m.def("cancel_flag_address", [] { return (uintptr_t)cancel_flag(); },
+        "Address of the int32 flag generated loops poll (for __theanir_set_cancel_flag).");
+  m.def("_lock_updates", &lock_updates);
+  m.def("_unlock_updates", &unlock_updates);
   m.def("set_call_config", &set_call_config, nb::arg("generation"), nb::arg("sync"),
         "th.config's generation and sync flag, for the warm-call caches (frontend/config.py).");
   m.def("memory_hooks", [] {

@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "array.h"
 
 namespace theanir {
 
@@ -55,6 +58,11 @@ void DeviceQueue::synchronize() {
   std::unique_lock<std::mutex> lock(mu_);
   const uint64_t target = pushed_.load();
   idle_cv_.wait(lock, [&] { return finished_.load() >= target; });
+}
+
+bool DeviceQueue::wait_finished(uint64_t target, int ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return finished_.load() >= target; });
 }
 
 bool DeviceQueue::full(size_t bytes) {
@@ -158,6 +166,28 @@ void synchronize_all() {
     for (auto& kv : queues()) all.push_back(kv.second);
   }
   for (DeviceQueue* q : all) q->synchronize();
+}
+
+void synchronize_all_interruptible() {
+  std::vector<std::pair<DeviceQueue*, uint64_t>> all;
+  {
+    std::lock_guard<std::mutex> lock(g_queues_mu);
+    for (auto& kv : queues()) all.emplace_back(kv.second, kv.second->pushed());
+  }
+  for (auto [q, target] : all) wait_interruptibly([q = q, target = target](int ms) { return q->wait_finished(target, ms); });
+}
+
+void settle_all(int ms) {
+  std::vector<std::pair<DeviceQueue*, uint64_t>> all;
+  {
+    std::lock_guard<std::mutex> lock(g_queues_mu);
+    for (auto& kv : queues()) all.emplace_back(kv.second, kv.second->pushed());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (auto [q, target] : all) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !q->wait_finished(target, (int)left.count())) return;
+  }
 }
 
 void defer_decref(PyObject* obj) {

@@ -24,6 +24,9 @@ class DeviceQueue {
   void push(std::function<void()> task, size_t bytes = 0);
   // Block until every task pushed so far has run; call without the GIL.
   void synchronize();
+  uint64_t pushed() const { return pushed_.load(); }
+  // Waits at most `ms` milliseconds for task number `target` to finish; true once it has.
+  bool wait_finished(uint64_t target, int ms);
   // Backpressure: a caller far ahead of the worker waits (without the GIL) for room: at most
   // kMaxPending tasks, holding at most max_pending_bytes() (a task of any size fits when
   // nothing else is pending). Counting calls alone let a loop over large arrays queue 4096
@@ -61,6 +64,11 @@ DeviceQueue& device_queue(int device, int stream);
 DeviceQueue& default_queue();
 // Block until every queue is idle; call without the GIL.
 void synchronize_all();
+// The same with the GIL: waits in slices so that Ctrl-C raises KeyboardInterrupt (and cancels
+// the calls in flight) instead of waiting for an endless loop (array.h, wait_interruptibly).
+void synchronize_all_interruptible();
+// Waits at most `ms` milliseconds (without the GIL) for the tasks pushed so far.
+void settle_all(int ms);
 
 // The bound on the bytes that the tasks of one queue hold (th.config.max_pending_bytes).
 // Default: an eighth of physical memory, within [64 MiB, 1 GiB]: pending calls only hide

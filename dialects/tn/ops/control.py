@@ -34,8 +34,10 @@ tn.cond: `pred` is a tensor<i1> scalar; only the taken region runs. Both yield t
 types. Values only one branch needs are moved into it before lowering (`sink_into_branches`),
 which makes `th.ifelse(c, a, b)` lazy even when `a` and `b` were traced before it.
 
-Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`) whose iteration arguments are
-the carries and the stacked-output buffers (allocated once, each step inserts its row);
+Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`, or an unbounded trip count)
+whose iteration arguments are the carries and the stacked-output buffers (allocated once,
+each step inserts its row); a `scf.while` polls the runtime's cancel flag at every step, so
+Ctrl-C stops an endless loop (`_cancelled`, FOR_MAX_STEPS);
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
@@ -49,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, scf, tensor
+from mlir.dialects import arith, func, scf, tensor
 
 from ..lowering import LowerCall, empty, fill, result_type
 from ..registry import OPS, ShapeError, defop, slots
@@ -347,11 +349,47 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
     if until:
         count, results = _lower_do_while(call, trip, carries, bufs, k, m, specs)
     else:
-        count, results = trip, _lower_for(call, trip, carries, bufs, k, m, specs)
+        bounded = m > 0 or (static_trip is not None and static_trip <= FOR_MAX_STEPS)
+        lower = _lower_for if bounded else _lower_while_counted
+        count, results = trip, lower(call, trip, carries, bufs, k, m, specs)
     finals, stacked = results[:k], results[k:]
     if tail:
         stacked = _fill_tail(stacked, count, specs, length)
     return finals + stacked
+
+
+# Ctrl-C stops a compiled loop: every step of a loop that may not end calls this first
+# (passes/lower/cancel_points.py defines it: a volatile load of the runtime's cancel flag) and
+# the loop exits when it is true; the runtime then fails the call (runtime/src/lifecycle.h),
+# so the truncated results are never seen.
+CANCELLED = "__theanir_cancelled"
+
+
+def _cancelled(anchor: ir.Operation) -> ir.Value:
+    """i1: the runtime asked running code to stop. Declares @__theanir_cancelled once."""
+    module = anchor
+    while module.name != "builtin.module":
+        module = module.parent
+    body = module.regions[0].blocks[0]
+    if not any("sym_name" in o.attributes and ir.StringAttr(o.attributes["sym_name"]).value == CANCELLED
+               for o in body.operations):
+        i1 = ir.IntegerType.get_signless(1)
+        with ir.InsertionPoint.at_block_begin(body), ir.Location.unknown():
+            func.FuncOp(CANCELLED, ([], [i1]), visibility="private")
+    return func.CallOp([ir.IntegerType.get_signless(1)], CANCELLED, []).result
+
+
+def _not_cancelled(anchor: ir.Operation) -> ir.Value:
+    return arith.XOrIOp(_cancelled(anchor), arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result).result
+
+
+# A counted loop with a bounded trip count (the stacked outputs' `length`, or a static count
+# up to FOR_MAX_STEPS) stays a plain `scf.for` that does not poll: it ends on its own, and
+# its steps can be short (bench/rnn.py: a per-step poll cost 20% at hidden size 50). A Ctrl-C
+# meanwhile fails the call when it returns. An unbounded one (a `fori_loop` to a traced or
+# huge bound) becomes `scf.while`, which polls and exits at once but copies its carries at
+# every step (as a do-while loop does).
+FOR_MAX_STEPS = 1 << 16
 
 
 def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
@@ -366,6 +404,25 @@ def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: l
     return list(loop.results)
 
 
+def _lower_while_counted(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
+                         k: int, m: int, specs: list[TensorSpec]) -> list[ir.Value]:
+    """scf.while over (i, carries, buffers): runs while i < trip and not cancelled."""
+    inits = [_index(0), *carries, *bufs]
+    types = [v.type for v in inits]
+    loop = scf.WhileOp(types, inits)
+    before = loop.before.blocks.append(*types)
+    with ir.InsertionPoint(before):
+        more = arith.CmpIOp(arith.CmpIPredicate.slt, before.arguments[0], trip).result
+        scf.ConditionOp(arith.AndIOp(more, _not_cancelled(call.op)).result, list(before.arguments))
+    after = loop.after.blocks.append(*types)
+    with ir.InsertionPoint(after):
+        i, state = after.arguments[0], list(after.arguments)[1:]
+        values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
+        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        scf.YieldOp([arith.AddIOp(i, _index(1)).result, *values[:k], *rows])
+    return list(loop.results)[1:]
+
+
 def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
                     k: int, m: int, specs: list[TensorSpec]) -> tuple[ir.Value, list[ir.Value]]:
     """scf.while over (i, stopped, carries, buffers): runs while i < trip and not stopped."""
@@ -378,6 +435,7 @@ def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bu
         i, stopped = before.arguments[0], before.arguments[1]
         more = arith.CmpIOp(arith.CmpIPredicate.slt, i, trip).result
         running = arith.XOrIOp(stopped, arith.ConstantOp(i1, 1).result).result
+        running = arith.AndIOp(running, _not_cancelled(call.op)).result
         scf.ConditionOp(arith.AndIOp(more, running).result, list(before.arguments))
     after = loop.after.blocks.append(*types)
     with ir.InsertionPoint(after):

@@ -1,0 +1,114 @@
+"""fork: a fork while compiled code runs on the runtime's worker (a multi-threaded OpenBLAS
+call) neither deadlocks the parent nor leaves the child waiting forever for an Array whose
+call stayed in the parent (runtime/src/lifecycle.h). Each case runs in a child process."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PRELUDE = """
+import os, sys, time
+import numpy as np
+import theanir as th
+
+th.config.threads = 2  # OpenBLAS's own pool: its fork handler joins these threads
+mm = th.jit(lambda a, b: a @ b)
+a = np.random.default_rng(0).standard_normal((1500, 1500))
+mm(a, a).block_until_ready()  # compiled, and OpenBLAS's threads started
+small = a[:300, :300]
+mm(small, small).block_until_ready()  # children call only signatures compiled here (see below)
+"""
+# Compiling in a forked child is not covered: MLIR's context may hang there (its thread pool
+# stays in the parent), a limitation of MLIR outside the runtime.
+
+
+def _run(body: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(PRELUDE) + textwrap.dedent(body)
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "THEANIR_THREADS": "2"})
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"hangs (no exit after {timeout} s): {e.stdout!r} {e.stderr!r}")
+
+
+def test_os_fork_while_a_blas_call_runs():
+    proc = _run("""
+        want = a @ a
+        big = [mm(a, a) for _ in range(3)]  # the first runs on the worker, the others wait behind it
+        time.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            # the child: the running call finished before the fork; the queued ones are the parent's
+            try:
+                ok = np.allclose(np.asarray(big[0]), want)
+                try:
+                    np.asarray(big[-1])
+                    print("child: no error", flush=True)
+                except RuntimeError as e:
+                    print("child error:", e, flush=True)
+                # the child's own runtime works: a fresh queue and worker
+                fresh = mm(small, small)
+                ok = ok and np.allclose(np.asarray(fresh), small @ small)
+                print("child ok" if ok else "child wrong", flush=True)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert all(np.allclose(np.asarray(r), want) for r in big)
+        print("parent ok", status, flush=True)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "parent ok 0" in proc.stdout
+    assert "child ok" in proc.stdout, proc.stdout + proc.stderr
+    assert "child error:" in proc.stdout and "when the process forked" in proc.stdout, proc.stdout
+
+
+def test_multiprocessing_fork_pool_while_calls_are_queued():
+    proc = _run("""
+        import multiprocessing as mp
+
+        total = th.jit(lambda x: (x @ x).sum())
+
+        def work(n):
+            return float(np.asarray(total(np.full((n, n), 1.0))))
+
+        for n in (10, 20, 30):
+            work(n)  # compiled in the parent
+
+        pending = [mm(a, a) for _ in range(3)]
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(work, [10, 20, 30])
+        assert got == [1000.0, 8000.0, 27000.0], got
+        assert all(np.isfinite(np.asarray(p)).all() for p in pending)
+        print("done", flush=True)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "done" in proc.stdout
+
+
+def test_fork_from_a_thread_while_another_runs_an_inline_call():
+    # sync calls run on the caller's thread: fork waits for them too
+    proc = _run("""
+        import threading
+        th.config.sync = True
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                mm(a, a)
+
+        t = threading.Thread(target=loop)
+        t.start()
+        time.sleep(0.3)
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(7)
+            assert os.waitpid(pid, 0)[1] >> 8 == 7
+        stop.set()
+        t.join()
+        print("done", flush=True)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "done" in proc.stdout
