@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import theanir as th
+from theanir.passes.pipeline import PipelineError
 from budget import pick, search_settings
 from programs import SAFETY, Tracked, compile_program, programs, run_reference
 
@@ -215,3 +216,33 @@ def test_float32_sums_at_issue_sizes(data, shape, axis):
     """The acceptance sizes of issue 12 (sums of 10**7 uniform values and of 2**25 ones, along axes)."""
     for name in ("sum", "mean"):
         _check_reduction(name, data, shape, axis)
+
+
+# ---- what the search found -------------------------------------------------------------------
+# Minimal reproducers of bugs the properties above found, kept as plain regression tests.
+
+def test_negative_step_with_a_partial_slice_compiles():
+    """x[::-1, :1] lowered to one generic reading x[2 - d0, d1], whose plain d1 over 2 elements
+    contradicts the result's 1: linalg's verifier refused it (PipelineError) for any such mix."""
+    y = np.arange(24.0).reshape(2, 3, 4)
+    for idx in [(slice(None, None, -1), slice(None, 1)), (slice(None, None, -2), slice(1, None), slice(None, None, -3)),
+                (slice(1, None, -1), slice(2, 0, -1), slice(None, None, 2)), (0, slice(None, None, -1), slice(None, 2))]:
+        np.testing.assert_array_equal(np.asarray(th.jit(lambda a: (a * 2.0)[idx])(y)), (y * 2.0)[idx], err_msg=str(idx))
+        want = np.zeros_like(y)
+        want[idx] += np.cos(y[idx])
+        got = th.jit(th.grad(lambda a: th.sum(th.sin(a[idx]))))(y)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, err_msg=str(idx))
+
+
+@pytest.mark.xfail(strict=True, reason="found by test_random_gradients_match_finite_differences: the vjp of "
+                   "where(scalar cond, scalar, vector) under a nonlinear cost lowers to a linalg.generic with "
+                   "only constant indexing maps ((d0) -> (0)), which linalg refuses; not fixed yet",
+                   raises=PipelineError)
+def test_grad_of_where_with_a_broadcast_scalar_branch():
+    def f(x, c):
+        return th.sum(th.where(c > 0.5, th.sum(x), x)) ** 2
+
+    x = np.array([0.3, 0.7])
+    got = th.jit(th.grad(f))(x, np.float64(1.0))
+    # f = (2 S)**2 with S = sum(x) (the scalar branch broadcast to 2 elements): df/dx_i = 8 S
+    np.testing.assert_allclose(np.asarray(got), 8 * x.sum() * np.ones(2), rtol=1e-12)
