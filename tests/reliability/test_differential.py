@@ -186,8 +186,8 @@ def reduction_cases(draw, max_size: int):
 @pytest.mark.parametrize("name, data, shape, axis", [
     ("sum", "tenth", (10**6,), None),       # naive float32: off by ~1e-3 (issue 12, item 1)
     ("mean", "uniform", (10**6,), None),
-    ("sum", "uniform", (256, 8192), 1),     # long rows: the axis=1 case of item 1
-    ("sum", "ones", (2**13, 2**12), 0),     # 8192-term columns
+    ("sum", "tenth", (4, 2**20), 1),        # long rows: the axis=1 case of item 1
+    ("mean", "uniform", (2**14, 64), 0),    # long columns (NumPy itself is naive there: we must not be)
     ("logsumexp", "normal", (4, 2**18), 1),
     ("softmax", "uniform", (2**20,), None),
     ("var", "uniform", (10**6,), None),
@@ -209,9 +209,8 @@ def test_float32_reductions_match_float64(reliability_long):
     prop()
 
 
-@pytest.mark.skipif("not config.getoption('--reliability-long')", reason="long mode: 10**7 and 2**25 terms")
 @pytest.mark.parametrize("data, shape, axis", [
-    ("uniform", (10**7,), None), ("ones", (2**25,), None), ("uniform", (4096, 8192), 1), ("ones", (2**13, 2**12), None),
+    ("uniform", (10**7,), None), ("ones", (2**25,), None), ("uniform", (4096, 8192), 1), ("uniform", (8192, 4096), 0),
 ])
 def test_float32_sums_at_issue_sizes(data, shape, axis):
     """The acceptance sizes of issue 12 (sums of 10**7 uniform values and of 2**25 ones, along axes)."""
@@ -247,3 +246,11 @@ def test_grad_of_where_with_a_broadcast_scalar_branch():
     got = th.jit(th.grad(f))(x, np.float64(1.0))
     # f = (2 S)**2 with S = sum(x) (the scalar branch broadcast to 2 elements): df/dx_i = 8 S
     np.testing.assert_allclose(np.asarray(got), 8 * x.sum() * np.ones(2), rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, raises=PipelineError, reason="found by test_random_float32_gradients_match_float64: "
+                   "the same linalg.generic with only constant indexing maps, for a scalar broadcast over an "
+                   "empty array under a nonlinear cost; not fixed yet")
+def test_grad_of_a_scalar_broadcast_over_an_empty_array():
+    got = th.jit(th.grad(lambda x, s: th.sum(x + s) ** 2, argnums=1))(np.zeros(0), 1.0)
+    assert float(got) == 0.0
