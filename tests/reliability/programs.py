@@ -360,7 +360,7 @@ def programs(draw, smooth: bool = False, max_ops: int = 6, max_dim: int = 6, sca
     b.nodes.append(first)
     for _ in range(draw(st.integers(0, 1))):
         b.nodes.append(b.new_input(b.broadcast_partner_shape(first.shape)))
-    for _ in range(draw(st.integers(1, max_ops))):
+    for _ in range(draw(st.integers(min(3, max_ops), max_ops))):  # hypothesis favours small counts
         kind = draw(st.sampled_from(_WEIGHTS))
         _OPS[kind](b, b.pick())
     outs = [n.name for n in b.nodes if n.name not in b.used and not n.exact]  # every value is used

@@ -61,8 +61,8 @@ def check_values(prog) -> None:
 
 
 def test_random_programs_match_numpy(reliability_long):
-    @search_settings(reliability_long, examples=40, long_examples=1500)
-    @given(programs(max_ops=pick(reliability_long, 5, 8), max_dim=pick(reliability_long, 5, 9)))
+    @search_settings(reliability_long, examples=120, long_examples=3000)
+    @given(programs(max_ops=pick(reliability_long, 6, 9), max_dim=pick(reliability_long, 5, 9)))
     def prop(prog):
         check_values(prog)
 
@@ -72,7 +72,7 @@ def test_random_programs_match_numpy(reliability_long):
 def test_random_gradients_match_finite_differences(reliability_long):
     """float64: th.verify_grad (reverse and forward mode against central differences of a
     random projection) on scalar programs of differentiable ops."""
-    @search_settings(reliability_long, examples=8, long_examples=300)
+    @search_settings(reliability_long, examples=25, long_examples=600)
     @given(programs(smooth=True, scalar_output=True, dtypes=("float64",), limit=1e3,
                     max_ops=pick(reliability_long, 4, 7), max_dim=pick(reliability_long, 4, 7)))
     def prop(prog):
@@ -87,7 +87,7 @@ def test_random_gradients_match_finite_differences(reliability_long):
 
 def test_random_float32_gradients_match_float64(reliability_long):
     """th.grad of the same program on float32 and on float64 copies of the inputs agree."""
-    @search_settings(reliability_long, examples=8, long_examples=300)
+    @search_settings(reliability_long, examples=25, long_examples=600)
     @given(programs(smooth=True, scalar_output=True, dtypes=("float32",), limit=1e3,
                     max_ops=pick(reliability_long, 4, 7), max_dim=pick(reliability_long, 4, 7)))
     def prop(prog):
