@@ -101,7 +101,7 @@ def judge_call(r: dict) -> tuple[str, str] | None:
 
 def test_random_bad_inputs_raise_clear_errors(reliability_long):
     seeds = pick(reliability_long, [0], list(range(1, 21)))
-    count = pick(reliability_long, 250, 500)
+    count = pick(reliability_long, 600, 500)
     problems = []
     for seed in seeds:
         for r in run_probe("calls", seed, count, timeout=pick(reliability_long, 180, 600)):
@@ -135,7 +135,7 @@ def judge_opt(r: dict) -> str | None:
 
 def test_mutated_mlir_gives_one_line_errors(reliability_long):
     seeds = pick(reliability_long, [0], list(range(1, 11)))
-    count = pick(reliability_long, 60, 300)
+    count = pick(reliability_long, 150, 300)
     problems = []
     for seed in seeds:
         for r in run_probe("opt", seed, count, timeout=pick(reliability_long, 240, 1800)):
