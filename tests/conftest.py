@@ -20,7 +20,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # tests/reliability/ runs a short, derandomized search by default (CI); this flag makes it
     # keep searching: more examples, bigger sizes, a fresh random seed each run.
     parser.addoption("--reliability-long", action="store_true", default=False,
-                     help="run tests/reliability with long budgets (more examples, sizes up to 10**7)")
+                     help="run tests/reliability with long budgets (more examples, fresh seeds, reductions up to 2**25 terms)")
 
 
 @pytest.fixture
