@@ -165,10 +165,9 @@ class RefNamespace:
     def divide(self, a, b):
         a, b = _t(a), _t(b)
         dt = _dtype2(a, b)
-        assert np.all(np.abs(b.v) > b.e), "the generator divides only by values bounded away from 0"
-        v = a.v / b.v
-        lo = np.abs(b.v) - b.e
-        e = (a.e + np.abs(v) * b.e) / lo + unit_roundoff(dt) * np.abs(v)
+        v = a.v / b.v  # the generator divides by x**2 + 1 (or a constant >= 1)
+        lo = np.abs(b.v) - b.e  # <= 0 only where b's bound is already unbounded (inf): so is this one
+        e = np.where(lo > 0, (a.e + np.abs(v) * b.e) / np.where(lo > 0, lo, 1.0), np.inf) + unit_roundoff(dt) * np.abs(v)
         return Tracked(v, e, dt)
 
     def maximum(self, a, b):
