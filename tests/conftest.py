@@ -16,6 +16,19 @@ os.environ["THEANIR_CACHE_DIR"] = _CACHE_DIR
 atexit.register(shutil.rmtree, _CACHE_DIR, True)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # tests/reliability/ runs a short, derandomized search by default (CI); this flag makes it
+    # keep searching: more examples, bigger sizes, a fresh random seed each run.
+    parser.addoption("--reliability-long", action="store_true", default=False,
+                     help="run tests/reliability with long budgets (more examples, fresh seeds, reductions up to 2**25 terms)")
+
+
+@pytest.fixture
+def reliability_long(request: pytest.FixtureRequest) -> bool:
+    """True under --reliability-long (tests/reliability/budget.py scales the search by it)."""
+    return bool(request.config.getoption("--reliability-long"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

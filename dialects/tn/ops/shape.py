@@ -233,14 +233,15 @@ def _slice_lower(call: LowerCall) -> list[ir.Value]:
     out, x = call.out, call.operands[0]
     if out.size == 0:
         return [empty(out)]
-    if all(s > 0 for s in steps):
-        return [tensor.ExtractSliceOp(result_type(out), x, [], [], [], starts, sizes, steps).result]
-    # negative steps: a generic reading x[start + step*d] (affine, so it still fuses)
-    rank = out.ndim
-    exprs = [ir.AffineDimExpr.get(d) * s + b for d, (b, s) in enumerate(zip(starts, steps))]
-    in_map = ir.AffineMap.get(rank, 0, exprs)
-    return generic([x], [out.dtype], [in_map], [empty(out)], [out.dtype], [identity_map(rank)],
-                   ["parallel"] * rank, lambda a, o: a)
+    # a negative step reads the same positions as the positive step from the other end, reversed
+    # (one generic reading x[start + step*d] directly is refused by linalg's verifier when another
+    # dimension is a plain d over fewer elements than x has: `x[::-1, :1]`)
+    neg = [d for d, s in enumerate(steps) if s < 0]
+    for d in neg:
+        starts[d] += steps[d] * (sizes[d] - 1)
+        steps[d] = -steps[d]
+    slab = tensor.ExtractSliceOp(result_type(out), x, [], [], [], starts, sizes, steps).result
+    return [_reversed_dims(slab, out, neg) if neg else slab]
 
 
 @slice_.def_jvp
