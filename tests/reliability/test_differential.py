@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, strategies as st
 
 import theanir as th
-from theanir.passes.pipeline import PipelineError
 from budget import pick, search_settings
 from programs import programs
 from reference import SAFETY, compile_program, run_reference
@@ -234,11 +233,9 @@ def test_negative_step_with_a_partial_slice_compiles():
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, err_msg=str(idx))
 
 
-@pytest.mark.xfail(strict=True, reason="found by test_random_gradients_match_finite_differences: the vjp of "
-                   "where(scalar cond, scalar, vector) under a nonlinear cost lowers to a linalg.generic with "
-                   "only constant indexing maps ((d0) -> (0)), which linalg refuses; not fixed yet",
-                   raises=PipelineError)
 def test_grad_of_where_with_a_broadcast_scalar_branch():
+    # Found by test_random_gradients_match_finite_differences: the vjp's fused reduction read
+    # only broadcasts (indexing maps like (d0) -> (0)), which linalg refused.
     def f(x, c):
         return th.sum(th.where(c > 0.5, th.sum(x), x)) ** 2
 
@@ -248,9 +245,8 @@ def test_grad_of_where_with_a_broadcast_scalar_branch():
     np.testing.assert_allclose(np.asarray(got), 8 * x.sum() * np.ones(2), rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=PipelineError, reason="found by test_random_float32_gradients_match_float64: "
-                   "the same linalg.generic with only constant indexing maps, for a scalar broadcast over an "
-                   "empty array under a nonlinear cost; not fixed yet")
 def test_grad_of_a_scalar_broadcast_over_an_empty_array():
+    # Found by test_random_float32_gradients_match_float64: the same fused reduction over
+    # broadcasts only.
     got = th.jit(th.grad(lambda x, s: th.sum(x + s) ** 2, argnums=1))(np.zeros(0), 1.0)
     assert float(got) == 0.0
