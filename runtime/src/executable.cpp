@@ -55,6 +55,31 @@ bool memory_may_change(PyObject* obj) {
   return true;
 }
 
+// What a NumPy array that nanobind cannot view (or that is of no compiled dtype) is, for the
+// error: its dtype and, where they are the reason, its byte order or strides.
+std::string str_of(nb::handle obj) {
+  nb::object text = nb::steal(PyObject_Str(obj.ptr()));
+  const char* utf8 = text.is_valid() ? PyUnicode_AsUTF8(text.ptr()) : nullptr;
+  if (!utf8) PyErr_Clear();
+  return utf8 ? utf8 : "?";
+}
+
+std::string ndarray_text(nb::handle obj) {
+  if (!PyArray_Check(obj.ptr())) return nb::type_name(obj.type()).c_str();
+  PyArrayObject* a = reinterpret_cast<PyArrayObject*>(obj.ptr());
+  std::string text = "an ndarray of dtype " + str_of(obj.attr("dtype"));
+  if (PyArray_DESCR(a)->byteorder == '>') text += " (non-native byte order)";
+  const npy_intp item = PyArray_ITEMSIZE(a);
+  for (int d = 0; d < PyArray_NDIM(a); ++d) {
+    if (item > 0 && PyArray_STRIDES(a)[d] % item != 0) {
+      return text + " whose strides " + str_of(obj.attr("strides")) +
+             " are not multiples of its itemsize " + std::to_string((long long)item) +
+             " (copy it with np.ascontiguousarray)";
+    }
+  }
+  return text;
+}
+
 // The private copy of an input (Task::copies) comes from the runtime's heap cache
 // (runtime/src/pool.h): a large block is reused warm from the previous call, not faulted in
 // page by page (most of the cost of copying a fresh 18 MB buffer).
@@ -259,7 +284,7 @@ void Executable::call(nb::list arrays, bool trust_input) {
     }
     if (!arr.is_valid()) {
       arg_error(ErrorKind::Type, spec, std::string("expected a NumPy array of dtype ") + dtype_name(spec.dtype) +
-                                           ", got " + nb::type_name(arrays[i].type()).c_str());
+                                           ", got " + ndarray_text(arrays[i]));
     }
     if (spec.alias >= 0) {  // written into the input's buffer, which must be writeable
       nb::ndarray<> in;
@@ -355,7 +380,7 @@ void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool tr
         writable = !numpy_ready_ || memory_may_change(obj.ptr());  // a read-only np.memmap, a view...
       } else {
         arg_error(ErrorKind::Type, spec, std::string("expected a NumPy array or th.Array of dtype ") +
-                                             dtype_name(spec.dtype) + ", got " + nb::type_name(obj.type()).c_str());
+                                             dtype_name(spec.dtype) + ", got " + ndarray_text(obj));
       }
     }
     describe(spec, arr, task->descs[i], trust);

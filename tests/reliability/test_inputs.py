@@ -107,6 +107,19 @@ def test_function_strides_not_multiple_of_itemsize_names_the_input():
         th.function([v], v + 1)(x)
 
 
+def test_compiled_signature_says_why_an_ndarray_is_refused():
+    # A fixed-signature call (jit(...).lower(...).compile()) is validated by the C++ runtime:
+    # it said "expected a NumPy array ... got ndarray" for these.
+    c = th.jit(lambda a: a * 2).lower(np.ones(3)).compile()
+    raw = np.zeros(40, np.uint8)
+    packed = np.ndarray((3,), np.float64, raw.data, 1, (9,))
+    with pytest.raises(TypeError, match=r"argument 'a': .*got an ndarray of dtype float64 whose strides \(9,\) "
+                                        r"are not multiples of its itemsize 8"):
+        c(packed)
+    with pytest.raises(TypeError, match=r"argument 'a': .*got an ndarray of dtype >f8 \(non-native byte order\)"):
+        c(np.ones(3, ">f8"))
+
+
 def test_bad_opt_level_in_the_environment_is_one_clear_error():
     env = {**os.environ, "THEANIR_OPT_LEVEL": "abc"}
     proc = subprocess.run([sys.executable, "-c", "import theanir"], env=env, capture_output=True, text=True,
