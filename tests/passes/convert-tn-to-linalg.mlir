@@ -36,3 +36,31 @@ func.func @f64(%arg0: tensor<4xf64>) -> tensor<4xf64> {
   %1 = "tn.tanh"(%0) : (tensor<4xf64>) -> tensor<4xf64>
   return %1 : tensor<4xf64>
 }
+
+// A long float32 sum: float32 partial sums over blocks of the reduced axis (here 16 blocks
+// of 256 rows: each column's partial is one chain of 256 additions), then the partials
+// summed in float64 and rounded once (reduction.blocked_sum).
+// CHECK-LABEL: func.func @blocked_column_sum
+// CHECK:         linalg.generic {{.+}} iterator_types = ["parallel", "reduction", "parallel"]} {{.+}} outs(%{{.+}} : tensor<16x512xf32>)
+// CHECK:           arith.addf {{.+}} : f32
+// CHECK:         linalg.generic {{.+}} ins(%{{.+}} : tensor<16x512xf32>) outs(%{{.+}} : tensor<512xf64>)
+// CHECK:           arith.extf {{.*}} : f32 to f64
+// CHECK:           arith.addf {{.+}} : f64
+// CHECK:         arith.truncf {{.*}} : f64 to f32
+func.func @blocked_column_sum(%arg0: tensor<4096x512xf32>) -> tensor<512xf32> {
+  %0 = "tn.reduce_sum"(%arg0) {axes = array<i64: 0>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<512xf32>
+  return %0 : tensor<512xf32>
+}
+
+// A row of 2049: two blocks of 1024 and a last block of 1 from index 2048, each a float32
+// partial, both added into the float64 sum.
+// CHECK-LABEL: func.func @blocked_row_sum_with_remainder
+// CHECK:         outs(%{{.+}} : tensor<3x2xf32>)
+// CHECK:         outs(%{{.+}} : tensor<3x1xf32>)
+// CHECK:         ins(%{{.+}} : tensor<3x2xf32>) outs(%{{.+}} : tensor<3x1xf64>)
+// CHECK:         ins(%{{.+}} : tensor<3x1xf32>) outs(%{{.+}} : tensor<3x1xf64>)
+// CHECK:         arith.truncf {{.*}} : f64 to f32
+func.func @blocked_row_sum_with_remainder(%arg0: tensor<3x2049xf32>) -> tensor<3x1xf32> {
+  %0 = "tn.reduce_sum"(%arg0) {axes = array<i64: 1>, keepdims = true} : (tensor<3x2049xf32>) -> tensor<3x1xf32>
+  return %0 : tensor<3x1xf32>
+}

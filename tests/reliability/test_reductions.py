@@ -106,6 +106,38 @@ def test_multi_axis_sums(uniform32, axes, keepdims, fused):
     assert rel_err(got, ref) <= RTOL32
 
 
+# 131073 = 3 x 43691 and 20011 (prime) have no divisor that reduction.block_size takes, so the
+# blocked sums (reduction.blocked_sum) add a last, shorter block apart; axis 1 of 3x20011x5 is
+# blocked as an outer loop (column sums), the others as the innermost (row sums).
+@pytest.mark.parametrize("shape,axes,keepdims", [
+    ((8, 131073), (1,), False), ((131073, 8), (0,), True), ((3, 5, 20011), (0, 2), False),
+    ((3, 20011, 5), (0, 1), True), ((3, 20011, 5), (1,), False), ((8, 131073), (0, 1), False)])
+@pytest.mark.parametrize("fused", [False, True])
+def test_blocked_sums_with_a_remainder(uniform32, shape, axes, keepdims, fused):
+    x = uniform32[: int(np.prod(shape))].reshape(shape)
+    d = x.astype(np.float64)
+    if fused:
+        got = th.jit(lambda v: (v * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims))(x)
+        ref = (d * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims)
+    else:
+        got = th.jit(lambda v: v.sum(axis=axes, keepdims=keepdims))(x)
+        ref = d.sum(axis=axes, keepdims=keepdims)
+    assert np.shape(got) == ref.shape
+    assert rel_err(got, ref) <= RTOL32
+
+
+def test_blocked_sums_unvectorized(uniform32, ones_2_25, monkeypatch):
+    """opt_level 0 does not vectorize: a row block is one float32 chain of up to
+    reduction.ROW_BLOCK additions, a column block one of up to COL_BLOCK. Still in bounds."""
+    monkeypatch.setattr(th.config, "opt_level", 0)
+    d = uniform32.astype(np.float64)
+    assert rel_err(th.jit(lambda v: v.sum())(uniform32), d.sum()) <= RTOL32
+    rows, cols = uniform32.reshape(4, -1), uniform32.reshape(-1, 4)
+    assert rel_err(th.jit(lambda v: v.sum(axis=1))(rows), d.reshape(4, -1).sum(axis=1)) <= RTOL32
+    assert rel_err(th.jit(lambda v: v.sum(axis=0))(cols), d.reshape(-1, 4).sum(axis=0)) <= RTOL32
+    assert float(th.jit(lambda v: v.sum())(ones_2_25)) == 2.0**25
+
+
 def test_fused_reduction_is_a_fusion_and_accurate(uniform32):
     """(x*y).sum(axis=1) is one tn.fusion (its lowering has its own accumulator)."""
     x = uniform32.reshape(4, -1)

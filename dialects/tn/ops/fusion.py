@@ -31,8 +31,8 @@ from ..lowering import (LowerCall, broadcast_map, empty, fill, generic, identity
                         to_compute)
 from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, spec_of_type, spec_of_value
-from .reduction import (_MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map, finish_wide,
-                        reduced_shape, split_last, widen, wide_accumulator)
+from .reduction import (_MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map, blocked, blocked_sum,
+                        finish_wide, reduced_shape, split_last, widen, wide_accumulator)
 
 BROADCAST = "tn.broadcast_to"
 YIELD = "gpu.yield"
@@ -186,6 +186,7 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     out = call.out
 
     def body(*args: ir.Value) -> ir.Value:
+        """The group on one element; args = the inputs' scalars (then the accumulator's)."""
         env: dict[ir.Value, ir.Value] = {}
 
         def get(src: tuple[str, Any]) -> ir.Value:
@@ -202,6 +203,8 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
             if o.name == BROADCAST:
                 env[o.results[0]] = xs[0]
             elif o is last and reducer is not None:
+                if len(args) == len(inputs.values):  # blocked_sum's element: the summand
+                    return xs[0]
                 env[o.results[0]] = reducer[1](args[-1], widen(xs[0], acc))
             else:
                 env[o.results[0]] = OPS[o.name].scalar(_scalar_call(o), *xs)
@@ -214,6 +217,8 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     attrs = OPS[last.name].decode_attrs(last)
     axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
     acc = wide_accumulator(last.name, loop, axes) or out.dtype  # long f32 sums: f64
+    if acc != out.dtype and blocked(loop, axes):  # f32 partials over blocks, combined in f64
+        return [blocked_sum(inputs.values, inputs.dtypes, inputs.maps, loop, axes, keepdims, body, out)]
     first, first_keep = (loop.ndim - 1,), True  # the last axis alone first (split_last)
     if not (acc != out.dtype and split_last(loop.shape, axes)):
         first, first_keep = axes, keepdims

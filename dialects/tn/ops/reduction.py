@@ -17,7 +17,8 @@ init is a `linalg.fill` with the combiner's identity. A reduced extent of 0 give
 (sum 0, prod 1, any false, all true); max/min/argmax/argmin have none and refuse it, as NumPy
 does. A float32 sum over more than WIDE_FROM elements accumulates in float64 and is rounded
 once by a second, elementwise generic (`wide_accumulator`); when it reduces the last axis with
-others, the last axis is summed first (`split_last`). prod stays in its dtype, as NumPy's
+others, the last axis is summed first (`split_last`). When its last reduced axis is long, it
+is summed by blocks instead: float32 partials, combined in float64 (`blocked_sum`). prod stays in its dtype, as NumPy's
 (no pairwise product there either): its error grows like a sum's, but a long float32 product
 over- or underflows long before that matters.
 
@@ -104,6 +105,9 @@ def _lower_reduce(call: LowerCall, init: Any, combine: Callable) -> list[ir.Valu
     axes, keepdims = tuple(call.attrs["axes"]), call.attrs["keepdims"]
     out = call.out
     acc = wide_accumulator(call.op.operation.name, x, axes) or out.dtype
+    if acc != out.dtype and blocked(x, axes):
+        return [blocked_sum(call.operands, [x.dtype], [identity_map(x.ndim)], x, axes, keepdims,
+                            lambda a: a, out)]
     first, first_keep = (x.ndim - 1,), True
     if not (acc != out.dtype and split_last(x.shape, axes)):
         first, first_keep = axes, keepdims
@@ -120,8 +124,8 @@ def _lower_reduce(call: LowerCall, init: Any, combine: Callable) -> list[ir.Valu
 # relative). float64 partial sums are exact for 2**29 ones and ~1e-9 off after 1e7 values,
 # whatever order LLVM's vectorizer picks, and cost little: the loop reads float32 and
 # converts in registers (vcvtps2pd); the extra pass rounds only the (smaller) result.
-# NumPy's pairwise summation gets ~1e-7 here; a blocked float32 scheme would need the loop
-# structure we do not control below linalg (convert-linalg-to-loops + LLVM).
+# NumPy's pairwise summation gets ~1e-7 here. A long last reduced axis is summed by blocks
+# instead (`blocked_sum`, below): float32 partials, float64 only for combining them.
 WIDE_FROM = 16  # a shorter float32 sum rounds at most 15 times (< 1e-6 relative): kept in f32
 F64 = np.dtype(np.float64)
 
@@ -173,6 +177,92 @@ def narrow(acc_tensor: ir.Value, acc: np.dtype, out: TensorSpec) -> ir.Value:
     return generic([acc_tensor], [acc], [identity_map(out.ndim)], [empty(out)], [out.dtype],
                    [identity_map(out.ndim)], ["parallel"] * out.ndim,
                    lambda a, _: arith.TruncFOp(element_type(out.dtype), a).result)[0]
+
+
+# ---------------------------------------------------------------- blocked float32 sums
+# Why: the float64 accumulator halves the vector lanes and, for column sums, doubles the
+# traffic of the output row that the inner loop adds into (4096x8192 axis=0, 1 thread: 8.6 ms
+# in float32, 13.1 in float64). So a long float32 sum adds float32 partial sums over blocks
+# of its last reduced axis and combines those in float64; the partials are 1/B of the input.
+# The error is bounded by the longest float32 chain, not by the length of the axis:
+# - that axis is an outer loop (column sums): each partial is one chain of B <= COL_BLOCK;
+# - it is the innermost loop (row sums): the vectorizer splits a block into 32 chains
+#   (8 lanes x 4 accumulators at opt_level 2), <= ROW_BLOCK / 32 each; unvectorized
+#   (opt_level 0/1) one chain of <= ROW_BLOCK, ~1e-6 relative for positive data, ~1e-8 after
+#   the float64 combine of many blocks. Row blocks are larger because each block ends in a
+#   horizontal add and a store: 200-element blocks cost +30% on 1000x1000 (x*x).sum(1).
+COL_BLOCK = 256
+ROW_BLOCK = 1024
+BLOCK_FROM = 64  # a shorter last reduced axis makes partials nearly as large as the input
+
+
+def block_size(k: int, innermost: bool) -> int:
+    """The block for a last reduced axis of length k: all of it when it fits; else the
+    largest divisor from a quarter of the limit (no remainder to sum apart), for a row a
+    multiple of the vector loop's 32 steps (else each block ends in scalar adds: 125-element
+    blocks made a row sum 3.5x slower); else the limit and a remainder summed apart."""
+    most, step = (ROW_BLOCK, 32) if innermost else (COL_BLOCK, 1)
+    if k <= most:
+        return k
+    fits = [b for b in range(most // 4, most + 1, step) if k % b == 0]
+    return max(fits) if fits else most
+
+
+def blocked(x: TensorSpec, axes: tuple[int, ...]) -> bool:
+    """Sum `x` over `axes` by blocks (`blocked_sum`)? When the last reduced axis is long."""
+    return bool(axes) and x.shape[axes[-1]] >= BLOCK_FROM
+
+
+def _zeros_const(shape: tuple[int, ...], dtype: np.dtype) -> ir.Value:
+    """A splat constant: a global after bufferization, no allocation per call."""
+    t = ir.RankedTensorType.get(list(shape), element_type(dtype))
+    return arith.ConstantOp(t, ir.DenseElementsAttr.get_splat(t, ir.FloatAttr.get(element_type(dtype), 0.0))).result
+
+
+def _block_partials(inputs: list[ir.Value], in_dtypes: list[np.dtype], in_maps: list[ir.AffineMap],
+                    loop: TensorSpec, a: int, offset: int, nb: int, b: int,
+                    element: Callable) -> tuple[ir.Value, TensorSpec]:
+    """float32 sums of `element` over nb blocks of b along axis `a`, from index `offset`.
+
+    Loop dims: those of `loop` with `a` split into (block, within): index offset + block*b +
+    within, so the innermost loop stays the old one (contiguous rows or columns). The partials
+    have `loop`'s shape with nb along `a`. A (b,) operand whose value is never read gives the
+    `within` dim its extent (linalg infers loop ranges only from plain dims)."""
+    rank = loop.ndim
+    d = ir.AffineDimExpr.get
+    subst = ir.AffineMap.get(rank + 1, 0, [
+        d(e) if e < a else d(e + 1) if e > a else d(a) * b + d(a + 1) + offset for e in range(rank)])
+    maps = [ir.AffineMap.get(rank + 1, 0, [r.compose(subst) for r in m.results]) for m in in_maps]
+    extent = _zeros_const((b,), loop.dtype)
+    shape = tuple(nb if e == a else n for e, n in enumerate(loop.shape))
+    part = TensorSpec(shape, loop.dtype)
+    out_map = ir.AffineMap.get(rank + 1, 0, [d(e) for e in range(rank + 1) if e != a + 1])
+    iters = ["reduction" if e == a + 1 else "parallel" for e in range(rank + 1)]
+    n_in = len(inputs)
+    res = generic([*inputs, extent], [*in_dtypes, loop.dtype], [*maps, ir.AffineMap.get(rank + 1, 0, [d(a + 1)])],
+                  [fill(part, 0)], [loop.dtype], [out_map], iters,
+                  lambda *args: _add(args[-1], element(*args[:n_in])))[0]
+    return res, part
+
+
+def blocked_sum(inputs: list[ir.Value], in_dtypes: list[np.dtype], in_maps: list[ir.AffineMap],
+                loop: TensorSpec, axes: tuple[int, ...], keepdims: bool, element: Callable,
+                out: TensorSpec) -> ir.Value:
+    """sum of `element(*input scalars)` over `axes` of the iteration space `loop` (float32):
+    float32 partials over blocks of the last reduced axis (`block_size`; one more partial for
+    a remainder), summed in float64 over all `axes`, rounded once."""
+    a = axes[-1]
+    b = block_size(loop.shape[a], a == loop.ndim - 1)
+    nb, tail = divmod(loop.shape[a], b)
+    parts = [_block_partials(inputs, in_dtypes, in_maps, loop, a, 0, nb, b, element)]
+    if tail:
+        parts.append(_block_partials(inputs, in_dtypes, in_maps, loop, a, nb * b, 1, tail, element))
+    total = fill(TensorSpec(out.shape, F64), 0)
+    for partial, part in parts:
+        total = generic([partial], [part.dtype], [identity_map(loop.ndim)], [total], [F64],
+                        [_out_map(loop.ndim, axes, keepdims)], _iterators(loop.ndim, axes),
+                        lambda v, s: _add(s, widen(v, F64)))[0]
+    return narrow(total, F64, out)
 
 
 def _is_float(v: ir.Value) -> bool:
