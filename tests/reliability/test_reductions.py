@@ -88,13 +88,8 @@ def test_float32_reductions_along_axes(uniform32, axis, name, fn, ref):
     assert rel_err(got, ref(x.astype(np.float64), axis)) <= RTOL32, (name, axis)
 
 
-@pytest.mark.parametrize("axes", [(0, 2), (1, 2), (0, 1, 2), None, (0, 1)])
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("fused", [False, True])
-def test_multi_axis_sums(uniform32, axes, keepdims, fused):
-    """Several axes at once, with and without the last: the wide sum then reduces the last
-    axis first and the others from its partial sums (reduction.split_last)."""
-    x = uniform32[: 40 * 50 * 1000].reshape(40, 50, 1000)
+def _check_sum(x, axes, keepdims, fused):
+    """x.sum(axes) (or of 3x - 1, fused into the reduction) within RTOL32 of float64."""
     d = x.astype(np.float64)
     if fused:
         got = th.jit(lambda v: (v * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims))(x)
@@ -104,6 +99,16 @@ def test_multi_axis_sums(uniform32, axes, keepdims, fused):
         ref = d.sum(axis=axes, keepdims=keepdims)
     assert np.shape(got) == ref.shape
     assert rel_err(got, ref) <= RTOL32
+
+
+@pytest.mark.parametrize("axes", [(0, 2), (1, 2), (0, 1, 2), None, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("fused", [False, True])
+def test_multi_axis_sums(uniform32, axes, keepdims, fused):
+    """Several axes at once, with and without the last: the wide sum then reduces the last
+    axis first and the others from its partial sums (reduction.split_last)."""
+    x = uniform32[: 40 * 50 * 1000].reshape(40, 50, 1000)
+    _check_sum(x, axes, keepdims, fused)
 
 
 # 131073 = 3 x 43691 and 20011 (prime) have no divisor that reduction.block_size takes, so the
@@ -115,15 +120,7 @@ def test_multi_axis_sums(uniform32, axes, keepdims, fused):
 @pytest.mark.parametrize("fused", [False, True])
 def test_blocked_sums_with_a_remainder(uniform32, shape, axes, keepdims, fused):
     x = uniform32[: int(np.prod(shape))].reshape(shape)
-    d = x.astype(np.float64)
-    if fused:
-        got = th.jit(lambda v: (v * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims))(x)
-        ref = (d * 3.0 - 1.0).sum(axis=axes, keepdims=keepdims)
-    else:
-        got = th.jit(lambda v: v.sum(axis=axes, keepdims=keepdims))(x)
-        ref = d.sum(axis=axes, keepdims=keepdims)
-    assert np.shape(got) == ref.shape
-    assert rel_err(got, ref) <= RTOL32
+    _check_sum(x, axes, keepdims, fused)
 
 
 def test_blocked_sums_unvectorized(uniform32, ones_2_25, monkeypatch):
