@@ -15,7 +15,7 @@ f64) and rounded once:
     linalg.generic ins(%w) outs(%c)           { truncf }
     memref.dealloc %w
 
-Products with a static K <= WIDE_FROM stay as they are (at most 16 roundings), as do f64
+Products with a static K <= WIDE_FROM (256: one block of a blocked sum) stay as they are, as do f64
 and integer products and those already sent to BLAS or the small-GEMM kernels (whose float32
 accumulation is BLAS's own). Runs before `convert-linalg-to-loops` and the OpenMP pass.
 """

@@ -6,7 +6,7 @@
 // CHECK:         %[[W:.+]] = memref.alloc() {alignment = 64 : i64} : memref<4x3xf64>
 // CHECK:         linalg.generic {{.+}} ins(%[[C:.+]] : memref<4x3xf32>) outs(%[[W]] : memref<4x3xf64>)
 // CHECK:           arith.extf
-// CHECK:         linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.+}}, %{{.+}} : memref<4x100xf32>, memref<100x3xf32>) outs(%[[W]] : memref<4x3xf64>)
+// CHECK:         linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.+}}, %{{.+}} : memref<4x300xf32>, memref<300x3xf32>) outs(%[[W]] : memref<4x3xf64>)
 // CHECK:           %[[X:.+]] = arith.extf
 // CHECK:           %[[Y:.+]] = arith.extf
 // CHECK:           %[[P:.+]] = arith.mulf %[[X]], %[[Y]] : f64
@@ -16,8 +16,8 @@
 // CHECK:         memref.dealloc %[[W]]
 // CHECK-NOT:     linalg.matmul
 // CHECK:         return
-func.func @loops(%a: memref<4x100xf32>, %b: memref<100x3xf32>, %c: memref<4x3xf32>) {
-  linalg.matmul ins(%a, %b : memref<4x100xf32>, memref<100x3xf32>) outs(%c : memref<4x3xf32>)
+func.func @loops(%a: memref<4x300xf32>, %b: memref<300x3xf32>, %c: memref<4x3xf32>) {
+  linalg.matmul ins(%a, %b : memref<4x300xf32>, memref<300x3xf32>) outs(%c : memref<4x3xf32>)
   return
 }
 
@@ -38,17 +38,17 @@ func.func @batched_transposed(%a: memref<?x?x?xf32>, %b: memref<?x?x?xf32>, %c: 
   return
 }
 
-// Left alone: a short K (at most 16 roundings), float64, integers.
+// Left alone: K of at most 256 (one float32 chain, as a block of blocked sums), float64, integers.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT:     memref.alloc
-// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : memref<4x16xf32>, memref<16x3xf32>)
+// CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : memref<4x256xf32>, memref<256x3xf32>)
 // CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : memref<4x100xf64>, memref<100x3xf64>)
 // CHECK:         linalg.matmul ins(%{{.+}}, %{{.+}} : memref<4x100xi32>, memref<100x3xi32>)
 // CHECK:         return
-func.func @kept(%a: memref<4x16xf32>, %b: memref<16x3xf32>, %c: memref<4x3xf32>,
+func.func @kept(%a: memref<4x256xf32>, %b: memref<256x3xf32>, %c: memref<4x3xf32>,
                 %d: memref<4x100xf64>, %e: memref<100x3xf64>, %f: memref<4x3xf64>,
                 %g: memref<4x100xi32>, %h: memref<100x3xi32>, %i: memref<4x3xi32>) {
-  linalg.matmul ins(%a, %b : memref<4x16xf32>, memref<16x3xf32>) outs(%c : memref<4x3xf32>)
+  linalg.matmul ins(%a, %b : memref<4x256xf32>, memref<256x3xf32>) outs(%c : memref<4x3xf32>)
   linalg.matmul ins(%d, %e : memref<4x100xf64>, memref<100x3xf64>) outs(%f : memref<4x3xf64>)
   linalg.matmul ins(%g, %h : memref<4x100xi32>, memref<100x3xi32>) outs(%i : memref<4x3xi32>)
   return

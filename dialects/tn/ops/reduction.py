@@ -126,7 +126,11 @@ def _lower_reduce(call: LowerCall, init: Any, combine: Callable) -> list[ir.Valu
 # converts in registers (vcvtps2pd); the extra pass rounds only the (smaller) result.
 # NumPy's pairwise summation gets ~1e-7 here. A long last reduced axis is summed by blocks
 # instead (`blocked_sum`, below): float32 partials, float64 only for combining them.
-WIDE_FROM = 16  # a shorter float32 sum rounds at most 15 times (< 1e-6 relative): kept in f32
+# A sum of at most WIDE_FROM float32 terms stays one float32 chain, as each block of
+# `blocked_sum` is (COL_BLOCK): the same error bound (~sqrt(256) ulps typical), without a
+# float64 buffer and a rounding pass (they cost 6% of a small RNN step, whose sums run over 50
+# to 100 terms). The same bound holds for products' K (linalg.py, theanir-wide-products).
+WIDE_FROM = 256
 F64 = np.dtype(np.float64)
 
 
