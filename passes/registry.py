@@ -16,6 +16,7 @@ from typing import Callable
 
 from mlir import ir, passmanager
 
+from .lower.cancel_points import NAME as CANCEL_POINTS, cancel_points
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.donated_inits import NAME as DONATED_INITS, donated_inits
 from .lower.entry_abi import NAME as ENTRY_ABI, make_entry
@@ -164,9 +165,12 @@ register(PassInfo(TO_BLAS, "after bufferization: float (batch_)matmul on strided
                   "scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take",
                   convert_linalg_matmul_to_blas))
 register(PassInfo(WIDE_PRODUCTS, "after the BLAS passes: a float32 (batch_)matmul left to loops "
-                  "accumulates in a float64 buffer, rounded once (K > 16)", wide_products))
+                  "accumulates in a float64 buffer, rounded once (K > 256)", wide_products))
 register(PassInfo(RUNTIME_MEMORY, "in the LLVM dialect: define the generic alloc/free functions to call "
                   "the runtime's hooks (its buffer pool), aligned_alloc/free until installed", runtime_memory))
+register(PassInfo(CANCEL_POINTS, "in the LLVM dialect: define @__theanir_cancelled, the poll loops "
+                  "call at each step (a volatile load of the flag the exported setter installs: the "
+                  "runtime's Ctrl-C flag)", cancel_points))
 register(_pipeline("lower-to-cpu", "the whole stage table: tn -> tn-opt -> linalg -> bufferized "
                    "-> llvm", _stage_steps("tn", "llvm")))
 
