@@ -30,5 +30,17 @@ def reliability_long(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """th.config pointed at an empty disk-cache directory for this test (returned)."""
+    import theanir as th
+
+    d = tmp_path / "cache"
+    monkeypatch.setattr(th.config, "cache", True)
+    monkeypatch.setattr(th.config, "cache_dir", str(d))
+    monkeypatch.setattr(th.config, "codegen", "object")
+    return d
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

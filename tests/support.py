@@ -1,9 +1,13 @@
 """Shared test tables and helpers: shapes, dtypes, random inputs, NumPy comparison."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
 
 import theanir as th
 
@@ -62,3 +66,18 @@ def check_against_numpy(fn: Callable, reference: Callable, *args: Any, rtol: flo
             assert_close(g, w, rtol=rtol, atol=atol)
     else:
         assert_close(got, want, rtol=rtol, atol=atol)
+
+
+def entries(cache_dir) -> list[str]:
+    """The artifact entries (32-hex-digit directories) of a disk cache, sorted."""
+    return sorted(e for e in os.listdir(cache_dir) if len(e) == 32) if os.path.isdir(cache_dir) else []
+
+
+def run_openmp_child(script: str, tmp_path) -> None:
+    """Run `script` (which prints 'ok' last) in a child process with th.config.openmp's runtime:
+    Intel's OpenMP runtime must not meet another in the test process."""
+    if not os.path.exists(os.path.join(sys.prefix, "lib", "libiomp5.so")):
+        pytest.skip("intel-openmp not installed")
+    env = dict(os.environ, THEANIR_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

@@ -19,6 +19,8 @@ import theanir as th
 from theanir.passes.artifact import MANIFEST, verify_artifact
 from theanir.passes.native import STATS
 
+from support import entries
+
 CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -53,20 +55,6 @@ def run_child(cache_dir: str, **env: str) -> dict:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def entries(cache_dir) -> list[str]:
-    return sorted(e for e in os.listdir(cache_dir) if len(e) == 32) if os.path.isdir(cache_dir) else []
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """th.config pointed at an empty cache directory for this test."""
-    d = tmp_path / "cache"
-    monkeypatch.setattr(th.config, "cache", True)
-    monkeypatch.setattr(th.config, "cache_dir", str(d))
-    monkeypatch.setattr(th.config, "codegen", "object")
-    return d
 
 
 def delta(before: dict, key: str) -> int:

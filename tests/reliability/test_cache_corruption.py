@@ -21,18 +21,7 @@ import theanir as th
 from theanir.passes.artifact import MANIFEST, ArtifactError, load_artifact, read_manifest, verify_artifact
 from theanir.passes.native import STATS
 
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    d = tmp_path / "cache"
-    monkeypatch.setattr(th.config, "cache", True)
-    monkeypatch.setattr(th.config, "cache_dir", str(d))
-    monkeypatch.setattr(th.config, "codegen", "object")
-    return d
-
-
-def entries(cache_dir) -> list[str]:
-    return sorted(e for e in os.listdir(cache_dir) if len(e) == 32) if os.path.isdir(cache_dir) else []
+from support import entries
 
 
 def aliases(cache_dir) -> list[str]:

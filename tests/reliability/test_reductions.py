@@ -9,14 +9,11 @@ and the reduce_sum that transposes a broadcast in a gradient. Arrays stay <= 128
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import theanir as th
+from support import run_openmp_child
 
 RTOL32 = 1e-6  # the issue's acceptance bound for float32
 RTOL64 = 1e-12
@@ -249,12 +246,7 @@ print("ok")
 def test_openmp_reductions_are_accurate(tmp_path):
     """th.config.openmp lowers through parallel loops; the wide accumulator holds there too
     (a child process: Intel's OpenMP runtime must not meet another)."""
-    if not os.path.exists(os.path.join(sys.prefix, "lib", "libiomp5.so")):
-        pytest.skip("intel-openmp not installed")
-    env = dict(os.environ, THEANIR_CACHE_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", OPENMP_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    run_openmp_child(OPENMP_SCRIPT, tmp_path)
 
 
 # ---------------------------------------------------------------- softmax of +inf (item 13)

@@ -15,6 +15,8 @@ import theanir as th
 from theanir.passes import threads
 from theanir.passes.pipeline import blas_library
 
+from support import run_openmp_child
+
 pytestmark = pytest.mark.skipif(blas_library() is None, reason="scipy-openblas32 not installed")
 
 
@@ -190,13 +192,4 @@ print("ok")
 def test_openmp_same_results_as_serial(tmp_path):
     """th.config.openmp (off by default) with 1 and 2 threads computes what the serial loops
     do. In a child process: it loads Intel's OpenMP runtime, which must not meet another."""
-    import os
-    import subprocess
-    import sys
-
-    if not os.path.exists(os.path.join(sys.prefix, "lib", "libiomp5.so")):
-        pytest.skip("intel-openmp not installed")
-    env = dict(os.environ, THEANIR_CACHE_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", OPENMP_SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    run_openmp_child(OPENMP_SCRIPT, tmp_path)
