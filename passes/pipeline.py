@@ -27,6 +27,7 @@ from .lower.vector_width import vector_width
 from .lower.wide_products import wide_products
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
+from .options import CompileOptions
 
 # MLIR's Python bindings try `import mlir.dialects.<namespace>` each time they wrap an op of a
 # dialect that has no Python module, and remember only successes: a failed import per tn op
@@ -34,19 +35,6 @@ from .optimize.phases import phases
 sys.modules.setdefault("mlir.dialects.tn", types.ModuleType("mlir.dialects.tn"))
 
 Step = str | Callable[[ir.Operation, "CompileOptions"], None]
-
-
-@dataclass
-class CompileOptions:
-    """What a compile needs beyond the module: the entry point and its argument layouts."""
-
-    entry: str = "main"
-    contiguous: Sequence[bool] | None = None
-    optimizer: str = "fast_run"
-    opt_level: int = 2
-    blas: bool = True  # float (batch_)matmul -> scipy_cblas_?gemm (th.config.blas)
-    openmp: bool = False  # loop nests -> OpenMP parallel loops (th.config.openmp)
-    donate: Sequence[tuple[int, int]] = ()  # (input, output): the output written into the input's buffer
 
 
 @dataclass
