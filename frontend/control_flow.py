@@ -20,13 +20,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import gpu
 
-from theanir.dialects.tn.builder import current_location, describe_location, size_problem
+from theanir.dialects.tn.builder import describe_location
 from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
 from theanir.dialects.tn.ops.control_ad import TRUNCATE
-from theanir.dialects.tn.registry import OPS, ShapeError, lookup
-from theanir.dialects.tn.types import TensorSpec, tensor_type
+from theanir.dialects.tn.registry import OPS, ShapeError
+from theanir.dialects.tn.regions import Region, emit_region_op
+from theanir.dialects.tn.types import TensorSpec
 
 from . import numpy_api as tnp
 from .pytree import tree_flatten, tree_unflatten
@@ -38,59 +38,10 @@ _KIND_ORDER = "bif"  # a weak (Python-scalar) value may take a dtype of the same
 
 
 # ------------------------------------------------------------------ tracing into regions
-class Region:
-    """A block traced before its op exists: lives in a scratch holder op until `emit_region_op`."""
-
-    def __init__(self, arg_specs: Sequence[TensorSpec]):
-        self.holder = ir.Operation.create("scf.execute_region", results=[], regions=1)
-        self.block = self.holder.regions[0].blocks.append(*[tensor_type(s) for s in arg_specs])
-        self.args = [Tensor(a) for a in self.block.arguments]
-        self.yielded: list[Tensor] = []
-
-    def trace(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn` with the insertion point in this block (the holder goes on failure)."""
-        try:
-            with ir.InsertionPoint(self.block):
-                return fn(*args)
-        except BaseException:
-            self.discard()
-            raise
-
-    def close(self, values: Sequence[Tensor]) -> None:
-        self.yielded = list(values)
-        with ir.InsertionPoint(self.block), current_location():
-            gpu.YieldOp([v.value for v in values])
-
-    def discard(self) -> None:
-        if self.holder is not None:
-            self.holder.erase()
-            self.holder = None
-
-
-def emit_region_op(name: str, operands: Sequence[Tensor], attrs: dict[str, Any],
-                   result_specs: Sequence[TensorSpec], regions: Sequence[Region]) -> list[Tensor]:
-    """Build the region op where the first holder sits, move the traced blocks into it, and
-    check it with the op's region shape rule."""
-    opdef = lookup(name)
-    loc = current_location()
-    for spec in result_specs:  # stacked outputs: (length, ...) may exceed what a tensor can hold
-        problem = size_problem(spec)
-        if problem is not None:
-            for r in regions:
-                r.discard()
-            raise ShapeError(f"{name}: {problem} at {describe_location(loc)}")
-    op = ir.Operation.create(
-        name, results=[tensor_type(s) for s in result_specs], operands=[t.value for t in operands],
-        attributes={**opdef.encode_attrs(attrs), **opdef.segment_attrs(len(operands), len(result_specs))},
-        regions=len(regions), loc=loc, ip=ir.InsertionPoint(regions[0].holder))
-    for i, r in enumerate(regions):
-        r.block.append_to(op.regions[i])
-        r.discard()
-    try:
-        opdef.infer_region(op)
-    except ShapeError as e:  # a frontend bug if it happens: the frontend checked everything
-        raise ShapeError(f"{name}: {e} at {describe_location(loc)}") from None
-    return [Tensor(r) for r in op.results]
+# `Region` and `emit_region_op` live in the dialect (the autodiff rules of tn.scan/tn.cond
+# build regions too); block arguments and results come back as lax Values, made Tensors here.
+def _tensors(values: Sequence[Any]) -> list[Tensor]:
+    return [Tensor(v.value) for v in values]
 
 
 # ------------------------------------------------------------------ values
@@ -215,14 +166,14 @@ def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who:
         flags = [] if stop is None else [_flag(stop, who, "the stop condition")]
         return new, ys, flags
 
-    new, ys, flags = region.trace(body, *region.args)
+    new, ys, flags = region.trace(body, *_tensors(region.args))
     if len(inits) + len(ys) > MAX_SCAN_RESULTS:
         region.discard()
         raise ValueError(f"{who}: at most {MAX_SCAN_RESULTS} outputs and carried values in all")
     region.close(new + ys + flags)
     specs = [t.spec for t in inits] + [TensorSpec((length,) + y.shape, y.dtype) for y in ys]
     attrs = {"length": length, "until": bool(flags)}
-    results = emit_region_op("tn.scan", [n, *inits], attrs, specs, [region])
+    results = _tensors(emit_region_op("tn.scan", [n, *inits], attrs, specs, [region]))
     if truncate_gradient >= 0 and results:
         op = results[0].value.owner.operation
         op.attributes[TRUNCATE] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), truncate_gradient)
@@ -541,7 +492,7 @@ def cond(pred: Any, true_fun: Callable[..., Any], false_fun: Callable[..., Any],
         raise
     then.close([x for x, _ in pairs])
     other.close([y for _, y in pairs])
-    outs = emit_region_op("tn.cond", [p], {}, [x.spec for x, _ in pairs], [then, other])
+    outs = _tensors(emit_region_op("tn.cond", [p], {}, [x.spec for x, _ in pairs], [then, other]))
     return tree_unflatten(a_tree, outs)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from theanir.dialects.tn.builder import describe_location, emit, emit1
+from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.types import check_dtype
@@ -55,6 +56,8 @@ def result_type(*xs: Any) -> np.dtype:
     for x in xs:
         if isinstance(x, Tensor):
             parts.append(_weak_proxy(x.dtype) if x.weak else x.dtype)
+        elif isinstance(x, Value):
+            parts.append(x.dtype)
         elif isinstance(x, Scalar):
             parts.append(x)
         else:
@@ -74,6 +77,8 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
     """Tensor view of `x` (Python scalars become weak constants), cast to `dtype` if given."""
     if isinstance(x, Tensor):
         return x if dtype is None else astype(x, dtype)
+    if isinstance(x, Value):  # a lax Value from the dialect (autodiff, regions): now a Tensor
+        return as_tensor(Tensor(x.value), dtype)
     if isinstance(x, Scalar):
         dt = check_dtype(dtype) if dtype is not None else result_type(x)
         return constant(np.asarray(x, dtype=dt), weak=dtype is None)

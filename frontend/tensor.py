@@ -1,7 +1,9 @@
 """`Tensor`: a traced value (an `ir.Value` of the tn IR under construction) with NumPy manners.
 
-The same class is the tracer that user code sees inside `@jit` and the vocabulary the
-autodiff rules are written in, so a rule reads as math (`t * (1 - y * y)`).
+It is the tracer that user code sees inside `@jit`. It extends the dialect's `lax.Value`
+(the strict handle the dialect's rules are written with) with NumPy's operators: implicit
+broadcasting and NEP 50 promotion. A lax Value coming back from the dialect (autodiff,
+regions) becomes a Tensor at the frontend's boundary (`numpy_api.as_tensor`).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 from mlir import ir
 
+from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.types import TensorSpec, spec_of_value
 
 
@@ -23,14 +26,14 @@ def _api():
     return numpy_api
 
 
-class Tensor:
+class Tensor(Value):
     """A symbolic array of static shape and dtype.
 
     `weak` marks values that came from Python scalars: like NumPy 2 (NEP 50) they take the
     dtype of the other operand in mixed arithmetic.
     """
 
-    __slots__ = ("value", "spec", "weak")
+    __slots__ = ("weak",)
     __array_priority__ = 1000
 
     def __init__(self, value: ir.Value, weak: bool = False):

@@ -15,6 +15,7 @@ import numpy as np
 from mlir import ir
 
 from theanir.dialects.tn.builder import describe_location, emit1, location_override
+from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.registry import OPS, Linear
 from theanir.dialects.tn.types import spec_of_value
 
@@ -73,13 +74,11 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     values the tangent needs and a linear tangent loop reading them (JAX's partial
     evaluation); without it a loop's tangent runs alongside a copy of its primal.
     """
-    from theanir.frontend.tensor import Tensor
-
     block = _current_block()
-    tmap: dict[ir.Value, Tensor] = {}
+    tmap: dict[ir.Value, Value] = {}
     for v, t in zip(inputs, tangents):
         if t is not None and _is_float(v):
-            tmap[v] = Tensor(t)
+            tmap[v] = Value(t)
     for op in _active_ops(block, [v for v in inputs if v in tmap], outputs):
         in_tangents = [tmap.get(v) for v in op.operands]
         if all(tmap.get(v) is None for v in reads(op)):  # captured values count too
@@ -96,21 +95,21 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                 found = opdef.jvp_region(op.operation, tmap.get, linearize)
             for v, t in found.items():
                 if t is not None and _is_float(v):
-                    tmap[v] = t
+                    tmap[v] = _plain(t)
             continue
         if opdef is None or opdef.jvp is None:
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no derivative rule (jvp)")
         with location_override(op.location):
-            primals = [Tensor(v) for v in op.operands]
-            outs = [Tensor(r) for r in op.results]
+            primals = [Value(v) for v in op.operands]
+            outs = [Value(r) for r in op.results]
             out_t = opdef.jvp(primals, in_tangents, outs, **opdef.decode_attrs(op.operation))
         for r, t in zip(op.results, out_t):
             if t is not None and _is_float(r):
                 if t.shape != spec_of_value(r).shape or t.dtype != spec_of_value(r).dtype:
                     raise DifferentiationError(
                         f"jvp rule of {name} returned {t.spec} for a result of type {spec_of_value(r)}")
-                tmap[r] = t
+                tmap[r] = _plain(t)
     return [tmap[o].value if o in tmap else None for o in outputs]
 
 
@@ -123,17 +122,15 @@ def _placeholder(v: ir.Value) -> ir.Value:
 def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                cotangents: Sequence[ir.Value | None]) -> list[ir.Value | None]:
     """Cotangents of `inputs` given `cotangents` of `outputs` (None = disconnected)."""
-    from theanir.frontend.tensor import Tensor
-
     block = _current_block()
     seeds = [_placeholder(v) if _is_float(v) else None for v in inputs]
     out_tangents = jvp_values(outputs, inputs, seeds, linearize=True)
     linear = {s for s in seeds if s is not None}
     linear_ops = linear_ops_of(block, linear)
-    cts: dict[ir.Value, Tensor] = {}
+    cts: dict[ir.Value, Value] = {}
     for t, ct in zip(out_tangents, cotangents):
         if t is not None and ct is not None:
-            _accumulate(cts, t, Tensor(ct))
+            _accumulate(cts, t, Value(ct))
     transpose_ops(linear_ops, linear, cts)
     grads: list[ir.Value | None] = []
     for s in seeds:
@@ -160,10 +157,8 @@ def linear_ops_of(block: ir.Block, linear: set) -> list:
 
 def transpose_ops(linear_ops: Sequence, linear: set, cts: dict) -> None:
     """Transpose `linear_ops` in reverse order, emitting at the current insertion point:
-    `cts` maps values to cotangent Tensors (seeded with the outputs'); afterwards it holds
+    `cts` maps values to cotangent Values (seeded with the outputs'); afterwards it holds
     the cotangents of the linear values the ops read (`linear` is the set of linear values)."""
-    from theanir.frontend.tensor import Tensor
-
     for op in reversed(linear_ops):
         out_cts = [cts.pop(r, None) for r in op.results]
         if all(c is None for c in out_cts):
@@ -184,7 +179,7 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict) -> None:
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no transpose rule: reverse mode "
                 f"through it is not supported yet")
-        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype) if v in linear else Tensor(v)
+        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype) if v in linear else Value(v)
                  for v in op.operands]
         with location_override(op.location):
             in_cts = opdef.transpose(out_cts, slots, **opdef.decode_attrs(op.operation))
@@ -200,10 +195,14 @@ def erase_unused(ops: Sequence) -> None:
             op.operation.erase()
 
 
-def _accumulate(cts: dict, v: ir.Value, c) -> None:
-    from theanir.frontend.tensor import Tensor
+def _plain(x) -> Value:
+    """`x` (an ir.Value, a lax Value or a subclass such as the frontend's Tensor) as a plain
+    lax Value, so that derivative code always follows the dialect's strict operators."""
+    return x if type(x) is Value else Value(x if isinstance(x, ir.Value) else x.value)
 
-    c = c if isinstance(c, Tensor) else Tensor(c)
+
+def _accumulate(cts: dict, v: ir.Value, c) -> None:
+    c = _plain(c)
     spec = spec_of_value(v)
     if c.shape != spec.shape or c.dtype != spec.dtype:
         raise DifferentiationError(f"cotangent {c.spec} does not match value type {spec}")

@@ -10,6 +10,7 @@ from mlir import ir
 from mlir.dialects import func
 
 from theanir.dialects.tn.builder import location_override
+from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.lowering import LowerCall
 from theanir.dialects.tn.ops.control import sink_into_branches
 from theanir.dialects.tn.registry import OPS, lookup
@@ -39,9 +40,8 @@ def _retype_function(f: func.FuncOp) -> None:
 
 
 def decompose_ops(block: ir.Block) -> None:
-    """Expand every op that has a decompose rule into other tn ops (recursively)."""
-    from theanir.frontend.tensor import Tensor
-
+    """Expand every op that has a decompose rule into other tn ops (recursively); the rules
+    build with the dialect's lax Values."""
     for op in list(block.operations):
         for region in op.regions:
             for b in region.blocks:
@@ -50,9 +50,9 @@ def decompose_ops(block: ir.Block) -> None:
         if opdef is None or opdef.decompose is None:
             continue
         with ir.InsertionPoint(op), location_override(op.location):
-            ins = [Tensor(v) for v in op.operands]
+            ins = [Value(v) for v in op.operands]
             outs = opdef.decompose(*ins, **opdef.decode_attrs(op.operation))
-        outs = [outs] if isinstance(outs, Tensor) else list(outs)
+        outs = [outs] if isinstance(outs, Value) else list(outs)
         for old, new in zip(op.results, outs):
             old.replace_all_uses_with(new.value)
         op.operation.erase()

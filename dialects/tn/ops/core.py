@@ -10,6 +10,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
+from .. import lax
 from ..lowering import LowerCall, broadcast_map, elementwise, empty, generic, identity_map
 from ..registry import ShapeError, defop, elements_to_numpy
 from ..types import TensorSpec, check_dtype, element_type, tensor_type
@@ -105,13 +106,13 @@ def _cast_jvp(primals, tangents, outs, dtype):
     (t,) = tangents
     if t is None or np.dtype(dtype).kind != "f" or primals[0].dtype.kind != "f":
         return [None]
-    return [t.astype(dtype)]
+    return [lax.convert(t, dtype)]
 
 
 @cast.def_transpose
 def _cast_transpose(cts, primals, dtype):
     (ct,) = cts
-    return [ct.astype(primals[0].dtype) if ct is not None else None]
+    return [lax.convert(ct, primals[0].dtype) if ct is not None else None]
 
 
 # ---------------------------------------------------------------- tn.broadcast_to
@@ -158,12 +159,10 @@ def _broadcast_lower(call: LowerCall) -> list[ir.Value]:
 @broadcast_to.def_jvp
 def _broadcast_jvp(primals, tangents, outs, shape):
     (t,) = tangents
-    return [None if t is None else t.broadcast_to_shape(shape)]
+    return [None if t is None else lax.broadcast_to(t, shape)]
 
 
 @broadcast_to.def_transpose
 def _broadcast_transpose(cts, primals, shape):
-    from theanir.frontend.numpy_api import sum_to_shape
-
     (ct,) = cts
-    return [None if ct is None else sum_to_shape(ct, tuple(primals[0].shape))]
+    return [None if ct is None else lax.sum_to_shape(ct, tuple(primals[0].shape))]

@@ -16,6 +16,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, math, scf
 
+from .. import lax
 from ..lowering import LowerCall, elementwise
 from ..registry import OPS, Linear, ShapeError, defop
 from ..types import TensorSpec
@@ -378,16 +379,11 @@ def _b(fa, fb):
     return jvp
 
 
-def _tnp():
-    from theanir.frontend import numpy_api as tnp
-    return tnp
-
-
 # (name, kinds, NumPy reference, scalar lowering, jvp)
 UNARY = [
     ("neg", "fi", np.negative, _neg, _u(lambda x, t, y: -t)),
-    ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * _tnp().sign(x))),
-    ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: _tnp().zeros_like(t))),
+    ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * lax.sign(x))),
+    ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: lax.zeros_like(t))),
     ("exp", "f", np.exp, _exp, _u(lambda x, t, y: t * y)),
     ("expm1", "f", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
     ("log", "f", _quiet(np.log), lambda x: math.LogOp(x).result, _u(lambda x, t, y: t / x)),
@@ -399,14 +395,14 @@ UNARY = [
     ("tanh", "f", np.tanh, _tanh, _u(lambda x, t, y: t * (1 - y * y))),
     ("sigmoid", "f", _sigmoid_np, _sigmoid, _u(lambda x, t, y: t * y * (1 - y))),
     ("softplus", "f", lambda x: np.logaddexp(np.zeros((), x.dtype), x), _softplus,
-     _u(lambda x, t, y: t * _tnp().sigmoid(x))),
+     _u(lambda x, t, y: t * lax.sigmoid(x))),
     ("relu", "fi", lambda x: np.maximum(x, 0).astype(x.dtype), _relu,
-     _u(lambda x, t, y: _tnp().where(x > 0, t, _tnp().zeros_like(t)))),
-    ("sin", "f", np.sin, lambda x: math.SinOp(x).result, _u(lambda x, t, y: t * _tnp().cos(x))),
-    ("cos", "f", np.cos, lambda x: math.CosOp(x).result, _u(lambda x, t, y: -t * _tnp().sin(x))),
-    ("floor", "f", np.floor, lambda x: math.FloorOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
-    ("ceil", "f", np.ceil, lambda x: math.CeilOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
-    ("round", "f", np.round, lambda x: math.RoundEvenOp(x).result, _u(lambda x, t, y: _tnp().zeros_like(t))),
+     _u(lambda x, t, y: lax.where(x > 0, t, lax.zeros_like(t)))),
+    ("sin", "f", np.sin, lambda x: math.SinOp(x).result, _u(lambda x, t, y: t * lax.cos(x))),
+    ("cos", "f", np.cos, lambda x: math.CosOp(x).result, _u(lambda x, t, y: -t * lax.sin(x))),
+    ("floor", "f", np.floor, lambda x: math.FloorOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
+    ("ceil", "f", np.ceil, lambda x: math.CeilOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
+    ("round", "f", np.round, lambda x: math.RoundEvenOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("logical_not", "b", np.logical_not, _not, None),
 ]
 
@@ -418,16 +414,16 @@ BINARY = [
      _b(lambda a, b, y, t: t / b, lambda a, b, y, t: -t * y / b)),
     ("pow", "fi", _np_pow, _pow,
      _b(lambda a, b, y, t: t * b * a ** (b - 1),
-        lambda a, b, y, t: t * y * _tnp().log(_tnp().where(a > 0, a, _tnp().ones_like(a))))),
+        lambda a, b, y, t: t * y * lax.log(lax.where(a > 0, a, lax.ones_like(a))))),
     ("maximum", "fib", np.maximum, _minmax(arith.MaximumFOp, arith.OrIOp, arith.MaxSIOp),
-     _b(lambda a, b, y, t: _tnp().where(a >= b, t, _tnp().zeros_like(t)),
-        lambda a, b, y, t: _tnp().where(a >= b, _tnp().zeros_like(t), t))),
+     _b(lambda a, b, y, t: lax.where(a >= b, t, lax.zeros_like(t)),
+        lambda a, b, y, t: lax.where(a >= b, lax.zeros_like(t), t))),
     ("minimum", "fib", np.minimum, _minmax(arith.MinimumFOp, arith.AndIOp, arith.MinSIOp),
-     _b(lambda a, b, y, t: _tnp().where(a <= b, t, _tnp().zeros_like(t)),
-        lambda a, b, y, t: _tnp().where(a <= b, _tnp().zeros_like(t), t))),
-    ("floor_divide", "fi", _np_floordiv, _floordiv, _b(lambda a, b, y, t: _tnp().zeros_like(t),
-                                                        lambda a, b, y, t: _tnp().zeros_like(t))),
-    ("mod", "fi", _np_mod, _mod, _b(lambda a, b, y, t: t, lambda a, b, y, t: -t * _tnp().floor_divide(a, b))),
+     _b(lambda a, b, y, t: lax.where(a <= b, t, lax.zeros_like(t)),
+        lambda a, b, y, t: lax.where(a <= b, lax.zeros_like(t), t))),
+    ("floor_divide", "fi", _np_floordiv, _floordiv, _b(lambda a, b, y, t: lax.zeros_like(t),
+                                                        lambda a, b, y, t: lax.zeros_like(t))),
+    ("mod", "fi", _np_mod, _mod, _b(lambda a, b, y, t: t, lambda a, b, y, t: -t * lax.floor_divide(a, b))),
     ("logical_and", "b", np.logical_and, lambda a, b: arith.AndIOp(a, b).result, None),
     ("logical_or", "b", np.logical_or, lambda a, b: arith.OrIOp(a, b).result, None),
     ("logical_xor", "b", np.logical_xor, lambda a, b: arith.XOrIOp(a, b).result, None),
@@ -479,10 +475,9 @@ def _where_jvp(primals, tangents, outs):
     _, ta, tb = tangents
     if ta is None and tb is None:
         return [None]
-    tnp = _tnp()
-    ta = tnp.zeros_like(outs[0]) if ta is None else ta
-    tb = tnp.zeros_like(outs[0]) if tb is None else tb
-    return [tnp.where(c, ta, tb)]
+    ta = lax.zeros_like(outs[0]) if ta is None else ta
+    tb = lax.zeros_like(outs[0]) if tb is None else tb
+    return [lax.where(c, ta, tb)]
 
 
 # ------------------------------------------------------------------- transpose rules
@@ -526,9 +521,8 @@ def _div_t(cts, primals):  # a/b linear in a only: ct/b
 def _where_t(cts, primals):  # where(c, a, b): ct to the chosen branch
     (ct,) = cts
     c, a, b = primals
-    tnp = _tnp()
-    zero = tnp.zeros_like(ct)
-    return [None, tnp.where(c, ct, zero) if _lin(a) else None, tnp.where(c, zero, ct) if _lin(b) else None]
+    zero = lax.zeros_like(ct)
+    return [None, lax.where(c, ct, zero) if _lin(a) else None, lax.where(c, zero, ct) if _lin(b) else None]
 
 
 OPS["tn.add"].def_transpose(_add_t)

@@ -14,6 +14,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, linalg
 
+from .. import lax
 from ..lowering import LowerCall, fill, generic
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
@@ -109,19 +110,13 @@ def _contraction(call: LowerCall, a: ir.Value, b: ir.Value, init: ir.Value) -> i
 
 
 def _mm(a, b):
-    """tn.matmul of two Tensors (rules build with the op itself: shapes already match)."""
-    from theanir.dialects.tn.builder import emit1
-    from theanir.frontend.tensor import Tensor
-
-    return Tensor(emit1("tn.matmul", [a.value, b.value]))
+    """tn.matmul of two Values (rules build with the op itself: shapes already match)."""
+    return lax.matmul(a, b)
 
 
 def _mT(x):
     """Swap the last two axes (a shape-family transpose)."""
-    from theanir.frontend import numpy_api as tnp
-
-    perm = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
-    return tnp.transpose(x, perm)
+    return lax.swap_last(x)
 
 
 @matmul.def_jvp

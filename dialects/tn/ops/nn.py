@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import lax
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
-
-
-def _tnp():
-    from theanir.frontend import numpy_api as tnp
-
-    return tnp
 
 
 def _check(x: TensorSpec, axes: tuple[int, ...]) -> None:
@@ -73,9 +68,8 @@ def _logsumexp_np(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.nd
 # ---------------------------------------------------------------- decomposition helpers
 def _safe_max(x, axes: tuple[int, ...]):
     """max(x, axes, keepdims) where finite, else 0: exp(x - m) never sees inf - inf from m."""
-    tnp = _tnp()
-    m = tnp.max(x, axis=axes, keepdims=True) if axes else x
-    return tnp.where(tnp.abs(m) < np.inf, m, tnp.zeros_like(m))
+    m = lax.reduce_max(x, axes, keepdims=True) if axes else x
+    return lax.where(lax.abs(m) < np.inf, m, lax.zeros_like(m))
 
 
 def _softmax_shift(x, axes: tuple[int, ...]):
@@ -85,13 +79,17 @@ def _softmax_shift(x, axes: tuple[int, ...]):
     elsewhere, so the row is NaN, as in SciPy's softmax ([inf, 1] -> [nan, nan]). Shifting
     by 0 there gave [inf/inf, e/inf] = [nan, 0.], a silently finite probability. The
     logsumexp family keeps `_safe_max`: logsumexp([inf, 1]) = inf, as SciPy's."""
-    tnp = _tnp()
-    m = tnp.max(x, axis=axes, keepdims=True) if axes else x
-    return tnp.where(m == -np.inf, tnp.zeros_like(m), m)
+    m = lax.reduce_max(x, axes, keepdims=True) if axes else x
+    return lax.where(m == -np.inf, lax.zeros_like(m), m)
 
 
 def _sum_keep(x, axes: tuple[int, ...]):
-    return _tnp().sum(x, axis=axes, keepdims=True) if axes else x
+    return lax.reduce_sum(x, axes, keepdims=True) if axes else x
+
+
+def _sum_back(x, axes: tuple[int, ...]):
+    """sum(x, axes) broadcast back to x's shape (the softmax family's row sums)."""
+    return lax.broadcast_to(_sum_keep(x, axes), x.shape)
 
 
 # ---------------------------------------------------------------- tn.softmax
@@ -113,8 +111,8 @@ def _softmax_decompose(x, axes):
     # softmax(x) = e / sum(e), e = exp(x - max(x)); rows of -inf entries give 0 there
     if x.size == 0:
         return x
-    e = _tnp().exp(x - _softmax_shift(x, axes))
-    return e / _sum_keep(e, axes)
+    e = lax.exp(x - lax.broadcast_to(_softmax_shift(x, axes), x.shape))
+    return e / _sum_back(e, axes)
 
 
 @softmax.def_jvp
@@ -124,7 +122,7 @@ def _softmax_jvp(primals, tangents, outs, axes):
     if t is None:
         return [None]
     s = outs[0]
-    return [s * (t - _sum_keep(s * t, axes))]
+    return [s * (t - _sum_back(s * t, axes))]
 
 
 # ---------------------------------------------------------------- tn.log_softmax
@@ -146,9 +144,8 @@ def _log_softmax_decompose(x, axes):
     # log_softmax(x) = s - log(sum(exp(s))), s = x - max(x)
     if x.size == 0:
         return x
-    tnp = _tnp()
-    s = x - _safe_max(x, axes)
-    return s - tnp.log(_sum_keep(tnp.exp(s), axes))
+    s = x - lax.broadcast_to(_safe_max(x, axes), x.shape)
+    return s - lax.broadcast_to(lax.log(_sum_keep(lax.exp(s), axes)), s.shape)
 
 
 @log_softmax.def_jvp
@@ -157,7 +154,7 @@ def _log_softmax_jvp(primals, tangents, outs, axes):
     (t,) = tangents
     if t is None:
         return [None]
-    return [t - _sum_keep(_tnp().exp(outs[0]) * t, axes)]
+    return [t - _sum_back(lax.exp(outs[0]) * t, axes)]
 
 
 # ---------------------------------------------------------------- tn.logsumexp
@@ -178,13 +175,12 @@ logsumexp.def_reference(_logsumexp_np)
 @logsumexp.def_decompose
 def _logsumexp_decompose(x, axes, keepdims):
     # lse(x) = m + log(sum(exp(x - m))); m = 0 where max(x) is +-inf (then the log says it)
-    tnp = _tnp()
     shape = _reduced_shape(x.shape, axes, keepdims)
     if x.size == 0:  # an empty sum is 0 and log(0) = -inf (and an empty result is empty)
-        return tnp.full(shape, -np.inf, x.dtype)
+        return lax.full(shape, -np.inf, x.dtype)
     m = _safe_max(x, axes)
-    out = tnp.log(_sum_keep(tnp.exp(x - m), axes)) + m
-    return out if out.shape == shape else tnp.reshape(out, shape)
+    out = lax.log(_sum_keep(lax.exp(x - lax.broadcast_to(m, x.shape)), axes)) + m
+    return lax.reshape(out, shape)
 
 
 @logsumexp.def_jvp
@@ -193,8 +189,7 @@ def _logsumexp_jvp(primals, tangents, outs, axes, keepdims):
     (t,) = tangents
     if t is None:
         return [None]
-    tnp = _tnp()
-    st = tnp.softmax(primals[0], axis=axes) * t
+    st = lax.emit("tn.softmax", [primals[0]], axes=tuple(axes)) * t
     if not axes:
         return [st]
-    return [tnp.sum(st, axis=axes, keepdims=keepdims)]
+    return [lax.reduce_sum(st, axes, keepdims)]

@@ -37,6 +37,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
+from .. import lax
 from ..lowering import LowerCall, empty, fill, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, element_type
@@ -326,17 +327,9 @@ def _and(a, b):
 
 
 # ---------------------------------------------------------------- jvp helpers
-def _tnp():
-    from theanir.frontend import numpy_api as tnp
-    return tnp
-
-
 def _emit_reduce(name: str, x, axes: tuple[int, ...], keepdims: bool):
-    """A tn reduction on a Tensor with the op's own dtype (no frontend promotion)."""
-    from theanir.dialects.tn.builder import emit1
-    from theanir.frontend.tensor import Tensor
-
-    return Tensor(emit1(name, [x.value], {"axes": tuple(axes), "keepdims": bool(keepdims)}))
+    """A tn reduction on a Value with the op's own dtype (no promotion)."""
+    return lax.reduce(name.removeprefix("tn."), x, axes, keepdims)
 
 
 def keepdims_view(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
@@ -344,18 +337,15 @@ def keepdims_view(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims:
 
     `tn.reshape` (shape family) inserts the unit dims: a view, linear, with a transpose.
     """
-    from theanir.dialects.tn.builder import emit1
-    from theanir.frontend.tensor import Tensor
-
     kept = reduced_shape(in_shape, axes, True)
     if keepdims or tuple(y.shape) == kept:
         return y
-    return Tensor(emit1("tn.reshape", [y.value], {"shape": kept}))
+    return lax.emit("tn.reshape", [y], shape=kept)
 
 
 def _expand(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
     """Broadcast a reduction's result back to the input's shape."""
-    return _tnp().broadcast_to(keepdims_view(y, in_shape, axes, keepdims), in_shape)
+    return lax.broadcast_to(keepdims_view(y, in_shape, axes, keepdims), in_shape)
 
 
 def _weighted_sum(t, w, axes: tuple[int, ...], keepdims: bool):
@@ -374,10 +364,9 @@ def _chooser_jvp(primals, tangents, outs, axes, keepdims):
     (x,), (t,), (y,) = primals, tangents, outs
     if t is None or x.dtype.kind != "f":
         return [None]
-    tnp = _tnp()
-    hit = (x == _expand(y, x.shape, axes, keepdims)).astype(x.dtype)
+    hit = lax.convert(x == _expand(y, x.shape, axes, keepdims), x.dtype)
     count = _emit_reduce("tn.reduce_sum", hit, axes, True)
-    w = hit / tnp.broadcast_to(count, x.shape)
+    w = hit / lax.broadcast_to(count, x.shape)
     return [_weighted_sum(t, w, axes, keepdims)]
 
 
@@ -392,12 +381,11 @@ def _prod_jvp(primals, tangents, outs, axes, keepdims):
     (x,), (t,), _ = primals, tangents, outs
     if t is None or x.dtype.kind != "f":
         return [None]
-    tnp = _tnp()
     zero = x == 0
-    safe = tnp.where(zero, tnp.ones_like(x), x)
-    p = tnp.broadcast_to(_emit_reduce("tn.reduce_prod", safe, axes, True), x.shape)
-    z = tnp.broadcast_to(_emit_reduce("tn.reduce_sum", zero.astype(x.dtype), axes, True), x.shape)
-    w = tnp.where(z == 0, p / safe, tnp.where((z == 1) & zero, p, tnp.zeros_like(x)))
+    safe = lax.where(zero, lax.ones_like(x), x)
+    p = lax.broadcast_to(_emit_reduce("tn.reduce_prod", safe, axes, True), x.shape)
+    z = lax.broadcast_to(_emit_reduce("tn.reduce_sum", lax.convert(zero, x.dtype), axes, True), x.shape)
+    w = lax.where(z == 0, p / safe, lax.where((z == 1) & zero, p, lax.zeros_like(x)))
     return [_weighted_sum(t, w, axes, keepdims)]
 
 

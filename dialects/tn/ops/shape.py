@@ -26,6 +26,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, linalg, scf, tensor
 
+from .. import lax
 from ..lowering import LowerCall, empty, fill, generic, identity_map, linalg_index, result_type
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
@@ -36,11 +37,8 @@ _DYN = -(2**63)  # MLIR's kDynamic: marks an offset given as an SSA value (Shape
 
 # ------------------------------------------------------------------ shared helpers
 def _tn(name: str, xs: Sequence[Any], **attrs: Any):
-    """Emit `name` on Tensors from inside a jvp/transpose rule; returns one Tensor."""
-    from theanir.dialects.tn.builder import emit1
-    from theanir.frontend.tensor import Tensor
-
-    return Tensor(emit1(name, [x.value for x in xs], attrs))
+    """Emit `name` on lax Values from inside a jvp/transpose rule; returns one Value."""
+    return lax.emit(name, xs, **attrs)
 
 
 def _is_float(spec: Any) -> bool:
@@ -368,9 +366,7 @@ def _concatenate_lower(call: LowerCall) -> list[ir.Value]:
 def _concatenate_jvp(primals, tangents, outs, axis):
     if all(t is None for t in tangents) or not _is_float(outs[0]):
         return [None]
-    from theanir.frontend import numpy_api as tnp
-
-    ts = [tnp.zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+    ts = [lax.zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
     return [_tn("tn.concatenate", ts, axis=axis)]
 
 
