@@ -456,13 +456,18 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
 def _fold_tail(ct, trip: ir.Value, length: int):
     """The cotangent of stacked rows when the loop ran `trip` < `length` steps: rows at and
     after `trip` repeat row trip-1, so their cotangents add up into that row."""
+    # (the ops are emitted in the order the NumPy-style version of this rule emitted them)
+    def where(c, a, b):  # c, a or b of lower rank, broadcast to ct's shape
+        zero = lax.constant(np.zeros((), ct.dtype))
+        c, a, b = (lax.broadcast_to(zero if x is None else x, ct.shape) for x in (c, a, b))
+        return lax.where(c, a, b)
+
     rows = lax.iota((length,), 0, _I64)
-    steps = lax.broadcast_to(trip, (length,))
     lead = (length,) + (1,) * (ct.ndim - 1)
-    ran = lax.broadcast_to(lax.reshape(rows < steps, lead), ct.shape)
-    tail = lax.reduce_sum(lax.where(ran, 0.0, ct), (0,))
-    last = lax.broadcast_to(lax.reshape(rows == steps - 1, lead), ct.shape)
-    return lax.where(ran, ct, 0.0) + lax.where(last, lax.broadcast_to(tail, ct.shape), 0.0)
+    ran = lax.reshape(rows < lax.broadcast_to(trip, (length,)), lead)
+    tail = lax.reduce_sum(where(ran, None, ct), (0,))
+    last = lax.reshape(rows == lax.broadcast_to(lax.sub(trip, 1), (length,)), lead)
+    return where(ran, ct, None) + where(last, tail, None)
 
 
 def _ct_value(ct, like: ir.Value) -> ir.Value:
