@@ -108,10 +108,11 @@ class OpDef:
     one (`slots(name, k)` makes k of them: values of different types, see `segment_sizes`).
     same_type: names of operands/results that must share one type (IRDL unifies them).
     infer(specs, **attrs) -> list[TensorSpec]; reference(*arrays, **attrs) -> array(s);
-    lower(call) -> list[Value] (linalg level); decompose(*Tensors, **attrs) -> Tensor(s)
+    lower(call) -> list[ir.Value] (linalg level); decompose(*Values, **attrs) -> Value(s)
     (expansion into other tn ops, used instead of `lower`); jvp(primals, tangents, outs,
     **attrs) -> tangent(s); transpose(cotangents, primals, linear_mask, **attrs) ->
-    cotangents of the linear operands.
+    cotangents of the linear operands. Rules take and return `lax.Value`s and build with the
+    `lax` builders: no implicit broadcasting or promotion, as in the ops themselves.
     """
 
     name: str
@@ -136,9 +137,9 @@ class OpDef:
     # itself (its region's yielded types); `tn-verify` runs it where `infer` cannot see enough.
     infer_region: Callable[[ir.Operation], list[TensorSpec]] | None = None
     # Derivatives of region ops (tn.scan, tn.cond), which need the op itself (its bodies):
-    # jvp_region(op, tangent_of, linearize) -> {value: tangent Tensor} for the op's results
+    # jvp_region(op, tangent_of, linearize) -> {value: tangent lax.Value} for the op's results
     # (and the values that replace them); transpose_region(op, out_cts, is_linear) ->
-    # {read value: cotangent Tensor} for the linear values the op reads (operands or captured).
+    # {read value: cotangent lax.Value} for the linear values the op reads (operands or captured).
     jvp_region: Callable[..., dict] | None = None
     transpose_region: Callable[..., dict] | None = None
 
@@ -303,7 +304,7 @@ def is_tn_op(op: ir.Operation | ir.OpView) -> bool:
 class Linear:
     """Stands for an operand a transpose rule is linear in (JAX's UndefinedPrimal).
 
-    transpose(cotangents, primals, **attrs): each primal slot is either a Tensor (a known
+    transpose(cotangents, primals, **attrs): each primal slot is either a lax.Value (a known
     value the op is not linear in, e.g. the constant factor of `tn.mul`) or a `Linear` with
     the operand's shape and dtype; the rule returns one cotangent (or None) per operand.
     """

@@ -1,4 +1,4 @@
-"""Derivatives through loops and branches (dialects/tn/ops/control_ad.py).
+"""Derivatives through loops and branches (passes/autodiff/control.py).
 
 Every acceptance example of th.scan is checked by `th.verify_grad` (reverse and forward mode
 against central differences, float64), an Elman RNN's BPTT gradient against hand-written

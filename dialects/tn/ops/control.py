@@ -41,7 +41,8 @@ Ctrl-C stops an endless loop (`_cancelled`, FOR_MAX_STEPS);
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
-Autodiff: the jvp and transpose rules are in control_ad.py (forward mode, and reverse mode by
+Autodiff: the jvp and transpose rules are in passes/autodiff/control.py (they run the AD
+driver on the bodies; forward mode, and reverse mode by
 splitting a loop into a residual-stacking primal loop and a linear tangent loop);
 `captured_values` tells autodiff what a body reads.
 """

@@ -482,7 +482,7 @@ def _where_jvp(primals, tangents, outs):
 
 # ------------------------------------------------------------------- transpose rules
 # Reverse mode transposes the linear ops that jvp rules emit: a `Linear` slot marks the
-# operand the op is linear in; the other operand is a known Tensor.
+# operand the op is linear in; the other operand is a known lax.Value.
 def _lin(p) -> bool:
     return isinstance(p, Linear)
 
