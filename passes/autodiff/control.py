@@ -25,7 +25,8 @@ driver, passes/autodiff/ad.py). A loop is then split in two, as JAX's partial ev
 Transposing the tangent loop gives the *backward loop*: it runs the steps in reverse
 (i = trip-1 ... 0; with `truncate_gradient = k` only the last k), carries the carries'
 cotangents and accumulates the cotangents of the outer linear values the body reads (a
-sequence read row by row accumulates with `tn.index_add`, one row per step, in place).
+sequence read row by row accumulates `acc + scatter_add(row, i)`, which tn-canonicalize's
+`add_row_update_in_place` makes a `tn.index_add`: one row per step, in place).
 Only the values the backward sweep needs are kept: the residuals, nothing else.
 
 A branch is linearized into a tangent tn.cond that recomputes the taken branch's primal ops;
@@ -425,7 +426,10 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
         clone_ops(body_ops, mapping)
         linear = set(stand_ins) | set(lin_caps)
         lin_ops = ad.linear_ops_of(region.block, linear)
-        cts: dict = {}
+        # the accumulators of the outer linear values start their cotangents: each term the
+        # body contributes is added into them in turn, acc + c1 + c2 (a plain accumulation;
+        # tn-canonicalize turns `acc + scatter_add(row, i)` into an in-place tn.index_add)
+        cts: dict = {v: Value(acc) for v, acc in zip(lin_caps, b_args[1 + k:])}
         for a, y in enumerate(ys[:k]):
             _seed(cts, mapping.get(y, y), b_args[1 + a], linear)
         for b, y in enumerate(ys[k:k + m]):
@@ -434,7 +438,7 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
                 _seed(cts, mapping.get(y, y), _take_step(ct.value, i), linear)
         ad.transpose_ops(lin_ops, linear, cts)
         new_carry_cts = [_ct_value(cts.get(s), s) for s in stand_ins]
-        accs = [_add_into(acc, cts.get(v)) for acc, v in zip(b_args[1 + k:], lin_caps)]
+        accs = [cts[v].value for v in lin_caps]
         ad.erase_unused(lin_ops)
         for s in stand_ins:
             if not list(s.uses):
@@ -478,28 +482,6 @@ def _seed(cts: dict, y: ir.Value, ct: ir.Value, linear: set) -> None:
     """A yielded value's cotangent; yields that are not linear (zero tangents) take none."""
     if y in linear:
         ad._accumulate(cts, y, ct)
-
-
-def _add_into(acc: ir.Value, ct) -> ir.Value:
-    """acc + ct, where a row scattered into zeros (the transpose of reading row i of a
-    sequence) becomes an in-place row update, and sums are added term by term."""
-    if ct is None:
-        return acc
-    v = ct.value if hasattr(ct, "value") else ct
-    owner = v.owner
-    if isinstance(owner, ir.OpView) and len(list(v.uses)) == 0:
-        o = owner.operation
-        if o.name == "tn.scatter_add" and spec_of_value(o.operands[1]).ndim == 0:
-            axis = OPS["tn.scatter_add"].decode_attrs(o)["axis"]
-            out = emit1("tn.index_add", [acc, o.operands[0], o.operands[1]], {"axis": axis})
-            o.erase()
-            return out
-        if o.name == "tn.add" and all(spec_of_value(x) == spec_of_value(acc) for x in o.operands):
-            a, b = o.operands
-            if len({a, b}) == 2 and all(len(list(x.uses)) == 1 for x in (a, b)):
-                o.erase()
-                return _add_into(_add_into(acc, a), b)
-    return emit1("tn.add", [acc, v])
 
 
 # ---------------------------------------------------------------- tn.cond

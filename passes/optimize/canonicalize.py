@@ -260,6 +260,19 @@ def sum_of_broadcast(op: ir.OpView) -> ir.Value | None:
     return y if spec(y).shape == out else op1("tn.broadcast_to", y, shape=out)
 
 
+@rewrite("tn.add")
+def add_row_update_in_place(op: ir.OpView) -> ir.Value | None:
+    # acc + scatter_add(u, i) -> index_add(acc, u, i), i a scalar index and the scatter read
+    # only here: the row is added into acc instead of a zero tensor of acc's size built and
+    # added whole. Reverse mode through a loop that reads a sequence row by row (tn.take(xs, i))
+    # accumulates its cotangent this way, once per step: O(row) instead of O(sequence).
+    acc, s = op.operands
+    src = producer(s, "tn.scatter_add")
+    if src is None or spec(src.operands[1]).ndim != 0 or sum(1 for _ in s.uses) != 1:
+        return None
+    return op1("tn.index_add", acc, src.operands[0], src.operands[1], axis=attrs_of(src)["axis"])
+
+
 def _is_identity(v: ir.Value) -> bool:
     """`v` is statically known and every matrix in it (last two axes) is an identity."""
     shape = spec(v).shape
@@ -310,7 +323,7 @@ CANONICALIZE: list[Pattern] = [
     skip_exact_cast,
     *[Pattern("hoist_broadcast", name, hoist_broadcast) for name in sorted(ELEMENTWISE)],
     *[Pattern("remove_empty_reduction", f"tn.{row[0]}", remove_empty_reduction) for row in REDUCTIONS],
-    sum_of_broadcast,
+    sum_of_broadcast, add_row_update_in_place,
     remove_identity_matmul, outer_product_to_mul,
 ]
 

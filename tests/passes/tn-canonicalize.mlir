@@ -242,6 +242,30 @@ func.func @sum_of_empty_broadcast(%arg0: tensor<3xf32>) -> tensor<3xf32> {
   return %1 : tensor<3xf32>
 }
 
+// ---------------------------------------------------------------- row updates in place
+// acc + scatter_add(u, i) -> index_add(acc, u, i) for a scalar index whose scatter is read once.
+// CHECK-LABEL: func.func @add_row_update_in_place
+// CHECK-NEXT:    %[[R:.+]] = "tn.index_add"(%arg0, %arg1, %arg2) {axis = 0 : i64} : (tensor<5x3xf32>, tensor<3xf32>, tensor<i64>) -> tensor<5x3xf32>
+// CHECK-NEXT:    return %[[R]]
+func.func @add_row_update_in_place(%arg0: tensor<5x3xf32>, %arg1: tensor<3xf32>, %arg2: tensor<i64>) -> tensor<5x3xf32> {
+  %0 = "tn.scatter_add"(%arg1, %arg2) {axis = 0 : i64, dim_size = 5 : i64} : (tensor<3xf32>, tensor<i64>) -> tensor<5x3xf32>
+  %1 = "tn.add"(%arg0, %0) : (tensor<5x3xf32>, tensor<5x3xf32>) -> tensor<5x3xf32>
+  return %1 : tensor<5x3xf32>
+}
+
+// Kept: a scatter read twice (it is built anyway), and a vector of indices.
+// CHECK-LABEL: func.func @row_updates_kept
+// CHECK:         "tn.scatter_add"(%arg1, %arg2)
+// CHECK:         "tn.scatter_add"(%arg3, %arg4)
+// CHECK-NOT:     "tn.index_add"
+func.func @row_updates_kept(%arg0: tensor<5x3xf32>, %arg1: tensor<3xf32>, %arg2: tensor<i64>, %arg3: tensor<2x3xf32>, %arg4: tensor<2xi64>) -> (tensor<5x3xf32>, tensor<5x3xf32>, tensor<5x3xf32>) {
+  %0 = "tn.scatter_add"(%arg1, %arg2) {axis = 0 : i64, dim_size = 5 : i64} : (tensor<3xf32>, tensor<i64>) -> tensor<5x3xf32>
+  %1 = "tn.add"(%arg0, %0) : (tensor<5x3xf32>, tensor<5x3xf32>) -> tensor<5x3xf32>
+  %2 = "tn.scatter_add"(%arg3, %arg4) {axis = 0 : i64, dim_size = 5 : i64} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<5x3xf32>
+  %3 = "tn.add"(%arg0, %2) : (tensor<5x3xf32>, tensor<5x3xf32>) -> tensor<5x3xf32>
+  return %1, %0, %3 : tensor<5x3xf32>, tensor<5x3xf32>, tensor<5x3xf32>
+}
+
 // ---------------------------------------------------------------- products with I
 // x @ I -> x and I @ x -> x, for a constant identity and for eye() built from iotas.
 // CHECK-LABEL: func.func @matmul_identity
