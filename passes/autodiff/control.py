@@ -426,10 +426,7 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
         clone_ops(body_ops, mapping)
         linear = set(stand_ins) | set(lin_caps)
         lin_ops = ad.linear_ops_of(region.block, linear)
-        # the accumulators of the outer linear values start their cotangents: each term the
-        # body contributes is added into them in turn, acc + c1 + c2 (a plain accumulation;
-        # tn-canonicalize turns `acc + scatter_add(row, i)` into an in-place tn.index_add)
-        cts: dict = {v: Value(acc) for v, acc in zip(lin_caps, b_args[1 + k:])}
+        cts: dict = {v: _Terms() for v in lin_caps}
         for a, y in enumerate(ys[:k]):
             _seed(cts, mapping.get(y, y), b_args[1 + a], linear)
         for b, y in enumerate(ys[k:k + m]):
@@ -438,7 +435,7 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
                 _seed(cts, mapping.get(y, y), _take_step(ct.value, i), linear)
         ad.transpose_ops(lin_ops, linear, cts)
         new_carry_cts = [_ct_value(cts.get(s), s) for s in stand_ins]
-        accs = [cts[v].value for v in lin_caps]
+        accs = [cts[v].add_into(acc) for acc, v in zip(b_args[1 + k:], lin_caps)]
         ad.erase_unused(lin_ops)
         for s in stand_ins:
             if not list(s.uses):
@@ -455,6 +452,26 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
     for v, ct in pairs + list(zip(lin_caps, out[k:])):  # a value may be both init and captured
         found[v] = Value(ct) if v not in found else found[v] + Value(ct)
     return found
+
+
+class _Terms:
+    """The cotangent contributions a backward step makes to an outer linear value, kept
+    apart (`ad._accumulate` adds them with `+`) and added into the value's accumulator one
+    by one at the end of the step: acc + c1 + c2, a plain accumulation. (tn-canonicalize's
+    `add_row_update_in_place` makes `acc + scatter_add(row, i)`, the contribution of a
+    sequence read row by row, an in-place tn.index_add.)"""
+
+    def __init__(self, terms: Sequence[Value] = ()):
+        self.terms = list(terms)
+
+    def __add__(self, c: Value) -> "_Terms":
+        return _Terms(self.terms + [c])
+
+    def add_into(self, acc: ir.Value) -> ir.Value:
+        total = Value(acc)
+        for c in self.terms:
+            total = total + c
+        return total.value
 
 
 def _fold_tail(ct, trip: ir.Value, length: int):
