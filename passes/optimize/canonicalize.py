@@ -260,15 +260,25 @@ def sum_of_broadcast(op: ir.OpView) -> ir.Value | None:
     return y if spec(y).shape == out else op1("tn.broadcast_to", y, shape=out)
 
 
+def _loop_carried(v: ir.Value) -> bool:
+    """`v` is a carry of a tn.scan body (a block argument after the step index)."""
+    if not isinstance(v, ir.BlockArgument) or v.arg_number == 0:
+        return False
+    return v.owner.owner.operation.name == "tn.scan"
+
+
 @rewrite("tn.add")
 def add_row_update_in_place(op: ir.OpView) -> ir.Value | None:
-    # acc + scatter_add(u, i) -> index_add(acc, u, i), i a scalar index and the scatter read
-    # only here: the row is added into acc instead of a zero tensor of acc's size built and
-    # added whole. Reverse mode through a loop that reads a sequence row by row (tn.take(xs, i))
-    # accumulates its cotangent this way, once per step: O(row) instead of O(sequence).
+    # acc + scatter_add(u, i) -> index_add(acc, u, i), acc a loop carry, i a scalar index and
+    # the scatter read only here: each step adds its row into acc instead of building a zero
+    # tensor of acc's size and adding it whole, O(row) instead of O(acc) per step. Reverse
+    # mode through a loop that reads a sequence row by row (tn.take(xs, i)) accumulates the
+    # sequence's cotangent this way. (Outside a loop the dense add runs once: left alone.)
     acc, s = op.operands
     src = producer(s, "tn.scatter_add")
     if src is None or spec(src.operands[1]).ndim != 0 or sum(1 for _ in s.uses) != 1:
+        return None
+    if not _loop_carried(acc):
         return None
     return op1("tn.index_add", acc, src.operands[0], src.operands[1], axis=attrs_of(src)["axis"])
 
