@@ -61,8 +61,6 @@ _I64 = np.dtype(np.int64)
 
 
 # ---------------------------------------------------------------- helpers
-
-
 def _is_float(v: ir.Value) -> bool:
     return spec_of_value(v).dtype.kind == "f"
 
