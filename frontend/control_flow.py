@@ -21,10 +21,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from mlir import ir
 
+from theanir.dialects.tn import interpreter
 from theanir.dialects.tn.builder import describe_location
 from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
 from theanir.dialects.tn.ops.control_ad import TRUNCATE
-from theanir.dialects.tn.registry import OPS, ShapeError
+from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.regions import Region, emit_region_op
 from theanir.dialects.tn.types import TensorSpec
 
@@ -89,33 +90,13 @@ def conform(x: Any, spec: TensorSpec, who: str, what: str, initial: str) -> Tens
     return Tensor(t.value)
 
 
-def static_value(x: Any, limit: int = 256) -> np.ndarray | None:
+def static_value(x: Any, budget: int = 256) -> np.ndarray | None:
     """The value of `x` if it is known while tracing: Python/NumPy values, and Tensors computed
-    from tn.constant ops only (folded with the ops' reference rules); else None."""
+    from constants only (the dialect's interpreter folds them, visiting at most `budget`
+    values); else None."""
     if not isinstance(x, Tensor):
         return np.asarray(x)
-    memo: dict[ir.Value, np.ndarray | None] = {}
-
-    def value(v: ir.Value, budget: list[int]) -> np.ndarray | None:
-        if v in memo:
-            return memo[v]
-        owner = v.owner
-        budget[0] -= 1
-        if budget[0] < 0 or not isinstance(owner, ir.OpView):
-            return None
-        op = owner.operation
-        opdef = OPS.get(op.name)
-        if opdef is None or opdef.reference is None or list(op.regions):
-            return None
-        args = [value(a, budget) for a in op.operands]
-        if any(a is None for a in args):
-            return None
-        out = opdef.reference(*args, **opdef.decode_attrs(op))
-        outs = list(out) if isinstance(out, (tuple, list)) else [out]
-        memo[v] = np.asarray(outs[ir.OpResult(v).result_number])
-        return memo[v]
-
-    return value(x.value, [limit])
+    return interpreter.static_value(x.value, limit=None, depth=None, budget=budget)
 
 
 def _steps_tensor(n_steps: Any, who: str, arg: str) -> Tensor:

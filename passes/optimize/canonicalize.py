@@ -21,11 +21,12 @@ from mlir import ir
 
 from theanir.dialects.tn.ops.elementwise import BINARY, COMPARE, UNARY
 from theanir.dialects.tn.ops.reduction import REDUCTIONS
+from theanir.dialects.tn.interpreter import fold, static_value
 from theanir.dialects.tn.registry import OPS
 from theanir.frontend.config import config
 
-from .patterns import (FOLD_LIMIT, Pattern, apply_patterns, attrs_of, constant_value, evaluate,
-                       filled, is_splat, op1, producer, rewrite, spec, static_value)
+from .patterns import (FOLD_LIMIT, Pattern, apply_patterns, attrs_of, constant_value, filled,
+                       is_splat, op1, producer, rewrite, spec)
 
 NAME = "tn-canonicalize"
 
@@ -59,7 +60,7 @@ def fold_constants(op: ir.OpView) -> ir.Value | None:
     args = [_operand_value(v) for v in op.operands]
     if any(a is None for a in args):
         return None
-    out = evaluate(op, args)
+    out = fold(op, args)
     if out is None:
         return None
     if out.ndim and out.size and np.all(out == out.flat[0]):

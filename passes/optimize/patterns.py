@@ -26,15 +26,13 @@ import numpy as np
 from mlir import ir
 
 from theanir.dialects.tn.builder import emit1, location_override
+from theanir.dialects.tn.interpreter import FOLD_LIMIT
 from theanir.dialects.tn.registry import OPS, elements_to_numpy
 from theanir.dialects.tn.types import TensorSpec, spec_of_value
 
 from .dce_cse import cse_block, dce_block
 
 MAX_SWEEPS = 64
-# Constant folding and static evaluation stop at this many elements (a result or an operand):
-# compile time and IR size stay bounded; bigger values are computed at run time.
-FOLD_LIMIT = 1_000_000
 
 RewriteFn = Callable[[ir.OpView], "ir.Value | None"]
 
@@ -178,44 +176,6 @@ def is_splat(v: ir.Value, value: float) -> bool:
     """`v` is a constant (through broadcasts) with every element equal to `value`."""
     s = splat_value(v)
     return s is not None and s == value
-
-
-def static_value(v: ir.Value, limit: int = FOLD_LIMIT, depth: int = 16,
-                 _memo: dict | None = None) -> np.ndarray | None:
-    """`v` evaluated with the NumPy reference rules when it depends only on constants and
-    `tn.iota` (e.g. `eye`, built from iotas) within `depth` ops, every value of at most
-    `limit` elements; else None."""
-    memo = {} if _memo is None else _memo
-    if v in memo:
-        return memo[v]
-    op = producer(v)
-    opdef = OPS.get(op.operation.name) if op is not None else None
-    memo[v] = None
-    if opdef is None or opdef.reference is None or not opdef.pure or opdef.regions:
-        return None
-    if len(op.results) != 1 or spec(v).size > limit or (depth == 0 and op.operands):
-        return None
-    args = []
-    for a in op.operands:  # stop at the first operand that is not static
-        args.append(static_value(a, limit, depth - 1, memo))
-        if args[-1] is None:
-            return None
-    memo[v] = evaluate(op, args)
-    return memo[v]
-
-
-def evaluate(op: ir.OpView, args: Sequence[np.ndarray]) -> np.ndarray | None:
-    """op's NumPy reference on `args`, in the result's shape and dtype (None if it fails)."""
-    opdef = OPS[op.operation.name]
-    out_spec = spec(op.results[0])
-    try:
-        with np.errstate(all="ignore"):
-            out = np.asarray(opdef.reference(*args, **attrs_of(op)))
-    except Exception:  # a reference that refuses these values: leave the op to run time
-        return None
-    if out.shape != out_spec.shape:
-        return None
-    return out.astype(out_spec.dtype, copy=False)
 
 
 # ---------------------------------------------------------------- builders (for replacements)

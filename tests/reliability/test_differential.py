@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import theanir as th
+from theanir.dialects.tn.interpreter import interpret
 from budget import pick, search_settings
 from programs import programs
 from reference import SAFETY, compile_program, run_reference
@@ -53,10 +54,16 @@ def check_values(prog) -> None:
     args = prog.make_inputs()
     before = [a.copy() for a in args]
     refs = run_reference(prog.source, args)
-    outs = th.jit(compile_program(prog.source, th))(*args)
+    f = th.jit(compile_program(prog.source, th))
+    outs = f(*args)
     assert_matches(prog, outs, refs)
     for a, b in zip(args, before):  # the call never writes its inputs
         np.testing.assert_array_equal(a, b)
+    # the dialect's interpreter (each op's NumPy reference, in the program's dtypes) on the
+    # traced tn module is a correct implementation too: the same bounds hold for it
+    with np.errstate(all="ignore"):
+        interpreted = interpret(f.lower(*args).traced.module, *args)
+    assert_matches(prog, tuple(interpreted), refs)
 
 
 def test_random_programs_match_numpy(reliability_long):

@@ -41,14 +41,15 @@ Ctrl-C stops an endless loop (`_cancelled`, FOR_MAX_STEPS);
 tn.cond -> `scf.if`. The bodies move into the scf op and are lowered there by the driver's
 own walk, with booleans in their i8 storage type across block arguments.
 
+NumPy semantics (how the loop and the branch run, used by folding and the tests' oracle):
+interpreter.py, beside every other op's reference rule.
+
 Autodiff: the jvp and transpose rules are in passes/autodiff/control.py (they run the AD
 driver on the bodies; forward mode, and reverse mode by
 splitting a loop into a residual-stacking primal loop and a linear tangent loop);
 `captured_values` tells autodiff what a body reads.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 from mlir import ir
@@ -176,65 +177,6 @@ def _cond_infer(op: ir.Operation) -> list[TensorSpec]:
     if then != other:
         raise ShapeError(f"the branches yield different types: {_show(then)} and {_show(other)}")
     return then
-
-
-# ---------------------------------------------------------------- NumPy reference (interpreter)
-Reader = Callable[[ir.Value], np.ndarray]
-
-
-def run_block(block: ir.Block, args: list[np.ndarray], read: Reader) -> list[np.ndarray]:
-    """Interpret a region body with each op's reference rule; returns the yielded arrays."""
-    env: dict[ir.Value, np.ndarray] = dict(zip(block.arguments, args))
-
-    def lookup(v: ir.Value) -> np.ndarray:
-        return env[v] if v in env else read(v)
-
-    ops = [o.operation for o in block.operations]
-    for o in ops[:-1]:
-        opdef = OPS[o.name]
-        if o.name in EVALUATORS:
-            outs = EVALUATORS[o.name](o, lookup)
-        elif opdef.reference is None:
-            raise NotImplementedError(f"{o.name} has no NumPy reference rule")
-        else:
-            res = opdef.reference(*[lookup(v) for v in o.operands], **opdef.decode_attrs(o))
-            outs = list(res) if isinstance(res, (tuple, list)) else [res]
-        for r, x in zip(o.results, outs):
-            env[r] = np.asarray(x, dtype=spec_of_type(r.type).dtype)
-    return [lookup(v) for v in ops[-1].operands]
-
-
-def evaluate_scan(op: ir.Operation, read: Reader) -> list[np.ndarray]:
-    attrs = scan.decode_attrs(op)
-    length, until = attrs["length"], attrs["until"]
-    k, m = scan_counts(op)
-    carries = [read(v) for v in list(op.operands)[1:]]
-    specs = [spec_of_type(r.type) for r in list(op.results)[k:]]
-    bufs = [np.zeros(s.shape, s.dtype) for s in specs]
-    trip = max(int(read(op.operands[0])), 0)
-    trip = min(trip, length) if m else trip
-    count = 0
-    while count < trip:
-        outs = run_block(body_block(op), [np.array(count, np.int64), *carries], read)
-        carries = outs[:k]
-        for buf, y in zip(bufs, outs[k:k + m]):
-            buf[count] = y
-        count += 1
-        if until and bool(outs[-1]):
-            break
-    for buf in bufs:
-        buf[count:] = buf[max(count - 1, 0)]
-    return carries + bufs
-
-
-def evaluate_cond(op: ir.Operation, read: Reader) -> list[np.ndarray]:
-    return run_block(body_block(op, 0 if bool(read(op.operands[0])) else 1), [], read)
-
-
-# region op -> evaluate(op, read) -> result arrays: how run_block runs nested region ops
-EVALUATORS: dict[str, Callable[[ir.Operation, Reader], list[np.ndarray]]] = {
-    "tn.scan": evaluate_scan, "tn.cond": evaluate_cond,
-}
 
 
 # ---------------------------------------------------------------- lowering helpers

@@ -100,17 +100,6 @@ def _fusion_infer(op: ir.Operation) -> list[TensorSpec]:
     return [spec_of_value(ops[-1].operands[0])]
 
 
-# ---------------------------------------------------------------- reference
-def evaluate(op: ir.Operation, read: Callable[[ir.Value], np.ndarray]) -> np.ndarray:
-    """NumPy value of a tn.fusion: each body op's reference in order; `read` gives inputs."""
-    env: dict[ir.Value, np.ndarray] = {}
-    for o in body_ops(op):
-        opdef = OPS[o.name]
-        args = [env[v] if v in env else read(v) for v in o.operands]
-        env[o.results[0]] = np.asarray(opdef.reference(*args, **opdef.decode_attrs(o)))
-    return env[yielded(op)]
-
-
 # ---------------------------------------------------------------- lowering
 def _splat(v: ir.Value) -> ir.Attribute | None:
     """The scalar of a lowered splat constant (emitted in the loop body, not read per element)."""

@@ -20,10 +20,11 @@ import numpy as np
 from mlir import ir
 
 from theanir.dialects.tn.builder import emit1, location_override
+from theanir.dialects.tn.interpreter import static_value
 from theanir.dialects.tn.ops.control import body_block, scan_counts, terminator
 from theanir.dialects.tn.types import TensorSpec, spec_of_value, tensor_type
 
-from ..patterns import producer, static_value
+from ..patterns import producer
 from .common import (defined_in, extra_attrs, is_plain, length, new_scan, scans, set_yield,
                      static_steps, until, with_length)
 

@@ -11,12 +11,11 @@ from typing import Iterator, Sequence
 from mlir import ir
 from mlir.dialects import gpu
 
+from theanir.dialects.tn.interpreter import static_value
 from theanir.dialects.tn.ops.control import (YIELD, body_block, captured_values, scan,
                                              scan_counts, terminator)
 from theanir.dialects.tn.ops.control_ad import TRUNCATE
 from theanir.dialects.tn.registry import OPERAND_SEGMENTS, OPS, RESULT_SEGMENTS, encode_attr
-
-from ..patterns import static_value
 
 SCAN = "tn.scan"
 SEGMENTS = (OPERAND_SEGMENTS, RESULT_SEGMENTS)
