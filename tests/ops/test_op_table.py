@@ -136,9 +136,14 @@ def _dot(a, b) -> float:
 
 
 def derivatives(row: Row) -> dict[str, float]:
-    """<vjp(u), v>, <u, jvp(v)> and the central difference of <u, f> along v, in float64."""
-    if id(row) in _DERIVATIVES:
-        return _DERIVATIVES[id(row)]
+    """<vjp(u), v>, <u, jvp(v)> and the central difference of <u, f> along v, in float64
+    (computed once per row)."""
+    if id(row) not in _DERIVATIVES:
+        _DERIVATIVES[id(row)] = _derivatives(row)
+    return _DERIVATIVES[id(row)]
+
+
+def _derivatives(row: Row) -> dict[str, float]:
     rng = np.random.default_rng(7)
     eps = 0.5 if row.dyadic else 1e-6
     xs = row.inputs(rng, row.cases[0], np.float64, for_grad=True)
@@ -157,10 +162,8 @@ def derivatives(row: Row) -> dict[str, float]:
 
     cts, jv, plus, minus = th.jit(every)(tuple(xs), vs, us)
     cts = cts if isinstance(cts, (tuple, list)) else (cts,)
-    out = {"rev": _dot(cts, vs), "fwd": _dot(us, _tuple(jv)),
-           "fd": (_dot(us, _tuple(plus)) - _dot(us, _tuple(minus))) / (2 * eps)}
-    _DERIVATIVES[id(row)] = out
-    return out
+    return {"rev": _dot(cts, vs), "fwd": _dot(us, _tuple(jv)),
+            "fd": (_dot(us, _tuple(plus)) - _dot(us, _tuple(minus))) / (2 * eps)}
 
 
 @pytest.mark.parametrize("row", GRAD_ROWS, ids=_ids(GRAD_ROWS))
@@ -176,7 +179,21 @@ def test_gradient(row):
 def test_inner_product(row):
     """<vjp(u), v> == <u, jvp(v)>: reverse mode (linearize + transpose) is the adjoint of
     forward mode, for random u, v at a random point, float64, rtol 1e-10."""
-    d = derivatives(row)
+    try:
+        _check_inner_product(derivatives(row))
+    except AssertionError as e:
+        raise AssertionError(f"{row.id}: {e}") from None
+
+
+def _check_inner_product(d: dict[str, float]) -> None:
     scale = max(1.0, abs(d["rev"]), abs(d["fwd"]))
     assert abs(d["rev"] - d["fwd"]) <= IP_RTOL * scale, \
-        f"{row.id}: <vjp(u), v> = {d['rev']!r} but <u, jvp(v)> = {d['fwd']!r}"
+        f"<vjp(u), v> = {d['rev']!r} but <u, jvp(v)> = {d['fwd']!r}"
+
+
+def test_inner_product_detects_a_wrong_transpose(monkeypatch):
+    """A transpose rule that forgets its sign (tn.neg's, made the identity) breaks the identity."""
+    (row,) = [r for r in GRAD_ROWS if r.op == "tn.neg"]
+    monkeypatch.setattr(OPS["tn.neg"], "transpose", lambda cts, primals, **attrs: list(cts))
+    with pytest.raises(AssertionError, match="jvp"):
+        _check_inner_product(_derivatives(row))
