@@ -157,12 +157,36 @@ def _np_scan(x):
     return np.stack(rows).astype(x.dtype)
 
 
+def _rnn(x, w):
+    """Two outputs, a non-sequence and a read of the last step: scan's whole transpose."""
+    hs, _ = th.scan(lambda xi, h, w: th.tanh(h * w + xi), sequences=x,
+                    outputs_info=th.zeros_like(x[0]), non_sequences=w)
+    return hs, hs[-1] * w
+
+
+def _np_rnn(x, w):
+    h, hs = np.zeros_like(x[0]), []
+    for xi in x:
+        h = np.tanh(h * w + xi)
+        hs.append(h)
+    return np.stack(hs), hs[-1] * w
+
+
 def _cond(x):
     return th.cond(th.sum(x) > 0, lambda x: th.sin(x) * x, lambda x: th.exp(x) * 2.0, x)
 
 
 def _np_cond(x):
     return np.sin(x) * x if x.sum() > 0 else np.exp(x) * x.dtype.type(2.0)
+
+
+def _cond_pair(x, y):
+    return th.cond(th.sum(x) > 0, lambda x, y: (x * y, th.sum(y * y)), lambda x, y: (x - y, th.sum(x)),
+                   x, y)
+
+
+def _np_cond_pair(x, y):
+    return (x * y, np.sum(y * y)) if x.sum() > 0 else (x - y, np.sum(x))
 
 
 # ------------------------------------------------------------------ the rows
@@ -261,8 +285,10 @@ ROWS: list[Row] = [
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
     # control flow
     Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
+    Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),)), (0.1, 2), label="then"),
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),), ((2, 0),)), (-2, -0.1), label="else"),
+    Row("tn.cond", _cond_pair, _np_cond_pair, (((3, 2), (3, 2)), ((1,), (1,))), (0.1, 1), label="pair"),
 ]
 
 # Ops that cannot have a row, with the reason. The suite fails when one of these gains a row

@@ -1,11 +1,13 @@
 """The op table's rows (tests/op_rows.py), expanded, and the checks that they cover the registry.
 
 Per row: forward vs NumPy/SciPy in float32 and float64 (all cases plus a non-contiguous copy of
-the first, in one compiled function), `th.verify_grad` in float64, and the inner-product
-identity <vjp(u), v> = <u, jvp(v)> (random u, v; float64; rtol 1e-10), which checks every
-transpose rule against the jvp rule it inverts. Coverage is keyed to `OPS`: each op needs a
-numeric row, each differentiable op a gradient row, each op with a jvp rule an inner-product
-row, unless `EXEMPT` names it with a reason; a row counts only if its traced tn IR holds its op.
+the first, in one compiled function); in float64 on the first case, reverse and forward mode
+against central differences (th.verify_grad's check) and the inner-product identity
+<vjp(u), v> = <u, jvp(v)> (random u, v; rtol 1e-10), which checks the transpose rules against
+the jvp rules they invert (one compiled function gives all three numbers). Coverage is keyed to
+`OPS`: each op needs a numeric row, each differentiable op a gradient row, each op with a jvp
+rule an inner-product row, unless `EXEMPT` names it with a reason; and each row's traced tn IR
+must hold the op it is keyed to (test_row_emits_its_op), so a row cannot claim an op it misses.
 """
 from __future__ import annotations
 
