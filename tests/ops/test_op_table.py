@@ -19,7 +19,7 @@ import pytest
 import theanir as th
 from op_rows import EXEMPT, ROWS, Row
 from support import assert_close, noncontiguous
-from theanir.dialects.tn.registry import OPS
+from theanir.dialects.tn.registry import OPS, OpDef
 
 _OP_NAME = re.compile(r'"(tn\.[a-z_0-9]+)"')
 IP_RTOL = 1e-10
@@ -81,6 +81,16 @@ def test_exemptions_are_current():
     assert not covered, f"exempted ops now have rows; remove them from EXEMPT: {covered}"
     unknown = sorted({r.op for r in ROWS} - set(OPS))
     assert not unknown, f"rows keyed to ops that are not in OPS: {unknown}"
+
+
+def test_a_new_op_without_rows_fails(monkeypatch):
+    """Adding an op to the registry forces rows: each enforcement test names it."""
+    monkeypatch.setitem(OPS, "tn.new_op", OpDef(name="tn.new_op", operands=["x"], results=["out"],
+                                                jvp=lambda primals, tangents, outs: tangents))
+    for check in (test_every_op_has_a_numeric_row, test_every_differentiable_op_has_a_gradient_row,
+                  test_every_op_with_a_jvp_rule_has_an_inner_product_row):
+        with pytest.raises(AssertionError, match="tn.new_op"):
+            check()
 
 
 @pytest.mark.parametrize("row", ROWS, ids=_ids(ROWS))
