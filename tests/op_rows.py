@@ -3,9 +3,10 @@
 A row names the op it is about (`op`, a key of `dialects/tn/registry.OPS`), a theanir function
 of float arrays that emits that op, its NumPy/SciPy reference and the argument shapes it runs
 on. tests/ops/test_op_table.py expands each row into a numeric check (float32 and float64, every
-case plus a non-contiguous copy of the first), a gradient check (`th.verify_grad`, float64) and
-the inner-product identity <vjp(u), v> = <u, jvp(v)>, and checks that the registry is covered:
-a new op in `OPS` fails the suite until it has rows here (or an entry in `EXEMPT`).
+case plus a non-contiguous copy of the first), a gradient check (reverse and forward mode against
+central differences, float64) and the inner-product identity <vjp(u), v> = <u, jvp(v)>, and
+checks that the registry is covered: a new op in `OPS` fails the suite until it has rows here
+(or an entry in `EXEMPT`).
 
 Cases are tuples of argument shapes; the first is the one differentiated, so for binary ops it
 broadcasts. Rows are compact on purpose: the family tables in tests/ops/ go wider per op.
@@ -39,9 +40,10 @@ class Row:
     ref: NumPy/SciPy reference on the same arrays (None: the row only differentiates).
     domain: inputs are uniform in it; grad_domain, if given, for the derivative checks
     (away from kinks). ties: inputs rounded to multiples of 0.5, so comparisons see equal
-    values. grad: run verify_grad and the inner-product identity on the first case.
-    dyadic: the inner-product seeds u, v are multiples of 1/4 (exact in float32), for rows
-    whose function rounds through float32 and so is linear only on such values.
+    values. grad: check the derivatives on the first case (finite differences and the
+    inner-product identity). dyadic: inputs and seeds are multiples of 1/4 and the difference
+    step is 0.5, all exact in float32, for rows whose function rounds through float32 and so is
+    linear only on such values. rtol: overrides tests/support.py's per-dtype tolerance.
     """
 
     op: str
