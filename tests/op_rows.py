@@ -1,0 +1,302 @@
+"""The op table's test rows: every `tn` op keyed to the rows that test it.
+
+A row names the op it is about (`op`, a key of `dialects/tn/registry.OPS`), a theanir function
+of float arrays that emits that op, its NumPy/SciPy reference and the argument shapes it runs
+on. tests/ops/test_op_table.py expands each row into a numeric check (float32 and float64, every
+case plus a non-contiguous copy of the first), a gradient check (reverse and forward mode against
+central differences, float64) and the inner-product identity <vjp(u), v> = <u, jvp(v)>, and
+checks that the registry is covered: a new op in `OPS` fails the suite until it has rows here
+(or an entry in `EXEMPT`).
+
+Cases are tuples of argument shapes; the first is the one differentiated, so for binary ops it
+broadcasts. Rows are compact on purpose: the family tables in tests/ops/ go wider per op.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.special as sp
+
+import theanir as th
+from theanir.dialects.tn.builder import emit1
+
+Shapes = tuple[tuple[int, ...], ...]
+
+FLOATS = (np.float32, np.float64)
+UNARY_CASES: tuple[Shapes, ...] = (((3, 4),), ((),), ((0,),), ((1,),), ((2, 1, 3),))
+BINARY_CASES: tuple[Shapes, ...] = (((2, 3), (3,)), ((3, 1), (1, 4)), ((0, 3), (1, 3)),
+                                    ((1,), (1,)), ((), (2, 2)))
+AXIS0_CASES: tuple[Shapes, ...] = (((3, 4),), ((0, 3),), ((1,),), ((2, 1, 3),))
+AXIS1_CASES: tuple[Shapes, ...] = (((3, 4),), ((0, 3),), ((1, 1),), ((2, 3, 2),))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One test row keyed to one op.
+
+    fn: theanir function of the (float) arguments; must emit `op` when traced.
+    ref: NumPy/SciPy reference on the same arrays (None: the row only differentiates).
+    domain: inputs are uniform in it; grad_domain, if given, for the derivative checks
+    (away from kinks). ties: inputs rounded to multiples of 0.5, so comparisons see equal
+    values. grad: check the derivatives on the first case (finite differences and the
+    inner-product identity). dyadic: inputs and seeds are multiples of 1/4 and the difference
+    step is 0.5, all exact in float32, for rows whose function rounds through float32 and so is
+    linear only on such values. rtol: overrides tests/support.py's per-dtype tolerance.
+    """
+
+    op: str
+    fn: Callable[..., Any]
+    ref: Callable[..., Any] | None
+    cases: Sequence[Shapes] = UNARY_CASES
+    domain: tuple[float, float] = (-3.0, 3.0)
+    grad_domain: tuple[float, float] | None = None
+    dtypes: Sequence[Any] = FLOATS
+    grad: bool = True
+    ties: bool = False
+    dyadic: bool = False
+    rtol: float | None = None
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.op + (f"[{self.label}]" if self.label else "")
+
+    def inputs(self, rng: np.random.Generator, shapes: Shapes, dtype: Any,
+               for_grad: bool = False) -> list[np.ndarray]:
+        lo, hi = (self.grad_domain or self.domain) if for_grad else self.domain
+        xs = [rng.uniform(lo, hi, size=s) for s in shapes]
+        if self.ties or self.dyadic:
+            q = 2 if self.ties else 4
+            xs = [np.round(x * q) / q for x in xs]
+        return [x.astype(dtype) for x in xs]
+
+
+def _emit(name: str, xs: Sequence[Any], **attrs: Any) -> th.Tensor:
+    """The op itself, for ops no NumPy function reaches (transposes, loop accumulators)."""
+    return th.Tensor(emit1(name, [th.as_tensor(x).value for x in xs], attrs))
+
+
+def _unary(op: str, fn: Callable, ref: Callable, domain=(-3.0, 3.0), grad_domain=None, **kw) -> Row:
+    return Row(op, fn, ref, UNARY_CASES, domain, grad_domain, **kw)
+
+
+def _binary(op: str, fn: Callable, ref: Callable, domain=(-3.0, 3.0), grad_domain=None, **kw) -> Row:
+    return Row(op, fn, ref, BINARY_CASES, domain, grad_domain, **kw)
+
+
+def _same(ref: Callable) -> Callable:
+    """A reference computed in float64 and returned in the input's dtype."""
+    return lambda x: np.asarray(ref(x.astype(np.float64))).astype(x.dtype)
+
+
+def _np_isnan_of_log(x):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.isnan(np.log(x))
+
+
+# ------------------------------------------------------------------ shape-op helpers
+def _pad_positions(shape: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """starts/steps/result shape that spread x every other slot (reversed along axis 0)."""
+    starts = tuple((2 * n - 1 if d == 0 and n > 0 else 1) for d, n in enumerate(shape))
+    steps = tuple((-2 if d == 0 and n > 0 else 2) for d, n in enumerate(shape))
+    return starts, steps, tuple(2 * n + 1 for n in shape)
+
+
+def _pad_slice(x):
+    starts, steps, shape = _pad_positions(x.shape)
+    return _emit("tn.pad_slice", [x], starts=starts, steps=steps, shape=shape)
+
+
+def _np_pad_slice(x):
+    starts, steps, shape = _pad_positions(x.shape)
+    out = np.zeros(shape, x.dtype)
+    out[np.ix_(*[s + st * np.arange(n) for s, st, n in zip(starts, steps, x.shape)])] = x
+    return out
+
+
+def _take_index(n: int) -> np.ndarray:
+    return np.array([n - 1, 0, n - 1], np.int64)
+
+
+def _scatter_index(n: int) -> np.ndarray:
+    return (np.arange(n, dtype=np.int64) * 3) % 4  # repeats once n > 4
+
+
+def _scatter_add(x):
+    return _emit("tn.scatter_add", [x, _scatter_index(x.shape[0])], axis=0, dim_size=4)
+
+
+def _np_scatter_add(x):
+    out = np.zeros((4,) + x.shape[1:], x.dtype)
+    np.add.at(out, _scatter_index(x.shape[0]), x)
+    return out
+
+
+def _index_add(acc, upd):
+    return _emit("tn.index_add", [acc, upd, _scatter_index(upd.shape[0]) % acc.shape[0]], axis=0)
+
+
+def _np_index_add(acc, upd):
+    out = acc.copy()
+    np.add.at(out, _scatter_index(upd.shape[0]) % acc.shape[0], upd)
+    return out
+
+
+# ------------------------------------------------------------------ control-flow helpers
+def _scan(x):
+    out, _ = th.scan(lambda xi, acc: acc * th.sin(xi) + xi * xi, sequences=x,
+                     outputs_info=th.zeros_like(x[0]))
+    return out
+
+
+def _np_scan(x):
+    acc, rows = np.zeros_like(x[0]), []
+    for xi in x:
+        acc = acc * np.sin(xi) + xi * xi
+        rows.append(acc)
+    return np.stack(rows).astype(x.dtype)
+
+
+def _rnn(x, w):
+    """Two outputs, a non-sequence and a read of the last step: scan's whole transpose."""
+    hs, _ = th.scan(lambda xi, h, w: th.tanh(h * w + xi), sequences=x,
+                    outputs_info=th.zeros_like(x[0]), non_sequences=w)
+    return hs, hs[-1] * w
+
+
+def _np_rnn(x, w):
+    h, hs = np.zeros_like(x[0]), []
+    for xi in x:
+        h = np.tanh(h * w + xi)
+        hs.append(h)
+    return np.stack(hs), hs[-1] * w
+
+
+def _cond(x):
+    return th.cond(th.sum(x) > 0, lambda x: th.sin(x) * x, lambda x: th.exp(x) * 2.0, x)
+
+
+def _np_cond(x):
+    return np.sin(x) * x if x.sum() > 0 else np.exp(x) * x.dtype.type(2.0)
+
+
+def _cond_pair(x, y):
+    return th.cond(th.sum(x) > 0, lambda x, y: (x * y, th.sum(y * y)), lambda x, y: (x - y, th.sum(x)),
+                   x, y)
+
+
+def _np_cond_pair(x, y):
+    return (x * y, np.sum(y * y)) if x.sum() > 0 else (x - y, np.sum(x))
+
+
+# ------------------------------------------------------------------ the rows
+ROWS: list[Row] = [
+    # elementwise, unary
+    _unary("tn.neg", th.negative, np.negative),
+    _unary("tn.abs", th.abs, np.abs, grad_domain=(0.2, 2)),
+    _unary("tn.sign", th.sign, np.sign),
+    _unary("tn.exp", th.exp, np.exp),
+    _unary("tn.expm1", th.expm1, np.expm1),
+    _unary("tn.log", th.log, np.log, (0.1, 5)),
+    _unary("tn.log1p", th.log1p, np.log1p, (-0.9, 5)),
+    _unary("tn.sqrt", th.sqrt, np.sqrt, (0.1, 5)),
+    _unary("tn.rsqrt", th.rsqrt, lambda x: (1 / np.sqrt(x)).astype(x.dtype), (0.1, 5)),
+    _unary("tn.square", th.square, np.square),
+    _unary("tn.tanh", th.tanh, np.tanh),
+    _unary("tn.sigmoid", th.sigmoid, _same(sp.expit), (-8, 8)),
+    _unary("tn.softplus", th.softplus, lambda x: np.logaddexp(np.zeros((), x.dtype), x), (-8, 8)),
+    _unary("tn.relu", th.relu, lambda x: np.maximum(x, 0), grad_domain=(0.1, 2)),
+    _unary("tn.sin", th.sin, np.sin),
+    _unary("tn.cos", th.cos, np.cos),
+    _unary("tn.floor", th.floor, np.floor),
+    _unary("tn.ceil", th.ceil, np.ceil),
+    _unary("tn.round", th.round, np.round),
+    _unary("tn.isnan", lambda x: th.isnan(th.log(x)), _np_isnan_of_log, (-1, 1), grad=False),
+    _unary("tn.logical_not", lambda x: th.logical_not(x > 0), lambda x: np.logical_not(x > 0), grad=False),
+    _unary("tn.cast", lambda x: (x.astype(np.float32) * 2).astype(np.float64),
+           lambda x: (x.astype(np.float32) * 2).astype(np.float64), dyadic=True),
+    _unary("tn.constant", lambda x: x * 2.5 - 1.0, lambda x: x * 2.5 - 1.0),
+    # elementwise, binary (the first case broadcasts)
+    _binary("tn.add", th.add, np.add),
+    _binary("tn.sub", th.subtract, np.subtract),
+    _binary("tn.mul", th.multiply, np.multiply),
+    _binary("tn.div", th.divide, np.divide, (0.5, 3)),
+    _binary("tn.pow", th.power, np.power, (0.5, 2)),
+    _binary("tn.maximum", th.maximum, np.maximum),
+    _binary("tn.minimum", th.minimum, np.minimum),
+    _binary("tn.floor_divide", th.floor_divide, np.floor_divide, (0.5, 3)),
+    _binary("tn.mod", th.mod, np.mod, grad_domain=(0.3, 2)),
+    _binary("tn.eq", th.equal, np.equal, (-1, 1), ties=True, grad=False),
+    _binary("tn.ne", th.not_equal, np.not_equal, (-1, 1), ties=True, grad=False),
+    _binary("tn.lt", th.less, np.less, (-1, 1), ties=True, grad=False),
+    _binary("tn.le", th.less_equal, np.less_equal, (-1, 1), ties=True, grad=False),
+    _binary("tn.gt", th.greater, np.greater, (-1, 1), ties=True, grad=False),
+    _binary("tn.ge", th.greater_equal, np.greater_equal, (-1, 1), ties=True, grad=False),
+    _binary("tn.logical_and", lambda a, b: th.logical_and(a > 0, b > 0),
+            lambda a, b: np.logical_and(a > 0, b > 0), grad=False),
+    _binary("tn.logical_or", lambda a, b: th.logical_or(a > 0, b > 0),
+            lambda a, b: np.logical_or(a > 0, b > 0), grad=False),
+    _binary("tn.logical_xor", lambda a, b: th.logical_xor(a > 0, b > 0),
+            lambda a, b: np.logical_xor(a > 0, b > 0), grad=False),
+    _binary("tn.where", lambda a, b: th.where(a > b, a * b, b), lambda a, b: np.where(a > b, a * b, b)),
+    # reductions
+    Row("tn.reduce_sum", lambda x: th.sum(x, axis=0), lambda x: np.sum(x, axis=0), AXIS0_CASES),
+    Row("tn.reduce_sum", lambda x: th.sum(x, keepdims=True), lambda x: np.sum(x, keepdims=True),
+        (((2, 3),), ((),), ((0, 2),)), label="all-keepdims"),
+    Row("tn.reduce_max", lambda x: th.max(x, axis=1), lambda x: np.max(x, axis=1), AXIS1_CASES),
+    Row("tn.reduce_min", lambda x: th.min(x, axis=1), lambda x: np.min(x, axis=1), AXIS1_CASES),
+    Row("tn.reduce_prod", lambda x: th.prod(x, axis=1), lambda x: np.prod(x, axis=1), AXIS1_CASES,
+        (-2, 2)),
+    Row("tn.argmax", lambda x: th.argmax(x, axis=1), lambda x: np.argmax(x, axis=1),
+        (((3, 4),), ((1, 1),), ((2, 3, 2),)), grad=False),
+    Row("tn.argmin", lambda x: th.argmin(x, axis=1), lambda x: np.argmin(x, axis=1),
+        (((3, 4),), ((1, 1),), ((2, 3, 2),)), grad=False),
+    Row("tn.reduce_all", lambda x: th.all(x > -1, axis=0), lambda x: np.all(x > -1, axis=0),
+        AXIS0_CASES, grad=False),
+    Row("tn.reduce_any", lambda x: th.any(x > 1, axis=0), lambda x: np.any(x > 1, axis=0),
+        AXIS0_CASES, grad=False),
+    # nn
+    Row("tn.softmax", lambda x: th.softmax(x, axis=-1), _same(lambda x: sp.softmax(x, axis=-1)),
+        (((3, 4),), ((1,),), ((0, 4),), ((2, 1, 3),))),
+    Row("tn.log_softmax", lambda x: th.log_softmax(x, axis=-1), _same(lambda x: sp.log_softmax(x, axis=-1)),
+        (((3, 4),), ((1,),), ((0, 4),), ((2, 1, 3),))),
+    Row("tn.logsumexp", lambda x: th.logsumexp(x, axis=-1), _same(lambda x: sp.logsumexp(x, axis=-1)),
+        (((3, 4),), ((1,),), ((0, 4),), ((2, 1, 3),))),
+    # linalg
+    Row("tn.matmul", th.matmul, np.matmul,
+        (((3, 4), (4, 2)), ((2, 3, 4), (4,)), ((4,), (4, 3)), ((0, 3), (3, 2)), ((1, 1), (1, 1)),
+         ((2, 1, 3), (3, 3))), rtol=1e-5),
+    # shape
+    Row("tn.reshape", lambda x: th.reshape(x, (-1,)), lambda x: np.reshape(x, (-1,)),
+        (((3, 4),), ((),), ((0, 3),), ((1,),))),
+    Row("tn.transpose", th.transpose, np.transpose, (((3, 4),), ((2, 3, 4),), ((0, 3),), ((1,),))),
+    Row("tn.slice", lambda x: x[::-2, 1:], lambda x: x[::-2, 1:], (((3, 4),), ((1, 1),), ((0, 3),), ((2, 5),))),
+    Row("tn.pad_slice", _pad_slice, _np_pad_slice, (((3, 2),), ((),), ((1,),), ((2, 0),))),
+    Row("tn.concatenate", lambda a, b: th.concatenate([a, b], axis=0),
+        lambda a, b: np.concatenate([a, b], axis=0),
+        (((2, 3), (4, 3)), ((0, 3), (2, 3)), ((1,), (1,)))),
+    Row("tn.take", lambda x: th.take(x, _take_index(x.shape[0]), axis=0),
+        lambda x: np.take(x, _take_index(x.shape[0]), axis=0), (((4, 3),), ((1,),), ((2, 0),))),
+    Row("tn.scatter_add", _scatter_add, _np_scatter_add, (((6, 2),), ((3,),), ((0, 3),))),
+    Row("tn.index_add", _index_add, _np_index_add, (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0)))),
+    Row("tn.broadcast_to", lambda x: th.broadcast_to(x, (2, 3, 4)),
+        lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
+    Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),
+        lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
+    # control flow
+    Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
+    Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),
+    Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),)), (0.1, 2), label="then"),
+    Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),), ((2, 0),)), (-2, -0.1), label="else"),
+    Row("tn.cond", _cond_pair, _np_cond_pair, (((3, 2), (3, 2)), ((1,), (1,))), (0.1, 1), label="pair"),
+]
+
+# Ops that cannot have a row, with the reason. The suite fails when one of these gains a row
+# (remove it from here) or when an op is in neither ROWS nor EXEMPT.
+EXEMPT: dict[str, str] = {
+    "tn.fusion": "made only by the tn-fuse optimizer pass (after tracing and autodiff) from "
+                 "elementwise chains; it has no reference or jvp rule. Its evaluation and code "
+                 "are tested in tests/passes/test_fuse.py and tn-fuse.mlir",
+}
