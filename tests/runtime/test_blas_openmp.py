@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import theanir as th
-from theanir.passes import threads
-from theanir.passes.pipeline import blas_library
+from theanir.codegen import threads
+from theanir.codegen.threads import blas_library
 
 from support import run_openmp_child
 

@@ -247,8 +247,8 @@ def test_concurrent_in_place_updates_are_serialized():
 
 
 def test_donation_is_part_of_the_cache_key():
-    from theanir.passes.cache import cache_key
-    from theanir.passes.native import host_target
+    from theanir.codegen.cache import cache_key
+    from theanir.codegen.native import host_target
     from theanir.passes.pipeline import CompileOptions
 
     target = host_target()
