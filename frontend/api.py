@@ -323,8 +323,8 @@ class JitFunction(FastCache):
         contiguous = [a.contiguous for a in sig.specs]
         return dataclasses.replace(opts, contiguous=contiguous, donate=self._donations(traced, contiguous, sig))
 
-    # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's
-    # generation and sync flag are mirrored in C++ (frontend/config.py).
+    # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's warm
+    # key (a hash of its CompileOptions) and sync flag are mirrored in C++ (frontend/config.py).
 
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """The full path: tracing, keywords, pytrees, new signatures; remembers warm calls."""

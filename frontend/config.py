@@ -8,11 +8,10 @@ from typing import ClassVar
 import numpy as np
 
 from theanir.codegen import threads as _threads
+from theanir.passes.options import CompileOptions
 from theanir.runtime import default_max_pending_bytes as _default_max_pending_bytes
 from theanir.runtime import set_call_config as _set_call_config
 from theanir.runtime import set_max_pending_bytes as _set_max_pending_bytes
-
-from theanir.passes.options import CompileOptions
 
 from .options import CODE_SETTINGS, compile_options, warm_key
 
