@@ -52,7 +52,7 @@ MODEL = textwrap.dedent("""
 """)
 
 FIRST_CALL = MODEL + textwrap.dedent("""
-    from theanir.passes.native import STATS
+    from theanir.codegen.native import STATS
     step = th.jit(sgd_step)
     t1 = time.perf_counter()
     loss, new = step(params, x, y, lr)
@@ -82,7 +82,9 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     import tempfile
     from mlir import ir
     from theanir.dialects.tn.context import get_context
-    from theanir.passes import native, pipeline
+    from theanir.codegen import native
+    from theanir.passes import pipeline
+    from theanir.passes.target import using_target
     T = {}
     def tick(name, t):
         T[name] = T.get(name, 0.0) + time.perf_counter() - t
@@ -90,7 +92,7 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     f = th.jit(sgd_step)
     t = time.perf_counter(); low = f.lower(params, x, y, lr); tick("trace", t)
     m = pipeline.clone(low.traced.module)
-    with m.context, ir.Location.unknown():
+    with m.context, ir.Location.unknown(), using_target(low.options.target_features):
         for stage in pipeline.STAGES[1:]:
             t = time.perf_counter()
             for s in stage.steps:

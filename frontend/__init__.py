@@ -6,7 +6,7 @@ outside it (frontend/eager.py).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from theanir.codegen.version import __version__  # one definition, in the lowest layer that records it
 
 from ._mlir_check import check_mlir as _check_mlir
 

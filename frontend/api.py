@@ -21,12 +21,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from mlir import ir
 
-from theanir.passes.cache import compile_module
-from theanir.passes.native import NativeCode
-from theanir.passes.pipeline import STAGE_NAMES, CompileOptions, PipelineError, clone, run_until
+from theanir.codegen.cache import compile_module
+from theanir.codegen.native import NativeCode
+from theanir.passes.options import CompileOptions
+from theanir.passes.pipeline import STAGE_NAMES, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
 
-from .config import Config, config
+from .config import config
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tensor import Tensor
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
@@ -146,12 +147,6 @@ class _Static:
         self.value = value
 
 
-# th.config fields that cannot change generated code; every other one is part of the disk
-# cache key (passes may read th.config, e.g. fast_math).
-_NOT_CODE_SETTINGS = ("cache", "cache_dir", "codegen", "threads", "sync", "allow_gc", "max_pending_bytes",
-                      "jit_cache_size")
-
-
 class Lowered:
     """A traced function at the tn stage; `as_text(stage)` shows any later stage."""
 
@@ -174,21 +169,18 @@ class Lowered:
         return self.module_at(stage).operation.get_asm(enable_debug_info=debug_info)
 
     def compile(self, allow_gc: bool | None = None) -> "Compiled":
-        """Native code through the disk cache (th.config.cache; passes/cache.py).
+        """Native code through the disk cache (th.config.cache; codegen/cache.py).
 
         With donated pairs (`options.donate`) that bufferization cannot write in place in any
         order (updates that swap two variables), compiles again without them."""
         cache_dir = os.path.abspath(os.path.expanduser(config.cache_dir)) if config.cache else None
-        settings = {k: v for k, v in vars(config).items() if k not in _NOT_CODE_SETTINGS}
         try:
-            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
-                                    config.codegen, settings)
+            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir)
         except PipelineError as e:
             if not self.options.donate or "RaW conflict" not in str(e):
                 raise
             self.options = dataclasses.replace(self.options, donate=())
-            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir,
-                                    config.codegen, settings)
+            native = compile_module(self.traced.module, self.options, self.arg_records(), cache_dir)
         gc = config.allow_gc if allow_gc is None else allow_gc
         return Compiled(self.traced, native, self.options, self.signature, gc)
 
@@ -293,11 +285,23 @@ class JitFunction(FastCache):
         # cache entry or queued call refers to it)
         self._cache: OrderedDict[tuple, Compiled] = OrderedDict()
         self._lock = threading.Lock()
+        self._options_memo: tuple[CompileOptions, CompileOptions, tuple] | None = None
         functools.update_wrapper(self, fn, updated=())  # keep our own options
 
-    def _options(self) -> CompileOptions:
-        return CompileOptions(optimizer=self.optimizer or config.optimizer, opt_level=config.opt_level,
-                              blas=config.blas, openmp=config.openmp)
+    def _options(self, base: CompileOptions | None = None) -> CompileOptions:
+        """This function's options under th.config (`base`: th.config's compile options), before
+        the signature's contiguity and donations (functions of the signature)."""
+        base = config.compile_snapshot()[0] if base is None else base
+        return base if self.optimizer is None else dataclasses.replace(base, optimizer=self.optimizer)
+
+    def _options_and_key(self, base: CompileOptions) -> tuple[CompileOptions, tuple]:
+        """`_options(base)` and its `key()`, remembered while th.config's options stay `base`."""
+        memo = self._options_memo
+        if memo is not None and memo[0] is base:
+            return memo[1], memo[2]
+        opts = self._options(base)
+        self._options_memo = (base, opts, opts.key())
+        return opts, self._options_memo[2]
 
     def _trace(self, sig: Signature) -> TracedFunction:
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
@@ -312,30 +316,41 @@ class JitFunction(FastCache):
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         sig = self._signature(args, kwargs)
         traced = self._trace(sig)
-        opts = self._options()
-        opts.contiguous = [a.contiguous for a in sig.specs]
-        opts.donate = self._donations(traced, opts.contiguous, sig)
-        return Lowered(traced, opts, sig)
+        return Lowered(traced, self._signature_options(self._options(), traced, sig), sig)
 
-    # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's
-    # generation and sync flag are mirrored in C++ (frontend/config.py).
+    def _signature_options(self, opts: CompileOptions, traced: TracedFunction, sig: Signature) -> CompileOptions:
+        """`opts` with the signature's contiguity and the donations its trace can take."""
+        contiguous = [a.contiguous for a in sig.specs]
+        return dataclasses.replace(opts, contiguous=contiguous, donate=self._donations(traced, contiguous, sig))
+
+    # __call__ is FastCache's (C++): the warm-call cache, else _call_slow. th.config's warm
+    # key (a hash of its CompileOptions) and sync flag are mirrored in C++ (frontend/config.py).
 
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """The full path: tracing, keywords, pytrees, new signatures; remembers warm calls."""
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
-        generation = Config._generation  # before compiling: a change meanwhile voids the entry
-        compiled, leaves = self.compiled_for(*args, **kwargs)
+        compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
         if not kwargs:
-            self._fast_add(args, [i for i in self.static_argnums], generation, compiled.executable,
+            self._fast_add(args, [i for i in self.static_argnums], key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input)
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""
+        compiled, leaves, _ = self.compiled_and_key(*args, **kwargs)
+        return compiled, leaves
+
+    def compiled_and_key(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any], int]:
+        """`compiled_for`, and the warm-call key of the settings it was compiled under.
+
+        One read of th.config makes the options; the cache key is (signature, `opts.key()`):
+        contiguity and donations are functions of the signature, so the key holds them. The
+        warm key comes from the same read, so a setting changed meanwhile voids the entry."""
         sig = self._signature(args, kwargs)
-        key = (sig.key, config.optimizer if self.optimizer is None else self.optimizer, config.opt_level,
-               config.blas, config.fast_math, config.openmp)
+        base, gc, warm = config.compile_snapshot()
+        opts, opts_key = self._options_and_key(base)
+        key = (sig.key, opts_key)
         compiled = self._cache.get(key)
         if compiled is not None:
             try:
@@ -347,17 +362,14 @@ class JitFunction(FastCache):
                 compiled = self._cache.get(key)
                 if compiled is None:
                     traced = self._trace(sig)
-                    opts = self._options()
-                    opts.contiguous = [a.contiguous for a in sig.specs]
-                    opts.donate = self._donations(traced, opts.contiguous, sig)
-                    compiled = Lowered(traced, opts, sig).compile(self.allow_gc)
+                    compiled = Lowered(traced, self._signature_options(opts, traced, sig), sig).compile(self.allow_gc)
                     self._cache[key] = compiled
                     while len(self._cache) > config.jit_cache_size:
                         self._cache.popitem(last=False)
-        gc = config.allow_gc if self.allow_gc is None else self.allow_gc
+        gc = gc if self.allow_gc is None else self.allow_gc
         if compiled.executable.allow_gc != gc:  # th.config.allow_gc changed since
             compiled.executable.allow_gc = gc
-        return compiled, [sig.leaves[i] for i in sig.dynamic]
+        return compiled, [sig.leaves[i] for i in sig.dynamic], warm
 
     def _donations(self, traced: TracedFunction, contiguous: list[bool],
                    sig: Signature) -> tuple[tuple[int, int], ...]:

@@ -7,10 +7,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from theanir.passes import threads as _threads
+from theanir.codegen import threads as _threads
+from theanir.passes.options import CompileOptions
 from theanir.runtime import default_max_pending_bytes as _default_max_pending_bytes
 from theanir.runtime import set_call_config as _set_call_config
 from theanir.runtime import set_max_pending_bytes as _set_max_pending_bytes
+
+from .options import CODE_SETTINGS, compile_options, warm_key
 
 
 def _env_opt_level() -> int:
@@ -32,7 +35,7 @@ class Config:
     threads: threads of the libraries generated code calls (OpenBLAS); from THEANIR_THREADS,
         OMP_NUM_THREADS, else the CPUs this process may use. Takes effect at once.
     openmp: loop nests run as OpenMP parallel loops (libiomp5); off by default: it made one
-        thread slower on the machine it was measured on (passes/threads.py).
+        thread slower on the machine it was measured on (codegen/threads.py).
     sync: run compiled calls inline on the calling thread instead of on the runtime's queue
         (THEANIR_SYNC=1), for profiling and debugging; results are th.Arrays in both modes.
     allow_gc: Theano's flag (THEANIR_ALLOW_GC=0 to turn off): True frees the intermediate
@@ -67,9 +70,12 @@ class Config:
                                                                       _default_max_pending_bytes()))
     jit_cache_size: int = field(default_factory=lambda: _env_count("THEANIR_JIT_CACHE_SIZE", 128))
 
-    # Bumped by every assignment: the jit's per-call fast cache (frontend/api.py) drops entries
-    # made under another configuration. A class attribute, so not in vars(config).
-    _generation: ClassVar[int] = 0
+    # What a compile reads from the settings, replaced whole (one atomic read for a reader on
+    # another thread) by every assignment to a code setting or allow_gc: (CompileOptions
+    # (frontend/options.py), allow_gc, warm key = hash of both). The warm key is mirrored into
+    # C++ with `sync` by every assignment: a warm entry made under other code-altering settings
+    # misses (runtime/src/fast_cache.h). Class attributes, so not in vars(config).
+    _snapshot: ClassVar[tuple[CompileOptions, bool, int] | None] = None
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
@@ -97,14 +103,27 @@ class Config:
         if name == "jit_cache_size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"config.jit_cache_size must be an int >= 1, got {value!r}")
         object.__setattr__(self, name, value)
-        Config._generation += 1
-        _set_call_config(Config._generation, getattr(self, "sync", False))  # the warm-call caches read these
+        if name in CODE_SETTINGS or name == "allow_gc":
+            Config._snapshot = self._new_snapshot()
+        warm = Config._snapshot[2] if Config._snapshot else 0
+        _set_call_config(warm, getattr(self, "sync", False))  # the warm-call caches read these
         if name == "threads":
             _threads.set_threads(value)
         if name == "openmp":
             _threads.set_openmp(value)
         if name == "max_pending_bytes":
             _set_max_pending_bytes(value)
+
+    def compile_snapshot(self) -> tuple[CompileOptions, bool, int]:
+        """(compile options, allow_gc, warm-call key) of the current settings, from one read."""
+        snap = Config._snapshot
+        return snap if snap is not None else self._new_snapshot()
+
+    def _new_snapshot(self) -> tuple[CompileOptions, bool, int] | None:
+        if not all(hasattr(self, name) for name in (*CODE_SETTINGS, "allow_gc")):
+            return None  # __init__ has not set them all yet
+        opts = compile_options(self)
+        return opts, self.allow_gc, warm_key(opts, self.allow_gc)
 
     @property
     def floatX_dtype(self) -> np.dtype:

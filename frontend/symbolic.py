@@ -38,7 +38,7 @@ from theanir.runtime._native import _lock_updates, _unlock_updates
 
 from . import numpy_api as tnp
 from .api import _MISS, JitFunction, Lowered
-from .config import Config, config
+from .config import config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves)
 from .tensor import Tensor
@@ -434,15 +434,16 @@ class Function(FunctionCache):
 
     def _call_locked(self, args: tuple, kwargs: dict, values: list[np.ndarray]) -> Any:
         self._own_updated_storage()
-        generation = Config._generation  # before compiling: a change meanwhile voids the entry
-        compiled, leaves = self._jit.compiled_for(values, [c[0] for c in self._cells], self._static_values(values))
+        # the warm key of the settings it compiled under: a change meanwhile voids the entry
+        compiled, leaves, key = self._jit.compiled_and_key(values, [c[0] for c in self._cells],
+                                                           self._static_values(values))
         flat = compiled.call_flat(leaves, self._jit.trust_input)
         n_out = len(self.outputs)
         for c, buf in zip(self._updated, flat[n_out:]):
             self._cells[c][0] = buf  # the variable's own buffer, updated in place (or a new one)
         if not kwargs and not self._static and len(args) == len(self.inputs) and all(
                 v is a or type(a) in (float, int, bool) for v, a in zip(values, args)):
-            self._fast_add(args, generation, compiled.executable)  # no conversion needed: warm calls skip Python
+            self._fast_add(args, key, compiled.executable)  # no conversion needed: warm calls skip Python
         outs = flat[:n_out]
         return outs[0] if self._single else outs
 

@@ -6,7 +6,6 @@ the module operation); `run_until(module, stage)` lowers a copy to any stage, wh
 """
 from __future__ import annotations
 
-import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from .lower.wide_products import wide_products
 from .lower.widen_i1_memrefs import widen_i1_memrefs
 from .optimize.phases import phases
 from .options import CompileOptions
+from .target import using_target
 
 # MLIR's Python bindings try `import mlir.dialects.<namespace>` each time they wrap an op of a
 # dialect that has no Python module, and remember only successes: a failed import per tn op
@@ -62,13 +62,14 @@ def _linalg_fusion(op: ir.Operation, opts: CompileOptions) -> None:
 
 
 def _blas(op: ir.Operation, opts: CompileOptions) -> None:
-    """Float matrix products call OpenBLAS (passes/lower/matmul_to_blas.py) when it is installed."""
-    if opts.blas and blas_library() is not None:
+    """Float matrix products call OpenBLAS (passes/lower/matmul_to_blas.py); `opts.blas` is
+    only true where the library is installed (the frontend and codegen resolve it)."""
+    if opts.blas:
         convert_linalg_matmul_to_blas(op)
 
 
 def _openmp(op: ir.Operation, opts: CompileOptions) -> None:
-    """Off by default: loop nests become `omp.wsloop`s (see passes/threads.py for why)."""
+    """Off by default: loop nests become `omp.wsloop`s (see codegen/threads.py for why)."""
     if opts.openmp:
         run_step(OPENMP, op, opts)
 
@@ -137,7 +138,7 @@ def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
     opts = opts or CompileOptions()
     begin = STAGE_NAMES.index(start) + 1
     end = STAGE_NAMES.index(stage) + 1
-    with module.context, ir.Location.unknown():
+    with module.context, ir.Location.unknown(), using_target(opts.target_features):
         for s in STAGES[begin:end]:
             for step in s.steps:
                 run_step(step, module.operation, opts)
@@ -154,27 +155,3 @@ def clone(module: ir.Module) -> ir.Module:
         for op in module.body.operations:
             op.operation.clone(ip)
         return new
-
-
-def runtime_libraries() -> list[str]:
-    """Shared libraries generated code may call (memrefCopy & co.)."""
-    import mlir
-
-    libdir = os.path.join(list(mlir.__path__)[0], "lib")
-    blas = blas_library()
-    omp = openmp_library()  # only while th.config.openmp: Intel's runtime aborts beside another
-    return [os.path.join(libdir, "libmlir_c_runner_utils.so")] + [x for x in (blas, omp) if x]
-
-
-def openmp_library() -> str | None:
-    """intel-openmp's libiomp5.so when th.config.openmp is on (passes/threads.py), else None."""
-    from .threads import openmp_library as find
-
-    return find()
-
-
-def blas_library() -> str | None:
-    """scipy-openblas32's shared library (scipy_cblas_sgemm & co.), or None if not installed."""
-    from .threads import blas_library as find
-
-    return find()

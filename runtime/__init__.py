@@ -30,6 +30,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from theanir.codegen.hooks import set_runtime_hooks
+
 try:
     from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, cancel_flag_address,  # noqa: F401
                           default_max_pending_bytes, failing_array, max_pending_bytes, memory_hooks,
@@ -127,6 +129,10 @@ def _setitem(self: Array, key: Any, value: Any) -> None:
 
 
 Array.__setitem__ = _setitem
+
+# Code generation (the layer below) installs these into code loaded through MLIR's
+# ExecutionEngine: handed down here, since codegen never imports the runtime.
+set_runtime_hooks(cancel_flag_address(), memory_hooks())
 
 atexit.register(synchronize)  # no worker may run compiled code while the process tears down
 

@@ -29,12 +29,12 @@ stays with the BLAS pass (or the loops). The figures above are the first, 256-bi
 """
 from __future__ import annotations
 
-import functools
 import itertools
 
 from mlir import ir
 from mlir.dialects import arith, scf
 
+from ..target import has_feature
 from .matmul_to_blas import (_append_functions, _call, _defined_symbols, _float_kind, _metadata,
                              _transposes, _write_into_result)
 
@@ -54,11 +54,9 @@ PREFETCH = 8  # rows of B ahead that rkp prefetches (B streamed from L3: +5% at 
 _SIZE = {"f32": 4, "f64": 8}  # bytes per element
 
 
-@functools.cache
 def _avx512() -> bool:
-    from ..llvm_c import host_target
-
-    return "+avx512f" in host_target().features.split(",")
+    """AVX-512 on the compile's target (CompileOptions.target_features; passes/target.py)."""
+    return has_feature("avx512f")
 
 
 def _registers() -> int:

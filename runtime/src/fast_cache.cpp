@@ -188,31 +188,31 @@ struct Kinds {
 
 template <typename Entry>
 void remember(std::vector<Entry>& entries, Entry e, size_t max_entries) {
-  const uint64_t generation = e.generation;
+  const uint64_t options_key = e.options_key;
   entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [&](const Entry& old) { return old.generation != generation; }),
+                               [&](const Entry& old) { return old.options_key != options_key; }),
                 entries.end());
   if (entries.size() >= max_entries) entries.erase(entries.begin());
   entries.push_back(std::move(e));
 }
 
-std::atomic<uint64_t> g_generation{0};
+std::atomic<uint64_t> g_options_key{0};
 std::atomic<bool> g_sync{false};
 
 }  // namespace
 
-void set_call_config(uint64_t generation, bool sync) {
-  g_generation.store(generation, std::memory_order_relaxed);
+void set_call_config(uint64_t options_key, bool sync) {
+  g_options_key.store(options_key, std::memory_order_relaxed);
   g_sync.store(sync, std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------------------ FastCache (th.jit)
-bool FastCache::add(nb::tuple args, std::vector<int> statics, uint64_t generation, nb::object executable,
+bool FastCache::add(nb::tuple args, std::vector<int> statics, uint64_t options_key, nb::object executable,
                     int out_kind, nb::object unflatten) {
   if (!numpy_api_ready() || !nb::isinstance<Executable>(executable)) return false;
   const Executable& exe = nb::cast<const Executable&>(executable);
   const size_t n = nb::len(args);
-  Entry e{generation, std::vector<Slot>(n), executable, out_kind, unflatten};
+  Entry e{options_key, std::vector<Slot>(n), executable, out_kind, unflatten};
   std::vector<bool> is_static(n, false);
   for (int p : statics) {
     if (p < 0) p += (int)n;
@@ -237,12 +237,12 @@ bool FastCache::add(nb::tuple args, std::vector<int> statics, uint64_t generatio
 }
 
 nb::object FastCache::call(nb::tuple args) {
-  const uint64_t generation = g_generation.load(std::memory_order_relaxed);
+  const uint64_t options_key = g_options_key.load(std::memory_order_relaxed);
   const bool sync = g_sync.load(std::memory_order_relaxed), trust = trust_input;
   const size_t n = nb::len(args);
   for (size_t k = entries_.size(); k-- > 0;) {
     const Entry& e = entries_[k];
-    if (e.generation != generation || e.slots.size() != n) continue;
+    if (e.options_key != options_key || e.slots.size() != n) continue;
     bool match = true;
     for (size_t i = 0; i < n && match; ++i) match = slot_matches(e.slots[i], args[i]);
     if (!match) continue;
@@ -294,12 +294,12 @@ FunctionCache::FunctionCache(nb::object miss, std::vector<nb::object> cells, std
   }
 }
 
-bool FunctionCache::add(nb::tuple args, uint64_t generation, nb::object executable) {
+bool FunctionCache::add(nb::tuple args, uint64_t options_key, nb::object executable) {
   if (!numpy_api_ready() || !nb::isinstance<Executable>(executable)) return false;
   const Executable& exe = nb::cast<const Executable&>(executable);
   const size_t n = nb::len(args), m = cells_.size();
   if (n + m != exe.num_inputs() || exe.num_args() - exe.num_inputs() != n_out_ + updated_.size()) return false;
-  Entry e{generation, std::vector<Slot>(n + m), executable};
+  Entry e{options_key, std::vector<Slot>(n + m), executable};
   for (size_t i = 0; i < n; ++i) {
     if (!make_slot(args[i], exe.specs()[i], e.slots[i])) return false;
   }
@@ -313,7 +313,7 @@ bool FunctionCache::add(nb::tuple args, uint64_t generation, nb::object executab
 }
 
 nb::object FunctionCache::call(nb::tuple args) {
-  const uint64_t generation = g_generation.load(std::memory_order_relaxed);
+  const uint64_t options_key = g_options_key.load(std::memory_order_relaxed);
   const bool sync = g_sync.load(std::memory_order_relaxed), trust = trust_input;
   const size_t n = nb::len(args), m = cells_.size();
   // Reading the variables, the call and storing the updates are one step with respect to
@@ -333,7 +333,7 @@ nb::object FunctionCache::call(nb::tuple args) {
   }
   for (size_t k = entries_.size(); k-- > 0;) {
     const Entry& e = entries_[k];
-    if (e.generation != generation || e.slots.size() != n + m) continue;
+    if (e.options_key != options_key || e.slots.size() != n + m) continue;
     bool match = true;
     for (size_t i = 0; i < n && match; ++i) match = slot_matches(e.slots[i], args[i]);
     for (size_t c = 0; c < m && match; ++c) match = slot_matches(e.slots[n + c], PyList_GET_ITEM(cells_[c].ptr(), 0));

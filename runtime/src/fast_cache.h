@@ -5,7 +5,7 @@
 // (frontend/symbolic.py), whose compiled step also reads the shared variables' storage
 // cells and writes the updates' results back into them. A pattern is at least as
 // discriminating as the frontend's signature key (exact ndarray type, dtype number, byte
-// order, shape, strides; exact scalar type; static value type and ==; the config generation).
+// order, shape, strides; exact scalar type; static value type and ==) plus the settings' key.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -29,9 +29,12 @@ nb::object call_or_slow(Cache& self, nb::args args, nb::kwargs kwargs) {
   return nb::find(&self).attr("_call_slow")(*args, **kwargs);
 }
 
-// The th.config state a warm call depends on (the generation bumped by every assignment, and
-// th.config.sync), mirrored here by frontend/config.py so that a call passes no settings.
-void set_call_config(uint64_t generation, bool sync);
+// The th.config state a warm call depends on, mirrored here by frontend/config.py so that a
+// call passes no settings: `options_key`, a 64-bit hash of the CompileOptions key (the one
+// definition of what decides generated code, passes/options.py) and allow_gc, computed in
+// Python (frontend/options.py: warm_key); and th.config.sync. An entry remembers the key it
+// was compiled under and misses under any other (a changed option never reuses stale code).
+void set_call_config(uint64_t options_key, bool sync);
 
 // One positional argument's pattern.
 struct Slot {
@@ -48,7 +51,7 @@ class FastCache {
   // Remember the pattern of `args` (a call the full path just served). `statics`: positions
   // of static arguments; `out_kind`: 0 one leaf, 1 flat tuple, 2 rebuild with `unflatten`.
   // Returns false (remembers nothing) for an argument it cannot match quickly.
-  bool add(nb::tuple args, std::vector<int> statics, uint64_t generation, nb::object executable, int out_kind,
+  bool add(nb::tuple args, std::vector<int> statics, uint64_t options_key, nb::object executable, int out_kind,
            nb::object unflatten);
   // The call's result, or the `miss` object given at construction.
   nb::object call(nb::tuple args);
@@ -61,7 +64,7 @@ class FastCache {
 
  private:
   struct Entry {
-    uint64_t generation;
+    uint64_t options_key;
     std::vector<Slot> slots;
     nb::object executable;
     int out_kind;
@@ -80,7 +83,7 @@ class FunctionCache {
  public:
   FunctionCache(nb::object miss, std::vector<nb::object> cells, std::vector<int> updated, size_t n_out,
                 bool single);
-  bool add(nb::tuple args, uint64_t generation, nb::object executable);
+  bool add(nb::tuple args, uint64_t options_key, nb::object executable);
   // The outputs (one, or a list), or the `miss` object.
   nb::object call(nb::tuple args);
   void clear() { entries_.clear(); }
@@ -92,7 +95,7 @@ class FunctionCache {
 
  private:
   struct Entry {
-    uint64_t generation;
+    uint64_t options_key;
     std::vector<Slot> slots;  // the arguments, then the cells' values
     nb::object executable;
   };

@@ -75,7 +75,7 @@ NB_MODULE(_native, m) {
   nb::class_<FastCache>(m, "FastCache", "The jit's warm-call cache (see runtime/src/fast_cache.h).")
       .def(nb::init<nb::object>(), nb::arg("miss"))
       .def("__call__", &call_or_slow<FastCache>)
-      .def("_fast_add", &FastCache::add, nb::arg("args"), nb::arg("statics"), nb::arg("generation"),
+      .def("_fast_add", &FastCache::add, nb::arg("args"), nb::arg("statics"), nb::arg("options_key"),
            nb::arg("executable"), nb::arg("out_kind"), nb::arg("unflatten").none())
       .def("_fast_call", &FastCache::call, nb::arg("args"))
       .def("_fast_clear", &FastCache::clear)
@@ -86,7 +86,7 @@ NB_MODULE(_native, m) {
       .def(nb::init<nb::object, std::vector<nb::object>, std::vector<int>, size_t, bool>(), nb::arg("miss"),
            nb::arg("cells"), nb::arg("updated"), nb::arg("n_out"), nb::arg("single"))
       .def("__call__", &call_or_slow<FunctionCache>)
-      .def("_fast_add", &FunctionCache::add, nb::arg("args"), nb::arg("generation"), nb::arg("executable"))
+      .def("_fast_add", &FunctionCache::add, nb::arg("args"), nb::arg("options_key"), nb::arg("executable"))
       .def("_fast_call", &FunctionCache::call, nb::arg("args"))
       .def("_fast_clear", &FunctionCache::clear)
       .def("_fast_size", &FunctionCache::size)
@@ -124,8 +124,9 @@ NB_MODULE(_native, m) {
         "Address of the int32 flag generated loops poll (for __theanir_set_cancel_flag).");
   m.def("_lock_updates", &lock_updates);
   m.def("_unlock_updates", &unlock_updates);
-  m.def("set_call_config", &set_call_config, nb::arg("generation"), nb::arg("sync"),
-        "th.config's generation and sync flag, for the warm-call caches (frontend/config.py).");
+  m.def("set_call_config", &set_call_config, nb::arg("options_key"), nb::arg("sync"),
+        "The warm key of th.config's compile options (frontend/options.py) and its sync flag, for the "
+        "warm-call caches (frontend/config.py).");
   m.def("memory_hooks", [] {
     return std::make_pair((uintptr_t)&theanir_alloc, (uintptr_t)&theanir_free);
   }, "Addresses of the allocation hooks generated code calls (runtime/src/pool.h).");

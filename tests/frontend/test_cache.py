@@ -1,4 +1,4 @@
-"""The disk cache of compiled artifacts (passes/cache.py, passes/artifact.py).
+"""The disk cache of compiled artifacts (codegen/cache.py, codegen/artifact.py).
 
 Every test uses its own temporary cache directory; tests/conftest.py points the rest of
 the suite (and child processes) at a per-session temporary one.
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import theanir as th
-from theanir.passes.artifact import MANIFEST, verify_artifact
-from theanir.passes.native import STATS
+from theanir.codegen.artifact import MANIFEST, verify_artifact
+from theanir.codegen.native import STATS
 
 from support import entries
 
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     import theanir as th
-    from theanir.passes.native import STATS
+    from theanir.codegen.native import STATS
 
     def loss_fn(params, x, y):
         w, b = params
@@ -172,8 +172,8 @@ def test_changes_miss(cache, monkeypatch, change):
     elif change == "opt_level":
         monkeypatch.setattr(th.config, "opt_level", 1)
         th.jit(add_mul)(x, y)
-    elif change == "config":  # passes may read th.config (fast_math): every setting is keyed
-        monkeypatch.setattr(th.config, "floatX", "float32")
+    elif change == "config":  # a code-altering setting is a CompileOptions field, so it is keyed
+        monkeypatch.setattr(th.config, "fast_math", True)
         th.jit(add_mul)(x, y)
     else:
         th.jit(add_mul)(np.ones((3, 2)).T, y)  # a strided view compiles for a strided layout

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import theanir as th
-from theanir.passes.artifact import MANIFEST, ArtifactError, load_artifact, read_manifest, verify_artifact
-from theanir.passes.native import STATS
+from theanir.codegen.artifact import MANIFEST, ArtifactError, load_artifact, read_manifest, verify_artifact
+from theanir.codegen.native import STATS
 
 from support import entries
 
@@ -145,7 +145,7 @@ def test_wrong_entry_symbol_is_stale_not_called(tmp_path):
         import json, os, sys
         import numpy as np
         import theanir as th
-        from theanir.passes.native import STATS
+        from theanir.codegen.native import STATS
         x, y = np.arange(6.0).reshape(2, 3), np.full(3, 2.0)
         out = th.jit(lambda x, y: x * y + 1.0)(x, y)
         print(json.dumps({"out": np.asarray(out).tolist(), "stats": dict(STATS)}))
@@ -176,7 +176,7 @@ def test_special_files_do_not_block_or_read_forever(tmp_path, kind):
         import json, os, sys
         import numpy as np
         import theanir as th
-        from theanir.passes.native import STATS
+        from theanir.codegen.native import STATS
         cache = {str(tmp_path)!r}
         th.config.cache_dir = cache
         x, y = np.arange(6.0).reshape(2, 3), np.full(3, 2.0)

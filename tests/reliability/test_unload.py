@@ -1,6 +1,6 @@
 """Compiled code is unloaded with its last reference, the in-process compile cache is bounded
 (th.config.jit_cache_size, LRU), and static arguments key the cache by what they compile to
-(NaN hits its entry; 0.0 and -0.0 do not share one). passes/native.py: SharedLibrary.
+(NaN hits its entry; 0.0 and -0.0 do not share one). codegen/native.py: SharedLibrary.
 
 Mapping counts and unloading run in a child process: a library unmapped under running code
 would crash the interpreter.

@@ -194,7 +194,7 @@ def test_function_fast_path_follows_config_changes():
     f(np.ones(2))
     old = th.config.sync
     try:
-        th.config.sync = not old  # bumps the generation: the next call takes the full path
+        th.config.sync = not old  # mirrored into C++ (set_call_config): the warm call follows it
         out = f(np.ones(2))
         assert out.is_ready()
         np.testing.assert_array_equal(np.asarray(out), [2.0, 2.0])
@@ -247,8 +247,8 @@ def test_concurrent_in_place_updates_are_serialized():
 
 
 def test_donation_is_part_of_the_cache_key():
-    from theanir.passes.cache import cache_key
-    from theanir.passes.native import host_target
+    from theanir.codegen.cache import cache_key
+    from theanir.codegen.native import host_target
     from theanir.passes.pipeline import CompileOptions
 
     target = host_target()

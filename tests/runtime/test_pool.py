@@ -9,7 +9,7 @@ import pytest
 
 import theanir as th
 import theanir.tensor as T
-from theanir.passes.cache import compile_module
+from theanir.codegen.cache import compile_module
 from theanir.runtime import arg_spec, make_executable
 
 from test_async import _rss_kb

@@ -5,7 +5,7 @@ Two routes from an `llvm`-stage module to a callable packed entry point `void fn
 * **object** (the default; what the disk cache stores and an AOT build ships): translate to
   LLVM IR, append the packed wrapper `_mlir__mlir_ciface_<entry>` (the one the
   ExecutionEngine would generate), optimize and emit PIC object code in-process through
-  LLVM's C API (passes/llvm_c.py), link with `ld -shared` (`cc -shared` as fallback)
+  LLVM's C API (codegen/llvm_c.py), link with `ld -shared` (`cc -shared` as fallback)
   against the runtime libraries (rpath), `dlopen` the result.
 * **engine**: `mlir.execution_engine.ExecutionEngine` in memory (the original route), for
   `th.config.codegen = "engine"` and as the fallback when no linker is found.
@@ -49,10 +49,12 @@ from typing import Any
 
 from mlir import execution_engine, ir
 
+from theanir.passes.lower.cancel_points import SETTER as CANCEL_SETTER
+from theanir.passes.lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
+
+from .hooks import runtime_hook
 from .llvm_c import LLVMError, Target, compile_to_object, host_target  # noqa: F401 (re-exported)
-from .lower.cancel_points import SETTER as CANCEL_SETTER
-from .lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
-from .pipeline import runtime_libraries
+from .threads import runtime_libraries
 from .threads import sync as sync_threads
 
 # What ran in this process: tests check that a cache hit did no LLVM work.
@@ -257,9 +259,7 @@ def _install_cancel_flag_packed(setter: int) -> bool:
     if the code has no loops (no setter)."""
     if not setter:
         return False
-    from theanir.runtime import cancel_flag_address
-
-    value = ctypes.c_void_p(cancel_flag_address())
+    value = ctypes.c_void_p(runtime_hook("cancel_flag"))
     args = (ctypes.c_void_p * 1)(ctypes.addressof(value))
     ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))
     return True
@@ -270,8 +270,6 @@ def _install_memory_hooks_packed(setter: int) -> None:
     argument i): install the runtime's allocation hooks through the setter's."""
     if not setter:
         return
-    from theanir.runtime import memory_hooks
-
-    values = (ctypes.c_void_p * 2)(*memory_hooks())
+    values = (ctypes.c_void_p * 2)(*runtime_hook("memory_hooks"))
     args = (ctypes.c_void_p * 2)(ctypes.addressof(values), ctypes.addressof(values) + ctypes.sizeof(ctypes.c_void_p))
     ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))

@@ -1,6 +1,6 @@
 """The compiled artifact: one directory holding `lib.so` and `manifest.json`.
 
-It is what `@jit` loads, what the disk cache stores (passes/cache.py) and what an AOT build
+It is what `@jit` loads, what the disk cache stores (codegen/cache.py) and what an AOT build
 ships (DESIGN §6). The manifest names the packed entry point (`void fn(void**)`), the
 arguments in call order (inputs, then the outputs the caller allocates), the hash of the
 optimized tn module it came from, the cache key, the versions and the target:

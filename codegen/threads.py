@@ -1,9 +1,12 @@
-"""The thread count of the libraries generated code calls (OpenBLAS), from `th.config.threads`.
+"""The libraries generated code calls (runner utils, OpenBLAS, libiomp5) and their threads.
+
+`runtime_libraries()` lists what generated code links against; the thread count of those
+libraries (OpenBLAS) comes from `th.config.threads` through `set_threads`.
 
 One BLAS library serves generated code: `scipy-openblas32` (DESIGN.md §1). It is found
 without importing `scipy_openblas32` (that import costs ~20 ms through importlib.metadata)
 and is never loaded here: the dynamic loader maps it when the first compiled function that
-calls it is loaded. `sync()` runs after each load (passes/native.py) and after
+calls it is loaded. `sync()` runs after each load (codegen/native.py) and after
 `th.config.threads` changes; it sets OpenBLAS's pool size through the library's own
 `scipy_openblas_set_num_threads` only if the library is already mapped (`RTLD_NOLOAD`),
 so a process that never multiplies matrices never pays for the library or its threads.
@@ -30,6 +33,15 @@ import sys
 _wanted: int | None = None
 _applied: int | None = None
 _openmp = False
+
+
+def runtime_libraries() -> list[str]:
+    """Shared libraries generated code may call: MLIR's runner utils (memrefCopy & co.), the
+    BLAS library, and libiomp5 only while OpenMP is on (Intel's runtime aborts beside another)."""
+    import mlir
+
+    libdir = os.path.join(list(mlir.__path__)[0], "lib")
+    return [os.path.join(libdir, "libmlir_c_runner_utils.so")] + [x for x in (blas_library(), openmp_library()) if x]
 
 
 @functools.cache

@@ -3,10 +3,11 @@
 `compile_module` takes a traced module (stage `tn`) and returns native code:
 
 1. key = sha256 of the module's generic form *without* locations (moving code in a file
-   does not miss), the CompileOptions, the target (triple, CPU, features, LLVM version) and
-   the compiler fingerprint (theanir version, the stage table's steps, a hash
-   of the passes/ and dialects/ sources, the runtime libraries, LLVM_LEVELS);
-2. hit: `<cache_dir>/<key>/` holds an artifact (passes/artifact.py) whose manifest matches:
+   does not miss), the CompileOptions (`key_text()`: the one definition of what besides
+   the module decides the code; passes/options.py), the target (triple, CPU, features, LLVM
+   version) and the compiler fingerprint (theanir version, the stage table's steps, a hash
+   of the codegen/, passes/ and dialects/ sources, the runtime libraries, LLVM_LEVELS);
+2. hit: `<cache_dir>/<key>/` holds an artifact (codegen/artifact.py) whose manifest matches:
    dlopen it, skipping lowering and LLVM (~1 ms);
 3. miss: lower to llvm, emit object code, link, publish the artifact atomically, load it.
 
@@ -21,7 +22,7 @@ too.
 
 Every path through here, cache on or off, produces and loads the same artifact (DESIGN §6):
 with the cache off it is built in a temporary directory removed after loading. The
-ExecutionEngine route (passes/native.py) remains for `th.config.codegen = "engine"` and
+ExecutionEngine route (codegen/native.py) remains for `th.config.codegen = "engine"` and
 as the fallback when no linker is found or object emission fails. An unreadable,
 corrupt or stale entry is logged (logger `theanir.cache`) and recompiled, never fatal.
 """
@@ -39,11 +40,16 @@ from typing import Any
 
 from mlir import ir
 
+from theanir.passes.options import CompileOptions
+from theanir.passes.pipeline import STAGES, clone, run_until
+
 from .artifact import (FORMAT, ArtifactError, Manifest, discard_artifact, load_artifact, read_manifest,
                        read_regular_file, write_artifact)
+from .host import host_options
 from .native import (LLVM_LEVELS, STATS, CodegenError, NativeCode, can_link, compile_llvm_module,
                      emit_object, host_target, link_shared, packed_symbol)
-from .pipeline import STAGES, CompileOptions, clone, runtime_libraries, run_until
+from .threads import runtime_libraries
+from .version import __version__
 
 log = logging.getLogger("theanir.cache")
 
@@ -65,18 +71,12 @@ def _describe(step: Any) -> str:
     return ":".join(names)
 
 
-def _theanir_version() -> str:
-    from theanir.frontend import __version__
-
-    return __version__
-
-
 @functools.cache
 def compiler_fingerprint() -> str:
     """Everything besides the module and target that decides the generated code."""
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    for root in (here, os.path.join(os.path.dirname(here), "dialects")):
+    for root in (here, *(os.path.join(os.path.dirname(here), d) for d in ("passes", "dialects"))):
         for dirpath, dirs, files in os.walk(root):
             dirs.sort()
             for name in sorted(f for f in files if f.endswith(".py")):
@@ -84,39 +84,38 @@ def compiler_fingerprint() -> str:
                 h.update(os.path.relpath(path, root).encode())
                 with open(path, "rb") as f:
                     h.update(f.read())
-    meta = {"theanir": _theanir_version(), "sources": h.hexdigest(),
+    meta = {"theanir": __version__, "sources": h.hexdigest(),
             "stages": [[s.name, [_describe(st) for st in s.steps]] for s in STAGES],
             "runtime": runtime_libraries(), "llvm_levels": {str(k): v for k, v in LLVM_LEVELS.items()}}
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
 
 
-def cache_key(source_hash: str, opts: CompileOptions, target: Any, stage: str = "tn-opt",
-              settings: dict[str, Any] | None = None) -> str:
+def cache_key(source_hash: str, opts: CompileOptions, target: Any, stage: str = "tn-opt") -> str:
     """The artifact key (from the tn-opt module), or with stage="tn" a trace alias's name.
-    `settings`: global options passes may read (th.config, e.g. fast_math)."""
-    parts = {"format": FORMAT, "stage": stage, "source": source_hash, "options": asdict(opts),
-             "settings": settings or {},
+    Everything besides the module that decides the code is in `opts` (its `key_text()`)."""
+    parts = {"format": FORMAT, "stage": stage, "source": source_hash, "options": opts.key_text(),
              "target": asdict(target), "compiler": compiler_fingerprint()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str, Any]],
-                   cache_dir: str | None = None, codegen: str = "object",
-                   settings: dict[str, Any] | None = None) -> NativeCode:
+                   cache_dir: str | None = None) -> NativeCode:
     """Native code for `module` (at stage tn; not modified: lowering works on a copy).
 
     `args`: the manifest's argument records (name, dtype, shape, contiguous, output) in call
-    order. `cache_dir=None` disables the persistent cache. `settings`: global options the
-    passes read besides `opts` (JSON-able; part of the key)."""
-    if codegen == "engine" or not can_link():
+    order. `cache_dir=None` disables the persistent cache. `opts.codegen` picks the route
+    (object code, or MLIR's ExecutionEngine); host facts missing from `opts` are filled in
+    (codegen/host.py) before the key is made."""
+    opts = host_options(opts)
+    if opts.codegen == "engine" or not can_link():
         return _engine(clone(module), opts, start="tn")
     target = host_target()
-    expect = {"theanir": _theanir_version(), "llvm": target.llvm_version,
+    expect = {"theanir": __version__, "llvm": target.llvm_version,
               "target": _target_record(target), "opt_level": opts.opt_level,
               "entry": packed_symbol(opts.entry)}
     alias, tried = None, set()
     if cache_dir is not None:
-        traced_key = cache_key(module_hash(module), opts, target, "tn", settings)
+        traced_key = cache_key(module_hash(module), opts, target, "tn")
         alias = os.path.join(cache_dir, "traces", traced_key)
         native = _lookup_alias(alias, cache_dir, expect, args, tried)
         if native is not None:
@@ -124,7 +123,7 @@ def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str,
     module = clone(module)
     run_until(module, "tn-opt", opts)
     source = module_hash(module)
-    key = cache_key(source, opts, target, settings=settings)
+    key = cache_key(source, opts, target)
     if cache_dir is not None:
         found = None if key in tried else _lookup(os.path.join(cache_dir, key), key, expect, args)
         if found is None:
