@@ -100,7 +100,8 @@ def _evaluate_scan(op: ir.Operation, read: Reader) -> list[np.ndarray]:
     length, until = attrs["length"], attrs["until"]
     k, m = scan_counts(op)
     carries = [read(v) for v in list(op.operands)[1:]]
-    bufs = [np.zeros(s.shape, s.dtype) for s in (spec_of_type(r.type) for r in list(op.results)[k:])]
+    specs = [spec_of_type(r.type) for r in list(op.results)[k:]]
+    bufs = [np.zeros(s.shape, s.dtype) for s in specs]
     trip = max(int(read(op.operands[0])), 0)
     trip = min(trip, length) if m else trip
     count = 0
@@ -167,7 +168,8 @@ def interpret(target: ir.Module | ir.Operation | ir.OpView, *inputs: object) -> 
         spec = spec_of_type(p.type)
         arr = np.asarray(x, dtype=spec.dtype)
         if arr.shape != spec.shape:
-            raise ValueError(f"interpret: argument {i} has shape {arr.shape}, expected {spec.shape}")
+            raise ValueError(f"interpret: argument {i} has shape {arr.shape}, expected "
+                             f"{spec.shape}")
         args.append(arr)
     return run_block(block, args, _undefined)
 
@@ -189,8 +191,8 @@ def fold(op: ir.Operation | ir.OpView, args: Sequence[np.ndarray]) -> np.ndarray
     return outs[0] if len(outs) == 1 else None
 
 
-def static_value(value: ir.Value, limit: int | None = FOLD_LIMIT, depth: int | None = STATIC_DEPTH,
-                 budget: int | None = None) -> np.ndarray | None:
+def static_value(value: ir.Value, limit: int | None = FOLD_LIMIT,
+                 depth: int | None = STATIC_DEPTH, budget: int | None = None) -> np.ndarray | None:
     """`value` computed by `fold` when it depends only on constants and `tn.iota` (ops with no
     operands), else None. Bounded work: every value of at most `limit` elements, at most
     `depth` ops up the use-def chain, at most `budget` values visited (None: no bound).

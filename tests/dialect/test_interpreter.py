@@ -68,7 +68,8 @@ def test_reductions(rng):
 
 
 def test_matmul(rng):
-    a, b, v = rand(rng, (3, 4), np.float64), rand(rng, (4, 2), np.float64), rand(rng, (4,), np.float64)
+    a, b = rand(rng, (3, 4), np.float64), rand(rng, (4, 2), np.float64)
+    v = rand(rng, (4,), np.float64)
     check(lambda a, b, v: (a @ b, a @ v, th.tanh(a @ b) + 1.0),
           lambda a, b, v: (a @ b, a @ v, np.tanh(a @ b) + 1.0), a, b, v)
 
@@ -125,7 +126,8 @@ def test_do_while_scan_stops_and_repeats_its_last_row():
 
 def test_while_loop(rng):
     def f(x):
-        return th.while_loop(lambda c: c[0] < 100.0, lambda c: (c[0] * 3.0, c[1] + 1), (x, np.int64(0)))
+        return th.while_loop(lambda c: c[0] < 100.0, lambda c: (c[0] * 3.0, c[1] + 1),
+                             (x, np.int64(0)))
 
     def ref(x):
         c, n = x, 0
@@ -154,7 +156,8 @@ def test_fused_group_with_a_reduction(rng):
 def test_every_region_op_has_an_evaluator():
     region_ops = {name for name, op in OPS.items() if op.regions}
     assert region_ops <= set(REGION_EVALUATORS), region_ops - set(REGION_EVALUATORS)
-    assert all(op.reference is not None for name, op in OPS.items() if name not in REGION_EVALUATORS)
+    assert all(op.reference is not None
+               for name, op in OPS.items() if name not in REGION_EVALUATORS)
 
 
 def test_cond_runs_only_the_taken_branch(monkeypatch):
