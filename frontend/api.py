@@ -297,7 +297,7 @@ class JitFunction(FastCache):
 
     def _options(self) -> CompileOptions:
         return CompileOptions(optimizer=self.optimizer or config.optimizer, opt_level=config.opt_level,
-                              blas=config.blas, openmp=config.openmp)
+                              fast_math=config.fast_math, blas=config.blas, openmp=config.openmp)
 
     def _trace(self, sig: Signature) -> TracedFunction:
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)

