@@ -70,13 +70,15 @@ class Pass:
         kwargs = {}
         for key, text in values.items():
             f = fields.get(key)
+            if f is None and not fields:
+                raise PassOptionError(f"theanir pass '{cls.NAME}' takes no options (got '{key}')")
             if f is None:
-                known = ", ".join(fields) or "none"
-                raise PassOptionError(f"pass '{cls.NAME}' has no option '{key}' (its options: {known})")
+                raise PassOptionError(f"theanir pass '{cls.NAME}' has no option '{key}' "
+                                      f"(its options: {', '.join(fields)})")
             try:
                 kwargs[f.name] = convert(text, hints[f.name])
             except ValueError as e:
-                raise PassOptionError(f"pass '{cls.NAME}': option '{key}': {e}") from None
+                raise PassOptionError(f"theanir pass '{cls.NAME}': option '{key}': {e}") from None
         return cls.Options(**kwargs)
 
     @classmethod

@@ -71,8 +71,18 @@ def test_filecheck(path: Path, tmp_path: Path) -> None:
 
 
 def test_every_registered_pass_has_a_filecheck_test() -> None:
-    """One FileCheck file per pass (STYLE.md): `<pass-name>.mlir` for each of ours."""
+    """One FileCheck file per pass (STYLE.md): `<pass-name>.mlir`, with a RUN line that runs the
+    pass; a pass with options also has a RUN line that sets one (`<pass-name>{key=value}`)."""
     from theanir.passes.registry import PASSES
 
-    missing = set(PASSES) - {p.stem for p in TESTS}
-    assert not missing, f"no FileCheck test for {sorted(missing)}"
+    files = {p.stem: p for p in TESTS}
+    missing = sorted(set(PASSES) - set(files))
+    assert not missing, f"no FileCheck test tests/passes/<name>.mlir for {missing}"
+    problems = []
+    for name, cls in PASSES.items():
+        runs = run_lines(files[name])
+        if not any(re.search(rf"(--{re.escape(name)}\b|[(,]{re.escape(name)}[{{,)])", r) for r in runs):
+            problems.append(f"{name}.mlir has no RUN line running {name}")
+        if cls.option_names() and not any(f"{name}{{" in r for r in runs):
+            problems.append(f"{name}.mlir has no RUN line setting an option ({', '.join(cls.option_names())})")
+    assert not problems, "\n".join(problems)

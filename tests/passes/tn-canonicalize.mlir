@@ -301,14 +301,3 @@ func.func @outer_product_stays(%arg0: tensor<3x1xf32>, %arg1: tensor<1x16xf32>) 
   %0 = "tn.matmul"(%arg0, %arg1) : (tensor<3x1xf32>, tensor<1x16xf32>) -> tensor<3x16xf32>
   return %0 : tensor<3x16xf32>
 }
-// CHECK-DAG:     %[[B:.+]] = "tn.broadcast_to"(%arg1) {shape = array<i64: 3, 16>}
-// CHECK:         %[[M:.+]] = "tn.mul"(%[[A]], %[[B]])
-// CHECK:         %[[N:.+]] = "tn.matmul"(%arg2, %arg3)
-// CHECK:         %[[S:.+]] = "tn.matmul"(%arg0, %arg4)
-// CHECK:         return %[[M]], %[[N]], %[[S]]
-func.func @outer_product(%arg0: tensor<3x1xf32>, %arg1: tensor<1x16xf32>, %arg2: tensor<3x2xf32>, %arg3: tensor<2x4xf32>, %arg4: tensor<1x15xf32>) -> (tensor<3x16xf32>, tensor<3x4xf32>, tensor<3x15xf32>) {
-  %0 = "tn.matmul"(%arg0, %arg1) : (tensor<3x1xf32>, tensor<1x16xf32>) -> tensor<3x16xf32>
-  %1 = "tn.matmul"(%arg2, %arg3) : (tensor<3x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
-  %2 = "tn.matmul"(%arg0, %arg4) : (tensor<3x1xf32>, tensor<1x15xf32>) -> tensor<3x15xf32>
-  return %0, %1, %2 : tensor<3x16xf32>, tensor<3x4xf32>, tensor<3x15xf32>
-}

@@ -8,9 +8,9 @@
 // CHECK-NOT:     "tn.exp"
 // CHECK:         "tn.cond"
 // CHECK:         "tn.exp"(%arg0)
-// CHECK:         "gpu.yield"
+// CHECK:         gpu.yield
 // CHECK:         "tn.tanh"(%arg0)
-// CHECK:         "gpu.yield"
+// CHECK:         gpu.yield
 func.func @lazy(%arg0: tensor<3xf32>) -> tensor<3xf32> {
   %e = "tn.exp"(%arg0) : (tensor<3xf32>) -> tensor<3xf32>
   %t = "tn.tanh"(%arg0) : (tensor<3xf32>) -> tensor<3xf32>
