@@ -95,7 +95,10 @@ def list_passes() -> str:
         lines += [f"  {'':<30}   {o}={_default(cls, o)}" for o in cls.option_names()]
     lines += [f"  {a:<30} alias of {n}" for a, n in ALIASES.items()]
     lines += ["named pipelines:"] + [f"  {n:<30} the stage table from {a} to {b}" for n, (a, b) in PIPELINES.items()]
-    lines += ["stages (--until-stage=NAME):"] + [f"  {s.name:<30} {s.doc}" for s in STAGES[1:]]
+    lines += ["stages (--until-stage=NAME), each a list of steps [run only when ...]:"]
+    for stage in STAGES[1:]:
+        lines.append(f"  {stage.name:<30} {stage.doc}")
+        lines += [f"      {step}" for step in stage.steps]
     lines += ["upstream MLIR passes: any pass `mlir-opt --help` lists, by name in --pass-pipeline"]
     return "\n".join(lines) + "\n"
 
