@@ -200,17 +200,21 @@ def _run(pm: passmanager.PassManager, op: ir.Operation, what: str) -> None:
 
 
 def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
-              start: str = "tn") -> ir.Module:
+              start: str = "tn", print_ir: bool = False) -> ir.Module:
     """Lower `module` (at stage `start`) in place through the table up to `stage`: one
-    PassManager per stage."""
+    PassManager per stage; `print_ir`: MLIR prints the IR after each pass to stderr."""
     opts = opts or CompileOptions()
     stage_steps(start, stage, opts)  # validates the names and the optimizer
     begin, end = STAGE_NAMES.index(start) + 1, STAGE_NAMES.index(stage) + 1
     with module.context, ir.Location.unknown():
         for s in STAGES[begin:end]:
             steps = stage_steps(STAGE_NAMES[STAGE_NAMES.index(s.name) - 1], s.name, opts)
-            if steps:
-                _run(pass_manager(steps), module.operation, s.name)
+            if not steps:
+                continue
+            pm = pass_manager(steps)
+            if print_ir:
+                pm.enable_ir_printing()
+            _run(pm, module.operation, s.name)
     return module
 
 
