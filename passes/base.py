@@ -85,16 +85,17 @@ class Pass:
     def options_text(cls, options: Any) -> str:
         """`{fast-math=true}` for non-default options, "" when all are defaults."""
         default = cls.Options()
-        parts = [f"{f.name.replace('_', '-')}={_text(getattr(options, f.name))}"
+        parts = [f"{f.name.replace('_', '-')}={format_value(getattr(options, f.name))}"
                  for f in dataclasses.fields(options) if getattr(options, f.name) != getattr(default, f.name)]
         return "{" + " ".join(parts) + "}" if parts else ""
 
 
-def _text(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """An option value as pipeline text: true/false, comma lists, `i:j` pairs."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return ",".join(":".join(map(_text, v)) if isinstance(v, (list, tuple)) else _text(v) for v in value)
+        return ",".join(":".join(map(format_value, v)) if isinstance(v, (list, tuple)) else format_value(v) for v in value)
     return str(value)
 
 
