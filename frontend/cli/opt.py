@@ -25,10 +25,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .errors import PIPELINE_FILE, PROG, UserError  # noqa: F401 (PIPELINE_FILE re-exported)
 from .pipeline_text import Element, split_pipeline, _pipeline_element, _pipeline_error  # noqa: F401
+
+if TYPE_CHECKING:
+    from theanir.passes.options import CompileOptions
 
 LLVM_DIALECTS = {"builtin", "llvm", "omp", "nvvm"}  # what translation to LLVM IR accepts
 
@@ -105,7 +108,7 @@ def _default(cls, option: str) -> str:
 PIPELINES = {"lower-to-cpu": ("tn", "llvm")}  # named pipelines: a span of the stage table
 
 
-def compile_options(pairs: Sequence[str]):
+def compile_options(pairs: Sequence[str]) -> "CompileOptions":
     """CompileOptions from `--compile-option KEY=VALUE` texts (each converted to its field's type)."""
     import dataclasses
     import typing
@@ -172,7 +175,8 @@ def _diagnostic_error(e, context: str = "") -> UserError:
     return UserError(_located(d.location, context + message))
 
 
-def build_steps(requests: Sequence[tuple[str, str]], options=None) -> list[tuple[str, object]]:
+def build_steps(requests: Sequence[tuple[str, str]],
+                options: "CompileOptions | None" = None) -> list[tuple[str, object]]:
     """Command-line requests, in order, -> (name, Options) steps; Options None: upstream text.
     A stage request expands to the stage table's steps under `options` (CompileOptions)."""
     from theanir.passes.options import CompileOptions
