@@ -84,7 +84,6 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     from theanir.dialects.tn.context import get_context
     from theanir.codegen import native
     from theanir.passes import pipeline
-    from theanir.passes.target import using_target
     T = {}
     def tick(name, t):
         T[name] = T.get(name, 0.0) + time.perf_counter() - t
@@ -92,11 +91,10 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     f = th.jit(sgd_step)
     t = time.perf_counter(); low = f.lower(params, x, y, lr); tick("trace", t)
     m = pipeline.clone(low.traced.module)
-    with m.context, ir.Location.unknown(), using_target(low.options.target_features):
-        for stage in pipeline.STAGES[1:]:
+    with m.context, ir.Location.unknown():
+        for prev, stage in zip(pipeline.STAGES, pipeline.STAGES[1:]):
             t = time.perf_counter()
-            for s in stage.steps:
-                pipeline.run_step(s, m.operation, low.options)
+            pipeline.run_until(m, stage.name, low.options, start=prev.name)
             tick("mlir:" + stage.name, t)
     work = tempfile.mkdtemp()
     target = native.host_target()

@@ -1,40 +1,60 @@
-"""THE stage table: trace -> tn -> tn-opt -> linalg -> bufferized -> llvm -> native.
+"""THE stage table: trace -> tn -> tn-opt -> linalg -> bufferized -> llvm (-> nvvm, object later).
 
-Each stage is a named list of steps (an upstream pass pipeline string or a Python pass over
-the module operation); `run_until(module, stage)` lowers a copy to any stage, which is what
-`Lowered.as_text(stage)` and `theanir-opt` show. Later waves add stages (nvvm, object).
+Each stage lists steps: a registered pass NAME (`passes/registry.py`; its options derived from
+`CompileOptions` by the pass's `from_compile_options`) or upstream pipeline text, each with an
+optional condition on the options (`when`: the optimizer level, blas, openmp). The optimizer's
+levels are conditions on tn-opt's steps, not tables of their own: `fast_run` runs every rewrite
+phase (canonicalize -> loop passes -> stabilize -> specialize -> canonicalize -> expand -> fuse;
+the loop passes see canonical bodies and leave their debris, reshape chains and duplicated
+hoisted ops, to the second canonicalize), `fast_compile` only what lowering needs.
+
+Each stage runs in one MLIR `PassManager` (Python passes added with `pm.add(callable, ...)`,
+upstream ones by text), so IR printing and timing come from MLIR. `run_until(module, stage)`
+lowers a module to any stage, which is what `Lowered.as_text(stage)` and `theanir-opt` show.
 """
 from __future__ import annotations
 
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 from mlir import ir, passmanager
 
-from .lower.cancel_points import cancel_points
-from .lower.convert_tn_to_linalg import convert_tn_to_linalg
-from .lower.donated_inits import donated_inits
-from .lower.entry_abi import make_entry
-from .lower.gemm_updates import gemm_updates
-from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
-from .lower.restore_matmul import restore_matmuls
-from .lower.runtime_memory import runtime_memory
-from .lower.small_gemm import small_gemm
-from .lower.vector_width import vector_width
-from .lower.wide_products import wide_products
-from .lower.widen_i1_memrefs import widen_i1_memrefs
-from .optimize.phases import phases
 from .options import CompileOptions
-from .target import using_target
+from .registry import PASSES
 
 # MLIR's Python bindings try `import mlir.dialects.<namespace>` each time they wrap an op of a
 # dialect that has no Python module, and remember only successes: a failed import per tn op
 # wrapped (~40 us each) made the tn optimizer 3-5x slower. An empty module ends the search.
 sys.modules.setdefault("mlir.dialects.tn", types.ModuleType("mlir.dialects.tn"))
 
-Step = str | Callable[[ir.Operation, "CompileOptions"], None]
+CONDITIONS: dict[str, Callable[[CompileOptions], bool]] = {
+    "": lambda o: True,
+    "fast_run": lambda o: o.optimizer == "fast_run",
+    "fast_compile": lambda o: o.optimizer == "fast_compile",
+    "blas": lambda o: bool(o.blas),  # the frontend resolved it (False when no library)
+    "openmp": lambda o: bool(o.openmp),
+}
+OPTIMIZERS = ("fast_run", "fast_compile")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A registered pass name or upstream pipeline text, run when `CONDITIONS[when](opts)`."""
+
+    name: str
+    when: str = ""
+
+    def applies(self, opts: CompileOptions) -> bool:
+        return CONDITIONS[self.when](opts)
+
+    @property
+    def upstream(self) -> bool:
+        return self.name not in PASSES
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.when}]" if self.when else self.name
 
 
 @dataclass
@@ -42,40 +62,6 @@ class Stage:
     name: str
     doc: str
     steps: list[Step] = field(default_factory=list)
-
-
-def _py(fn: Callable[[ir.Operation], None]) -> Step:
-    return lambda op, opts: fn(op)
-
-
-def _optimize(op: ir.Operation, opts: CompileOptions) -> None:
-    """The tn optimizer: the phases of `opts.optimizer` (passes/optimize/phases.py)."""
-    for _, run in phases(opts.optimizer):
-        run(op)
-
-
-def _linalg_fusion(op: ir.Operation, opts: CompileOptions) -> None:
-    """Upstream elementwise fusion below tn; off at fast_compile (so 'fusion off' is real)."""
-    if opts.optimizer == "fast_run":
-        run_step("linalg-fuse-elementwise-ops,canonicalize,cse", op, opts)
-        restore_matmuls(op)  # the reshape fusion turned folded-batch products into generics
-
-
-def _blas(op: ir.Operation, opts: CompileOptions) -> None:
-    """Float matrix products call OpenBLAS (passes/lower/matmul_to_blas.py); `opts.blas` is
-    only true where the library is installed (the frontend and codegen resolve it)."""
-    if opts.blas:
-        convert_linalg_matmul_to_blas(op)
-
-
-def _openmp(op: ir.Operation, opts: CompileOptions) -> None:
-    """Off by default: loop nests become `omp.wsloop`s (see codegen/threads.py for why)."""
-    if opts.openmp:
-        run_step(OPENMP, op, opts)
-
-
-def _entry_abi(op: ir.Operation, opts: CompileOptions) -> None:
-    make_entry(op.regions[0].blocks[0], opts.entry, opts.contiguous, opts.donate)
 
 
 # No `eliminate-empty-tensors`: after `cse` merges identical `linalg.fill` inits, it let two
@@ -96,22 +82,60 @@ TO_LLVM = (
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
     "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
 )  # convert-openmp-to-llvm: a no-op without th.config.openmp
-OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"
+OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"  # off by default: passes/threads.py
+LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, below tn; fast_run only
 
+FAST_RUN = "fast_run"
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
-    Stage("tn-opt", "tn after the optimizer phases of th.config.optimizer",
-          [_optimize]),
-    Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused",
-          [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion,
-           _py(gemm_updates), _py(donated_inits)]),  # in-place updates computed in the variable's buffer
-    Stage("bufferized", "memrefs; results written into the caller's buffers",
-          [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
-    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
-          [_py(small_gemm), _blas, _py(wide_products), _openmp, TO_LLVM,  # wide_products: f32 loops sum in f64
-           _py(runtime_memory),  # buffers through the runtime's pool
-           _py(cancel_points),  # loops poll the runtime's cancel flag (Ctrl-C)
-           _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts
+    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce at fast_compile", [
+        Step("tn-verify"),
+        Step("tn-dce", "fast_compile"),
+        Step("tn-canonicalize", FAST_RUN),
+        # loop passes: inline first (its body is then simplified like straight-line code), dce
+        # before merge (less to merge), hoist before vecmat (W must be outside the loop); dce
+        # again after accumulate (the carries it empties)
+        Step("tn-scan-inline", FAST_RUN),
+        Step("tn-scan-dce", FAST_RUN),
+        Step("tn-scan-merge", FAST_RUN),
+        Step("tn-scan-hoist", FAST_RUN),
+        Step("tn-scan-vecmat-to-matmat", FAST_RUN),
+        Step("tn-scan-accumulate-to-matmat", FAST_RUN),
+        Step("tn-scan-dce", FAST_RUN),
+        Step("tn-stabilize", FAST_RUN),
+        Step("tn-outer-product-to-mul", FAST_RUN),  # specialize: a speed heuristic
+        Step("tn-canonicalize", FAST_RUN),
+        Step("tn-expand-composites", FAST_RUN),  # once the stabilizer no longer needs them whole
+        Step("tn-canonicalize", FAST_RUN),
+        Step("tn-fuse", FAST_RUN),  # last: fuse what the rewrite phases left
+    ]),
+    Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused", [
+        Step("tn-expand-composites"),  # convert-tn-to-linalg lowers no composite
+        Step("tn-sink-into-branches"),  # lazy tn.cond: what one branch needs runs in it
+        Step("convert-tn-to-linalg"),
+        Step("theanir-entry-abi"),
+        Step("inline,canonicalize,cse"),
+        Step(LINALG_FUSION, FAST_RUN),
+        Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
+        Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer
+        Step("theanir-donated-inits"),
+    ]),
+    Stage("bufferized", "memrefs; results written into the caller's buffers", [
+        Step(BUFFERIZE),
+        Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
+    ]),
+    Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [
+        Step("theanir-matmul-into-result"),  # products bound for kernels/BLAS: no temporary
+        Step("theanir-small-gemm"),
+        Step("convert-linalg-matmul-to-blas", "blas"),
+        Step("theanir-wide-products"),  # f32 loops sum in f64
+        Step(OPENMP, "openmp"),
+        Step(TO_LLVM),
+        Step("theanir-runtime-memory"),  # buffers through the runtime's pool
+        Step("theanir-cancel-points"),  # loops poll the runtime's cancel flag (Ctrl-C)
+        Step("theanir-vector-width"),  # 256-bit vectors on AVX-512 hosts
+    ]),
+    # nvvm: a sibling of llvm for CUDA targets (later)
 ]
 STAGE_NAMES = [s.name for s in STAGES]
 
@@ -120,28 +144,76 @@ class PipelineError(RuntimeError):
     """An upstream pass failed on IR we produced: a theanir bug, reported with the IR."""
 
 
-def run_step(step: Step, op: ir.Operation, opts: CompileOptions) -> None:
-    if isinstance(step, str):
-        try:
-            passmanager.PassManager.parse(f"builtin.module({step})").run(op)
-        except ir.MLIRError as e:
-            raise PipelineError(f"pass pipeline '{step}' failed: {e}") from None
+def add_pass(pm: passmanager.PassManager, name: str, options: Any) -> None:
+    """Add registered pass `name` with `options` to `pm` as a Python pass of MLIR's."""
+    cls = PASSES[name]
+
+    def run(op: ir.Operation, pass_: Any) -> None:
+        cls.run(op, options)
+
+    pm.add(run, name=cls.__name__, argument=name, description=cls.doc())
+
+
+def stage_steps(first: str, last: str, opts: CompileOptions) -> list[tuple[str, Any]]:
+    """(name, options) of the steps after stage `first` up to and including `last` that
+    apply under `opts`; options are None for upstream text."""
+    for stage in (first, last):
+        if stage not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
+    if opts.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {opts.optimizer!r}")
+    out = []
+    for s in STAGES[STAGE_NAMES.index(first) + 1: STAGE_NAMES.index(last) + 1]:
+        for step in s.steps:
+            if step.applies(opts):
+                cls = PASSES.get(step.name)
+                out.append((step.name, None if cls is None else cls.from_compile_options(opts)))
+    return out
+
+
+def pass_manager(steps: list[tuple[str, Any]]) -> passmanager.PassManager:
+    """One PassManager (on builtin.module) running `steps` in order (needs a context)."""
+    pm = passmanager.PassManager("builtin.module")
+    for name, options in steps:
+        if name in PASSES:
+            add_pass(pm, name, options)
+        else:
+            pm.add(name)
+    return pm
+
+
+def run_step(step: Step | str, op: ir.Operation, opts: CompileOptions) -> None:
+    """One step of the table on `op` (bench/compile.py times them one by one)."""
+    step = step if isinstance(step, Step) else Step(step)
+    if not step.applies(opts):
         return
-    step(op, opts)
+    cls = PASSES.get(step.name)
+    _run(pass_manager([(step.name, None if cls is None else cls.from_compile_options(opts))]), op, step.name)
+
+
+def _run(pm: passmanager.PassManager, op: ir.Operation, what: str) -> None:
+    try:
+        pm.run(op)
+    except ir.MLIRError as e:
+        raise PipelineError(f"pass pipeline '{what}' failed: {e}") from None
 
 
 def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
-              start: str = "tn") -> ir.Module:
-    """Lower `module` (at stage `start`) in place through the table up to `stage`."""
-    if stage not in STAGE_NAMES:
-        raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
+              start: str = "tn", print_ir: bool = False) -> ir.Module:
+    """Lower `module` (at stage `start`) in place through the table up to `stage`: one
+    PassManager per stage; `print_ir`: MLIR prints the IR after each pass to stderr."""
     opts = opts or CompileOptions()
-    begin = STAGE_NAMES.index(start) + 1
-    end = STAGE_NAMES.index(stage) + 1
-    with module.context, ir.Location.unknown(), using_target(opts.target_features):
+    stage_steps(start, stage, opts)  # validates the names and the optimizer
+    begin, end = STAGE_NAMES.index(start) + 1, STAGE_NAMES.index(stage) + 1
+    with module.context, ir.Location.unknown():
         for s in STAGES[begin:end]:
-            for step in s.steps:
-                run_step(step, module.operation, opts)
+            steps = stage_steps(STAGE_NAMES[STAGE_NAMES.index(s.name) - 1], s.name, opts)
+            if not steps:
+                continue
+            pm = pass_manager(steps)
+            if print_ir:
+                pm.enable_ir_printing()
+            _run(pm, module.operation, s.name)
     return module
 
 

@@ -6,6 +6,7 @@ from mlir import ir
 from theanir.dialects.tn.builder import describe_location
 from theanir.dialects.tn.registry import OPS, ShapeError
 from theanir.dialects.tn.types import spec_of_type, spec_of_value
+from .base import Pass
 
 NAME = "tn-verify"
 
@@ -49,3 +50,13 @@ def verify_module(module_op: ir.Operation, pass_: object = None) -> None:
             raise VerificationError(
                 f"{where}: result types {[str(a) for a in actual]} differ from the op's rule "
                 f"{[str(x) for x in expected]}", op.location)
+
+
+class Verify(Pass):
+    """MLIR's verifier plus every tn op's shape/dtype rule."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        verify_module(module_op)

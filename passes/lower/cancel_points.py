@@ -18,6 +18,7 @@ in a loop whose body it can see through (else an endless loop would never see it
 from __future__ import annotations
 
 from mlir import ir
+from ..base import Pass
 
 NAME = "theanir-cancel-points"
 POLL = "__theanir_cancelled"
@@ -62,3 +63,14 @@ def cancel_points(module_op: ir.Operation, pass_: object = None) -> None:
         ip = ir.InsertionPoint(body.operations[0])
         for op in shim.body.operations:
             op.operation.clone(ip)
+
+
+class CancelPoints(Pass):
+    """In the LLVM dialect: define @__theanir_cancelled, the poll loops call at each step (a
+    volatile load of the flag the exported setter installs: the runtime's Ctrl-C flag)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        cancel_points(module_op)

@@ -1,20 +1,19 @@
 """convert-tn-to-linalg: replace every tn op by its lowering (linalg/tensor/arith/math).
 
-A generic driver over the op table: ops with a `decompose` rule are first expanded into
-other tn ops (so a composite like softmax needs no lowering of its own), then each op's
-`lower` rule runs. Boolean tensors switch to their i8 storage type here.
+A generic driver over the op table: each op's `lower` rule runs. Composites (ops with a
+`decompose` rule, softmax & co.) have no lowering: tn-expand-composites expands them first
+and `tn.cond` branches got what only they need from tn-sink-into-branches (the stage table
+runs both just before this pass). Boolean tensors switch to their i8 storage type here.
 """
 from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import func
 
-from theanir.dialects.tn.builder import location_override
-from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.lowering import LowerCall
-from theanir.dialects.tn.ops.control import sink_into_branches
 from theanir.dialects.tn.registry import OPS, lookup
 from theanir.dialects.tn.types import spec_of_type, spec_of_value, tensor_type
+from ..base import Pass
 
 NAME = "convert-tn-to-linalg"
 
@@ -39,34 +38,14 @@ def _retype_function(f: func.FuncOp) -> None:
     f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(ins, outs))
 
 
-def decompose_ops(block: ir.Block) -> None:
-    """Expand every op that has a decompose rule into other tn ops (recursively); the rules
-    build with the dialect's lax Values."""
-    for op in list(block.operations):
-        for region in op.regions:
-            for b in region.blocks:
-                decompose_ops(b)
-        opdef = OPS.get(op.operation.name)
-        if opdef is None or opdef.decompose is None:
-            continue
-        with ir.InsertionPoint(op), location_override(op.location):
-            ins = [Value(v) for v in op.operands]
-            outs = opdef.decompose(*ins, **opdef.decode_attrs(op.operation))
-        outs = [outs] if isinstance(outs, Value) else list(outs)
-        for old, new in zip(op.results, outs):
-            old.replace_all_uses_with(new.value)
-        op.operation.erase()
-    # the expansion may itself contain decomposable ops
-    if any(OPS.get(o.operation.name) and OPS[o.operation.name].decompose for o in block.operations):
-        decompose_ops(block)
-
-
 def lower_block(block: ir.Block) -> None:
     for op in list(block.operations):
         name = op.operation.name
         if name not in OPS:
             continue
         opdef = lookup(name)
+        if opdef.lower is None and opdef.decompose is not None:
+            raise NotImplementedError(f"{name} is a composite: run tn-expand-composites before {NAME}")
         if opdef.lower is None:
             raise NotImplementedError(f"{name} has no lowering to linalg yet")
         # Specs come from the tn-level types: results still carry them; operands may have
@@ -94,7 +73,15 @@ def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None) -> None:
         f = child if isinstance(child, func.FuncOp) else func.FuncOp(child.operation)
         if not f.body.blocks:
             continue
-        decompose_ops(f.body.blocks[0])
-        sink_into_branches(f.body.blocks[0])  # lazy tn.cond: what one branch needs runs in it
         _retype_function(f)
         lower_block(f.body.blocks[0])
+
+
+class ConvertTnToLinalg(Pass):
+    """Lower every tn op to linalg/tensor/arith/math."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        convert_tn_to_linalg(module_op)

@@ -21,6 +21,7 @@ that fusion reused as the init, such as the gradient in `w - lr * g`).
 from __future__ import annotations
 
 from mlir import ir
+from ..base import Pass
 
 NAME = "theanir-donated-inits"
 
@@ -74,3 +75,14 @@ def donated_inits(module_op: ir.Operation, pass_: object = None) -> None:
         empty = _defining_op(old)
         if empty is not None and empty.name == "tensor.empty" and not list(old.uses):
             empty.erase()
+
+
+class DonatedInits(Pass):
+    """An in-place update (donated result) produced by a linalg.generic into an unused
+    tensor.empty is computed in the donated tensor instead."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        donated_inits(module_op)

@@ -19,10 +19,14 @@ value of a donated input (`outputs=[w]` with an update of `w`) is copied before 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from mlir import ir
 from mlir.dialects import bufferization, func
+
+from ..base import Pass
+from ..options import CompileOptions
 
 NAME = "theanir-entry-abi"
 
@@ -79,3 +83,27 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
                 # not `restrict`: the to_tensor above reads the same memref
                 bufferization.MaterializeInDestinationOp(None, kept, block.arguments[j], writable=True)
             func.ReturnOp([])
+
+
+@dataclass(frozen=True)
+class EntryAbiOptions:
+    entry: str = "main"  # the public function
+    contiguous: tuple[bool, ...] | None = None  # per input: C-contiguous (None: all are)
+    donate: tuple[tuple[int, int], ...] = ()  # (input, output) pairs: output written in place
+
+
+class EntryAbi(Pass):
+    """Give the entry function the destination-passing C interface (memrefs,
+    llvm.emit_c_interface), results written into the caller's (or donated inputs') buffers."""
+
+    NAME = NAME
+    Options = EntryAbiOptions
+
+    @classmethod
+    def from_compile_options(cls, opts: CompileOptions) -> EntryAbiOptions:
+        contiguous = None if opts.contiguous is None else tuple(opts.contiguous)
+        return EntryAbiOptions(opts.entry, contiguous, tuple(tuple(p) for p in opts.donate))
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: EntryAbiOptions) -> None:
+        make_entry(module_op.regions[0].blocks[0], options.entry, options.contiguous, options.donate)

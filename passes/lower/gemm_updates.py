@@ -28,6 +28,7 @@ from mlir import ir
 from mlir.dialects import arith, bufferization, linalg, tensor
 
 from .donated_inits import _defining_op, _ops
+from ..base import Pass
 
 NAME = "theanir-gemm-updates"
 _PRODUCTS = ("linalg.matmul", "linalg.batch_matmul")
@@ -154,3 +155,14 @@ def gemm_updates(module_op: ir.Operation, pass_: object = None) -> None:
             _fold(mat)
     for generic in _ops(module_op, "linalg.generic"):
         _fold_generic(generic, None)
+
+
+class GemmUpdates(Pass):
+    """An in-place update w -/+ c * (a @ b) of a donated result accumulates the product into
+    w (linalg.matmul with w as init, the smaller operand scaled by -/+c)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        gemm_updates(module_op)

@@ -20,15 +20,16 @@ because strides are usually dynamic after bufferization: an operand is fine row-
 stride 1) or column-major (outer stride 1, passed transposed), with a leading dimension that
 covers the row; C must be row-major; every size must fit in 32 bits. Anything else (inner
 stride != 1 on both axes, broadcast strides) keeps the loops. Integer matmuls are not touched.
-Sizes of 0 skip the call (nothing to add). In the entry function, a product that
-bufferization computed into a temporary only to copy it into a result buffer is computed in
-that buffer (`_write_into_result`). The helpers are private functions added once per
-module; LLVM inlines them or not, the cost is a few compares per product.
+Sizes of 0 skip the call (nothing to add). (That a product bufferization computed into a
+temporary only to copy it into a result buffer is computed in that buffer instead is
+theanir-matmul-into-result's job, run before this pass.) The helpers are private functions
+added once per module; LLVM inlines them or not, the cost is a few compares per product.
 """
 from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import arith, scf
+from ..base import Pass
 
 NAME = "convert-linalg-matmul-to-blas"
 OK = "__theanir_gemm_ok"
@@ -270,41 +271,6 @@ def _rewrite(op: ir.Operation, kind: str) -> None:
     op.move_before(y.operation)
 
 
-def _write_into_result(op: ir.Operation) -> None:
-    """alloc T; fill T; matmul -> T; copy T -> %out; dealloc T  ==>  fill %out; matmul -> %out.
-
-    Bufferization computes a result in a temporary and copies it into the caller's buffer;
-    for a product that costs a malloc, fresh-page faults and a pass over C per call. Only in the entry function (its result buffers are fresh, never inputs), only
-    when T has exactly those four uses in the product's block and %out has no other use.
-    """
-    func = op.parent
-    while func is not None and func.name != "func.func":
-        func = func.parent
-    if func is None or "llvm.emit_c_interface" not in func.attributes:
-        return
-    c = op.operands[2]
-    alloc = c.owner
-    if not isinstance(alloc, ir.OpView) or alloc.name != "memref.alloc" or len(alloc.operands):
-        return
-    users: dict[str, list[ir.Operation]] = {}
-    for use in c.uses:
-        users.setdefault(use.owner.name, []).append(use.owner)
-    if sorted(users) != sorted(["linalg.fill", op.name, "memref.copy", "memref.dealloc"]):
-        return
-    if any(len(v) != 1 or v[0].operation.block != op.block for v in users.values()):
-        return
-    copy = users["memref.copy"][0]
-    dst = copy.operands[1]
-    if copy.operands[0] != c or not isinstance(dst, ir.BlockArgument) or dst.owner != op.block:
-        return
-    if dst.type != c.type or len(list(dst.uses)) != 1:
-        return
-    copy.operation.erase()
-    users["memref.dealloc"][0].operation.erase()
-    c.replace_all_uses_with(dst)
-    alloc.operation.erase()
-
-
 def _defined_symbols(module_op: ir.Operation) -> set[str]:
     """Names of the module body's symbols (functions already added by an earlier run)."""
     return {str(ir.StringAttr(o.attributes["sym_name"]).value)
@@ -339,6 +305,16 @@ def convert_linalg_matmul_to_blas(module_op: ir.Operation, pass_: object = None)
     if not found:
         return
     for op, kind in found:
-        _write_into_result(op)
         _rewrite(op, kind)
     _declare(module_op, {kind for _, kind in found})
+
+
+class ConvertLinalgMatmulToBlas(Pass):
+    """After bufferization: float (batch_)matmul on strided memrefs calls
+    scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        convert_linalg_matmul_to_blas(module_op)

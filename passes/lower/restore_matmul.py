@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import linalg, tensor
+from ..base import Pass
 
 NAME = "linalg-restore-matmul"
 
@@ -102,3 +103,14 @@ def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:
         for o, q in found:
             restore(o, q)
     return len(found)
+
+
+class RestoreMatmul(Pass):
+    """A matmul over folded rows that reshape fusion made a linalg.generic becomes
+    collapse_shape -> linalg.matmul -> expand_shape again."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        restore_matmuls(module_op)

@@ -27,6 +27,7 @@ pool and later allocations of the same size reuse them (Theano's no-GC linker).
 from __future__ import annotations
 
 from mlir import ir
+from ..base import Pass
 
 NAME = "theanir-runtime-memory"
 ALLOC = "_mlir_memref_to_llvm_aligned_alloc"
@@ -133,3 +134,14 @@ def runtime_memory(module_op: ir.Operation, pass_: object = None) -> None:
         ip = ir.InsertionPoint(body.operations[0])  # before the module's own ops, in order
         for op in shim.body.operations:
             op.operation.clone(ip)
+
+
+class RuntimeMemory(Pass):
+    """In the LLVM dialect: define the generic alloc/free functions to call the runtime's
+    hooks (its buffer pool), aligned_alloc/free until installed."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        runtime_memory(module_op)

@@ -29,14 +29,19 @@ stays with the BLAS pass (or the loops). The figures above are the first, 256-bi
 """
 from __future__ import annotations
 
+import contextvars
+import functools
 import itertools
+from dataclasses import dataclass
 
 from mlir import ir
 from mlir.dialects import arith, scf
 
-from ..target import has_feature
+from ..base import Pass
+from ..options import CompileOptions
+
 from .matmul_to_blas import (_append_functions, _call, _defined_symbols, _float_kind, _metadata,
-                             _transposes, _write_into_result)
+                             _transposes)
 
 NAME = "theanir-small-gemm"
 SMALL = 16  # the small side's bound (rows of a minibatch, or its length as K)
@@ -54,9 +59,22 @@ PREFETCH = 8  # rows of B ahead that rkp prefetches (B streamed from L3: +5% at 
 _SIZE = {"f32": 4, "f64": 8}  # bytes per element
 
 
+# The kernels' vector width for the module being rewritten: set by `small_gemm` from its
+# `target_features` option for the duration of one run (the kernel text builders below read
+# it instead of taking it as an argument through every helper).
+_WIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("theanir_small_gemm_avx512", default=False)
+
+
 def _avx512() -> bool:
-    """AVX-512 on the compile's target (CompileOptions.target_features; passes/target.py)."""
-    return has_feature("avx512f")
+    return _WIDE.get()
+
+
+@functools.cache
+def has_avx512(target_features: str) -> bool:
+    """Whether an LLVM feature string ("+avx2,+avx512f,...") enables AVX-512F. Passes never
+    probe the host: "" means an unknown CPU (generic kernels); compiles pass the resolved
+    `CompileOptions.target_features` and theanir-opt the host's (codegen/host.py)."""
+    return "+avx512f" in target_features.split(",")
 
 
 def _registers() -> int:
@@ -380,8 +398,17 @@ def _declare(module_op: ir.Operation, needed: set[tuple[str, str, int, int]]) ->
     _append_functions(module_op, text)
 
 
-def small_gemm(module_op: ir.Operation, pass_: object = None) -> None:
-    """Rewrite the bufferized module's small-sided float products into kernel calls."""
+def small_gemm(module_op: ir.Operation, pass_: object = None, target_features: str = "") -> None:
+    """Rewrite the bufferized module's small-sided float products into kernel calls, with
+    kernels for the CPU that `target_features` (LLVM's feature string; "" an unknown CPU) names."""
+    token = _WIDE.set(has_avx512(target_features))
+    try:
+        _small_gemm(module_op)
+    finally:
+        _WIDE.reset(token)
+
+
+def _small_gemm(module_op: ir.Operation) -> None:
     found: list[tuple[ir.Operation, tuple[str, int, int]]] = []
 
     def visit(o: ir.Operation) -> ir.WalkResult:
@@ -397,6 +424,27 @@ def small_gemm(module_op: ir.Operation, pass_: object = None) -> None:
     needed: set[tuple[str, str, int, int]] = set()
     with module_op.context:
         for o, how in found:
-            _write_into_result(o)
             _rewrite(o, how, needed)
         _declare(module_op, needed)
+
+
+@dataclass(frozen=True)
+class SmallGemmOptions:
+    target_features: str = ""  # LLVM feature string of the target CPU; "": unknown, generic kernels
+
+
+class SmallGemm(Pass):
+    """After bufferization: a float linalg.matmul with static sizes and a side <= 16 (minibatch
+    rows, or a rank-k update) calls a generated register-blocked kernel (vector loads of rows
+    read in place) instead of BLAS; 512-bit kernels when `target-features` has +avx512f."""
+
+    NAME = NAME
+    Options = SmallGemmOptions
+
+    @classmethod
+    def from_compile_options(cls, opts: CompileOptions) -> SmallGemmOptions:
+        return SmallGemmOptions(target_features=opts.target_features)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: SmallGemmOptions) -> None:
+        small_gemm(module_op, target_features=options.target_features)

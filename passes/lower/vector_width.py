@@ -12,6 +12,7 @@ unchanged. The attribute is a tuning hint: hosts without AVX-512 ignore it.
 from __future__ import annotations
 
 from mlir import ir
+from ..base import Pass
 
 NAME = "theanir-vector-width"
 WIDTH = 256
@@ -27,3 +28,14 @@ def vector_width(module_op: ir.Operation, pass_: object = None) -> None:
         if any(str(a) == str(hint) for a in old):
             continue
         op.attributes["passthrough"] = ir.ArrayAttr.get(old + [hint])
+
+
+class VectorWidth(Pass):
+    """In the LLVM dialect: defined functions ask for 256-bit vectors (passthrough prefer-
+    vector-width), as clang does for AVX-512 hosts."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        vector_width(module_op)

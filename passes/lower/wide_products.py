@@ -29,6 +29,7 @@ from theanir.dialects.tn.lowering import generic, identity_map
 from theanir.dialects.tn.ops.reduction import WIDE_FROM
 
 from .matmul_to_blas import _transposes
+from ..base import Pass
 
 NAME = "theanir-wide-products"
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -101,3 +102,14 @@ def wide_products(module_op: ir.Operation, pass_: object = None) -> None:
     module_op.walk(visit)
     for o in found:
         _rewrite(o)
+
+
+class WideProducts(Pass):
+    """After the BLAS passes: a float32 (batch_)matmul left to loops accumulates in a
+    float64 buffer, rounded once (K > 256)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        wide_products(module_op)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import arith
+from ..base import Pass
 
 NAME = "theanir-widen-i1-memrefs"
 
@@ -90,3 +91,14 @@ def _narrow_load(op: ir.Operation) -> None:
     with ir.InsertionPoint.after(op), op.location:
         narrow = arith.TruncIOp(ir.IntegerType.get_signless(1), result)
     result.replace_all_uses_except(narrow.result, narrow.operation)
+
+
+class WidenI1Memrefs(Pass):
+    """After bufferization: i1 memrefs (loop ownership flags) become i8, converted at loads
+    and stores."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        widen_i1_memrefs(module_op)

@@ -3,7 +3,7 @@
 Constant folding (each op's NumPy reference on constant operands), Theano's merge (tn-cse)
 and dead-code removal (tn-dce), arithmetic identities, double negation, chains of
 reshapes/broadcasts/transposes/casts, sums of broadcasts and products with a constant
-identity. `x - x -> 0` for floats needs `th.config.fast_math` (inf - inf and NaN - NaN are
+identity. `x - x -> 0` for floats needs the `fast-math` option (inf - inf and NaN - NaN are
 NaN); for ints it always holds.
 
 Two rewrites change results only where IEEE specials are involved, as in Theano: `x + 0 -> x`
@@ -16,6 +16,8 @@ holds inf or NaN (the product spreads inf * 0 = NaN along the row).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from mlir import ir
 
@@ -23,8 +25,9 @@ from theanir.dialects.tn.ops.elementwise import BINARY, COMPARE, UNARY
 from theanir.dialects.tn.ops.reduction import REDUCTIONS
 from theanir.dialects.tn.interpreter import fold, static_value
 from theanir.dialects.tn.registry import OPS
-from theanir.frontend.config import config
 
+from ..base import Pass
+from ..options import CompileOptions
 from .patterns import (FOLD_LIMIT, Pattern, apply_patterns, attrs_of, constant_value, filled,
                        is_splat, op1, producer, rewrite, spec)
 
@@ -103,11 +106,18 @@ def remove_div_one(op: ir.OpView) -> ir.Value | None:
 
 @rewrite("tn.sub")
 def fold_sub_self(op: ir.OpView) -> ir.Value | None:
-    # x - x -> 0 (floats only under config.fast_math: inf - inf and NaN - NaN are NaN)
+    # x - x -> 0 for integers (floats: fold_sub_self_fast_math, inf - inf and NaN - NaN are NaN)
     a, b = op.operands
-    if a != b or (spec(a).dtype.kind == "f" and not config.fast_math):
+    if a != b or spec(a).dtype.kind == "f":
         return None
     return filled(0, spec(a))
+
+
+@rewrite("tn.sub")
+def fold_sub_self_fast_math(op: ir.OpView) -> ir.Value | None:
+    # x - x -> 0, floats included (only under the fast-math option)
+    a, b = op.operands
+    return filled(0, spec(a)) if a == b else None
 
 
 @rewrite("tn.neg")
@@ -303,27 +313,6 @@ def remove_identity_matmul(op: ir.OpView) -> ir.Value | None:
     return b if b.type == out and _is_identity(a) else None
 
 
-OUTER_MIN_ROW = 16  # LLVM level 2 fully unrolls loops of <= 16 steps (passes/native.py)
-
-
-@rewrite("tn.matmul")
-def outer_product_to_mul(op: ir.OpView) -> ir.Value | None:
-    # a[M, 1] @ b[1, N] -> broadcast(a) * broadcast(b): an outer product is elementwise, so it
-    # fuses with its consumer (an SGD step's w - lr * x^T d at batch 1) instead of a product
-    # into a zero-filled temporary. Not for rows shorter than OUTER_MIN_ROW: LLVM unrolls
-    # such a row fully and, unable to rule out aliasing, leaves it scalar, while the product
-    # (accumulated into w by theanir-gemm-updates) runs theanir-small-gemm's vector kernel
-    # (logistic regression 784x10 at batch 1: 156k -> 196k SGD steps/s).
-    a, b = op.operands
-    sa, sb = spec(a), spec(b)
-    if sa.ndim != 2 or sb.ndim != 2 or sa.shape[1] != 1 or sb.shape[0] != 1:
-        return None
-    if sb.shape[1] < OUTER_MIN_ROW:
-        return None
-    shape = spec(op.results[0]).shape
-    return op1("tn.mul", op1("tn.broadcast_to", a, shape=shape), op1("tn.broadcast_to", b, shape=shape))
-
-
 CANONICALIZE: list[Pattern] = [
     fold_constants,
     remove_add_zero, remove_sub_zero, remove_mul_one, remove_div_one, fold_sub_self,
@@ -335,10 +324,36 @@ CANONICALIZE: list[Pattern] = [
     *[Pattern("hoist_broadcast", name, hoist_broadcast) for name in sorted(ELEMENTWISE)],
     *[Pattern("remove_empty_reduction", f"tn.{row[0]}", remove_empty_reduction) for row in REDUCTIONS],
     sum_of_broadcast, add_row_update_in_place,
-    remove_identity_matmul, outer_product_to_mul,
+    remove_identity_matmul,
 ]
 
 
-def canonicalize(module_op: ir.Operation, pass_: object = None) -> None:
+# The same list with x - x -> 0 for floats too (the fast-math option).
+CANONICALIZE_FAST_MATH: list[Pattern] = [fold_sub_self_fast_math if p is fold_sub_self else p
+                                         for p in CANONICALIZE]
+
+
+def canonicalize(module_op: ir.Operation, pass_: object = None, fast_math: bool = False) -> None:
     """Run the canonicalization patterns (with tn-cse and tn-dce) to a fixed point."""
-    apply_patterns(module_op, CANONICALIZE)
+    apply_patterns(module_op, CANONICALIZE_FAST_MATH if fast_math else CANONICALIZE)
+
+
+@dataclass(frozen=True)
+class CanonicalizeOptions:
+    fast_math: bool = False  # rewrites that assume finite values: x - x -> 0 for floats
+
+
+class Canonicalize(Pass):
+    """Constant folding, merge (cse), dce, identities, shape chains, sums of broadcasts, to a
+    fixed point."""
+
+    NAME = NAME
+    Options = CanonicalizeOptions
+
+    @classmethod
+    def from_compile_options(cls, opts: CompileOptions) -> CanonicalizeOptions:
+        return CanonicalizeOptions(fast_math=opts.fast_math)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: CanonicalizeOptions) -> None:
+        canonicalize(module_op, fast_math=options.fast_math)

@@ -29,6 +29,7 @@ from mlir.dialects import gpu
 
 from theanir.dialects.tn.ops.fusion import fusible_kind
 from theanir.dialects.tn.types import spec_of_type, spec_of_value
+from ..base import Pass
 
 NAME = "tn-fuse"
 
@@ -136,3 +137,14 @@ def run_fuse(module_op: ir.Operation, pass_: object = None) -> None:
     for op in module_op.regions[0].blocks[0].operations:
         if op.operation.name == "func.func" and op.regions[0].blocks:
             fuse_block(op.regions[0].blocks[0])
+
+
+class Fuse(Pass):
+    """Group elementwise chains (+ a trailing reduction) into tn.fusion ops, each lowered to
+    one linalg.generic."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_fuse(module_op)

@@ -26,6 +26,7 @@ from mlir import ir
 from theanir.dialects.tn.ops.reduction import reduced_shape
 
 from .patterns import Pattern, apply_patterns, attrs_of, is_splat, op1, producer, rewrite, spec
+from ..base import Pass
 
 NAME = "tn-stabilize"
 
@@ -242,3 +243,14 @@ STABILIZE: list[Pattern] = [
 def stabilize(module_op: ir.Operation, pass_: object = None) -> None:
     """Run the stabilization patterns (with tn-cse and tn-dce) to a fixed point."""
     apply_patterns(module_op, STABILIZE)
+
+
+class Stabilize(Pass):
+    """Numerically stable forms: log1p, expm1, softplus, log_softmax, logsumexp, softmax
+    (and their gradients)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        stabilize(module_op)

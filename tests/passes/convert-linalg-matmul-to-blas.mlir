@@ -1,4 +1,4 @@
-// RUN: theanir-opt %s --convert-linalg-matmul-to-blas | FileCheck %s
+// RUN: theanir-opt %s --theanir-matmul-into-result --convert-linalg-matmul-to-blas | FileCheck %s
 
 // Float matrix products on memrefs become a run-time layout check, then a call of the BLAS
 // helper (scipy_cblas_?gemm / ?gemv) when the strides suit BLAS, else the original loops.
@@ -42,7 +42,7 @@ func.func @int_and_maps(%a: memref<4x3xi32>, %b: memref<3x5xi32>, %c: memref<4x5
 }
 
 // In the entry function, a product computed into a temporary that is then copied into a
-// result buffer is computed in the result buffer directly.
+// result buffer is computed in the result buffer directly (theanir-matmul-into-result, run first).
 // CHECK-LABEL: func.func @entry
 // CHECK-NOT:     memref.alloc
 // CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%arg2 : memref<4x5xf32>)

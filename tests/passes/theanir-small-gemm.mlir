@@ -1,4 +1,16 @@
 // RUN: theanir-opt %s --theanir-small-gemm | FileCheck %s
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-small-gemm{target-features=+avx2,+fma,+avx512f})' \
+// RUN:   | FileCheck %s --check-prefix=AVX512
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-small-gemm{target-features=+avx2,+fma})' \
+// RUN:   | FileCheck %s --check-prefix=AVX2
+
+// The target-features option picks the kernels' vector width: 512-bit vectors (16 f32 lanes)
+// with +avx512f, 256-bit (8) without; no option asks the host.
+// AVX512: func.func private @__theanir_rkp_f32
+// AVX512: vector<16xf32>
+// AVX2-NOT: vector<16xf32>
+// AVX2: func.func private @__theanir_rkp_f32
+// AVX2: vector<8xf32>
 
 // A minibatch product (10 rows): one block of rows, the row-broadcast kernel over every
 // column, defined once in the module; with K > 16, B streams through once, so the variant

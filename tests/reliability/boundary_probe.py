@@ -288,7 +288,7 @@ def mutate(rng: np.random.Generator, data: bytes) -> tuple[bytes, str]:
 
 
 def run_opt(seed: int, count: int) -> None:
-    from theanir.passes.cli import main
+    from theanir.frontend.cli.opt import main
 
     rng = np.random.default_rng(seed)
     original = valid_module().encode()

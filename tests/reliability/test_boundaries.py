@@ -157,7 +157,7 @@ def test_opt_entry_point_refuses_a_nul_byte(tmp_path):
     path = tmp_path / "nul.mlir"
     path.write_bytes(data)
     for argv, stdin in [([str(path)], None), (["-"], data)]:
-        proc = subprocess.run([sys.executable, "-m", "theanir.passes.cli", *argv, "--tn-canonicalize"], input=stdin,
+        proc = subprocess.run([sys.executable, "-m", "theanir.frontend.cli.opt", *argv, "--tn-canonicalize"], input=stdin,
                               capture_output=True, timeout=120)
         err = proc.stderr.decode(errors="replace")
         assert proc.returncode != 0, f"exit 0 on a NUL byte ({argv}); stdout {proc.stdout[:200]!r}"

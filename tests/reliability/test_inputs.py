@@ -16,7 +16,7 @@ import pytest
 
 import theanir as th
 import theanir.tensor as T
-from theanir.passes.cli import main as opt_main
+from theanir.frontend.cli.opt import main as opt_main
 
 
 # ------------------------------------------------------------------ th.function inputs

@@ -31,7 +31,8 @@ freezes, so `ys[-1]` is the final value whether or not the loop stopped early.
          {resultSegmentSizes = array<i32: 1, 0, ...>} : (tensor<i1>) -> tensor<3xf32>
 
 tn.cond: `pred` is a tensor<i1> scalar; only the taken region runs. Both yield the result
-types. Values only one branch needs are moved into it before lowering (`sink_into_branches`),
+types. Values only one branch needs are moved into it before lowering (tn-sink-into-branches,
+passes/optimize/sink_into_branches.py),
 which makes `th.ifelse(c, a, b)` lazy even when `a` and `b` were traced before it.
 
 Lowering: tn.scan -> `scf.for` (or `scf.while` with `until`, or an unbounded trip count)
@@ -401,49 +402,3 @@ def _cond_lower(call: LowerCall) -> list[ir.Value]:
             values = _move_body(body_block(call.op, region), block, [], call)
             scf.YieldOp(values)
     return list(if_op.results)
-
-
-# ---------------------------------------------------------------- laziness
-def _branch_of(user: ir.Operation, block: ir.Block) -> tuple[ir.Operation, ir.Region] | None:
-    """(op of `block`, its region) that holds `user`, or None when `user` sits in `block`."""
-    region = None
-    cur = user
-    while cur.block != block:
-        region = cur.block.region
-        cur = region.owner.operation
-        if cur.name in ("func.func", "builtin.module"):
-            return None
-    return None if region is None else (cur, region)
-
-
-def _sink_target(op: ir.Operation, block: ir.Block) -> ir.Block | None:
-    """The branch block of a tn.cond that holds every use of `op`, if there is one."""
-    target = None
-    for r in op.results:
-        for use in r.uses:
-            where = _branch_of(use.owner.operation, block)
-            if where is None or where[0].name != "tn.cond":
-                return None
-            if target is not None and not (target[0] == where[0] and target[1] == where[1]):
-                return None
-            target = where
-    return None if target is None else target[1].blocks[0]
-
-
-def sink_into_branches(block: ir.Block) -> int:
-    """Move pure tn ops used only inside one branch of a tn.cond into that branch (nested
-    blocks included), so an untaken branch computes nothing. Returns how many moved."""
-    moved = 0
-    for o in reversed([o.operation for o in block.operations]):
-        opdef = OPS.get(o.name)
-        if opdef is None or not opdef.pure or not list(o.results):
-            continue
-        target = _sink_target(o, block)
-        if target is not None:
-            o.move_before(list(target.operations)[0].operation)
-            moved += 1
-    for o in block.operations:
-        for region in o.regions:
-            for b in region.blocks:
-                moved += sink_into_branches(b)
-    return moved

@@ -7,9 +7,7 @@
     tn-scan-vecmat-to-matmat  row(xs, i) @ W per step -> one xs @ W before the loop
     tn-scan-accumulate-to-matmat  acc += P_i @ Q_i per step -> P, Q stacked, one product after
 
-`LOOP_PHASES` is their order in the `fast_run` optimizer (phases.py): inline first (its
-body is then simplified like straight-line code), dce before merge (less to merge), hoist
-before vecmat (W must be outside the loop); dce again after accumulate (the carries it empties).
+Their order in the `fast_run` optimizer is in the stage table (passes/pipeline.py, tn-opt).
 """
 from __future__ import annotations
 
@@ -20,16 +18,6 @@ from .inline import NAME as SCAN_INLINE, run_scan_inline
 from .merge import NAME as SCAN_MERGE, run_scan_merge
 from .vecmat import NAME as SCAN_VECMAT, run_scan_vecmat_to_matmat
 
-LOOP_PHASES = [
-    (SCAN_INLINE, run_scan_inline),
-    (SCAN_DCE, run_scan_dce),
-    (SCAN_MERGE, run_scan_merge),
-    (SCAN_HOIST, run_scan_hoist),
-    (SCAN_VECMAT, run_scan_vecmat_to_matmat),
-    (SCAN_ACCUMULATE, run_scan_accumulate_to_matmat),
-    (SCAN_DCE, run_scan_dce),
-]
-
-__all__ = ["LOOP_PHASES", "SCAN_ACCUMULATE", "SCAN_DCE", "SCAN_HOIST", "SCAN_INLINE",
+__all__ = ["SCAN_ACCUMULATE", "SCAN_DCE", "SCAN_HOIST", "SCAN_INLINE",
            "SCAN_MERGE", "SCAN_VECMAT", "run_scan_accumulate_to_matmat", "run_scan_dce",
            "run_scan_hoist", "run_scan_inline", "run_scan_merge", "run_scan_vecmat_to_matmat"]

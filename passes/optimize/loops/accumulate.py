@@ -27,6 +27,7 @@ from theanir.dialects.tn.types import TensorSpec, spec_of_value, tensor_type
 from ..patterns import producer
 from .common import (defined_in, extra_attrs, is_plain, length, new_scan, scans, set_yield,
                      static_steps, until, with_length)
+from ...base import Pass
 
 NAME = "tn-scan-accumulate-to-matmat"
 
@@ -73,7 +74,7 @@ def _candidate(op: ir.Operation, j: int) -> tuple[ir.Value, ir.Value] | None:
 
 
 def _factors(d: ir.Value) -> tuple[ir.Value, ir.Value] | None:
-    """(P, Q) of D = matmul(P, Q), or of the outer product tn-canonicalize writes as
+    """(P, Q) of D = matmul(P, Q), or of the outer product tn-outer-product-to-mul writes as
     broadcast(P[n, 1]) * broadcast(Q[1, m])."""
     mm = producer(d, "tn.matmul")
     if mm is not None:
@@ -159,3 +160,14 @@ def _product(sp: ir.Value, sq: ir.Value, n_steps: ir.Value, bound: int, full: bo
 
 def run_scan_accumulate_to_matmat(module_op: ir.Operation, pass_: object = None) -> int:
     return sum(accumulate_to_matmat(op) for op in scans(module_op))
+
+
+class ScanAccumulateToMatmat(Pass):
+    """tn.scan: a carry summing matmul(P_i, Q_i) per step -> P, Q stacked and one matrix-
+    matrix product after the loop."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_accumulate_to_matmat(module_op)

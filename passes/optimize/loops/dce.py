@@ -24,6 +24,7 @@ from theanir.dialects.tn.ops.control import body_block, scan_counts, terminator
 
 from ..patterns import op1
 from .common import is_pure, length, reads, rebuild, scans, static_steps, until, used
+from ...base import Pass
 
 NAME = "tn-scan-dce"
 
@@ -94,3 +95,13 @@ def dce_scan(op: ir.Operation) -> bool:
 def run_scan_dce(module_op: ir.Operation, pass_: object = None) -> int:
     with module_op.context, ir.Location.unknown(module_op.context):
         return sum(dce_scan(op) for op in scans(module_op))
+
+
+class ScanDce(Pass):
+    """tn.scan: drop unused stacked outputs and dead carry chains, erase unused scans."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_dce(module_op)

@@ -18,6 +18,7 @@ from mlir import ir
 from theanir.dialects.tn.ops.control import body_block
 
 from .common import is_pure, reads, scans
+from ...base import Pass
 
 NAME = "tn-scan-hoist"
 
@@ -40,3 +41,13 @@ def hoist_scan(op: ir.Operation) -> int:
 def run_scan_hoist(module_op: ir.Operation, pass_: object = None) -> int:
     with module_op.context, ir.Location.unknown(module_op.context):
         return sum(hoist_scan(op) for op in scans(module_op))
+
+
+class ScanHoist(Pass):
+    """Move loop-invariant pure ops out of tn.scan bodies."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_hoist(module_op)

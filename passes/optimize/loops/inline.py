@@ -20,6 +20,7 @@ from theanir.dialects.tn.ops.control import body_block, scan_counts, terminator
 
 from ..patterns import filled, op1, spec
 from .common import is_plain, length, scans, static_trip
+from ...base import Pass
 
 NAME = "tn-scan-inline"
 
@@ -67,3 +68,14 @@ def run_scan_inline(module_op: ir.Operation, pass_: object = None) -> int:
     """Inline every scan of trip 0 or 1 (inner scans first); returns how many."""
     with module_op.context, ir.Location.unknown(module_op.context):
         return sum(inline_scan(op) for op in scans(module_op))
+
+
+class ScanInline(Pass):
+    """tn.scan with a static trip of 1 (0): its body inlined at index 0 (its initial
+    values)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_inline(module_op)

@@ -24,6 +24,7 @@ from theanir.dialects.tn.ops.control import (MAX_CARRIES, MAX_SCAN_RESULTS, body
 
 from .common import (SCAN, all_blocks, extra_attrs, is_pure, length, new_scan, reads, set_yield,
                      static_trip, until, with_length)
+from ...base import Pass
 
 NAME = "tn-scan-merge"
 
@@ -113,3 +114,13 @@ def merge_block(block: ir.Block) -> int:
 def run_scan_merge(module_op: ir.Operation, pass_: object = None) -> int:
     with module_op.context, ir.Location.unknown(module_op.context):
         return sum(merge_block(block) for block in all_blocks(module_op))
+
+
+class ScanMerge(Pass):
+    """Merge independent tn.scans over the same steps into one loop."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_merge(module_op)

@@ -30,6 +30,7 @@ from theanir.dialects.tn.ops.fusion import fusible_kind
 
 from ..patterns import attrs_of, op1, producer, spec
 from .common import dce, defined_in, scans, trip_bound
+from ...base import Pass
 
 NAME = "tn-scan-vecmat-to-matmat"
 
@@ -162,3 +163,14 @@ def vecmat_scan(loop: ir.Operation) -> int:
 def run_scan_vecmat_to_matmat(module_op: ir.Operation, pass_: object = None) -> int:
     with module_op.context, ir.Location.unknown(module_op.context):
         return sum(vecmat_scan(op) for op in scans(module_op))
+
+
+class ScanVecmatToMatmat(Pass):
+    """tn.scan: take(xs, i) @ W per step -> take(xs @ W, i), one matrix-matrix product
+    before the loop."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> None:
+        run_scan_vecmat_to_matmat(module_op)

@@ -1,13 +1,16 @@
 """theanir-opt: mlir-opt for theanir; runs tn passes and upstream MLIR passes on textual IR.
 
-    theanir-opt in.mlir --pass-pipeline='builtin.module(tn-canonicalize,func.func(canonicalize))'
+    theanir-opt in.mlir --pass-pipeline='builtin.module(tn-canonicalize{fast-math=true},func.func(canonicalize))'
     theanir-opt in.mlir --tn-cse --convert-tn-to-linalg -o out.mlir
     theanir-opt in.mlir --lower-to-cpu --emit=llvm
+    theanir-opt in.mlir --until-stage=linalg --optimizer=fast_compile
     theanir-opt --list-passes
 
 Our passes are Python (`passes/registry.py`), so MLIR's pipeline parser does not know them:
-the pipeline text is split at its top level, consecutive upstream elements run in one
-`PassManager`, ours run as Python, all in command-line order. Every error is one line,
+the pipeline text is split at its top level; our elements (`name{key=value ...}`) become a
+pass class and its `Options` (converted to the fields' types), everything else goes to
+MLIR's parser. Consecutive upstream elements run in one `PassManager`, each of ours in its
+own (added with `pm.add(callable)`), all in command-line order, so IR printing is MLIR's. Every error is one line,
 `FILE:LINE:COL: error: message` where MLIR gives a location (else `theanir-opt: error: ...`),
 with exit code 1 (2 for a bad command line). The work runs in a forked child, because this
 MLIR build aborts on some assertions (DESIGN.md §1): an abort becomes a one-line error too.
@@ -22,19 +25,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-PROG = "theanir-opt"
-PIPELINE_FILE = "--pass-pipeline"  # the "file" named in locations inside pipeline text
+from .errors import PIPELINE_FILE, PROG, UserError  # noqa: F401 (PIPELINE_FILE re-exported)
+from .pipeline_text import Element, split_pipeline, _pipeline_element, _pipeline_error  # noqa: F401
+
+if TYPE_CHECKING:
+    from theanir.passes.options import CompileOptions
+
 LLVM_DIALECTS = {"builtin", "llvm", "omp", "nvvm"}  # what translation to LLVM IR accepts
-
-
-class UserError(Exception):
-    """A one-line error for the user; `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .registry import ALIASES, PASSES
+    from theanir.passes.pipeline import STAGE_NAMES
+    from theanir.passes.registry import ALIASES, PASSES
 
     p = _Parser(prog=PROG, allow_abbrev=False,
                 description="Run theanir (tn) and upstream MLIR passes on textual MLIR.")
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. 'builtin.module(tn-canonicalize,tn-to-linalg,func.func(canonicalize))'")
     p.add_argument("--emit", choices=["mlir", "llvm"], default="mlir",
                    help="llvm: translate the final LLVM-dialect module to LLVM IR")
+    p.add_argument("--until-stage", dest="steps", action="append", metavar="STAGE",
+                   type=lambda text: ("stage", text),
+                   help="run the stage table (passes/pipeline.py) from tn up to STAGE: " + ", ".join(STAGE_NAMES[1:]))
+    p.add_argument("--compile-option", dest="compile_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a CompileOptions field for --until-stage/--lower-to-cpu (optimizer=fast_compile, "
+                        "fast_math=true, blas=false, target_features=+avx2, ...)")
     p.add_argument("--list-passes", action="store_true", help="list theanir passes and pipelines")
     p.add_argument("--split-input-file", action="store_true",
                    help="process each `// -----` separated chunk as its own module")
@@ -63,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlir-timing", action="store_true", help="report each pass's wall time on stderr")
     p.add_argument("--no-crash-guard", action="store_true",
                    help="run in this process (an MLIR assertion then aborts it)")
-    for name, info in PASSES.items():
-        p.add_argument(f"--{name}", dest="steps", action="append_const", const=("pass", name), help=info.doc)
+    for name, cls in PASSES.items():
+        p.add_argument(f"--{name}", dest="steps", action="append_const", const=("pass", name), help=cls.doc())
+    for name, (_, last) in PIPELINES.items():
+        p.add_argument(f"--{name}", dest="steps", action="append_const", const=("stage", last),
+                       help=f"named pipeline: the stage table from tn to {last}")
     for alias, name in ALIASES.items():
         p.add_argument(f"--{alias}", dest="steps", action="append_const", const=("pass", alias),
                        help=f"alias of --{name}")
@@ -73,16 +82,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_passes() -> str:
-    from .registry import ALIASES, PASSES
+    from theanir.passes.pipeline import STAGES
+    from theanir.passes.registry import ALIASES, PASSES
 
-    ours = [i for i in PASSES.values() if not i.is_pipeline]
-    pipes = [i for i in PASSES.values() if i.is_pipeline]
-    lines = ["theanir passes (as --NAME, or by name in --pass-pipeline):"]
-    lines += [f"  {i.name:<24} {i.doc}" for i in ours]
-    lines += [f"  {a:<24} alias of {n}" for a, n in ALIASES.items()]
-    lines += ["named pipelines:"] + [f"  {i.name:<24} {i.doc}" for i in pipes]
+    lines = ["theanir passes (as --NAME, or by name in --pass-pipeline, options as NAME{key=value}):"]
+    for name, cls in PASSES.items():
+        lines.append(f"  {name:<30} {cls.doc()}")
+        lines += [f"  {'':<30}   {o}={_default(cls, o)}" for o in cls.option_names()]
+    lines += [f"  {a:<30} alias of {n}" for a, n in ALIASES.items()]
+    lines += ["named pipelines:"] + [f"  {n:<30} the stage table from {a} to {b}" for n, (a, b) in PIPELINES.items()]
+    lines += ["stages (--until-stage=NAME), each a list of steps [run only when ...]:"]
+    for stage in STAGES[1:]:
+        lines.append(f"  {stage.name:<30} {stage.doc}")
+        lines += [f"      {step}" for step in stage.steps]
     lines += ["upstream MLIR passes: any pass `mlir-opt --help` lists, by name in --pass-pipeline"]
     return "\n".join(lines) + "\n"
+
+
+def _default(cls, option: str) -> str:
+    from theanir.passes.base import format_value
+
+    return format_value(getattr(cls.Options(), option.replace("-", "_")))
+
+
+PIPELINES = {"lower-to-cpu": ("tn", "llvm")}  # named pipelines: a span of the stage table
+
+
+def compile_options(pairs: Sequence[str]) -> "CompileOptions":
+    """CompileOptions from `--compile-option KEY=VALUE` texts (each converted to its field's type)."""
+    import dataclasses
+    import typing
+
+    from theanir.codegen.host import host_options
+    from theanir.passes.base import convert
+    from theanir.passes.options import CompileOptions
+
+    hints = typing.get_type_hints(CompileOptions)
+    fields = {f.name for f in dataclasses.fields(CompileOptions)}
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise UserError(f"{PROG}: error: --compile-option {pair!r}: expected KEY=VALUE with KEY one of "
+                            f"{', '.join(sorted(fields))}", 2)
+        try:
+            values[key] = convert(text, hints[key])
+        except ValueError as e:
+            raise UserError(f"{PROG}: error: --compile-option {key}: {e}", 2) from None
+    return host_options(CompileOptions(**values))  # unset target_features: this host's, as th.jit
 
 
 # ---- locations and diagnostics -----------------------------------------------------------
@@ -128,140 +176,31 @@ def _diagnostic_error(e, context: str = "") -> UserError:
     return UserError(_located(d.location, context + message))
 
 
-# ---- the pass pipeline text --------------------------------------------------------------
+def build_steps(requests: Sequence[tuple[str, str]],
+                options: "CompileOptions | None" = None) -> list[tuple[str, object]]:
+    """Command-line requests, in order, -> (name, Options) steps; Options None: upstream text.
+    A stage request expands to the stage table's steps under `options` (CompileOptions)."""
+    from theanir.passes.options import CompileOptions
+    from theanir.passes.pipeline import STAGE_NAMES, stage_steps
+    from theanir.passes.registry import lookup
 
-@dataclass
-class Element:
-    """One top-level element of a pipeline: its text and its offset in the pipeline string."""
-
-    text: str
-    offset: int
-
-
-def _where(text: str, offset: int) -> str:
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return f"{PIPELINE_FILE}:{line}:{col}"
-
-
-def _top_level_splits(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of the comma-separated elements of text[start:end], brackets and quotes respected."""
-    closing = {"(": ")", "{": "}", "[": "]"}
-    stack: list[tuple[str, int]] = []
-    spans, begin, quoted = [], start, False
-    for i in range(start, end):
-        c = text[i]
-        if c == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif c in closing:
-            stack.append((closing[c], i))
-        elif c in ")}]":
-            if not stack or stack[-1][0] != c:
-                raise UserError(f"{_where(text, i)}: error: unbalanced '{c}' in the pass pipeline")
-            stack.pop()
-        elif c == "," and not stack:
-            spans.append((begin, i))
-            begin = i + 1
-    if stack:
-        at = stack[-1][1]
-        raise UserError(f"{_where(text, at)}: error: unclosed '{text[at]}' in the pass pipeline")
-    if quoted:
-        raise UserError(f"{_where(text, end)}: error: unterminated string in the pass pipeline")
-    return spans + [(begin, end)]
-
-
-def split_pipeline(text: str) -> list[Element]:
-    """`builtin.module(a,b{x=1},func.func(c))` -> [a, b{x=1}, func.func(c)] with offsets."""
-    start, end = 0, len(text)
-    m = re.match(r"\s*builtin\.module\s*\(", text)
-    if m and text.rstrip().endswith(")"):
-        spans = _top_level_splits(text, 0, len(text))
-        if len(spans) == 1:  # the anchor encloses everything: look inside it
-            start, end = m.end(), len(text.rstrip()) - 1
-    if not text[start:end].strip():  # `builtin.module()`: no passes
-        return []
-    elements = []
-    for a, b in _top_level_splits(text, start, end):
-        raw = text[a:b]
-        if not raw.strip():
-            raise UserError(f"{_where(text, a)}: error: empty pass name in the pass pipeline")
-        lead = len(raw) - len(raw.lstrip())
-        elements.append(Element(raw.strip(), a + lead))
-    return elements
-
-
-def _pipeline_element(text: str, el: Element):
-    """A registered pass, or the element checked by MLIR's pass parser as an upstream pass."""
-    from .registry import lookup, upstream_pass
-
-    name = re.match(r"[^({\s]*", el.text).group(0)
-    info = lookup(name)
-    if info is not None:
-        if el.text != name:
-            where = _where(text, el.offset + len(name))
-            raise UserError(f"{where}: error: theanir pass '{name}' takes no options")
-        return info
-    error = _upstream_parse_error(el.text)
-    if error is not None:
-        raise _pipeline_error(text, el, error) from None
-    return upstream_pass(el.text)
-
-
-def _upstream_parse_error(element: str) -> str | None:
-    """MLIR's complaint about one pipeline element, or None. LLVM's option parser writes part
-    of it straight to fd 2, so that is collected too."""
-    from mlir import passmanager
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as buf:
-        os.dup2(buf.fileno(), 2)
-        try:
-            passmanager.PassManager.parse(f"builtin.module({element})")
-            error = None
-        except ValueError as e:
-            error = str(e)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        buf.seek(0)
-        return None if error is None else error + "\n" + buf.read().decode(errors="replace")
-
-
-def _pipeline_error(text: str, el: Element, message: str) -> UserError:
-    from .registry import lookup
-
-    m = re.search(r"Parser:(\d+):(\d+): error: (.*)", message)
-    parts = [x.strip().lstrip(": ") for x in message.splitlines() if x.strip()]
-    parts.sort(key=lambda x: not x.startswith("failed to add"))  # the headline first
-    offset, detail = el.offset, ": ".join(parts) or "invalid pass pipeline element"
-    if m:
-        line, col, detail = int(m.group(1)), int(m.group(2)), m.group(3)
-        lines = el.text.split("\n")
-        offset = el.offset + sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
-    unknown = re.match(r"'(.*)' does not refer to a registered pass or pass pipeline", detail)
-    if unknown and lookup(unknown.group(1)) is not None:
-        detail = (f"theanir pass '{unknown.group(1)}' runs on the whole module: "
-                  "put it directly in builtin.module(...)")
-    elif unknown:
-        detail = f"unknown pass '{unknown.group(1)}' (see --list-passes)"
-    return UserError(f"{_where(text, offset)}: error: {detail}")
-
-
-def build_steps(requests: Sequence[tuple[str, str]]):
-    """Command-line requests, in order, -> PassInfo list (named pipelines expanded)."""
-    from .registry import lookup
-
-    steps = []
+    options = options or compile_options(())
+    steps: list[tuple[str, object]] = []
     for kind, value in requests:
         if kind == "pass":
-            infos = [lookup(value)]
+            cls = lookup(value)
+            steps.append((cls.NAME, cls.from_compile_options(options)))
+        elif kind == "stage":
+            if value not in STAGE_NAMES[1:]:
+                raise UserError(f"{PROG}: error: unknown stage '{value}' (stages: {', '.join(STAGE_NAMES[1:])})", 2)
+            try:
+                steps += stage_steps("tn", value, options)
+            except ValueError as e:
+                raise UserError(f"{PROG}: error: {e}", 2) from None
         else:
-            infos = [_pipeline_element(value, el) for el in split_pipeline(value)]
-        for info in infos:
-            steps.extend(info.steps or [info])
+            for el in split_pipeline(value):
+                span = PIPELINES.get(el.text)
+                steps += stage_steps(*span, options) if span else [_pipeline_element(value, el)]
     return steps
 
 
@@ -275,53 +214,60 @@ class Options:
     times: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _grouped(steps) -> Iterator[tuple[str, bool, Callable]]:
-    """(name, upstream, run) units: consecutive upstream elements joined into one pipeline."""
+def _grouped(steps) -> Iterator[tuple[str, object, bool]]:
+    """(name, options, upstream) units: consecutive upstream elements joined into one text."""
     pending: list[str] = []
-    for info in steps:
-        if info.upstream:
-            pending.append(info.name)
+    for name, options in steps:
+        if options is None:
+            pending.append(name)
             continue
         if pending:
-            yield ",".join(pending), True, None
+            yield ",".join(pending), None, True
             pending = []
-        yield info.name, False, info.run
+        yield name, options, False
     if pending:
-        yield ",".join(pending), True, None
+        yield ",".join(pending), None, True
 
 
-def _run_upstream(text: str, module_op, opts: Options) -> None:
-    from mlir import ir, passmanager
+def _pass_manager(opts: Options):
+    from mlir import passmanager
 
-    pm = passmanager.PassManager.parse(f"builtin.module({text})")
+    pm = passmanager.PassManager("builtin.module")
     if opts.print_ir:
         pm.enable_ir_printing()  # MLIR writes `// -----// IR Dump After X (x) //----- //` to fd 2
         sys.stderr.flush()
+    return pm
+
+
+def _run_upstream(text: str, module_op, opts: Options) -> None:
+    from mlir import ir
+
+    pm = _pass_manager(opts)
+    pm.add(text)
     try:
         pm.run(module_op)
     except ir.MLIRError as e:
         raise _diagnostic_error(e, f"in pass pipeline '{text}': ") from None
 
 
-def _run_ours(name: str, run: Callable, module_op, opts: Options) -> None:
+def _run_ours(name: str, options: object, module_op, opts: Options) -> None:
+    """One of our passes in its own PassManager; MLIR verifies the module after it (never
+    hand invalid IR to the next pass: assertions abort) and prints it with --mlir-print-ir."""
     from mlir import ir
 
-    from .verify import VerificationError
+    from theanir.passes.pipeline import add_pass
+    from theanir.passes.verify import VerificationError
 
+    pm = _pass_manager(opts)
+    add_pass(pm, name, options)
     try:
-        run(module_op)
+        pm.run(module_op)
     except VerificationError as e:
         raise _verification_error(e) from None
     except ir.MLIRError as e:
-        raise _diagnostic_error(e, f"{name}: ") from None
+        raise _diagnostic_error(e, f"{name} produced invalid IR: ") from None
     except Exception as e:  # a Python pass refusing its input: one line, never a traceback
         raise UserError(f"{PROG}: error: {name}: {e}") from None
-    try:
-        module_op.verify()  # never hand invalid IR to the next pass (assertions abort)
-    except ir.MLIRError as e:
-        raise _diagnostic_error(e, f"{name} produced invalid IR: ") from None
-    if opts.print_ir:
-        sys.stderr.write(f"// -----// IR Dump After {name} //----- //\n{module_op}\n")
 
 
 def _verification_error(e) -> UserError:
@@ -334,9 +280,9 @@ def _verification_error(e) -> UserError:
     return UserError(_located(e.location, f"{op_name}: {rest}" if sep else message))
 
 
-def _one_by_one(unit: tuple[str, bool, Callable]) -> list[tuple[str, bool, Callable]]:
-    name, upstream, run = unit
-    return [(el.text, True, None) for el in split_pipeline(name)] if upstream else [unit]
+def _one_by_one(unit: tuple[str, object, bool]) -> list[tuple[str, object, bool]]:
+    name, options, upstream = unit
+    return [(el.text, None, True) for el in split_pipeline(name)] if upstream else [unit]
 
 
 def run_steps(module_op, steps, opts: Options) -> None:
@@ -344,14 +290,17 @@ def run_steps(module_op, steps, opts: Options) -> None:
     units = list(_grouped(steps))
     if opts.timing:
         units = [unit for u in units for unit in _one_by_one(u)]
-    for name, upstream, run in units:
-        opts.progress(name)
+    from theanir.passes.registry import PASSES
+
+    for name, options, upstream in units:
+        label = name if upstream else name + PASSES[name].options_text(options)  # tn-canonicalize{fast-math=true}
+        opts.progress(label)
         t0 = time.perf_counter()
         if upstream:
             _run_upstream(name, module_op, opts)
         else:
-            _run_ours(name, run, module_op, opts)
-        opts.times.append((name, time.perf_counter() - t0))
+            _run_ours(name, options, module_op, opts)
+        opts.times.append((label, time.perf_counter() - t0))
 
 
 def timing_report(times: list[tuple[str, float]]) -> str:
@@ -389,7 +338,7 @@ def parse_module(text: str):
     """Parse (MLIR verifies as it parses), then tn-verify: no pass ever sees ill-typed tn IR."""
     from mlir import ir
 
-    from .verify import VerificationError, verify_module
+    from theanir.passes.verify import VerificationError, verify_module
 
     nul = text.find("\0")
     if nul >= 0:  # MLIR's parser reads a C string: it would silently stop there
@@ -461,7 +410,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], None] = lambda name:
         _input_name = "<stdin>" if args.input == "-" else args.input
         opts = Options(args.mlir_print_ir_after_all, args.mlir_timing, progress)
         with new_context(), ir.Location.unknown():
-            steps = build_steps(args.steps)  # pipeline errors first, like mlir-opt
+            steps = build_steps(args.steps, compile_options(args.compile_options))  # errors first, like mlir-opt
             text = read_input(args.input)
             outputs, failed = [], False
             for chunk in split_input(text) if args.split_input_file else [text]:

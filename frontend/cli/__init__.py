@@ -1,0 +1,1 @@
+"""Command-line tools: `theanir-opt` (opt.py)."""
