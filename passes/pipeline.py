@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from mlir import ir, passmanager
 
+from .lower.bound_empty_tensors import bound_empty_tensors
 from .lower.cancel_points import cancel_points
 from .lower.convert_tn_to_linalg import convert_tn_to_linalg
 from .lower.donated_inits import donated_inits
@@ -23,6 +24,7 @@ from .lower.matmul_to_blas import convert_linalg_matmul_to_blas
 from .lower.restore_matmul import restore_matmuls
 from .lower.runtime_memory import runtime_memory
 from .lower.small_gemm import small_gemm
+from .lower.split_functions import split_functions
 from .lower.vector_width import vector_width
 from .lower.wide_products import wide_products
 from .lower.widen_i1_memrefs import widen_i1_memrefs
@@ -105,9 +107,10 @@ STAGES: list[Stage] = [
           [_py(convert_tn_to_linalg), _entry_abi, "inline,canonicalize,cse", _linalg_fusion,
            _py(gemm_updates), _py(donated_inits)]),  # in-place updates computed in the variable's buffer
     Stage("bufferized", "memrefs; results written into the caller's buffers",
-          [BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
+          [_py(bound_empty_tensors), BUFFERIZE, _py(widen_i1_memrefs)]),  # i1 ownership flags of loops -> i8
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine",
-          [_py(small_gemm), _blas, _py(wide_products), _openmp, TO_LLVM,  # wide_products: f32 loops sum in f64
+          [_py(small_gemm), _blas, _py(wide_products), _openmp,  # wide_products: f32 loops sum in f64
+           _py(split_functions), TO_LLVM,  # huge bodies: calls to parts of bounded size (compile time)
            _py(runtime_memory),  # buffers through the runtime's pool
            _py(cancel_points),  # loops poll the runtime's cancel flag (Ctrl-C)
            _py(vector_width)]),  # 256-bit vectors on AVX-512 hosts

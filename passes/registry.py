@@ -16,6 +16,7 @@ from typing import Callable
 
 from mlir import ir, passmanager
 
+from .lower.bound_empty_tensors import NAME as BOUND_EMPTY, bound_empty_tensors
 from .lower.cancel_points import NAME as CANCEL_POINTS, cancel_points
 from .lower.convert_tn_to_linalg import NAME as TO_LINALG, convert_tn_to_linalg
 from .lower.donated_inits import NAME as DONATED_INITS, donated_inits
@@ -25,6 +26,7 @@ from .lower.matmul_to_blas import NAME as TO_BLAS, convert_linalg_matmul_to_blas
 from .lower.restore_matmul import NAME as RESTORE_MATMUL, restore_matmuls
 from .lower.runtime_memory import NAME as RUNTIME_MEMORY, runtime_memory
 from .lower.small_gemm import NAME as SMALL_GEMM, small_gemm
+from .lower.split_functions import NAME as SPLIT_FUNCTIONS, split_functions
 from .lower.vector_width import NAME as VECTOR_WIDTH, vector_width
 from .lower.wide_products import NAME as WIDE_PRODUCTS, wide_products
 from .lower.widen_i1_memrefs import NAME as WIDEN_I1, widen_i1_memrefs
@@ -156,6 +158,10 @@ register(PassInfo(GEMM_UPDATES, "an in-place update w -/+ c * (a @ b) of a donat
                   gemm_updates))
 register(PassInfo(VECTOR_WIDTH, "in the LLVM dialect: defined functions ask for 256-bit vectors "
                   "(passthrough prefer-vector-width), as clang does for AVX-512 hosts", vector_width))
+register(PassInfo(BOUND_EMPTY, "before bufferization: a tensor.empty shared by more than 64 destinations "
+                  "is cloned per run of 64 (bounds one-shot analysis; compile time)", bound_empty_tensors))
+register(PassInfo(SPLIT_FUNCTIONS, "after bufferization: a function of more than 1024 top-level ops becomes "
+                  "calls to private parts of 256 ops (bounds per-function costs; compile time)", split_functions))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(SMALL_GEMM, "after bufferization: a float linalg.matmul with static sizes and a "
