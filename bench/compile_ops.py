@@ -8,8 +8,8 @@ The program is a chain of blocks `h = tanh(h @ w_k) * 0.5 + h; h = exp(-h * h) -
 the weights cycling through four distinct matrices, repeated until the traced module holds the
 requested number of `"tn.` ops (counted at stage tn and reported). Every block depends on the
 previous one and every value is used, so neither CSE nor DCE can shorten it; at fast_run the
-elementwise runs between two matmuls fuse into one `tn.fusion` each (the tn-opt count says how
-many ops are left), at fast_compile nothing is fused.
+elementwise runs between two matmuls fuse into `tn.fusion`s (`tn_fusions`; `tn_opt_ops`
+counts the ops inside their regions too), at fast_compile nothing is fused.
 
 Each measurement runs in a fresh Python process with the disk cache off (THEANIR_CACHE=0) and
 reports, in seconds:
@@ -101,14 +101,15 @@ CHILD = textwrap.dedent("""
         prof.dump_stats(profile)
     where.run_until = real_run_until
     tn_ops = count(lowered, "tn")
-    opt_ops = count(lowered, "tn-opt")
+    opt_text = lowered.as_text("tn-opt")
+    opt_ops, fusions = opt_text.count('"tn.'), opt_text.count('"tn.fusion"')
     t3 = time.perf_counter()
     out = compiled(x, ws)
     float(np.asarray(out))
     t_first_call = time.perf_counter() - t3
     codegen = t_compile - times["opt_s"] - times["lower_s"]
     print(json.dumps(dict(bench="compile_ops", optimizer=optimizer, requested_ops=n_ops, tn_ops=tn_ops,
-                          tn_opt_ops=opt_ops, blocks=blocks, import_s=round(t_import, 3),
+                          tn_opt_ops=opt_ops, tn_fusions=fusions, blocks=blocks, import_s=round(t_import, 3),
                           trace_s=round(t_trace, 3), opt_s=round(times["opt_s"], 3),
                           lower_s=round(times["lower_s"], 3), codegen_s=round(codegen, 3),
                           compile_s=round(t_compile, 3), total_s=round(t_trace + t_compile, 3),
@@ -138,7 +139,10 @@ def machine() -> dict:
                         for p in threadpool_info() if p.get("user_api") == "blas"]
     except ImportError:
         info["blas"] = "threadpoolctl not installed"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import importlib.util  # the measured theanir: where this interpreter imports it from
+    spec = importlib.util.find_spec("theanir.frontend")
+    root = os.path.dirname(os.path.dirname(os.path.realpath(spec.origin))) if spec and spec.origin else "."
+    info["theanir_source"] = root
     try:
         info["git_head"] = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
                                           capture_output=True, text=True, timeout=10).stdout.strip()

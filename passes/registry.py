@@ -161,7 +161,7 @@ register(PassInfo(VECTOR_WIDTH, "in the LLVM dialect: defined functions ask for 
 register(PassInfo(BOUND_EMPTY, "before bufferization: a tensor.empty shared by more than 64 destinations "
                   "is cloned per run of 64 (bounds one-shot analysis; compile time)", bound_empty_tensors))
 register(PassInfo(SPLIT_FUNCTIONS, "after bufferization: a function of more than 1024 top-level ops becomes "
-                  "calls to private parts of 256 ops (bounds per-function costs; compile time)", split_functions))
+                  "calls to private parts of 32 ops (bounds per-function costs; compile time)", split_functions))
 register(PassInfo(WIDEN_I1, "after bufferization: i1 memrefs (loop ownership flags) become i8, "
                   "converted at loads and stores", widen_i1_memrefs))
 register(PassInfo(SMALL_GEMM, "after bufferization: a float linalg.matmul with static sizes and a "
