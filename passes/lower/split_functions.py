@@ -4,10 +4,10 @@ Run after bufferization, on memrefs. Several steps after it cost more per op the
 function is: `convert-scf-to-cf` splits the block at each loop, moving every op after it
 (quadratic), and LLVM's loop vectorizer and register allocator work per function with costs
 that grow faster than the function (bench/compile_ops.py, fast_compile, one function:
-LLVM 2 s for 100 tn ops, 90 s for 1,000; at 330 ops, parts of 32 ops cut LLVM's time 3x).
+LLVM 2 s for 100 tn ops, 90 s for 1,000; at 330 ops, parts of 16-64 ops cut LLVM's time 2-3x).
 Functions of at most MIN_OPS top-level ops (every ordinary program: the training steps of
-bench/mlp.py and bench/rnn.py have 80-420 at this point) are left exactly as they are; a longer one is
-cut into consecutive runs of CHUNK ops, each moved into a private function
+bench/mlp.py and bench/rnn.py have 80-420 here) are left exactly as they are; a longer one
+is cut into consecutive runs of CHUNK ops, each moved into a private function
 
     func.func private @main_part3(%live_in...) -> (%live_out...)
 
@@ -16,7 +16,8 @@ function, results of earlier runs, `memref.alloca`s); live-outs the values later
 return read. Constants (`arith.constant`, `memref.get_global`, `ub.poison`) are cloned into
 each part that reads them, so LLVM still sees loop bounds and splats; allocas stay in the
 caller (their memory lives as long as its frame). On memrefs a part passes descriptors:
-no data is copied, and what the deallocation pipeline placed stays where it was.
+no data is copied, and what the deallocation pipeline placed stays where it was. (At
+opt_level 3, LLVM's inliner may merge the parts back: each is called once.)
 """
 from __future__ import annotations
 
