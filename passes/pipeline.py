@@ -121,6 +121,7 @@ STAGES: list[Stage] = [
         Step("theanir-donated-inits"),
     ]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [
+        Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)
         Step(BUFFERIZE),
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
     ]),
@@ -130,6 +131,7 @@ STAGES: list[Stage] = [
         Step("convert-linalg-matmul-to-blas", "blas"),
         Step("theanir-wide-products"),  # f32 loops sum in f64
         Step(OPENMP, "openmp"),
+        Step("theanir-split-functions"),  # huge bodies: calls to parts of bounded size (compile time)
         Step(TO_LLVM),
         Step("theanir-runtime-memory"),  # buffers through the runtime's pool
         Step("theanir-cancel-points"),  # loops poll the runtime's cancel flag (Ctrl-C)

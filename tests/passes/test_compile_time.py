@@ -1,0 +1,48 @@
+"""The compile-time passes keep results: theanir-split-functions and theanir-bound-empty-tensors
+with their limits lowered so that a small program takes them (the FileCheck tests show the IR)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import theanir as th
+from theanir.passes.lower import bound_empty_tensors, split_functions
+
+
+def _model(np_or_th, blocks: int = 6):
+    def block(h, w):
+        h = np_or_th.tanh(h @ w) * 0.5 + h
+        return np_or_th.exp(-h * h) - 1 / (1 + np_or_th.exp(-h))
+
+    def model(x, ws):
+        h, sums = x, []
+        for i in range(blocks):
+            h = block(h, ws[i % len(ws)])
+            sums.append(h.sum(0))
+        return h.sum(), sums
+
+    return model
+
+
+@pytest.mark.parametrize("optimizer", ["fast_run", "fast_compile"])
+def test_split_and_bounded_program_matches_numpy(optimizer, monkeypatch):
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(split_functions, "MIN_OPS", 8)
+    monkeypatch.setattr(split_functions, "CHUNK", 5)
+    monkeypatch.setattr(bound_empty_tensors, "MAX_USES", 2)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 8), dtype=np.float32)
+    ws = [rng.random((8, 8), dtype=np.float32) / 8 for _ in range(2)]
+    f = th.jit(_model(th), optimizer=optimizer)
+    assert "@main_part1" in f.lower(x, ws).as_text("llvm")
+    total, sums = f(x, ws)
+    want_total, want_sums = _model(np)(x.astype(np.float64), [w.astype(np.float64) for w in ws])
+    np.testing.assert_allclose(float(total), want_total, rtol=1e-5)
+    for got, want in zip(sums, want_sums):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
+def test_ordinary_program_is_not_split():
+    x = np.ones((4, 8), np.float32)
+    ws = [np.eye(8, dtype=np.float32)]
+    assert "_part" not in th.jit(_model(th)).lower(x, ws).as_text("llvm")
