@@ -91,6 +91,7 @@ STAGES: list[Stage] = [
     Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce at fast_compile", [
         Step("tn-verify"),
         Step("tn-dce", "fast_compile"),
+        Step("tn-row-updates", "fast_compile"),  # fast_run: part of tn-canonicalize
         Step("tn-canonicalize", FAST_RUN),
         # loop passes: inline first (its body is then simplified like straight-line code), dce
         # before merge (less to merge), hoist before vecmat (W must be outside the loop); dce
