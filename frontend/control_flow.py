@@ -348,8 +348,8 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     keyword-only.
     """
     if is_symbolic(sequences, outputs_info, non_sequences, n_steps) or not tracing():
-        return _symbolic("scan")(fn, sequences, outputs_info, non_sequences, n_steps, go_backwards,
-                             return_list, truncate_gradient)
+        return _symbolic("scan")(fn, sequences, outputs_info, non_sequences, n_steps,
+                                 go_backwards, return_list, truncate_gradient)
     seqs, outs = _sequences(sequences), _outputs(outputs_info)
     non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
     length = _n_steps(seqs, n_steps)

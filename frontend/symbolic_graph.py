@@ -387,7 +387,6 @@ TensorVariable = Variable
 TensorConstant = Constant
 
 
-# ------------------------------------------------------------------ describing variables
 def is_symbolic(*xs: Any) -> bool:
     """Whether a leaf of `xs` is a Variable: th.scan, th.ifelse and th.switch then record graph
     nodes instead of tracing (control_flow.py asks, control_symbolic.py builds them)."""
@@ -395,6 +394,7 @@ def is_symbolic(*xs: Any) -> bool:
     return any(isinstance(x, Variable) for x in leaves)
 
 
+# ------------------------------------------------------------------ describing variables
 _KINDS = {0: "scalar", 1: "vector", 2: "matrix"}
 
 
