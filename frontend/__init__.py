@@ -24,6 +24,7 @@ from .tensor import Tensor, TracerError  # noqa: E402
 from .symbolic import function, shared  # noqa: E402  (Theano's API; T is theanir.tensor)
 from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
+from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)

@@ -10,7 +10,8 @@ Each body function is traced ONCE, into the block of the region op (the insertio
 there, block arguments become Tensors); outer Tensors are simply used inside, since regions
 capture values from above. A body is traced before its op can be built (the result types
 come from the body), so it goes into a scratch holder op first and moves into the real op.
-The Theano symbolic form (Variables from `theanir.tensor`) is `control_symbolic.py`.
+The Theano symbolic form (Variables from `theanir.tensor`) is `control_symbolic.py`, which
+imports this module and registers its graph builders here (`register_symbolic`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from theanir.dialects.tn.types import TensorSpec
 
 from . import numpy_api as tnp
 from .pytree import tree_flatten, tree_unflatten
+from .symbolic_graph import NpFn, apply, is_symbolic
 from .tensor import Tensor
 
 _I64 = np.dtype(np.int64)
@@ -45,6 +47,27 @@ def _tensors(values: Sequence[Any]) -> list[Tensor]:
     return [Tensor(v.value) for v in values]
 
 
+# ------------------------------------------------------------------ symbolic variables
+# th.scan and th.ifelse on Theano Variables record graph nodes (control_symbolic.py). Those
+# nodes run this module's scan and ifelse when evaluated, so control_symbolic imports this
+# module and registers its builders here instead of being imported back (no import cycle);
+# importing theanir.frontend imports it.
+_symbolic_builders: dict[str, Callable[..., Any]] = {}
+
+
+def register_symbolic(name: str, builder: Callable[..., Any]) -> None:
+    """Make `builder` what th.`name` ("scan" or "ifelse") calls on symbolic variables."""
+    _symbolic_builders[name] = builder
+
+
+def _symbolic(name: str) -> Callable[..., Any]:
+    builder = _symbolic_builders.get(name)
+    if builder is None:
+        raise RuntimeError(f"th.{name} on symbolic variables needs theanir.frontend.control_symbolic "
+                           f"(import theanir first)")
+    return builder
+
+
 # ------------------------------------------------------------------ values
 def tracing() -> bool:
     """Whether tn ops are being traced (inside th.jit, or a th.function being compiled)."""
@@ -57,8 +80,6 @@ def tracing() -> bool:
 
 def require_trace(who: str, *args: Any) -> None:
     """The JAX-style functions work on traced values only."""
-    from .control_symbolic import is_symbolic
-
     if is_symbolic(*args):
         raise TypeError(f"{who} takes traced arrays (inside th.jit); with Theano symbolic "
                         f"variables use th.scan and th.ifelse")
@@ -326,11 +347,9 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     backpropagates through the last k steps only (-1: all). Arguments after n_steps are
     keyword-only.
     """
-    from .control_symbolic import is_symbolic, symbolic_scan
-
     if is_symbolic(sequences, outputs_info, non_sequences, n_steps) or not tracing():
-        return symbolic_scan(fn, sequences, outputs_info, non_sequences, n_steps, go_backwards,
-                             return_list, truncate_gradient)
+        return _symbolic("scan")(fn, sequences, outputs_info, non_sequences, n_steps,
+                                 go_backwards, return_list, truncate_gradient)
     seqs, outs = _sequences(sequences), _outputs(outputs_info)
     non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
     length = _n_steps(seqs, n_steps)
@@ -494,10 +513,8 @@ def ifelse(condition: Any, then_branch: Any, else_branch: Any, name: str | None 
     """Theano's lazy ifelse on values (a Tensor or a list of them): only the taken side's
     computation runs, because the ops that only one side needs are moved into its branch
     when the function is compiled (`sink_into_branches`)."""
-    from .control_symbolic import is_symbolic, symbolic_ifelse
-
     if is_symbolic(condition, then_branch, else_branch) or not tracing():
-        return symbolic_ifelse(condition, then_branch, else_branch)
+        return _symbolic("ifelse")(condition, then_branch, else_branch)
     many = isinstance(then_branch, (list, tuple))
     a, b = _as_list(then_branch), _as_list(else_branch)
     if len(a) != len(b):
@@ -512,10 +529,6 @@ def ifelse(condition: Any, then_branch: Any, else_branch: Any, name: str | None 
 
 def switch(cond: Any, ift: Any, iff: Any) -> Any:
     """Theano's switch: the elementwise, eager `where` (both sides are computed)."""
-    from .control_symbolic import is_symbolic
-
     if is_symbolic(cond, ift, iff) or not tracing():
-        from .symbolic_graph import NpFn, apply
-
         return apply(NpFn("where"), cond, ift, iff)
     return tnp.where(cond, ift, iff)

@@ -19,13 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .pytree import tree_flatten
-from .symbolic_graph import Apply, Evaluator, Variable, as_variable, describe
-
-
-def is_symbolic(*xs: Any) -> bool:
-    leaves, _ = tree_flatten(list(xs))
-    return any(isinstance(x, Variable) for x in leaves)
+from .control_flow import _split_return, ifelse, register_symbolic, scan, until
+from .symbolic_graph import Apply, Evaluator, Variable, as_variable, describe, is_symbolic  # noqa: F401
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -64,8 +59,6 @@ class _ScanNode:
         self.static_inputs = [n_steps] if isinstance(n_steps, Variable) else []
 
     def __call__(self, seq_values: list, init_values: list, n_steps: Any, *frontier: Any) -> tuple:
-        from .control_flow import scan, until
-
         sequences = [dict(input=x, taps=taps) if taps is not None else x
                      for x, (_, taps) in zip(seq_values, self.seqs)]
         outputs_info = [None if init is None else (dict(initial=x, taps=taps) if taps else x)
@@ -118,8 +111,6 @@ def _frontier(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
 def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequences: Any,
                   n_steps: Any, go_backwards: bool, return_list: bool,
                   truncate_gradient: int = -1) -> tuple[Any, OrderedDict]:
-    from .control_flow import _split_return
-
     seqs, args = [], []
     for j, s in enumerate(_as_list(sequences)):
         x, taps = (s.get("input"), s.get("taps", [0])) if isinstance(s, dict) else (s, None)
@@ -162,8 +153,6 @@ def _stacked_type(v: Variable) -> tuple[int | None, np.dtype | None]:
 
 
 def _ifelse_node(condition: Any, then_branch: Any, else_branch: Any) -> Any:
-    from .control_flow import ifelse
-
     out = ifelse(condition, then_branch, else_branch)
     return tuple(out) if isinstance(out, list) else out
 
@@ -181,3 +170,8 @@ def symbolic_ifelse(condition: Any, then_branch: Any, else_branch: Any) -> Any:
     node = Apply(_ifelse_node, (condition, a, b), {}, nout=len(a),
                  type_rule=lambda i: (a[i].ndim, a[i].dtype))
     return list(node.outputs)
+
+
+# th.scan / th.ifelse (control_flow.py) call these on symbolic variables.
+register_symbolic("scan", symbolic_scan)
+register_symbolic("ifelse", symbolic_ifelse)

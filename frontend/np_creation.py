@@ -15,18 +15,13 @@ import numpy as np
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.types import check_dtype
 
+from .np_base import as_tensor, astype, broadcast_to, constant, floor, where
 from .tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "empty", "arange", "linspace", "eye", "identity",
            "tri", "tril", "triu"]
 
 Shape = int | Sequence[int]
-
-
-def _api():
-    from . import numpy_api
-
-    return numpy_api
 
 
 def _static(name: str, *values: Any) -> None:
@@ -62,12 +57,11 @@ def _dtype(dtype: Any) -> np.dtype:
 
 def _scalar(value: Any, dtype: np.dtype) -> Tensor:
     """A typed 0-d constant (not weak: it must keep int32 in int32 arithmetic)."""
-    return _api().constant(np.asarray(value, dtype))
+    return constant(np.asarray(value, dtype))
 
 
 def _filled(shape: tuple[int, ...], value: Any, dtype: np.dtype) -> Tensor:
-    tnp = _api()
-    return tnp.broadcast_to(tnp.constant(np.asarray(value, dtype)), shape)
+    return broadcast_to(constant(np.asarray(value, dtype)), shape)
 
 
 # ------------------------------------------------------------------ filled arrays
@@ -86,13 +80,12 @@ def empty(shape: Shape, dtype: Any = np.float64) -> Tensor:
 
 def full(shape: Shape, fill_value: Any, dtype: Any = None) -> Tensor:
     """`fill_value` (a number, an array or a traced tensor) broadcast to `shape`."""
-    tnp = _api()
     dims = _shape("full", shape)
     if isinstance(fill_value, Tensor):
         dt = check_dtype(dtype) if dtype is not None else fill_value.dtype
-        return tnp.broadcast_to(tnp.astype(fill_value, dt), dims)
+        return broadcast_to(astype(fill_value, dt), dims)
     arr = np.asarray(fill_value) if dtype is None else np.asarray(fill_value, check_dtype(dtype))
-    return tnp.broadcast_to(tnp.constant(arr), dims)
+    return broadcast_to(constant(arr), dims)
 
 
 # ------------------------------------------------------------------ ranges
@@ -134,7 +127,6 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype:
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"linspace: number of samples {num} must be non-negative at {describe_location()}")
-    tnp = _api()
     dt = np.result_type(start, stop)
     dt = check_dtype(dt if dt.kind == "f" else np.float64)
     div = num - 1 if endpoint else num
@@ -150,11 +142,11 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype:
         y = i * _scalar(step, dt)
     y = y + _scalar(start, dt)
     if endpoint and num > 1:
-        y = tnp.where(iota((num,), 0, np.int64) == num - 1, _scalar(stop, dt), y)
+        y = where(iota((num,), 0, np.int64) == num - 1, _scalar(stop, dt), y)
     if dtype is None:
         return y
     out = check_dtype(dtype)
-    return tnp.astype(tnp.floor(y) if out.kind == "i" else y, out)
+    return astype(floor(y) if out.kind == "i" else y, out)
 
 
 # ------------------------------------------------------------------ diagonals and triangles
@@ -170,7 +162,7 @@ def _offsets(name: str, n: int, m: int | None) -> Tensor:
 def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = np.float64) -> Tensor:
     """Ones on diagonal `k` (k > 0 above the main diagonal), zeros elsewhere."""
     _static("eye", k)
-    return _api().astype(_offsets("eye", N, M) == int(k), _dtype(dtype))
+    return astype(_offsets("eye", N, M) == int(k), _dtype(dtype))
 
 
 def identity(n: int, dtype: Any = np.float64) -> Tensor:
@@ -180,20 +172,19 @@ def identity(n: int, dtype: Any = np.float64) -> Tensor:
 def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = np.float64) -> Tensor:
     """Ones at and below diagonal `k`: out[i, j] = j <= i + k."""
     _static("tri", k)
-    return _api().astype(_offsets("tri", N, M) <= int(k), _dtype(dtype))
+    return astype(_offsets("tri", N, M) <= int(k), _dtype(dtype))
 
 
 def _triangle(name: str, m: Any, keep_lower: bool, k: int) -> Tensor:
-    tnp = _api()
     _static(name, k)
-    m = tnp.as_tensor(m)
+    m = as_tensor(m)
     if m.ndim == 0:
         raise ValueError(f"{name}: input must be at least 1-D, got a 0-d tensor at {describe_location()}")
     # NumPy uses tri(*m.shape[-2:]): a 1-D input broadcasts against an (n, n) mask
     n, cols = m.shape[-2:] if m.ndim >= 2 else (m.shape[-1], m.shape[-1])
     offsets = _offsets(name, n, cols)
     mask = offsets <= int(k) if keep_lower else offsets >= int(k)
-    return tnp.where(mask, m, tnp.zeros((), m.dtype))
+    return where(mask, m, zeros((), m.dtype))
 
 
 def tril(m: Any, k: int = 0) -> Tensor:

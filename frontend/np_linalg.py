@@ -15,27 +15,22 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
 
+from . import np_shape
+from .np_base import as_tensor, astype, broadcast_to, multiply, not_equal, result_type
 from .tensor import Tensor
 
 __all__ = ["matmul", "dot", "vdot", "inner", "outer", "tensordot"]
 
 
-def _api():
-    from . import numpy_api
-
-    return numpy_api
-
-
 def _prepare(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, np.dtype]:
     """Promote both to one dtype (NEP 50); booleans compute in int64. Returns the result dtype."""
-    tnp = _api()
-    dt = tnp.result_type(a, b)
+    dt = result_type(a, b)
     work = np.dtype(np.int64) if dt == np.bool_ else dt
-    return tnp.astype(a, work), tnp.astype(b, work), dt
+    return astype(a, work), astype(b, work), dt
 
 
 def _finish(out: Tensor, dt: np.dtype) -> Tensor:
-    return _api().not_equal(out, 0) if dt == np.bool_ else out
+    return not_equal(out, 0) if dt == np.bool_ else out
 
 
 def _mm(a: Tensor, b: Tensor) -> Tensor:
@@ -43,18 +38,18 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
-    return x if x.shape == shape else _api().reshape(x, shape)
+    return x if x.shape == shape else np_shape.reshape(x, shape)
 
 
 def _transpose(x: Tensor, perm: Sequence[int]) -> Tensor:
     perm = tuple(perm)
-    return x if perm == tuple(range(x.ndim)) else _api().transpose(x, perm)
+    return x if perm == tuple(range(x.ndim)) else np_shape.transpose(x, perm)
 
 
 # ------------------------------------------------------------------ matmul
 def matmul(a: Any, b: Any) -> Tensor:
     """NumPy's `matmul` (the `@` operator): 1-D operands promoted, batch dims broadcast."""
-    return _matmul("matmul", _api().as_tensor(a), _api().as_tensor(b))
+    return _matmul("matmul", as_tensor(a), as_tensor(b))
 
 
 def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
@@ -81,8 +76,8 @@ def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
         out = _mm(_reshape(a2, (rows, ka)), b2)
     else:
-        a2 = _api().broadcast_to(a2, batch + a2.shape[-2:])
-        b2 = _api().broadcast_to(b2, batch + b2.shape[-2:])
+        a2 = broadcast_to(a2, batch + a2.shape[-2:])
+        b2 = broadcast_to(b2, batch + b2.shape[-2:])
         out = _mm(a2, b2)
     return _finish(_reshape(out, out_shape), dt)
 
@@ -90,9 +85,9 @@ def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
 # ------------------------------------------------------------------ dot family
 def dot(a: Any, b: Any) -> Tensor:
     """NumPy's `dot`: scalars multiply; b of rank <= 2 is matmul; else contract a[-1] with b[-2]."""
-    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        return _api().multiply(a, b)
+        return multiply(a, b)
     if b.ndim <= 2:
         return _matmul("dot", a, b)
     return _tensordot("dot", a, b, [a.ndim - 1], [b.ndim - 2])
@@ -100,7 +95,7 @@ def dot(a: Any, b: Any) -> Tensor:
 
 def vdot(a: Any, b: Any) -> Tensor:
     """Inner product of the flattened operands (no complex conjugation: no complex dtypes)."""
-    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    a, b = as_tensor(a), as_tensor(b)
     if a.size != b.size:
         raise ShapeError(f"vdot: operands of shapes {a.shape} and {b.shape} have different sizes "
                          f"({a.size} != {b.size}) at {describe_location()}")
@@ -109,21 +104,21 @@ def vdot(a: Any, b: Any) -> Tensor:
 
 def inner(a: Any, b: Any) -> Tensor:
     """NumPy's `inner`: contract the last axes; result shape a.shape[:-1] + b.shape[:-1]."""
-    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        return _api().multiply(a, b)
+        return multiply(a, b)
     return _tensordot("inner", a, b, [a.ndim - 1], [b.ndim - 1])
 
 
 def outer(a: Any, b: Any) -> Tensor:
     """NumPy's `outer`: out[i, j] = a.ravel()[i] * b.ravel()[j]."""
-    a, b = _api().as_tensor(a), _api().as_tensor(b)
-    return _api().multiply(_reshape(a, (a.size, 1)), _reshape(b, (1, b.size)))
+    a, b = as_tensor(a), as_tensor(b)
+    return multiply(_reshape(a, (a.size, 1)), _reshape(b, (1, b.size)))
 
 
 def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Tensor:
     """NumPy's `tensordot`: `axes` = N (last N of a with first N of b) or (axes_a, axes_b)."""
-    a, b = _api().as_tensor(a), _api().as_tensor(b)
+    a, b = as_tensor(a), as_tensor(b)
     ax_a, ax_b = _tensordot_axes(a, b, axes)
     return _tensordot("tensordot", a, b, ax_a, ax_b)
 

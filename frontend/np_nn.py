@@ -15,6 +15,8 @@ import numpy as np
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.types import check_dtype
 
+from . import np_creation, np_reduce, np_shape
+from .np_base import _to_float_dtype, as_tensor, astype, equal, log, where
 from .tensor import Tensor
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "one_hot", "categorical_crossentropy",
@@ -23,16 +25,9 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "one_hot", "categorical_crosse
 Axis = int | Sequence[int] | None
 
 
-def _api():
-    from . import numpy_api
-
-    return numpy_api
-
-
 def _float(x: Any) -> Tensor:
-    tnp = _api()
-    x = tnp.as_tensor(x)
-    return x if x.dtype.kind == "f" else tnp.astype(x, tnp._to_float_dtype(x.dtype))
+    x = as_tensor(x)
+    return x if x.dtype.kind == "f" else astype(x, _to_float_dtype(x.dtype))
 
 
 def _axes(name: str, axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -75,24 +70,22 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
 # ------------------------------------------------------------------ one-hot and losses
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> Tensor:
     """out[..., c] = (indices[...] == c); indices outside [0, num_classes) give a zero row."""
-    tnp = _api()
-    idx = tnp.as_tensor(indices)
+    idx = as_tensor(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got {idx.dtype.name} at {describe_location()}")
     n = operator.index(num_classes)
-    classes = tnp.arange(n, dtype=idx.dtype)
-    hot = tnp.equal(tnp.reshape(idx, idx.shape + (1,)), classes)
-    return tnp.astype(hot, check_dtype(np.float64 if dtype is None else dtype))
+    classes = np_creation.arange(n, dtype=idx.dtype)
+    hot = equal(np_shape.reshape(idx, idx.shape + (1,)), classes)
+    return astype(hot, check_dtype(np.float64 if dtype is None else dtype))
 
 
 def _picked(name: str, dist: Tensor, labels: Tensor) -> Tensor:
     """dist[..., labels[...]] for integer labels of rank dist.ndim - 1 (a mask-and-sum gather)."""
-    tnp = _api()
     if labels.shape != dist.shape[:-1]:
         raise ValueError(f"{name}: integer labels of shape {labels.shape} do not index the last "
                          f"axis of shape {dist.shape} at {describe_location()}")
     mask = one_hot(labels, dist.shape[-1], dtype=np.bool_)
-    return tnp.sum(tnp.where(mask, dist, tnp.zeros((), dist.dtype)), axis=-1)
+    return np_reduce.sum(where(mask, dist, np_creation.zeros((), dist.dtype)), axis=-1)
 
 
 def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Tensor:
@@ -101,22 +94,20 @@ def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Tensor:
 
     The index form picks before the log, so zero probabilities of other classes are harmless.
     """
-    tnp = _api()
-    coding, true = _float(coding_dist), tnp.as_tensor(true_dist)
+    coding, true = _float(coding_dist), as_tensor(true_dist)
     if true.ndim == coding.ndim - 1 and true.dtype.kind in "iu":
-        return -tnp.log(_picked("categorical_crossentropy", coding, true))
+        return -log(_picked("categorical_crossentropy", coding, true))
     if true.ndim != coding.ndim:
         raise ValueError(f"categorical_crossentropy: true_dist of shape {true.shape} must have the "
                          f"shape of coding_dist {coding.shape}, or be integer class indices of shape "
                          f"{coding.shape[:-1]} at {describe_location()}")
-    return -tnp.sum(true * tnp.log(coding), axis=-1)
+    return -np_reduce.sum(true * log(coding), axis=-1)
 
 
 def binary_crossentropy(output: Any, target: Any) -> Tensor:
     """Theano's: -(target * log(output) + (1 - target) * log(1 - output)), elementwise."""
-    tnp = _api()
     output = _float(output)
-    return -(target * tnp.log(output) + (1.0 - target) * tnp.log(1.0 - output))
+    return -(target * log(output) + (1.0 - target) * log(1.0 - output))
 
 
 def logsoftmax_crossentropy(logits: Any, labels: Any) -> Tensor:
@@ -124,8 +115,7 @@ def logsoftmax_crossentropy(logits: Any, labels: Any) -> Tensor:
 
     `labels` are probabilities of the logits' shape, or integer class indices (one rank less).
     """
-    tnp = _api()
-    logits, labels = _float(logits), tnp.as_tensor(labels)
+    logits, labels = _float(logits), as_tensor(labels)
     logp = log_softmax(logits, axis=-1)
     if labels.ndim == logits.ndim - 1 and labels.dtype.kind in "iu":
         return -_picked("logsoftmax_crossentropy", logp, labels)
@@ -133,4 +123,4 @@ def logsoftmax_crossentropy(logits: Any, labels: Any) -> Tensor:
         raise ValueError(f"logsoftmax_crossentropy: labels of shape {labels.shape} must have the "
                          f"shape of logits {logits.shape}, or be integer class indices of shape "
                          f"{logits.shape[:-1]} at {describe_location()}")
-    return -tnp.sum(labels * logp, axis=-1)
+    return -np_reduce.sum(labels * logp, axis=-1)

@@ -21,7 +21,7 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.reduction import reduced_extent
 from theanir.dialects.tn.types import check_dtype
 
-from .numpy_api import as_tensor, astype, divide, sqrt, square, subtract
+from .np_base import as_tensor, astype, divide, sqrt, square, subtract
 from .tensor import Tensor
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "any", "all", "argmax",

@@ -16,7 +16,7 @@ import numpy as np
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
-from .numpy_api import as_tensor, astype, constant, result_type, where, clip
+from .np_base import as_tensor, astype, broadcast_to, clip, constant, result_type, where
 from .tensor import Tensor
 
 __all__ = [
@@ -331,8 +331,6 @@ def take_along_axis(arr: Any, indices: Any, axis: Any) -> Tensor:
         if d != a:
             grid = np.arange(out_shape[d]).reshape([-1 if e == d else 1 for e in range(len(out_shape))])
             base = base + grid * int(strides[d])
-    from .numpy_api import broadcast_to
-
     linear = broadcast_to(astype(idx, np.int64), out_shape) * int(strides[a]) + constant(base)
     return take(ravel(broadcast_to(x, src_shape)), linear, axis=0)
 
@@ -391,8 +389,6 @@ def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool])
     indexing): the arrays broadcast to one shape B; the result is B + y's other axes in order.
     One gather from y with those axes moved first and flattened; each traced index is
     wrapped and clamped on its own axis (a flat index alone would clamp into the next row)."""
-    from .numpy_api import broadcast_to
-
     axes = [d for d, _ in adv]
     try:
         shape = tuple(np.broadcast_shapes(*(t.shape for _, t in adv)))

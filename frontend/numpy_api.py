@@ -1,345 +1,31 @@
 """The NumPy-style functions users call on traced tensors (`th.exp`, `th.add`, ...).
 
-This module holds the shared machinery (constants, NEP 50 dtype promotion, broadcasting,
-the elementwise wrappers, NumPy protocol dispatch); the op families' user functions live in
-`np_shape.py`, `np_reduce.py`, `np_linalg.py`, `np_nn.py`, `np_creation.py` and are
-re-exported here, so `numpy_api` is the one namespace rules and users see.
+The one namespace rules and users see: it re-exports the shared machinery and the
+elementwise functions (`np_base.py`) and the op families' user functions (`np_shape.py`,
+`np_reduce.py`, `np_linalg.py`, `np_nn.py`, `np_creation.py`), and holds the NumPy protocol
+dispatch, which looks names up in this namespace. Those modules never import this one (no
+import cycle); `Tensor`'s operators reach it through `tensor.register_numpy_api`, called below.
 """
 from __future__ import annotations
 
-import builtins
-from typing import Any, Sequence
+import builtins  # noqa: F401  (the namespace keeps the names it always had)
+import sys as _sys
+from typing import Any, Sequence  # noqa: F401
 
 import numpy as np
 
-from theanir.dialects.tn.builder import describe_location, emit, emit1
-from theanir.dialects.tn.lax import Value
-from theanir.dialects.tn.ops.core import broadcast_shapes
-from theanir.dialects.tn.registry import ShapeError
-from theanir.dialects.tn.types import check_dtype
+from theanir.dialects.tn.builder import describe_location, emit, emit1  # noqa: F401
+from theanir.dialects.tn.lax import Value  # noqa: F401
+from theanir.dialects.tn.ops.core import broadcast_shapes  # noqa: F401
+from theanir.dialects.tn.registry import ShapeError  # noqa: F401
+from theanir.dialects.tn.types import check_dtype  # noqa: F401
 
+from .np_base import *  # noqa: F401,F403
+from .np_base import (  # noqa: F401  (private helpers, still importable from here)
+    _all_weak, _broadcast_shape, _emit_elementwise, _int_identity, _integer_pow, _nearest_supported,
+    _no_bool, _reject_bool, _to_float_dtype, _weak_proxy)
 from .tensor import Tensor
-
-Scalar = (bool, int, float)
-ArrayLike = Any
-
-
-# ------------------------------------------------------------------ constants and dtypes
-def constant(value: ArrayLike, dtype: Any = None, weak: bool = False) -> Tensor:
-    """A constant tensor holding `value` (converted to `dtype` when given)."""
-    arr = np.asarray(value)
-    if dtype is not None:
-        arr = arr.astype(check_dtype(dtype))
-    elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_):
-        arr = arr.astype(_nearest_supported(arr.dtype))
-    return Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
-
-
-def _nearest_supported(dt: np.dtype) -> np.dtype:
-    """`dt` if theanir supports it, else the supported dtype that holds its values."""
-    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_):
-        return np.dtype(dt)
-    if dt.kind == "f" and dt.itemsize <= 4:
-        return np.dtype(np.float32)
-    if dt.kind in "iu":
-        return np.dtype(np.int64) if dt.itemsize >= 4 else np.dtype(np.int32)
-    return check_dtype(dt)
-
-
-def _weak_proxy(dtype: np.dtype) -> Any:
-    return {"f": 0.0, "i": 0, "b": False}[dtype.kind]
-
-
-def result_type(*xs: Any) -> np.dtype:
-    """NumPy 2's promotion (NEP 50): Python scalars and weak tensors defer to typed operands."""
-    parts = []
-    for x in xs:
-        if isinstance(x, Tensor):
-            parts.append(_weak_proxy(x.dtype) if x.weak else x.dtype)
-        elif isinstance(x, Value):
-            parts.append(x.dtype)
-        elif isinstance(x, Scalar):
-            parts.append(x)
-        else:
-            parts.append(_nearest_supported(np.asarray(x).dtype))
-    try:
-        return check_dtype(np.result_type(*parts))
-    except TypeError as e:
-        raise TypeError(f"{e} at {describe_location()}") from None
-
-
-def _all_weak(xs: Sequence[Any]) -> bool:
-    # builtins.all: np_reduce's `all` is star-imported into this module's globals below
-    return builtins.all((isinstance(x, Tensor) and x.weak) or isinstance(x, Scalar) for x in xs)
-
-
-def as_tensor(x: Any, dtype: Any = None) -> Tensor:
-    """Tensor view of `x` (Python scalars become weak constants), cast to `dtype` if given."""
-    if isinstance(x, Tensor):
-        return x if dtype is None else astype(x, dtype)
-    if isinstance(x, Value):  # a lax Value from the dialect (autodiff, regions): now a Tensor
-        return as_tensor(Tensor(x.value), dtype)
-    if isinstance(x, Scalar):
-        dt = check_dtype(dtype) if dtype is not None else result_type(x)
-        return constant(np.asarray(x, dtype=dt), weak=dtype is None)
-    return constant(x, dtype)
-
-
-def astype(x: Any, dtype: Any) -> Tensor:
-    dt = check_dtype(dtype)
-    if not isinstance(x, Tensor):
-        return as_tensor(x, dt)
-    if x.dtype == dt:
-        return x if not x.weak else Tensor(x.value)
-    return Tensor(emit1("tn.cast", [x.value], {"dtype": dt}))
-
-
-def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
-    x = as_tensor(x)
-    shape = tuple(int(s) for s in shape)
-    if x.shape == shape:
-        return x
-    return Tensor(emit1("tn.broadcast_to", [x.value], {"shape": shape}), weak=x.weak)
-
-
-def _broadcast_shape(op: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
-    try:
-        return broadcast_shapes(*shapes)
-    except ShapeError as e:
-        raise ShapeError(f"{op}: {e} at {describe_location()}") from None
-
-
-def prepare(op: str, xs: Sequence[Any], dtype: np.dtype | None = None) -> list[Tensor]:
-    """Promote `xs` to one dtype (or `dtype`) and broadcast them to one shape."""
-    dt = result_type(*xs) if dtype is None else dtype
-    weak = _all_weak(xs)
-    ts = [as_tensor(x, dt) if not isinstance(x, Tensor) else astype(x, dt) for x in xs]
-    shape = _broadcast_shape(op, [t.shape for t in ts])
-    out = [broadcast_to(t, shape) for t in ts]
-    if weak:
-        out = [Tensor(t.value, weak=True) for t in out]
-    return out
-
-
-def _to_float_dtype(dt: np.dtype) -> np.dtype:
-    """Dtype NumPy gives a float-only ufunc applied to `dt` (no float16 here)."""
-    if dt.kind == "f":
-        return dt
-    return np.dtype(np.float32) if dt == np.bool_ else np.dtype(np.float64)
-
-
-def _emit_elementwise(name: str, ts: Sequence[Tensor], weak: bool) -> Tensor:
-    return Tensor(emit1(f"tn.{name}", [t.value for t in ts]), weak=weak)
-
-
-def unary(name: str, x: Any, float_only: bool = False) -> Tensor:
-    x = as_tensor(x)
-    if float_only and x.dtype.kind != "f":
-        x = astype(x, _to_float_dtype(x.dtype))
-    return _emit_elementwise(name, [x], x.weak)
-
-
-def binary(name: str, a: Any, b: Any, float_only: bool = False) -> Tensor:
-    dt = result_type(a, b)
-    if float_only:
-        dt = _to_float_dtype(dt)
-    ts = prepare(name, [a, b], dt)
-    return _emit_elementwise(name, ts, _all_weak([a, b]))
-
-
-def compare(name: str, a: Any, b: Any) -> Tensor:
-    ts = prepare(name, [a, b])
-    return _emit_elementwise(name, ts, False)
-
-
-# ------------------------------------------------------------------ elementwise functions
-def _reject_bool(name: str, x: Any) -> None:
-    if isinstance(x, Tensor) and x.dtype == np.bool_:
-        raise TypeError(f"{name} is not defined for bool tensors (NumPy refuses it too); "
-                        f"cast with .astype first, at {describe_location()}")
-
-
-def add(a, b):
-    if result_type(a, b) == np.bool_:
-        return logical_or(a, b)
-    return binary("add", a, b)
-
-
-def subtract(a, b):
-    if result_type(a, b) == np.bool_:
-        raise TypeError(f"subtract of bool tensors is not defined (use logical_xor), at {describe_location()}")
-    return binary("sub", a, b)
-
-
-def multiply(a, b):
-    if result_type(a, b) == np.bool_:
-        return logical_and(a, b)
-    return binary("mul", a, b)
-
-
-def divide(a, b): return binary("div", a, b, float_only=True)
-def floor_divide(a, b): return binary("floor_divide", _no_bool(a), _no_bool(b))
-def mod(a, b): return binary("mod", _no_bool(a), _no_bool(b))
-def power(a, b):
-    """NumPy's power. Integer powers wrap on overflow; a negative integer exponent known while
-    tracing is refused as NumPy does; a traced one gives JAX's values (1 for base 1, +-1 for
-    base -1, else 0: see tn.pow's lowering)."""
-    a, b = _no_bool(a), _no_bool(b)
-    if result_type(a, b).kind != "i" or isinstance(b, Tensor):
-        return binary("pow", a, b)
-    if np.any(np.asarray(b) < 0):
-        raise ValueError(f"Integers to negative integer powers are not allowed (power with exponent "
-                         f"{b!r}), at {describe_location()}")
-    if isinstance(a, Tensor) and isinstance(b, (int, np.integer)):
-        dt = result_type(a, b)  # a NumPy int64 exponent makes int32 bases int64
-        return _integer_pow(a if a.dtype == dt else astype(a, dt), int(b))
-    return binary("pow", a, b)
-
-
-def _integer_pow(x: Tensor, n: int) -> Tensor:
-    """x ** n for a known n >= 0 as a chain of multiplies (JAX's integer_pow): ~2 log2(n)
-    elementwise ops that fuse and vectorize, where tn.pow's loop per element does not."""
-    acc = None
-    while n:
-        if n & 1:
-            acc = x if acc is None else multiply(acc, x)
-        n >>= 1
-        if n:
-            x = multiply(x, x)
-    return acc if acc is not None else ones_like(x)
-
-
-def maximum(a, b): return binary("maximum", a, b)
-def minimum(a, b): return binary("minimum", a, b)
-def equal(a, b): return compare("eq", a, b)
-def not_equal(a, b): return compare("ne", a, b)
-def less(a, b): return compare("lt", a, b)
-def less_equal(a, b): return compare("le", a, b)
-def greater(a, b): return compare("gt", a, b)
-def greater_equal(a, b): return compare("ge", a, b)
-def logical_and(a, b): return binary("logical_and", astype(as_tensor(a), np.bool_), astype(as_tensor(b), np.bool_))
-def logical_or(a, b): return binary("logical_or", astype(as_tensor(a), np.bool_), astype(as_tensor(b), np.bool_))
-def logical_xor(a, b): return binary("logical_xor", astype(as_tensor(a), np.bool_), astype(as_tensor(b), np.bool_))
-def logical_not(x): return unary("logical_not", astype(as_tensor(x), np.bool_))
-
-
-def _no_bool(x):
-    """Arithmetic that NumPy does on bools in int8: we use int64 (no int8 here)."""
-    if isinstance(x, Tensor) and x.dtype == np.bool_:
-        return astype(x, np.int64)
-    return x
-
-
-def invert(x):
-    x = as_tensor(x)
-    if x.dtype != np.bool_:
-        raise TypeError(f"~ is only supported on bool tensors here, got {x.dtype.name}, at {describe_location()}")
-    return logical_not(x)
-
-
-def negative(x):
-    _reject_bool("negative", x)
-    return unary("neg", x)
-
-
-def abs(x):  # noqa: A001  (NumPy's name)
-    x = as_tensor(x)
-    return x if x.dtype == np.bool_ else unary("abs", x)
-
-
-def sign(x):
-    _reject_bool("sign", x)
-    return unary("sign", x)
-
-
-def square(x): return unary("square", _no_bool(as_tensor(x)))
-def exp(x): return unary("exp", x, float_only=True)
-def expm1(x): return unary("expm1", x, float_only=True)
-def log(x): return unary("log", x, float_only=True)
-def log1p(x): return unary("log1p", x, float_only=True)
-def sqrt(x): return unary("sqrt", x, float_only=True)
-def rsqrt(x): return unary("rsqrt", x, float_only=True)
-def tanh(x): return unary("tanh", x, float_only=True)
-def sigmoid(x): return unary("sigmoid", x, float_only=True)
-def softplus(x): return unary("softplus", x, float_only=True)
-def sin(x): return unary("sin", x, float_only=True)
-def cos(x): return unary("cos", x, float_only=True)
-
-
-def relu(x):
-    _reject_bool("relu", x)
-    return unary("relu", x)
-
-
-def _int_identity(name: str, x: Any) -> Tensor:
-    """floor/ceil/round: NumPy 2 keeps integer inputs as they are."""
-    x = as_tensor(x)
-    if x.dtype.kind in "ib":
-        return x
-    return unary(name, x)
-
-
-def floor(x): return _int_identity("floor", x)
-def ceil(x): return _int_identity("ceil", x)
-def round(x, decimals: int = 0):  # noqa: A001
-    if decimals != 0:
-        scale = 10.0 ** decimals
-        return _int_identity("round", multiply(x, scale)) / scale
-    return _int_identity("round", x)
-
-
-def isnan(x):
-    x = as_tensor(x)
-    if x.dtype.kind != "f":
-        return zeros_like(x, dtype=np.bool_)
-    return Tensor(emit1("tn.isnan", [x.value]))
-
-
-def where(cond, a=None, b=None):
-    """Elementwise cond ? a : b with NumPy broadcasting and promotion (eager, both sides computed)."""
-    if a is None or b is None:
-        raise TypeError("th.where needs three arguments (the one-argument form has a data-dependent shape)")
-    c = astype(as_tensor(cond), np.bool_)
-    dt = result_type(a, b)
-    ta = as_tensor(a, dt) if not isinstance(a, Tensor) else astype(a, dt)
-    tb = as_tensor(b, dt) if not isinstance(b, Tensor) else astype(b, dt)
-    shape = _broadcast_shape("where", [c.shape, ta.shape, tb.shape])
-    c, ta, tb = (broadcast_to(t, shape) for t in (c, ta, tb))
-    return Tensor(emit1("tn.where", [c.value, ta.value, tb.value]), weak=_all_weak([a, b]))
-
-
-def clip(x, lo=None, hi=None):
-    out = as_tensor(x)
-    if lo is not None:
-        out = maximum(out, lo)
-    if hi is not None:
-        out = minimum(out, hi)
-    return out
-
-
-def zeros_like(x, dtype=None):
-    x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.zeros((), dt)), x.shape)
-
-
-def ones_like(x, dtype=None):
-    x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.ones((), dt)), x.shape)
-
-
-def full_like(x, fill_value, dtype=None):
-    x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.asarray(fill_value, dt)), x.shape)
-
-
-true_divide = divide
-remainder = mod
-absolute = abs
-rint = round
-pow = power  # noqa: A001
+from .tensor import register_numpy_api as _register_numpy_api
 
 
 # ------------------------------------------------------------------ NumPy protocol dispatch
@@ -381,9 +67,12 @@ def dispatch_array_function(func: Any, args: tuple, kwargs: dict) -> Any:
     return fn(*args, **kwargs)
 
 
-# The op families' user functions (they import the machinery above).
+# The op families' user functions (they import np_base, not this module).
 from .np_shape import *  # noqa: E402,F401,F403
 from .np_reduce import *  # noqa: E402,F401,F403
 from .np_linalg import *  # noqa: E402,F401,F403
 from .np_nn import *  # noqa: E402,F401,F403
 from .np_creation import *  # noqa: E402,F401,F403
+
+# Tensor's operators and methods (`a + b`, `x.sum()`) call this namespace.
+_register_numpy_api(_sys.modules[__name__])

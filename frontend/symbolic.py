@@ -40,7 +40,7 @@ from . import numpy_api as tnp
 from .api import _MISS, JitFunction, Lowered
 from .config import config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
-                             as_variable, describe, graph_leaves)
+                             as_variable, describe, graph_leaves, register_eval)
 from .tensor import Tensor
 
 __all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError"]
@@ -522,3 +522,6 @@ def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:
     if key not in cache:
         cache[key] = function(keys, var, on_unused_input="ignore")
     return cache[key](*inputs_to_values.values())
+
+
+register_eval(eval_variable)  # Variable.eval (symbolic_graph cannot import this module back)

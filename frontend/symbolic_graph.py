@@ -343,9 +343,20 @@ class Variable:
 
     def eval(self, inputs_to_values: dict | None = None) -> np.ndarray:
         """Compile and run this variable (Theano's `var.eval({x: value})`)."""
-        from .symbolic import eval_variable
+        if _eval_variable is None:
+            raise RuntimeError("Variable.eval needs theanir.frontend.symbolic (import theanir first)")
+        return _eval_variable(self, inputs_to_values or {})
 
-        return eval_variable(self, inputs_to_values or {})
+
+# `var.eval()` compiles with th.function (symbolic.py), which imports this module: symbolic
+# registers its evaluator here instead of being imported back (no import cycle).
+_eval_variable: Callable[[Variable, dict], np.ndarray] | None = None
+
+
+def register_eval(fn: Callable[[Variable, dict], np.ndarray]) -> None:
+    """Make `fn(var, inputs_to_values)` what `Variable.eval` calls (symbolic.eval_variable)."""
+    global _eval_variable
+    _eval_variable = fn
 
 
 class Constant(Variable):
@@ -374,6 +385,13 @@ def as_variable(x: Any, name: str | None = None) -> Variable:
 
 TensorVariable = Variable
 TensorConstant = Constant
+
+
+def is_symbolic(*xs: Any) -> bool:
+    """Whether a leaf of `xs` is a Variable: th.scan, th.ifelse and th.switch then record graph
+    nodes instead of tracing (control_flow.py asks, control_symbolic.py builds them)."""
+    leaves, _ = tree_flatten(list(xs))
+    return any(isinstance(x, Variable) for x in leaves)
 
 
 # ------------------------------------------------------------------ describing variables

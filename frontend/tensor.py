@@ -20,10 +20,23 @@ class TracerError(TypeError):
     """A Python construct that needs a concrete value was applied to a traced one."""
 
 
-def _api():
-    from . import numpy_api
+# The NumPy namespace (numpy_api) that the operators and methods below call. numpy_api
+# imports this module, so it registers itself here instead of being imported back (no import
+# cycle); importing theanir.frontend imports numpy_api first.
+_numpy_api: Any = None
 
-    return numpy_api
+
+def register_numpy_api(namespace: Any) -> None:
+    """Make `namespace` (the module numpy_api) what Tensor's operators and methods call."""
+    global _numpy_api
+    _numpy_api = namespace
+
+
+def _api() -> Any:
+    if _numpy_api is None:
+        raise RuntimeError("theanir.frontend.numpy_api is not imported yet: Tensor's operators "
+                           "need it (import theanir.frontend first)")
+    return _numpy_api
 
 
 class Tensor(Value):
