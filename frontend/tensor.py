@@ -54,23 +54,8 @@ class Tensor(Value):
         self.spec: TensorSpec = spec_of_value(value)
         self.weak = weak
 
-    # ------------------------------------------------------------- metadata
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.spec.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.spec.dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.spec.shape)
-
-    @property
-    def size(self) -> int:
-        return self.spec.size
-
+    # ------------------------------------------------------------- metadata (shape, dtype,
+    # ndim, size: lax.Value's)
     @property
     def T(self) -> "Tensor":
         return _api().transpose(self)
