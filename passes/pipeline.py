@@ -90,7 +90,7 @@ LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, belo
 FAST_RUN = "fast_run"
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
-    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce at fast_compile", [
+    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile", [
         Step("tn-verify"),
         Step("tn-dce", "fast_compile"),
         Step("tn-row-updates", "fast_compile"),  # fast_run: part of tn-canonicalize
