@@ -33,6 +33,10 @@ inner loop of a 784x10 weight update) are below the loop vectorizer's trip-count
 level 2 unrolls them fully (no partial or runtime unrolling) and lets the SLP vectorizer
 pack the copies: logistic-regression SGD at batch 1, 149k -> 178k steps/s, for ~6% more
 LLVM time on the deep MLP's step (the MLP column predates this).
+
+Modules over PARALLEL_CODEGEN_CHARS of LLVM IR (programs of ~700 tn ops and more, which
+theanir-split-functions has cut into many functions) have their code generated on one
+thread per CPU (`codegen_threads`, `llvm_c.compile_to_objects`); `ld -r` joins the objects.
 """
 from __future__ import annotations
 
