@@ -11,11 +11,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_uint, c_void_p
 from dataclasses import dataclass
 
 # LLVMRelocMode / LLVMCodeModel / LLVMCodeGenFileType values (llvm-c/TargetMachine.h)
 _RELOC_PIC, _CODE_MODEL_DEFAULT, _OBJECT_FILE = 2, 0, 1
+# LLVMLinkage / LLVMVisibility values (llvm-c/Core.h)
+_EXTERNAL, _INTERNAL, _PRIVATE, _HIDDEN = 0, 8, 9, 1
 _ARCH_TARGETS = {"x86_64": "X86", "aarch64": "AArch64", "arm64": "AArch64", "arm": "ARM"}
 
 
@@ -52,6 +55,18 @@ def _signatures() -> dict[str, tuple]:
         "LLVMGetErrorMessage": (p, p), "LLVMDisposeErrorMessage": (None, p),
         "LLVMGetDefaultTargetTriple": (p,), "LLVMGetHostCPUName": (p,), "LLVMGetHostCPUFeatures": (p,),
         "LLVMGetVersion": (None, POINTER(c_uint), POINTER(c_uint), POINTER(c_uint)),
+        # splitting a module for parallel code generation (compile_to_objects)
+        "LLVMWriteBitcodeToMemoryBuffer": (p, p), "LLVMParseBitcodeInContext2": (c_int, p, p, POINTER(p)),
+        "LLVMGetFirstFunction": (p, p), "LLVMGetNextFunction": (p, p),
+        "LLVMGetFirstGlobal": (p, p), "LLVMGetNextGlobal": (p, p),
+        "LLVMIsDeclaration": (c_int, p), "LLVMGetLinkage": (c_int, p), "LLVMSetLinkage": (None, p, c_int),
+        "LLVMSetVisibility": (None, p, c_int), "LLVMCountBasicBlocks": (c_uint, p),
+        "LLVMGetValueName2": (p, p, POINTER(c_size_t)), "LLVMSetValueName2": (None, p, c_char_p, c_size_t),
+        "LLVMGlobalGetValueType": (p, p), "LLVMAddFunction": (p, p, c_char_p, p),
+        "LLVMReplaceAllUsesWith": (None, p, p), "LLVMDeleteFunction": (None, p),
+        "LLVMIsGlobalConstant": (c_int, p), "LLVMSetInitializer": (None, p, p),
+        "LLVMGetFirstUse": (p, p), "LLVMDeleteGlobal": (None, p), "LLVMAddGlobal": (p, p, p, c_char_p),
+        "LLVMGetVisibility": (c_int, p),
     }
 
 
@@ -95,44 +110,175 @@ def _init_target(arch: str) -> None:
         getattr(_lib(), f"LLVMInitialize{name}{part}")()
 
 
-def compile_to_object(ir_text: str, passes: str | None, codegen_level: int, target: Target) -> bytes:
-    """LLVM IR text -> PIC object file bytes: `passes` (new-PM syntax, e.g. "default<O2>"),
-    then code generation at `codegen_level` (0-3) for `target`."""
+def _optimized(ctx: int, ir_text: str, passes: str | None, codegen_level: int,
+               target: Target) -> tuple[c_void_p, int]:
+    """Parse `ir_text` into `ctx` and run `passes`: (module, target machine); the caller
+    disposes both."""
     lib = _lib()
-    _init_target(target.triple.split("-")[0])
-    ctx = lib.LLVMContextCreate()
-    mod = tm = None
+    data = ir_text.encode()
+    buf = lib.LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len(data), b"theanir")
+    mod, err = c_void_p(), c_void_p()
+    if lib.LLVMParseIRInContext(ctx, buf, byref(mod), byref(err)):  # takes `buf`
+        raise LLVMError(f"LLVM IR does not parse: {_message(err.value)}")
     try:
-        data = ir_text.encode()
-        buf = lib.LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len(data), b"theanir")
-        mod, err = c_void_p(), c_void_p()
-        if lib.LLVMParseIRInContext(ctx, buf, byref(mod), byref(err)):  # takes `buf`
-            mod = None
-            raise LLVMError(f"LLVM IR does not parse: {_message(err.value)}")
-        llvm_target = c_void_p()
-        if lib.LLVMGetTargetFromTriple(target.triple.encode(), byref(llvm_target), byref(err)):
-            raise LLVMError(_message(err.value))
-        tm = lib.LLVMCreateTargetMachine(llvm_target, target.triple.encode(), target.cpu.encode(),
-                                         target.features.encode(), codegen_level, _RELOC_PIC,
-                                         _CODE_MODEL_DEFAULT)
+        tm = _target_machine(target, codegen_level)
         lib.LLVMSetTarget(mod, target.triple.encode())
         layout = lib.LLVMCreateTargetDataLayout(tm)
         lib.LLVMSetModuleDataLayout(mod, layout)
         lib.LLVMDisposeTargetData(layout)
-        if passes:
-            options = lib.LLVMCreatePassBuilderOptions()
-            error = lib.LLVMRunPasses(mod, passes.encode(), tm, options)
-            lib.LLVMDisposePassBuilderOptions(options)
-            if error:
-                raise LLVMError(f"LLVM passes '{passes}': "
-                                f"{_message(lib.LLVMGetErrorMessage(error), 'LLVMDisposeErrorMessage')}")
-        out = c_void_p()
-        if lib.LLVMTargetMachineEmitToMemoryBuffer(tm, mod, _OBJECT_FILE, byref(err), byref(out)):
-            raise LLVMError(f"code generation failed: {_message(err.value)}")
-        try:
-            return ctypes.string_at(lib.LLVMGetBufferStart(out), lib.LLVMGetBufferSize(out))
-        finally:
-            lib.LLVMDisposeMemoryBuffer(out)
+    except BaseException:
+        lib.LLVMDisposeModule(mod)
+        raise
+    if passes:
+        options = lib.LLVMCreatePassBuilderOptions()
+        error = lib.LLVMRunPasses(mod, passes.encode(), tm, options)
+        lib.LLVMDisposePassBuilderOptions(options)
+        if error:
+            lib.LLVMDisposeModule(mod)
+            lib.LLVMDisposeTargetMachine(tm)
+            raise LLVMError(f"LLVM passes '{passes}': "
+                            f"{_message(lib.LLVMGetErrorMessage(error), 'LLVMDisposeErrorMessage')}")
+    return mod, tm
+
+
+def _target_machine(target: Target, codegen_level: int) -> int:
+    lib = _lib()
+    llvm_target, err = c_void_p(), c_void_p()
+    if lib.LLVMGetTargetFromTriple(target.triple.encode(), byref(llvm_target), byref(err)):
+        raise LLVMError(_message(err.value))
+    return lib.LLVMCreateTargetMachine(llvm_target, target.triple.encode(), target.cpu.encode(),
+                                       target.features.encode(), codegen_level, _RELOC_PIC,
+                                       _CODE_MODEL_DEFAULT)
+
+
+def _emit(tm: int, mod: c_void_p) -> bytes:
+    lib = _lib()
+    out, err = c_void_p(), c_void_p()
+    if lib.LLVMTargetMachineEmitToMemoryBuffer(tm, mod, _OBJECT_FILE, byref(err), byref(out)):
+        raise LLVMError(f"code generation failed: {_message(err.value)}")
+    try:
+        return ctypes.string_at(lib.LLVMGetBufferStart(out), lib.LLVMGetBufferSize(out))
+    finally:
+        lib.LLVMDisposeMemoryBuffer(out)
+
+
+def compile_to_object(ir_text: str, passes: str | None, codegen_level: int, target: Target) -> bytes:
+    """LLVM IR text -> PIC object file bytes: `passes` (new-PM syntax, e.g. "default<O2>"),
+    then code generation at `codegen_level` (0-3) for `target`."""
+    return compile_to_objects(ir_text, passes, codegen_level, target, 1)[0]
+
+
+def compile_to_objects(ir_text: str, passes: str | None, codegen_level: int, target: Target,
+                       parts: int) -> list[bytes]:
+    """Like `compile_to_object`, with code generation (most of LLVM's time) split over up to
+    `parts` threads: one object per group of function definitions, to be linked together.
+
+    The IR passes (function passes only, `LLVM_LEVELS` in codegen/native.py) run once on the
+    whole module; then each thread parses the module's bitcode into a context of its own,
+    keeps the bodies of its group (the others become declarations) and emits it. Internal
+    functions and mutable globals become hidden externals, so that the groups' calls and
+    loads resolve at the link; read-only globals stay private, copied into each group that
+    reads them; mutable globals are defined in the first group only. The code of each
+    function is what the single-module route emits; only symbol bindings differ."""
+    lib = _lib()
+    _init_target(target.triple.split("-")[0])
+    ctx = lib.LLVMContextCreate()
+    mod, tm, bitcode, groups = None, None, None, []
+    try:
+        mod, tm = _optimized(ctx, ir_text, passes, codegen_level, target)
+        if parts > 1:
+            groups = _partition(mod, parts)
+        if len(groups) < 2:
+            return [_emit(tm, mod)]
+        bitcode = lib.LLVMWriteBitcodeToMemoryBuffer(mod)
+    finally:
+        if mod:
+            lib.LLVMDisposeModule(mod)
+        if tm:
+            lib.LLVMDisposeTargetMachine(tm)
+        lib.LLVMContextDispose(ctx)
+    try:
+        with ThreadPoolExecutor(len(groups)) as pool:  # ctypes releases the GIL in LLVM
+            return list(pool.map(lambda i: _emit_group(bitcode, groups[i], i == 0, codegen_level, target),
+                                 range(len(groups))))
+    finally:
+        lib.LLVMDisposeMemoryBuffer(bitcode)
+
+
+def _values(first: str, next_: str, mod: int) -> list[int]:
+    lib, out = _lib(), []
+    v = getattr(lib, first)(mod)
+    while v:
+        out.append(v)
+        v = getattr(lib, next_)(v)
+    return out
+
+
+def _name(value: int) -> bytes:
+    n = c_size_t()
+    return ctypes.string_at(_lib().LLVMGetValueName2(value, byref(n)), n.value)
+
+
+def _partition(mod: int, parts: int) -> list[set[bytes]]:
+    """Function definitions in at most `parts` groups of about equal size (basic blocks,
+    largest first into the lightest group); internal functions and mutable globals become
+    hidden externals (see `compile_to_objects`)."""
+    lib = _lib()
+    defined = []
+    for f in _values("LLVMGetFirstFunction", "LLVMGetNextFunction", mod):
+        if lib.LLVMIsDeclaration(f):
+            continue
+        if lib.LLVMGetLinkage(f) in (_INTERNAL, _PRIVATE):
+            lib.LLVMSetLinkage(f, _EXTERNAL)
+            lib.LLVMSetVisibility(f, _HIDDEN)
+        defined.append((lib.LLVMCountBasicBlocks(f), _name(f)))
+    for g in _values("LLVMGetFirstGlobal", "LLVMGetNextGlobal", mod):
+        if not lib.LLVMIsDeclaration(g) and not lib.LLVMIsGlobalConstant(g) \
+                and lib.LLVMGetLinkage(g) in (_INTERNAL, _PRIVATE):
+            lib.LLVMSetLinkage(g, _EXTERNAL)
+            lib.LLVMSetVisibility(g, _HIDDEN)
+    groups: list[tuple[int, set[bytes]]] = [(0, set()) for _ in range(min(parts, len(defined)))]
+    for size, name in sorted(defined, reverse=True):
+        i = min(range(len(groups)), key=lambda k: groups[k][0])
+        groups[i][1].add(name)
+        groups[i] = (groups[i][0] + size + 1, groups[i][1])
+    return [g for _, g in groups if g]
+
+
+def _declare_instead(mod: int, value: int, is_function: bool) -> None:
+    """Replace definition `value` by a declaration of the same name, type and visibility."""
+    lib = _lib()
+    name, vtype = _name(value), lib.LLVMGlobalGetValueType(value)
+    decl = lib.LLVMAddFunction(mod, b"", vtype) if is_function else lib.LLVMAddGlobal(mod, vtype, b"")
+    lib.LLVMSetVisibility(decl, lib.LLVMGetVisibility(value))
+    lib.LLVMReplaceAllUsesWith(value, decl)
+    (lib.LLVMDeleteFunction if is_function else lib.LLVMDeleteGlobal)(value)
+    lib.LLVMSetValueName2(decl, name, len(name))
+
+
+def _emit_group(bitcode: int, keep: set[bytes], first: bool, codegen_level: int, target: Target) -> bytes:
+    """Object code for the function definitions named in `keep` (and, `first`, the mutable
+    globals), from the bitcode of the whole optimized module, in a context of its own."""
+    lib = _lib()
+    ctx = lib.LLVMContextCreate()
+    mod, tm = c_void_p(), None
+    try:
+        if lib.LLVMParseBitcodeInContext2(ctx, bitcode, byref(mod)):
+            mod = None
+            raise LLVMError("LLVM could not read back its own bitcode")
+        for f in _values("LLVMGetFirstFunction", "LLVMGetNextFunction", mod):
+            if not lib.LLVMIsDeclaration(f) and _name(f) not in keep:
+                _declare_instead(mod, f, True)
+        for g in _values("LLVMGetFirstGlobal", "LLVMGetNextGlobal", mod):
+            if lib.LLVMIsDeclaration(g):
+                continue
+            if lib.LLVMIsGlobalConstant(g):
+                if not lib.LLVMGetFirstUse(g) and lib.LLVMGetLinkage(g) in (_INTERNAL, _PRIVATE):
+                    lib.LLVMDeleteGlobal(g)
+            elif not first:
+                _declare_instead(mod, g, False)
+        tm = _target_machine(target, codegen_level)
+        return _emit(tm, mod)
     finally:
         if mod:
             lib.LLVMDisposeModule(mod)

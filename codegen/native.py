@@ -33,6 +33,10 @@ inner loop of a 784x10 weight update) are below the loop vectorizer's trip-count
 level 2 unrolls them fully (no partial or runtime unrolling) and lets the SLP vectorizer
 pack the copies: logistic-regression SGD at batch 1, 149k -> 178k steps/s, for ~6% more
 LLVM time on the deep MLP's step (the MLP column predates this).
+
+Modules over PARALLEL_CODEGEN_CHARS of LLVM IR (programs of ~700 tn ops and more, which
+theanir-split-functions has cut into many functions) have their code generated on one
+thread per CPU (`codegen_threads`, `llvm_c.compile_to_objects`); `ld -r` joins the objects.
 """
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ from theanir.passes.lower.cancel_points import SETTER as CANCEL_SETTER
 from theanir.passes.lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
 
 from .hooks import runtime_hook
-from .llvm_c import LLVMError, Target, compile_to_object, host_target  # noqa: F401 (re-exported)
+from .llvm_c import LLVMError, Target, compile_to_object, compile_to_objects, host_target  # noqa: F401 (re-exported)
 from .threads import runtime_libraries
 from .threads import sync as sync_threads
 
@@ -186,12 +190,42 @@ def emit_object(module: ir.Module, entry: str, opt_level: int, target: Target, p
     STATS["llvm_compiles"] += 1
     text = llvm.translate_module_to_llvmir(module.operation)
     passes, codegen_level = LLVM_LEVELS[opt_level]
+    parts = codegen_threads(text)
     try:
-        obj = compile_to_object(text + "\n" + _packed_wrapper(text, entry), passes, codegen_level, target)
+        objs = compile_to_objects(text + "\n" + _packed_wrapper(text, entry), passes, codegen_level, target, parts)
     except LLVMError as e:
         raise CodegenError(str(e)) from None
-    with open(path, "wb") as f:
-        f.write(obj)
+    if len(objs) == 1:
+        with open(path, "wb") as f:
+            f.write(objs[0])
+        return
+    names = [f"{path}.part{i}.o" for i in range(len(objs))]
+    try:
+        for name, obj in zip(names, objs):
+            with open(name, "wb") as f:
+                f.write(obj)
+        _run([shutil.which("ld") or "ld", "-r", "-o", path, *names])  # one relocatable object
+    finally:
+        for name in names:
+            if os.path.exists(name):
+                os.remove(name)
+
+
+PARALLEL_CODEGEN_CHARS = 1 << 20  # LLVM IR text; ~700 tn ops, ~1.5 s of LLVM (bench/compile_ops.py)
+
+
+def codegen_threads(llvm_ir: str) -> int:
+    """Threads for LLVM's code generation of this module: 1 (the single-module route, every
+    ordinary program) unless the IR is over PARALLEL_CODEGEN_CHARS, was cut into parts by
+    and `ld` can join the objects; then one per CPU this process may run on (at most 8), which
+    helps modules of several functions (theanir-split-functions cuts huge ones in parts)."""
+    if len(llvm_ir) < PARALLEL_CODEGEN_CHARS or shutil.which("ld") is None:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
 
 
 def link_shared(obj: str, path: str, libraries: list[str] | None = None) -> None:
