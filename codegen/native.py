@@ -216,9 +216,9 @@ PARALLEL_CODEGEN_CHARS = 1 << 20  # LLVM IR text; ~700 tn ops, ~1.5 s of LLVM (b
 
 def codegen_threads(llvm_ir: str) -> int:
     """Threads for LLVM's code generation of this module: 1 (the single-module route, every
-    ordinary program) unless the IR is over PARALLEL_CODEGEN_CHARS, was cut into parts by
-    and `ld` can join the objects; then one per CPU this process may run on (at most 8), which
-    helps modules of several functions (theanir-split-functions cuts huge ones in parts)."""
+    ordinary program) unless the IR is over PARALLEL_CODEGEN_CHARS and `ld` can join the
+    objects; then one per CPU this process may run on (at most 8), which helps modules of
+    several functions (theanir-split-functions cuts huge ones into parts)."""
     if len(llvm_ir) < PARALLEL_CODEGEN_CHARS or shutil.which("ld") is None:
         return 1
     try:
