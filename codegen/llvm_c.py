@@ -162,6 +162,27 @@ def _emit(tm: int, mod: c_void_p) -> bytes:
         lib.LLVMDisposeMemoryBuffer(out)
 
 
+class _Owned:
+    """An LLVM context and the module and target machine made for it, disposed together when
+    the `with` block ends (whichever of the two were made)."""
+
+    def __init__(self) -> None:
+        self.ctx = _lib().LLVMContextCreate()
+        self.mod: object = None
+        self.tm: object = None
+
+    def __enter__(self) -> "_Owned":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        lib = _lib()
+        if self.mod:
+            lib.LLVMDisposeModule(self.mod)
+        if self.tm:
+            lib.LLVMDisposeTargetMachine(self.tm)
+        lib.LLVMContextDispose(self.ctx)
+
+
 def compile_to_object(ir_text: str, passes: str | None, codegen_level: int, target: Target) -> bytes:
     """LLVM IR text -> PIC object file bytes: `passes` (new-PM syntax, e.g. "default<O2>"),
     then code generation at `codegen_level` (0-3) for `target`."""
@@ -182,21 +203,14 @@ def compile_to_objects(ir_text: str, passes: str | None, codegen_level: int, tar
     function is what the single-module route emits; only symbol bindings differ."""
     lib = _lib()
     _init_target(target.triple.split("-")[0])
-    ctx = lib.LLVMContextCreate()
-    mod, tm, bitcode, groups = None, None, None, []
-    try:
-        mod, tm = _optimized(ctx, ir_text, passes, codegen_level, target)
+    groups: list[set[bytes]] = []
+    with _Owned() as llvm:
+        llvm.mod, llvm.tm = _optimized(llvm.ctx, ir_text, passes, codegen_level, target)
         if parts > 1:
-            groups = _partition(mod, parts)
+            groups = _partition(llvm.mod, parts)
         if len(groups) < 2:
-            return [_emit(tm, mod)]
-        bitcode = lib.LLVMWriteBitcodeToMemoryBuffer(mod)
-    finally:
-        if mod:
-            lib.LLVMDisposeModule(mod)
-        if tm:
-            lib.LLVMDisposeTargetMachine(tm)
-        lib.LLVMContextDispose(ctx)
+            return [_emit(llvm.tm, llvm.mod)]
+        bitcode = lib.LLVMWriteBitcodeToMemoryBuffer(llvm.mod)
     try:
         with ThreadPoolExecutor(len(groups)) as pool:  # ctypes releases the GIL in LLVM
             return list(pool.map(lambda i: _emit_group(bitcode, groups[i], i == 0, codegen_level, target),
@@ -260,12 +274,11 @@ def _emit_group(bitcode: int, keep: set[bytes], first: bool, codegen_level: int,
     """Object code for the function definitions named in `keep` (and, `first`, the mutable
     globals), from the bitcode of the whole optimized module, in a context of its own."""
     lib = _lib()
-    ctx = lib.LLVMContextCreate()
-    mod, tm = c_void_p(), None
-    try:
-        if lib.LLVMParseBitcodeInContext2(ctx, bitcode, byref(mod)):
-            mod = None
+    with _Owned() as llvm:
+        mod = c_void_p()
+        if lib.LLVMParseBitcodeInContext2(llvm.ctx, bitcode, byref(mod)):
             raise LLVMError("LLVM could not read back its own bitcode")
+        llvm.mod = mod
         for f in _values("LLVMGetFirstFunction", "LLVMGetNextFunction", mod):
             if not lib.LLVMIsDeclaration(f) and _name(f) not in keep:
                 _declare_instead(mod, f, True)
@@ -277,11 +290,5 @@ def _emit_group(bitcode: int, keep: set[bytes], first: bool, codegen_level: int,
                     lib.LLVMDeleteGlobal(g)
             elif not first:
                 _declare_instead(mod, g, False)
-        tm = _target_machine(target, codegen_level)
-        return _emit(tm, mod)
-    finally:
-        if mod:
-            lib.LLVMDisposeModule(mod)
-        if tm:
-            lib.LLVMDisposeTargetMachine(tm)
-        lib.LLVMContextDispose(ctx)
+        llvm.tm = _target_machine(target, codegen_level)
+        return _emit(llvm.tm, mod)
