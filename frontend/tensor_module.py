@@ -14,21 +14,18 @@ derivative operators (`T.grad`, `T.Lop`, `T.Rop`, `T.jacobian`, `T.hessian`).
 """
 from __future__ import annotations
 
-import functools
 import re
-import sys
-import types
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import numpy_api as tnp
 from .config import config
-from .pytree import tree_flatten
 from .symbolic import SharedVariable
 from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
-from .symbolic_graph import (Constant, NpFn, TensorConstant, TensorType, TensorVariable, Variable,
-                             apply, as_variable, dimshuffle)
+from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariable, Variable,
+                             as_variable, dimshuffle)
+from .lift import lift
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ input variables
@@ -101,31 +98,6 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None)
 
 
 # ------------------------------------------------------------------ lifted functions
-def lift(name: str, fn: Callable | None = None) -> Callable[..., Any]:
-    """The numpy_api function `name` (or `fn`) as a graph-building function.
-
-    With Tensors among the arguments (inside th.jit) it calls the function directly.
-    """
-    target = fn if fn is not None else NpFn(name)
-
-    @functools.wraps(fn if fn is not None else getattr(tnp, name, lambda *a, **k: None))
-    def lifted(*args: Any, **kwargs: Any) -> Any:
-        leaves, _ = tree_flatten((args, kwargs))
-        if _any_instance(leaves, Tensor) and not _any_instance(leaves, Variable):
-            return target(*args, **kwargs)
-        return apply(target, *args, **kwargs)
-
-    lifted.__name__ = name
-    if fn is not None:
-        fn.label = name  # type: ignore[attr-defined]
-    return lifted
-
-
-def _any_instance(xs: list[Any], cls: type) -> bool:
-    # (no `any()` in this module: `T.any` and friends shadow the builtins here)
-    return next((True for x in xs if isinstance(x, cls)), False)
-
-
 _ALIASES = {
     "switch": "where", "eq": "equal", "neq": "not_equal", "lt": "less", "gt": "greater",
     "le": "less_equal", "ge": "greater_equal", "sqr": "square", "abs_": "abs", "sgn": "sign",
@@ -235,45 +207,8 @@ dimshuffle = lift("dimshuffle", dimshuffle)
 
 
 # ------------------------------------------------------------------ T.nnet
-def _relu(x: Any, alpha: float = 0) -> Tensor:
-    if alpha == 0:
-        return tnp.relu(x)
-    x = tnp.as_tensor(x)
-    return tnp.where(x > 0, x, alpha * x)
+from . import nnet  # noqa: E402  (theanir.tensor.nnet; frontend/nnet.py)
 
-
-def _hard_sigmoid(x: Any) -> Tensor:
-    return tnp.clip(0.2 * tnp.as_tensor(x) + 0.5, 0.0, 1.0)
-
-
-def _softmax_with_bias(x: Any, b: Any) -> Tensor:
-    return tnp.softmax(tnp.add(x, b), axis=-1)
-
-
-def _softmax(x: Any, axis: int = -1) -> Tensor:
-    return tnp.softmax(x, axis=axis)
-
-
-def _make_nnet() -> types.ModuleType:
-    nnet = types.ModuleType(__name__ + ".nnet", "T.nnet: Theano's neural-network helpers.")
-    fns = {
-        "sigmoid": lift("sigmoid"), "ultra_fast_sigmoid": lift("sigmoid"),
-        "hard_sigmoid": lift("hard_sigmoid", _hard_sigmoid), "softplus": lift("softplus"),
-        "softmax": lift("softmax", _softmax), "log_softmax": lift("log_softmax"),
-        "logsoftmax": lift("log_softmax"), "softmax_with_bias": lift("softmax_with_bias", _softmax_with_bias),
-        "relu": lift("relu", _relu), "categorical_crossentropy": lift("categorical_crossentropy"),
-        "crossentropy_categorical_1hot": lift("categorical_crossentropy"),
-        "binary_crossentropy": lift("binary_crossentropy"),
-    }
-    for k, fn in fns.items():
-        fn.__name__ = k
-        setattr(nnet, k, fn)
-    nnet.__all__ = sorted(fns)
-    return nnet
-
-
-nnet = _make_nnet()
-sys.modules[nnet.__name__] = nnet
 sigmoid = nnet.sigmoid
 softmax = nnet.softmax
 relu = nnet.relu

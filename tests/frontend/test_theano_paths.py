@@ -1,0 +1,40 @@
+"""Theano's module paths exist under theanir (frontend/theano_modules/README.md): a Theano
+program's import lines work after `theano` -> `theanir`."""
+import importlib
+
+import numpy as np
+import pytest
+
+import theanir
+
+# (module path, a name it must export)
+PATHS = [
+    ("theanir.tensor", "dmatrix"),
+    ("theanir.tensor.nnet", "sigmoid"),
+    ("theanir.ifelse", "ifelse"),
+]
+
+
+@pytest.mark.parametrize("path,name", PATHS)
+def test_path_imports_and_exports(path, name):
+    mod = importlib.import_module(path)
+    assert callable(getattr(mod, name))
+
+
+def test_forwarders_share_one_definition():
+    import theanir.tensor as T
+    from theanir.tensor import nnet
+    from theanir.tensor.nnet import sigmoid
+    assert T.nnet.sigmoid is sigmoid is nnet.sigmoid
+
+
+def test_theano_style_program_runs():
+    import theanir.tensor as T
+    from theanir.ifelse import ifelse
+    x = T.dvector("x")
+    a = T.dscalar("a")
+    y = ifelse(T.gt(a, 0), T.nnet.sigmoid(x).sum(), T.nnet.softplus(x).sum())
+    f = theanir.function([x, a], y)
+    v = np.array([-1.0, 0.5, 2.0])
+    np.testing.assert_allclose(f(v, 1.0), (1 / (1 + np.exp(-v))).sum())
+    np.testing.assert_allclose(f(v, -1.0), np.log1p(np.exp(v)).sum())
