@@ -26,7 +26,7 @@ def _run(name, tmp_path, *args):
 
 
 @pytest.mark.parametrize("name,extra", [
-    ("logistic_sgd.py", []), ("mlp.py", []), ("dA.py", ["from theanir.tensor.shared_randomstreams import RandomStreams"]),
+    ("logistic_sgd.py", []), ("logistic_cg.py", []), ("mlp.py", []), ("dA.py", ["from theanir.tensor.shared_randomstreams import RandomStreams"]),
     ("rnn_varlen.py", []),
 ])
 def test_only_the_import_lines_name_theanir(name, extra):
@@ -46,6 +46,12 @@ def test_logistic_regression_learns_and_its_pickled_model_predicts(tmp_path):
     assert (tmp_path / "best_model.pkl").exists()
     predicted = re.search(r"first 10 examples in test set:\n\[([0-9 ,]+)\]", out)
     assert predicted and len(predicted.group(1).replace(",", " ").split()) == 10, out
+
+
+def test_logistic_regression_by_conjugate_gradient_learns(tmp_path):
+    out = _run("logistic_cg.py", tmp_path)
+    valid = _floats(r"validation error ([0-9.]+) %", out)
+    assert len(valid) >= 3 and valid[-1] < valid[0] and min(valid) < 15.0, out
 
 
 def test_mlp_learns_and_pickles_its_best_model(tmp_path):
