@@ -1,0 +1,77 @@
+"""Theano's `T.set_subtensor(x[idx], y)` and `T.inc_subtensor(x[idx], y)`.
+
+As in Theano, the first argument is the subtensor itself: the functions look through it to
+the indexed variable x and the index, and return x with that part replaced (set) or
+incremented (inc). On symbolic variables they record a graph node; on traced tensors (inside
+`th.jit`) a Tensor made by `x[idx]` remembers x and idx, so the same call computes directly.
+Both go through `index_update` (frontend/np_update.py), so every index `x[idx]` accepts works
+and gradients reach x and y:
+
+    emb_update = T.inc_subtensor(emb[idx], -lr * g)     # repeated rows of idx accumulate
+    h = T.set_subtensor(h[t], h_t)                      # t a traced scalar
+
+With a repeated index, inc_subtensor accumulates every update (Theano's semantics) and
+set_subtensor keeps the last one in index order.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import numpy_api as tnp
+from .symbolic_graph import Variable, _getitem, apply, describe
+from .tensor import Tensor
+
+
+class _SubtensorUpdate:
+    """The graph node's function: base[idx] updated by y (idx rebuilt like `_getitem`'s)."""
+
+    __slots__ = ("mode", "label")
+
+    def __init__(self, mode: str, label: str):
+        self.mode, self.label = mode, label
+
+    def __call__(self, base: Any, y: Any, *entries: Any) -> Tensor:
+        idx = tuple(slice(*e[1:]) if isinstance(e, tuple) and e[:1] == ("slice",) else e
+                    for e in entries)
+        return tnp.index_update(base, idx[0] if len(idx) == 1 else idx, y, self.mode, fn=self.label)
+
+    def __repr__(self) -> str:
+        return f"{self.label}"
+
+
+_SET = _SubtensorUpdate("set", "set_subtensor")
+_INC = _SubtensorUpdate("add", "inc_subtensor")
+
+
+def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
+    if isinstance(x, Variable):
+        if x.owner is None or x.owner.fn is not _getitem:
+            raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
+                            f"(the part to write), got {describe(x)}")
+        base, entries = x.owner.args[0], x.owner.args[1:]
+        return apply(fn, base, y, *entries)
+    if isinstance(x, Tensor):
+        origin = getattr(x, "subtensor_of", None)
+        if origin is None:
+            raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
+                            f"(the part to write), got a tensor of shape {x.shape} that was not "
+                            f"made by indexing; inside th.jit, x.at[idx].set(y) / .add(y) also work")
+        base, idx = origin
+        return tnp.index_update(base, idx, y, fn.mode, fn=fn.label)
+    raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] of a "
+                    f"symbolic variable, got {type(x).__name__}")
+
+
+def set_subtensor(x: Any, y: Any, inplace: bool = False,
+                  tolerate_inplace_aliasing: bool = False) -> Any:
+    """The indexed variable of the subtensor `x` with that part replaced by y (broadcast to
+    it). `inplace` and `tolerate_inplace_aliasing` are accepted for Theano's signature: the
+    compiler writes in place by itself where the old value is dead."""
+    return _update(_SET, x, y)
+
+
+def inc_subtensor(x: Any, y: Any, inplace: bool = False, set_instead_of_inc: bool = False,
+                  tolerate_inplace_aliasing: bool = False) -> Any:
+    """The indexed variable of the subtensor `x` with y added to that part; repeated indices
+    accumulate. `set_instead_of_inc=True` is set_subtensor."""
+    return _update(_SET if set_instead_of_inc else _INC, x, y)
