@@ -15,12 +15,13 @@ the route follows what the index is:
   dimensions, traced-index clamping) is getitem's own; then one element-wise update of the
   flattened x.
 
-Repeated indices: "add" accumulates (np.add.at, Theano's inc_subtensor); "set" writes in
-index order, so the last update of a position wins (NumPy's `x[i] = y` in practice).
-"multiply"/"min"/"max"/... combine the original value with the update, then set: with a
-repeated index the last update wins rather than all of them combining (JAX combines them),
-so a repeated constant index is refused there. Traced indices out of range are clamped to
-the axis, as `x[i]` reads them (JAX drops such updates instead).
+Repeated indices: "add" (and "subtract") accumulate (np.add.at, Theano's inc_subtensor);
+"set" writes in index order, so the last update of a position wins (NumPy's `x[i] = y` in
+practice); "multiply"/"divide"/"min"/"max" combine every update of a position
+(`tn.index_reduce`, JAX's semantics; divide multiplies by 1/y, as JAX does). "power" combines
+the old value with the update, then sets, so a repeated constant index is refused for it.
+Traced indices out of range are clamped to the axis, as `x[i]` reads them (JAX drops such
+updates instead).
 Gradients come from the ops' own rules: with respect to x they are zero where "set" wrote
 and pass through "add"; with respect to y they gather the written positions.
 """
@@ -137,10 +138,28 @@ def _row_axis(x: Tensor, items: list) -> int | None:
 def _update_rows(fn: str, x: Tensor, items: list, axis: int, part: Tensor, y: Tensor,
                  mode: str) -> Tensor:
     indices = _index_tensor(fn, x, items[axis][1], axis)
+    return _scatter(fn, mode, x, part, y, indices, axis, items[axis][1])
+
+
+_REDUCE = {"multiply": "mul", "min": "min", "max": "max"}
+
+
+def _scatter(fn: str, mode: str, x: Tensor, part: Tensor, y: Tensor, indices: Tensor, axis: int,
+             index: Any) -> Tensor:
+    """x with rows `indices` of `axis` updated by `mode` of the (broadcast) y: set and add,
+    and multiply/min/max over every update of a repeated row (JAX's scatter_mul/min/max).
+    `index` is the user's index (a Tensor or constant positions) for the repeat check."""
+    if mode == "subtract":
+        mode, y = "add", -y
+    if mode == "divide" and x.dtype.kind == "f":
+        mode, y = "multiply", astype(1.0 / y, x.dtype)  # JAX's rule: x * (1 / y) per update
     if mode == "add":
         return _op("tn.index_add", [x, y, indices], axis=axis)
-    if mode != "set":
-        _refuse_repeats(fn, mode, items[axis][1], x.shape[axis])
+    if mode == "set":
+        return _op("tn.index_set", [x, y, indices], axis=axis)
+    if mode in _REDUCE:
+        return _op("tn.index_reduce", [x, y, indices], axis=axis, kind=_REDUCE[mode])
+    _refuse_repeats(fn, mode, index, x.shape[axis])  # power, integer divide: combine, then set
     return _op("tn.index_set", [x, _combined(mode, part, y), indices], axis=axis)
 
 
@@ -160,16 +179,10 @@ def _refuse_repeats(fn: str, mode: str, index: Any, n: int) -> None:
 def _update_positions(fn: str, x: Tensor, idx: Any, part: Tensor, y: Tensor, mode: str) -> Tensor:
     flat = reshape(x, (x.size,))
     where = getitem(reshape(iota((x.size,), 0, np.int64), x.shape), idx)  # flat positions of x[idx]
-    if mode not in ("set", "add"):
-        static = _static_positions(x, idx)
-        if static is not None:
-            _refuse_repeats(fn, mode, static, x.size)
-    pos = reshape(where, (where.size,))
-    if mode == "add":
-        out = _op("tn.index_add", [flat, reshape(y, (y.size,)), pos], axis=0)
-    else:
-        new = _combined(mode, part, y)
-        out = _op("tn.index_set", [flat, reshape(new, (new.size,)), pos], axis=0)
+    static = _static_positions(x, idx) if mode in ("power", "divide") else None  # repeat check
+    index = where if static is None else static
+    flat_part, flat_y = reshape(part, (part.size,)), reshape(y, (y.size,))
+    out = _scatter(fn, mode, flat, flat_part, flat_y, reshape(where, (where.size,)), 0, index)
     return reshape(out, x.shape)
 
 

@@ -176,6 +176,20 @@ def _np_index_set(acc, upd):
     return out
 
 
+def _index_reduce(kind):
+    def fn(acc, upd):
+        return _emit("tn.index_reduce", [acc, upd, _scatter_index(upd.shape[0]) % acc.shape[0]],
+                     axis=0, kind=kind)
+
+    def ref(acc, upd):
+        out = acc.copy()
+        {"mul": np.multiply, "min": np.minimum, "max": np.maximum}[kind].at(
+            out, _scatter_index(upd.shape[0]) % acc.shape[0], upd)
+        return out
+
+    return fn, ref
+
+
 # ------------------------------------------------------------------ control-flow helpers
 def _scan(x):
     out, _ = th.scan(lambda xi, acc: acc * th.sin(xi) + xi * xi, sequences=x,
@@ -316,6 +330,8 @@ ROWS: list[Row] = [
     Row("tn.update_slice", _update_slice, _np_update_slice,
         (((4, 3), (2, 3)), ((), ()), ((1,), (1,)), ((3, 0), (2, 0)), ((2, 5), (2, 2)))),
     Row("tn.index_set", _index_set, _np_index_set, (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0)))),
+    *[Row("tn.index_reduce", *_index_reduce(kind), (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0))),
+          label=kind) for kind in ("mul", "min", "max")],
     Row("tn.broadcast_to", lambda x: th.broadcast_to(x, (2, 3, 4)),
         lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
     Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),

@@ -42,6 +42,9 @@ CASES = [
 IDS = [f"{s}-{re.sub(r'[^0-9a-zA-Z:,.-]+', '', repr(i))[:40]}" for s, i, _ in CASES]
 
 
+MODES = ["set", "add", "subtract", "multiply", "divide", "min", "max"]
+
+
 def _unique(x_shape, idx) -> bool:
     pos = np.arange(int(np.prod(x_shape))).reshape(x_shape)[idx].ravel()
     return len(np.unique(pos)) == pos.size
@@ -52,7 +55,8 @@ def _np_update(x, idx, y, mode):
     if mode == "set":
         out[idx] = y
         return out
-    ufunc = {"add": np.add, "multiply": np.multiply, "min": np.minimum, "max": np.maximum}[mode]
+    ufunc = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+             "min": np.minimum, "max": np.maximum, "power": np.power}[mode]
     ufunc.at(out, idx, np.asarray(y, x.dtype))
     return out
 
@@ -61,14 +65,15 @@ def _np_update(x, idx, y, mode):
 @pytest.mark.parametrize("x_shape,idx,y_shape", CASES, ids=IDS)
 def test_at_modes_against_numpy(x_shape, idx, y_shape, dtype, rng):
     x, y = rand(rng, x_shape, dtype), rand(rng, y_shape, dtype)
-    modes = ["set", "add"] + (["multiply", "min", "max"] if _unique(x_shape, idx) else [])
+    modes = MODES + (["power"] if _unique(x_shape, idx) else [])
+    x = np.asarray(np.abs(x) + 0.5, dtype)  # positive bases for power
 
     def f(a, b):
         return tuple(getattr(a.at[idx], m)(b) for m in modes) + (a.at[idx].get(),)
 
     got = th.jit(f)(x, y)
     for g, m in zip(got, modes):
-        assert_close(g, _np_update(x, idx, y, m))
+        assert_close(g, _np_update(x, idx, y, m), rtol=1e-5 if dtype == np.float32 else 1e-11)
     assert_close(got[-1], x[idx])
 
 
@@ -113,6 +118,30 @@ def test_modes_gradients(dtype, rng):
     for mode in ["multiply", "min", "max", "subtract", "divide", "power"]:
         for idx in (slice(1, 3), A([3, 0])):
             th.verify_grad(lambda a, b: getattr(a.at[idx], mode)(b), [x.astype(dtype), y.astype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_combining_modes_with_repeats(dtype, rng):
+    """multiply/min/max/divide combine every update of a repeated position (JAX), also with
+    traced indices; gradients are exact, with zeros among the factors and tied extremes
+    (which share the gradient equally)."""
+    x = rand(rng, (4, 3), dtype, (0.5, 2.0))
+    y = rand(rng, (5, 3), dtype, (0.5, 2.0))
+    idx = A([2, 0, 2, 2, 3])
+    modes = ("multiply", "divide", "min", "max")
+    traced = th.jit(lambda a, b, i: tuple(getattr(a.at[i], m)(b) for m in modes))(x, y, idx)
+    const = th.jit(lambda a, b: tuple(getattr(a.at[idx], m)(b) for m in modes))(x, y)
+    for g, c, m in zip(traced, const, modes):
+        assert_close(g, _np_update(x, idx, y, m), rtol=1e-5 if dtype == np.float32 else 1e-11)
+        assert_close(c, _np_update(x, idx, y, m), rtol=1e-5 if dtype == np.float32 else 1e-11)
+    y64 = y.astype(np.float64)
+    y64[0, 0] = y64[2, 1] = y64[3, 1] = 0.0  # one zero factor in one row, two in another
+    th.verify_grad(lambda a, b: a.at[idx].multiply(b), [x.astype(np.float64), y64])
+    th.verify_grad(lambda a, b: a.at[idx, A([0, 1, 0, 2, 1])].multiply(b[:, 0]),
+                   [x.astype(np.float64), y64])
+    gx, gy = th.jit(th.grad(lambda a, b: a.at[A([0, 0])].max(b).sum(), argnums=(0, 1)))(
+        np.ones(2), np.array([1.0, 0.5]))
+    assert gx.tolist() == [0.5, 1.0] and gy.tolist() == [0.5, 0.0]  # x[0] ties y[0]
 
 
 def test_traced_indices(rng):
@@ -198,8 +227,8 @@ def test_bad_index_and_options():
     with pytest.raises(TypeError, match="unexpected keyword"):
         th.jit(lambda a: a.at[0].set(1.0, wrong=1))(np.zeros(5))
     with pytest.raises(NotImplementedError, match="repeats a position"):
-        th.jit(lambda a: a.at[A([1, 1])].multiply(2.0))(np.ones(5))
+        th.jit(lambda a: a.at[A([1, 1])].power(2.0))(np.ones(5))
     with pytest.raises(NotImplementedError, match="repeats a position"):
-        th.jit(lambda a: a.at[A([0, 0]), A([1, 1])].max(2.0))(np.ones((2, 2)))
+        th.jit(lambda a: a.at[A([0, 0]), A([1, 1])].power(2.0))(np.ones((2, 2)))
     out = th.jit(lambda a: a.at[0].set(1.0, indices_are_sorted=True, unique_indices=True, mode="clip"))(np.zeros(2))
     assert out.tolist() == [1.0, 0.0]
