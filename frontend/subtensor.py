@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import numpy_api as tnp
-from .symbolic_graph import Variable, _getitem, apply, describe
+from .symbolic_graph import Apply, Variable, _getitem, as_variable, describe
 from .tensor import Tensor
 
 
@@ -49,7 +49,8 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
             raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
                             f"(the part to write), got {describe(x)}")
         base, entries = x.owner.args[0], x.owner.args[1:]
-        return apply(fn, base, y, *entries)
+        # the result has the type of the indexed variable, whatever the index (no probe needed)
+        return Apply(fn, (base, y, *entries), {}, type_rule=lambda _: _type_of(base)).outputs[0]
     if isinstance(x, Tensor):
         origin = getattr(x, "subtensor_of", None)
         if origin is None:
@@ -60,6 +61,11 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
         return tnp.index_update(base, idx, y, fn.mode, fn=fn.label)
     raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] of a "
                     f"symbolic variable, got {type(x).__name__}")
+
+
+def _type_of(base: Any) -> tuple[Any, Any]:
+    v = as_variable(base)
+    return v.ndim, v.dtype
 
 
 def set_subtensor(x: Any, y: Any, inplace: bool = False,

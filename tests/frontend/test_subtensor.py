@@ -134,6 +134,9 @@ def test_one_element_and_float32(rng):
     x, y = T.fvector("x"), T.fscalar("y")
     out = T.inc_subtensor(x[0], y)
     assert out.dtype == np.float32 and out.ndim == 1
+    m = T.lmatrix("m")  # the type is the indexed variable's, for any index
+    assert T.set_subtensor(m[5, [0, 7]], 1).type == m.type
+    assert T.inc_subtensor(m[3:9:2], m[0]).type == m.type
     f = th.function([x, y], [out, T.grad(out.sum(), y)])
     got, gy = f(A([1.5], np.float32), np.float32(2.0))
     assert_close(got, A([3.5], np.float32))
