@@ -40,7 +40,7 @@ from .np_shape import _expand_entries, _index_tensor, _slice_params, getitem, re
 from .np_creation import iota
 from .tensor import Tensor
 
-__all__ = ["index_update"]
+__all__ = ["index_update"]  # (fit_value: frontend/subtensor.py)
 
 # mode -> how the original part and the update combine (None: the update replaces the part)
 COMBINE: dict[str, Callable[[Any, Any], Any] | None] = {
@@ -57,7 +57,7 @@ def _op(name: str, xs: list[Tensor], **attrs: Any) -> Tensor:
     return Tensor(emit1(name, [x.value for x in xs], attrs))
 
 
-def _fit(fn: str, y: Tensor, shape: tuple[int, ...], x: Tensor) -> Tensor:
+def fit_value(fn: str, y: Tensor, shape: tuple[int, ...], x: Tensor) -> Tensor:
     """y broadcast to the indexed part's shape (leading length-1 axes of y may be dropped,
     as NumPy's assignment allows), or a ShapeError naming both shapes."""
     ys = y.shape
@@ -85,7 +85,7 @@ def index_update(x: Any, idx: Any, y: Any, mode: str = "set", fn: str = "at[].se
     x = as_tensor(x)
     y = astype(as_tensor(y), x.dtype)
     part = getitem(x, idx)
-    y = _fit(fn, y, part.shape, x)
+    y = fit_value(fn, y, part.shape, x)
     items = _expand_entries(x, idx)
     if _is_basic(items):
         return _update_basic(x, items, part, y, mode)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import numpy_api as tnp
+from .np_update import fit_value
 from .symbolic_graph import Apply, Variable, _getitem, as_variable, describe
 from .tensor import Tensor
 
@@ -30,10 +31,14 @@ class _SubtensorUpdate:
     def __init__(self, mode: str, label: str):
         self.mode, self.label = mode, label
 
-    def __call__(self, base: Any, y: Any, *entries: Any) -> Tensor:
+    def __call__(self, base: Any, y: Any, *entries: Any, reshaped: Any = None) -> Tensor:
         idx = tuple(slice(*e[1:]) if isinstance(e, tuple) and e[:1] == ("slice",) else e
                     for e in entries)
-        return tnp.index_update(base, idx[0] if len(idx) == 1 else idx, y, self.mode, fn=self.label)
+        idx = idx[0] if len(idx) == 1 else idx
+        if reshaped is not None:  # y fits the reshaped subtensor: bring it to the subtensor's shape
+            part = tnp.getitem(tnp.as_tensor(base), idx)
+            y = tnp.reshape(fit_value(self.label, tnp.as_tensor(y), reshaped.shape, reshaped), part.shape)
+        return tnp.index_update(base, idx, y, self.mode, fn=self.label)
 
     def __repr__(self) -> str:
         return f"{self.label}"
@@ -43,9 +48,21 @@ _SET = _SubtensorUpdate("set", "set_subtensor")
 _INC = _SubtensorUpdate("add", "inc_subtensor")
 
 
+def _is_subtensor(x: Any) -> bool:
+    return isinstance(x, Variable) and x.owner is not None and x.owner.fn is _getitem
+
+
 def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
+    if isinstance(x, Variable) and x.owner is not None and _is_subtensor(x.owner.args[0]) \
+            and getattr(x.owner.fn, "label", None) in ("reshape", "flatten"):
+        # Theano's case of a reshaped subtensor (emb[idx].reshape(...)): y is given in the
+        # reshaped layout; the result is the updated indexed variable
+        sub = x.owner.args[0]
+        base, entries = sub.owner.args[0], sub.owner.args[1:]
+        return Apply(fn, (base, y, *entries), {"reshaped": x},
+                     type_rule=lambda _: _type_of(base)).outputs[0]
     if isinstance(x, Variable):
-        if x.owner is None or x.owner.fn is not _getitem:
+        if not _is_subtensor(x):
             raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
                             f"(the part to write), got {describe(x)}")
         base, entries = x.owner.args[0], x.owner.args[1:]

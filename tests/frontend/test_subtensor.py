@@ -164,6 +164,23 @@ def test_embedding_update_in_updates(rng):
     assert_close(emb.get_value(), want2)
 
 
+def test_reshaped_subtensor(rng):
+    """Theano's reshape case: y given in the layout of emb[idxs].reshape(...) (the window
+    embedding of the RNN tutorials); the result is the updated table, with gradients."""
+    emb, idxs, y = T.dmatrix("emb"), T.lmatrix("idxs"), T.dmatrix("y")
+    window = emb[idxs].reshape((idxs.shape[0], 2 * 3))
+    out = T.inc_subtensor(window, y)
+    flat = T.set_subtensor(emb[1:3].flatten(), 7.0)
+    g = T.grad((out * out).sum(), y)
+    f = th.function([emb, idxs, y], [out, flat, g])
+    ev, iv, yv = rand(rng, (4, 3), np.float64), A([[0, 1], [1, 3]]), rand(rng, (2, 6), np.float64)
+    got, got_flat, gy = f(ev, iv, yv)
+    want = _np_inc(ev, iv, yv.reshape(2, 2, 3))
+    assert_close(got, want)
+    assert_close(got_flat, _np_set(ev, slice(1, 3), 7.0))
+    assert_close(gy, (2 * want[iv]).reshape(2, 6))
+
+
 def test_rnn_buffer_in_scan(rng):
     """An RNN writing its hidden state into a buffer row per step (T.set_subtensor at a
     traced step counter), trained by T.grad through the scan."""
