@@ -76,3 +76,6 @@ from .np_creation import *  # noqa: E402,F401,F403
 
 # Tensor's operators and methods (`a + b`, `x.sum()`) call this namespace.
 _register_numpy_api(_sys.modules[__name__])
+
+# x.at[idx].set(y) and T.set_subtensor (Tensor.at calls index_update through this namespace)
+from .np_update import index_update  # noqa: E402,F401

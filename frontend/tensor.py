@@ -46,13 +46,15 @@ class Tensor(Value):
     dtype of the other operand in mixed arithmetic.
     """
 
-    __slots__ = ("weak",)
+    __slots__ = ("weak", "subtensor_of")
     __array_priority__ = 1000
 
     def __init__(self, value: ir.Value, weak: bool = False):
         self.value = value
         self.spec: TensorSpec = spec_of_value(value)
         self.weak = weak
+        # (x, idx) when this tensor is `x[idx]`: Theano's T.set_subtensor(x[idx], y) finds x
+        self.subtensor_of: tuple["Tensor", Any] | None = None
 
     # ------------------------------------------------------------- metadata (shape, dtype,
     # ndim, size: lax.Value's)
@@ -139,7 +141,24 @@ class Tensor(Value):
     def __ge__(self, o): return _api().greater_equal(self, o)
     def __eq__(self, o): return _api().equal(self, o)  # type: ignore[override]
     def __ne__(self, o): return _api().not_equal(self, o)  # type: ignore[override]
-    def __getitem__(self, idx): return _api().getitem(self, idx)
+    def __getitem__(self, idx):
+        out = _api().getitem(self, idx)
+        if out is self:  # x[:] is x; a fresh handle keeps x's own record clean
+            out = Tensor(self.value, self.weak)
+        out.subtensor_of = (self, idx)
+        return out
+
+    def __setitem__(self, idx, value):
+        raise TracerError(
+            "traced tensors are immutable: `x[idx] = v` cannot work inside @th.jit. Write "
+            "`x = x.at[idx].set(v)` (or .add, .multiply, .min, .max), which returns the updated "
+            "tensor, as in JAX.")
+
+    @property
+    def at(self) -> "_IndexUpdateHelper":
+        """JAX's functional updates: `x.at[idx].set(y)`, `.add(y)`, `.multiply(y)`, `.min(y)`,
+        `.max(y)`, `.get()`; each returns a new tensor (frontend/np_update.py)."""
+        return _IndexUpdateHelper(self)
 
     # ------------------------------------------------------------- methods
     def astype(self, dtype) -> "Tensor": return _api().astype(self, dtype)
@@ -164,3 +183,64 @@ class Tensor(Value):
     def dot(self, o): return _api().dot(self, o)
     def clip(self, lo=None, hi=None): return _api().clip(self, lo, hi)
     def broadcast_to_shape(self, shape): return _api().broadcast_to(self, shape)
+
+
+# ------------------------------------------------------------------ x.at[idx]
+_JAX_MODES = (None, "clip", "promise_in_bounds")
+
+
+class _IndexUpdateHelper:
+    """`x.at`: indexing it gives the reference whose methods make the updated tensor."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: Tensor):
+        self.x = x
+
+    def __getitem__(self, idx: Any) -> "_IndexUpdateRef":
+        return _IndexUpdateRef(self.x, idx)
+
+    def __repr__(self) -> str:
+        return f"_IndexUpdateHelper({self.x!r})"
+
+
+class _IndexUpdateRef:
+    """`x.at[idx]`. The keyword arguments JAX takes (indices_are_sorted, unique_indices,
+    mode) are accepted; out-of-range traced indices are clamped (mode "clip")."""
+
+    __slots__ = ("x", "idx")
+
+    def __init__(self, x: Tensor, idx: Any):
+        self.x, self.idx = x, idx
+
+    def _update(self, mode: str, y: Any, kw: dict) -> Tensor:
+        jax_mode = kw.pop("mode", None)
+        kw.pop("indices_are_sorted", None)
+        kw.pop("unique_indices", None)
+        if kw:
+            raise TypeError(f"at[].{mode}: unexpected keyword arguments {sorted(kw)}")
+        if jax_mode not in _JAX_MODES:
+            raise NotImplementedError(
+                f"at[].{mode}: mode={jax_mode!r} is not supported; traced indices out of range "
+                f"are clamped (mode='clip'), constant ones raise IndexError")
+        return _api().index_update(self.x, self.idx, y, mode, fn=f"at[].{mode}")
+
+    def get(self, **kw: Any) -> Tensor:
+        """x[idx] (JAX's keywords accepted; traced indices clamp as in `x[idx]`)."""
+        unknown = set(kw) - {"indices_are_sorted", "unique_indices", "mode", "fill_value"}
+        if unknown:
+            raise TypeError(f"at[].get: unexpected keyword arguments {sorted(unknown)}")
+        return _api().getitem(self.x, self.idx)
+
+    def set(self, values: Any, **kw: Any) -> Tensor: return self._update("set", values, kw)
+    def add(self, values: Any, **kw: Any) -> Tensor: return self._update("add", values, kw)
+    def subtract(self, values: Any, **kw: Any) -> Tensor: return self._update("subtract", values, kw)
+    def multiply(self, values: Any, **kw: Any) -> Tensor: return self._update("multiply", values, kw)
+    mul = multiply
+    def divide(self, values: Any, **kw: Any) -> Tensor: return self._update("divide", values, kw)
+    def power(self, values: Any, **kw: Any) -> Tensor: return self._update("power", values, kw)
+    def min(self, values: Any, **kw: Any) -> Tensor: return self._update("min", values, kw)
+    def max(self, values: Any, **kw: Any) -> Tensor: return self._update("max", values, kw)
+
+    def __repr__(self) -> str:
+        return f"_IndexUpdateRef({self.x!r}, {self.idx!r})"

@@ -26,6 +26,7 @@ from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jaco
 from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariable, Variable,
                              as_variable, dimshuffle)
 from .lift import lift
+from .subtensor import inc_subtensor, set_subtensor
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ input variables
@@ -240,6 +241,7 @@ _EXPLICIT = [
     "SharedVariable", "nnet", "sum", "mean", "prod", "inv", "reshape", "flatten", "stack", "join",
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
+    "set_subtensor", "inc_subtensor",
 ]
 __all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
 

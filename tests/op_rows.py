@@ -144,6 +144,52 @@ def _np_index_add(acc, upd):
     return out
 
 
+def _update_slice_attrs(x_shape, y_shape):
+    """Write y reversed along axis 0 at x's far end, and at the far end of the other axes."""
+    starts = tuple((n - 1 if d == 0 and k > 0 else n - k) for d, (n, k) in enumerate(zip(x_shape, y_shape)))
+    steps = tuple((-1 if d == 0 and k > 0 else 1) for d, k in enumerate(y_shape))
+    return starts, steps
+
+
+def _update_slice(x, y):
+    starts, steps = _update_slice_attrs(x.shape, y.shape)
+    return _emit("tn.update_slice", [x, y], starts=starts, steps=steps)
+
+
+def _np_update_slice(x, y):
+    starts, steps = _update_slice_attrs(x.shape, y.shape)
+    out = x.copy()
+    if out.ndim == 0:
+        return y.copy()
+    out[np.ix_(*[s + st * np.arange(k) for s, st, k in zip(starts, steps, y.shape)])] = y
+    return out
+
+
+def _index_set(acc, upd):
+    return _emit("tn.index_set", [acc, upd, _scatter_index(upd.shape[0]) % acc.shape[0]], axis=0)
+
+
+def _np_index_set(acc, upd):
+    out = acc.copy()
+    for p, j in enumerate(_scatter_index(upd.shape[0]) % acc.shape[0]):  # repeats: the last wins
+        out[j] = upd[p]
+    return out
+
+
+def _index_reduce(kind):
+    def fn(acc, upd):
+        return _emit("tn.index_reduce", [acc, upd, _scatter_index(upd.shape[0]) % acc.shape[0]],
+                     axis=0, kind=kind)
+
+    def ref(acc, upd):
+        out = acc.copy()
+        {"mul": np.multiply, "min": np.minimum, "max": np.maximum}[kind].at(
+            out, _scatter_index(upd.shape[0]) % acc.shape[0], upd)
+        return out
+
+    return fn, ref
+
+
 # ------------------------------------------------------------------ control-flow helpers
 def _scan(x):
     out, _ = th.scan(lambda xi, acc: acc * th.sin(xi) + xi * xi, sequences=x,
@@ -281,6 +327,11 @@ ROWS: list[Row] = [
         lambda x: np.take(x, _take_index(x.shape[0]), axis=0), (((4, 3),), ((1,),), ((2, 0),))),
     Row("tn.scatter_add", _scatter_add, _np_scatter_add, (((6, 2),), ((3,),), ((0, 3),))),
     Row("tn.index_add", _index_add, _np_index_add, (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0)))),
+    Row("tn.update_slice", _update_slice, _np_update_slice,
+        (((4, 3), (2, 3)), ((), ()), ((1,), (1,)), ((3, 0), (2, 0)), ((2, 5), (2, 2)))),
+    Row("tn.index_set", _index_set, _np_index_set, (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0)))),
+    *[Row("tn.index_reduce", *_index_reduce(kind), (((3, 2), (6, 2)), ((2,), (1,)), ((4, 0), (3, 0))),
+          label=kind) for kind in ("mul", "min", "max")],
     Row("tn.broadcast_to", lambda x: th.broadcast_to(x, (2, 3, 4)),
         lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
     Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),
