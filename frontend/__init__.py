@@ -26,6 +26,7 @@ from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
 from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
+from . import random  # noqa: E402  (th.random: JAX's functional random API)
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)
 
@@ -42,5 +43,5 @@ globals().update({n: f for n, f in _eager_functions(_np_api, _public_np).items()
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
-    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax",
+    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax", "random",
 })

@@ -510,8 +510,32 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, 
     between calls; `f.free()` drops them. Updates are written into the shared variables'
     own buffers (see the module doc).
     """
+    updates = with_default_updates(outputs, updates, givens, no_default_updates)
     return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input,
                     allow_gc)
+
+
+def with_default_updates(outputs: Any, updates: Any, givens: Any, no_default_updates: Any) -> Any:
+    """`updates` plus Theano's default updates: a shared variable with a `default_update`
+    attribute (a random stream's state) that the graph reads, and that no explicit update
+    targets, gets that update, so each call draws new numbers. `no_default_updates=True`
+    turns them all off; a list of shared variables turns off theirs."""
+    if no_default_updates is True:
+        return updates
+    skip = set(no_default_updates or ())
+    pairs = _pairs(updates, "updates")
+    targets = {t for t, _ in pairs}
+    outs = [] if outputs is None else ([outputs] if not isinstance(outputs, (list, tuple)) else list(outputs))
+    pending = [as_variable(o) for o in outs] + [as_variable(n) for _, n in pairs]
+    pending += [as_variable(v) for _, v in _pairs(givens, "givens")]
+    added: list[tuple[Any, Any]] = []
+    while pending:  # a default update's own graph may read other streams
+        new = [v for v in graph_leaves(pending) if isinstance(v, SharedVariable)  # in discovery order
+               and getattr(v, "default_update", None) is not None and v not in targets and v not in skip]
+        targets.update(new)
+        added += [(v, v.default_update) for v in new]
+        pending = [as_variable(v.default_update) for v in new]
+    return pairs + added if added else updates
 
 
 def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:

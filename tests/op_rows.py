@@ -237,6 +237,19 @@ def _np_cond_pair(x, y):
     return (x * y, np.sum(y * y)) if x.sum() > 0 else (x - y, np.sum(x))
 
 
+# ------------------------------------------------------------------ random helpers
+def _noise(x):
+    """x plus uniform draws of the x's shape and dtype (tn.random_bits under a fixed key)."""
+    return x + th.random.uniform(th.random.key(7), x.shape, x.dtype)
+
+
+def _np_noise(x):
+    from theanir.dialects.tn.registry import OPS
+    bits = OPS["tn.random_bits"].reference(np.array([0, 7], np.int32), np.int64(0), shape=x.shape,
+                                           dtype=x.dtype)
+    return x + bits
+
+
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     # elementwise, unary
@@ -336,6 +349,8 @@ ROWS: list[Row] = [
         lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
     Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
+    # random (no gradient: draws are constants; bit-exact checks in tests/ops/test_random_bits.py)
+    Row("tn.random_bits", _noise, _np_noise, (((3, 4),), ((1,),), ((0,),), ((2, 0, 3),)), grad=False),
     # control flow
     Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
     Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),

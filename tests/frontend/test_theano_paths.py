@@ -12,6 +12,8 @@ PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
     ("theanir.ifelse", "ifelse"),
+    ("theanir.tensor.shared_randomstreams", "RandomStreams"),
+    ("theanir.sandbox.rng_mrg", "MRG_RandomStreams"),
 ]
 
 

@@ -1,0 +1,189 @@
+"""The counter-based random number generator: tn.random_bits (Threefry-2x32, 20 rounds).
+
+    %b = "tn.random_bits"(%key, %offset) {shape = array<i64: 3, 4>, dtype = f32}
+           : (tensor<2xi32>, tensor<i64>) -> tensor<3x4xf32>
+
+A counter-based generator is a pure function of (key, counter): element `i` (row-major flat
+index) of the result is Threefry-2x32-20 (Salmon et al., "Parallel random numbers: as easy as
+1, 2, 3", SC 2011; the generator JAX uses) of the 64-bit counter `c = i + offset` split in
+words `(c >> 32, c & 0xffffffff)` under the two key words. Nothing is stateful, so the op is
+an ordinary value: every element is computed independently (vectorized, parallel-safe), the
+same key gives the same bits on any thread count, and state (Theano's streams) is just a key
+held in a shared variable. The block (y0, y1) becomes the element by `dtype`, as JAX's
+partitionable `random_bits` and `uniform` do:
+
+    i32: y0 ^ y1                                  (32 random bits, two's complement)
+    i64: (y0 << 32) | y1                          (64 random bits)
+    f32: bitcast((y0 ^ y1) >> 9 | 0x3f800000) - 1          uniform on [0, 1), 23 bits
+    f64: bitcast(((y0 << 32) | y1) >> 12 | 0x3ff0...0) - 1  uniform on [0, 1), 52 bits
+
+Key words are i32 tensors holding the uint32 bits (the dialect has no unsigned types); the
+arithmetic is modular on 32-bit words. Shape rule: key is tensor<2xi32>, offset tensor<i64>,
+the result `shape` x `dtype`. Reference: NumPy on uint32 arrays (`threefry2x32`). Lowering:
+one linalg.generic whose body computes the flat index from `linalg.index` and runs the 20
+rounds in `arith` (adds, shifts, xors): no calls, no state. No jvp, transpose or batching
+rule: the draws are constants (the op is not differentiable, its operands are integers).
+"""
+from __future__ import annotations
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, tensor
+
+from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
+from ..registry import ShapeError, defop
+from ..types import TensorSpec, check_dtype
+
+# Threefry-2x32's rotation constants (two alternating groups of four rounds) and key parity.
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+KEY_PARITY = 0x1BD11BDA
+DTYPES = ("int32", "int64", "float32", "float64")
+
+random_bits = defop("tn.random_bits", ["key", "offset"], attrs={"shape": "ints", "dtype": "dtype"},
+                    differentiable=False,
+                    doc="Threefry-2x32-20 of (key, flat index + offset) as bits or unit floats.")
+
+
+@random_bits.def_infer
+def _random_bits_infer(specs: list[TensorSpec], shape: tuple[int, ...], dtype: np.dtype) -> list[TensorSpec]:
+    key, offset = specs
+    if key.shape != (2,) or key.dtype != np.int32:
+        raise ShapeError(f"key must be tensor<2xi32> (two uint32 words), got {key}")
+    if offset.shape != () or offset.dtype != np.int64:
+        raise ShapeError(f"offset must be a scalar i64, got {offset}")
+    dt = check_dtype(dtype)
+    if dt.name not in DTYPES:
+        raise ShapeError(f"dtype {dt.name} is not accepted ({', '.join(DTYPES)})")
+    if any(n < 0 for n in shape):
+        raise ShapeError(f"shape {tuple(shape)} has a negative dim")
+    return [TensorSpec(tuple(int(n) for n in shape), dt)]
+
+
+# ---------------------------------------------------------------- NumPy reference
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def threefry2x32(k0, k1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
+    """Threefry-2x32 with 20 rounds on uint32 arrays (Random123's threefry2x32_20)."""
+    k0, k1 = np.uint32(k0), np.uint32(k1)
+    ks = (k0, k1, np.uint32(k0 ^ k1 ^ np.uint32(KEY_PARITY)))
+    x0 = np.asarray(x0, np.uint32) + ks[0]
+    x1 = np.asarray(x1, np.uint32) + ks[1]
+    for g in range(5):
+        for r in ROTATIONS[g % 2]:
+            x0 = x0 + x1
+            x1 = _rotl(x1, r) ^ x0
+        x0 = x0 + ks[(g + 1) % 3]
+        x1 = x1 + ks[(g + 2) % 3] + np.uint32(g + 1)
+    return x0, x1
+
+
+def counters(shape: tuple[int, ...], offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) uint32 words of `flat index + offset` (mod 2^64) for every element of `shape`."""
+    c = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.uint64) + np.uint64(offset % 2**64)
+    return (c >> np.uint64(32)).astype(np.uint32), (c & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+@random_bits.def_reference
+def _random_bits_reference(key: np.ndarray, offset: np.ndarray, shape: tuple[int, ...],
+                           dtype: np.dtype) -> np.ndarray:
+    k = np.asarray(key).astype(np.int64) % 2**32
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(k[0], k[1], *counters(shape, int(offset)))
+    dt = np.dtype(dtype)
+    if dt.itemsize == 4:
+        bits = y0 ^ y1
+        out = bits.view(np.int32) if dt.kind == "i" else \
+            ((bits >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+    else:
+        bits = (y0.astype(np.uint64) << np.uint64(32)) | y1.astype(np.uint64)
+        out = bits.view(np.int64) if dt.kind == "i" else \
+            ((bits >> np.uint64(12)) | np.uint64(0x3FF0000000000000)).view(np.float64) - 1.0
+    return np.asarray(out, dt).reshape(shape)
+
+
+# ---------------------------------------------------------------- lowering
+def _i(width: int) -> ir.IntegerType:
+    return ir.IntegerType.get_signless(width)
+
+
+def _c(width: int, value: int) -> ir.Value:
+    # arith.constant wants the value as a signed integer of that width
+    value &= (1 << width) - 1
+    if value >= 1 << (width - 1):
+        value -= 1 << width
+    return arith.ConstantOp(_i(width), ir.IntegerAttr.get(_i(width), value)).result
+
+
+def _rotl32(x: ir.Value, r: int) -> ir.Value:
+    left = arith.ShLIOp(x, _c(32, r)).result
+    right = arith.ShRUIOp(x, _c(32, 32 - r)).result
+    return arith.OrIOp(left, right).result
+
+
+def _threefry_ir(k0: ir.Value, k1: ir.Value, x0: ir.Value, x1: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """The 20 rounds in arith on i32 (modular adds, rotations, xors); mirrors `threefry2x32`."""
+    k2 = arith.XOrIOp(arith.XOrIOp(k0, k1).result, _c(32, KEY_PARITY)).result
+    ks = (k0, k1, k2)
+    x0 = arith.AddIOp(x0, ks[0]).result
+    x1 = arith.AddIOp(x1, ks[1]).result
+    for g in range(5):
+        for r in ROTATIONS[g % 2]:
+            x0 = arith.AddIOp(x0, x1).result
+            x1 = arith.XOrIOp(_rotl32(x1, r), x0).result
+        x0 = arith.AddIOp(x0, ks[(g + 1) % 3]).result
+        x1 = arith.AddIOp(arith.AddIOp(x1, ks[(g + 2) % 3]).result, _c(32, g + 1)).result
+    return x0, x1
+
+
+def _flat_index(shape: tuple[int, ...]) -> ir.Value:
+    """Row-major flat index of the current element, as i64."""
+    flat = None
+    stride = 1
+    for d in reversed(range(len(shape))):
+        term = index_cast(linalg_index(d), _i(64))
+        if stride != 1:
+            term = arith.MulIOp(term, _c(64, stride)).result
+        flat = term if flat is None else arith.AddIOp(flat, term).result
+        stride *= shape[d]
+    return flat if flat is not None else _c(64, 0)
+
+
+def _to_dtype(y0: ir.Value, y1: ir.Value, dt: np.dtype) -> ir.Value:
+    if dt.itemsize == 4:
+        bits = arith.XOrIOp(y0, y1).result
+        if dt.kind == "i":
+            return bits
+        mant = arith.OrIOp(arith.ShRUIOp(bits, _c(32, 9)).result, _c(32, 0x3F800000)).result
+        one = arith.ConstantOp(ir.F32Type.get(), ir.FloatAttr.get(ir.F32Type.get(), 1.0)).result
+        return arith.SubFOp(arith.BitcastOp(ir.F32Type.get(), mant).result, one).result
+    hi = arith.ShLIOp(arith.ExtUIOp(_i(64), y0).result, _c(64, 32)).result
+    bits = arith.OrIOp(hi, arith.ExtUIOp(_i(64), y1).result).result
+    if dt.kind == "i":
+        return bits
+    mant = arith.OrIOp(arith.ShRUIOp(bits, _c(64, 12)).result, _c(64, 0x3FF0000000000000)).result
+    one = arith.ConstantOp(ir.F64Type.get(), ir.FloatAttr.get(ir.F64Type.get(), 1.0)).result
+    return arith.SubFOp(arith.BitcastOp(ir.F64Type.get(), mant).result, one).result
+
+
+@random_bits.def_lower
+def _random_bits_lower(call: LowerCall) -> list[ir.Value]:
+    out = call.out
+    key, offset = call.operands
+    index = ir.IndexType.get()
+    zero = arith.ConstantOp(index, ir.IntegerAttr.get(index, 0)).result
+    one = arith.ConstantOp(index, ir.IntegerAttr.get(index, 1)).result
+    k0 = tensor.ExtractOp(key, [zero]).result  # read once, outside the loop
+    k1 = tensor.ExtractOp(key, [one]).result
+    off = tensor.ExtractOp(offset, []).result
+
+    def body(_acc: ir.Value) -> ir.Value:
+        c = arith.AddIOp(_flat_index(out.shape), off).result
+        hi = arith.TruncIOp(_i(32), arith.ShRUIOp(c, _c(64, 32)).result).result
+        lo = arith.TruncIOp(_i(32), c).result
+        y0, y1 = _threefry_ir(k0, k1, hi, lo)
+        return _to_dtype(y0, y1, out.dtype)
+
+    return generic([], [], [], [empty(out)], [out.dtype], [identity_map(out.ndim)],
+                   ["parallel"] * out.ndim, body)
