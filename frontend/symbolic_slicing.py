@@ -13,34 +13,41 @@ import operator
 from fractions import Fraction
 from typing import Any
 
-from .symbolic_graph import Apply, Constant, Variable, _getitem
+import numpy as np
+
+from .symbolic_graph import Apply, Constant, NpFn, Variable, _getitem
 
 Form = tuple[dict[Variable, Fraction], Fraction] | None  # None: not an integer affine form
 
+# the graph's functions that combine bounds linearly: Python's operators and T.add & co
+_NAMES = {"add": operator.add, "subtract": operator.sub, "sub": operator.sub,
+          "multiply": operator.mul, "mul": operator.mul, "negative": operator.neg, "neg": operator.neg}
 _LINEAR = {operator.add: 1, operator.sub: -1}
 
 
+def _fn(node: Apply) -> Any:
+    return _NAMES.get(getattr(node.fn, "label", None), node.fn) if isinstance(node.fn, NpFn) else node.fn
+
+
 def _form(v: Any, depth: int = 32) -> Form:
-    if isinstance(v, (bool, float)) or v is None:
+    if v is None or isinstance(v, (bool, np.bool_, float, np.floating)):
         return None
-    if isinstance(v, int):
-        return {}, Fraction(v)
+    if isinstance(v, (int, np.integer)):
+        return {}, Fraction(int(v))
     if isinstance(v, Constant):
-        try:
-            return {}, Fraction(int(v.value)) if getattr(v.value, "ndim", 0) == 0 else None
-        except (TypeError, ValueError):
-            return None
+        value = np.asarray(v.value)
+        return ({}, Fraction(int(value))) if value.ndim == 0 and value.dtype.kind in "iu" else None
     if not isinstance(v, Variable):
         return None
     node = v.owner
     if node is None or depth == 0 or node.kwargs:
         return {v: Fraction(1)}, Fraction(0)
-    args = [_form(a, depth - 1) for a in node.args]
-    if node.fn in _LINEAR and len(args) == 2 and None not in args:
-        return _add(args[0], args[1], _LINEAR[node.fn])
-    if node.fn is operator.neg and len(args) == 1 and args[0] is not None:
+    fn, args = _fn(node), [_form(a, depth - 1) for a in node.args]
+    if fn in _LINEAR and len(args) == 2 and None not in args:
+        return _add(args[0], args[1], _LINEAR[fn])
+    if fn is operator.neg and len(args) == 1 and args[0] is not None:
         return _scale(args[0], Fraction(-1))
-    if node.fn is operator.mul and len(args) == 2 and None not in args:
+    if fn is operator.mul and len(args) == 2 and None not in args:
         (ta, ca), (tb, cb) = args
         if not ta:
             return _scale(args[1], ca)
