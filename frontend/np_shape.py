@@ -465,7 +465,7 @@ def getitem(x: Any, idx: Any) -> Tensor:
             dyn = _traced_slice(value, n, d) if _has_tensor(value) else None
             if dyn is None:
                 starts[d], sizes[d], steps[d] = _slice_params(_static_slice(value), n)
-            else:  # sliced after the static entries, by one tn.dynamic_slice
+            else:  # sliced by one tn.dynamic_slice, before the static entries
                 dynamic[d] = dyn
             layout.append(("dim", d))
         elif kind == "int":
@@ -482,11 +482,12 @@ def getitem(x: Any, idx: Any) -> Tensor:
             if len(arrays) == 1:
                 layout.append(("adv", d))
         d += 1
-    y = _slice(x, starts, sizes, steps)
-    if dynamic:
-        y = dynamic_slice(y, dynamic)
+    y = x
+    if dynamic:  # first, so that a failed bounds check names x's own shape
+        y = dynamic_slice(x, dynamic)
         for a, (_, _, _, k) in dynamic.items():
             sizes[a] = k
+    y = _slice(y, starts, sizes, steps)
     if len(arrays) > 1:
         g, bshape = _gather_arrays(y, arrays, traced)
         adjacent = max(adv_positions) - min(adv_positions) + 1 == len(adv_positions)

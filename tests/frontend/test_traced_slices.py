@@ -109,6 +109,10 @@ def test_jit_2d_steps_and_negative_steps(dtype):
         np.testing.assert_array_equal(np.asarray(backwards(x, dtype(i))), x[i:i - 3:-1, ::-2])
     with pytest.raises(IndexError, match=r"getitem: the slice 1:-2:-1 along axis 0"):
         np.asarray(backwards(x, dtype(1)))  # x[1:-2:-1] is empty in Python
+    np.testing.assert_array_equal(np.asarray(stepped(x, dtype(4))), x[4:10:2, 1])  # Python: still 3 rows
+    with pytest.raises(IndexError, match=re.escape("the slice 5:11:2 along axis 0 of a tensor of shape (9, 10) "
+                                                   "selects 2 elements")):
+        np.asarray(stepped(x, dtype(5)))  # x's own shape, although x[..., 1] is sliced too
 
 
 def test_empty_and_one_element():
@@ -248,6 +252,32 @@ def test_function_specializes_lengths_that_vary():
     np.testing.assert_array_equal(np.asarray(h(v, 4)), v[4:7] * 2)
     np.testing.assert_array_equal(np.asarray(h(v, -5)), v[-5:-2] * 2)
     assert h.cache_size == 1
+
+
+def test_symbolic_analysis_of_slice_bounds():
+    from theanir.frontend.symbolic_slicing import slice_static_inputs
+
+    x, i, j = T.vector("x"), T.lscalar("i"), T.iscalar("j")
+    constant_length = [x[i * np.int64(4):(i + 1) * np.int64(4)], x[T.add(i, 2):T.add(i, 5)],
+                       x[-i - 3:-i], x[i:i + T.constant(3)], x[2 * i:2 * i + 1:2]]
+    for e in constant_length:
+        assert slice_static_inputs(e.owner) == []
+    assert slice_static_inputs(x[i:j].owner) == [i, j]
+    assert slice_static_inputs(x[i:].owner) == [i]
+    assert slice_static_inputs(x[::j].owner) == [j]
+    stop = i + T.constant(2.5)  # not an integer form: both bounds
+    assert slice_static_inputs(x[i:stop].owner) == [i, stop]
+
+
+def test_slice_inside_a_symbolic_scan():
+    x, ks = T.vector("x"), T.lvector("ks")
+    out, _ = th.scan(lambda k, acc, xx: acc + xx[k:k + 2].sum(), sequences=[ks],
+                     outputs_info=[T.constant(0.0)], non_sequences=[x])
+    f = th.function([x, ks], out[-1])
+    v = np.arange(10.0)
+    assert float(f(v, np.arange(5))) == sum(v[k:k + 2].sum() for k in range(5))
+    with pytest.raises(IndexError, match="the slice 9:11 along axis 0"):
+        float(f(v, np.array([0, 9])))
 
 
 # ------------------------------------------------------------------ the op's reference
