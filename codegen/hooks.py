@@ -15,13 +15,16 @@ from typing import Any
 _hooks: dict[str, Any] = {}
 
 
-def set_runtime_hooks(cancel_flag: int, memory_hooks: tuple[int, int]) -> None:
-    """Register the runtime's cancel flag address and its (allocate, free) hook addresses."""
-    _hooks.update(cancel_flag=int(cancel_flag), memory_hooks=tuple(int(a) for a in memory_hooks))
+def set_runtime_hooks(cancel_flag: int, memory_hooks: tuple[int, int], check_hook: int = 0) -> None:
+    """Register the runtime's cancel flag address, its (allocate, free) hook addresses and
+    the report failed run-time checks call (passes/lower/runtime_checks.py)."""
+    _hooks.update(cancel_flag=int(cancel_flag), memory_hooks=tuple(int(a) for a in memory_hooks),
+                  check_hook=int(check_hook))
 
 
 def runtime_hook(name: str) -> Any:
-    """`cancel_flag` (an address) or `memory_hooks` (two addresses), as registered."""
+    """`cancel_flag` (an address), `memory_hooks` (two addresses) or `check_hook` (an
+    address), as registered."""
     try:
         return _hooks[name]
     except KeyError:

@@ -54,6 +54,7 @@ from typing import Any
 from mlir import execution_engine, ir
 
 from theanir.passes.lower.cancel_points import SETTER as CANCEL_SETTER
+from theanir.passes.lower.runtime_checks import SETTER as CHECK_SETTER
 from theanir.passes.lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
 
 from .hooks import runtime_hook
@@ -138,7 +139,10 @@ class NativeCode:
     `__theanir_set_memory_hooks` (0: the code allocates nothing), which the runtime calls to
     route allocations through its pools; `cancel_hook` the address of
     `__theanir_set_cancel_flag` (0: no loops, or installed already), which the runtime calls
-    with its cancel flag; `cancellable`: the code's loops poll that flag (Ctrl-C stops them)."""
+    with its cancel flag; `cancellable`: the code's loops poll that flag (Ctrl-C stops them);
+    `check_hook` the address of `__theanir_set_check_hook` (0: no run-time checks, or
+    installed already), which the runtime calls with its report of failed checks; `checked`:
+    the code has run-time checks (reporting to the runtime already, or once the hook is called)."""
 
     engine: Any
     address: int
@@ -146,6 +150,8 @@ class NativeCode:
     memory_hooks: int = 0
     cancel_hook: int = 0
     cancellable: bool = False
+    check_hook: int = 0
+    checked: bool = False
 
 
 def c_compiler() -> str | None:
@@ -271,8 +277,12 @@ def load_shared(path: str, symbol: str) -> NativeCode:
         cancel = int(ctypes.cast(getattr(lib, CANCEL_SETTER), ctypes.c_void_p).value)
     except AttributeError:
         cancel = 0
+    try:
+        check = int(ctypes.cast(getattr(lib, CHECK_SETTER), ctypes.c_void_p).value)
+    except AttributeError:
+        check = 0
     return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path), hooks,
-                      cancel_hook=cancel, cancellable=bool(cancel))
+                      cancel_hook=cancel, cancellable=bool(cancel), check_hook=check, checked=bool(check))
 
 
 def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> NativeCode:
@@ -285,7 +295,19 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
     sync_threads()
     _install_memory_hooks_packed(engine.raw_lookup(MEMORY_HOOKS_SETTER))
     cancellable = _install_cancel_flag_packed(engine.raw_lookup(CANCEL_SETTER))
-    return NativeCode(engine, int(addr), cancellable=cancellable)
+    checked = _install_check_hook_packed(engine.raw_lookup(CHECK_SETTER))
+    return NativeCode(engine, int(addr), cancellable=cancellable, checked=checked)
+
+
+def _install_check_hook_packed(setter: int) -> bool:
+    """Make the code's failed run-time checks report to the runtime through the packed
+    setter; False if the code has no checks (no setter)."""
+    if not setter:
+        return False
+    value = ctypes.c_void_p(runtime_hook("check_hook"))
+    args = (ctypes.c_void_p * 1)(ctypes.addressof(value))
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))
+    return True
 
 
 def _install_cancel_flag_packed(setter: int) -> bool:

@@ -17,6 +17,7 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
 from .np_base import as_tensor, astype, broadcast_to, clip, constant, result_type, where
+from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
 
 __all__ = [
@@ -76,16 +77,45 @@ def _slice(x: Tensor, starts: Sequence[int], sizes: Sequence[int], steps: Sequen
 
 def _slice_params(s: slice, n: int) -> tuple[int, int, int]:
     """Python's slice rules for a dimension of size n -> (start, size, step), in range."""
-    if any(isinstance(v, Tensor) for v in (s.start, s.stop, s.step)):
-        raise TypeError(f"getitem: slice bounds must be static ints, got a traced tensor in {s}; "
-                        f"use th.take with a traced index, or mark the bound static "
-                        f"(static_argnums) {_at()}")
     try:
         start, stop, step = s.indices(n)
     except ValueError as e:
         raise ValueError(f"getitem: {e} (slice {s}) {_at()}") from None
     size = len(range(start, stop, step))
     return (start, size, step) if size > 0 else (0, 0, 1)
+
+
+def _traced_slice(s: slice, n: int, axis: int) -> tuple[Any, Any, int, int] | None:
+    """A slice with a traced bound -> (start, stop, step, static length) for
+    `np_slicing.dynamic_slice`; None when every bound is known while tracing (then `s`'s
+    bounds are static: see `_static_slice`)."""
+    start, stop = static_bound(s.start, "start"), static_bound(s.stop, "stop")
+    step = static_bound(s.step, "step")
+    if isinstance(step, Tensor):
+        raise TypeError(f"getitem: the step of a slice must be known while tracing, got a traced "
+                        f"value in {s} (th.function specializes on the inputs it depends on; "
+                        f"inside th.jit mark it static) {_at()}")
+    if not (is_traced_bound(start) or is_traced_bound(stop)):
+        return None
+    step = 1 if step is None else step
+    if step == 0:
+        raise ValueError(f"getitem: slice step cannot be zero {_at()}")
+    k = None if start is None or stop is None else slice_length(start, stop, step)
+    if k is None:
+        raise length_error(s)
+    if k > 0 and abs(step) * (k - 1) + 1 > n:
+        raise IndexError(f"getitem: the slice {s} along axis {axis} always selects {k} elements "
+                         f"(stop - start is a constant), more than the dimension of size {n} holds {_at()}")
+    return start, stop, step, k
+
+
+def _static_slice(s: slice) -> slice:
+    """`s` with traced bounds whose value is known while tracing replaced by ints."""
+    return slice(*(static_bound(v, w) for v, w in ((s.start, "start"), (s.stop, "stop"), (s.step, "step"))))
+
+
+def _has_tensor(s: slice) -> bool:
+    return any(isinstance(v, Tensor) for v in (s.start, s.stop, s.step))
 
 
 def _bool_index_error(fn: str, x: Tensor, mask_shape: tuple[int, ...]) -> TypeError:
@@ -424,6 +454,7 @@ def getitem(x: Any, idx: Any) -> Tensor:
     adv_positions, adv = [], None
     arrays: list[tuple[int, Tensor]] = []
     traced: list[bool] = []
+    dynamic: dict[int, tuple[Any, Any, int, int]] = {}
     d = 0
     for kind, value, pos in items:
         if kind == "none":
@@ -431,7 +462,11 @@ def getitem(x: Any, idx: Any) -> Tensor:
             continue
         n = x.shape[d]
         if kind == "slice":
-            starts[d], sizes[d], steps[d] = _slice_params(value, n)
+            dyn = _traced_slice(value, n, d) if _has_tensor(value) else None
+            if dyn is None:
+                starts[d], sizes[d], steps[d] = _slice_params(_static_slice(value), n)
+            else:  # sliced by one tn.dynamic_slice, before the static entries
+                dynamic[d] = dyn
             layout.append(("dim", d))
         elif kind == "int":
             if not -n <= value < n:
@@ -447,7 +482,12 @@ def getitem(x: Any, idx: Any) -> Tensor:
             if len(arrays) == 1:
                 layout.append(("adv", d))
         d += 1
-    y = _slice(x, starts, sizes, steps)
+    y = x
+    if dynamic:  # first, so that a failed bounds check names x's own shape
+        y = dynamic_slice(x, dynamic)
+        for a, (_, _, _, k) in dynamic.items():
+            sizes[a] = k
+    y = _slice(y, starts, sizes, steps)
     if len(arrays) > 1:
         g, bshape = _gather_arrays(y, arrays, traced)
         adjacent = max(adv_positions) - min(adv_positions) + 1 == len(adv_positions)

@@ -41,6 +41,7 @@ from .api import _MISS, JitFunction, Lowered
 from .config import config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves, register_eval)
+from .symbolic_slicing import slice_static_inputs
 from .tensor import Tensor
 
 __all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError"]
@@ -367,10 +368,12 @@ class Function(FunctionCache):
     # ------------------------------------------------------------- the traced step
     def _static_inputs(self) -> tuple[int, ...]:
         """Inputs whose value a node needs while tracing (th.scan's n_steps, which sets the
-        length of the stacked outputs): the trace specializes on their values."""
+        length of the stacked outputs; the bounds of a slice whose length they set): the
+        trace specializes on their values."""
         roots = self.outputs + [as_variable(n) for _, n in self.updates]
-        needed = [v for node in {a.owner for a in ancestors(roots) if a.owner is not None}
-                  for v in getattr(node.fn, "static_inputs", ())]
+        nodes = {a.owner for a in ancestors(roots) if a.owner is not None}
+        needed = [v for node in nodes for v in getattr(node.fn, "static_inputs", ())]
+        needed += [v for node in nodes for v in slice_static_inputs(node)]  # slices of varying length
         deps = ancestors(needed) if needed else set()
         return tuple(i for i, v in enumerate(self.inputs) if v in deps)
 

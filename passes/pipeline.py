@@ -138,6 +138,7 @@ STAGES: list[Stage] = [
         Step(TO_LLVM),
         Step("theanir-runtime-memory"),  # buffers through the runtime's pool
         Step("theanir-cancel-points"),  # loops poll the runtime's cancel flag (Ctrl-C)
+        Step("theanir-runtime-checks"),  # failed run-time checks fail the call
         Step("theanir-vector-width"),  # 256-bit vectors on AVX-512 hosts
     ]),
     # nvvm: a sibling of llvm for CUDA targets (later)

@@ -34,7 +34,7 @@ from theanir.codegen.hooks import set_runtime_hooks
 
 try:
     from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, cancel_flag_address,  # noqa: F401
-                          default_max_pending_bytes, failing_array, max_pending_bytes, memory_hooks,
+                          check_hook, default_max_pending_bytes, failing_array, max_pending_bytes, memory_hooks,
                           release_free_memory, set_call_config, set_max_pending_bytes, synchronize)
     from . import _native
 except ImportError as e:  # pragma: no cover - only when the package was not built
@@ -66,9 +66,12 @@ def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_h
     `memory_hooks`: the code's `__theanir_set_memory_hooks` (0 if none); `allow_gc=False`
     keeps the code's intermediate buffers in a pool between calls (runtime/src/pool.h).
     A `keepalive` with `cancel_hook` (the code's `__theanir_set_cancel_flag`, to call) or
-    `cancellable` (its loops poll the flag already) makes the calls stop at Ctrl-C."""
+    `cancellable` (its loops poll the flag already) makes the calls stop at Ctrl-C. A
+    `keepalive` with `check_hook` (the code's `__theanir_set_check_hook`, to call) makes its
+    failed run-time checks fail the call (runtime/src/pool.h `CheckFailed`)."""
     return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc),
-                      int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)))
+                      int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)),
+                      int(getattr(keepalive, "check_hook", 0) or 0), bool(getattr(keepalive, "checked", False)))
 
 
 # ------------------------------------------------------------------ Array: NumPy interop
@@ -132,7 +135,7 @@ Array.__setitem__ = _setitem
 
 # Code generation (the layer below) installs these into code loaded through MLIR's
 # ExecutionEngine: handed down here, since codegen never imports the runtime.
-set_runtime_hooks(cancel_flag_address(), memory_hooks())
+set_runtime_hooks(cancel_flag_address(), memory_hooks(), check_hook())
 
 atexit.register(synchronize)  # no worker may run compiled code while the process tears down
 

@@ -116,6 +116,40 @@ def _np_pad_slice(x):
     return out
 
 
+def _traced_int(x, value: int):
+    """`value` as a traced int64 (it depends on x: no constant folding sees through it)."""
+    zero = (th.ravel(x)[:1].sum() * 0).astype(np.int64)
+    return zero + value
+
+
+def _dynamic_slice(x):
+    """x[i:i + 2, j:j + n] (x[i:i - 3:-2] for 1-D) with traced i, j: tn.dynamic_slice."""
+    if x.ndim == 1:
+        i = _traced_int(x, x.shape[0] - 1)
+        return x[i:i - 3:-2]
+    i, j = _traced_int(x, 1), _traced_int(x, 0)
+    return x[i:i + 2, j:j + x.shape[1]]
+
+
+def _np_dynamic_slice(x):
+    return x[x.shape[0] - 1::-2][:2] if x.ndim == 1 else x[1:3]
+
+
+def _dynamic_pad_slice(x):
+    """Zeros of x.shape + 2 with x written at offset (traced) 1, every other row reversed."""
+    i = _traced_int(x, 1)
+    starts = th.stack([i] * x.ndim)
+    stops = th.stack([i + n for n in x.shape])
+    return _emit("tn.dynamic_pad_slice", [x, starts, stops], steps=(1,) * x.ndim,
+                 shape=tuple(n + 2 for n in x.shape))
+
+
+def _np_dynamic_pad_slice(x):
+    out = np.zeros(tuple(n + 2 for n in x.shape), x.dtype)
+    out[tuple(slice(1, 1 + n) for n in x.shape)] = x
+    return out
+
+
 def _take_index(n: int) -> np.ndarray:
     return np.array([n - 1, 0, n - 1], np.int64)
 
@@ -333,6 +367,8 @@ ROWS: list[Row] = [
     Row("tn.transpose", th.transpose, np.transpose, (((3, 4),), ((2, 3, 4),), ((0, 3),), ((1,),))),
     Row("tn.slice", lambda x: x[::-2, 1:], lambda x: x[::-2, 1:], (((3, 4),), ((1, 1),), ((0, 3),), ((2, 5),))),
     Row("tn.pad_slice", _pad_slice, _np_pad_slice, (((3, 2),), ((),), ((1,),), ((2, 0),))),
+    Row("tn.dynamic_slice", _dynamic_slice, _np_dynamic_slice, (((4, 3),), ((5,),), ((3, 0),), ((3, 1),))),
+    Row("tn.dynamic_pad_slice", _dynamic_pad_slice, _np_dynamic_pad_slice, (((3, 2),), ((1,),), ((2, 0),))),
     Row("tn.concatenate", lambda a, b: th.concatenate([a, b], axis=0),
         lambda a, b: np.concatenate([a, b], axis=0),
         (((2, 3), (4, 3)), ((0, 3), (2, 3)), ((1,), (1,)))),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from mlir import ir
 
+from theanir.dialects.tn.ops.dynamic import python_slice
 from theanir.dialects.tn.ops.elementwise import BINARY, COMPARE, UNARY
 from theanir.dialects.tn.ops.reduction import REDUCTIONS
 from theanir.dialects.tn.interpreter import fold, static_value
@@ -313,6 +314,41 @@ def remove_identity_matmul(op: ir.OpView) -> ir.Value | None:
     return b if b.type == out and _is_identity(a) else None
 
 
+def _static_bounds(op: ir.OpView, shape: tuple[int, ...], sizes, steps) -> list[int] | None:
+    """The first positions of a dynamic slice whose bounds are constants and whose Python
+    lengths equal its static sizes; None otherwise (a length that differs fails at run time)."""
+    starts, stops = constant_value(op.operands[1]), constant_value(op.operands[2])
+    if starts is None or stops is None:
+        return None
+    firsts = []
+    for n, b, e, k, s in zip(shape, starts, stops, sizes, steps):
+        first, got = python_slice(n, int(b), int(e), int(s))
+        if got != k:
+            return None
+        firsts.append(first if k > 0 else 0)
+    return firsts
+
+
+@rewrite("tn.dynamic_slice")
+def static_dynamic_slice(op: ir.OpView) -> ir.Value | None:
+    # dynamic_slice(x, c_starts, c_stops) -> slice(x) (constant bounds, e.g. after inlining a loop)
+    a = attrs_of(op)
+    firsts = _static_bounds(op, spec(op.operands[0]).shape, a["sizes"], a["steps"])
+    if firsts is None:
+        return None
+    return op1("tn.slice", op.operands[0], starts=firsts, sizes=a["sizes"], steps=a["steps"])
+
+
+@rewrite("tn.dynamic_pad_slice")
+def static_dynamic_pad_slice(op: ir.OpView) -> ir.Value | None:
+    # dynamic_pad_slice(x, c_starts, c_stops) -> pad_slice(x) (constant bounds)
+    a = attrs_of(op)
+    firsts = _static_bounds(op, tuple(a["shape"]), spec(op.operands[0]).shape, a["steps"])
+    if firsts is None:
+        return None
+    return op1("tn.pad_slice", op.operands[0], starts=firsts, steps=a["steps"], shape=a["shape"])
+
+
 CANONICALIZE: list[Pattern] = [
     fold_constants,
     remove_add_zero, remove_sub_zero, remove_mul_one, remove_div_one, fold_sub_self,
@@ -325,6 +361,7 @@ CANONICALIZE: list[Pattern] = [
     *[Pattern("remove_empty_reduction", f"tn.{row[0]}", remove_empty_reduction) for row in REDUCTIONS],
     sum_of_broadcast, add_row_update_in_place,
     remove_identity_matmul,
+    static_dynamic_slice, static_dynamic_pad_slice,
 ]
 
 

@@ -10,6 +10,7 @@ void raise_error(ErrorKind kind, const std::string& message) {
   switch (kind) {
     case ErrorKind::Value: throw nb::value_error(message.c_str());
     case ErrorKind::Type: throw nb::type_error(message.c_str());
+    case ErrorKind::Index: throw nb::index_error(message.c_str());
     case ErrorKind::Memory:
       PyErr_SetString(PyExc_MemoryError, message.c_str());
       throw nb::python_error();

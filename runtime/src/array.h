@@ -18,7 +18,7 @@ namespace theanir {
 namespace nb = nanobind;
 
 // The Python exception class an error is raised as.
-enum class ErrorKind : int { Runtime = 0, Value = 1, Type = 2, Memory = 3 };
+enum class ErrorKind : int { Runtime = 0, Value = 1, Type = 2, Memory = 3, Index = 4 };
 
 [[noreturn]] void raise_error(ErrorKind kind, const std::string& message);
 

@@ -94,6 +94,9 @@ Snapshot snapshot_buffer(size_t bytes) {
   return Snapshot(p);
 }
 
+// A failed run-time check of generated code -> the Python exception it raises.
+ErrorKind check_error_kind(const CheckFailed& e) { return e.kind() == 0 ? ErrorKind::Index : ErrorKind::Value; }
+
 const char* const kCancelledMessage =
     "the call was cancelled by KeyboardInterrupt (Ctrl-C stops every compiled call running or queued "
     "at that moment)";
@@ -187,6 +190,8 @@ struct Executable::Task {
       done->complete();
     } catch (const std::bad_alloc& e) {
       done->fail(ErrorKind::Memory, e.what());
+    } catch (const CheckFailed& e) {
+      done->fail(check_error_kind(e), e.what());
     } catch (const std::exception& e) {
       done->fail(ErrorKind::Runtime, e.what());
     } catch (...) {
@@ -196,10 +201,13 @@ struct Executable::Task {
 };
 
 Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks,
-                       bool allow_gc, uintptr_t cancel_hook, bool cancellable)
+                       bool allow_gc, uintptr_t cancel_hook, bool cancellable, uintptr_t check_hook,
+                       bool checked)
     : fn_(reinterpret_cast<Packed>(fn)), specs_(std::move(specs)), keepalive_(std::move(keepalive)) {
   if (fn == 0) throw std::invalid_argument("Executable: null entry point");
   install_memory_hooks(memory_hooks);
+  install_check_hook(check_hook);
+  checked_ = checked || check_hook != 0;
   if (cancel_hook) reinterpret_cast<void (*)(void*)>(cancel_hook)(cancel_flag());
   cancellable_ = cancellable || cancel_hook != 0;
   if (cancellable_) refresh_sigint_handler();
@@ -320,7 +328,13 @@ void Executable::call(nb::list arrays, bool trust_input) {
       compute_end();
     }
   }
-  if (failure) std::rethrow_exception(failure);
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const CheckFailed& e) {
+      raise_error(check_error_kind(e), e.what());
+    }
+  }
   if (interrupted) raise_interrupt();
   if (cancelled) throw std::runtime_error(kCancelledMessage);
 }
@@ -477,6 +491,7 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
 void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input, int device, int stream, bool sync,
                            nb::object* results) {
   collect_deferred();
+  if (checked_ && any_donated_) sync = true;  // a failed check must not leave updates failed
   DeviceQueue* queue = nullptr;
   bool inline_small = false;
   if (!sync) {  // refuses a device without a backend up front

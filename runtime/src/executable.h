@@ -40,8 +40,15 @@ class Executable {
   // calls (runtime/src/pool.h); true frees them at once.
   // `cancel_hook`: the artifact's `__theanir_set_cancel_flag` (passes/lower/cancel_points.py),
   // 0 if none; `cancellable`: its loops poll the cancel flag (set already, or by the hook).
+  // `check_hook`: the artifact's `__theanir_set_check_hook` (passes/lower/runtime_checks.py),
+  // 0 if it has no run-time checks (or they report to the runtime already); `checked`: its
+  // failed checks report to the runtime (installed already, or by the hook). A checked call
+  // that writes donated inputs in place (th.function's updates) runs inline: a failed check
+  // raises at the call and the caller's variables keep their values, instead of holding a
+  // failed result.
   Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks = 0,
-             bool allow_gc = true, uintptr_t cancel_hook = 0, bool cancellable = false);
+             bool allow_gc = true, uintptr_t cancel_hook = 0, bool cancellable = false,
+             uintptr_t check_hook = 0, bool checked = false);
 
   // Legacy synchronous call: `arrays` holds the inputs then caller-allocated outputs.
   void call(nb::list arrays, bool trust_input);
@@ -72,6 +79,7 @@ class Executable {
   size_t num_args() const { return specs_.size(); }
   size_t num_inputs() const { return n_inputs_; }
   bool cancellable() const { return cancellable_; }
+  bool checked() const { return checked_; }
   const std::vector<ArgSpec>& specs() const { return specs_; }
 
  private:
@@ -100,6 +108,7 @@ class Executable {
   std::vector<int> donated_;                      // per input: the output written into it, or -1
   bool any_donated_ = false;
   bool cancellable_ = false;                      // has loops that poll the cancel flag
+  bool checked_ = false;                          // has run-time checks (dialects/tn/checks.py)
   std::shared_ptr<BufferPool> pool_;              // null with allow_gc
   std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time
   std::atomic<bool> spare_busy_{false};

@@ -54,9 +54,10 @@ NB_MODULE(_native, m) {
       .def_prop_ro("device", &Array::device);
 
   nb::class_<Executable>(m, "Executable")
-      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object, uintptr_t, bool, uintptr_t, bool>(), nb::arg("fn"),
-           nb::arg("specs"), nb::arg("keepalive"), nb::arg("memory_hooks") = 0, nb::arg("allow_gc") = true,
-           nb::arg("cancel_hook") = 0, nb::arg("cancellable") = false)
+      .def(nb::init<uintptr_t, std::vector<ArgSpec>, nb::object, uintptr_t, bool, uintptr_t, bool, uintptr_t, bool>(),
+           nb::arg("fn"), nb::arg("specs"), nb::arg("keepalive"), nb::arg("memory_hooks") = 0,
+           nb::arg("allow_gc") = true, nb::arg("cancel_hook") = 0, nb::arg("cancellable") = false,
+           nb::arg("check_hook") = 0, nb::arg("checked") = false)
       .def("call", &Executable::call, nb::arg("arrays"), nb::arg("trust_input") = false)
       .def("call_async", &Executable::call_async, nb::arg("inputs"), nb::arg("trust_input") = false,
            nb::arg("device") = 0, nb::arg("stream") = 0, nb::arg("sync") = false)
@@ -68,7 +69,8 @@ NB_MODULE(_native, m) {
       .def("release_memory", &Executable::release_memory, "Free the pool's kept buffers.")
       .def_prop_ro("num_args", &Executable::num_args)
       .def_prop_ro("num_inputs", &Executable::num_inputs)
-      .def_prop_ro("cancellable", &Executable::cancellable, "Its loops stop at Ctrl-C (they poll the cancel flag).");
+      .def_prop_ro("cancellable", &Executable::cancellable, "Its loops stop at Ctrl-C (they poll the cancel flag).")
+      .def_prop_ro("checked", &Executable::checked, "It has run-time checks; a failed one fails the call.");
 
   // Base classes of th.jit's JitFunction and th.function's Function (frontend/): calling one
   // tries the cache, else the Python `_call_slow`; the `_fast_*` methods are for the subclass.
@@ -130,5 +132,7 @@ NB_MODULE(_native, m) {
   m.def("memory_hooks", [] {
     return std::make_pair((uintptr_t)&theanir_alloc, (uintptr_t)&theanir_free);
   }, "Addresses of the allocation hooks generated code calls (runtime/src/pool.h).");
+  m.def("check_hook", [] { return (uintptr_t)&theanir_check_failed; },
+        "Address of the report failed run-time checks call (for __theanir_set_check_hook).");
   m.def("failing_array", &failing_array, nb::arg("message"), nb::arg("device") = 0, nb::arg("stream") = 0);
 }

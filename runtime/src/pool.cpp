@@ -284,6 +284,9 @@ struct CallFrame {
   std::atomic<bool> lock{false};
   int64_t failed = 0;  // the size that could not be allocated
   CallFrame* previous = nullptr;
+  bool check = false;  // a run-time check failed: check_kind, check_message
+  int check_kind = 0;
+  std::string check_message;
 };
 
 namespace {
@@ -372,7 +375,7 @@ void call_entry(void (*fn)(void**), void** args) {
   CallFrame frame;
   frame.previous = t_frame;
   t_frame = &frame;
-  const bool ok = run_guarded(&frame, fn, args);
+  const bool ok = run_guarded(&frame, fn, args);  // false: a jump back (memory or a check)
   t_frame = frame.previous;
   // Buffers of the call still allocated: after a normal return only what generated code
   // leaks (detached: freeing them later must not touch this frame); after a failure, every
@@ -383,9 +386,46 @@ void call_entry(void (*fn)(void**), void** args) {
     if (!ok) heap_release(user_of(h), h->align);
     h = next;
   }
+  if (frame.check) throw CheckFailed(frame.check_kind, frame.check_message);
   if (ok) return;
   release_free_memory();
   throw OutOfMemory(frame.failed);
+}
+
+namespace {
+
+// The check's message with {0}, {1}, {2} replaced by the values (no other braces in it).
+void record_check(CallFrame* f, int64_t kind, const char* message, const int64_t* values) {
+  std::string out;
+  for (const char* p = message; *p; ++p) {
+    if (p[0] == '{' && p[1] >= '0' && p[1] <= '2' && p[2] == '}') {
+      out += std::to_string(values[p[1] - '0']);
+      p += 2;
+    } else {
+      out += *p;
+    }
+  }
+  f->check_kind = static_cast<int>(kind);
+  f->check_message = std::move(out);
+  f->check = true;
+}
+
+}  // namespace
+
+extern "C" void theanir_check_failed(int64_t kind, int64_t message, int64_t v0, int64_t v1, int64_t v2) {
+  CallFrame* f = t_frame;
+  if (!f) return;  // not inside call_entry (an OpenMP worker): the code stays memory-safe
+  if (!f->check) {
+    const int64_t values[3] = {v0, v1, v2};
+    record_check(f, kind, reinterpret_cast<const char*>(message), values);
+  }
+  if (in_parallel_region()) return;  // call_entry fails the call when the code returns
+  std::longjmp(f->env, 1);           // nothing with a destructor is alive in this frame
+}
+
+void install_check_hook(uintptr_t setter) {
+  if (!setter) return;
+  reinterpret_cast<void (*)(void*)>(setter)(reinterpret_cast<void*>(&theanir_check_failed));
 }
 
 void release_free_memory() {

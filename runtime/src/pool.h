@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,8 +89,22 @@ class OutOfMemory : public std::bad_alloc {
   std::string message_;
 };
 
+// A run-time check of generated code failed (dialects/tn/checks.py): `kind` says which
+// Python exception the call raises (0: IndexError, 1: ValueError), the message has the
+// check's values filled in. Like a failed allocation, the hook `theanir_check_failed` jumps
+// back to `call_entry` (which frees the call's buffers), or, where it cannot (a parallel
+// region), records the failure and lets the code return (it keeps itself memory-safe).
+class CheckFailed : public std::runtime_error {
+ public:
+  CheckFailed(int kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  int kind() const { return kind_; }
+
+ private:
+  int kind_;
+};
+
 // Runs the packed entry point `fn(args)` on this thread; a failed allocation of generated
-// code throws OutOfMemory (see above) instead of crashing.
+// code throws OutOfMemory (see above) instead of crashing, a failed check CheckFailed.
 void call_entry(void (*fn)(void**), void** args);
 
 // Return the memory that freed buffers still hold to the system: the heap cache's blocks,
@@ -102,5 +117,9 @@ size_t heap_cache_bytes();
 extern "C" void* theanir_alloc(int64_t align, int64_t size);
 extern "C" void theanir_free(void* ptr);
 void install_memory_hooks(uintptr_t setter);
+// The report failed checks call (through the shim of passes/lower/runtime_checks.py, with
+// the address of the check's message); `setter` is the artifact's `__theanir_set_check_hook`.
+extern "C" void theanir_check_failed(int64_t kind, int64_t message, int64_t v0, int64_t v1, int64_t v2);
+void install_check_hook(uintptr_t setter);
 
 }  // namespace theanir

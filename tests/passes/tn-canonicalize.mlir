@@ -336,3 +336,23 @@ func.func @outer_product_stays(%arg0: tensor<3x1xf32>, %arg1: tensor<1x16xf32>) 
   %0 = "tn.matmul"(%arg0, %arg1) : (tensor<3x1xf32>, tensor<1x16xf32>) -> tensor<3x16xf32>
   return %0 : tensor<3x16xf32>
 }
+
+// ---------------------------------------------------------------- slices with constant bounds
+// dynamic_slice / dynamic_pad_slice with constant bounds -> slice / pad_slice (Python's rules:
+// -3 counts from the end); bounds whose length differs from the static size stay (the run-time
+// check fails the call).
+// CHECK-LABEL: func.func @static_dynamic_slices
+// CHECK-NEXT:    %[[S:.+]] = "tn.slice"(%arg0) {sizes = array<i64: 2, 4>, starts = array<i64: 3, 0>, steps = array<i64: 1, 1>}
+// CHECK-NEXT:    %[[P:.+]] = "tn.pad_slice"(%[[S]]) {shape = array<i64: 6, 4>, starts = array<i64: 3, 0>, steps = array<i64: 1, 1>}
+// CHECK-NEXT:    %[[B:.+]] = "tn.constant"() {value = dense<[5, 0]> : tensor<2xi64>}
+// CHECK:         "tn.dynamic_slice"(%arg0, %[[B]], %{{.+}})
+func.func @static_dynamic_slices(%arg0: tensor<6x4xf32>) -> (tensor<6x4xf32>, tensor<2x4xf32>) {
+  %b = "tn.constant"() {value = dense<[-3, 0]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %e = "tn.constant"() {value = dense<[5, 4]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %0 = "tn.dynamic_slice"(%arg0, %b, %e) {sizes = array<i64: 2, 4>, steps = array<i64: 1, 1>} : (tensor<6x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<2x4xf32>
+  %1 = "tn.dynamic_pad_slice"(%0, %b, %e) {steps = array<i64: 1, 1>, shape = array<i64: 6, 4>} : (tensor<2x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<6x4xf32>
+  %b2 = "tn.constant"() {value = dense<[5, 0]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %e2 = "tn.constant"() {value = dense<[7, 4]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %2 = "tn.dynamic_slice"(%arg0, %b2, %e2) {sizes = array<i64: 2, 4>, steps = array<i64: 1, 1>} : (tensor<6x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<2x4xf32>
+  return %1, %2 : tensor<6x4xf32>, tensor<2x4xf32>
+}

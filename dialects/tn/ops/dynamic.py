@@ -1,0 +1,233 @@
+"""Slices with traced bounds and a static length: tn.dynamic_slice and its transpose.
+
+`x[i * b:(i + 1) * b]` with a traced `i` (Theano's minibatch idiom) has a length the compiler
+knows although its bounds are only known when the code runs: the frontend proves that stop -
+start is a constant (`frontend/np_slicing.py`), so one compile serves every `i`. The bounds
+are operands (int64 vectors, one entry per dimension) and follow Python's slice rules at run
+time (a negative bound counts from the end, then both are clamped into the dimension); the
+slice must then have exactly the static length `sizes`. Python would return a shorter slice
+near the end of the dimension, which a static shape cannot be: the generated code checks the
+length and the call fails with an IndexError naming the bounds and the dimension size
+(dialects/tn/checks.py). The offsets it reads at are clamped as well, so the failing path
+never reads outside `x`.
+
+    %s = "tn.dynamic_slice"(%x, %starts, %stops) {sizes = array<i64: 4, 3>, steps = array<i64: 1, 1>}
+           : (tensor<100x3xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<4x3xf32>
+    %p = "tn.dynamic_pad_slice"(%s, %starts, %stops) {steps = array<i64: 1, 1>, shape = array<i64: 100, 3>}
+           : (tensor<4x3xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<100x3xf32>   // zeros, s written back
+
+Both are linear in their first operand and each other's transpose (as tn.slice and
+tn.pad_slice, which they equal for constant bounds).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, tensor
+
+from .. import lax
+from ..checks import INDEX_ERROR, emit_check
+from ..lowering import LowerCall, empty, fill, result_type
+from ..registry import ShapeError, defop
+from ..types import TensorSpec
+from .shape import _reversed_dims
+
+_DYN = -(2**63)  # MLIR's kDynamic: an offset given as an SSA value
+
+
+# ------------------------------------------------------------------ shared rules
+def _check_bounds_specs(shape: Sequence[int], starts: TensorSpec, stops: TensorSpec,
+                        sizes: Sequence[int], steps: Sequence[int]) -> None:
+    rank = len(shape)
+    if rank == 0:
+        raise ShapeError("cannot slice a 0-d tensor")
+    for what, b in (("starts", starts), ("stops", stops)):
+        if b.dtype != np.dtype(np.int64) or b.shape != (rank,):
+            raise ShapeError(f"{what} must be an int64 vector of length {rank} (one per dimension), got {b}")
+    if not len(sizes) == len(steps) == rank:
+        raise ShapeError(f"sizes {tuple(sizes)} and steps {tuple(steps)} need one entry per dimension of {tuple(shape)}")
+    for d, (n, k, s) in enumerate(zip(shape, sizes, steps)):
+        if s == 0 or k < 0:
+            raise ShapeError(f"dimension {d}: step must be nonzero and size >= 0, got step {s}, size {k}")
+        if k > 0 and abs(s) * (k - 1) + 1 > n:
+            raise ShapeError(f"dimension {d} of size {n} cannot hold {k} elements at step {s}")
+
+
+def python_slice(n: int, start: int, stop: int, step: int) -> tuple[int, int]:
+    """Python's slice rules for one dimension -> (first position, length)."""
+    first, last, s = slice(int(start), int(stop), int(step)).indices(n)
+    return first, len(range(first, last, s))
+
+
+def bounds_error(n: int, start: int, stop: int, step: int, size: int, axis: int, shape: Sequence[int]) -> str:
+    """The message of a failed length check (the reference's and, with {0}{1}{2}, the code's)."""
+    step_text = "" if step == 1 else f":{step}"
+    _, got = python_slice(n, start, stop, step) if n >= 0 else (0, 0)
+    return (f"getitem: the slice {start}:{stop}{step_text} along axis {axis} of a tensor of shape "
+            f"{tuple(shape)} selects {got} elements, but the compiled slice has the static length "
+            f"{size}: its bounds must lie within the dimension of size {n}")
+
+
+def _positions(x_shape, starts, stops, sizes, steps) -> list[np.ndarray]:
+    """The positions read along each dimension; IndexError when a length differs."""
+    out = []
+    for d, (n, b, e, k, s) in enumerate(zip(x_shape, starts, stops, sizes, steps)):
+        first, got = python_slice(n, b, e, s)
+        if got != k:
+            raise IndexError(bounds_error(n, int(b), int(e), s, k, d, x_shape))
+        out.append(first + s * np.arange(k))
+    return out
+
+
+def _low_offsets(call: LowerCall, shape: Sequence[int], sizes: Sequence[int], steps: Sequence[int],
+                 starts: ir.Value, stops: ir.Value, what: str) -> list[ir.Value]:
+    """Per dimension: check Python's slice length against the static size (a failed check
+    fails the call) and return the lowest position read, clamped into the dimension."""
+    i64, idx = ir.IntegerType.get_signless(64), ir.IndexType.get()
+
+    def c(v: int) -> ir.Value:
+        return arith.ConstantOp(i64, v).result
+
+    def clamp(v: ir.Value, lo: int, hi: int) -> ir.Value:
+        return arith.MinSIOp(arith.MaxSIOp(v, c(lo)).result, c(hi)).result
+
+    def python_bound(v: ir.Value, n: int, s: int) -> ir.Value:
+        lo, hi = (0, n) if s > 0 else (-1, n - 1)
+        neg = arith.CmpIOp(arith.CmpIPredicate.slt, v, c(0)).result
+        wrapped = arith.MaxSIOp(arith.AddIOp(v, c(n)).result, c(lo)).result
+        return arith.SelectOp(neg, wrapped, arith.MinSIOp(v, c(hi)).result).result
+
+    # no source line in the text: artifacts are shared by traces that differ only in locations
+    offsets = []
+    for d, (n, k, s) in enumerate(zip(shape, sizes, steps)):
+        b = tensor.ExtractOp(starts, [arith.ConstantOp(idx, d).result]).result
+        e = tensor.ExtractOp(stops, [arith.ConstantOp(idx, d).result]).result
+        first, last = python_bound(b, n, s), python_bound(e, n, s)
+        span = arith.SubIOp(last, first).result if s > 0 else arith.SubIOp(first, last).result
+        # len(range(first, last, s)) = ceil(span / |s|) when span > 0, else 0
+        count = arith.DivSIOp(arith.AddIOp(span, c(abs(s) - 1)).result, c(abs(s))).result
+        count = arith.MaxSIOp(count, c(0)).result
+        ok = arith.CmpIOp(arith.CmpIPredicate.eq, count, c(k)).result
+        step_text = "" if s == 1 else f":{s}"
+        message = (f"{what}: the slice {{0}}:{{1}}{step_text} along axis {d} of a tensor of shape "
+                   f"{tuple(shape)} selects {{2}} elements, but the compiled slice has the static "
+                   f"length {k}: its bounds must lie within the dimension of size {n}")
+        emit_check(call.op, ok, INDEX_ERROR, message, [b, e, count])
+        low = first if s > 0 else arith.AddIOp(first, c(s * (k - 1))).result
+        hi = max(n - abs(s) * (k - 1) - 1, 0)
+        offsets.append(arith.IndexCastOp(idx, clamp(low, 0, hi)).result)
+    return offsets
+
+
+# ------------------------------------------------------------------ tn.dynamic_slice
+dynamic_slice = defop(
+    "tn.dynamic_slice", ["x", "starts", "stops"], attrs={"sizes": "ints", "steps": "ints"},
+    doc="x[starts:stops:steps] per dimension, bounds traced (int64 vectors, Python's slice rules "
+        "at run time) and static steps; the slice must have exactly the static length `sizes` "
+        "(else the call fails with IndexError).",
+)
+
+
+@dynamic_slice.def_infer
+def _dynamic_slice_infer(specs: list[TensorSpec], sizes, steps) -> list[TensorSpec]:
+    x, starts, stops = specs
+    _check_bounds_specs(x.shape, starts, stops, sizes, steps)
+    return [TensorSpec(tuple(sizes), x.dtype)]
+
+
+@dynamic_slice.def_reference
+def _dynamic_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, sizes, steps) -> np.ndarray:
+    return x[np.ix_(*_positions(x.shape, starts, stops, sizes, steps))]
+
+
+@dynamic_slice.def_lower
+def _dynamic_slice_lower(call: LowerCall) -> list[ir.Value]:
+    x_spec = call.in_specs[0]
+    x, starts, stops = call.operands
+    sizes, steps = list(call.attrs["sizes"]), list(call.attrs["steps"])
+    offsets = _low_offsets(call, x_spec.shape, sizes, steps, starts, stops, "getitem")
+    if call.out.size == 0:
+        return [empty(call.out)]
+    rank = x_spec.ndim
+    slab = tensor.ExtractSliceOp(result_type(call.out), x, offsets, [], [], [_DYN] * rank, sizes,
+                                 [abs(s) for s in steps]).result
+    neg = [d for d, s in enumerate(steps) if s < 0]
+    return [_reversed_dims(slab, call.out, neg) if neg else slab]
+
+
+@dynamic_slice.def_jvp
+def _dynamic_slice_jvp(primals, tangents, outs, sizes, steps):
+    t = tangents[0]
+    if t is None or np.dtype(outs[0].dtype).kind != "f":
+        return [None]
+    return [lax.emit("tn.dynamic_slice", [t, primals[1], primals[2]], sizes=sizes, steps=steps)]
+
+
+@dynamic_slice.def_transpose
+def _dynamic_slice_transpose(cts, primals, sizes, steps):
+    (ct,) = cts
+    if ct is None:
+        return [None, None, None]
+    x, starts, stops = primals
+    return [lax.emit("tn.dynamic_pad_slice", [ct, starts, stops], steps=steps, shape=tuple(x.shape)),
+            None, None]
+
+
+# ------------------------------------------------------------------ tn.dynamic_pad_slice
+dynamic_pad_slice = defop(
+    "tn.dynamic_pad_slice", ["x", "starts", "stops"], attrs={"steps": "ints", "shape": "ints"},
+    doc="Zeros of `shape` with out[starts:stops:steps] = x (bounds as tn.dynamic_slice's, the "
+        "sizes are x's shape): the transpose of tn.dynamic_slice.",
+)
+
+
+@dynamic_pad_slice.def_infer
+def _dynamic_pad_slice_infer(specs: list[TensorSpec], steps, shape) -> list[TensorSpec]:
+    x, starts, stops = specs
+    _check_bounds_specs(tuple(shape), starts, stops, x.shape, steps)
+    return [TensorSpec(tuple(shape), x.dtype)]
+
+
+@dynamic_pad_slice.def_reference
+def _dynamic_pad_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, steps, shape) -> np.ndarray:
+    out = np.zeros(tuple(shape), x.dtype)
+    out[np.ix_(*_positions(tuple(shape), starts, stops, x.shape, steps))] = x
+    return out
+
+
+@dynamic_pad_slice.def_lower
+def _dynamic_pad_slice_lower(call: LowerCall) -> list[ir.Value]:
+    x_spec = call.in_specs[0]
+    x, starts, stops = call.operands
+    shape, steps = list(call.attrs["shape"]), list(call.attrs["steps"])
+    offsets = _low_offsets(call, shape, x_spec.shape, steps, starts, stops, "getitem (gradient)")
+    if call.out.size == 0:
+        return [empty(call.out)]
+    zeros = fill(call.out, 0)
+    if x_spec.size == 0:
+        return [zeros]
+    neg = [d for d, s in enumerate(steps) if s < 0]
+    if neg:
+        x = _reversed_dims(x, x_spec, neg)
+    return [tensor.InsertSliceOp(x, zeros, offsets, [], [], [_DYN] * len(shape), list(x_spec.shape),
+                                 [abs(s) for s in steps]).result]
+
+
+@dynamic_pad_slice.def_jvp
+def _dynamic_pad_slice_jvp(primals, tangents, outs, steps, shape):
+    t = tangents[0]
+    if t is None or np.dtype(outs[0].dtype).kind != "f":
+        return [None]
+    return [lax.emit("tn.dynamic_pad_slice", [t, primals[1], primals[2]], steps=steps, shape=shape)]
+
+
+@dynamic_pad_slice.def_transpose
+def _dynamic_pad_slice_transpose(cts, primals, steps, shape):
+    (ct,) = cts
+    if ct is None:
+        return [None, None, None]
+    x, starts, stops = primals
+    return [lax.emit("tn.dynamic_slice", [ct, starts, stops], sizes=tuple(x.shape), steps=steps),
+            None, None]
