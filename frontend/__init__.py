@@ -26,6 +26,7 @@ from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
 from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
+from . import pickling as _pickling  # noqa: E402,F401  (pickle/deepcopy of th.function, th.jit, graphs)
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)
 
