@@ -45,3 +45,7 @@ __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
     "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax",
 })
+
+from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `import theanir.printing`)
+
+__all__ += ["pp"]

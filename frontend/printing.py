@@ -160,17 +160,18 @@ def debugprint(obj: Any, depth: int = -1, print_type: bool = False, file: Any = 
     `<TensorType(float64, matrix)>` of each variable; `ids` picks the ids (`'CHAR'`: A, B, ...;
     `'int'`; `'id'`: Python ids; `''`: none); `depth` limits the levels (-1: all);
     `stop_on_name` does not expand named variables. For a function each node's line ends with
-    its position in a topological order, as Theano's does; its scan nodes' inner graphs follow;
+    its position in a topological order, as Theano's does. The inner graphs of scans follow;
     `print_tn=True` then prints the optimized tn IR of each signature compiled so far.
     `file`: None prints to stdout, `'str'` returns the text, a file object is written.
     `done`, `print_storage`, `used_ids` are accepted for Theano's signature."""
     out: TextIO = io.StringIO() if file == "str" or file is None else file
     roots, is_function, fn = _roots(obj)
-    order = {node: i for i, node in enumerate(toposort(roots))} if is_function else {}
+    nodes = toposort(roots)
+    order = {node: i for i, node in enumerate(nodes)} if is_function else {}
     printer = _TreePrinter(out, _Ids(ids), print_type, depth, stop_on_name, order)
     for r in roots:
         printer.tree(r)
-    inner = [n for n in order if getattr(n.fn, "roots", None) is not None]
+    inner = [n for n in nodes if getattr(n.fn, "roots", None) is not None]
     if inner:
         out.write("\nInner graphs:\n\n")
         for node in inner:
@@ -209,15 +210,14 @@ class _TreePrinter:
         self.expanded.add(node)
         return first
 
-    def tree(self, root: Variable) -> None:
+    def tree(self, root: Variable, prefix: str = "") -> None:
         """Depth-first with an explicit stack (no recursion limit on deep graphs)."""
-        stack: list[tuple[Variable, str, str, int]] = [(root, "", "", 1)]
+        stack: list[tuple[Variable, str, str, int]] = [(root, prefix, prefix, 1)]
         while stack:
-            v, prefix, child_prefix, level = stack.pop()
+            v, p, child_prefix, level = stack.pop()
             if self.depth >= 0 and level > self.depth:
                 continue
-            expand = self.line(v, prefix)
-            if not expand or (self.stop_on_name and v.name and level > 1):
+            if not self.line(v, p) or (self.stop_on_name and v.name and level > 1):
                 continue
             kids = _operands(v.owner)
             for i in reversed(range(len(kids))):
@@ -225,22 +225,11 @@ class _TreePrinter:
                 stack.append((kids[i], child_prefix + " |", child_prefix + ("  " if last else " |"), level + 1))
 
     def inner(self, node: Apply) -> None:
+        """A scan node, then its step graph's outputs after ` >` (Theano's "Inner graphs")."""
         self.line(node.outputs[0], "")
-        for r in node.fn.roots:
-            self.tree_at(r, " >")
-
-    def tree_at(self, root: Variable, prefix: str) -> None:
         saved, self.expanded = self.expanded, set()
-        stack: list[tuple[Variable, str, str, int]] = [(root, prefix, prefix + "  ", 1)]
-        while stack:
-            v, p, cp, level = stack.pop()
-            if self.depth >= 0 and level > self.depth:
-                continue
-            if not self.line(v, p) or (self.stop_on_name and v.name and level > 1):
-                continue
-            kids = _operands(v.owner)
-            for i in reversed(range(len(kids))):
-                stack.append((kids[i], cp + " |", cp + ("  " if i == len(kids) - 1 else " |"), level + 1))
+        for r in node.fn.roots:
+            self.tree(r, " >")
         self.expanded = saved
 
 

@@ -86,7 +86,7 @@ def test_debugprint_scan_inner_graph():
     text = debugprint(f, file="str")
     assert "scan.0 [id A]" in text and "Inner graphs:" in text
     inner = text.split("Inner graphs:")[1]
-    assert " >add [id" in inner and "outputs_info[0][t-1]" in inner
+    assert " >add [id" in inner and " > |outputs_info[0][t-1]" in inner
 
 
 def test_debugprint_deep_graph_has_no_recursion_limit():
