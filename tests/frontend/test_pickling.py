@@ -261,3 +261,18 @@ def test_jit_pickles_by_reference():
     np.testing.assert_array_equal(j2(np.ones(2)), np.full(2, 2.0))
     with pytest.raises(pickle.PicklingError, match="not importable by reference"):
         pickle.dumps(th.jit(lambda v: v))
+
+
+def test_givens_and_no_outputs_round_trip():
+    data = th.shared(np.arange(6.0).reshape(3, 2), name="data")
+    x = T.dmatrix("x")
+    total = th.shared(0.0, name="total")
+    f = th.function([], [], updates=[(total, total + x.sum())], givens={x: data * 2})
+    g = pickle.loads(pickle.dumps(f))
+    assert g() == [] and f() == []
+    by_name = {v.name: v for v in g.shared}
+    assert by_name["data"] is not data and by_name["total"] is not total
+    assert float(by_name["total"].get_value()) == float(total.get_value()) == 30.0
+    by_name["data"].set_value(np.ones((1, 2)))  # the loaded givens read the loaded data
+    g()
+    assert float(by_name["total"].get_value()) == 34.0 and float(total.get_value()) == 30.0
