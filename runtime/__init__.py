@@ -133,6 +133,25 @@ def _setitem(self: Array, key: Any, value: Any) -> None:
 
 Array.__setitem__ = _setitem
 
+
+# ------------------------------------------------------------------ Array: pickling and copies
+# An Array pickles as its value (waiting for the call that computes it) and unpickles as an
+# Array that is ready; `copy.copy` returns the same immutable Array, `copy.deepcopy` one with
+# its own buffer (a th.function may later write a shared variable's buffer in place).
+def array_from_numpy(value: Any) -> Array:
+    """A ready Array holding a private, read-only, C-contiguous copy of `value`."""
+    buf = np.array(value, order="C", copy=True)
+    if buf.dtype not in DTYPE_CODES:
+        raise TypeError(f"th.Array: dtype {buf.dtype} is not supported (expected one of "
+                        f"{sorted(d.name for d in DTYPE_CODES)})")
+    buf.flags.writeable = False
+    return _native.ready_array(buf)
+
+
+Array.__reduce__ = lambda self: (array_from_numpy, (self.numpy(),))
+Array.__copy__ = lambda self: self
+Array.__deepcopy__ = lambda self, memo: array_from_numpy(self.numpy())
+
 # Code generation (the layer below) installs these into code loaded through MLIR's
 # ExecutionEngine: handed down here, since codegen never imports the runtime.
 set_runtime_hooks(cancel_flag_address(), memory_hooks(), check_hook())

@@ -134,5 +134,9 @@ NB_MODULE(_native, m) {
   }, "Addresses of the allocation hooks generated code calls (runtime/src/pool.h).");
   m.def("check_hook", [] { return (uintptr_t)&theanir_check_failed; },
         "Address of the report failed run-time checks call (for __theanir_set_check_hook).");
+  m.def("ready_array", [](nb::object buffer) { return nb::cast(Array(std::move(buffer), nullptr, 0)); },
+        nb::arg("buffer"),
+        "An Array that is complete from the start, holding `buffer` (runtime/__init__.py's "
+        "array_from_numpy passes a private C-contiguous read-only NumPy array): unpickled Arrays.");
   m.def("failing_array", &failing_array, nb::arg("message"), nb::arg("device") = 0, nb::arg("stream") = 0);
 }

@@ -14,6 +14,7 @@ PATHS = [
     ("theanir.ifelse", "ifelse"),
     ("theanir.tensor.shared_randomstreams", "RandomStreams"),
     ("theanir.sandbox.rng_mrg", "MRG_RandomStreams"),
+    ("theanir.printing", "debugprint"),
 ]
 
 
