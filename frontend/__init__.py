@@ -50,3 +50,16 @@ __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError
 from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `import theanir.printing`)
 
 __all__ += ["pp"]
+
+
+# Theano's `import theano` then `theano.printing.debugprint(...)` / `theano.tensor.matrix()`:
+# the package's module __getattr__ (written by CMakeLists.txt) imports these on first use.
+_THEANO_MODULES = ("tensor", "printing", "gradient", "compile", "sandbox", "scalar", "sparse", "ifelse")
+
+
+def theano_submodule(name: str):
+    """`theanir.<name>` for a Theano module path not imported yet; AttributeError otherwise."""
+    if name in _THEANO_MODULES:
+        import importlib
+        return importlib.import_module(f"theanir.{name}")
+    raise AttributeError(f"module 'theanir' has no attribute {name!r}")

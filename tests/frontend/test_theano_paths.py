@@ -41,3 +41,15 @@ def test_theano_style_program_runs():
     v = np.array([-1.0, 0.5, 2.0])
     np.testing.assert_allclose(f(v, 1.0), (1 / (1 + np.exp(-v))).sum())
     np.testing.assert_allclose(f(v, -1.0), np.log1p(np.exp(v)).sum())
+
+
+def test_submodules_are_attributes_after_a_bare_import():
+    """Theano programs write `import theano` then `theano.printing.debugprint(...)`."""
+    import subprocess
+    import sys
+    code = ("import theanir\n"
+            "assert callable(theanir.printing.debugprint)\n"
+            "assert callable(theanir.tensor.dmatrix)\n"
+            "try:\n    theanir.no_such_module\nexcept AttributeError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "no attribute 'no_such_module'" in out
