@@ -1,5 +1,6 @@
 // RUN: theanir-opt %s --convert-tn-to-linalg | FileCheck %s
 // RUN: theanir-opt %s --tn-to-linalg | FileCheck %s
+// RUN: theanir-opt %s --convert-tn-to-linalg | FileCheck %s --check-prefix=MODULE
 
 // Every tn op becomes linalg/tensor/arith/math; the function signature is unchanged.
 // float32 exp and tanh are arithmetic (a polynomial, 2^n from exponent bits; a rational
@@ -63,4 +64,24 @@ func.func @blocked_column_sum(%arg0: tensor<4096x512xf32>) -> tensor<512xf32> {
 func.func @blocked_row_sum_with_remainder(%arg0: tensor<3x2049xf32>) -> tensor<3x1xf32> {
   %0 = "tn.reduce_sum"(%arg0) {axes = array<i64: 1>, keepdims = true} : (tensor<3x2049xf32>) -> tensor<3x1xf32>
   return %0 : tensor<3x1xf32>
+}
+
+// A slice with traced bounds: per dimension, Python's rules on the bounds, a run-time check
+// of the length (a failed one calls @__theanir_check_failed with the message's address and the
+// bounds), the offset clamped into the dimension, then one extract_slice at dynamic offsets.
+// (The message constants and the declaration come first in the module.)
+// MODULE:      llvm.mlir.global internal constant @__theanir_check_msg_{{.+}}("getitem: the slice {0}:{1} along axis 0 of a tensor of shape (10, 4) selects {2} elements, but the compiled slice has the static length 3
+// MODULE:      func.func private @__theanir_check_failed(i64, i64, i64, i64, i64)
+// CHECK-LABEL: func.func @dynamic_slice
+// CHECK:         %[[B:.+]] = tensor.extract %arg1[%{{.+}}] : tensor<2xi64>
+// CHECK:         %[[E:.+]] = tensor.extract %arg2[%{{.+}}] : tensor<2xi64>
+// CHECK:         %[[OK:.+]] = arith.cmpi eq, %[[N:.+]], %c3_i64 : i64
+// CHECK:         %[[BAD:.+]] = arith.xori %[[OK]], %true : i1
+// CHECK:         scf.if %[[BAD]] {
+// CHECK:           func.call @__theanir_check_failed(%{{.+}}, %{{.+}}, %[[B]], %[[E]], %[[N]])
+// CHECK:         arith.minsi %{{.+}}, %c7_i64 : i64
+// CHECK:         tensor.extract_slice %arg0[%{{.+}}, %{{.+}}] [3, 4] [1, 1] : tensor<10x4xf32> to tensor<3x4xf32>
+func.func @dynamic_slice(%arg0: tensor<10x4xf32>, %arg1: tensor<2xi64>, %arg2: tensor<2xi64>) -> tensor<3x4xf32> {
+  %0 = "tn.dynamic_slice"(%arg0, %arg1, %arg2) {sizes = array<i64: 3, 4>, steps = array<i64: 1, 1>} : (tensor<10x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
 }
