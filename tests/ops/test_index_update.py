@@ -232,3 +232,14 @@ def test_bad_index_and_options():
         th.jit(lambda a: a.at[A([0, 0]), A([1, 1])].power(2.0))(np.ones((2, 2)))
     out = th.jit(lambda a: a.at[0].set(1.0, indices_are_sorted=True, unique_indices=True, mode="clip"))(np.zeros(2))
     assert out.tolist() == [1.0, 0.0]
+
+
+def test_at_on_concrete_arrays():
+    """th.Array has .at too, computed eagerly (op by op under th.jit, as JAX does)."""
+    a = th.jit(lambda x: x * 2)(np.ones((3, 2)))
+    assert isinstance(a, th.Array)
+    assert_close(a.at[1].set(5.0), _np_update(np.full((3, 2), 2.0), 1, 5.0, "set"))
+    assert_close(a.at[A([0, 0]), 1].add(1.0), _np_update(np.full((3, 2), 2.0), (A([0, 0]), 1), 1.0, "add"))
+    assert_close(a.at[A([2, 2])].min(A([[3.0, -1.0], [1.0, 0.0]])), A([[2.0, 2], [2, 2], [1, -1]]))
+    assert_close(a.at[1:].get(), np.full((2, 2), 2.0))
+    assert_close(a, np.full((3, 2), 2.0))  # unchanged
