@@ -233,6 +233,15 @@ def test_first_argument_must_be_a_subtensor():
         T.set_subtensor(np.zeros(3), 1.0)
 
 
+def test_float_into_int_refused():
+    x = T.lvector("x")
+    f = th.function([x], T.inc_subtensor(x[1:], 0.5))
+    with pytest.raises(TypeError, match="inc_subtensor: cannot write float.* into a int64 tensor"):
+        f(np.arange(3))
+    g = th.function([x], T.inc_subtensor(x[1:], 2))
+    assert np.asarray(g(np.arange(3))).tolist() == [0, 3, 4]
+
+
 def test_shape_mismatch_names_shapes_and_line():
     x, y = T.dmatrix("x"), T.dvector("y")
     out = T.set_subtensor(x[1:3], y)  # the line the error points to

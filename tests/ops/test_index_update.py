@@ -182,12 +182,17 @@ def test_scan_writes_row_per_step(rng):
 
 
 def test_dtypes():
-    """y is cast to x's dtype; ints, bools and float32 are written as such."""
-    f = th.jit(lambda a, b, c: (a.at[1:].set(2.7), a.at[A([0, 0])].add(3), b.at[0].set(True),
+    """y is cast to x's dtype within its kind; ints, bools and float32 are written as such;
+    floats into ints are refused, not truncated."""
+    f = th.jit(lambda a, b, c: (a.at[1:].set(np.int64(2)), a.at[A([0, 0])].add(3), b.at[0].set(True),
                                 c.at[A([1])].set(np.float64(0.1))))
     a, b, c = np.arange(4, dtype=np.int32), np.zeros(3, bool), np.zeros(2, np.float32)
     got = f(a, b, c)
     assert_close(got[0], np.array([0, 2, 2, 2], np.int32))
+    with pytest.raises(TypeError, match=r"at\[\]\.set: cannot write float64 values into a int32 tensor.*test_index_update\.py"):
+        th.jit(lambda a: a.at[1:].set(2.7))(a)
+    with pytest.raises(TypeError, match="cannot write int64 values into a bool tensor"):
+        th.jit(lambda b: b.at[0].add(np.int64(1)))(b)
     assert_close(got[1], np.array([6, 1, 2, 3], np.int32))
     assert_close(got[2], np.array([True, False, False]))
     assert_close(got[3], np.array([0, 0.1], np.float32))
