@@ -60,14 +60,14 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
         sub = x.owner.args[0]
         base, entries = sub.owner.args[0], sub.owner.args[1:]
         return Apply(fn, (base, y, *entries), {"reshaped": x},
-                     type_rule=lambda _: _type_of(base)).outputs[0]
+                     type_rule=_TypeOf(base)).outputs[0]
     if isinstance(x, Variable):
         if not _is_subtensor(x):
             raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
                             f"(the part to write), got {describe(x)}")
         base, entries = x.owner.args[0], x.owner.args[1:]
         # the result has the type of the indexed variable, whatever the index (no probe needed)
-        return Apply(fn, (base, y, *entries), {}, type_rule=lambda _: _type_of(base)).outputs[0]
+        return Apply(fn, (base, y, *entries), {}, type_rule=_TypeOf(base)).outputs[0]
     if isinstance(x, Tensor):
         origin = getattr(x, "subtensor_of", None)
         if origin is None:
@@ -80,9 +80,18 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
                     f"symbolic variable, got {type(x).__name__}")
 
 
-def _type_of(base: Any) -> tuple[Any, Any]:
-    v = as_variable(base)
-    return v.ndim, v.dtype
+class _TypeOf:
+    """The type rule of an update node: the indexed variable's (ndim, dtype). A class, not a
+    closure, so graphs holding it can be pickled."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def __call__(self, _index: int) -> tuple[Any, Any]:
+        v = as_variable(self.base)
+        return v.ndim, v.dtype
 
 
 def set_subtensor(x: Any, y: Any, inplace: bool = False,
