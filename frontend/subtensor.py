@@ -22,6 +22,8 @@ from .np_update import fit_value
 from .symbolic_graph import Apply, Variable, _getitem, as_variable, describe
 from .tensor import Tensor
 
+__all__ = ["set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1"]
+
 
 class _SubtensorUpdate:
     """The graph node's function: base[idx] updated by y (idx rebuilt like `_getitem`'s)."""
@@ -107,3 +109,13 @@ def inc_subtensor(x: Any, y: Any, inplace: bool = False, set_instead_of_inc: boo
     """The indexed variable of the subtensor `x` with y added to that part; repeated indices
     accumulate. `set_instead_of_inc=True` is set_subtensor."""
     return _update(_SET if set_instead_of_inc else _INC, x, y)
+
+
+def advanced_set_subtensor1(x: Any, y: Any, ilist: Any) -> Any:
+    """Theano's `advanced_set_subtensor1(x, y, ilist)`: set_subtensor(x[ilist], y)."""
+    return set_subtensor(x[ilist], y)
+
+
+def advanced_inc_subtensor1(x: Any, y: Any, ilist: Any) -> Any:
+    """Theano's `advanced_inc_subtensor1(x, y, ilist)`: inc_subtensor(x[ilist], y)."""
+    return inc_subtensor(x[ilist], y)

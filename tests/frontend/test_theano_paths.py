@@ -12,6 +12,7 @@ PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
     ("theanir.ifelse", "ifelse"),
+    ("theanir.tensor.subtensor", "inc_subtensor"),
 ]
 
 
