@@ -11,8 +11,8 @@ import theanir
 PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
-    ("theanir.ifelse", "ifelse"),
     ("theanir.tensor.subtensor", "inc_subtensor"),
+    ("theanir.ifelse", "ifelse"),
 ]
 
 
