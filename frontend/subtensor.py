@@ -33,7 +33,10 @@ class _SubtensorUpdate:
     def __init__(self, mode: str, label: str):
         self.mode, self.label = mode, label
 
-    def __call__(self, base: Any, y: Any, *entries: Any, reshaped: Any = None) -> Tensor:
+    def __call__(self, base: Any, y: Any, *entries: Any, reshaped: Any = None,
+                 part: Any = None) -> Tensor:
+        # `part` (the subtensor x[idx] itself) is an input only so that graph walks see the
+        # indexing node (th.function specializes on the inputs a slice's length depends on)
         idx = tuple(slice(*e[1:]) if isinstance(e, tuple) and e[:1] == ("slice",) else e
                     for e in entries)
         idx = idx[0] if len(idx) == 1 else idx
@@ -69,7 +72,7 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
                             f"(the part to write), got {describe(x)}")
         base, entries = x.owner.args[0], x.owner.args[1:]
         # the result has the type of the indexed variable, whatever the index (no probe needed)
-        return Apply(fn, (base, y, *entries), {}, type_rule=_TypeOf(base)).outputs[0]
+        return Apply(fn, (base, y, *entries), {"part": x}, type_rule=_TypeOf(base)).outputs[0]
     if isinstance(x, Tensor):
         origin = getattr(x, "subtensor_of", None)
         if origin is None:
