@@ -41,6 +41,10 @@ from .eager import eager_functions as _eager_functions  # noqa: E402
 globals().update({n: f for n, f in _eager_functions(_np_api, _public_np).items()
                   if globals().get(n) is getattr(_np_api, n)})
 
+from .array import install_at as _install_at  # noqa: E402
+
+_install_at()  # th.Array.at[idx].set(v), computed eagerly
+
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",

@@ -11,6 +11,25 @@ the data). Passing an Array to another compiled function does not wait: the runt
 the calls. With `th.config.sync = True` (THEANIR_SYNC=1) calls run inline and return Arrays
 that are ready.
 """
+import sys
+from typing import Any
+
 from theanir.runtime import Array, synchronize
 
-__all__ = ["Array", "synchronize"]
+from .tensor import _IndexUpdateHelper
+
+__all__ = ["Array", "synchronize", "install_at"]
+
+
+def _at(self: Array) -> Any:
+    # the eager functions are looked up per use: a reference held by the (nanobind) type
+    # would keep compiled functions alive past the interpreter's teardown of the runtime
+    th = sys.modules["theanir.frontend"]
+    return _IndexUpdateHelper(self, th.index_update, th.getitem)
+
+
+def install_at() -> None:
+    """Give th.Array JAX's `y = x.at[idx].set(v)` (.add, .multiply, .min, .max, .get ...),
+    computed by the eager th.index_update / th.getitem (installed from frontend/__init__.py:
+    the runtime layer below cannot import the frontend)."""
+    Array.at = property(_at)

@@ -2,7 +2,8 @@
 
 Traced tensors are values, so a write makes a new tensor: `index_update(x, idx, y, mode)` is
 x with the part `x[idx]` replaced by `mode` of that part and y (y broadcast to the part's
-shape and cast to x's dtype, as JAX and Theano do). Any index `getitem` accepts works, and
+shape and cast to x's dtype within its kind: float64 into float32 or int into float is
+fine, float into int is refused rather than truncated). Any index `getitem` accepts works, and
 the route follows what the index is:
 
 - basic (ints, static slices with any step, None, Ellipsis): the part is one strided slab,
@@ -83,7 +84,12 @@ def index_update(x: Any, idx: Any, y: Any, mode: str = "set", fn: str = "at[].se
     if mode not in COMBINE:
         raise ValueError(f"{fn}: unknown update mode {mode!r}; one of {sorted(COMBINE)}")
     x = as_tensor(x)
-    y = astype(as_tensor(y), x.dtype)
+    y = as_tensor(y)
+    if not np.can_cast(y.dtype, x.dtype, casting="same_kind"):
+        raise TypeError(f"{fn}: cannot write {y.dtype.name} values into a {x.dtype.name} tensor "
+                        f"(NumPy's same_kind casting: the values would be truncated); cast them "
+                        f"first, e.g. y.astype('{x.dtype.name}') {_at()}")
+    y = astype(y, x.dtype)
     part = getitem(x, idx)
     y = fit_value(fn, y, part.shape, x)
     items = _expand_entries(x, idx)

@@ -22,6 +22,8 @@ from .np_update import fit_value
 from .symbolic_graph import Apply, Variable, _getitem, as_variable, describe
 from .tensor import Tensor
 
+__all__ = ["set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1"]
+
 
 class _SubtensorUpdate:
     """The graph node's function: base[idx] updated by y (idx rebuilt like `_getitem`'s)."""
@@ -31,7 +33,10 @@ class _SubtensorUpdate:
     def __init__(self, mode: str, label: str):
         self.mode, self.label = mode, label
 
-    def __call__(self, base: Any, y: Any, *entries: Any, reshaped: Any = None) -> Tensor:
+    def __call__(self, base: Any, y: Any, *entries: Any, reshaped: Any = None,
+                 part: Any = None) -> Tensor:
+        # `part` (the subtensor x[idx] itself) is an input only so that graph walks see the
+        # indexing node (th.function specializes on the inputs a slice's length depends on)
         idx = tuple(slice(*e[1:]) if isinstance(e, tuple) and e[:1] == ("slice",) else e
                     for e in entries)
         idx = idx[0] if len(idx) == 1 else idx
@@ -60,14 +65,14 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
         sub = x.owner.args[0]
         base, entries = sub.owner.args[0], sub.owner.args[1:]
         return Apply(fn, (base, y, *entries), {"reshaped": x},
-                     type_rule=lambda _: _type_of(base)).outputs[0]
+                     type_rule=_TypeOf(base)).outputs[0]
     if isinstance(x, Variable):
         if not _is_subtensor(x):
             raise TypeError(f"{fn.label}: the first argument must be a subtensor such as x[idx] "
                             f"(the part to write), got {describe(x)}")
         base, entries = x.owner.args[0], x.owner.args[1:]
         # the result has the type of the indexed variable, whatever the index (no probe needed)
-        return Apply(fn, (base, y, *entries), {}, type_rule=lambda _: _type_of(base)).outputs[0]
+        return Apply(fn, (base, y, *entries), {"part": x}, type_rule=_TypeOf(base)).outputs[0]
     if isinstance(x, Tensor):
         origin = getattr(x, "subtensor_of", None)
         if origin is None:
@@ -80,9 +85,18 @@ def _update(fn: _SubtensorUpdate, x: Any, y: Any) -> Any:
                     f"symbolic variable, got {type(x).__name__}")
 
 
-def _type_of(base: Any) -> tuple[Any, Any]:
-    v = as_variable(base)
-    return v.ndim, v.dtype
+class _TypeOf:
+    """The type rule of an update node: the indexed variable's (ndim, dtype). A class, not a
+    closure, so graphs holding it can be pickled."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def __call__(self, _index: int) -> tuple[Any, Any]:
+        v = as_variable(self.base)
+        return v.ndim, v.dtype
 
 
 def set_subtensor(x: Any, y: Any, inplace: bool = False,
@@ -98,3 +112,13 @@ def inc_subtensor(x: Any, y: Any, inplace: bool = False, set_instead_of_inc: boo
     """The indexed variable of the subtensor `x` with y added to that part; repeated indices
     accumulate. `set_instead_of_inc=True` is set_subtensor."""
     return _update(_SET if set_instead_of_inc else _INC, x, y)
+
+
+def advanced_set_subtensor1(x: Any, y: Any, ilist: Any) -> Any:
+    """Theano's `advanced_set_subtensor1(x, y, ilist)`: set_subtensor(x[ilist], y)."""
+    return set_subtensor(x[ilist], y)
+
+
+def advanced_inc_subtensor1(x: Any, y: Any, ilist: Any) -> Any:
+    """Theano's `advanced_inc_subtensor1(x, y, ilist)`: inc_subtensor(x[ilist], y)."""
+    return inc_subtensor(x[ilist], y)

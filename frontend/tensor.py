@@ -190,15 +190,19 @@ _JAX_MODES = (None, "clip", "promise_in_bounds")
 
 
 class _IndexUpdateHelper:
-    """`x.at`: indexing it gives the reference whose methods make the updated tensor."""
+    """`x.at`: indexing it gives the reference whose methods make the updated tensor.
 
-    __slots__ = ("x",)
+    `update(x, idx, y, mode, fn=...)` and `get(x, idx)` compute; by default numpy_api's
+    `index_update` and `getitem` (traced); `th.Array.at` passes the eager ones."""
 
-    def __init__(self, x: Tensor):
-        self.x = x
+    __slots__ = ("x", "update", "get")
+
+    def __init__(self, x: Any, update: Any = None, get: Any = None):
+        self.x, self.update, self.get = x, update, get
 
     def __getitem__(self, idx: Any) -> "_IndexUpdateRef":
-        return _IndexUpdateRef(self.x, idx)
+        return _IndexUpdateRef(self.x, idx, self.update or _api().index_update,
+                               self.get or _api().getitem)
 
     def __repr__(self) -> str:
         return f"_IndexUpdateHelper({self.x!r})"
@@ -208,10 +212,10 @@ class _IndexUpdateRef:
     """`x.at[idx]`. The keyword arguments JAX takes (indices_are_sorted, unique_indices,
     mode) are accepted; out-of-range traced indices are clamped (mode "clip")."""
 
-    __slots__ = ("x", "idx")
+    __slots__ = ("x", "idx", "update", "read")
 
-    def __init__(self, x: Tensor, idx: Any):
-        self.x, self.idx = x, idx
+    def __init__(self, x: Any, idx: Any, update: Any, read: Any):
+        self.x, self.idx, self.update, self.read = x, idx, update, read
 
     def _update(self, mode: str, y: Any, kw: dict) -> Tensor:
         jax_mode = kw.pop("mode", None)
@@ -223,14 +227,14 @@ class _IndexUpdateRef:
             raise NotImplementedError(
                 f"at[].{mode}: mode={jax_mode!r} is not supported; traced indices out of range "
                 f"are clamped (mode='clip'), constant ones raise IndexError")
-        return _api().index_update(self.x, self.idx, y, mode, fn=f"at[].{mode}")
+        return self.update(self.x, self.idx, y, mode, fn=f"at[].{mode}")
 
     def get(self, **kw: Any) -> Tensor:
         """x[idx] (JAX's keywords accepted; traced indices clamp as in `x[idx]`)."""
         unknown = set(kw) - {"indices_are_sorted", "unique_indices", "mode", "fill_value"}
         if unknown:
             raise TypeError(f"at[].get: unexpected keyword arguments {sorted(unknown)}")
-        return _api().getitem(self.x, self.idx)
+        return self.read(self.x, self.idx)
 
     def set(self, values: Any, **kw: Any) -> Tensor: return self._update("set", values, kw)
     def add(self, values: Any, **kw: Any) -> Tensor: return self._update("add", values, kw)

@@ -26,7 +26,7 @@ from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jaco
 from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariable, Variable,
                              as_variable, dimshuffle)
 from .lift import lift
-from .subtensor import inc_subtensor, set_subtensor
+from .subtensor import advanced_inc_subtensor1, advanced_set_subtensor1, inc_subtensor, set_subtensor
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ input variables
@@ -241,7 +241,7 @@ _EXPLICIT = [
     "SharedVariable", "nnet", "sum", "mean", "prod", "inv", "reshape", "flatten", "stack", "join",
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
-    "set_subtensor", "inc_subtensor",
+    "set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1",
 ]
 __all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
 

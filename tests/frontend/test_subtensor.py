@@ -106,12 +106,14 @@ def test_verify_grad(dtype, rng):
 
 def test_repeated_indices():
     """inc_subtensor accumulates repeats (Theano); set_subtensor keeps the last write."""
+    from theanir.tensor.subtensor import advanced_inc_subtensor1, advanced_set_subtensor1
     x, y, i = T.dvector("x"), T.dvector("y"), T.lvector("i")
     f = th.function([x, y, i], [T.inc_subtensor(x[i], y), T.set_subtensor(x[i], y),
-                                T.inc_subtensor(x[i], y, set_instead_of_inc=True)])
-    inc, set_, set2 = f(np.zeros(3), A([1.0, 2.0, 4.0]), A([2, 0, 2]))
-    assert np.asarray(inc).tolist() == [2.0, 0.0, 5.0]
-    assert np.asarray(set_).tolist() == [2.0, 0.0, 4.0]
+                                T.inc_subtensor(x[i], y, set_instead_of_inc=True),
+                                advanced_inc_subtensor1(x, y, i), advanced_set_subtensor1(x, y, i)])
+    inc, set_, set2, inc1, set1 = f(np.zeros(3), A([1.0, 2.0, 4.0]), A([2, 0, 2]))
+    assert np.asarray(inc).tolist() == np.asarray(inc1).tolist() == [2.0, 0.0, 5.0]
+    assert np.asarray(set_).tolist() == np.asarray(set1).tolist() == [2.0, 0.0, 4.0]
     assert np.asarray(set2).tolist() == [2.0, 0.0, 4.0]
 
 
@@ -231,6 +233,15 @@ def test_first_argument_must_be_a_subtensor():
         th.jit(lambda a: T.set_subtensor(a * 2, 1.0))(np.zeros(3))
     with pytest.raises(TypeError, match="subtensor"):
         T.set_subtensor(np.zeros(3), 1.0)
+
+
+def test_float_into_int_refused():
+    x = T.lvector("x")
+    f = th.function([x], T.inc_subtensor(x[1:], 0.5))
+    with pytest.raises(TypeError, match="inc_subtensor: cannot write float.* into a int64 tensor"):
+        f(np.arange(3))
+    g = th.function([x], T.inc_subtensor(x[1:], 2))
+    assert np.asarray(g(np.arange(3))).tolist() == [0, 3, 4]
 
 
 def test_shape_mismatch_names_shapes_and_line():
