@@ -97,6 +97,10 @@ def _check_unit(who: str, name: str, p: Any) -> None:
         raise ValueError(f"th.random.{who}: {name} must lie in [0, 1], got {p!r}")
 
 
+def _is_number(x: Any, value: float) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and float(x) == value
+
+
 def _check_sum(p: Any) -> None:
     if not isinstance(p, Tensor) and abs(float(np.sum(p)) - 1.0) > 1e-5:
         raise ValueError(f"th.random.choice: p must sum to 1 (within 1e-5), got {float(np.sum(p))}")
@@ -154,6 +158,8 @@ def uniform(k: Any, shape: Sequence[int] = (), dtype: Any = None, minval: Any = 
     dt = _float_dtype("uniform", dtype)
     shape = _shape("uniform", shape)
     u = _random_bits(_key("uniform", k), shape, dt)
+    if _is_number(minval, 0.0) and _is_number(maxval, 1.0):
+        return u  # max(0, u * 1 + 0) is u: skip a pass over the draws
     lo = tnp.astype(tnp.as_tensor(minval), dt)
     hi = tnp.astype(tnp.as_tensor(maxval), dt)
     out = tnp.maximum(lo, u * (hi - lo) + lo)
