@@ -10,7 +10,8 @@ Peers run only if they import. The thread limits (OMP/OpenBLAS/MKL/XLA, torch.se
 th.config.threads) are set before any import; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset
 (docs: DESIGN.md section 7). Timing: a warm-up call (compile included), then `--rounds` rounds
 that run every implementation once in turn; the table shows the median and each peer's time
-over theanir's (above 1: theanir is faster).
+over theanir's (above 1: theanir is faster). Last, the seed MLP's batch-60 training step with
+and without a dropout layer (rows "mlp step batch 60": time over the plain step's).
 
     python bench/random.py [--n 10000000] [--rounds 15] [--results DIR]
 
@@ -95,11 +96,62 @@ def measure(n: int, rounds: int) -> list[dict]:
     return rows
 
 
+def dropout_overhead(rounds: int, steps: int = 200) -> list[dict]:
+    """The seed MLP (784-500-10, tanh, softmax cross-entropy, SGD, float32) at batch 60: one
+    jitted training step with and without inverted dropout (rate 0.5) on the hidden layer."""
+    import theanir as th
+    rng = np.random.default_rng(0)
+    params = [rng.normal(0, 0.05, (784, 500)).astype(np.float32), np.zeros(500, np.float32),
+              rng.normal(0, 0.05, (500, 10)).astype(np.float32), np.zeros(10, np.float32)]
+    x = rng.uniform(0, 1, (60, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 60)
+
+    def loss(ps, x, y, key):
+        w1, b1, w2, b2 = ps
+        h = th.tanh(x @ w1 + b1)
+        if key is not None:
+            h = th.where(th.random.bernoulli(key, np.float32(0.5), h.shape), h * 2.0, 0.0)
+        logp = th.log_softmax(h @ w2 + b2, axis=-1)
+        return -th.mean(th.take_along_axis(logp, y[:, None], axis=1))
+
+    def step(ps, x, y, key, drop):
+        key, sub = th.random.split(key)
+        g = th.grad(loss)(ps, x, y, sub if drop else None)
+        return [p - 0.01 * gp for p, gp in zip(ps, g)], key
+
+    plain = th.jit(lambda ps, x, y, k: step(ps, x, y, k, False), donate_argnums=0)
+    drop = th.jit(lambda ps, x, y, k: step(ps, x, y, k, True), donate_argnums=0)
+    state = {"plain": ([p.copy() for p in params], th.random.key(0)),
+             "dropout": ([p.copy() for p in params], th.random.key(0))}
+    fns = {"plain": plain, "dropout": drop}
+
+    def run(name: str) -> None:
+        ps, k = state[name]
+        for _ in range(steps):
+            ps, k = fns[name](ps, x, y, k)
+        np.asarray(ps[-1])
+        state[name] = (ps, k)
+
+    for name in fns:
+        run(name)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name in fns:
+            t0 = time.perf_counter()
+            run(name)
+            times[name].append((time.perf_counter() - t0) / steps)
+    base = statistics.median(times["plain"])
+    return [{"bench": "random", "dist": "mlp step batch 60", "impl": name, "n": 60, "threads": 1,
+             "median_s": round(statistics.median(ts), 6), "min_s": round(min(ts), 6),
+             "ns_per_draw": None, "peer_over_theanir": round(statistics.median(ts) / base, 3)}
+            for name, ts in times.items()]
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| distribution | implementation | median (ms) | ns / draw | time / theanir's |",
              "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['dist']} | {r['impl']} | {r['median_s'] * 1e3:.1f} | {r['ns_per_draw']} | "
+        lines.append(f"| {r['dist']} | {r['impl']} | {r['median_s'] * 1e3:.3f} | {r['ns_per_draw']} | "
                      f"{r['peer_over_theanir']} |")
     return "\n".join(lines)
 
@@ -110,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--results", default=None, help="write random.json and random.md here")
     args = ap.parse_args(argv)
-    rows = measure(args.n, args.rounds)
+    rows = measure(args.n, args.rounds) + dropout_overhead(max(3, args.rounds // 2))
     text = table(rows)
     print(text)
     if args.results:

@@ -34,6 +34,19 @@ __all__ = ["RandomStreams", "MRG_RandomStreams", "RandomStateSharedVariable"]
 
 RandomStateSharedVariable = SharedVariable
 
+# Every random state made so far, in creation order: th.scan (control_symbolic.py) asks which
+# were made while it recorded a step, and carries those through the loop.
+_STATES: list[SharedVariable] = []
+
+
+def state_count() -> int:
+    return len(_STATES)
+
+
+def states_since(mark: int) -> list[SharedVariable]:
+    """The random states created after `state_count()` returned `mark`."""
+    return _STATES[mark:]
+
 
 def _initial_key(seed: int, index: int) -> np.ndarray:
     """fold_in(key(seed), index), computed in NumPy (no compile for creating a draw)."""
@@ -172,6 +185,8 @@ class RandomStreams:
         index = len(self.state_updates)
         state = shared(_initial_key(self.default_instance_seed, index), name=f"random_state_{index}")
         state.default_update = apply(_next_state, state)
+        state.scan_advance = _next_state  # a scan step advances its carried key with this
+        _STATES.append(state)
         self.state_updates.append((state, state.default_update))
         return state
 
