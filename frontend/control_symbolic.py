@@ -22,7 +22,7 @@ import numpy as np
 from .control_flow import _split_return, ifelse, register_symbolic, scan, until
 from . import random_streams
 from .symbolic_graph import (Apply, Evaluator, Variable, as_variable, describe, graph_leaves,  # noqa: F401
-                             is_symbolic)
+                             is_symbolic)  # noqa: F401
 
 
 def _as_list(x: Any) -> list[Any]:
