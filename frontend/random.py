@@ -29,8 +29,8 @@ from .config import config
 from .eager import eager
 from .tensor import Tensor
 
-__all__ = ["key", "PRNGKey", "split", "fold_in", "bits", "uniform", "normal", "bernoulli",
-           "categorical", "gumbel", "randint", "permutation", "choice", "key_data"]
+__all__ = ["key", "PRNGKey", "split", "fold_in", "bits", "uniform", "normal", "truncated_normal",
+           "bernoulli", "categorical", "gumbel", "randint", "permutation", "choice", "key_data"]
 
 _WORD = 2 ** 32
 _INT_KINDS = "iu"
@@ -180,6 +180,26 @@ def normal(k: Any, shape: Sequence[int] = (), dtype: Any = None) -> Tensor:
     u = tnp.reshape(_random_bits(k, (2, n), dt), (2,) + shape)
     radius = tnp.sqrt(tnp.log1p(-u[0]) * -2.0)
     return radius * tnp.cos(u[1] * (2 * math.pi))
+
+
+def truncated_normal(k: Any, lower: float, upper: float, shape: Sequence[int] = (),
+                     dtype: Any = None) -> Tensor:
+    """Standard normal restricted to [lower, upper] by inverting its CDF (JAX's method):
+    sqrt(2) erfinv(u), u uniform between erf(lower / sqrt 2) and erf(upper / sqrt 2). The
+    bounds are Python numbers; erfinv is Giles' single-precision polynomial (relative error
+    ~1e-7, also for float64)."""
+    dt = _float_dtype("truncated_normal", dtype)
+    shape = _shape("truncated_normal", shape)
+    try:
+        lo, hi = float(lower), float(upper)
+    except TypeError:
+        raise TypeError("th.random.truncated_normal: lower and upper must be Python numbers") from None
+    if not lo < hi:
+        raise ValueError(f"th.random.truncated_normal: lower must be below upper, got {lo} and {hi}")
+    a, b = math.erf(lo / math.sqrt(2)), math.erf(hi / math.sqrt(2))
+    z = _erfinv32(uniform(k, shape, dt, a, b)) * float(np.sqrt(2))
+    return tnp.clip(z, float(np.nextafter(dt.type(lo), dt.type(np.inf))),
+                    float(np.nextafter(dt.type(hi), dt.type(-np.inf))))
 
 
 # Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011), single precision; the
