@@ -144,8 +144,7 @@ def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non
     all_roots = roots + ([stop_var] if stop_var is not None else [])
     # Random draws made in the step carry their stream's key through the loop (each step
     # draws new numbers); the final keys come back as Theano's scan updates.
-    made = set(random_streams.states_since(mark))
-    states = [v for v in graph_leaves(all_roots) if v in made]
+    states = [v for v in graph_leaves(all_roots) if random_streams.made_since(v, mark)]
     outs += [(s, [-1]) for s in states]
     args += states
     inner = _inner(all_roots, set(args))

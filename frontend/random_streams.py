@@ -36,18 +36,19 @@ __all__ = ["RandomStreams", "MRG_RandomStreams", "RandomStateSharedVariable"]
 
 RandomStateSharedVariable = SharedVariable
 
-# Every random state made so far, in creation order: th.scan (control_symbolic.py) asks which
-# were made while it recorded a step, and carries those through the loop.
-_STATES: list[SharedVariable] = []
+# Random states are numbered in creation order: th.scan (control_symbolic.py) carries through
+# its loop the states made while it recorded a step (a number >= the count before).
+_made = 0
 
 
 def state_count() -> int:
-    return len(_STATES)
+    """How many random states exist so far (the next state's serial number)."""
+    return _made
 
 
-def states_since(mark: int) -> list[SharedVariable]:
-    """The random states created after `state_count()` returned `mark`."""
-    return _STATES[mark:]
+def made_since(v: Any, mark: int) -> bool:
+    """Is `v` a random state created after `state_count()` returned `mark`?"""
+    return getattr(v, "random_serial", -1) >= mark
 
 
 def _initial_key(seed: int, index: int) -> np.ndarray:
@@ -188,7 +189,8 @@ class RandomStreams:
         state = shared(_initial_key(self.default_instance_seed, index), name=f"random_state_{index}")
         state.default_update = apply(_next_state, state)
         state.scan_advance = _next_state  # a scan step advances its carried key with this
-        _STATES.append(state)
+        global _made
+        state.random_serial, _made = _made, _made + 1
         self.state_updates.append((state, state.default_update))
         return state
 
