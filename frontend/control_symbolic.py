@@ -20,7 +20,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .control_flow import _split_return, ifelse, register_symbolic, scan, until
-from .symbolic_graph import Apply, Evaluator, Variable, as_variable, describe, is_symbolic  # noqa: F401
+from . import random_streams
+from .symbolic_graph import (Apply, Evaluator, Variable, as_variable, describe, graph_leaves,  # noqa: F401
+                             is_symbolic)  # noqa: F401
 
 
 def _as_list(x: Any) -> list[Any]:
@@ -50,8 +52,9 @@ class _ScanNode:
     def __init__(self, seqs: list[tuple[Any, list[int] | None]], outs: list[tuple[Any, Any]],
                  placeholders: list[Variable], roots: list[Variable], stop: Variable | None,
                  frontier: list[Variable], go_backwards: bool, n_steps: Any,
-                 truncate_gradient: int = -1):
+                 truncate_gradient: int = -1, states: list[Variable] = ()):
         self.seqs, self.outs = seqs, outs
+        self.states = list(states)  # random keys carried as extra outputs, after the roots
         self.truncate_gradient = truncate_gradient
         self.placeholders, self.roots, self.stop = placeholders, roots, stop
         self.frontier, self.go_backwards = frontier, go_backwards
@@ -68,6 +71,7 @@ class _ScanNode:
         def step(*args: Any) -> Any:
             ev = Evaluator({**frontier_values, **dict(zip(self.placeholders, args))})
             values = [ev.value(r) for r in self.roots]
+            values += [s.scan_advance(ev.value(s)) for s in self.states]
             return (values, until(ev.value(self.stop))) if self.stop is not None else values
 
         outs, _ = scan(step, sequences or None, outputs_info or None, None, n_steps,
@@ -133,18 +137,26 @@ def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non
             args.append(_placeholder(ndim if taps == [-1] else ndim - 1, dtype,
                                      f"outputs_info[{i}][t{k:+d}]"))
     non_seqs = [as_variable(x) for x in _as_list(non_sequences)]
+    mark = random_streams.state_count()
     values, stop = _split_return(fn(*args, *non_seqs))
     roots = [as_variable(v) for v in values]
     stop_var = None if stop is None else as_variable(stop)
     all_roots = roots + ([stop_var] if stop_var is not None else [])
+    # Random draws made in the step carry their stream's key through the loop (each step
+    # draws new numbers); the final keys come back as Theano's scan updates.
+    states = [v for v in graph_leaves(all_roots) if random_streams.made_since(v, mark)]
+    outs += [(s, [-1]) for s in states]
+    args += states
     inner = _inner(all_roots, set(args))
     node_fn = _ScanNode(seqs, outs, args, roots, stop_var, _frontier(all_roots, inner),
-                        go_backwards, n_steps, truncate_gradient)
+                        go_backwards, n_steps, truncate_gradient, states)
     init_vars = [init for init, _ in outs]
+    nout = len(roots) + len(states)
     node = Apply(node_fn, ([x for x, _ in seqs], init_vars, n_steps, *node_fn.frontier), {},
-                 nout=len(roots), type_rule=lambda i: _stacked_type(roots[i]))
-    result = list(node.outputs)
-    return (result if return_list or len(result) != 1 else result[0]), OrderedDict()
+                 nout=nout, type_rule=lambda i: _stacked_type((roots + states)[i]))
+    result = list(node.outputs[:len(roots)])
+    updates = OrderedDict((s, node.outputs[len(roots) + i][-1]) for i, s in enumerate(states))
+    return (result if return_list or len(result) != 1 else result[0]), updates
 
 
 def _stacked_type(v: Variable) -> tuple[int | None, np.dtype | None]:

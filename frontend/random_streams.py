@@ -8,7 +8,9 @@ Each draw owns a shared variable holding a Threefry key (`th.random`), seeded fr
 stream's seed and the draw's creation index. The draw reads the key's second split half; the
 variable's `default_update` is the first half, so a compiled `th.function` that uses the draw
 advances the key on every call (Theano's default updates, frontend/symbolic.py
-`with_default_updates`; `no_default_updates=True` keeps the key fixed). `seed(n)` resets
+`with_default_updates`; `no_default_updates=True` keeps the key fixed). A draw made inside a
+symbolic `th.scan` step has its key carried through the loop (control_symbolic.py: new
+numbers each step; the scan returns the final keys as its updates). `seed(n)` resets
 every key of the stream. Both classes share one implementation: the numbers differ from
 Theano's (another generator), the semantics do not. `size` may be symbolic (`x.shape`,
 `(x.shape[0], 10)`): it is evaluated when the function is traced.
@@ -33,6 +35,20 @@ from .tensor import Tensor
 __all__ = ["RandomStreams", "MRG_RandomStreams", "RandomStateSharedVariable"]
 
 RandomStateSharedVariable = SharedVariable
+
+# Random states are numbered in creation order: th.scan (control_symbolic.py) carries through
+# its loop the states made while it recorded a step (a number >= the count before).
+_made = 0
+
+
+def state_count() -> int:
+    """How many random states exist so far (the next state's serial number)."""
+    return _made
+
+
+def made_since(v: Any, mark: int) -> bool:
+    """Is `v` a random state created after `state_count()` returned `mark`?"""
+    return getattr(v, "random_serial", -1) >= mark
 
 
 def _initial_key(seed: int, index: int) -> np.ndarray:
@@ -172,6 +188,9 @@ class RandomStreams:
         index = len(self.state_updates)
         state = shared(_initial_key(self.default_instance_seed, index), name=f"random_state_{index}")
         state.default_update = apply(_next_state, state)
+        state.scan_advance = _next_state  # a scan step advances its carried key with this
+        global _made
+        state.random_serial, _made = _made, _made + 1
         self.state_updates.append((state, state.default_update))
         return state
 

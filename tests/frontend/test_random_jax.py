@@ -48,6 +48,14 @@ def test_matches_jax_under_jit_with_traced_keys():
     _check(th.jit(_all)(np.asarray(R.key(0)), np.asarray(R.PRNGKey(42))))
 
 
+def test_float32_normal_is_within_a_few_ulp_of_jax():
+    """JAX 0.10.2: jax.random.normal(PRNGKey(42), (6,)); same formula, XLA's erfinv polynomial."""
+    want = np.float32([-0.02830461598932743, 0.4671318531036377, 0.2957029640674591,
+                       0.15354591608047485, -0.12403281778097153, 0.21692314743995667])
+    got = np.asarray(th.jit(lambda k: R.normal(k, (6,), np.float32))(np.asarray(R.key(42))))
+    assert np.all(np.abs(got - want) <= 4 * np.spacing(np.abs(want)))
+
+
 def test_key_from_traced_seed_and_big_seeds():
     f = th.jit(lambda s: R.key(s))
     for s in (0, 42, 2**33 + 7, -1):

@@ -114,3 +114,12 @@ def test_same_numbers_in_a_new_process():
             "print(np.asarray(th.random.uniform(th.random.key(31), (4,), np.float64)).tolist())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(out) == np.asarray(R.uniform(R.key(31), (4,), np.float64)).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_truncated_normal(dtype):
+    t = np.asarray(R.truncated_normal(R.key(6), -0.5, 2.0, (N,), dtype))
+    assert t.dtype == dtype and t.min() >= -0.5 and t.max() <= 2.0
+    assert st.kstest(t.astype(np.float64), st.truncnorm(-0.5, 2.0).cdf).pvalue > 1e-3
+    with pytest.raises(ValueError, match="lower must be below upper"):
+        R.truncated_normal(R.key(6), 1.0, 1.0, (3,))

@@ -132,3 +132,51 @@ def test_denoising_autoencoder_trains_with_fresh_masks():
     kept = np.mean([np.mean(m[data == 1]) for m in masks])
     assert abs(kept - 0.7) < 0.05  # ~70% of the ones survive the corruption
     assert not np.array_equal(masks[0], masks[1])  # a new mask each call
+
+
+def test_draws_inside_scan_are_new_each_step_and_scan_returns_the_updates():
+    srng = RandomStreams(seed=1)
+    x = T.dvector("x")
+    outs, updates = th.scan(lambda h: h + srng.normal((3,)), outputs_info=x, n_steps=4)
+    assert len(updates) == 1
+    f = th.function([x], outs, updates=updates)
+    a = np.asarray(f(np.zeros(3)))
+    steps = np.diff(np.concatenate([np.zeros((1, 3)), a]), axis=0)
+    assert len(np.unique(np.round(steps, 12))) == 12  # four different noise vectors
+    assert not np.array_equal(np.asarray(f(np.zeros(3))), a)  # the key moved on
+
+
+def test_rbm_cd_k_gibbs_chain_in_scan_trains():
+    """The RBM tutorial's contrastive divergence: binomial samples in a scan'd Gibbs chain."""
+    rng = np.random.default_rng(1)
+    n_vis, n_hid = 12, 6
+    data = np.tile(np.array([[1] * 6 + [0] * 6, [0] * 6 + [1] * 6], th.config.floatX), (10, 1))
+    srng = RandomStreams(seed=5)
+    W = th.shared(rng.normal(0, 0.1, (n_vis, n_hid)), name="W")
+    hb = th.shared(np.zeros(n_hid), name="hbias")
+    vb = th.shared(np.zeros(n_vis), name="vbias")
+    x = T.matrix("x")
+
+    def free_energy(v):
+        return -T.dot(v, vb) - T.sum(T.log(1 + T.exp(T.dot(v, W) + hb)), axis=1)
+
+    def gibbs_vhv(v0):
+        h_mean = T.nnet.sigmoid(T.dot(v0, W) + hb)
+        h = srng.binomial(size=h_mean.shape, n=1, p=h_mean, dtype=th.config.floatX)
+        v_mean = T.nnet.sigmoid(T.dot(h, W.T) + vb)
+        return srng.binomial(size=v_mean.shape, n=1, p=v_mean, dtype=th.config.floatX)
+
+    chain, updates = th.scan(gibbs_vhv, outputs_info=x, n_steps=3)
+    chain_end = chain[-1]
+    cost = T.mean(free_energy(x)) - T.mean(free_energy(chain_end))
+    params = [W, hb, vb]
+    # The tutorial passes consider_constant=[chain_end]; samples are constants for autodiff
+    # here already (binomial has no gradient through p), so the gradient is the same without.
+    grads = T.grad(cost, params)
+    updates.update((p, p - 0.1 * g) for p, g in zip(params, grads))
+    train = th.function([x], cost, updates=updates)
+    recon = th.function([x], T.mean(T.sum((x - T.nnet.sigmoid(T.dot(T.nnet.sigmoid(T.dot(x, W) + hb), W.T) + vb)) ** 2, axis=1)))
+    before = float(recon(data))
+    for _ in range(60):
+        train(data)
+    assert float(recon(data)) < 0.5 * before

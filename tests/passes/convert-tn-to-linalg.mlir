@@ -85,3 +85,22 @@ func.func @dynamic_slice(%arg0: tensor<10x4xf32>, %arg1: tensor<2xi64>, %arg2: t
   %0 = "tn.dynamic_slice"(%arg0, %arg1, %arg2) {sizes = array<i64: 3, 4>, steps = array<i64: 1, 1>} : (tensor<10x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<3x4xf32>
   return %0 : tensor<3x4xf32>
 }
+
+// tn.random_bits: the key words are read once, then one linalg.generic computes Threefry's
+// rounds from the element's flat index in integer arithmetic (no calls, so it vectorizes) and
+// turns the top 23 bits into a float in [0, 1).
+// CHECK-LABEL: func.func @random_bits
+// CHECK:         tensor.extract %arg0
+// CHECK:         tensor.extract %arg1
+// CHECK:         linalg.generic
+// CHECK:           linalg.index 1
+// CHECK:           linalg.index 0
+// CHECK-NOT:       call
+// CHECK:           arith.shrui
+// CHECK:           arith.xori
+// CHECK:           arith.bitcast {{.*}} : i32 to f32
+// CHECK:           arith.subf
+func.func @random_bits(%arg0: tensor<2xi32>, %arg1: tensor<i64>) -> tensor<4x3xf32> {
+  %0 = "tn.random_bits"(%arg0, %arg1) {shape = array<i64: 4, 3>, dtype = f32} : (tensor<2xi32>, tensor<i64>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
