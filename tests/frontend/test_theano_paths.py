@@ -54,3 +54,11 @@ def test_submodules_are_attributes_after_a_bare_import():
             "try:\n    theanir.no_such_module\nexcept AttributeError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "no attribute 'no_such_module'" in out
+
+
+def test_th_ifelse_stays_callable_after_importing_the_module():
+    import theanir.ifelse
+    from theanir.ifelse import ifelse
+    x = theanir.tensor.dscalar("x")
+    f = theanir.function([x], theanir.ifelse(x > 0, x, -x))
+    assert float(f(-2.0)) == 2.0 and ifelse is not theanir.ifelse
