@@ -23,6 +23,7 @@ from . import numpy_api as tnp
 from .config import config
 from .symbolic import SharedVariable
 from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
+from .gradient import consider_constant, verify_grad  # noqa: F401  (Theano's T.* has them too)
 from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariable, Variable,
                              as_variable, dimshuffle)
 from .lift import lift
@@ -177,6 +178,9 @@ def _shape(x: Any) -> tuple[int, ...]:
     return tnp.as_tensor(x).shape
 
 
+_shape.shape_only = True  # type: ignore[attr-defined]  (see symbolic_graph._shape)
+
+
 def _pad_left(x: Any, n_ones: int = 1) -> Tensor:
     x = tnp.as_tensor(x)
     return tnp.reshape(x, (1,) * n_ones + x.shape)
@@ -208,6 +212,7 @@ dimshuffle = lift("dimshuffle", dimshuffle)
 
 # ------------------------------------------------------------------ T.nnet
 from . import nnet  # noqa: E402  (theanir.tensor.nnet; frontend/nnet.py)
+from . import xlogx  # noqa: E402  (theanir.tensor.xlogx; frontend/xlogx.py)
 
 sigmoid = nnet.sigmoid
 softmax = nnet.softmax
@@ -240,6 +245,7 @@ _EXPLICIT = [
     "SharedVariable", "nnet", "sum", "mean", "prod", "inv", "reshape", "flatten", "stack", "join",
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
+    "xlogx", "consider_constant", "verify_grad",
 ]
 __all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
 

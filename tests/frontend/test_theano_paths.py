@@ -12,6 +12,9 @@ PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
     ("theanir.ifelse", "ifelse"),
+    ("theanir.gradient", "disconnected_grad"),
+    ("theanir.scalar", "upcast"),
+    ("theanir.tensor.xlogx", "xlogy0"),
 ]
 
 
