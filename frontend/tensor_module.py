@@ -213,6 +213,8 @@ dimshuffle = lift("dimshuffle", dimshuffle)
 # ------------------------------------------------------------------ T.nnet
 from . import nnet  # noqa: E402  (theanir.tensor.nnet; frontend/nnet.py)
 from . import xlogx  # noqa: E402  (theanir.tensor.xlogx; frontend/xlogx.py)
+from .tensor_extra import *  # noqa: E402,F401,F403  (T.fill, T.tile, T.batched_dot ...)
+from .tensor_extra import __all__ as _EXTRA  # noqa: E402
 
 sigmoid = nnet.sigmoid
 softmax = nnet.softmax
@@ -247,7 +249,7 @@ _EXPLICIT = [
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
     "xlogx", "consider_constant", "verify_grad",
 ]
-__all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
+__all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()) | set(_EXTRA))
 
 
 def __dir__() -> list[str]:

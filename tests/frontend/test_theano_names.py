@@ -101,3 +101,39 @@ def test_logistic_regression_idiom(rng):
     for name in ["sqr", "tanh", "concatenate", "zeros_like", "as_tensor_variable", "iscalar",
                  "itensor3", "nnet", "xlogx", "consider_constant", "verify_grad"]:
         assert hasattr(T, name), name
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_small_tensor_names_match_numpy(rng, dtype):
+    pre = {np.float32: "f", np.float64: "d"}[dtype]
+    x, v = getattr(T, pre + "matrix")("x"), getattr(T, pre + "vector")("v")
+    A, B = getattr(T, pre + "tensor3")("A"), getattr(T, pre + "tensor3")("B")
+    xv = (rng.normal(size=(2, 3)) * 3).astype(dtype)
+    vv = rng.normal(size=3).astype(dtype)
+    Av, Bv = rng.normal(size=(4, 2, 3)).astype(dtype), rng.normal(size=(4, 3, 5)).astype(dtype)
+    cases = [
+        (T.fill(x, 2.0), np.full((2, 3), 2.0, dtype)), (T.second(x, 1.5), np.full((2, 3), 1.5, dtype)),
+        (T.iround(x), np.round(xv).astype(np.int64)),
+        (T.vertical_stack(x, x), np.vstack([xv, xv])), (T.horizontal_stack(x, x), np.hstack([xv, xv])),
+        (T.batched_dot(A, B), np.einsum("bij,bjk->bik", Av, Bv)), (T.batched_dot(x, x), (xv * xv).sum(1)),
+        (T.identity_like(x), np.eye(2, 3, dtype=dtype)), (T.isinf(T.log(T.abs_(x) * 0)), np.ones((2, 3), bool)),
+        (T.tile(x, (2, 3)), np.tile(xv, (2, 3))), (T.tile(v, 2), np.tile(vv, 2)),
+        (T.repeat(x, 2, axis=1), np.repeat(xv, 2, axis=1)), (T.repeat(v, 3), np.repeat(vv, 3)),
+        (T.diag(v), np.diag(vv)), (T.diag(x), np.diag(xv)),
+        (T.scalar_from_tensor(v[0]), vv[0]), (T.tensor_from_scalar(v[1]), vv[1]),
+    ]
+    f = th.function([x, v, A, B], [c for c, _ in cases], on_unused_input="ignore")
+    for got, (_, ref) in zip(f(xv, vv, Av, Bv), cases):
+        assert got.shape == ref.shape and got.dtype == ref.dtype, (got.shape, ref.shape, got.dtype, ref.dtype)
+        assert_close(got, ref)
+
+
+def test_small_tensor_names_gradients(rng):
+    a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2, 4))
+    th.verify_grad(lambda x: T.tile(x, (2, 1)) * 1.5, [a])
+    th.verify_grad(lambda x: T.repeat(x, 3, axis=0), [a])
+    th.verify_grad(lambda x: T.diag(x) + T.diag(x[:, 0]).sum(), [a])
+    th.verify_grad(lambda x, y: T.batched_dot(x, y), [a, b])
+    u = T.dvector("u")
+    with pytest.raises(ValueError, match="batch axis"):
+        th.function([u], T.batched_dot(u, u))(np.ones(2))
