@@ -71,7 +71,8 @@ grad_clip = lift("grad_clip", _grad_clip)
 grad_clip.__doc__ = ("`x` in the computation; the gradient flowing back into `x` is clipped "
                      "elementwise to [lower_bound, upper_bound].")
 grad_scale = lift("grad_scale", _grad_scale)
-grad_scale.__doc__ = "`x` in the computation; the gradient flowing back into `x` is multiplied by `multiplier`."
+grad_scale.__doc__ = ("`x` in the computation; the gradient flowing back into `x` is multiplied "
+                      "by `multiplier`.")
 
 
 def verify_grad(fun: Any, pt: Any, n_tests: int = 2, rng: Any = None, eps: float | None = None,

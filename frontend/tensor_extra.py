@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import numpy_api as tnp
+from .gradient import zero_grad
 from .lift import lift
 from .tensor import Tensor
 
@@ -117,8 +118,11 @@ _FUNCTIONS = {
     "isinf": lift("isinf", _isinf), "tile": lift("tile", _tile), "repeat": lift("repeat", _repeat),
     "diag": lift("diag", _diag), "scalar_from_tensor": lift("scalar_from_tensor", _same),
     "tensor_from_scalar": lift("tensor_from_scalar", _same),
+    # th.stop_gradient's symbolic spelling: zero_grad, so T.grad knows the zero is intended
+    "stop_gradient": zero_grad,
 }
 for _name, _fn in _FUNCTIONS.items():
-    _fn.__name__ = _name
+    if _fn is not zero_grad:
+        _fn.__name__ = _name
 globals().update(_FUNCTIONS)
 __all__ = sorted(_FUNCTIONS)

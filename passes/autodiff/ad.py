@@ -38,27 +38,31 @@ def reads(op) -> list[ir.Value]:
     return list(op.operands) + captured_values(op.operation)
 
 
-def needed_ops(ops: Sequence, roots) -> list:
-    """The ops among `ops` (in program order) that the values `roots` transitively need."""
+def needed_ops(ops: Sequence, roots, ignore: frozenset = frozenset()) -> list:
+    """The ops among `ops` (in program order) that the values `roots` transitively need
+    (not counting reads of `ignore` values)."""
     need = set(roots)
     keep = []
     for op in reversed(list(ops)):
         if any(r in need for r in op.results):
             keep.append(op)
-            need.update(reads(op))
+            need.update(v for v in reads(op) if v not in ignore)
     keep.reverse()
     return keep
 
 
-def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value]) -> list:
-    """Ops of `block` on a path from `inputs` to `outputs`, in program order."""
-    forward = set(inputs)
+def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value],
+                stop: frozenset = frozenset(), cut: frozenset = frozenset()) -> list:
+    """Ops of `block` on a path from `inputs` to `outputs`, in program order. A path does not
+    go through a `stop` value (its tangent is not computed from its producer: that producer
+    is not needed for it) nor through a `cut` one (its users see no tangent)."""
+    forward = {v for v in inputs if v not in cut}
     fwd_ops = []
     for op in block.operations:
         if any(v in forward for v in reads(op)):
             fwd_ops.append(op)
-            forward.update(op.results)
-    return needed_ops(fwd_ops, outputs)
+            forward.update(r for r in op.results if r not in stop and r not in cut)
+    return needed_ops(fwd_ops, outputs, stop)
 
 
 def _is_float(v: ir.Value) -> bool:
@@ -114,7 +118,7 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     block = _current_block()
     seeds = {v: Value(t) for v, t in zip(inputs, tangents) if t is not None and _is_float(v)}
     tans = _Tangents(seeds, frozenset(stop), frozenset(cut))
-    for op in _active_ops(block, list(seeds), outputs):
+    for op in _active_ops(block, list(seeds), outputs, tans.stop, tans.cut):
         in_tangents = [tans.get(v) for v in op.operands]
         if all(tans.get(v) is None for v in reads(op)):  # captured values count too
             continue

@@ -78,7 +78,8 @@ def test_grad_wrt_an_intermediate_and_its_input(rng):
     x, W = _vars(np.float64)
     h = T.tanh(T.dot(W, x))
     cost = (h ** 2).sum() + (x ** 3).sum()
-    gh, gx = th.function([x, W], T.grad(cost, [h, x]))(xv := rng.normal(size=4), Wv := rng.normal(size=(3, 4)))
+    xv, Wv = rng.normal(size=4), rng.normal(size=(3, 4))
+    gh, gx = th.function([x, W], T.grad(cost, [h, x]))(xv, Wv)
     hv = np.tanh(Wv @ xv)
     assert_close(gh, 2 * hv)
     assert_close(gx, Wv.T @ (2 * hv * (1 - hv ** 2)) + 3 * xv ** 2)
@@ -190,3 +191,25 @@ def test_theano_verify_grad(rng, dtype):
     T.verify_grad(lambda a, b: T.nnet.softmax(a * b) * b, pt, n_tests=1)
     with pytest.raises(th.GradientError):
         verify_grad(lambda a, b: T.sum(zero_grad(a) * b), pt)
+
+
+def test_consider_constant_on_a_scan_output_rbm_style(rng):
+    # the RBM tutorial: cost = F(v) - F(chain_end), chain_end sampled by a scan that reads W,
+    # T.grad(cost, W, consider_constant=[chain_end]): the scan is not differentiated
+    v = T.dvector("v")
+    W = th.shared(rng.normal(size=(4, 4)) * 0.3, name="W")
+    chain, _ = th.scan(lambda x: T.nnet.sigmoid(T.dot(W, x)), outputs_info=v, n_steps=3)
+    chain_end = chain[-1]
+    free = lambda x: -T.sum(T.nnet.softplus(T.dot(W, x)))
+    cost = free(v) - free(chain_end)
+    f = th.function([v], T.grad(cost, W, consider_constant=[chain_end]))
+    vv = rng.uniform(size=4)
+    x = vv
+    for _ in range(3):
+        x = 1 / (1 + np.exp(-W.get_value() @ x))
+    Wv = W.get_value()
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    expected = -np.outer(sig(Wv @ vv), vv) + np.outer(sig(Wv @ x), x)
+    assert_close(f(vv), expected)
+    text = f.lower(vv).as_text("tn")
+    assert text.count('"tn.scan"') == 1  # the forward chain only: no tangent or transposed loop

@@ -28,11 +28,10 @@ def test_n_steps_from_a_matrix_shape_compiles_once_per_shape(rng):
     hs, _ = th.scan(lambda xt, h: T.tanh(xt + T.dot(h, W)), sequences=x, outputs_info=h0,
                     n_steps=x.shape[0])
     f = th.function([x, h0], hs)
-    assert f._static == ()  # x is not specialized on
     for _ in range(3):
         xv = rng.normal(size=(5, 3))
         assert_close(f(xv, np.zeros(3)), _rnn_reference(xv, W.get_value()))
-    assert len(f._jit._cache) == 1  # same shape, new values: no recompilation
+    assert f.cache_size == 1  # same shape, new values: no recompilation
     xv = rng.normal(size=(2, 3))
     assert_close(f(xv, np.zeros(3)), _rnn_reference(xv, W.get_value()))  # new length: new trace
 
@@ -55,9 +54,10 @@ def test_scalar_n_steps_still_specializes_per_value():
     h0, k = T.dvector("h0"), T.iscalar("k")
     hs, _ = th.scan(lambda h: h * 2, outputs_info=h0, n_steps=k)
     g = th.function([h0, k], hs[-1])
-    assert g._static == (1,)
     assert_close(g(np.ones(2), 3), np.full(2, 8.0))
     assert_close(g(np.ones(2), 5), np.full(2, 32.0))
+    assert_close(g(np.ones(2) * 2, 3), np.full(2, 16.0))
+    assert g.cache_size == 2  # one trace per value of k (until shapes can be dynamic)
 
 
 def test_theano_options_accepted_and_strict(rng):
