@@ -30,13 +30,7 @@ from .tensor import Tensor
 
 __all__ = ["grad", "Lop", "Rop", "jacobian", "hessian", "disconnected_grad", "zero_grad",
            "grad_clip", "grad_scale", "consider_constant", "DisconnectedInputError",
-           "DisconnectedType", "verify_grad", "GradientError", "NullTypeGradError"]
-
-
-class NullTypeGradError(TypeError):
-    """Theano raises it for a gradient that is undefined; theanir raises DifferentiationError
-    (an op without a derivative rule) instead, so this is never raised: it exists for
-    programs that catch it."""
+           "DisconnectedType", "verify_grad", "GradientError"]
 
 
 def _zero_grad(x: Any) -> Tensor:

@@ -9,6 +9,12 @@ from the differentiated variables (a type rule), so inferring types never differ
     gW, gb = T.grad(cost, [W, b])
     Gv = T.Lop(y, W, T.Rop(y, W, V))     # Gauss-Newton product Jᵀ J V: one forward, one
                                          # forward-mode sweep, one transposed sweep
+    gW = T.grad(cost, W, consider_constant=[target], known_grads={h: g_h})
+
+consider_constant and known_grads become the autodiff driver's `stop` and `cut` value sets;
+which variables are connected at all is decided on the graph (`grad_ancestors`, which also
+knows theanir.gradient's disconnected_grad / zero_grad nodes), so the disconnected-input
+policy applies when `T.grad` is called, as in Theano.
 """
 from __future__ import annotations
 
