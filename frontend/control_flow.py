@@ -340,16 +340,19 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     fn receives, in order, each sequence's slices (one per tap), the past values of each
     output fed back (one per tap), then the non-sequences, and returns the outputs (in
     `outputs_info` order), optionally with `th.until(cond)` last (a do-while loop). Outputs
-    are stacked per step. `n_steps` must be known while tracing (a Python int or a value
-    folded from constants); with `until`, rows after the stopping step repeat the last
-    computed row (the loop state freezes: `out[-1]` is the final value). `mode`, `name`,
-    `profile`, `allow_gc`, `strict` are accepted and ignored. `truncate_gradient=k` (k > 0)
+    are stacked per step. `n_steps` must be known while tracing (a Python int, a value
+    folded from constants, or on symbolic variables an expression of shapes such as
+    `x.shape[0]`); with `until`, rows after the stopping step repeat the last computed row
+    (the loop state freezes: `out[-1]` is the final value). `mode`, `name`, `profile`,
+    `allow_gc` are accepted and ignored; `strict=True` on symbolic variables refuses a step
+    that reads a shared variable not passed in `non_sequences` (Theano's rule; traced
+    Tensors are not checked). `truncate_gradient=k` (k > 0)
     backpropagates through the last k steps only (-1: all). Arguments after n_steps are
     keyword-only.
     """
     if is_symbolic(sequences, outputs_info, non_sequences, n_steps) or not tracing():
         return _symbolic("scan")(fn, sequences, outputs_info, non_sequences, n_steps,
-                                 go_backwards, return_list, truncate_gradient)
+                                 go_backwards, return_list, truncate_gradient, strict=strict)
     seqs, outs = _sequences(sequences), _outputs(outputs_info)
     non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
     length = _n_steps(seqs, n_steps)

@@ -8,9 +8,11 @@ The node's inputs are the sequences, initial values, n_steps and the step graph'
 the outer variables it reads (non-sequences, shared variables, closures), which the outer
 evaluation computes once, outside the loop.
 
-`n_steps` must be known while tracing: an input variable that n_steps depends on is
-specialized by `th.function` (one trace per value, see `static_inputs`), so
-`th.scan(..., n_steps=k)` with `k = T.iscalar()` works as in Theano.
+`n_steps` must be known while tracing. `n_steps=x.shape[0]` (any expression of shapes) is:
+shapes are static in a trace, so the function compiles once per input shape, as without a
+scan. An input variable whose *value* n_steps depends on (`k = T.iscalar()`,
+`n_steps=k`) is specialized by `th.function`: one trace per value (see `static_inputs` and
+`Function._static_inputs`), until shapes can be dynamic.
 """
 from __future__ import annotations
 
@@ -112,9 +114,27 @@ def _frontier(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
     return out
 
 
+def _check_strict(frontier: list[Variable], non_seqs: list[Variable]) -> None:
+    """strict=True (Theano): every shared variable the step reads is among non_sequences."""
+    declared = set(non_seqs)
+    seen: set[Variable] = set()
+    stack = [v for v in frontier if v not in declared]
+    while stack:
+        v = stack.pop()
+        if v in seen or v in declared:
+            continue
+        seen.add(v)
+        if v.owner is not None:
+            stack.extend(v.owner.inputs())
+        elif hasattr(v, "get_value"):  # a shared variable (symbolic.SharedVariable)
+            raise ValueError(f"th.scan(strict=True): the step uses the shared variable {describe(v)}, "
+                             f"which is not among non_sequences; pass it in non_sequences=[...] "
+                             f"(and as an argument of the step), or use strict=False")
+
+
 def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non_sequences: Any,
                   n_steps: Any, go_backwards: bool, return_list: bool,
-                  truncate_gradient: int = -1) -> tuple[Any, OrderedDict]:
+                  truncate_gradient: int = -1, strict: bool = False) -> tuple[Any, OrderedDict]:
     seqs, args = [], []
     for j, s in enumerate(_as_list(sequences)):
         x, taps = (s.get("input"), s.get("taps", [0])) if isinstance(s, dict) else (s, None)
@@ -148,6 +168,8 @@ def symbolic_scan(fn: Callable[..., Any], sequences: Any, outputs_info: Any, non
     outs += [(s, [-1]) for s in states]
     args += states
     inner = _inner(all_roots, set(args))
+    if strict:
+        _check_strict(_frontier(all_roots, inner), non_seqs)
     node_fn = _ScanNode(seqs, outs, args, roots, stop_var, _frontier(all_roots, inner),
                         go_backwards, n_steps, truncate_gradient, states)
     init_vars = [init for init, _ in outs]

@@ -27,15 +27,25 @@ def _softmax_with_bias(x: Any, b: Any) -> Tensor:
     return tnp.softmax(tnp.add(x, b), axis=-1)
 
 
+def _rows(x: Any) -> Tensor:
+    """Theano's softmax family treats a vector as one row: (n,) -> (1, n)."""
+    x = tnp.as_tensor(x)
+    return tnp.reshape(x, (1,) + x.shape) if x.ndim == 1 else x
+
+
 def _softmax(x: Any, axis: int = -1) -> Tensor:
-    return tnp.softmax(x, axis=axis)
+    return tnp.softmax(_rows(x), axis=axis)
+
+
+def _log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return tnp.log_softmax(_rows(x), axis=axis)
 
 
 _FUNCTIONS = {
     "sigmoid": lift("sigmoid"), "ultra_fast_sigmoid": lift("sigmoid"),
     "hard_sigmoid": lift("hard_sigmoid", _hard_sigmoid), "softplus": lift("softplus"),
-    "softmax": lift("softmax", _softmax), "log_softmax": lift("log_softmax"),
-    "logsoftmax": lift("log_softmax"), "softmax_with_bias": lift("softmax_with_bias", _softmax_with_bias),
+    "softmax": lift("softmax", _softmax), "log_softmax": lift("log_softmax", _log_softmax),
+    "logsoftmax": lift("log_softmax", _log_softmax), "softmax_with_bias": lift("softmax_with_bias", _softmax_with_bias),
     "relu": lift("relu", _relu), "categorical_crossentropy": lift("categorical_crossentropy"),
     "crossentropy_categorical_1hot": lift("categorical_crossentropy"),
     "binary_crossentropy": lift("binary_crossentropy"),

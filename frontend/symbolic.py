@@ -259,6 +259,24 @@ def _pairs(x: Any, what: str) -> list[tuple[Any, Any]]:
     return pairs
 
 
+def _value_ancestors(roots: Sequence[Any], givens: Mapping[Variable, Any]) -> set[Variable]:
+    """The variables whose *values* the roots depend on: the walk does not enter the input of
+    a shape-only node (`x.shape`, `x.size`: static while tracing, so `n_steps=x.shape[0]`
+    needs no value of `x`), and follows `givens` to their replacements."""
+    seen: set[Variable] = set()
+    stack = [r for r in roots if isinstance(r, Variable)]
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if isinstance(givens.get(v), Variable):
+            stack.append(givens[v])
+        elif v.owner is not None and not getattr(v.owner.fn, "shape_only", False):
+            stack.extend(v.owner.inputs())
+    return seen
+
+
 def _static_type_check(who: str, target: Variable, new: Any) -> None:
     """Refuse now what is known to mismatch; the shapes are checked when tracing."""
     new_v = as_variable(new) if not isinstance(new, (bool, int, float)) else None
@@ -374,7 +392,7 @@ class Function(FunctionCache):
         nodes = {a.owner for a in ancestors(roots) if a.owner is not None}
         needed = [v for node in nodes for v in getattr(node.fn, "static_inputs", ())]
         needed += [v for node in nodes for v in slice_static_inputs(node)]  # slices of varying length
-        deps = ancestors(needed) if needed else set()
+        deps = _value_ancestors(needed, self.givens) if needed else set()
         return tuple(i for i, v in enumerate(self.inputs) if v in deps)
 
     def _static_values(self, values: list[np.ndarray]) -> tuple:

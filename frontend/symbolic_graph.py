@@ -213,6 +213,9 @@ def _label(fn: Callable, name: str) -> Callable:
 for _fn, _name in [(_getitem, "getitem"), (_flatten, "flatten"), (_norm, "norm"), (_shape, "shape"),
                    (_size, "size"), (_reshape, "reshape"), (_transpose, "transpose")]:
     _label(_fn, _name)
+# x.shape and x.size depend only on x's static shape, known while tracing: a node that needs
+# their value at trace time (scan's n_steps) does not need x's value (frontend/symbolic.py).
+_shape.shape_only = _size.shape_only = True  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ variables

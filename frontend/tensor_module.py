@@ -23,6 +23,7 @@ from . import numpy_api as tnp
 from .config import config
 from .symbolic import SharedVariable
 from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
+from .gradient import consider_constant, verify_grad  # noqa: F401  (Theano's T.* has them too)
 from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariable, Variable,
                              as_variable, dimshuffle)
 from .lift import lift
@@ -178,6 +179,9 @@ def _shape(x: Any) -> tuple[int, ...]:
     return tnp.as_tensor(x).shape
 
 
+_shape.shape_only = True  # type: ignore[attr-defined]  (see symbolic_graph._shape)
+
+
 def _pad_left(x: Any, n_ones: int = 1) -> Tensor:
     x = tnp.as_tensor(x)
     return tnp.reshape(x, (1,) * n_ones + x.shape)
@@ -209,6 +213,9 @@ dimshuffle = lift("dimshuffle", dimshuffle)
 
 # ------------------------------------------------------------------ T.nnet
 from . import nnet  # noqa: E402  (theanir.tensor.nnet; frontend/nnet.py)
+from . import xlogx  # noqa: E402  (theanir.tensor.xlogx; frontend/xlogx.py)
+from .tensor_extra import *  # noqa: E402,F401,F403  (T.fill, T.tile, T.batched_dot ...)
+from .tensor_extra import __all__ as _EXTRA  # noqa: E402
 
 sigmoid = nnet.sigmoid
 softmax = nnet.softmax
@@ -242,8 +249,9 @@ _EXPLICIT = [
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
     "set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1",
+    "xlogx", "consider_constant", "verify_grad",
 ]
-__all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
+__all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()) | set(_EXTRA))
 
 
 def __dir__() -> list[str]:

@@ -383,6 +383,14 @@ ROWS: list[Row] = [
           label=kind) for kind in ("mul", "min", "max")],
     Row("tn.broadcast_to", lambda x: th.broadcast_to(x, (2, 3, 4)),
         lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
+    # gradient-only ops: identities (stop_gradient's zero derivative, grad_clip's clipped
+    # cotangent are checked in tests/autodiff/test_gradient_ops.py)
+    Row("tn.stop_gradient", th.stop_gradient, lambda x: x, grad=False),
+    # derivative rows: stopped where the function is constant in x anyway (sin² + cos² = 1),
+    # so finite differences and the zero derivative agree
+    Row("tn.stop_gradient", lambda x: x * th.stop_gradient(th.sin(x) ** 2 + th.cos(x) ** 2),
+        lambda x: x, label="constant-in-x"),
+    Row("tn.grad_clip", lambda x: th.grad_clip(x, -1e3, 1e3), lambda x: x),
     Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
     # random (no gradient: draws are constants; bit-exact checks in tests/ops/test_random_bits.py)

@@ -38,50 +38,89 @@ def reads(op) -> list[ir.Value]:
     return list(op.operands) + captured_values(op.operation)
 
 
-def needed_ops(ops: Sequence, roots) -> list:
-    """The ops among `ops` (in program order) that the values `roots` transitively need."""
+def needed_ops(ops: Sequence, roots, ignore: frozenset = frozenset()) -> list:
+    """The ops among `ops` (in program order) that the values `roots` transitively need
+    (not counting reads of `ignore` values)."""
     need = set(roots)
     keep = []
     for op in reversed(list(ops)):
         if any(r in need for r in op.results):
             keep.append(op)
-            need.update(reads(op))
+            need.update(v for v in reads(op) if v not in ignore)
     keep.reverse()
     return keep
 
 
-def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value]) -> list:
-    """Ops of `block` on a path from `inputs` to `outputs`, in program order."""
-    forward = set(inputs)
+def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[ir.Value],
+                stop: frozenset = frozenset(), cut: frozenset = frozenset()) -> list:
+    """Ops of `block` on a path from `inputs` to `outputs`, in program order. A path does not
+    go through a `stop` value (its tangent is not computed from its producer: that producer
+    is not needed for it) nor through a `cut` one (its users see no tangent)."""
+    forward = {v for v in inputs if v not in cut}
     fwd_ops = []
     for op in block.operations:
         if any(v in forward for v in reads(op)):
             fwd_ops.append(op)
-            forward.update(op.results)
-    return needed_ops(fwd_ops, outputs)
+            forward.update(r for r in op.results if r not in stop and r not in cut)
+    return needed_ops(fwd_ops, outputs, stop)
 
 
 def _is_float(v: ir.Value) -> bool:
     return spec_of_value(v).dtype.kind == "f"
 
 
+class _Tangents:
+    """The tangent map of one sweep, with the two cuts Theano's `T.grad` asks for.
+
+    `stop` (consider_constant): a value's tangent does not come from the op that computes
+    it (its own seed, when it is a differentiated input, still counts). `cut` (known_grads):
+    a value's tangent is recorded (it is asked for as an output) but its users see none.
+    A seeded value that an active op also computes gets the sum (d/dθ and d/dh for an
+    intermediate h = g(θ) among the inputs).
+    """
+
+    def __init__(self, seeds: dict, stop: frozenset, cut: frozenset):
+        self.seeds, self.stop, self.cut = seeds, stop, cut
+        self.tmap: dict[ir.Value, Value] = {}
+        self.held: dict[ir.Value, Value] = {}
+        for v, t in seeds.items():
+            (self.held if v in cut else self.tmap)[v] = t
+
+    def get(self, v: ir.Value) -> Value | None:
+        return self.tmap.get(v)
+
+    def set(self, v: ir.Value, t) -> None:
+        """The tangent an op computed for its result `v` (None: zero)."""
+        t = None if t is None or v in self.stop else _plain(t)
+        seed = self.seeds.get(v)
+        if seed is not None:
+            t = seed if t is None else seed + t
+        if t is None:
+            return
+        (self.held if v in self.cut else self.tmap)[v] = t
+
+    def of_output(self, v: ir.Value) -> ir.Value | None:
+        t = self.held.get(v) if v in self.cut else self.tmap.get(v)
+        return None if t is None else t.value
+
+
 def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
-               tangents: Sequence[ir.Value | None], *, linearize: bool = False) -> list[ir.Value | None]:
+               tangents: Sequence[ir.Value | None], *, linearize: bool = False,
+               stop: Sequence[ir.Value] = (), cut: Sequence[ir.Value] = ()) -> list[ir.Value | None]:
     """Tangents of `outputs` given `tangents` of `inputs` (None = zero); emits tn ops.
 
     `linearize=True` (reverse mode) asks region ops for a tangent computation that is a
     separate, transposable op: a loop is split into a primal loop that also stacks the
     values the tangent needs and a linear tangent loop reading them (JAX's partial
     evaluation); without it a loop's tangent runs alongside a copy of its primal.
+    `stop` and `cut` (see `_Tangents`) serve `T.grad`'s consider_constant and known_grads.
     """
     block = _current_block()
-    tmap: dict[ir.Value, Value] = {}
-    for v, t in zip(inputs, tangents):
-        if t is not None and _is_float(v):
-            tmap[v] = Value(t)
-    for op in _active_ops(block, [v for v in inputs if v in tmap], outputs):
-        in_tangents = [tmap.get(v) for v in op.operands]
-        if all(tmap.get(v) is None for v in reads(op)):  # captured values count too
+    seeds = {v: Value(t) for v, t in zip(inputs, tangents) if t is not None and _is_float(v)}
+    tans = _Tangents(seeds, frozenset(stop), frozenset(cut))
+    for op in _active_ops(block, list(seeds), outputs, tans.stop, tans.cut):
+        in_tangents = [tans.get(v) for v in op.operands]
+        if all(tans.get(v) is None for v in reads(op)):  # captured values count too
             continue
         name = op.operation.name
         opdef = OPS.get(name)
@@ -92,10 +131,10 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                 raise DifferentiationError(
                     f"{name} at {describe_location(op.location)} has no derivative rule (jvp)")
             with location_override(op.location):
-                found = opdef.jvp_region(op.operation, tmap.get, linearize)
+                found = opdef.jvp_region(op.operation, tans.get, linearize)
             for v, t in found.items():
                 if t is not None and _is_float(v):
-                    tmap[v] = _plain(t)
+                    tans.set(v, t)
             continue
         if opdef is None or opdef.jvp is None:
             raise DifferentiationError(
@@ -109,8 +148,8 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                 if t.shape != spec_of_value(r).shape or t.dtype != spec_of_value(r).dtype:
                     raise DifferentiationError(
                         f"jvp rule of {name} returned {t.spec} for a result of type {spec_of_value(r)}")
-                tmap[r] = _plain(t)
-    return [tmap[o].value if o in tmap else None for o in outputs]
+                tans.set(r, t)
+    return [tans.of_output(o) for o in outputs]
 
 
 def _placeholder(v: ir.Value) -> ir.Value:
@@ -120,11 +159,16 @@ def _placeholder(v: ir.Value) -> ir.Value:
 
 
 def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
-               cotangents: Sequence[ir.Value | None]) -> list[ir.Value | None]:
-    """Cotangents of `inputs` given `cotangents` of `outputs` (None = disconnected)."""
+               cotangents: Sequence[ir.Value | None], *, stop: Sequence[ir.Value] = (),
+               cut: Sequence[ir.Value] = ()) -> list[ir.Value | None]:
+    """Cotangents of `inputs` given `cotangents` of `outputs` (None = disconnected).
+
+    `stop`: values the gradient does not flow through to what computes them (Theano's
+    consider_constant). `cut`: values whose cotangent is the one given for them as an
+    output only, not what flows back from their users (Theano's known_grads)."""
     block = _current_block()
     seeds = [_placeholder(v) if _is_float(v) else None for v in inputs]
-    out_tangents = jvp_values(outputs, inputs, seeds, linearize=True)
+    out_tangents = jvp_values(outputs, inputs, seeds, linearize=True, stop=stop, cut=cut)
     linear = {s for s in seeds if s is not None}
     linear_ops = linear_ops_of(block, linear)
     cts: dict[ir.Value, Value] = {}

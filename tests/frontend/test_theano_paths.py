@@ -16,6 +16,9 @@ PATHS = [
     ("theanir.tensor.shared_randomstreams", "RandomStreams"),
     ("theanir.sandbox.rng_mrg", "MRG_RandomStreams"),
     ("theanir.printing", "debugprint"),
+    ("theanir.gradient", "disconnected_grad"),
+    ("theanir.scalar", "upcast"),
+    ("theanir.tensor.xlogx", "xlogy0"),
 ]
 
 
