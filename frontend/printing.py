@@ -54,15 +54,20 @@ def _param_text(a: Any) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
+def _empty(a: Any) -> bool:
+    """None or an empty list/tuple: nothing worth a parameter (T.grad's unused options)."""
+    return a is None or (isinstance(a, (list, tuple)) and not a)
+
+
 def op_text(node: Apply) -> str:
     """The op of a node with its non-variable parameters: `sum{axis=1}`, `getitem{1:3}`."""
     if node.fn is _getitem:
         return f"getitem{{{_describe_index(node.args[1:], 1)}}}"
     if node.fn in _INFIX or node.fn in _PREFIX:  # numbers are constant operands, shown as children
         return node.label
-    params = [_param_text(a) for a in node.args if a is not None and not _has_variable(a)]
+    params = [_param_text(a) for a in node.args if not _empty(a) and not _has_variable(a)]
     params += [f"{k}={_param_text(v)}" for k, v in node.kwargs.items()
-               if v is not None and v is not False and not _has_variable(v)]
+               if not _empty(v) and v is not False and not _has_variable(v)]
     return node.label + (f"{{{', '.join(params)}}}" if params else "")
 
 
