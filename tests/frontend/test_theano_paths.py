@@ -12,6 +12,12 @@ PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
     ("theanir.ifelse", "ifelse"),
+    ("theanir.compile", "function"),
+    ("theanir.compile.mode", "Mode"),
+    ("theanir.compile.io", "In"),
+    ("theanir.compile.io", "Out"),
+    ("theanir.compile.sharedvalue", "shared"),
+    ("theanir.compile.function_module", "FunctionMaker"),
 ]
 
 
