@@ -1,24 +1,26 @@
 """Theano-style symbolic variables: a small lazy expression graph, evaluated at trace time.
 
-A Theano variable has a dtype and a number of dimensions but no shape, while our tracer
-needs static shapes. So operators on a `Variable` only record an `Apply` node (a theanir
-frontend function and its arguments); `th.function` evaluates the graph inside one
-`th.jit` trace per call signature, with `Tensor`s bound to the inputs and shared variables,
-so every node becomes tn ops and derivative nodes (`T.grad`, `T.Lop`, `T.Rop`) call the
-autodiff core on the Tensors their arguments evaluated to.
+A Theano variable has a dtype, a number of dimensions and a broadcast pattern but no shape,
+while our tracer needs static shapes. So operators on a `Variable` only record an `Apply`
+node (a theanir frontend function and its arguments); `th.function` evaluates the graph
+inside one `th.jit` trace per call signature, with `Tensor`s bound to the inputs and shared
+variables, so every node becomes tn ops and derivative nodes (`T.grad`, `T.Lop`, `T.Rop`)
+call the autodiff core on the Tensors their arguments evaluated to.
 
-The dtype and ndim of a derived variable are found by abstract evaluation: its graph is
-evaluated once on unit-shaped stand-ins (every dimension 1) in a scratch module, so the
-frontend functions stay the only type rules. Where that fails (a reshape to an explicit
-shape, say) `ndim`/`dtype` are None and the checks wait for the trace.
+The type of a derived variable comes from its node's type rule (derivative nodes; reshape,
+flatten, alloc: symbolic_shape.py) or from abstract evaluation on stand-ins
+(symbolic_infer.py), so the frontend functions stay the only type rules. `var.dtype` is a
+str as in Theano (a DType, symbolic_types.py); where nothing tells, `ndim`/`dtype` are None
+and the checks wait for the trace.
 
     x = T.dmatrix("x")
     y = T.tanh(x @ W + b)       # Variable: tanh(add(matmul(x, W), b))
-    y.ndim, y.dtype             # 2, float64
+    y.ndim, y.dtype             # 2, 'float64'
 """
 from __future__ import annotations
 
 import operator
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -30,6 +32,7 @@ from theanir.dialects.tn.types import check_dtype
 from . import numpy_api as tnp
 from .config import config
 from .pytree import tree_flatten, tree_unflatten
+from .symbolic_fns import _identity, _norm, _shape, _size, _transpose, dimshuffle  # noqa: F401
 from .symbolic_types import DType, TensorType, as_pattern
 from .tensor import Tensor
 
@@ -172,57 +175,13 @@ def _pack_index(idx: Any) -> tuple:
     return tuple(("slice", s.start, s.stop, s.step) if isinstance(s, slice) else s for s in items)
 
 
-def dimshuffle(x: Tensor, *pattern: Any) -> Tensor:
-    """Theano's dimshuffle: ints pick and order axes, 'x' inserts a broadcastable axis; axes
-    left out must have length 1 (they are dropped)."""
-    if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
-        pattern = tuple(pattern[0])
-    keep = [p for p in pattern if p != "x"]
-    if sorted(keep) != sorted(set(keep)) or any(not 0 <= p < x.ndim for p in keep):
-        raise ValueError(f"dimshuffle{pattern}: invalid pattern for a {x.ndim}-d tensor")
-    dropped = [i for i in range(x.ndim) if i not in keep]
-    if any(x.shape[i] != 1 for i in dropped):
-        raise ValueError(f"dimshuffle{pattern}: cannot drop axes {dropped} of shape {x.shape} "
-                         f"(only length-1 axes can be dropped)")
-    remaining = [i for i in range(x.ndim) if i not in dropped]
-    x = tnp.reshape(x, tuple(x.shape[i] for i in remaining))
-    x = tnp.transpose(x, tuple(remaining.index(p) for p in keep))
-    sizes = iter(x.shape)
-    return tnp.reshape(x, tuple(1 if p == "x" else next(sizes) for p in pattern))
-
-
-def _norm(x: Tensor, L: float = 2, axis: Any = None) -> Tensor:
-    if L == 1:
-        return tnp.sum(tnp.abs(x), axis=axis)
-    if L == 2:
-        return tnp.sqrt(tnp.sum(tnp.square(x), axis=axis))
-    return tnp.power(tnp.sum(tnp.power(tnp.abs(x), L), axis=axis), 1.0 / L)
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return tnp.as_tensor(x).shape
-
-
-def _size(x: Any) -> int:
-    return tnp.as_tensor(x).size
-
-
-def _identity(x: Any) -> Any:
-    return x
-
-
-def _transpose(x: Any, *axes: Any) -> Tensor:
-    axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None)
-    return tnp.transpose(x, axes)
-
-
 def _label(fn: Callable, name: str) -> Callable:
     fn.label = name  # type: ignore[attr-defined]
     return fn
 
 
 for _fn, _name in [(_getitem, "getitem"), (_norm, "norm"), (_shape, "shape"), (_size, "size"),
-                   (_transpose, "transpose")]:
+                   (_transpose, "transpose")]:  # (those four: symbolic_fns.py)
     _label(_fn, _name)
 
 
@@ -297,6 +256,15 @@ class Variable:
         if self._bcast is None and self.ndim is not None:
             self._bcast = infer_broadcastable(self)
         return self._bcast
+
+    @property
+    def tag(self) -> SimpleNamespace:
+        """Theano's scratchpad (`x.tag.test_value = ...`): kept and unused, as test values are
+        (config.compute_test_value has no effect: shapes are checked when traced)."""
+        tag = self.__dict__.get("_tag")
+        if tag is None:
+            tag = self.__dict__["_tag"] = SimpleNamespace()
+        return tag
 
     def __repr__(self) -> str:
         return describe(self)

@@ -45,6 +45,8 @@ class DType(str):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             return str.__eq__(self, other)
+        if other is None:  # (np.dtype(None) is float64)
+            return False
         try:
             return np.dtype(str(self)) == np.dtype(other)  # type: ignore[arg-type]
         except TypeError:

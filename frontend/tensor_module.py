@@ -99,6 +99,17 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None)
     return v
 
 
+# Theano's dtype groups (`if y.dtype in T.discrete_dtypes:`); dtypes are strs (symbolic_types.py)
+float_dtypes = ("float16", "float32", "float64")
+complex_dtypes = ("complex64", "complex128")
+uint_dtypes = ("uint8", "uint16", "uint32", "uint64")
+int_dtypes = ("int8", "int16", "int32", "int64")
+integer_dtypes = int_dtypes + uint_dtypes
+discrete_dtypes = ("bool",) + integer_dtypes
+continuous_dtypes = float_dtypes + complex_dtypes
+all_dtypes = discrete_dtypes + continuous_dtypes
+
+
 # ------------------------------------------------------------------ lifted functions
 _ALIASES = {
     "switch": "where", "eq": "equal", "neq": "not_equal", "lt": "less", "gt": "greater",
@@ -254,6 +265,8 @@ _EXPLICIT = [
     "SharedVariable", "nnet", "sum", "mean", "prod", "inv", "reshape", "flatten", "stack", "join",
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
+    "float_dtypes", "complex_dtypes", "uint_dtypes", "int_dtypes", "integer_dtypes", "discrete_dtypes",
+    "continuous_dtypes", "all_dtypes",
 ]
 __all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()))
 

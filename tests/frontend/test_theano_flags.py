@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import theanir as th
@@ -97,3 +98,11 @@ def test_inert_flags_are_settable_in_process():
     with pytest.warns(UserWarning, match="device=gpu"):
         th.config.device = "gpu"
     assert th.config.device == "cpu"
+
+
+def test_test_values_are_accepted_and_unused():
+    import theanir.tensor as T
+    x = T.dmatrix("x")
+    x.tag.test_value = np.ones((2, 3))                 # Theano's compute_test_value idiom
+    assert x.tag.test_value.shape == (2, 3)
+    assert th.function([x], x * 2)(np.ones((1, 1)))[0, 0] == 2.0

@@ -20,11 +20,13 @@ def test_dtype_is_a_str_as_in_theano():
     assert (T.dvector() * 2).dtype == "float64" and T.lscalar().dtype == "int64"
     assert th.shared(np.zeros(3, np.float32)).dtype == "float32"
     assert T.cast(T.dmatrix(), "int32").dtype == "int32"
+    assert y.dtype in T.discrete_dtypes and T.fmatrix().dtype in T.float_dtypes
 
 
 def test_dtype_also_answers_numpy_attributes():
     d = T.fvector().dtype
     assert d == np.float32 and d == np.dtype("float32") and d != np.float64
+    assert T.dvector().dtype != None and not (T.dvector().dtype == None)  # noqa: E711
     assert (d.kind, d.name, d.itemsize) == ("f", "float32", 4)
     assert np.zeros(2, dtype=d).dtype == np.float32
     assert {d: 1}["float32"] == 1                         # hashes as the str
