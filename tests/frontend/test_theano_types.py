@@ -128,6 +128,9 @@ def test_reshape_with_a_scalar_input_specializes_on_its_value():
 def test_reshape_into_scan_regression():
     # the programs: theta[0:n].reshape((784, 10)), emb[idx].reshape((n, k)), then scan
     theta = th.shared(np.arange(24.0), name="theta")
+    n = T.lscalar("n")
+    assert theta[0:n].reshape((784, 10)).type == T.dmatrix().type      # symbolic bounds: typed
+    assert theta[n:n + 5].type == T.dvector().type and T.dmatrix()[:, n].type == T.dvector().type
     w = theta[0:12].reshape((4, 3))
     out, _ = th.scan(lambda row: row * 2, sequences=w)
     np.testing.assert_allclose(th.function([], out)(), 2 * np.arange(12.0).reshape(4, 3))
