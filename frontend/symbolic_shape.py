@@ -15,6 +15,7 @@ on those inputs' values (one compile per value, like th.scan's n_steps).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import numpy as np
@@ -94,10 +95,40 @@ class ShapeFn:
 
 
 def _shape_node(label: str, fn: Any, args: tuple, entries: list[Any], kwargs: dict,
-                type_of: Any) -> Variable:
+                type_rule: Any) -> Variable:
     node = Apply(ShapeFn(label, fn, _scalar_inputs(entries)), args + tuple(entries), kwargs)
-    node.type_rule = lambda i: type_of()
+    node.type_rule = type_rule  # (a partial of a module function: graphs stay picklable)
     return node.outputs[0]
+
+
+def _dtype_of(x: Any) -> np.dtype | None:
+    dt = x.dtype if isinstance(x, Variable) else tnp.result_type(x)
+    return None if dt is None else np.dtype(dt)
+
+
+def _reshape_type(x: Any, entries: list[Any], rank: int, i: int) -> tuple:
+    return rank, _dtype_of(x), _pattern(entries, rank)
+
+
+def _flatten_type(x: Variable, ndim: int, i: int) -> tuple:
+    if x.ndim is None or x.dtype is None:
+        return None, None
+    b = x.broadcastable or (False,) * x.ndim
+    return ndim, np.dtype(x.dtype), tuple(b[:ndim - 1]) + (all(b[ndim - 1:]),)
+
+
+def _alloc_type(value: Any, entries: list[Any], i: int) -> tuple:
+    # a Python float is a floatX constant, as in Theano
+    dt = np.dtype(config.floatX) if type(value) is float else _dtype_of(value)
+    return len(entries), dt, _pattern(entries, len(entries))
+
+
+def _filled_type(rank: int | None, dt: np.dtype, entries: list[Any], i: int) -> tuple:
+    return rank, dt, _pattern(entries, rank) if rank is not None else None
+
+
+def _pattern_type(x: Variable, pattern: tuple[bool, ...], i: int) -> tuple:
+    return x.ndim, None if x.dtype is None else np.dtype(x.dtype), pattern
 
 
 def _pattern(entries: list[Any], ndim: int) -> tuple[bool, ...]:
@@ -133,12 +164,8 @@ def reshape_node(x: Variable, shape: Any, ndim: int | None = None) -> Variable:
     if rank is None:
         raise TypeError(f"reshape: the length of the shape {describe(entries[0])} is not known; "
                         f"pass ndim=")
-
-    def type_of() -> tuple:
-        dt = x.dtype if isinstance(x, Variable) else tnp.result_type(x)
-        return rank, None if dt is None else np.dtype(dt), _pattern(entries, rank)
-
-    return _shape_node("reshape", reshape_tensor, (x,), entries, {"ndim": ndim}, type_of)
+    return _shape_node("reshape", reshape_tensor, (x,), entries, {"ndim": ndim},
+                       functools.partial(_reshape_type, x, entries, rank))
 
 
 # ------------------------------------------------------------------ flatten
@@ -155,15 +182,8 @@ def flatten_node(x: Variable, ndim: int = 1) -> Variable:
         raise ValueError(f"flatten: ndim must be an int >= 1, got {ndim!r}")
     if x.ndim is not None and ndim > max(x.ndim, 1):
         raise ValueError(f"flatten: ndim={ndim} is out of range for {describe(x)}, a {x.ndim}-d tensor")
-
-    def type_of() -> tuple:
-        if x.ndim is None or x.dtype is None:
-            return None, None
-        b = x.broadcastable or (False,) * x.ndim
-        return ndim, np.dtype(x.dtype), tuple(b[:ndim - 1]) + (all(b[ndim - 1:]),)
-
     node = Apply(flatten_tensor, (x, int(ndim)), {})
-    node.type_rule = lambda i: type_of()
+    node.type_rule = functools.partial(_flatten_type, x, int(ndim))
     return node.outputs[0]
 
 
@@ -182,14 +202,7 @@ def filled_tensor(fill: float, dtype: Any, *entries: Any) -> Tensor:
 def alloc_node(value: Any, *shape: Any) -> Variable:
     """`T.alloc(value, *shape)`: value broadcast to shape (dims of constant 1 broadcastable)."""
     entries = list(shape)
-
-    def type_of() -> tuple:
-        dt = value.dtype if isinstance(value, Variable) else tnp.result_type(value)
-        if isinstance(value, float) and not isinstance(value, Variable):
-            dt = config.floatX  # a Python float is a floatX constant, as in Theano
-        return len(entries), None if dt is None else np.dtype(dt), _pattern(entries, len(entries))
-
-    return _shape_node("alloc", alloc_tensor, (value,), entries, {}, type_of)
+    return _shape_node("alloc", alloc_tensor, (value,), entries, {}, functools.partial(_alloc_type, value, entries))
 
 
 def filled_node(fill: float, shape: Any, dtype: Any = None) -> Variable:
@@ -197,11 +210,8 @@ def filled_node(fill: float, shape: Any, dtype: Any = None) -> Variable:
     entries = _entries(shape, "T.zeros/T.ones")
     dt = np.dtype(str(dtype or config.floatX))
     rank = _rank(entries, None, "T.zeros")
-
-    def type_of() -> tuple:
-        return rank, dt, _pattern(entries, rank) if rank is not None else None
-
-    return _shape_node("zeros" if fill == 0 else "ones", filled_tensor, (fill, dt), entries, {}, type_of)
+    return _shape_node("zeros" if fill == 0 else "ones", filled_tensor, (fill, dt), entries, {},
+                       functools.partial(_filled_type, rank, dt, entries))
 
 
 # ------------------------------------------------------------------ broadcast patterns
@@ -226,7 +236,7 @@ class Rebroadcast:
 def pattern_node(x: Variable, label: str, pattern: tuple[bool, ...]) -> Variable:
     """`x` with the broadcast pattern `pattern`."""
     node = Apply(Rebroadcast(label, pattern), (x,), {})
-    node.type_rule = lambda i: (x.ndim, None if x.dtype is None else np.dtype(x.dtype), pattern)
+    node.type_rule = functools.partial(_pattern_type, x, pattern)
     return node.outputs[0]
 
 

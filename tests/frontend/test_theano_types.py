@@ -169,3 +169,12 @@ def test_bool_of_a_variable_is_true_except_comparisons():
     with pytest.raises(TypeError):
         if 0 < x < 1:          # chained comparisons refuse, as in Theano
             pass
+
+
+def test_typed_shape_nodes_pickle():
+    x, n = T.dmatrix("x"), T.iscalar("n")
+    for y in [x.reshape((n, 3)), x.flatten(2), T.alloc(0.0, x.shape[0], 1), T.zeros((n, 2)),
+              T.addbroadcast(x, 0)]:
+        z = pickle.loads(pickle.dumps(y))
+        z._type = z._bcast = None                      # inferred again from the unpickled rule
+        assert z.type == y.type
