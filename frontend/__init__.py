@@ -21,7 +21,10 @@ from .gradcheck import GradientError, verify_grad  # noqa: E402
 from .config import config  # noqa: E402
 from .numpy_api import *  # noqa: E402,F401,F403
 from .tensor import Tensor, TracerError  # noqa: E402
+from . import symbolic_infer as _symbolic_infer  # noqa: E402,F401  (types of derived variables)
+from . import symbolic_shape as _symbolic_shape  # noqa: E402,F401  (Variable.reshape, .flatten)
 from .symbolic import function, shared  # noqa: E402  (Theano's API; T is theanir.tensor)
+from .symbolic_io import In, Mode, Out  # noqa: E402  (theanir.In, theanir.Out, theanir.Mode)
 from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
 from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
@@ -48,7 +51,7 @@ _install_at()  # th.Array.at[idx].set(v), computed eagerly
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
-    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax", "random",
+    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax", "random", "In", "Out", "Mode",
 })
 
 from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `import theanir.printing`)

@@ -1,6 +1,13 @@
-"""Global settings (Theano's `config`): `th.config.floatX`, `th.config.optimizer`, ..."""
+"""Global settings (Theano's `config`): `th.config.floatX`, `th.config.optimizer`, ...
+
+Read at import from the environment: one variable per setting (THEANIR_FLOATX, ...), then
+THEANIR_FLAGS (Theano's THEANO_FLAGS: `floatX=float32,optimizer=fast_compile,...`), whose
+entries win; see frontend/config_flags.py, which also holds Theano's flags that have no
+effect here (`th.config.warn.*`, `th.config.compute_test_value`, ...).
+"""
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -13,6 +20,7 @@ from theanir.runtime import default_max_pending_bytes as _default_max_pending_by
 from theanir.runtime import set_call_config as _set_call_config
 from theanir.runtime import set_max_pending_bytes as _set_max_pending_bytes
 
+from .config_flags import INERT, MODES, SECTIONS, FlagSection, apply_flags, gpu_warning
 from .options import CODE_SETTINGS, compile_options, warm_key
 
 
@@ -47,6 +55,12 @@ class Config:
         physical memory within [64 MiB, 1 GiB]. A single larger call still runs.
     jit_cache_size: signatures a jitted function keeps compiled (THEANIR_JIT_CACHE_SIZE,
         default 128); the least recently used is dropped, its code unloaded once unused.
+    mode: th.function's default mode (Theano's flag): "Mode" (config.optimizer decides),
+        "FAST_RUN", "FAST_COMPILE" (frontend/symbolic_io.py); read when a function is made.
+    on_unused_input: th.function's default for inputs no output needs: "raise", "warn", "ignore".
+    device: "cpu"; Theano's "cuda"/"gpu" warn and keep "cpu" (no CUDA backend yet).
+    Theano's flags without effect here (`warn.*`, `compute_test_value`, ...) are attributes too,
+    kept in `inert_flags` (frontend/config_flags.py).
     """
 
     floatX: str = field(default_factory=lambda: os.environ.get("THEANIR_FLOATX", "float64"))
@@ -69,6 +83,9 @@ class Config:
     max_pending_bytes: int = field(default_factory=lambda: _env_bytes("THEANIR_MAX_PENDING_BYTES",
                                                                       _default_max_pending_bytes()))
     jit_cache_size: int = field(default_factory=lambda: _env_count("THEANIR_JIT_CACHE_SIZE", 128))
+    mode: str = "Mode"
+    on_unused_input: str = "raise"
+    device: str = "cpu"
 
     # What a compile reads from the settings, replaced whole (one atomic read for a reader on
     # another thread) by every assignment to a code setting or allow_gc: (CompileOptions
@@ -76,8 +93,35 @@ class Config:
     # C++ with `sync` by every assignment: a warm entry made under other code-altering settings
     # misses (runtime/src/fast_cache.h). Class attributes, so not in vars(config).
     _snapshot: ClassVar[tuple[CompileOptions, bool, int] | None] = None
+    # Theano's flags without effect here: dotted name -> value (config_flags.INERT)
+    inert_flags: ClassVar[dict[str, object]] = dict(INERT)
+
+    def __getattr__(self, name: str) -> object:
+        """Theano's inert flags: `config.compute_test_value`, `config.warn` (a FlagSection)."""
+        if name in Config.inert_flags:
+            return Config.inert_flags[name]
+        if name in SECTIONS:
+            return FlagSection(Config.inert_flags, name)
+        raise AttributeError(f"th.config has no setting {name!r}")
 
     def __setattr__(self, name: str, value: object) -> None:
+        if name in Config.inert_flags:
+            Config.inert_flags[name] = value
+            return
+        if name in SECTIONS:
+            raise AttributeError(f"th.config.{name} is a group of flags; set one of them, e.g. "
+                                 f"th.config.{name}.{dir(FlagSection(Config.inert_flags, name))[0]}")
+        if name == "mode" and value not in MODES:
+            raise ValueError(f"config.mode must be one of {list(MODES)}, got {value!r}")
+        if name == "on_unused_input" and value not in ("raise", "warn", "ignore"):
+            raise ValueError(f"config.on_unused_input must be 'raise', 'warn' or 'ignore', got {value!r}")
+        if name == "device" and isinstance(value, str) and value.lower().startswith(("cuda", "gpu", "opencl")):
+            import warnings
+            warnings.warn(gpu_warning(value, "th.config:"), UserWarning, stacklevel=2)
+            value = "cpu"
+        if name == "device" and value != "cpu":
+            raise ValueError(f"config.device must be 'cpu' (or Theano's 'cuda'/'gpu', which run on the "
+                             f"CPU with a warning), got {value!r}")
         if name == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
         if name == "optimizer" and value not in ("fast_run", "fast_compile"):
@@ -152,3 +196,4 @@ def _env_count(name: str, default: int) -> int:
 
 
 config = Config()
+apply_flags(config, os.environ.get("THEANIR_FLAGS", ""), {f.name for f in dataclasses.fields(Config)})

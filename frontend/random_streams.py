@@ -8,7 +8,7 @@ Each draw owns a shared variable holding a Threefry key (`th.random`), seeded fr
 stream's seed and the draw's creation index. The draw reads the key's second split half; the
 variable's `default_update` is the first half, so a compiled `th.function` that uses the draw
 advances the key on every call (Theano's default updates, frontend/symbolic.py
-`with_default_updates`; `no_default_updates=True` keeps the key fixed). A draw made inside a
+`Function._default_updates`; `no_default_updates=True` keeps the key fixed). A draw made inside a
 symbolic `th.scan` step has its key carried through the loop (control_symbolic.py: new
 numbers each step; the scan returns the final keys as its updates). `seed(n)` resets
 every key of the stream. Both classes share one implementation: the numbers differ from

@@ -42,9 +42,12 @@ from .config import config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves, register_eval)
 from .symbolic_slicing import slice_static_inputs
+from .symbolic_types import TensorType
+from .symbolic_io import FunctionMaker, In, Mode, get_mode, split_inputs, split_outputs
 from .tensor import Tensor
 
-__all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError"]
+__all__ = ["shared", "function", "SharedVariable", "Function", "MissingInputError", "UnusedInputError",
+           "In", "Mode"]
 
 
 class UnusedInputError(ValueError):
@@ -68,6 +71,7 @@ def coerce_value(value: Any, dtype: np.dtype, ndim: int, who: str, downcast: boo
     if isinstance(value, (Variable, Tensor)):
         raise TypeError(f"{who}: expected a value (a NumPy array or a number), got the symbolic "
                         f"{value!r}")
+    dtype = np.dtype(dtype)  # (a Variable's dtype is a str, Theano's convention)
     arr = np.asarray(value)
     if _python_data(value) and (arr.dtype == object or (arr.dtype.kind == "f" and dtype.kind == "i")):
         arr = _python_ints(value, arr, dtype, who)
@@ -172,11 +176,15 @@ class SharedVariable(Variable):
     """
 
     def __init__(self, value: np.ndarray, name: str | None = None, strict: bool = False,
-                 allow_downcast: bool | None = None, private: bool = True):
-        super().__init__(value.ndim, value.dtype, name)
+                 allow_downcast: bool | None = None, private: bool = True,
+                 broadcastable: Sequence[bool] | None = None):
+        super().__init__(value.ndim, value.dtype, name, broadcastable=broadcastable)
         self.container: list[Any] = [value, private]
         self.strict = strict
         self.allow_downcast = allow_downcast
+        # Theano's default update: applied by every th.function that uses this variable
+        # (unless no_default_updates says otherwise, or updates= gives another)
+        self.default_update: Any = None
 
     @property
     def _value(self) -> Any:
@@ -197,6 +205,10 @@ class SharedVariable(Variable):
         if self.strict and isinstance(value, np.ndarray) and value.dtype != self.dtype:
             raise TypeError(f"{who}: strict shared variable needs dtype {self.dtype.name}, got {value.dtype.name}")
         arr = coerce_value(value, self.dtype, self.ndim, who, self.allow_downcast)
+        bad = [i for i, b in enumerate(self.broadcastable) if b and arr.shape[i] != 1]
+        if bad:
+            raise TypeError(f"{who}: dimensions {bad} are broadcastable (length 1), but the value has "
+                            f"shape {arr.shape}")
         keep = borrow and arr is value and arr.flags.c_contiguous
         self.container[:] = [arr, False] if keep else [np.array(arr, order="C", copy=True), True]
 
@@ -239,9 +251,14 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
         raise TypeError(f"{who}: {e}") from None
     if broadcastable is not None and len(broadcastable) != arr.ndim:
         raise TypeError(f"th.shared: broadcastable {tuple(broadcastable)} does not match a value of ndim {arr.ndim}")
+    if broadcastable is not None:
+        bad = [i for i, b in enumerate(broadcastable) if b and arr.shape[i] != 1]
+        if bad:
+            raise TypeError(f"{who}: dimensions {bad} are broadcastable (length 1), but the value has "
+                            f"shape {arr.shape}")
     keep = borrow and arr is value and arr.flags.c_contiguous
     return SharedVariable(arr if keep else np.array(arr, order="C", copy=True), name, strict, allow_downcast,
-                          private=not keep)
+                          private=not keep, broadcastable=broadcastable)
 
 
 # ------------------------------------------------------------------ function
@@ -299,26 +316,32 @@ class Function(FunctionCache):
     `_call_slow`.
     """
 
-    def __init__(self, inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any,
+    def __init__(self, inputs: Sequence[Any], outputs: Any, updates: Any, givens: Any,
                  allow_input_downcast: bool | None, on_unused_input: str, name: str | None,
-                 trust_input: bool = False, allow_gc: bool | None = None):
+                 trust_input: bool = False, allow_gc: bool | None = None, mode: Any = None,
+                 no_default_updates: Any = False):
         self.name = name or "th.function"
         self.allow_input_downcast = allow_input_downcast
-        self.inputs = self._check_inputs(inputs)
+        variables, self._ins = split_inputs(inputs)
+        self.inputs = self._check_inputs(variables)
+        self.mode = get_mode(mode)
+        outputs = split_outputs(outputs)
         self._single = outputs is not None and not isinstance(outputs, (list, tuple))
         outs = [] if outputs is None else ([outputs] if self._single else list(outputs))
         self.outputs = [as_variable(o) for o in outs]
-        self.updates = self._check_updates(_pairs(updates, "updates"))
         self.givens = self._check_givens(_pairs(givens, "givens"))
+        self.updates = self._check_updates(_pairs(updates, "updates"))
+        self.updates = self._check_updates(self.updates + self._default_updates(no_default_updates))
         self.shared = self._collect(on_unused_input)
+        self.maker = FunctionMaker(self._ins, self.outputs, self.updates, self.givens, self.shared, self.mode)
         self._static = self._static_inputs()
         # the storage cells the step reads, and for each update the cell its result goes to
         self._cells = [s.container for s in self.shared]
         self._updated = [self.shared.index(t) for t, _ in self.updates]
         n_in, n_out = len(self.inputs), len(self.outputs)
         donate = [(n_in + c, n_out + u) for u, c in enumerate(self._updated)]  # updates in place
-        self._jit = JitFunction(self._step, static_argnums=2, trust_input=trust_input, allow_gc=allow_gc,
-                                donate=donate)
+        self._jit = JitFunction(self._step, static_argnums=2, optimizer=self.mode.optimizer,
+                                trust_input=trust_input, allow_gc=allow_gc, donate=donate)
         self._jit.__name__ = self.name
         self._jit.leaf_names = ([v.name or f"input {i}" for i, v in enumerate(self.inputs)]
                                 + [f"shared variable {v.name or i}" for i, v in enumerate(self.shared)]
@@ -328,8 +351,6 @@ class Function(FunctionCache):
 
     # ------------------------------------------------------------- construction checks
     def _check_inputs(self, inputs: Sequence[Variable]) -> list[Variable]:
-        if isinstance(inputs, Variable):
-            raise TypeError("th.function: inputs must be a list of variables, e.g. [x]")
         out = list(inputs)
         for i, v in enumerate(out):
             if not isinstance(v, Variable) or v.owner is not None:
@@ -340,6 +361,38 @@ class Function(FunctionCache):
                                 f"constant; these cannot be inputs (their value is in the graph)")
         if len(set(out)) != len(out):
             raise TypeError("th.function: the same variable appears twice among the inputs")
+        names = [i.name for i in self._ins if i.name]
+        if len(set(names)) != len(names):
+            raise TypeError(f"th.function: two inputs have the same name ({names}); give them "
+                            f"distinct names or th.In(var, name=...)")
+        for i, spec in enumerate(self._ins):
+            if spec.has_default:
+                who = f"th.function: default value of input {i} {describe(spec.variable)}"
+                spec.value = coerce_value(spec.value, spec.variable.dtype, spec.variable.ndim, who,
+                                          self._downcast(spec))
+        return out
+
+    def _downcast(self, spec: In) -> bool | None:
+        return self.allow_input_downcast if spec.allow_downcast is None else spec.allow_downcast
+
+    def _default_updates(self, no_default_updates: Any) -> list[tuple[SharedVariable, Any]]:
+        """Theano's default updates: a shared variable of the graph with a `default_update`
+        is updated by it, unless `no_default_updates` is True or lists the variable, or
+        updates= already updates it. Updates may reach more such variables (to a fixed point)."""
+        if no_default_updates is True:
+            return []
+        skip = set(no_default_updates or [])
+        have = {t for t, _ in self.updates}
+        out: list[tuple[SharedVariable, Any]] = []
+        roots = self.outputs + [as_variable(n) for _, n in self.updates]
+        roots += [r for r in self.givens.values() if isinstance(r, Variable)]  # a given may draw too
+        while roots:
+            found = [v for v in graph_leaves(roots, replaced=list(self.givens))
+                     if isinstance(v, SharedVariable) and v.default_update is not None
+                     and v not in have and v not in skip]
+            out += [(v, v.default_update) for v in found]
+            have.update(found)
+            roots = [as_variable(v.default_update) for v in found]
         return out
 
     def _check_updates(self, pairs: list[tuple[Any, Any]]) -> list[tuple[SharedVariable, Any]]:
@@ -424,18 +477,27 @@ class Function(FunctionCache):
     def _arguments(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
         if len(args) > len(self.inputs):
             raise TypeError(f"{self.name}: takes {len(self.inputs)} inputs, got {len(args)}")
-        values: list[Any] = list(args) + [None] * (len(self.inputs) - len(args))
-        names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        values: list[Any] = list(args) + [_MISSING] * (len(self.inputs) - len(args))
+        names = {spec.name: i for i, spec in enumerate(self._ins) if spec.name}
         for k, val in kwargs.items():
             if k not in names:
-                raise TypeError(f"{self.name}: no input named {k!r}")
+                raise TypeError(f"{self.name}: no input named {k!r} (the named inputs: {sorted(names)})")
+            if values[names[k]] is not _MISSING:
+                raise TypeError(f"{self.name}: input {k!r} is given both by position and by keyword")
             values[names[k]] = val
         out = []
-        for i, (v, val) in enumerate(zip(self.inputs, values)):
+        for i, (spec, val) in enumerate(zip(self._ins, values)):
+            v = spec.variable
             who = f"{self.name}: input {i} {describe(v)}"
-            if val is None:
-                raise TypeError(f"{who} is missing")
-            out.append(coerce_value(val, v.dtype, v.ndim, who, self.allow_input_downcast))
+            if val is _MISSING:
+                if not spec.has_default:
+                    raise TypeError(f"{who} is missing (it has no default: th.In(var, value=...) gives one)")
+                out.append(spec.value)
+                continue
+            if spec.strict and not (isinstance(val, np.ndarray) and val.dtype == v.dtype and val.ndim == v.ndim):
+                raise TypeError(f"{who} is strict: it needs a NumPy array of dtype {v.dtype} and ndim "
+                                f"{v.ndim}, got {type(val).__name__} {getattr(val, 'dtype', '')}".rstrip())
+            out.append(coerce_value(val, v.dtype, v.ndim, who, self._downcast(spec)))
         return out
 
     # __call__ is FunctionCache's (C++): the warm-call cache, else _call_slow.
@@ -515,48 +577,40 @@ class Function(FunctionCache):
         return self._jit.cache_size
 
 
-def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, updates: Any = None,
-             givens: Any = None, no_default_updates: bool = False, accept_inplace: bool = False,
+_MISSING = object()  # an input the call did not give
+
+
+def function(inputs: Sequence[Any], outputs: Any = None, mode: Any = None, updates: Any = None,
+             givens: Any = None, no_default_updates: Any = False, accept_inplace: bool = False,
              name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
-             profile: Any = None, on_unused_input: str = "raise", trust_input: bool = False,
-             allow_gc: bool | None = None) -> Function:
-    """Theano's `function`: compile `outputs` (a variable or a list) of `inputs`, with `updates`
-    (pairs (shared, new value), applied after each call) and `givens` (substitutions).
+             profile: Any = None, on_unused_input: str | None = None, trust_input: bool = False,
+             allow_gc: bool | None = None, **unknown: Any) -> Function:
+    """Theano's `function`: compile `outputs` (a variable, an Out, or a list) of `inputs`
+    (variables or th.In), with `updates` (pairs (shared, new value), applied after each call)
+    and `givens` (substitutions).
 
-    A single output returns an array, a list returns a list. `mode`, `profile` and the other
-    Theano options are accepted and ignored. Calls return th.Arrays (computed asynchronously
-    unless th.config.sync); `trust_input=True` as for th.jit. `f.run(n_calls)` loops a function
-    without explicit inputs in the runtime. `allow_gc=False` (Theano's flag; None:
-    th.config.allow_gc) keeps the intermediate buffers of the compiled step in a pool
-    between calls; `f.free()` drops them. Updates are written into the shared variables'
-    own buffers (see the module doc).
+    A single output returns an array, a list returns a list. `mode` ('FAST_RUN',
+    'FAST_COMPILE' or a theanir.compile.mode.Mode) sets the optimizer compile option
+    (symbolic_io.py). Shared variables with a `default_update` are updated by it unless
+    `no_default_updates` is True or lists them. `on_unused_input`: 'raise' (default:
+    th.config.on_unused_input), 'warn' or 'ignore'. `name` names the function in messages.
+    `profile`, `accept_inplace` and `rebuild_strict` are accepted and change nothing
+    (theanir has no per-op profiler; graphs are never rewritten in place). Calls return
+    th.Arrays (computed asynchronously unless th.config.sync); `trust_input=True` as for
+    th.jit. `f.run(n_calls)` loops a function without explicit inputs in the runtime.
+    `allow_gc=False` (Theano's flag; None: th.config.allow_gc) keeps the intermediate
+    buffers of the compiled step in a pool between calls; `f.free()` drops them. Updates are
+    written into the shared variables' own buffers (see the module doc). `f.maker.fgraph`
+    is the graph (symbolic_io.FunctionGraph).
     """
-    updates = with_default_updates(outputs, updates, givens, no_default_updates)
+    if unknown:
+        raise TypeError(f"th.function: unknown keyword arguments {sorted(unknown)}; it takes inputs, "
+                        f"outputs, mode, updates, givens, no_default_updates, accept_inplace, name, "
+                        f"rebuild_strict, allow_input_downcast, profile, on_unused_input, trust_input, allow_gc")
+    if on_unused_input is None:
+        on_unused_input = getattr(config, "on_unused_input", "raise")
     return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input,
-                    allow_gc)
-
-
-def with_default_updates(outputs: Any, updates: Any, givens: Any, no_default_updates: Any) -> Any:
-    """`updates` plus Theano's default updates: a shared variable with a `default_update`
-    attribute (a random stream's state) that the graph reads, and that no explicit update
-    targets, gets that update, so each call draws new numbers. `no_default_updates=True`
-    turns them all off; a list of shared variables turns off theirs."""
-    if no_default_updates is True:
-        return updates
-    skip = set(no_default_updates or ())
-    pairs = _pairs(updates, "updates")
-    targets = {t for t, _ in pairs}
-    outs = [] if outputs is None else ([outputs] if not isinstance(outputs, (list, tuple)) else list(outputs))
-    pending = [as_variable(o) for o in outs] + [as_variable(n) for _, n in pairs]
-    pending += [as_variable(v) for _, v in _pairs(givens, "givens")]
-    added: list[tuple[Any, Any]] = []
-    while pending:  # a default update's own graph may read other streams
-        new = [v for v in graph_leaves(pending) if isinstance(v, SharedVariable)  # in discovery order
-               and getattr(v, "default_update", None) is not None and v not in targets and v not in skip]
-        targets.update(new)
-        added += [(v, v.default_update) for v in new]
-        pending = [as_variable(v.default_update) for v in new]
-    return pairs + added if added else updates
+                    allow_gc, mode, no_default_updates)
 
 
 def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:
@@ -570,3 +624,4 @@ def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:
 
 
 register_eval(eval_variable)  # Variable.eval (symbolic_graph cannot import this module back)
+TensorType.coerce_value = coerce_value  # TensorType.filter (symbolic_types.py)

@@ -1,38 +1,39 @@
 """Theano-style symbolic variables: a small lazy expression graph, evaluated at trace time.
 
-A Theano variable has a dtype and a number of dimensions but no shape, while our tracer
-needs static shapes. So operators on a `Variable` only record an `Apply` node (a theanir
-frontend function and its arguments); `th.function` evaluates the graph inside one
-`th.jit` trace per call signature, with `Tensor`s bound to the inputs and shared variables,
-so every node becomes tn ops and derivative nodes (`T.grad`, `T.Lop`, `T.Rop`) call the
-autodiff core on the Tensors their arguments evaluated to.
+A Theano variable has a dtype, a number of dimensions and a broadcast pattern but no shape,
+while our tracer needs static shapes. So operators on a `Variable` only record an `Apply`
+node (a theanir frontend function and its arguments); `th.function` evaluates the graph
+inside one `th.jit` trace per call signature, with `Tensor`s bound to the inputs and shared
+variables, so every node becomes tn ops and derivative nodes (`T.grad`, `T.Lop`, `T.Rop`)
+call the autodiff core on the Tensors their arguments evaluated to.
 
-The dtype and ndim of a derived variable are found by abstract evaluation: its graph is
-evaluated once on unit-shaped stand-ins (every dimension 1) in a scratch module, so the
-frontend functions stay the only type rules. Where that fails (a reshape to an explicit
-shape, say) `ndim`/`dtype` are None and the checks wait for the trace.
+The type of a derived variable comes from its node's type rule (derivative nodes; reshape,
+flatten, alloc: symbolic_shape.py) or from abstract evaluation on stand-ins
+(symbolic_infer.py), so the frontend functions stay the only type rules. `var.dtype` is a
+str as in Theano (a DType, symbolic_types.py); where nothing tells, `ndim`/`dtype` are None
+and the checks wait for the trace.
 
     x = T.dmatrix("x")
     y = T.tanh(x @ W + b)       # Variable: tanh(add(matmul(x, W), b))
-    y.ndim, y.dtype             # 2, float64
+    y.ndim, y.dtype             # 2, 'float64'
 """
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import func
 
 from theanir.dialects.tn.builder import location_override, user_frame
-from theanir.dialects.tn.context import get_context
 from theanir.dialects.tn.types import check_dtype
 
 from . import numpy_api as tnp
 from .config import config
 from .pytree import tree_flatten, tree_unflatten
+from .symbolic_fns import _identity, _norm, _shape, _size, _transpose, dimshuffle  # noqa: F401
+from .symbolic_types import DType, TensorType, as_pattern
 from .tensor import Tensor
 
 
@@ -41,22 +42,9 @@ class MissingInputError(TypeError):
 
 
 # ------------------------------------------------------------------ types
-@dataclass(frozen=True)
-class TensorType:
-    """Theano's TensorType: a dtype and a number of dimensions; calling it makes a variable."""
-
-    dtype: np.dtype
-    ndim: int
-
-    def __call__(self, name: str | None = None) -> "Variable":
-        return Variable(self.ndim, self.dtype, name)
-
-    @property
-    def broadcastable(self) -> tuple[bool, ...]:
-        return (False,) * self.ndim
-
-    def __repr__(self) -> str:
-        return f"TensorType({self.dtype.name}, {_KINDS.get(self.ndim, f'{self.ndim}D')})"
+# A node's type is (ndim, NumPy dtype) with an optional third entry, the broadcast pattern;
+# `Variable.dtype` reports the dtype as a DType (a str), `Variable.type` as a TensorType.
+TypeTuple = tuple  # (ndim | None, np.dtype | None) or (ndim, dtype, broadcastable)
 
 
 def type_of_value(value: Any) -> tuple[int | None, np.dtype | None]:
@@ -100,9 +88,49 @@ class Apply:
     def label(self) -> str:
         return getattr(self.fn, "label", None) or getattr(self.fn, "__name__", type(self.fn).__name__)
 
-    def inputs(self) -> list["Variable"]:
+    @property
+    def inputs(self) -> "NodeInputs":
+        """The Variables among the arguments, in order (Theano's `node.inputs`)."""
         leaves, _ = tree_flatten((self.args, self.kwargs))
-        return [x for x in leaves if isinstance(x, Variable)]
+        return NodeInputs(x for x in leaves if isinstance(x, Variable))
+
+    @property
+    def op(self) -> "OpLabel":
+        """What the node computes, printable as Theano prints an Op (`str(node.op)`)."""
+        return OpLabel(self.label, self.fn)
+
+    def __repr__(self) -> str:
+        return f"{self.label}({', '.join(describe(v, 1) for v in self.inputs)})"
+
+
+class NodeInputs(list):
+    """`node.inputs`: a list, also callable (`node.inputs()`, the form this module used before
+    Theano's attribute form) so code written either way keeps working."""
+
+    def __call__(self) -> "NodeInputs":
+        return self
+
+
+class OpLabel:
+    """`node.op`: the node's label (str() gives it) and the function it calls (`fn`)."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str, fn: Callable):
+        self.name = name
+        self.fn = fn
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"OpLabel({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OpLabel) and (self.name, self.fn) == (other.name, other.fn)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
 
 def apply(fn: Callable, *args: Any, **kwargs: Any) -> "Variable":
@@ -147,75 +175,35 @@ def _pack_index(idx: Any) -> tuple:
     return tuple(("slice", s.start, s.stop, s.step) if isinstance(s, slice) else s for s in items)
 
 
-def dimshuffle(x: Tensor, *pattern: Any) -> Tensor:
-    """Theano's dimshuffle: ints pick and order axes, 'x' inserts a broadcastable axis; axes
-    left out must have length 1 (they are dropped)."""
-    if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
-        pattern = tuple(pattern[0])
-    keep = [p for p in pattern if p != "x"]
-    if sorted(keep) != sorted(set(keep)) or any(not 0 <= p < x.ndim for p in keep):
-        raise ValueError(f"dimshuffle{pattern}: invalid pattern for a {x.ndim}-d tensor")
-    dropped = [i for i in range(x.ndim) if i not in keep]
-    if any(x.shape[i] != 1 for i in dropped):
-        raise ValueError(f"dimshuffle{pattern}: cannot drop axes {dropped} of shape {x.shape} "
-                         f"(only length-1 axes can be dropped)")
-    remaining = [i for i in range(x.ndim) if i not in dropped]
-    x = tnp.reshape(x, tuple(x.shape[i] for i in remaining))
-    x = tnp.transpose(x, tuple(remaining.index(p) for p in keep))
-    sizes = iter(x.shape)
-    return tnp.reshape(x, tuple(1 if p == "x" else next(sizes) for p in pattern))
-
-
-def _flatten(x: Tensor, ndim: int = 1) -> Tensor:
-    if ndim < 1 or ndim > max(x.ndim, 1):
-        raise ValueError(f"flatten: ndim={ndim} is out of range for a {x.ndim}-d tensor")
-    return tnp.reshape(x, x.shape[:ndim - 1] + (-1,))
-
-
-def _norm(x: Tensor, L: float = 2, axis: Any = None) -> Tensor:
-    if L == 1:
-        return tnp.sum(tnp.abs(x), axis=axis)
-    if L == 2:
-        return tnp.sqrt(tnp.sum(tnp.square(x), axis=axis))
-    return tnp.power(tnp.sum(tnp.power(tnp.abs(x), L), axis=axis), 1.0 / L)
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return tnp.as_tensor(x).shape
-
-
-def _size(x: Any) -> int:
-    return tnp.as_tensor(x).size
-
-
-def _identity(x: Any) -> Any:
-    return x
-
-
-def _reshape(x: Any, *shape: Any, ndim: int | None = None) -> Tensor:
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    out = tnp.reshape(x, tuple(int(s) for s in shape))
-    if ndim is not None and out.ndim != ndim:
-        raise ValueError(f"reshape: ndim={ndim} but the new shape {out.shape} has {out.ndim} dims")
-    return out
-
-
-def _transpose(x: Any, *axes: Any) -> Tensor:
-    axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None)
-    return tnp.transpose(x, axes)
-
-
 def _label(fn: Callable, name: str) -> Callable:
     fn.label = name  # type: ignore[attr-defined]
     return fn
 
 
-for _fn, _name in [(_getitem, "getitem"), (_flatten, "flatten"), (_norm, "norm"), (_shape, "shape"),
-                   (_size, "size"), (_reshape, "reshape"), (_transpose, "transpose")]:
+for _fn, _name in [(_getitem, "getitem"), (_norm, "norm"), (_shape, "shape"), (_size, "size"),
+                   (_transpose, "transpose")]:  # (those four: symbolic_fns.py)
     _label(_fn, _name)
 # x.shape and x.size depend only on x's static shape, known while tracing: a node that needs
 # their value at trace time (scan's n_steps) does not need x's value (frontend/symbolic.py).
 _shape.shape_only = _size.shape_only = True  # type: ignore[attr-defined]
+
+
+_COMPARISONS = (operator.lt, operator.le, operator.gt, operator.ge)
+
+
+class _Hooks:
+    """What modules importing this one provide (this one cannot import them back): the
+    reshape/flatten nodes (symbolic_shape.py), type inference (symbolic_infer.py) and
+    `var.eval` (symbolic.py). Each registers itself when imported; `import theanir` imports
+    them all."""
+
+    reshape: Callable[..., "Variable"] | None = None
+    flatten: Callable[..., "Variable"] | None = None
+    infer_type: Callable[["Variable"], tuple] | None = None
+    infer_broadcastable: Callable[["Variable"], tuple] | None = None
+
+
+hooks = _Hooks()
 
 
 # ------------------------------------------------------------------ variables
@@ -230,13 +218,18 @@ class Variable:
     __array_ufunc__ = None  # ndarray <op> Variable defers to the Variable's reflected operator
 
     def __init__(self, ndim: int | None = None, dtype: Any = None, name: str | None = None,
-                 owner: Apply | None = None, index: int | None = None):
+                 owner: Apply | None = None, index: int | None = None,
+                 broadcastable: Sequence[bool] | None = None):
         self.owner = owner
         self.index = index
         self.name = name
         self._type: tuple[int | None, np.dtype | None] | None = None
+        self._bcast: tuple[bool, ...] | None = None
         if owner is None:
             self._type = (int(ndim), check_dtype(dtype))
+            self._bcast = (False,) * int(ndim) if broadcastable is None else as_pattern(broadcastable)
+            if len(self._bcast) != int(ndim):
+                raise ValueError(f"broadcastable {self._bcast} does not match ndim {ndim}")
 
     # ------------------------------------------------------------- types
     def _infer(self) -> tuple[int | None, np.dtype | None]:
@@ -249,28 +242,47 @@ class Variable:
         return self._infer()[0]
 
     @property
-    def dtype(self) -> np.dtype | None:
-        return self._infer()[1]
+    def dtype(self) -> DType | None:
+        """The dtype as Theano names it: a str ('float32'; a DType, see symbolic_types)."""
+        dt = self._infer()[1]
+        return None if dt is None else DType(dt)
 
     @property
     def type(self) -> TensorType | None:
         ndim, dtype = self._infer()
-        return None if ndim is None or dtype is None else TensorType(dtype, ndim)
+        bcast = self.broadcastable
+        return None if ndim is None or dtype is None or bcast is None else TensorType(dtype, bcast)
 
     @property
     def broadcastable(self) -> tuple[bool, ...] | None:
-        ndim = self.ndim
-        return None if ndim is None else (False,) * ndim
+        """Which dimensions are known to have length 1 (Theano's pattern)."""
+        if self._bcast is None and self.ndim is not None:
+            self._bcast = infer_broadcastable(self)
+        return self._bcast
+
+    @property
+    def tag(self) -> SimpleNamespace:
+        """Theano's scratchpad (`x.tag.test_value = ...`): kept and unused, as test values are
+        (config.compute_test_value has no effect: shapes are checked when traced)."""
+        tag = self.__dict__.get("_tag")
+        if tag is None:
+            tag = self.__dict__["_tag"] = SimpleNamespace()
+        return tag
 
     def __repr__(self) -> str:
         return describe(self)
 
     __str__ = __repr__
 
-    # ------------------------------------------------------------- refusals
+    # ------------------------------------------------------------- truth values
     def __bool__(self) -> bool:
-        raise TypeError(f"the truth value of symbolic variable {describe(self)} is not known "
-                        f"until it is computed: use T.switch(cond, a, b) in the graph")
+        """True (Theano's `if shared_var:` tests that a variable exists), except for comparisons:
+        `if x > 0:` cannot be decided while building the graph."""
+        if self.owner is not None and self.owner.fn in _COMPARISONS:
+            raise TypeError(f"the truth value of the comparison {describe(self)} is not known until "
+                            f"it is computed (and `a < b < c` is not supported): use "
+                            f"T.switch(cond, a, b), or th.ifelse for a branch in the graph")
+        return True
 
     def __iter__(self):
         raise TypeError(f"symbolic variable {describe(self)} is not iterable (its length is "
@@ -328,11 +340,11 @@ class Variable:
     def all(self, axis=None, keepdims=False): return _np("all")(self, axis, keepdims=keepdims)
     def argmax(self, axis=None, keepdims=False): return _np("argmax")(self, axis, keepdims=keepdims)
     def argmin(self, axis=None, keepdims=False): return _np("argmin")(self, axis, keepdims=keepdims)
-    def reshape(self, *shape, ndim=None): return apply(_reshape, self, *shape, ndim=ndim)
+    def reshape(self, *shape, ndim=None): return hooks.reshape(self, shape, ndim)
     def transpose(self, *axes): return apply(_transpose, self, *axes)
     def dimshuffle(self, *pattern): return apply(dimshuffle, self, *pattern)
-    def flatten(self, ndim=1): return apply(_flatten, self, ndim)
-    def ravel(self): return apply(_flatten, self, 1)
+    def flatten(self, ndim=1, outdim=None): return hooks.flatten(self, outdim or ndim)
+    def ravel(self): return hooks.flatten(self, 1)
     def squeeze(self, axis=None): return _np("squeeze")(self, axis)
     def swapaxes(self, a, b): return _np("swapaxes")(self, a, b)
     def take(self, indices, axis=None): return _np("take")(self, indices, axis)
@@ -377,7 +389,8 @@ class Constant(Variable):
             super().__init__(0, dt, name)
         else:
             value = np.asarray(value)
-            super().__init__(value.ndim, tnp.result_type(value), name)
+            super().__init__(value.ndim, tnp.result_type(value), name,
+                             broadcastable=tuple(n == 1 for n in value.shape))
         self.value = value
 
 
@@ -409,7 +422,7 @@ def describe(v: Variable, depth: int = 2) -> str:
         return f"constant({v.value!r})" if np.size(v.value) <= 4 else f"constant{np.shape(v.value)}"
     if v.owner is None:
         shared = "shared " if hasattr(v, "get_value") else ""
-        return f"<{shared}{v.dtype.name} {_KINDS.get(v.ndim, f'{v.ndim}-d tensor')}>"
+        return f"<{shared}{v.dtype} {_KINDS.get(v.ndim, f'{v.ndim}-d tensor')}>"
     if depth == 0:
         return "..."
     if v.owner.fn is _getitem:
@@ -447,7 +460,7 @@ def ancestors(roots: Iterable[Variable]) -> set[Variable]:
             continue
         seen.add(v)
         if v.owner is not None:
-            stack.extend(v.owner.inputs())
+            stack.extend(v.owner.inputs)
     return seen
 
 
@@ -465,7 +478,7 @@ def graph_leaves(roots: Iterable[Variable], replaced: Sequence[Variable] = ()) -
         if v.owner is None:
             out.append(v)
             continue
-        stack.extend(reversed(v.owner.inputs()))
+        stack.extend(reversed(v.owner.inputs))
     return out
 
 
@@ -481,11 +494,14 @@ class Evaluator:
     """
 
     def __init__(self, bindings: dict[Variable, Any], givens: dict[Variable, Any] | None = None,
-                 leaf: Callable[[Variable], Any] | None = None, probe: bool = False):
+                 leaf: Callable[[Variable], Any] | None = None, probe: bool = False,
+                 patterns: bool = False, fallback: Callable[[Apply], Any] | None = None):
         self.bindings = bindings
         self.givens = givens or {}
         self.leaf = leaf
         self.probe = probe
+        self.patterns = patterns  # probe stand-ins follow broadcast patterns (see standin)
+        self.fallback = fallback  # probe: stand-ins for a node its function refused, or None
         self.memo: dict[Variable, Any] = {}
         self.applied: dict[Apply, Any] = {}
         self._plain: Evaluator | None = None
@@ -509,7 +525,7 @@ class Evaluator:
     def _deps(self, v: Variable) -> list[Variable]:
         if v.owner is None or v in self.givens or v.owner in self.applied:
             return []
-        return v.owner.inputs()
+        return v.owner.inputs
 
     def _compute(self, v: Variable) -> Any:
         if v in self.givens:
@@ -537,7 +553,7 @@ class Evaluator:
         if not isinstance(repl, Variable):
             return tnp.as_tensor(repl, v.dtype)
         if self._plain is None:
-            self._plain = Evaluator(self.bindings, None, self.leaf, self.probe)
+            self._plain = Evaluator(self.bindings, None, self.leaf, self.probe, self.patterns, self.fallback)
         return self._plain.value(repl)
 
     def _apply(self, node: Apply) -> Any:
@@ -545,53 +561,47 @@ class Evaluator:
         vals = [self.memo[x] if isinstance(x, Variable) else x for x in leaves]
         args, kwargs = tree_unflatten(tree, vals)
         if self.probe and node.type_rule is not None:
-            outs = [standin(*node.type_rule(i)) for i in range(node.nout or 1)]
+            outs = [self._standin(node.type_rule(i)) for i in range(node.nout or 1)]
             return outs[0] if node.nout is None else tuple(outs)
+        if self.probe and self.fallback is not None:
+            try:
+                return node.fn(*args, **kwargs)
+            except Exception:  # noqa: BLE001  (refused on stand-ins: the fallback may know)
+                out = self.fallback(node)
+                if out is None:
+                    raise
+                return out
         if node.where is None:
             return node.fn(*args, **kwargs)
         with location_override(ir.Location.file(node.where[0], node.where[1], 0)):
             return node.fn(*args, **kwargs)
 
 
+    def _standin(self, typ: TypeTuple) -> Tensor:
+        if not self.patterns:
+            return standin(typ[0], typ[1])
+        return standin(typ[0], typ[1], typ[2] if len(typ) > 2 else (False,) * (typ[0] or 0))
+
+
 # ------------------------------------------------------------------ abstract evaluation
-def standin(ndim: int | None, dtype: np.dtype | None) -> Tensor:
-    """A unit-shaped Tensor of the given type (every dimension 1)."""
+def standin(ndim: int | None, dtype: np.dtype | None, pattern: tuple[bool, ...] | None = None) -> Tensor:
+    """A Tensor of the given type: every dimension 1, or with a broadcast `pattern`, 1 where
+    it is broadcastable and 2 elsewhere (so a result's length-1 dims are the ones it must
+    have: its broadcastable dims)."""
     if ndim is None or dtype is None:
         raise TypeError("unknown type")
-    return tnp.broadcast_to(tnp.constant(np.zeros((), dtype)), (1,) * ndim)
-
-
-class _Scratch:
-    """A throwaway module where types are found by evaluating on stand-ins."""
-
-    LIMIT = 5000
-
-    def __init__(self) -> None:
-        self.ctx = get_context()
-        with self.ctx, ir.Location.unknown():
-            self.module = ir.Module.create()
-            with ir.InsertionPoint(self.module.body):
-                self.block = func.FuncOp("probe", ([], [])).add_entry_block()
-        self.evaluator = Evaluator({}, leaf=lambda v: standin(v.ndim, v.dtype), probe=True)
-
-    def full(self) -> bool:
-        return len(self.evaluator.memo) > self.LIMIT
-
-
-_scratch: _Scratch | None = None
+    shape = (1,) * ndim if pattern is None else tuple(1 if b else 2 for b in pattern)
+    return tnp.broadcast_to(tnp.constant(np.zeros((), np.dtype(dtype))), shape)
 
 
 def infer_type(v: Variable) -> tuple[int | None, np.dtype | None]:
-    """(ndim, dtype) of a derived variable: its type rule, or abstract evaluation."""
-    global _scratch
-    node = v.owner
-    if node is not None and node.type_rule is not None:
-        return node.type_rule(v.index or 0)
-    if _scratch is None or _scratch.full():
-        _scratch = _Scratch()
-    s = _scratch
-    try:
-        with s.ctx, ir.Location.unknown(), ir.InsertionPoint(s.block):
-            return type_of_value(s.evaluator.value(v))
-    except Exception:  # noqa: BLE001  (any refusal on unit shapes: the type is unknown)
-        return None, None
+    """(ndim, dtype) of a derived variable (symbolic_infer.py)."""
+    return hooks.infer_type(v)
+
+
+def infer_broadcastable(v: Variable) -> tuple[bool, ...]:
+    """The broadcast pattern of a derived variable of known ndim (symbolic_infer.py)."""
+    return hooks.infer_broadcastable(v)
+
+
+TensorType.variable_class = Variable

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from . import numpy_api as tnp
+from . import symbolic_shape
 from .config import config
 from .symbolic import SharedVariable
 from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
@@ -31,20 +31,22 @@ from .subtensor import advanced_inc_subtensor1, advanced_set_subtensor1, inc_sub
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ input variables
-_NDIM = {"scalar": 0, "vector": 1, "matrix": 2, "row": 2, "col": 2, "tensor3": 3, "tensor4": 4}
+_PATTERN = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
+            "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4}
 _PLURAL = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
            "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
 _PREFIX = {"": None, "d": "float64", "f": "float32", "i": "int32", "l": "int64"}
 
 
 def _constructor(kind: str, fixed: str | None) -> Callable[..., Variable]:
-    ndim = _NDIM[kind]
+    pattern = _PATTERN[kind]
 
     def make(name: str | None = None, dtype: Any = None) -> Variable:
-        return Variable(ndim, fixed or dtype or config.floatX, name)
+        return Variable(len(pattern), fixed or dtype or config.floatX, name, broadcastable=pattern)
 
     make.__name__ = (_key(fixed) + kind)
-    make.__doc__ = f"A symbolic {ndim}-d input variable of dtype {fixed or 'config.floatX'}."
+    make.__doc__ = (f"A symbolic {len(pattern)}-d input variable of dtype {fixed or 'config.floatX'}, "
+                    f"broadcastable {pattern}.")
     return make
 
 
@@ -81,7 +83,7 @@ _CONSTRUCTORS = _define_constructors(globals())
 
 def tensor(dtype: Any = None, broadcastable: Sequence[bool] = (), name: str | None = None) -> Variable:
     """A symbolic input of rank len(broadcastable) (Theano's `T.tensor`)."""
-    return Variable(len(broadcastable), dtype or config.floatX, name)
+    return TensorType(dtype or config.floatX, broadcastable)(name)
 
 
 def constant(x: Any, name: str | None = None, ndim: int | None = None, dtype: Any = None) -> Constant:
@@ -97,6 +99,17 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None)
     if ndim is not None and v.ndim is not None and v.ndim != ndim:
         raise ValueError(f"T.as_tensor_variable: {v!r} has ndim {v.ndim}, not {ndim}")
     return v
+
+
+# Theano's dtype groups (`if y.dtype in T.discrete_dtypes:`); dtypes are strs (symbolic_types.py)
+float_dtypes = ("float16", "float32", "float64")
+complex_dtypes = ("complex64", "complex128")
+uint_dtypes = ("uint8", "uint16", "uint32", "uint64")
+int_dtypes = ("int8", "int16", "int32", "int64")
+integer_dtypes = int_dtypes + uint_dtypes
+discrete_dtypes = ("bool",) + integer_dtypes
+continuous_dtypes = float_dtypes + complex_dtypes
+all_dtypes = discrete_dtypes + continuous_dtypes
 
 
 # ------------------------------------------------------------------ lifted functions
@@ -131,17 +144,54 @@ def _inv(x: Any) -> Any:
     return 1.0 / tnp.as_tensor(x)
 
 
-def _reshape(x: Any, newshape: Any, ndim: int | None = None) -> Tensor:
-    out = tnp.reshape(x, tuple(int(s) for s in newshape) if isinstance(newshape, (tuple, list)) else newshape)
-    if ndim is not None and out.ndim != ndim:
-        raise ValueError(f"T.reshape: ndim={ndim} but the new shape {out.shape} has {out.ndim} dims")
-    return out
+def _symbolic(*xs: Any) -> bool:
+    """Whether to record a node (lift's rule): unless Tensors and no Variables are among the
+    arguments (a call inside th.jit computes at once)."""
+    leaves = [y for x in xs for y in (x if isinstance(x, (tuple, list)) else (x,))]
+    if next((True for x in leaves if isinstance(x, Variable)), False):
+        return True
+    return not next((True for x in leaves if isinstance(x, Tensor)), False)
 
 
-def _flatten(x: Any, outdim: int = 1, ndim: int | None = None) -> Tensor:
-    x = tnp.as_tensor(x)
-    outdim = ndim if ndim is not None else outdim
-    return tnp.reshape(x, x.shape[:outdim - 1] + (-1,))
+def reshape(x: Any, newshape: Any, ndim: int | None = None) -> Any:
+    """Theano's `T.reshape(x, newshape, ndim=None)`: newshape may hold ints, `y.shape[i]` and
+    scalar variables; the result's type is known (symbolic_shape.py)."""
+    if not _symbolic(x, newshape):
+        return symbolic_shape.reshape_tensor(x, *_as_tuple(newshape), ndim=ndim)
+    return symbolic_shape.reshape_node(as_variable(x), newshape, ndim)
+
+
+def flatten(x: Any, outdim: int = 1, ndim: int | None = None) -> Any:
+    """Theano's `T.flatten(x, ndim=1)` (`outdim` in Theano before 0.9)."""
+    n = ndim if ndim is not None else outdim
+    if not _symbolic(x):
+        return symbolic_shape.flatten_tensor(x, n)
+    return symbolic_shape.flatten_node(as_variable(x), n)
+
+
+def alloc(value: Any, *shape: Any) -> Any:
+    """Theano's `T.alloc(value, *shape)`: `value` broadcast to `shape`."""
+    if not _symbolic(value, shape):
+        return symbolic_shape.alloc_tensor(value, *shape)
+    return symbolic_shape.alloc_node(value, *shape)
+
+
+def zeros(shape: Any, dtype: Any = None) -> Any:
+    """Theano's `T.zeros(shape, dtype=config.floatX)`."""
+    if not _symbolic(shape):
+        return symbolic_shape.filled_tensor(0, dtype or config.floatX, *_as_tuple(shape))
+    return symbolic_shape.filled_node(0, shape, dtype)
+
+
+def ones(shape: Any, dtype: Any = None) -> Any:
+    """Theano's `T.ones(shape, dtype=config.floatX)`."""
+    if not _symbolic(shape):
+        return symbolic_shape.filled_tensor(1, dtype or config.floatX, *_as_tuple(shape))
+    return symbolic_shape.filled_node(1, shape, dtype)
+
+
+def _as_tuple(shape: Any) -> tuple:
+    return tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
 
 
 def _stack(*tensors: Any, axis: int = 0) -> Tensor:
@@ -155,24 +205,6 @@ def _stack(*tensors: Any, axis: int = 0) -> Tensor:
 
 def _join(axis: int, *tensors: Any) -> Tensor:
     return tnp.concatenate(list(tensors), axis=axis)
-
-
-def _filled(value: float, shape: Any, dtype: Any) -> Tensor:
-    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
-    return tnp.full(shape, value, dtype=np.dtype(dtype or config.floatX))
-
-
-def _zeros(shape: Any, dtype: Any = None) -> Tensor:
-    return _filled(0, shape, dtype)
-
-
-def _ones(shape: Any, dtype: Any = None) -> Tensor:
-    return _filled(1, shape, dtype)
-
-
-def _alloc(value: Any, *shape: Any) -> Tensor:
-    v = tnp.as_tensor(value)
-    return tnp.broadcast_to(v, tuple(int(s) for s in shape))
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -192,22 +224,15 @@ def _pad_right(x: Any, n_ones: int = 1) -> Tensor:
     return tnp.reshape(x, x.shape + (1,) * n_ones)
 
 
-def _same(x: Any, *axes: Any) -> Any:
-    return x
-
-
 inv = lift("inv", _inv)
-reshape = lift("reshape", _reshape)
-flatten = lift("flatten", _flatten)
 stack = lift("stack", _stack)
 join = lift("join", _join)
-zeros = lift("zeros", _zeros)
-ones = lift("ones", _ones)
-alloc = lift("alloc", _alloc)
 shape = lift("shape", _shape)
 shape_padleft = lift("shape_padleft", _pad_left)
 shape_padright = lift("shape_padright", _pad_right)
-addbroadcast = unbroadcast = patternbroadcast = lift("addbroadcast", _same)  # no broadcast patterns here
+addbroadcast = symbolic_shape.addbroadcast
+unbroadcast = symbolic_shape.unbroadcast
+patternbroadcast = symbolic_shape.patternbroadcast
 dimshuffle = lift("dimshuffle", dimshuffle)
 
 
@@ -250,6 +275,8 @@ _EXPLICIT = [
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
     "set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1",
     "xlogx", "consider_constant", "verify_grad",
+    "float_dtypes", "complex_dtypes", "uint_dtypes", "int_dtypes", "integer_dtypes", "discrete_dtypes",
+    "continuous_dtypes", "all_dtypes",
 ]
 __all__ = sorted(set(_CONSTRUCTORS) | set(_EXPLICIT) | set(_ALIASES) | set(_numpy_names()) | set(_EXTRA))
 

@@ -19,6 +19,12 @@ PATHS = [
     ("theanir.gradient", "disconnected_grad"),
     ("theanir.scalar", "upcast"),
     ("theanir.tensor.xlogx", "xlogy0"),
+    ("theanir.compile", "function"),
+    ("theanir.compile.mode", "Mode"),
+    ("theanir.compile.io", "In"),
+    ("theanir.compile.io", "Out"),
+    ("theanir.compile.sharedvalue", "shared"),
+    ("theanir.compile.function_module", "FunctionMaker"),
 ]
 
 
