@@ -564,6 +564,10 @@ class Evaluator:
             outs = [self._standin(node.type_rule(i)) for i in range(node.nout or 1)]
             return outs[0] if node.nout is None else tuple(outs)
         if self.probe and self.fallback is not None:
+            if node.fn is _getitem:  # the index's form gives the type; evaluating a slice of a
+                out = self.fallback(node)  # short stand-in may give an empty one that a later
+                if out is not None:        # node (argmax, a reduction) then refuses
+                    return out
             try:
                 return node.fn(*args, **kwargs)
             except Exception:  # noqa: BLE001  (refused on stand-ins: the fallback may know)

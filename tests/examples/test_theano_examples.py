@@ -64,6 +64,8 @@ def test_mlp_learns_and_pickles_its_best_model(tmp_path):
               f"sys.path.insert(0, {EXAMPLES!r})\n"
               "import theanir as theano\n"
               "from logistic_sgd import load_data\n"
+              "import __main__, mlp  # the classes were pickled from mlp.py run as __main__\n"
+              "__main__.MLP, __main__.HiddenLayer = mlp.MLP, mlp.HiddenLayer\n"
               "clf = pickle.load(open('best_mlp.pkl', 'rb'))\n"
               "f = theano.function([clf.input], clf.logRegressionLayer.y_pred)\n"
               "(x, y), = [d for d in load_data()[2:]]\n"

@@ -178,3 +178,14 @@ def test_typed_shape_nodes_pickle():
         z = pickle.loads(pickle.dumps(y))
         z._type = z._bcast = None                      # inferred again from the unpickled rule
         assert z.type == y.type
+
+
+def test_type_after_constant_slices_of_a_parameter_vector():
+    """logistic_cg's idiom: W and b are slices of one shared theta; the stand-ins of length 1
+    would make `theta[7840:7850]` empty, and argmax of it fail: slices are typed by the index."""
+    theta = th.shared(np.zeros(7850))
+    x = T.matrix()
+    W = theta[0:7840].reshape((784, 10))
+    b = theta[7840:7850]
+    y_pred = T.argmax(T.nnet.softmax(T.dot(x, W) + b), axis=1)
+    assert y_pred.ndim == 1 and y_pred.dtype.startswith("int")
