@@ -101,11 +101,29 @@ def _inner(roots: list[Variable], placeholders: set[Variable]) -> set[Variable]:
     return {v for v, inside in memo.items() if inside}
 
 
+def _in_graph_order(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
+    """The inner variables in depth-first order from the roots: the same order in every
+    process, so the scan node's operands, and the compiled code's arguments, are too
+    (a set's order follows object ids, which made the disk cache miss across processes)."""
+    out: list[Variable] = []
+    seen: set[Variable] = set()
+    stack = list(reversed(roots))
+    while stack:
+        v = stack.pop()
+        if v in seen or v not in inner:
+            continue
+        seen.add(v)
+        out.append(v)
+        if v.owner is not None:
+            stack.extend(reversed(v.owner.inputs()))
+    return out + [v for v in inner if v not in seen]  # (none: inner is what the roots reach)
+
+
 def _frontier(roots: list[Variable], inner: set[Variable]) -> list[Variable]:
     """Outer variables read by inner nodes (or returned as is): evaluated outside the loop."""
     out: list[Variable] = []
     seen: set[Variable] = set()
-    for v in list(inner) + roots:
+    for v in _in_graph_order(roots, inner) + roots:  # not the set's order: it varies per process
         deps = v.owner.inputs() if (v in inner and v.owner is not None) else ([] if v in inner else [v])
         for d in deps:
             if d not in inner and d not in seen:

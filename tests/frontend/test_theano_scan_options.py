@@ -75,3 +75,24 @@ def test_theano_options_accepted_and_strict(rng):
     assert isinstance(hs, list) and len(upd) == 0
     xv = rng.normal(size=(4, 3))
     assert_close(th.function([x, h0], hs[0])(xv, np.zeros(3)), _rnn_reference(xv, W.get_value()))
+
+
+def test_a_symbolic_scan_traces_the_same_ir_in_every_process():
+    """The scan node's outer operands come in graph order, not a set's (object ids): the traced
+    IR, hence the disk cache key and a pickled function's reload, is the same across processes."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, theanir as th, theanir.tensor as T\n"
+        "ws = [th.shared(np.full((3, 3), 0.1 * i), name=f'w{i}') for i in range(6)]\n"
+        "x = T.dmatrix('x')\n"
+        "def step(x_t, h):\n"
+        "    for w in ws:\n"
+        "        h = T.tanh(T.dot(h, w) + x_t)\n"
+        "    return h\n"
+        "h, _ = th.scan(step, sequences=x, outputs_info=T.zeros((3,)))\n"
+        "f = th.function([x], h[-1])\n"
+        "print(f.lower(np.ones((4, 3))).as_text('tn'))\n")
+    texts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+             for _ in range(3)}
+    assert len(texts) == 1
