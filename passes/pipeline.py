@@ -90,6 +90,7 @@ OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"  # off by defa
 LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, below tn; fast_run only
 
 FAST_RUN = "fast_run"
+CANONICALIZE = "tn-canonicalize"  # rerun only after a pass changed the module (add_pass)
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
     Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile", [
@@ -153,12 +154,30 @@ class PipelineError(RuntimeError):
     """An upstream pass failed on IR we produced: a theanir bug, reported with the IR."""
 
 
-def add_pass(pm: passmanager.PassManager, name: str, options: Any) -> None:
-    """Add registered pass `name` with `options` to `pm` as a Python pass of MLIR's."""
+def add_pass(pm: passmanager.PassManager, name: str, options: Any,
+             state: dict[str, Any] | None = None, first: bool = False) -> None:
+    """Add registered pass `name` with `options` to `pm` as a Python pass of MLIR's.
+
+    `state` (shared by the passes of a PassManager that holds only ours, see `pass_manager`)
+    lets a rerun of tn-canonicalize be skipped where it would find nothing: a pass's `run`
+    returns its change count (0: module unchanged; None: unknown, counted as a change), and
+    tn-canonicalize with the same options on a module that no pass changed since its last
+    run is at its own fixed point already. `first`: the pass that begins a run of the
+    PassManager (it forgets the previous run's module)."""
     cls = PASSES[name]
 
     def run(op: ir.Operation, pass_: Any) -> None:
-        cls.run(op, options)
+        if state is not None and first:
+            state.clear()
+        if state is not None and name == CANONICALIZE and state.get("canonical") == options:
+            return
+        changed = cls.run(op, options)
+        if state is None:
+            return
+        if name == CANONICALIZE:
+            state["canonical"] = options
+        elif changed is None or changed:
+            state.pop("canonical", None)
 
     pm.add(run, name=cls.__name__, argument=name, description=cls.doc())
 
@@ -181,11 +200,14 @@ def stage_steps(first: str, last: str, opts: CompileOptions) -> list[tuple[str, 
 
 
 def pass_manager(steps: list[tuple[str, Any]]) -> passmanager.PassManager:
-    """One PassManager (on builtin.module) running `steps` in order (needs a context)."""
+    """One PassManager (on builtin.module) running `steps` in order (needs a context).
+    Where every step is ours, reruns of tn-canonicalize that would find nothing are skipped
+    (`add_pass`); an upstream pass's changes cannot be seen, so a mixed list runs each."""
     pm = passmanager.PassManager("builtin.module")
-    for name, options in steps:
+    state: dict[str, Any] | None = {} if all(name in PASSES for name, _ in steps) else None
+    for i, (name, options) in enumerate(steps):
         if name in PASSES:
-            add_pass(pm, name, options)
+            add_pass(pm, name, options, state, first=i == 0)
         else:
             pm.add(name)
     return pm
