@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_uint, c_void_p
 from dataclasses import dataclass
@@ -130,14 +131,12 @@ def _optimized(ctx: int, ir_text: str, passes: str | None, codegen_level: int,
         lib.LLVMDisposeModule(mod)
         raise
     if passes:
-        options = lib.LLVMCreatePassBuilderOptions()
-        error = lib.LLVMRunPasses(mod, passes.encode(), tm, options)
-        lib.LLVMDisposePassBuilderOptions(options)
-        if error:
+        try:
+            _run_passes(mod, passes, tm)
+        except LLVMError:
             lib.LLVMDisposeModule(mod)
             lib.LLVMDisposeTargetMachine(tm)
-            raise LLVMError(f"LLVM passes '{passes}': "
-                            f"{_message(lib.LLVMGetErrorMessage(error), 'LLVMDisposeErrorMessage')}")
+            raise
     return mod, tm
 
 
@@ -191,33 +190,72 @@ def compile_to_object(ir_text: str, passes: str | None, codegen_level: int, targ
 
 def compile_to_objects(ir_text: str, passes: str | None, codegen_level: int, target: Target,
                        parts: int) -> list[bytes]:
-    """Like `compile_to_object`, with code generation (most of LLVM's time) split over up to
-    `parts` threads: one object per group of function definitions, to be linked together.
+    """Like `compile_to_object`, with LLVM's work (IR passes and code generation) split over
+    up to `parts` threads: one object per group of function definitions, to be linked together.
 
-    The IR passes (function passes only, `LLVM_LEVELS` in codegen/native.py) run once on the
-    whole module; then each thread parses the module's bitcode into a context of its own,
-    keeps the bodies of its group (the others become declarations) and emits it. Internal
-    functions and mutable globals become hidden externals, so that the groups' calls and
-    loads resolve at the link; read-only globals stay private, copied into each group that
-    reads them; mutable globals are defined in the first group only. The code of each
-    function is what the single-module route emits; only symbol bindings differ."""
+    The module is parsed once; each thread parses its bitcode into a context of its own,
+    keeps the bodies of its group (the others become declarations), runs `passes` and emits
+    it. Only function pipelines (`function(...)`, `LLVM_LEVELS` 1-2 in codegen/native.py) run
+    per group: they transform each function alone, so each function's code is what the
+    single-module route emits; any other pipeline (O3's inliner) runs once on the whole module
+    first. Internal functions and mutable globals become hidden externals, so that the groups'
+    calls and loads resolve at the link; read-only globals stay private, copied into each
+    group that reads them; mutable globals are defined in the first group only. Groups are
+    balanced by each function's share of `ir_text`."""
     lib = _lib()
     _init_target(target.triple.split("-")[0])
+    per_group = bool(passes) and parts > 1 and _function_only(passes)
     groups: list[set[bytes]] = []
     with _Owned() as llvm:
-        llvm.mod, llvm.tm = _optimized(llvm.ctx, ir_text, passes, codegen_level, target)
+        llvm.mod, llvm.tm = _optimized(llvm.ctx, ir_text, None if per_group else passes, codegen_level, target)
         if parts > 1:
-            groups = _partition(llvm.mod, parts)
+            groups = _partition(llvm.mod, parts, _text_sizes(ir_text))
         if len(groups) < 2:
+            if per_group:
+                _run_passes(llvm.mod, passes, llvm.tm)
             return [_emit(llvm.tm, llvm.mod)]
         bitcode = lib.LLVMWriteBitcodeToMemoryBuffer(llvm.mod)
+    group_passes = passes if per_group else None
     try:
         with ThreadPoolExecutor(len(groups)) as pool:  # ctypes releases the GIL in LLVM
-            return list(pool.map(lambda i: _emit_group(bitcode, groups[i], i == 0, codegen_level, target),
-                                 range(len(groups))))
+            return list(pool.map(lambda i: _emit_group(bitcode, groups[i], i == 0, group_passes, codegen_level,
+                                                       target), range(len(groups))))
     finally:
         lib.LLVMDisposeMemoryBuffer(bitcode)
 
+
+def _function_only(passes: str) -> bool:
+    """Whether the new-PM pipeline text is one `function(...)` adaptor (no module passes)."""
+    if not (passes.startswith("function(") and passes.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(passes):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ")" and depth == 0 and i < len(passes) - 1:
+            return False  # `function(...),module-pass`
+    return True
+
+
+def _run_passes(mod: object, passes: str, tm: object) -> None:
+    lib = _lib()
+    options = lib.LLVMCreatePassBuilderOptions()
+    error = lib.LLVMRunPasses(mod, passes.encode(), tm, options)
+    lib.LLVMDisposePassBuilderOptions(options)
+    if error:
+        raise LLVMError(f"LLVM passes '{passes}': "
+                        f"{_message(lib.LLVMGetErrorMessage(error), 'LLVMDisposeErrorMessage')}")
+
+
+_DEFINE = re.compile(rb"^define [^@\n]*@(\"[^\"]+\"|[-\w.$]+)\(", re.M)
+
+
+def _text_sizes(ir_text: str) -> dict[bytes, int]:
+    """Characters of LLVM IR per function definition (from one `define` to the next): how
+    much work each is for LLVM, where a basic-block count misjudges a long straight-line
+    function (the caller of a split program's parts)."""
+    data = ir_text.encode()
+    found = [(m.start(), m.group(1).strip(b'"')) for m in _DEFINE.finditer(data)]
+    return {name: end - start for (start, name), (end, _) in zip(found, found[1:] + [(len(data), b"")])}
 
 def _values(first: str, next_: str, mod: int) -> list[int]:
     lib, out = _lib(), []
@@ -233,10 +271,10 @@ def _name(value: int) -> bytes:
     return ctypes.string_at(_lib().LLVMGetValueName2(value, byref(n)), n.value)
 
 
-def _partition(mod: int, parts: int) -> list[set[bytes]]:
-    """Function definitions in at most `parts` groups of about equal size (basic blocks,
-    largest first into the lightest group); internal functions and mutable globals become
-    hidden externals (see `compile_to_objects`)."""
+def _partition(mod: int, parts: int, sizes: dict[bytes, int]) -> list[set[bytes]]:
+    """Function definitions in at most `parts` groups of about equal size (`sizes`, else
+    basic blocks; largest first into the lightest group); internal functions and mutable
+    globals become hidden externals (see `compile_to_objects`)."""
     lib = _lib()
     defined = []
     for f in _values("LLVMGetFirstFunction", "LLVMGetNextFunction", mod):
@@ -245,7 +283,8 @@ def _partition(mod: int, parts: int) -> list[set[bytes]]:
         if lib.LLVMGetLinkage(f) in (_INTERNAL, _PRIVATE):
             lib.LLVMSetLinkage(f, _EXTERNAL)
             lib.LLVMSetVisibility(f, _HIDDEN)
-        defined.append((lib.LLVMCountBasicBlocks(f), _name(f)))
+        name = _name(f)
+        defined.append((sizes.get(name) or lib.LLVMCountBasicBlocks(f), name))
     for g in _values("LLVMGetFirstGlobal", "LLVMGetNextGlobal", mod):
         if not lib.LLVMIsDeclaration(g) and not lib.LLVMIsGlobalConstant(g) \
                 and lib.LLVMGetLinkage(g) in (_INTERNAL, _PRIVATE):
@@ -270,9 +309,11 @@ def _declare_instead(mod: int, value: int, is_function: bool) -> None:
     lib.LLVMSetValueName2(decl, name, len(name))
 
 
-def _emit_group(bitcode: int, keep: set[bytes], first: bool, codegen_level: int, target: Target) -> bytes:
+def _emit_group(bitcode: int, keep: set[bytes], first: bool, passes: str | None, codegen_level: int,
+                target: Target) -> bytes:
     """Object code for the function definitions named in `keep` (and, `first`, the mutable
-    globals), from the bitcode of the whole optimized module, in a context of its own."""
+    globals), from the bitcode of the whole module, in a context of its own; `passes` (a
+    function pipeline, or None where they ran on the whole module) run on the group first."""
     lib = _lib()
     with _Owned() as llvm:
         mod = c_void_p()
@@ -291,4 +332,6 @@ def _emit_group(bitcode: int, keep: set[bytes], first: bool, codegen_level: int,
             elif not first:
                 _declare_instead(mod, g, False)
         llvm.tm = _target_machine(target, codegen_level)
+        if passes:
+            _run_passes(mod, passes, llvm.tm)
         return _emit(llvm.tm, mod)

@@ -35,8 +35,9 @@ pack the copies: logistic-regression SGD at batch 1, 149k -> 178k steps/s, for ~
 LLVM time on the deep MLP's step (the MLP column predates this).
 
 Modules over PARALLEL_CODEGEN_CHARS of LLVM IR (programs of ~700 tn ops and more, which
-theanir-split-functions has cut into many functions) have their code generated on one
-thread per CPU (`codegen_threads`, `llvm_c.compile_to_objects`); `ld -r` joins the objects.
+theanir-split-functions has cut into many functions) have their IR passes (levels 1-2 are
+function pipelines) and code generation run on one thread per CPU (`codegen_threads`,
+`llvm_c.compile_to_objects`); `ld -r` joins the objects.
 """
 from __future__ import annotations
 

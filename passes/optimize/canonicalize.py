@@ -370,9 +370,10 @@ CANONICALIZE_FAST_MATH: list[Pattern] = [fold_sub_self_fast_math if p is fold_su
                                          for p in CANONICALIZE]
 
 
-def canonicalize(module_op: ir.Operation, pass_: object = None, fast_math: bool = False) -> None:
-    """Run the canonicalization patterns (with tn-cse and tn-dce) to a fixed point."""
-    apply_patterns(module_op, CANONICALIZE_FAST_MATH if fast_math else CANONICALIZE)
+def canonicalize(module_op: ir.Operation, pass_: object = None, fast_math: bool = False) -> int:
+    """Run the canonicalization patterns (with tn-cse and tn-dce) to a fixed point; returns
+    the change count."""
+    return apply_patterns(module_op, CANONICALIZE_FAST_MATH if fast_math else CANONICALIZE)
 
 
 @dataclass(frozen=True)
@@ -392,5 +393,5 @@ class Canonicalize(Pass):
         return CanonicalizeOptions(fast_math=opts.fast_math)
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: CanonicalizeOptions) -> None:
-        canonicalize(module_op, fast_math=options.fast_math)
+    def run(cls, module_op: ir.Operation, options: CanonicalizeOptions) -> int:
+        return canonicalize(module_op, fast_math=options.fast_math)

@@ -23,14 +23,14 @@ from .loops.common import function_blocks
 NAME = "tn-expand-composites"
 
 
-def decompose_ops(block: ir.Block) -> None:
+def decompose_ops(block: ir.Block) -> int:
     """Expand every op that has a decompose rule into other tn ops (recursively); the rules
-    build with the dialect's lax Values."""
-
+    build with the dialect's lax Values. Returns how many ops were expanded."""
+    expanded = 0
     for op in list(block.operations):
         for region in op.regions:
             for b in region.blocks:
-                decompose_ops(b)
+                expanded += decompose_ops(b)
         opdef = OPS.get(op.operation.name)
         if opdef is None or opdef.decompose is None:
             continue
@@ -41,15 +41,16 @@ def decompose_ops(block: ir.Block) -> None:
         for old, new in zip(op.results, outs):
             old.replace_all_uses_with(new.value)
         op.operation.erase()
+        expanded += 1
     # the expansion may itself contain decomposable ops
     if any(OPS.get(o.operation.name) and OPS[o.operation.name].decompose for o in block.operations):
-        decompose_ops(block)
+        expanded += decompose_ops(block)
+    return expanded
 
 
-def expand_composites(module_op: ir.Operation, pass_: object = None) -> None:
-    """Expand the composites of every function (nested regions included)."""
-    for block in function_blocks(module_op):
-        decompose_ops(block)
+def expand_composites(module_op: ir.Operation, pass_: object = None) -> int:
+    """Expand the composites of every function (nested regions included); returns how many."""
+    return sum(decompose_ops(block) for block in function_blocks(module_op))
 
 
 class ExpandComposites(Pass):
@@ -59,5 +60,5 @@ class ExpandComposites(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        expand_composites(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return expand_composites(module_op)

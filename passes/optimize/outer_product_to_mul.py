@@ -41,8 +41,8 @@ def outer_product_to_mul(op: ir.OpView) -> ir.Value | None:
 SPECIALIZE: list[Pattern] = [outer_product_to_mul]
 
 
-def specialize_outer_products(module_op: ir.Operation, pass_: object = None) -> None:
-    apply_patterns(module_op, SPECIALIZE)
+def specialize_outer_products(module_op: ir.Operation, pass_: object = None) -> int:
+    return apply_patterns(module_op, SPECIALIZE)
 
 
 class OuterProductToMul(Pass):
@@ -52,5 +52,5 @@ class OuterProductToMul(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        specialize_outer_products(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return specialize_outer_products(module_op)

@@ -240,9 +240,10 @@ STABILIZE: list[Pattern] = [
 ]
 
 
-def stabilize(module_op: ir.Operation, pass_: object = None) -> None:
-    """Run the stabilization patterns (with tn-cse and tn-dce) to a fixed point."""
-    apply_patterns(module_op, STABILIZE)
+def stabilize(module_op: ir.Operation, pass_: object = None) -> int:
+    """Run the stabilization patterns (with tn-cse and tn-dce) to a fixed point; returns the
+    change count."""
+    return apply_patterns(module_op, STABILIZE)
 
 
 class Stabilize(Pass):
@@ -252,5 +253,5 @@ class Stabilize(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        stabilize(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return stabilize(module_op)

@@ -169,5 +169,5 @@ class ScanAccumulateToMatmat(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_accumulate_to_matmat(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_accumulate_to_matmat(module_op)

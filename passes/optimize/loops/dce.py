@@ -103,5 +103,5 @@ class ScanDce(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_dce(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_dce(module_op)

@@ -49,5 +49,5 @@ class ScanHoist(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_hoist(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_hoist(module_op)

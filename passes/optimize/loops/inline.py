@@ -77,5 +77,5 @@ class ScanInline(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_inline(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_inline(module_op)

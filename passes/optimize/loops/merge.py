@@ -122,5 +122,5 @@ class ScanMerge(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_merge(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_merge(module_op)

@@ -172,5 +172,5 @@ class ScanVecmatToMatmat(Pass):
     NAME = NAME
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_scan_vecmat_to_matmat(module_op)
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return run_scan_vecmat_to_matmat(module_op)
