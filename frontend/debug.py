@@ -31,7 +31,6 @@ import numpy as np
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.debug import format_line
 
-from .np_base import as_tensor
 from .tensor import Tensor
 
 __all__ = ["print", "print_tensor", "escape"]

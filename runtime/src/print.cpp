@@ -77,7 +77,12 @@ int digits(double x, bool single, bool sci) {
     double back = std::strtod(buf, nullptr);
     if (single ? (float)back == (float)x : back == x) return p;
   }
-  return 8;
+  // 8 digits, less the trailing zeros of its rounding (NumPy trims them: 0.41379310 -> 0.4137931)
+  std::snprintf(buf, sizeof buf, sci ? "%.8e" : "%.8f", x);
+  const char* end = sci ? std::strchr(buf, 'e') : buf + std::strlen(buf);
+  int p = 8;
+  while (p > 0 && end[-1] == '0') --end, --p;
+  return p;
 }
 
 struct FloatFormat {
@@ -162,6 +167,7 @@ struct Printer {
         if (k > 0) {
           size_t col = out.size() - line_start;
           if ((int64_t)(col + 1 + e.size() + (last ? axis + 1 : 0)) > kWidth) {
+            while (!out.empty() && out.back() == ' ') out.pop_back();  // NumPy strips wrapped lines
             out += '\n' + std::string(axis + 1, ' ');
             line_start = out.size() - (axis + 1);
           } else {
