@@ -110,4 +110,5 @@ def _emit(pieces: list[tuple[str, Any]]) -> None:
 
 
 def _py_text(v: Any) -> str:
-    return str(np.asarray(v)) if isinstance(v, (np.ndarray, np.generic)) else str(v)
+    """A Python value's text: arrays (NumPy's, th.Array) as NumPy prints them."""
+    return str(np.asarray(v)) if hasattr(v, "__array__") else str(v)

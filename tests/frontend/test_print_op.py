@@ -82,6 +82,21 @@ def test_debug_print_in_jit():
     assert out == line + "[1 2 3]\n" + line + "[1 2 3]\n"
 
 
+def test_debug_print_in_lax_scan_and_outside_jit():
+    out = run("""
+        import numpy as np, theanir as th
+        @th.jit
+        def f(xs):
+            def step(c, x):
+                th.debug.print("step {} carry {}", x, c)   # result unused: still printed
+                return c + x, c
+            return th.lax.scan(step, np.float64(0), xs)[0]
+        print(np.asarray(f(np.array([1., 2.]))))
+        th.debug.print("eager {} and {n}", np.ones(2), n=3)
+    """)
+    assert out == "step 1.0 carry 0.0\nstep 2.0 carry 1.0\n3.0\neager [1. 1.] and 3\n"
+
+
 def test_identical_prints_are_not_merged_and_constant_prints_not_folded():
     out = run("""
         import numpy as np, theanir as th
