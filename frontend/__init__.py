@@ -30,6 +30,7 @@ from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa:
 from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
 from . import random  # noqa: E402  (th.random: JAX's functional random API)
+from . import debug  # noqa: E402  (th.debug.print: JAX's, printing from compiled code)
 from . import pickling as _pickling  # noqa: E402,F401  (pickle/deepcopy of th.function, th.jit, graphs)
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)
@@ -51,7 +52,7 @@ _install_at()  # th.Array.at[idx].set(v), computed eagerly
 __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError",
     "jit", "JitFunction", "Array", "synchronize", "Lowered", "config", "Tensor", "TracerError", "ShapeError",
     "float32", "float64", "int32", "int64", "bool_", "__version__", "function", "shared",
-    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax", "random", "In", "Out", "Mode",
+    "scan", "until", "cond", "ifelse", "switch", "while_loop", "lax", "random", "debug", "In", "Out", "Mode",
 })
 
 from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `import theanir.printing`)

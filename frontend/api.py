@@ -212,6 +212,8 @@ class Compiled:
                      for i, s in enumerate(traced.out_specs)]
         self.executable: Executable = make_executable(native.address, in_specs + out_specs, native,
                                                       native.memory_hooks, allow_gc)
+        # code that prints (th.debug.print, Theano's Print) runs inline, in order with Python's output
+        self.executable.printing = traced.prints
         self._out_shapes = [(s.shape, s.dtype) for s in traced.out_specs]
         self._in_dtypes = [a.spec.dtype for a in traced.in_specs]
         tree = traced.out_tree

@@ -25,6 +25,9 @@ from typing import Any, Iterable, TextIO
 import numpy as np
 
 from .symbolic_graph import Apply, Constant, Variable, _describe_index, _getitem, as_variable
+from .debug import escape, print_tensor
+from .lift import lift
+from .tensor import Tensor
 
 __all__ = ["debugprint", "pp", "pprint", "pydotprint", "Print"]
 
@@ -429,19 +432,48 @@ def _write(path: str, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------ Print
-class Print:
-    """Theano's `Print(message)(x)`: prints x's value each time the compiled function runs.
+_STATIC_ATTRS = ("dtype", "ndim")
 
-    Not supported yet: compiled code has no way to call back into Python or print (there is no
-    print op in the tn dialect). Return the value as an extra output of `th.function` and print
-    it there instead. Constructing it works (a Theano program may build one and never use it);
-    applying it raises NotImplementedError rather than silently printing nothing."""
+
+def _print_node(x: Any, message: str, attrs: tuple) -> Any:
+    for attr in attrs:
+        prefix = escape(f"{message} {attr} = ")
+        if attr == "__str__":
+            x = print_tensor(x, prefix + "{}\n", "value")
+        elif attr == "shape":
+            x = print_tensor(x, prefix + "{}\n", "shape")
+        else:  # known when tracing: the message carries it
+            t = x if isinstance(x, Tensor) else np.asarray(x)
+            value = t.dtype.name if attr == "dtype" else t.ndim
+            x = print_tensor(x, prefix + escape(str(value)) + "\n", "shape")
+    return x
+
+
+_print_node.label = "Print"  # type: ignore[attr-defined]
+_lifted_print = lift("Print", _print_node)
+
+
+class Print:
+    """Theano's `Print(message, attrs=('__str__',))(x)`: `x` unchanged (values and gradients),
+    and each time the compiled code runs, one line per attribute: `message __str__ = <value>`
+    (NumPy-like text), `message shape = (2, 3)`, `dtype` or `ndim`. A `tn.print` op each
+    (frontend/debug.py): works in `th.function`, `th.jit` and scan bodies (a line per step).
+    As in Theano, the print happens only if the result is used on the way to an output.
+    `global_fn` (a Python callback) is refused: compiled code does not call into Python."""
 
     def __init__(self, message: str = "", attrs: tuple = ("__str__",), global_fn: Any = None):
-        self.message, self.attrs, self.global_fn = message, attrs, global_fn
+        if global_fn is not None:
+            raise NotImplementedError(
+                f"theanir.printing.Print({message!r}, global_fn=...): compiled code cannot call a "
+                f"Python function; the attributes {_PRINT_ATTRS} are printed by the runtime")
+        attrs = tuple(attrs)
+        bad = [a for a in attrs if a not in _PRINT_ATTRS]
+        if bad:
+            raise ValueError(f"theanir.printing.Print: attrs must be among {_PRINT_ATTRS}, got {bad}")
+        self.message, self.attrs, self.global_fn = str(message), attrs, global_fn
 
     def __call__(self, x: Any) -> Any:
-        raise NotImplementedError(
-            f"theanir.printing.Print({self.message!r}): printing values from compiled code is not "
-            f"supported yet (the tn dialect has no print op); return the value as an extra output of "
-            f"th.function and print it after the call")
+        return _lifted_print(x, self.message, self.attrs)
+
+
+_PRINT_ATTRS = ("__str__", "shape") + _STATIC_ATTRS

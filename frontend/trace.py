@@ -37,6 +37,7 @@ class TracedFunction:
     out_specs: list[TensorSpec]
     out_tree: TreeDef
     name: str = "main"
+    prints: bool = False  # it holds a tn.print (th.debug.print, Theano's Print): calls run inline
 
 
 def arg_spec_of(x: Any) -> ArgSpec:
@@ -90,4 +91,18 @@ def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int
             func.ReturnOp([t.value for t in outs])
         f.attributes["function_type"] = ir.TypeAttr.get(
             ir.FunctionType.get(arg_types, [t.value.type for t in outs]))
-        return TracedFunction(module, list(arg_specs), [t.spec for t in outs], out_tree, name)
+        return TracedFunction(module, list(arg_specs), [t.spec for t in outs], out_tree, name,
+                              prints=_holds_print(module.operation))
+
+
+def _holds_print(op: ir.Operation) -> bool:
+    found = []
+
+    def visit(o: ir.Operation) -> ir.WalkResult:
+        if o.operation.name == "tn.print":
+            found.append(o)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    return bool(found)

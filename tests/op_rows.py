@@ -391,6 +391,10 @@ ROWS: list[Row] = [
     Row("tn.stop_gradient", lambda x: x * th.stop_gradient(th.sin(x) ** 2 + th.cos(x) ** 2),
         lambda x: x, label="constant-in-x"),
     Row("tn.grad_clip", lambda x: th.grad_clip(x, -1e3, 1e3), lambda x: x),
+    # tn.print: the identity with a side effect (its printed text: tests/frontend/test_print_op.py);
+    # jvp and transpose pass the tangent and cotangent through
+    Row("tn.print", lambda x: th.debug.print_tensor(x, "row {}\n") * 2, lambda x: x * 2),
+    Row("tn.print", lambda x: th.debug.print_tensor(x, "shape {}\n", "shape"), lambda x: x, label="shape"),
     Row("tn.iota", lambda x: x * th.arange(x.shape[-1], dtype=x.dtype),
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
     # random (no gradient: draws are constants; bit-exact checks in tests/ops/test_random_bits.py)

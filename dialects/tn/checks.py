@@ -30,6 +30,10 @@ CHECK_FAILED = "__theanir_check_failed"
 # kinds: the Python exception a failed check raises (runtime/src/pool.h CheckKind)
 INDEX_ERROR = 0
 VALUE_ERROR = 1
+# not a failure: tn.print (dialects/tn/ops/debug.py) reports a tensor to print through the
+# same hook, which prints it and returns (v0: its [dtype, rank, address, sizes, strides]
+# table's address, v1: 1 to print only the shape)
+PRINT = 2
 
 
 def _module_body(anchor: ir.Operation) -> ir.Block:
@@ -53,7 +57,7 @@ def _escape(text: str) -> str:
     return "".join(out)
 
 
-def _message_address(anchor: ir.Operation, message: str) -> ir.Value:
+def message_address(anchor: ir.Operation, message: str) -> ir.Value:
     """i64: the address of `message` as a NUL-terminated module constant (one per text)."""
     body = _module_body(anchor)
     name = "__theanir_check_msg_" + hashlib.sha1(message.encode()).hexdigest()[:16]
@@ -68,7 +72,7 @@ def _message_address(anchor: ir.Operation, message: str) -> ir.Value:
     return llvm.PtrToIntOp(ir.IntegerType.get_signless(64), ptr).result
 
 
-def _declare(anchor: ir.Operation) -> None:
+def declare_report(anchor: ir.Operation) -> None:
     body = _module_body(anchor)
     if _has_symbol(body, CHECK_FAILED):
         return
@@ -92,12 +96,12 @@ def emit_check(anchor: ir.Operation, ok: ir.Value, kind: int, message: str,
     standing for `values`, integers or indices) as a failed check of the running call."""
     if len(values) > 3:
         raise ValueError(f"emit_check: at most 3 values, got {len(values)}")
-    _declare(anchor)
+    declare_report(anchor)
     i64 = ir.IntegerType.get_signless(64)
     failed = arith.XOrIOp(ok, arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result).result
     branch = scf.IfOp(failed)
     with ir.InsertionPoint(branch.then_block):
-        args = [arith.ConstantOp(i64, kind).result, _message_address(anchor, message)]
+        args = [arith.ConstantOp(i64, kind).result, message_address(anchor, message)]
         args += [_as_i64(v) for v in values]
         args += [arith.ConstantOp(i64, 0).result] * (5 - len(args))
         func.CallOp([], CHECK_FAILED, args)

@@ -488,10 +488,23 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
   }
 }
 
+// Code that prints writes to the process's stdout: what Python buffered goes first (with the
+// GIL held; a missing or broken sys.stdout is left alone). Returns true (such calls are sync).
+static bool flush_python_stdout() {
+  PyObject* out = PySys_GetObject("stdout");  // borrowed
+  if (out && out != Py_None) {
+    PyObject* r = PyObject_CallMethod(out, "flush", nullptr);
+    if (r) Py_DECREF(r);
+    else PyErr_Clear();
+  }
+  return true;
+}
+
 void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input, int device, int stream, bool sync,
                            nb::object* results) {
   collect_deferred();
   if (checked_ && any_donated_) sync = true;  // a failed check must not leave updates failed
+  if (printing_) sync = flush_python_stdout();
   DeviceQueue* queue = nullptr;
   bool inline_small = false;
   if (!sync) {  // refuses a device without a backend up front
@@ -616,6 +629,7 @@ nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair
                          bool trust_input, int device, int stream, bool sync) {
   collect_deferred();
   if (n_calls < 1) throw nb::value_error(("run: n_calls must be >= 1, got " + std::to_string(n_calls)).c_str());
+  if (printing_) sync = flush_python_stdout();
   if (!sync) device_queue(device, stream);
   const size_t n = nb::len(inputs);
   std::vector<nb::handle> handles(n), donated(n_inputs_);

@@ -80,6 +80,10 @@ class Executable {
   size_t num_inputs() const { return n_inputs_; }
   bool cancellable() const { return cancellable_; }
   bool checked() const { return checked_; }
+  // Its code prints (tn.print, runtime/src/print.cpp): calls run inline, after Python's
+  // sys.stdout is flushed, so the prints land in order with the program's own output.
+  bool printing() const { return printing_; }
+  void set_printing(bool p) { printing_ = p; }
   const std::vector<ArgSpec>& specs() const { return specs_; }
 
  private:
@@ -108,6 +112,7 @@ class Executable {
   std::vector<int> donated_;                      // per input: the output written into it, or -1
   bool any_donated_ = false;
   bool cancellable_ = false;                      // has loops that poll the cancel flag
+  bool printing_ = false;                         // set_printing
   bool checked_ = false;                          // has run-time checks (dialects/tn/checks.py)
   std::shared_ptr<BufferPool> pool_;              // null with allow_gc
   std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time

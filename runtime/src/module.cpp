@@ -70,7 +70,9 @@ NB_MODULE(_native, m) {
       .def_prop_ro("num_args", &Executable::num_args)
       .def_prop_ro("num_inputs", &Executable::num_inputs)
       .def_prop_ro("cancellable", &Executable::cancellable, "Its loops stop at Ctrl-C (they poll the cancel flag).")
-      .def_prop_ro("checked", &Executable::checked, "It has run-time checks; a failed one fails the call.");
+      .def_prop_ro("checked", &Executable::checked, "It has run-time checks; a failed one fails the call.")
+      .def_prop_rw("printing", &Executable::printing, &Executable::set_printing,
+                   "Its code prints (tn.print): calls run inline after sys.stdout is flushed.");
 
   // Base classes of th.jit's JitFunction and th.function's Function (frontend/): calling one
   // tries the cache, else the Python `_call_slow`; the `_fast_*` methods are for the subclass.

@@ -11,6 +11,7 @@ import theanir
 PATHS = [
     ("theanir.tensor", "dmatrix"),
     ("theanir.tensor.nnet", "sigmoid"),
+    ("theanir.tensor.nnet.bn", "batch_normalization_train"),
     ("theanir.tensor.subtensor", "inc_subtensor"),
     ("theanir.ifelse", "ifelse"),
     ("theanir.tensor.shared_randomstreams", "RandomStreams"),

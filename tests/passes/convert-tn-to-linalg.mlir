@@ -104,3 +104,16 @@ func.func @random_bits(%arg0: tensor<2xi32>, %arg1: tensor<i64>) -> tensor<4x3xf
   %0 = "tn.random_bits"(%arg0, %arg1) {shape = array<i64: 4, 3>, dtype = f32} : (tensor<2xi32>, tensor<i64>) -> tensor<4x3xf32>
   return %0 : tensor<4x3xf32>
 }
+
+// tn.print: the operand's buffer, a [dtype, rank, address, sizes, strides] table on the stack
+// and a call of the runtime's report with the kind PRINT (2); the result is the operand.
+// CHECK-LABEL: func.func @print
+// CHECK:         %[[BUF:.+]] = bufferization.to_buffer %arg0 read_only
+// CHECK:         memref.extract_strided_metadata %[[BUF]]
+// CHECK:         %[[T:.+]] = memref.alloca() : memref<7xi64>
+// CHECK:         call @__theanir_check_failed(%c2_i64{{.*}}, %{{.+}}, %{{.+}}, %c0_i64{{.*}}, %c0_i64{{.*}})
+// CHECK:         return %arg0 : tensor<2x3xf32>
+func.func @print(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %0 = "tn.print"(%arg0) {message = "x = {}\0A", what = "value"} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}

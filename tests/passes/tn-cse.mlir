@@ -48,3 +48,14 @@ func.func @kept_apart(%arg0: tensor<4xf32>, %arg1: tensor<4xf32>) -> (tensor<4xf
   %3 = "tn.add"(%arg1, %arg0) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return %0, %1, %c3, %2, %3 : tensor<4xf32>, tensor<2x4xf32>, tensor<f32>, tensor<4xf32>, tensor<4xf32>
 }
+
+// tn.print has an effect: two identical prints both stay (each prints its line).
+// CHECK-LABEL: func.func @prints
+// CHECK:         "tn.print"(%arg0)
+// CHECK:         "tn.print"(%arg0)
+func.func @prints(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = "tn.print"(%arg0) {message = "{}", what = "value"} : (tensor<4xf32>) -> tensor<4xf32>
+  %1 = "tn.print"(%arg0) {message = "{}", what = "value"} : (tensor<4xf32>) -> tensor<4xf32>
+  %2 = "tn.add"(%0, %1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %2 : tensor<4xf32>
+}

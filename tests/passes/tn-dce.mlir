@@ -26,3 +26,12 @@ func.func @live(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %unused = arith.constant 1.0 : f32
   return %0 : tensor<2x3xf32>
 }
+
+// tn.print has an effect: it stays although nothing reads its result.
+// CHECK-LABEL: func.func @unused_print
+// CHECK-NEXT:    "tn.print"(%arg0)
+// CHECK-NEXT:    return %arg0
+func.func @unused_print(%arg0: tensor<3xf32>) -> tensor<3xf32> {
+  %0 = "tn.print"(%arg0) {message = "{}", what = "shape"} : (tensor<3xf32>) -> tensor<3xf32>
+  return %arg0 : tensor<3xf32>
+}
