@@ -89,13 +89,19 @@ def _words(b: Tensor) -> Tensor:
     return tnp.stack([hi, lo], axis=-1)
 
 
-def _check_unit(who: str, name: str, p: Any) -> None:
-    """A concrete probability must lie in [0, 1]; traced ones saturate (documented)."""
+def _check_unit(who: str, name: str, p: Any) -> Any:
+    """A probability must lie in [0, 1]: a concrete one is checked now, a traced one (of a
+    float dtype) goes through `tn.check_range`, which fails the call with a ValueError when
+    the code runs. Returns p, checked."""
     if isinstance(p, Tensor):
-        return
+        if p.dtype.kind != "f":  # integer/bool probabilities: the comparison converts them
+            p = tnp.astype(p, config.floatX)
+        return Tensor(emit1("tn.check_range", [p.value],
+                            {"lo": 0.0, "hi": 1.0, "what": f"th.random.{who}: {name}"}))
     arr = np.asarray(p)
     if arr.size and (np.any(np.isnan(arr)) or arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"th.random.{who}: {name} must lie in [0, 1], got {p!r}")
+    return p
 
 
 def _is_number(x: Any, value: float) -> bool:
@@ -223,8 +229,7 @@ def _erfinv32(x: Tensor) -> Tensor:
 
 def bernoulli(k: Any, p: Any = 0.5, shape: Sequence[int] | None = None) -> Tensor:
     """Booleans that are True with probability p (p broadcasts against `shape`)."""
-    _check_unit("bernoulli", "p", p)
-    pt = tnp.as_tensor(p)
+    pt = tnp.as_tensor(_check_unit("bernoulli", "p", p))
     dt = pt.dtype if pt.dtype.kind == "f" else check_dtype(config.floatX)
     shape = pt.shape if shape is None else _shape("bernoulli", shape)
     return tnp.less(uniform(k, shape, dt), tnp.astype(pt, dt))
@@ -311,7 +316,7 @@ def choice(k: Any, a: Any, shape: Sequence[int] = (), replace: bool = True, p: A
     if not replace and size > n:
         raise ValueError(f"th.random.choice: cannot take {size} samples from {n} without replacement")
     if p is not None:
-        _check_unit("choice", "p", p)
+        p = _check_unit("choice", "p", p)
         pt = tnp.as_tensor(p)
         if pt.shape != (n,):
             raise ValueError(f"th.random.choice: p must have shape ({n},), got {pt.shape}")
@@ -335,7 +340,8 @@ def _eager_keyed(fn: Any) -> Any:
         if isinstance(k, np.ndarray) and k.dtype == np.uint32:
             k = k.view(np.int32)
         bound = sig.bind(k, *args, **kwargs).arguments
-        if "p" in bound and bound["p"] is not None:  # checked while still concrete
+        if "p" in bound and bound["p"] is not None and not isinstance(bound["p"], Tensor):
+            # checked while still concrete (a traced p is checked by the function itself)
             _check_unit(fn.__name__, "p", bound["p"])
             if fn.__name__ == "choice":
                 _check_sum(bound["p"])
