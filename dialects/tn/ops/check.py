@@ -11,9 +11,10 @@ is NaN (dialects/tn/checks.py). Shape rule: the result has the operand's type (f
 Reference: the same test in NumPy, raising the same ValueError. Lowering: one linalg.generic
 reduction counting the bad elements and finding the first one's flat index, then
 `emit_check`; the operand itself is the result, so the check costs one read of the tensor.
-Not pure (the tn optimizer never folds, merges or deletes it) and not differentiable (what it
-guards, a probability compared against draws, has no gradient); no jvp, transpose or
-batching rule.
+Not pure (the tn optimizer never folds, merges or deletes it). Jvp: the identity's, the
+tangent passes through unchanged (no op on it, so no transpose rule is needed: reverse mode
+sees the identity); a probability used both in a check and elsewhere (Theano's
+`binomial(p) * p`) keeps its gradient. No batching rule.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
 check_range = defop("tn.check_range", ["x"], attrs={"lo": "float", "hi": "float", "what": "str"},
-                    differentiable=False, pure=False,
+                    pure=False,
                     doc="x unchanged; the call fails with ValueError when an element is outside "
                         "[lo, hi] or NaN.")
 
@@ -91,3 +92,8 @@ def _check_range_lower(call: LowerCall) -> list[ir.Value]:
     ok = arith.CmpIOp(arith.CmpIPredicate.eq, n, arith.ConstantOp(i64, 0).result).result
     emit_check(call.op, ok, VALUE_ERROR, message(what, lo, hi), [n, at])
     return [x]
+
+
+@check_range.def_jvp
+def _check_range_jvp(primals, tangents, outs, lo, hi, what):
+    return [tangents[0]]  # the identity: the check constrains values, not derivatives
