@@ -3,8 +3,9 @@
 A key is an int32 array of shape (2,) holding two uint32 words (JAX's raw `PRNGKey`); every
 function is pure: the same key gives the same numbers, new numbers need a new key (`split`,
 `fold_in`). The generator is Threefry-2x32-20 with JAX's partitionable counter scheme
-(`jax_threefry_partitionable`, the default since JAX 0.5), so `key`, `split`, `fold_in`,
-`bits` and `uniform` give JAX's numbers bit for bit; the other distributions are
+(`jax_threefry_partitionable`, the default since JAX 0.5), so `key`, `split`, `fold_in`
+and 64-bit `bits`/`uniform` give JAX's numbers bit for bit (32-bit draws use both words of a
+block where JAX xors them, so they differ; docs/random.md); the other distributions are
 compositions of tn ops (see docs/random.md). Everything traces inside `th.jit`, `th.scan`
 and `th.cond`, and computes eagerly on concrete keys outside them.
 
@@ -88,13 +89,19 @@ def _words(b: Tensor) -> Tensor:
     return tnp.stack([hi, lo], axis=-1)
 
 
-def _check_unit(who: str, name: str, p: Any) -> None:
-    """A concrete probability must lie in [0, 1]; traced ones saturate (documented)."""
+def _check_unit(who: str, name: str, p: Any) -> Any:
+    """A probability must lie in [0, 1]: a concrete one is checked now, a traced one (of a
+    float dtype) goes through `tn.check_range`, which fails the call with a ValueError when
+    the code runs. Returns p, checked."""
     if isinstance(p, Tensor):
-        return
+        if p.dtype.kind != "f":  # integer/bool probabilities: the comparison converts them
+            p = tnp.astype(p, config.floatX)
+        return Tensor(emit1("tn.check_range", [p.value],
+                            {"lo": 0.0, "hi": 1.0, "what": f"th.random.{who}: {name}"}))
     arr = np.asarray(p)
     if arr.size and (np.any(np.isnan(arr)) or arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"th.random.{who}: {name} must lie in [0, 1], got {p!r}")
+    return p
 
 
 def _is_number(x: Any, value: float) -> bool:
@@ -222,8 +229,7 @@ def _erfinv32(x: Tensor) -> Tensor:
 
 def bernoulli(k: Any, p: Any = 0.5, shape: Sequence[int] | None = None) -> Tensor:
     """Booleans that are True with probability p (p broadcasts against `shape`)."""
-    _check_unit("bernoulli", "p", p)
-    pt = tnp.as_tensor(p)
+    pt = tnp.as_tensor(_check_unit("bernoulli", "p", p))
     dt = pt.dtype if pt.dtype.kind == "f" else check_dtype(config.floatX)
     shape = pt.shape if shape is None else _shape("bernoulli", shape)
     return tnp.less(uniform(k, shape, dt), tnp.astype(pt, dt))
@@ -310,7 +316,7 @@ def choice(k: Any, a: Any, shape: Sequence[int] = (), replace: bool = True, p: A
     if not replace and size > n:
         raise ValueError(f"th.random.choice: cannot take {size} samples from {n} without replacement")
     if p is not None:
-        _check_unit("choice", "p", p)
+        p = _check_unit("choice", "p", p)
         pt = tnp.as_tensor(p)
         if pt.shape != (n,):
             raise ValueError(f"th.random.choice: p must have shape ({n},), got {pt.shape}")
@@ -334,7 +340,8 @@ def _eager_keyed(fn: Any) -> Any:
         if isinstance(k, np.ndarray) and k.dtype == np.uint32:
             k = k.view(np.int32)
         bound = sig.bind(k, *args, **kwargs).arguments
-        if "p" in bound and bound["p"] is not None:  # checked while still concrete
+        if "p" in bound and bound["p"] is not None and not isinstance(bound["p"], Tensor):
+            # checked while still concrete (a traced p is checked by the function itself)
             _check_unit(fn.__name__, "p", bound["p"])
             if fn.__name__ == "choice":
                 _check_sum(bound["p"])

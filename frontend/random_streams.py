@@ -122,7 +122,7 @@ def _binomial(state, size, n, p, dtype):
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"binomial: n must be >= 0, got {n}")
-    pt = tnp.as_tensor(p)
+    pt = tnp.as_tensor(rnd._check_unit("binomial", "p", p))  # traced p: checked when it runs
     ft = pt.dtype if pt.dtype.kind == "f" else np.dtype(config.floatX)
     u = rnd.uniform(_halves(state)[1], (n,) + shape, ft)
     hits = tnp.astype(u < tnp.astype(pt, ft), np.int64)

@@ -284,6 +284,12 @@ def _np_noise(x):
     return x + bits
 
 
+def _checked_p(x):
+    """x through tn.check_range, as th.random.bernoulli checks a traced p (x in [0, 1])."""
+    from theanir.frontend.random import _check_unit
+    return _check_unit("bernoulli", "p", x)
+
+
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     # elementwise, unary
@@ -399,6 +405,8 @@ ROWS: list[Row] = [
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
     # random (no gradient: draws are constants; bit-exact checks in tests/ops/test_random_bits.py)
     Row("tn.random_bits", _noise, _np_noise, (((3, 4),), ((1,),), ((0,),), ((2, 0, 3),)), grad=False),
+    # run-time checks (failing inputs: tests/frontend/test_random_checks.py)
+    Row("tn.check_range", _checked_p, lambda x: x, UNARY_CASES, domain=(0.0, 1.0), grad_domain=(0.25, 0.75)),
     # control flow
     Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
     Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),

@@ -83,3 +83,17 @@ def test_bad_dtype_and_shape_are_refused():
         _bits_fn((2,), np.bool_)(_key((0, 0)), np.int64(0))
     with pytest.raises(th.ShapeError, match="negative"):
         _bits_fn((-1,), np.float32)(_key((0, 0)), np.int64(0))
+
+
+@pytest.mark.parametrize("n", [1, 6, 7])
+def test_32_bit_draws_use_both_words_of_each_block(n):
+    """int32 element j is word y0 of block j + offset, element B + j its y1 (B = ceil(n / 2)):
+    checked against the block function itself, not the op's reference."""
+    key, off = (0x13198A2E, 0x03707344), 2**32 - 1  # the counter crosses into the high word
+    blocks = (n + 1) // 2
+    c = np.arange(blocks, dtype=np.uint64) + np.uint64(off)
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(key[0], key[1], (c >> np.uint64(32)).astype(np.uint32),
+                              (c & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    got = np.asarray(_bits_fn((n,), np.int32)(_key(key), np.int64(off))).view(np.uint32)
+    assert got.tolist() == np.concatenate([y0, y1])[:n].tolist()

@@ -87,19 +87,23 @@ func.func @dynamic_slice(%arg0: tensor<10x4xf32>, %arg1: tensor<2xi64>, %arg2: t
 }
 
 // tn.random_bits: the key words are read once, then one linalg.generic computes Threefry's
-// rounds from the element's flat index in integer arithmetic (no calls, so it vectorizes) and
-// turns the top 23 bits into a float in [0, 1).
+// rounds from the block's index in integer arithmetic (no calls, so it vectorizes); a float32
+// result takes both words of each of its 6 blocks (two outputs: the y0 half and the y1 half,
+// each word's top 23 bits a float in [0, 1)), joined and reshaped to 4x3.
 // CHECK-LABEL: func.func @random_bits
 // CHECK:         tensor.extract %arg0
 // CHECK:         tensor.extract %arg1
-// CHECK:         linalg.generic
-// CHECK:           linalg.index 1
+// CHECK:         linalg.generic {{.*}} outs({{.*}} : tensor<6xf32>, tensor<6xf32>)
 // CHECK:           linalg.index 0
 // CHECK-NOT:       call
 // CHECK:           arith.shrui
 // CHECK:           arith.xori
 // CHECK:           arith.bitcast {{.*}} : i32 to f32
 // CHECK:           arith.subf
+// CHECK:           arith.bitcast {{.*}} : i32 to f32
+// CHECK:         tensor.insert_slice {{.*}}[0] [6] [1]
+// CHECK:         tensor.insert_slice {{.*}}[6] [6] [1]
+// CHECK:         tensor.expand_shape {{.*}} into tensor<4x3xf32>
 func.func @random_bits(%arg0: tensor<2xi32>, %arg1: tensor<i64>) -> tensor<4x3xf32> {
   %0 = "tn.random_bits"(%arg0, %arg1) {shape = array<i64: 4, 3>, dtype = f32} : (tensor<2xi32>, tensor<i64>) -> tensor<4x3xf32>
   return %0 : tensor<4x3xf32>

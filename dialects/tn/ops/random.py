@@ -3,26 +3,36 @@
     %b = "tn.random_bits"(%key, %offset) {shape = array<i64: 3, 4>, dtype = f32}
            : (tensor<2xi32>, tensor<i64>) -> tensor<3x4xf32>
 
-A counter-based generator is a pure function of (key, counter): element `i` (row-major flat
-index) of the result is Threefry-2x32-20 (Salmon et al., "Parallel random numbers: as easy as
-1, 2, 3", SC 2011; the generator JAX uses) of the 64-bit counter `c = i + offset` split in
-words `(c >> 32, c & 0xffffffff)` under the two key words. Nothing is stateful, so the op is
-an ordinary value: every element is computed independently (vectorized, parallel-safe), the
-same key gives the same bits on any thread count, and state (Theano's streams) is just a key
-held in a shared variable. The block (y0, y1) becomes the element by `dtype`, as JAX's
-partitionable `random_bits` and `uniform` do:
+A counter-based generator is a pure function of (key, counter): a block is Threefry-2x32-20
+(Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011; the generator JAX
+uses) of a 64-bit counter `c` split in words `(c >> 32, c & 0xffffffff)` under the two key
+words, giving two 32-bit words (y0, y1). Nothing is stateful, so the op is an ordinary value:
+every block is computed independently (vectorized, parallel-safe), the same key gives the same
+bits on any thread count, and state (Theano's streams) is just a key held in a shared
+variable. How blocks become elements depends on the element width (row-major flat index `i`):
 
-    i32: y0 ^ y1                                  (32 random bits, two's complement)
-    i64: (y0 << 32) | y1                          (64 random bits)
-    f32: bitcast((y0 ^ y1) >> 9 | 0x3f800000) - 1          uniform on [0, 1), 23 bits
-    f64: bitcast(((y0 << 32) | y1) >> 12 | 0x3ff0...0) - 1  uniform on [0, 1), 52 bits
+    64-bit dtypes: element i is block c = i + offset, both words:
+      i64: (y0 << 32) | y1                                     (64 random bits)
+      f64: bitcast(((y0 << 32) | y1) >> 12 | 0x3ff0...0) - 1   uniform on [0, 1), 52 bits
+    32-bit dtypes: with B = ceil(n / 2) blocks for n elements, elements j and B + j are the
+    words y0 and y1 of block c = j + offset (an odd n drops the last block's y1), each word w:
+      i32: w                                                   (32 random bits)
+      f32: bitcast(w >> 9 | 0x3f800000) - 1                    uniform on [0, 1), 23 bits
+
+Using both words of a block for 32-bit draws halves the rounds per draw (the 20 rounds are
+most of the work); JAX instead xors the two words into one element, so float32/int32 draws
+differ from JAX's (64-bit draws, hence split and fold_in, match JAX's partitionable scheme
+bit for bit).
 
 Key words are i32 tensors holding the uint32 bits (the dialect has no unsigned types); the
 arithmetic is modular on 32-bit words. Shape rule: key is tensor<2xi32>, offset tensor<i64>,
 the result `shape` x `dtype`. Reference: NumPy on uint32 arrays (`threefry2x32`). Lowering:
-one linalg.generic whose body computes the flat index from `linalg.index` and runs the 20
-rounds in `arith` (adds, shifts, xors): no calls, no state. No jvp, transpose or batching
-rule: the draws are constants (the op is not differentiable, its operands are integers).
+one linalg.generic whose body computes the counter from `linalg.index` and runs the 20 rounds
+in `arith` (adds, shifts, xors): no calls, no state. For 32-bit dtypes it iterates over the B
+blocks with two outputs (the y0 half and the y1 half), joined into one buffer, sliced to n
+when odd and reshaped. (Picking the word with a select in a (B, 2) loop, left to LLVM to
+unroll and merge, ran 3x slower: LLVM did not merge the two round chains.) No jvp, transpose
+or batching rule: the draws are constants (the op is not differentiable, its operands are integers).
 """
 from __future__ import annotations
 
@@ -30,9 +40,11 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, tensor
 
-from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
+from ..lowering import (LowerCall, empty, generic, identity_map, index_cast, linalg_index,
+                        result_type)
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype
+from .shape import reshape_value
 
 # Threefry-2x32's rotation constants (two alternating groups of four rounds) and key parity.
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
@@ -89,11 +101,13 @@ def counters(shape: tuple[int, ...], offset: int) -> tuple[np.ndarray, np.ndarra
 def _random_bits_reference(key: np.ndarray, offset: np.ndarray, shape: tuple[int, ...],
                            dtype: np.dtype) -> np.ndarray:
     k = np.asarray(key).astype(np.int64) % 2**32
-    with np.errstate(over="ignore"):
-        y0, y1 = threefry2x32(k[0], k[1], *counters(shape, int(offset)))
     dt = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    blocks = (n + 1) // 2 if dt.itemsize == 4 else n
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(k[0], k[1], *counters((blocks,), int(offset)))
     if dt.itemsize == 4:
-        bits = y0 ^ y1
+        bits = np.concatenate([y0, y1])[:n]  # block j's words: elements j and blocks + j
         out = bits.view(np.int32) if dt.kind == "i" else \
             ((bits >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
     else:
@@ -150,9 +164,10 @@ def _flat_index(shape: tuple[int, ...]) -> ir.Value:
     return flat if flat is not None else _c(64, 0)
 
 
-def _to_dtype(y0: ir.Value, y1: ir.Value, dt: np.dtype) -> ir.Value:
+def _to_dtype(y0: ir.Value, y1: ir.Value | None, dt: np.dtype) -> ir.Value:
+    """The element from a block (64-bit dtypes) or from one word `y0` (32-bit dtypes)."""
     if dt.itemsize == 4:
-        bits = arith.XOrIOp(y0, y1).result
+        bits = y0
         if dt.kind == "i":
             return bits
         mant = arith.OrIOp(arith.ShRUIOp(bits, _c(32, 9)).result, _c(32, 0x3F800000)).result
@@ -178,12 +193,38 @@ def _random_bits_lower(call: LowerCall) -> list[ir.Value]:
     k1 = tensor.ExtractOp(key, [one]).result
     off = tensor.ExtractOp(offset, []).result
 
-    def body(_acc: ir.Value) -> ir.Value:
-        c = arith.AddIOp(_flat_index(out.shape), off).result
+    def block(counter: ir.Value) -> tuple[ir.Value, ir.Value]:
+        c = arith.AddIOp(counter, off).result
         hi = arith.TruncIOp(_i(32), arith.ShRUIOp(c, _c(64, 32)).result).result
         lo = arith.TruncIOp(_i(32), c).result
-        y0, y1 = _threefry_ir(k0, k1, hi, lo)
-        return _to_dtype(y0, y1, out.dtype)
+        return _threefry_ir(k0, k1, hi, lo)
 
-    return generic([], [], [], [empty(out)], [out.dtype], [identity_map(out.ndim)],
-                   ["parallel"] * out.ndim, body)
+    n = int(np.prod(out.shape, dtype=np.int64))
+    if out.dtype.itemsize == 8 or n == 0:
+        def body(_acc: ir.Value) -> ir.Value:
+            y0, y1 = block(_flat_index(out.shape))
+            return _to_dtype(y0, y1, out.dtype)
+
+        return generic([], [], [], [empty(out)], [out.dtype], [identity_map(out.ndim)],
+                       ["parallel"] * out.ndim, body)
+
+    # words y0 fill the first half, y1 the second: one generic with two unit-stride outputs
+    # (the halves are copied into one buffer: bufferization here does not write them in place)
+    blocks = (n + 1) // 2
+    half_t = result_type(TensorSpec((blocks,), out.dtype))
+    whole = empty(TensorSpec((2 * blocks,), out.dtype))
+    halves = [tensor.ExtractSliceOp(half_t, whole, [], [], [], [start], [blocks], [1]).result
+              for start in (0, blocks)]
+
+    def pair_body(_acc0: ir.Value, _acc1: ir.Value) -> list[ir.Value]:
+        y0, y1 = block(index_cast(linalg_index(0), _i(64)))
+        return [_to_dtype(y0, None, out.dtype), _to_dtype(y1, None, out.dtype)]
+
+    first, second = generic([], [], [], halves, [out.dtype] * 2, [identity_map(1)] * 2,
+                            ["parallel"], pair_body)
+    whole = tensor.InsertSliceOp(first, whole, [], [], [], [0], [blocks], [1]).result
+    flat = tensor.InsertSliceOp(second, whole, [], [], [], [blocks], [blocks], [1]).result
+    if 2 * blocks != n:  # odd count: the last block's y1 is not an element
+        flat = tensor.ExtractSliceOp(result_type(TensorSpec((n,), out.dtype)), flat, [], [], [], [0],
+                                     [n], [1]).result
+    return [reshape_value(flat, (n,), out.shape)]
