@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from mlir import ir
 from ..base import Pass
+from .llvm_shims import define_declared
 
 NAME = "theanir-cancel-points"
 POLL = "__theanir_cancelled"
@@ -48,21 +49,7 @@ llvm.func internal @__theanir_cancelled() -> i1 {
 
 def cancel_points(module_op: ir.Operation, pass_: object = None) -> None:
     """Define the poll the module's loops declare (see the module doc); nothing without loops."""
-    body = module_op.regions[0].blocks[0]
-    decl = None
-    for op in body.operations:
-        if "sym_name" in op.operation.attributes and ir.StringAttr(op.operation.attributes["sym_name"]).value == POLL:
-            decl = op.operation
-    if decl is None:
-        return
-    if decl.regions[0].blocks:
-        raise ValueError(f"{NAME}: @{POLL} is already defined")
-    decl.erase()
-    with module_op.context, module_op.location:
-        shim = ir.Module.parse(_DEFS)
-        ip = ir.InsertionPoint(body.operations[0])
-        for op in shim.body.operations:
-            op.operation.clone(ip)
+    define_declared(module_op, POLL, _DEFS, NAME)
 
 
 class CancelPoints(Pass):

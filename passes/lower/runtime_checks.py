@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from mlir import ir
 from ..base import Pass
+from .llvm_shims import define_declared
 
 NAME = "theanir-runtime-checks"
 REPORT = "__theanir_check_failed"
@@ -57,21 +58,7 @@ llvm.func internal @__theanir_check_failed(%kind: i64, %msg: i64, %a: i64, %b: i
 
 def runtime_checks(module_op: ir.Operation) -> None:
     """Define the report the module's checks declare (see the module doc); nothing without checks."""
-    body = module_op.regions[0].blocks[0]
-    decl = None
-    for op in body.operations:
-        if "sym_name" in op.operation.attributes and ir.StringAttr(op.operation.attributes["sym_name"]).value == REPORT:
-            decl = op.operation
-    if decl is None:
-        return
-    if decl.regions[0].blocks:
-        raise ValueError(f"{NAME}: @{REPORT} is already defined")
-    decl.erase()
-    with module_op.context, module_op.location:
-        shim = ir.Module.parse(_DEFS)
-        ip = ir.InsertionPoint(body.operations[0])
-        for op in shim.body.operations:
-            op.operation.clone(ip)
+    define_declared(module_op, REPORT, _DEFS, NAME)
 
 
 class RuntimeChecks(Pass):

@@ -21,6 +21,8 @@ exactly as `tn.take` reads them.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 from mlir import ir
 from mlir.dialects import arith, scf, tensor
@@ -140,11 +142,11 @@ def _index_set_reference(acc: np.ndarray, updates: np.ndarray, indices: np.ndarr
     return out
 
 
-@index_set.def_lower
-def _index_set_lower(call: LowerCall) -> list[ir.Value]:
-    """One scf.for over the index positions, each inserting one slab into the loop-carried
-    result (in place after bufferization), in order."""
-    acc_spec, upd_spec, idx_spec = call.in_specs
+def _row_loop(call: LowerCall, combine: Callable[..., ir.Value]) -> list[ir.Value]:
+    """One scf.for over the index positions, in order: each reads its update slab, and
+    inserts `combine(slab_type, rank, update, result, row)` at its (clamped) row of the
+    loop-carried result (in place after bufferization). tn.index_set and tn.index_reduce."""
+    _acc_spec, upd_spec, idx_spec = call.in_specs
     acc, updates, indices = call.operands
     axis, out = call.attrs["axis"], call.out
     if out.size == 0 or idx_spec.size == 0:
@@ -162,9 +164,16 @@ def _index_set_lower(call: LowerCall) -> list[ir.Value]:
         p, cur = loop.induction_variable, loop.inner_iter_args[0]
         j = _clamped_index(tensor.ExtractOp(idx, [p]).result, n)
         u = tensor.ExtractSliceOp(slab_t, upd, [p], [], [], offsets, sizes, strides).result
-        new = tensor.InsertSliceOp(u, cur, [j], [], [], offsets, sizes, strides).result
+        row = lambda: tensor.ExtractSliceOp(slab_t, cur, [j], [], [], offsets, sizes, strides).result  # noqa: E731
+        new = tensor.InsertSliceOp(combine(rank, u, row), cur, [j], [], [], offsets, sizes, strides).result
         scf.YieldOp([new])
     return [loop.results[0]]
+
+
+@index_set.def_lower
+def _index_set_lower(call: LowerCall) -> list[ir.Value]:
+    """The row loop (`_row_loop`), each position overwriting its row: the last write wins."""
+    return _row_loop(call, lambda rank, u, row: u)
 
 
 @index_set.def_jvp
@@ -246,32 +255,14 @@ def _combine_body(kind: str, dtype: np.dtype):
 
 @index_reduce.def_lower
 def _index_reduce_lower(call: LowerCall) -> list[ir.Value]:
-    """One scf.for over the index positions; each combines one slab of the loop-carried
-    result with its update (in place after bufferization)."""
-    _acc_spec, upd_spec, idx_spec = call.in_specs
-    acc, updates, indices = call.operands
-    axis, out, kind = call.attrs["axis"], call.out, call.attrs["kind"]
-    if out.size == 0 or idx_spec.size == 0:
-        return [acc]
-    n, count = out.shape[axis], idx_spec.size
-    pre, post = out.shape[:axis], out.shape[axis + 1:]
-    upd = reshape_value(updates, upd_spec.shape, pre + (count,) + post)
-    idx = reshape_value(indices, idx_spec.shape, (count,))
-    slab = TensorSpec(pre + (1,) + post, out.dtype)
-    slab_t, rank = result_type(slab), slab.ndim
-    offsets = [_DYN if d == axis else 0 for d in range(rank)]
-    sizes, strides = list(slab.shape), [1] * rank
-    loop = scf.ForOp(_index_const(0), _index_const(count), _index_const(1), [acc])
-    with ir.InsertionPoint(loop.body):
-        p, cur = loop.induction_variable, loop.inner_iter_args[0]
-        j = _clamped_index(tensor.ExtractOp(idx, [p]).result, n)
-        u = tensor.ExtractSliceOp(slab_t, upd, [p], [], [], offsets, sizes, strides).result
-        a = tensor.ExtractSliceOp(slab_t, cur, [j], [], [], offsets, sizes, strides).result
-        s = generic([u], [out.dtype], [identity_map(rank)], [a], [out.dtype], [identity_map(rank)],
-                    ["parallel"] * rank, _combine_body(kind, out.dtype))[0]
-        new = tensor.InsertSliceOp(s, cur, [j], [], [], offsets, sizes, strides).result
-        scf.YieldOp([new])
-    return [loop.results[0]]
+    """The row loop (`_row_loop`), each position combining its row with its update."""
+    dtype, body = call.out.dtype, _combine_body(call.attrs["kind"], call.out.dtype)
+
+    def combine(rank: int, u: ir.Value, row: Any) -> ir.Value:
+        return generic([u], [dtype], [identity_map(rank)], [row()], [dtype], [identity_map(rank)],
+                       ["parallel"] * rank, body)[0]
+
+    return _row_loop(call, combine)
 
 
 def _rows_of(x: lax.Value, idx: lax.Value, axis: int) -> lax.Value:
