@@ -20,11 +20,12 @@ import shutil
 import subprocess
 import sys
 import warnings
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
-from .symbolic_graph import Apply, Constant, Variable, _describe_index, _getitem, as_variable
+from .symbolic_graph import (Apply, Constant, Variable, _describe_index, _getitem, as_variable,
+                             toposort)
 from .debug import escape, print_tensor
 from .lift import lift
 from .tensor import Tensor
@@ -137,24 +138,6 @@ def _roots(obj: Any) -> tuple[list[Variable], bool, Any]:
         return [as_variable(o) for o in fgraph.outputs], True, None
     raise TypeError(f"debugprint: expected a symbolic variable, a list of them or a compiled function, "
                     f"got {type(obj).__name__}")
-
-
-def toposort(roots: Iterable[Variable]) -> list[Apply]:
-    """The Apply nodes the roots need, each after the nodes of its inputs (iterative)."""
-    order: list[Apply] = []
-    done: set[Apply] = set()
-    stack: list[tuple[Apply, bool]] = [(r.owner, False) for r in reversed(list(roots)) if r.owner is not None]
-    while stack:
-        node, expanded = stack.pop()
-        if node in done:
-            continue
-        if expanded:
-            done.add(node)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        stack += [(v.owner, False) for v in reversed(node.inputs()) if v.owner is not None and v.owner not in done]
-    return order
 
 
 # ------------------------------------------------------------------ debugprint

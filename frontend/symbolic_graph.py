@@ -464,6 +464,24 @@ def ancestors(roots: Iterable[Variable]) -> set[Variable]:
     return seen
 
 
+def toposort(roots: Iterable[Variable]) -> list[Apply]:
+    """The Apply nodes the roots need, each after the nodes of its inputs (iterative)."""
+    order: list[Apply] = []
+    done: set[Apply] = set()
+    stack: list[tuple[Apply, bool]] = [(r.owner, False) for r in reversed(list(roots)) if r.owner is not None]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if expanded:
+            done.add(node)
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack += [(v.owner, False) for v in reversed(node.inputs()) if v.owner is not None and v.owner not in done]
+    return order
+
+
 def graph_leaves(roots: Iterable[Variable], replaced: Sequence[Variable] = ()) -> list[Variable]:
     """Leaf variables (inputs, shared, constants) reached from `roots`, in discovery order;
     the walk stops at `replaced` variables (they are substituted by `givens`)."""

@@ -18,12 +18,12 @@ Apply nodes, each after the nodes it reads), for graph printers such as `debugpr
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .config import config
 from .config_flags import optimizer_name
 from .pytree import tree_flatten, tree_unflatten
-from .symbolic_graph import Apply, Constant, Variable, as_variable
+from .symbolic_graph import Apply, Constant, Variable, as_variable, toposort
 
 
 # ------------------------------------------------------------------ In / Out
@@ -194,7 +194,7 @@ class FunctionGraph:
     def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable]):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
-        self._order = _toposort(self.outputs)
+        self._order = toposort(self.outputs)
 
     def toposort(self) -> list[Apply]:
         """The Apply nodes, each after the nodes whose outputs it reads."""
@@ -214,25 +214,6 @@ class FunctionGraph:
 
     def __repr__(self) -> str:
         return f"FunctionGraph({', '.join(map(repr, self.outputs))})"
-
-
-def _toposort(outputs: Iterable[Variable]) -> list[Apply]:
-    order: list[Apply] = []
-    seen: set[Apply] = set()
-    for root in outputs:
-        stack: list[tuple[Apply, bool]] = [(root.owner, False)] if root.owner is not None else []
-        while stack:
-            node, expanded = stack.pop()
-            if node in seen:
-                continue
-            if expanded:
-                seen.add(node)
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((v.owner, False) for v in reversed(node.inputs)
-                         if v.owner is not None and v.owner not in seen)
-    return order
 
 
 class FunctionMaker:

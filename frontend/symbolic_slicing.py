@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .np_slicing import _combine as _add, _scale  # the affine forms' arithmetic, shared
 from .symbolic_graph import Apply, Constant, NpFn, Variable, _getitem
 
 Form = tuple[dict[Variable, Fraction], Fraction] | None  # None: not an integer affine form
@@ -54,17 +55,6 @@ def _form(v: Any, depth: int = 32) -> Form:
         if not tb:
             return _scale(args[0], cb)
     return {v: Fraction(1)}, Fraction(0)
-
-
-def _add(a: tuple, b: tuple, sign: int) -> tuple:
-    terms = dict(a[0])
-    for k, c in b[0].items():
-        terms[k] = terms.get(k, Fraction(0)) + sign * c
-    return {k: c for k, c in terms.items() if c != 0}, a[1] + sign * b[1]
-
-
-def _scale(a: tuple, c: Fraction) -> tuple:
-    return {k: v * c for k, v in a[0].items() if v * c != 0}, a[1] * c
 
 
 def _constant_length(start: Any, stop: Any) -> bool:
