@@ -295,28 +295,18 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
         raise RuntimeError(f"compiled module has no entry point {entry}")
     sync_threads()
     _install_memory_hooks_packed(engine.raw_lookup(MEMORY_HOOKS_SETTER))
-    cancellable = _install_cancel_flag_packed(engine.raw_lookup(CANCEL_SETTER))
-    checked = _install_check_hook_packed(engine.raw_lookup(CHECK_SETTER))
+    cancellable = _install_hook_packed(engine.raw_lookup(CANCEL_SETTER), "cancel_flag")
+    checked = _install_hook_packed(engine.raw_lookup(CHECK_SETTER), "check_hook")
     return NativeCode(engine, int(addr), cancellable=cancellable, checked=checked)
 
 
-def _install_check_hook_packed(setter: int) -> bool:
-    """Make the code's failed run-time checks report to the runtime through the packed
-    setter; False if the code has no checks (no setter)."""
+def _install_hook_packed(setter: int, hook: str) -> bool:
+    """Pass the runtime's `hook` address (runtime_hook: "cancel_flag" for the loops' cancel
+    polls, "check_hook" for failed run-time checks) to the code through its packed setter;
+    False if the code has no such setter (no loops, no checks)."""
     if not setter:
         return False
-    value = ctypes.c_void_p(runtime_hook("check_hook"))
-    args = (ctypes.c_void_p * 1)(ctypes.addressof(value))
-    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))
-    return True
-
-
-def _install_cancel_flag_packed(setter: int) -> bool:
-    """Point the code's loops at the runtime's cancel flag through the packed setter; False
-    if the code has no loops (no setter)."""
-    if not setter:
-        return False
-    value = ctypes.c_void_p(runtime_hook("cancel_flag"))
+    value = ctypes.c_void_p(runtime_hook(hook))
     args = (ctypes.c_void_p * 1)(ctypes.addressof(value))
     ctypes.CFUNCTYPE(None, ctypes.c_void_p)(setter)(ctypes.addressof(args))
     return True
