@@ -13,24 +13,18 @@ that run every implementation once in turn; the table shows the median and each 
 over theanir's (above 1: theanir is faster). Last, the seed MLP's batch-60 training step with
 and without a dropout layer (rows "mlp step batch 60": time over the plain step's).
 
-    python bench/random.py [--n 10000000] [--rounds 15] [--results DIR]
+    python bench/random_draws.py [--n 10000000] [--rounds 15] [--results DIR]
 
 Prints a table; with --results DIR also writes DIR/random.json (JSON lines) and random.md.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import statistics
 import sys
-
-# Run as a script, this file's folder comes first on sys.path, and its name would shadow the
-# standard library's `random` (which statistics and tempfile import): drop that entry first.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import time
 from typing import Any, Callable
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "THEANIR_THREADS"):
