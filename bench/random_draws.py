@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.results:
         os.makedirs(args.results, exist_ok=True)
+        from compile_ops import machine  # bench/ is first on sys.path: CPU flags, BLAS kernel, commit
+        meta = dict(bench="random", kind="machine", **machine())
         with open(os.path.join(args.results, "random.json"), "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+            f.writelines(json.dumps(r) + "\n" for r in [meta] + rows)
         with open(os.path.join(args.results, "random.md"), "w") as f:
             f.write(f"# Random throughput, {args.n} float32 draws, 1 thread\n\n{text}\n")
     return 0
