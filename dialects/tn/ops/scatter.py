@@ -32,7 +32,7 @@ from ..lowering import LowerCall, generic, identity_map, result_type
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .shape import (_DYN, _check_index_spec, _check_strided, _clamped_index, _clamped_index_np,
-                    _index_const, _is_float, _reversed_dims, _strided_positions, _tn, reshape_value)
+                    _index_const, _is_float, _strided_positions, _tn, insert_strided, reshape_value)
 
 
 # ------------------------------------------------------------------ tn.update_slice
@@ -70,15 +70,7 @@ def _update_slice_lower(call: LowerCall) -> list[ir.Value]:
         return [x]
     if x_spec.ndim == 0:
         return [y]
-    starts, steps = list(call.attrs["starts"]), list(call.attrs["steps"])
-    # a negative step writes the same positions as the reversed slab with the positive step
-    neg = [d for d, s in enumerate(steps) if s < 0]
-    if neg:
-        y = _reversed_dims(y, y_spec, neg)
-        for d in neg:
-            starts[d] += steps[d] * (y_spec.shape[d] - 1)
-            steps[d] = -steps[d]
-    return [tensor.InsertSliceOp(y, x, [], [], [], starts, list(y_spec.shape), steps).result]
+    return [insert_strided(y, y_spec, x, call.attrs["starts"], call.attrs["steps"])]
 
 
 @update_slice.def_jvp

@@ -291,15 +291,22 @@ def _pad_slice_lower(call: LowerCall) -> list[ir.Value]:
     zeros = fill(out, 0)
     if x_spec.size == 0:
         return [zeros]
-    starts, steps = list(call.attrs["starts"]), list(call.attrs["steps"])
-    # a negative step writes the same positions as the reversed slab with the positive step
+    return [insert_strided(x, x_spec, zeros, call.attrs["starts"], call.attrs["steps"])]
+
+
+def insert_strided(slab: ir.Value, slab_spec: TensorSpec, base: ir.Value, starts: Sequence[int],
+                   steps: Sequence[int]) -> ir.Value:
+    """tensor.insert_slice of `slab` into `base` at static starts with static (maybe negative)
+    steps: a negative step writes the same positions as the reversed slab with the positive
+    step. tn.pad_slice (into zeros) and tn.update_slice (into x)."""
+    starts, steps = list(starts), list(steps)
     neg = [d for d, s in enumerate(steps) if s < 0]
     if neg:
-        x = _reversed_dims(x, x_spec, neg)
+        slab = _reversed_dims(slab, slab_spec, neg)
         for d in neg:
-            starts[d] += steps[d] * (x_spec.shape[d] - 1)
+            starts[d] += steps[d] * (slab_spec.shape[d] - 1)
             steps[d] = -steps[d]
-    return [tensor.InsertSliceOp(x, zeros, [], [], [], starts, list(x_spec.shape), steps).result]
+    return tensor.InsertSliceOp(slab, base, [], [], [], starts, list(slab_spec.shape), steps).result
 
 
 @pad_slice.def_jvp
