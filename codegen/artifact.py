@@ -262,8 +262,8 @@ def _arg_problem(a: Any, n_args: int) -> str | None:
     if not isinstance(a["dtype"], str) or a["dtype"] not in _DTYPE_NAMES:
         return f"dtype must be one of {sorted(_DTYPE_NAMES)}, got {a['dtype']!r:.80}"
     shape = a["shape"]
-    if not (isinstance(shape, list) and all(type(n) is int and 0 <= n < 2**63 for n in shape)):
-        return f"shape must be a list of non-negative int64 sizes, got {shape!r:.80}"
+    if not (isinstance(shape, list) and all(n is None or (type(n) is int and 0 <= n < 2**63) for n in shape)):
+        return f"shape must be a list of non-negative int64 sizes or null (dynamic), got {shape!r:.80}"
     if type(a["contiguous"]) is not bool or type(a["output"]) is not bool:
         return "contiguous and output must be true or false"
     alias = a.get("alias", -1)

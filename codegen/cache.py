@@ -55,8 +55,12 @@ log = logging.getLogger("theanir.cache")
 
 
 def module_hash(module: ir.Module) -> str:
-    """sha256 of the module's generic form without debug locations."""
+    """sha256 of the module's generic form without debug locations, except for modules with
+    dynamic dims: their run-time shape checks name the user's line (docs/dynamic-shapes.md),
+    so the lines are part of what the artifact holds."""
     text = module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+    if "?" in text:
+        text = module.operation.get_asm(print_generic_op_form=True, enable_debug_info=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

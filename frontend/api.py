@@ -23,6 +23,7 @@ from mlir import ir
 
 from theanir.codegen.cache import compile_module
 from theanir.codegen.native import NativeCode
+from theanir.dialects.tn.types import TensorSpec
 from theanir.passes.options import CompileOptions
 from theanir.passes.pipeline import STAGE_NAMES, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
@@ -92,10 +93,13 @@ def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
 
 
 def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int],
-                   static_argnames: Sequence[str], names: Sequence[str] | None = None) -> Signature:
+                   static_argnames: Sequence[str], names: Sequence[str] | None = None,
+                   dynamic_shapes: bool = False) -> Signature:
     """Flatten (args, kwargs); static arguments stay Python values in the key.
 
-    `names` (one per leaf) name the arguments in errors instead of `fn`'s parameters."""
+    `names` (one per leaf) name the arguments in errors instead of `fn`'s parameters.
+    `dynamic_shapes`: array dims become dynamic (None) except those of size 1, which stay
+    static so NumPy broadcasting is decided while tracing (Theano's broadcastable pattern)."""
     nargs = len(args)
     static_pos = {i if i >= 0 else nargs + i for i in static_argnums}
     for i in static_pos:
@@ -121,10 +125,18 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
                 names = leaf_names(fn, args, kwargs)
             name = names[i] if len(names) == len(leaves) else f"argument leaf {i}"
             raise type(e)(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
+        if dynamic_shapes and not spec.weak:
+            spec = dynamic_spec(spec)
         dynamic.append(i)
         specs.append(spec)
         key_parts.append(spec)
     return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, fn, args, kwargs)
+
+
+def dynamic_spec(spec: ArgSpec) -> ArgSpec:
+    """`spec` with every dim but the size-1 ones dynamic (docs/dynamic-shapes.md)."""
+    shape = tuple(1 if n == 1 else None for n in spec.spec.shape)
+    return dataclasses.replace(spec, spec=TensorSpec(shape, spec.spec.dtype))
 
 
 def _static_key(value: Any) -> Any:
@@ -259,7 +271,8 @@ class JitFunction(FastCache):
     def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
                  static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
                  trust_input: bool = False, allow_gc: bool | None = None,
-                 donate: Sequence[tuple[int, int]] = (), donate_argnums: int | Sequence[int] = ()):
+                 donate: Sequence[tuple[int, int]] = (), donate_argnums: int | Sequence[int] = (),
+                 dynamic_shapes: bool = False):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(donate_argnums, int):
@@ -282,6 +295,8 @@ class JitFunction(FastCache):
         # positional arguments whose buffers the outputs may take (JAX's donate_argnums)
         self.donate_argnums = tuple(donate_argnums)
         self.leaf_names: list[str] | None = None  # names of the flattened arguments, for messages
+        # one compile per ranks, dtypes and size-1 dims instead of per shape
+        self.dynamic_shapes = bool(dynamic_shapes)
         # signature -> Compiled, least recently compiled or looked up first; at most
         # th.config.jit_cache_size entries (an evicted entry's code is unloaded once no warm-call
         # cache entry or queued call refers to it)
@@ -310,7 +325,7 @@ class JitFunction(FastCache):
 
     def _signature(self, args: tuple, kwargs: dict) -> Signature:
         sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
-                             self.leaf_names)
+                             self.leaf_names, self.dynamic_shapes)
         if self.leaf_names is not None and len(self.leaf_names) == len(sig.leaves):
             sig.all_names = list(self.leaf_names)  # instead of the computed cached_property
         return sig
@@ -433,8 +448,12 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
         trust_input: bool = False, allow_gc: bool | None = None,
-        donate_argnums: int | Sequence[int] = ()) -> Any:
+        donate_argnums: int | Sequence[int] = (), dynamic_shapes: bool = False) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
+
+    `dynamic_shapes=True`: one compile serves every shape of the same ranks and dtypes (dims
+    of size 1 stay part of the signature: they broadcast); shapes are checked when the code
+    runs (docs/dynamic-shapes.md).
 
     Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
     Calls return `th.Array`s at once (asynchronous unless th.config.sync); reading one waits.
@@ -450,6 +469,6 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     """
     if fn is None:
         return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
-                                     donate_argnums=donate_argnums)
+                                     donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes)
     return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
-                       donate_argnums=donate_argnums)
+                       donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes)

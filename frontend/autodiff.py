@@ -28,6 +28,8 @@ def _fresh(x: Any) -> Tensor:
     t = tnp.as_tensor(x)
     if t.weak:
         t = tnp.astype(t, t.dtype)
+    if not t.spec.is_static:  # an identity op that makes a new value (no check: same type)
+        return Tensor(emit1("tn.ensure_shape", [t.value], {"shape": tuple(-1 if n is None else n for n in t.shape)}))
     return Tensor(emit1("tn.broadcast_to", [t.value], {"shape": t.shape}))
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
@@ -95,12 +96,45 @@ def astype(x: Any, dtype: Any) -> Tensor:
     return Tensor(emit1("tn.cast", [x.value], {"dtype": dt}))
 
 
-def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+def broadcast_to(x: Any, shape: Sequence[Any]) -> Tensor:
+    """np.broadcast_to; a dim of `shape` may be a traced int scalar (a dynamic size)."""
     x = as_tensor(x)
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(s if isinstance(s, Value) or s is None else int(s) for s in shape)
     if x.shape == shape:
         return x
-    return Tensor(emit1("tn.broadcast_to", [x.value], {"shape": shape}), weak=x.weak)
+    return Tensor(tn_lax.broadcast_to(x, shape).value, weak=x.weak)
+
+
+def refine(x: Tensor, shape: Sequence[int | None]) -> Tensor:
+    """`x` with the static dims of `shape` where its own are dynamic (a run-time check)."""
+    if all(a is not None or b is None for a, b in zip(x.shape, shape)):
+        return x
+    want = tuple(b if b is not None else a for a, b in zip(x.shape, shape))
+    attr = tuple(-1 if n is None else n for n in want)
+    return Tensor(emit1("tn.ensure_shape", [x.value], {"shape": attr}), weak=x.weak)
+
+
+def _broadcast_dynamic(ts: Sequence[Tensor], shape: tuple[int | None, ...]) -> list[Tensor]:
+    """Broadcast tensors with dynamic dims to `shape`: dynamic dims meeting a static size are
+    refined (checked at run time), size-1 dims meeting a dynamic one take its size."""
+    rank = len(shape)
+    out = []
+    for t in ts:
+        lead = rank - t.ndim
+        t = refine(t, shape[lead:])
+        if t.shape == shape:
+            out.append(t)
+            continue
+        target: list[Any] = []
+        for i, n in enumerate(shape):
+            a = i - lead
+            if n is not None or (a >= 0 and t.shape[a] is None):
+                target.append(n)
+                continue
+            source = next(u for u in ts if 0 <= i - (rank - u.ndim) and u.shape[i - (rank - u.ndim)] is None)
+            target.append(tn_lax.dim(source, i - (rank - source.ndim)))
+        out.append(Tensor(tn_lax.broadcast_to(t, target).value, weak=t.weak))
+    return out
 
 
 def _broadcast_shape(op: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
@@ -116,7 +150,10 @@ def prepare(op: str, xs: Sequence[Any], dtype: np.dtype | None = None) -> list[T
     weak = _all_weak(xs)
     ts = [as_tensor(x, dt) if not isinstance(x, Tensor) else astype(x, dt) for x in xs]
     shape = _broadcast_shape(op, [t.shape for t in ts])
-    out = [broadcast_to(t, shape) for t in ts]
+    if None in shape or any(None in t.shape for t in ts):
+        out = _broadcast_dynamic(ts, shape)
+    else:
+        out = [broadcast_to(t, shape) for t in ts]
     if weak:
         out = [Tensor(t.value, weak=True) for t in out]
     return out

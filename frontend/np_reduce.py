@@ -17,11 +17,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.reduction import reduced_extent
 from theanir.dialects.tn.types import check_dtype
 
-from .np_base import as_tensor, astype, divide, sqrt, square, subtract
+from .np_base import as_tensor, astype, divide, maximum, sqrt, square, subtract
 from .tensor import Tensor
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "any", "all", "argmax",
@@ -168,8 +169,16 @@ def _float_dtype(x: Tensor, dtype: Any) -> np.dtype:
     return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
 
 
-def _count(x: Tensor, axes: tuple[int, ...]) -> int:
-    return reduced_extent(x.shape, axes)
+def _count(x: Tensor, axes: tuple[int, ...]) -> int | Tensor:
+    """How many elements each result combines: an int, or an int64 scalar for dynamic dims."""
+    n = reduced_extent(x.shape, axes)
+    if n is not None:
+        return n
+    count: Any = 1
+    for a in axes:
+        d = x.shape[a] if x.shape[a] is not None else Tensor(tn_lax.dim(x, a).value)
+        count = d if isinstance(count, int) and count == 1 else count * d
+    return count
 
 
 def mean(x: Any, axis: Axis = None, dtype: Any = None, keepdims: bool = False) -> Tensor:
@@ -178,7 +187,8 @@ def mean(x: Any, axis: Axis = None, dtype: Any = None, keepdims: bool = False) -
     axes = normalize_axes("mean", x.ndim, axis, scalar_axis_ok=False)
     dt = _float_dtype(x, dtype)
     total = _reduce("reduce_sum", astype(x, dt), axes, keepdims)
-    return divide(total, float(_count(x, axes)))
+    n = _count(x, axes)
+    return divide(total, float(n) if isinstance(n, int) else astype(n, dt))
 
 
 def _var(fname: str, x: Any, axis: Axis, dtype: Any, ddof: int, keepdims: bool) -> Tensor:
@@ -187,7 +197,10 @@ def _var(fname: str, x: Any, axis: Axis, dtype: Any, ddof: int, keepdims: bool) 
     xf = astype(x, _float_dtype(x, dtype))
     centered = subtract(xf, mean(xf, axes, keepdims=True))
     total = _reduce("reduce_sum", square(centered), axes, keepdims)
-    return divide(total, float(builtins.max(_count(x, axes) - ddof, 0)))
+    n = _count(x, axes)
+    if not isinstance(n, int):
+        return divide(total, astype(maximum(n - ddof, 0), total.dtype))
+    return divide(total, float(builtins.max(n - ddof, 0)))
 
 
 def var(x: Any, axis: Axis = None, dtype: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:

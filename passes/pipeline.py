@@ -130,6 +130,7 @@ STAGES: list[Stage] = [
         Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)
         Step(BUFFERIZE),
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
+        Step("theanir-dynamic-results"),  # results with dynamic dims: buffers handed to the runtime
     ]),
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [
         Step("theanir-matmul-into-result"),  # products bound for kernels/BLAS: no temporary

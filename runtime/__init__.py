@@ -54,9 +54,11 @@ DTYPE_CODES = {
 
 def arg_spec(name: str, dtype: np.dtype, shape: Sequence[int], contiguous: bool, output: bool,
              alias: int = -1) -> ArgSpec:
-    """`alias`: for an output written into the buffer of input `alias` (donated), else -1."""
-    return ArgSpec(name, DTYPE_CODES[np.dtype(dtype)], [int(s) for s in shape], bool(contiguous), bool(output),
-                   int(alias))
+    """`alias`: for an output written into the buffer of input `alias` (donated), else -1.
+    A None dim is dynamic (-1 to the runtime): any size for an input; an output with one
+    is allocated by the code and adopted (passes/lower/dynamic_results.py)."""
+    return ArgSpec(name, DTYPE_CODES[np.dtype(dtype)], [-1 if s is None else int(s) for s in shape],
+                   bool(contiguous), bool(output), int(alias))
 
 
 def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_hooks: int = 0,

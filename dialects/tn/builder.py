@@ -86,13 +86,14 @@ MAX_TENSOR_BYTES = 1 << 62
 
 def size_problem(spec: TensorSpec) -> str | None:
     """Why a tensor of `spec` cannot exist (a negative dim, or too many bytes), or None."""
-    if any(n < 0 for n in spec.shape):
+    known = [n for n in spec.shape if n is not None]  # dynamic dims are checked when they run
+    if any(n < 0 for n in known):
         return f"result shape {spec.shape} has a negative dimension"
     # zero dims do not excuse the others: a dim that large overflows strides and NumPy too
-    count = math.prod(max(n, 1) for n in spec.shape)
+    count = math.prod(max(n, 1) for n in known)
     size = count * max(spec.dtype.itemsize, 1)
     if size > MAX_TENSOR_BYTES:
-        which = "" if 0 not in spec.shape else ", counting its nonzero dimensions"
+        which = "" if 0 not in known else ", counting its nonzero dimensions"
         return (f"result shape {spec.shape} spans {count} elements of {spec.dtype.name} ({size:.3g} "
                 f"bytes{which}), more than the 2**62 bytes a tensor may hold")
     return None

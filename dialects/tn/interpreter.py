@@ -212,7 +212,7 @@ def static_value(value: ir.Value, limit: int | None = FOLD_LIMIT,
         memo[v] = None
         if opdef is None or opdef.reference is None or not opdef.pure or opdef.regions:
             return None
-        if len(op.results) != 1 or (limit is not None and spec_of_type(v.type).size > limit):
+        if len(op.results) != 1 or (limit is not None and spec_of_type(v.type).size_above(limit)):
             return None
         if depth == 0 and len(op.operands):
             return None

@@ -23,7 +23,7 @@ import numpy as np
 from mlir import ir
 
 from .builder import emit1
-from .registry import ShapeError
+from .registry import Linear, ShapeError
 from .types import TensorSpec, check_dtype, spec_of_value
 
 Scalar = (bool, int, float, np.bool_, np.integer, np.floating)
@@ -118,7 +118,7 @@ def _literal(op: str, x: Any, like: Value, others: Sequence[Any]) -> Value:
     arr = np.asarray(x)
     if like.dtype.kind in "ib" and arr.dtype.kind == "f" and not (np.isfinite(arr) and arr == np.trunc(arr)):
         raise _refuse(op, others, f"the literal {x!r} does not fit {like.dtype.name}")
-    return full(like.shape, arr.astype(like.dtype), like.dtype)
+    return full(shape_of(like), arr.astype(like.dtype), like.dtype)
 
 
 def operands(op: str, *xs: Any) -> list[Value]:
@@ -205,7 +205,7 @@ def full(shape: Sequence[int], fill: Any, dtype: Any) -> Value:
 
 def full_like(x: Any, fill: Any) -> Value:
     x = wrap(x)
-    return full(x.shape, fill, x.dtype)
+    return full(shape_of(x), fill, x.dtype)
 
 
 def zeros_like(x: Any) -> Value: return full_like(x, 0)
@@ -214,6 +214,40 @@ def ones_like(x: Any) -> Value: return full_like(x, 1)
 
 def zeros(spec: TensorSpec) -> Value:
     return full(spec.shape, 0, spec.dtype)
+
+
+# ------------------------------------------------------------------ dynamic dims
+def dim(x: Any, axis: int) -> int | Value:
+    """Dim `axis` of `x`: an int when static, else an int64 scalar `tn.dim` read at run time."""
+    x = wrap(x)
+    n = x.shape[axis]
+    return n if n is not None else emit("tn.dim", [x], axis=int(axis) % x.ndim)
+
+
+def shape_of(x: Any) -> tuple[int | Value, ...]:
+    """The shape of `x` with its dynamic dims as `tn.dim` values (sizes for `broadcast_to`).
+    For a transpose rule's `Linear` operand, the dims of the value it stands for."""
+    if isinstance(x, Linear):
+        return x.sizes()
+    x = wrap(x)
+    return tuple(dim(x, i) if n is None else n for i, n in enumerate(x.shape))
+
+
+def _split_shape(shape: Sequence[Any]) -> tuple[tuple[int | None, ...], list[Value]]:
+    """A shape of ints and int64 scalar Values -> (static shape with None, the Values)."""
+    static, dims = [], []
+    for n in shape:
+        if isinstance(n, Value):
+            if n.shape != () or n.dtype.kind != "i":
+                raise ShapeError(f"a dynamic dim must be an int scalar, got {n.spec}")
+            static.append(None)
+            dims.append(convert(n, np.int64))
+        elif n is None:
+            static.append(None)
+            dims.append(None)
+        else:
+            static.append(int(n))
+    return tuple(static), dims
 
 
 def iota(shape: Sequence[int], dimension: int, dtype: Any) -> Value:
@@ -231,10 +265,24 @@ def convert(x: Any, dtype: Any) -> Value:
 cast = convert
 
 
-def broadcast_to(x: Any, shape: Sequence[int]) -> Value:
-    """NumPy-style broadcast of `x` to `shape` (trailing dims align); no op if equal."""
-    x, shape = wrap(x), tuple(int(s) for s in shape)
-    return x if x.shape == shape else emit("tn.broadcast_to", [x], shape=shape)
+def broadcast_to(x: Any, shape: Sequence[Any]) -> Value:
+    """NumPy-style broadcast of `x` to `shape` (trailing dims align); no op if equal.
+
+    A dim of `shape` may be an int64 scalar Value (a dynamic size, e.g. from `shape_of`) or
+    None where `x` has that dynamic dim itself (aligned from the right)."""
+    x = wrap(x)
+    static, dims = _split_shape(shape)
+    lead = len(static) - x.ndim
+    for i, d in enumerate(dims):
+        if d is None:  # None: x's own dynamic dim at that position
+            pos = [k for k, n in enumerate(static) if n is None][i]
+            if pos < lead or x.shape[pos - lead] is not None:
+                raise ShapeError(f"broadcast_to: dim {pos} of the target is dynamic but has no size "
+                                 f"(x is {x.spec})")
+            dims[i] = dim(x, pos - lead)
+    if x.shape == static:  # equal dynamic dims are checked by the ops that combine them
+        return x
+    return emit("tn.broadcast_to", [x, *dims], shape=tuple(-1 if n is None else n for n in static))
 
 
 def broadcast_in_dim(x: Any, shape: Sequence[int], dims: Sequence[int]) -> Value:
@@ -247,10 +295,16 @@ def broadcast_in_dim(x: Any, shape: Sequence[int], dims: Sequence[int]) -> Value
     return broadcast_to(reshape(x, kept), shape)
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Value:
-    """Row-major reshape; no op when the shape is unchanged."""
-    x, shape = wrap(x), tuple(int(s) for s in shape)
-    return x if x.shape == shape else emit("tn.reshape", [x], shape=shape)
+def reshape(x: Any, shape: Sequence[Any]) -> Value:
+    """Row-major reshape; no op when the shape is unchanged. A dim may be an int64 scalar
+    Value (a dynamic size, e.g. from `shape_of`)."""
+    x = wrap(x)
+    static, dims = _split_shape(shape)
+    if any(d is None for d in dims):
+        raise ShapeError(f"reshape: a dynamic dim of the target needs its size (x is {x.spec})")
+    if x.shape == static and not dims:
+        return x
+    return emit("tn.reshape", [x, *dims], shape=tuple(-1 if n is None else n for n in static))
 
 
 def transpose(x: Any, perm: Sequence[int]) -> Value:
@@ -289,7 +343,7 @@ def sum_to_shape(x: Any, shape: Sequence[int]) -> Value:
     Leading extra dims are summed away, dims where `shape` has 1 are summed with keepdims;
     the result has exactly `shape` and the dtype of `x`. Bools combine with `or`.
     """
-    x, shape = wrap(x), tuple(int(s) for s in shape)
+    x, shape = wrap(x), tuple(None if s is None else int(s) for s in shape)
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)

@@ -6,7 +6,8 @@ attributes) and returns the lowered result values. Values below `tn` use storage
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -16,6 +17,8 @@ from mlir.dialects import arith, linalg, tensor
 from .types import TensorSpec, element_type, storage_element_type, tensor_type
 
 Body = Callable[..., Sequence[ir.Value] | ir.Value]
+Dim = Any  # a static int or an index ir.Value (a dynamic dim read when the code runs)
+_state = threading.local()
 
 
 @dataclass
@@ -30,10 +33,79 @@ class LowerCall:
     # Region ops (tn.scan, tn.cond) move their body into an scf op, then call this to lower
     # the tn ops now in that block (the driver's own walk, nested regions included).
     lower_region: Callable[[ir.Block], None] | None = None
+    # the op's `reify` rule (registry.OpDef.reify), for results with dynamic dims
+    reify: Callable[["LowerCall"], list[list[Dim]]] | None = None
+    # without `reify`, dynamic result dims are read from the operands at the same position:
+    # right only for elementwise ops (those with a scalar rule, and tn.ensure_shape)
+    aligned: bool = False
+    _shapes: list[list[Dim]] | None = field(default=None, repr=False)
 
     @property
     def out(self) -> TensorSpec:
         return self.out_specs[0]
+
+    def out_shape(self, k: int = 0) -> list[Dim]:
+        """Result k's shape, dynamic dims as index values (read once, at the op)."""
+        spec = self.out_specs[k]
+        if spec.is_static:
+            return list(spec.shape)
+        if self._shapes is None:
+            self._shapes = [list(s) for s in self.reify(self)] if self.reify else [None] * len(self.out_specs)
+        if self._shapes[k] is None:
+            if not self.aligned:
+                raise NotImplementedError(f"{self.op.name} cannot lower a result with dynamic dims yet ({spec})")
+            self._shapes[k] = operand_aligned_shape(self, spec)
+        return self._shapes[k]
+
+
+def dim_value(v: ir.Value, axis: int) -> ir.Value:
+    """The size of tensor `v` along `axis`, an index value (a constant when static)."""
+    return tensor.DimOp(v, arith.ConstantOp(ir.IndexType.get(), axis).result).result
+
+
+def operand_aligned_shape(call: LowerCall, spec: TensorSpec) -> list[Dim]:
+    """The default reification: each dynamic dim of `spec` from the first operand with a
+    dynamic dim at the same right-aligned position (elementwise ops, casts, NumPy broadcasts)."""
+    out: list[Dim] = []
+    for i, n in enumerate(spec.shape):
+        if n is not None:
+            out.append(n)
+            continue
+        for v, s in zip(call.operands, call.in_specs):
+            a = i - (spec.ndim - s.ndim)
+            if 0 <= a < s.ndim and s.shape[a] is None:
+                out.append(dim_value(v, a))
+                break
+        else:
+            raise NotImplementedError(f"{call.op.name}: cannot size dim {i} of its {spec} result "
+                                      f"(no reify rule for dynamic shapes)")
+    return out
+
+
+class lowering_call:
+    """Within a lowering rule: `empty`/`fill` of a result spec with dynamic dims size it from
+    the call (`LowerCall.out_shape`)."""
+
+    def __init__(self, call: LowerCall):
+        self.call = call
+
+    def __enter__(self) -> LowerCall:
+        self.prev = getattr(_state, "call", None)
+        _state.call = self.call
+        return self.call
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.call = self.prev
+
+
+def _resolve(spec: TensorSpec) -> list[Dim]:
+    call = getattr(_state, "call", None)
+    if call is not None:
+        for k, s in enumerate(call.out_specs):
+            if s.shape == spec.shape:
+                return call.out_shape(k)
+    where = f" in the lowering of {call.op.name}" if call is not None else ""
+    raise NotImplementedError(f"cannot size a {spec} tensor{where}: pass its dims (dynamic shapes)")
 
 
 def iterator_attr(kind: str) -> ir.Attribute:
@@ -57,8 +129,11 @@ def broadcast_map(in_shape: Sequence[int], out_shape: Sequence[int]) -> ir.Affin
     return ir.AffineMap.get(rank, 0, exprs)
 
 
-def empty(spec: TensorSpec) -> ir.Value:
-    return tensor.EmptyOp(list(spec.shape), storage_element_type(spec.dtype)).result
+def empty(spec: TensorSpec, dims: Sequence[Dim] | None = None) -> ir.Value:
+    """An uninitialized tensor of `spec`; dynamic dims from `dims` or the current call."""
+    if dims is None:
+        dims = list(spec.shape) if spec.is_static else _resolve(spec)
+    return tensor.EmptyOp(list(dims), storage_element_type(spec.dtype)).result
 
 
 def scalar_const(dtype: np.dtype, value: Any) -> ir.Value:
@@ -86,10 +161,10 @@ def to_storage(v: ir.Value, dtype: np.dtype) -> ir.Value:
     return v
 
 
-def fill(spec: TensorSpec, value: Any) -> ir.Value:
+def fill(spec: TensorSpec, value: Any, dims: Sequence[Dim] | None = None) -> ir.Value:
     """A tensor of `spec` filled with the Python scalar `value`."""
     scalar = to_storage(scalar_const(spec.dtype, value), spec.dtype)
-    return linalg.fill(scalar, outs=[empty(spec)])
+    return linalg.fill(scalar, outs=[empty(spec, dims)])
 
 
 def generic(
@@ -130,6 +205,7 @@ def elementwise(
     inputs = list(call.operands if inputs is None else inputs)
     out = call.out
     rank = out.ndim
+    check_equal_dims(call, inputs, call.in_specs[: len(inputs)], out)
     maps = [broadcast_map(s.shape, out.shape) for s in call.in_specs[: len(inputs)]]
     return generic(
         inputs,
@@ -141,6 +217,40 @@ def elementwise(
         ["parallel"] * rank,
         lambda *args: body(*args[: len(inputs)]),
     )[0]
+
+
+def at_line(call: LowerCall) -> str:
+    """' at file:line' of the op's user source line, for run-time check messages ('' if none).
+    Modules with dynamic dims key their artifacts with locations (codegen/cache.py), so the
+    line is the one of this trace."""
+    from .builder import describe_location
+
+    text = describe_location(call.op.location)
+    return f" at {text}" if text and not text.startswith("loc(") else ""
+
+
+def check_equal_dims(call: LowerCall, values: Sequence[ir.Value], specs: Sequence[TensorSpec],
+                     out: TensorSpec) -> None:
+    """Operands of one type may still differ in their dynamic dims: check those that must be
+    equal (right-aligned, NumPy style), so a mismatch fails the call instead of reading out of
+    bounds (docs/dynamic-shapes.md)."""
+    from .checks import VALUE_ERROR, emit_check
+
+    i64 = ir.IntegerType.get_signless(64)
+    for i in range(out.ndim):
+        if out.shape[i] is not None:
+            continue
+        dims = []
+        for v, s in zip(values, specs):
+            a = i - (out.ndim - s.ndim)
+            if 0 <= a < s.ndim and s.shape[a] is None:
+                dims.append(dim_value(v, a))
+        for other in dims[1:]:
+            ok = arith.CmpIOp(arith.CmpIPredicate.eq, dims[0], other).result
+            emit_check(call.op, ok, VALUE_ERROR,
+                       f"{call.op.name}: operand shapes differ along axis {i} ({{0}} vs {{1}}); operand types "
+                       + ", ".join(str(s) for s in specs) + at_line(call),
+                       [arith.IndexCastOp(i64, dims[0]).result, arith.IndexCastOp(i64, other).result])
 
 
 def linalg_index(dim: int) -> ir.Value:

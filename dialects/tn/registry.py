@@ -142,6 +142,10 @@ class OpDef:
     # {read value: cotangent lax.Value} for the linear values the op reads (operands or captured).
     jvp_region: Callable[..., dict] | None = None
     transpose_region: Callable[..., dict] | None = None
+    # reify(call) -> one shape per result, each dim an int or an index ir.Value: how the
+    # lowering sizes a result with dynamic dims (docs/dynamic-shapes.md). Without it a dynamic
+    # result dim is read from the operand dim at the same (right-aligned) position.
+    reify: Callable[..., list[list[Any]]] | None = None
 
     @property
     def mnemonic(self) -> str:
@@ -174,6 +178,10 @@ class OpDef:
 
     def def_scalar(self, fn: Callable) -> Callable:
         self.scalar = fn
+        return fn
+
+    def def_reify(self, fn: Callable) -> Callable:
+        self.reify = fn
         return fn
 
     def def_infer_region(self, fn: Callable) -> Callable:
@@ -309,5 +317,18 @@ class Linear:
     the operand's shape and dtype; the rule returns one cotangent (or None) per operand.
     """
 
-    shape: tuple[int, ...]
+    shape: tuple[int | None, ...]
     dtype: np.dtype
+    # a value with the same dims (the primal the linear operand is the tangent of), for the
+    # sizes of dynamic dims (`sizes`); None when every dim is static
+    like: Any = None
+
+    def sizes(self) -> tuple[Any, ...]:
+        """The shape with each dynamic dim as an int64 scalar Value (`tn.dim` of `like`)."""
+        if None not in self.shape:
+            return tuple(self.shape)
+        if self.like is None:
+            raise ShapeError(f"the sizes of a linear operand of shape {self.shape} are unknown")
+        from . import lax  # lax imports this module
+
+        return lax.shape_of(self.like)

@@ -1,7 +1,9 @@
 """Element types, tensor specs and their MLIR spellings.
 
 The `tn` dialect works on builtin ranked tensors; a `TensorSpec` is the plain-Python view of
-one (static shape + NumPy dtype) so shape rules and the frontend never touch MLIR objects.
+one (shape + NumPy dtype) so shape rules and the frontend never touch MLIR objects. A dim is
+an int, or `None` for a dynamic one (`?` in the MLIR type: known only when the code runs, see
+docs/dynamic-shapes.md).
 Booleans are `i1` in `tn` IR; below `tn` they are stored as `i8` (see `storage_element_type`)
 because this MLIR build aborts on `i1` memrefs.
 """
@@ -51,9 +53,9 @@ def sparse_layout(t: ir.Type) -> str | None:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Static shape and dtype of a tensor value."""
+    """Shape and dtype of a tensor value; a `None` dim is dynamic."""
 
-    shape: tuple[int, ...]
+    shape: tuple[int | None, ...]
     dtype: np.dtype
 
     @property
@@ -61,11 +63,33 @@ class TensorSpec:
         return len(self.shape)
 
     @property
-    def size(self) -> int:
+    def is_static(self) -> bool:
+        return None not in self.shape
+
+    @property
+    def size(self) -> int | None:
+        """The element count; 0 when a static dim is 0, else None while a dim is dynamic."""
+        if None in self.shape:
+            return 0 if 0 in self.shape else None
         return math.prod(self.shape)  # a Python int: never wraps
 
+    def size_above(self, limit: int) -> bool:
+        """More than `limit` elements, or an unknown (dynamic) count: too big to fold."""
+        return self.size is None or self.size > limit
+
     def __str__(self) -> str:
-        return f"{self.dtype.name}{list(self.shape)}"
+        return f"{self.dtype.name}[{', '.join('?' if n is None else str(n) for n in self.shape)}]"
+
+
+def mlir_shape(shape: tuple[int | None, ...]) -> list[int]:
+    """A shape with None dims in MLIR's spelling (the dynamic-size sentinel)."""
+    dyn = ir.ShapedType.get_dynamic_size()
+    return [dyn if n is None else int(n) for n in shape]
+
+
+def py_shape(t: ir.ShapedType) -> tuple[int | None, ...]:
+    """An MLIR shaped type's shape with `?` dims as None."""
+    return tuple(None if t.is_dynamic_dim(i) else t.get_dim_size(i) for i in range(t.rank))
 
 
 def check_dtype(dtype: object) -> np.dtype:
@@ -119,16 +143,14 @@ def dtype_of_element(t: ir.Type) -> np.dtype:
 
 def tensor_type(spec: TensorSpec, *, storage: bool = False) -> ir.RankedTensorType:
     elt = storage_element_type(spec.dtype) if storage else element_type(spec.dtype)
-    return ir.RankedTensorType.get(list(spec.shape), elt)
+    return ir.RankedTensorType.get(mlir_shape(spec.shape), elt)
 
 
 def spec_of_type(t: ir.Type) -> TensorSpec:
     if not isinstance(t, ir.RankedTensorType):
         raise TypeError(f"expected a ranked tensor type, got {t}")
     rt = ir.RankedTensorType(t)
-    if not rt.has_static_shape:
-        raise TypeError(f"expected a static shape, got {t}")
-    return TensorSpec(tuple(rt.shape), dtype_of_element(rt.element_type))
+    return TensorSpec(py_shape(rt), dtype_of_element(rt.element_type))
 
 
 def spec_of_value(v: ir.Value) -> TensorSpec:

@@ -106,8 +106,12 @@ class _Tangents:
 
 def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                tangents: Sequence[ir.Value | None], *, linearize: bool = False,
-               stop: Sequence[ir.Value] = (), cut: Sequence[ir.Value] = ()) -> list[ir.Value | None]:
+               stop: Sequence[ir.Value] = (), cut: Sequence[ir.Value] = (),
+               primal_of: dict | None = None) -> list[ir.Value | None]:
     """Tangents of `outputs` given `tangents` of `inputs` (None = zero); emits tn ops.
+
+    `primal_of`, when given, receives tangent value -> primal value (same dims): the
+    transpose rules read the sizes of dynamic dims from the primal (`Linear.like`).
 
     `linearize=True` (reverse mode) asks region ops for a tangent computation that is a
     separate, transposable op: a loop is split into a primal loop that also stacks the
@@ -135,6 +139,8 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
             for v, t in found.items():
                 if t is not None and _is_float(v):
                     tans.set(v, t)
+                    if primal_of is not None and t is not None:
+                        primal_of[_plain(t).value] = v
             continue
         if opdef is None or opdef.jvp is None:
             raise DifferentiationError(
@@ -149,12 +155,16 @@ def jvp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
                     raise DifferentiationError(
                         f"jvp rule of {name} returned {t.spec} for a result of type {spec_of_value(r)}")
                 tans.set(r, t)
+                if primal_of is not None:
+                    primal_of[t.value] = r
     return [tans.of_output(o) for o in outputs]
 
 
 def _placeholder(v: ir.Value) -> ir.Value:
     """A fresh value standing for the tangent of `v` while linearizing (erased afterwards)."""
     spec = spec_of_value(v)
+    if not spec.is_static:  # a constant cannot have dynamic dims: an identity of v (same type)
+        return emit1("tn.ensure_shape", [v], {"shape": tuple(-1 if n is None else n for n in spec.shape)})
     return emit1("tn.constant", [], {"value": np.zeros(spec.shape, spec.dtype)})
 
 
@@ -168,14 +178,16 @@ def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     output only, not what flows back from their users (Theano's known_grads)."""
     block = _current_block()
     seeds = [_placeholder(v) if _is_float(v) else None for v in inputs]
-    out_tangents = jvp_values(outputs, inputs, seeds, linearize=True, stop=stop, cut=cut)
+    primal_of = {s: v for s, v in zip(seeds, inputs) if s is not None}
+    out_tangents = jvp_values(outputs, inputs, seeds, linearize=True, stop=stop, cut=cut,
+                              primal_of=primal_of)
     linear = {s for s in seeds if s is not None}
     linear_ops = linear_ops_of(block, linear)
     cts: dict[ir.Value, Value] = {}
     for t, ct in zip(out_tangents, cotangents):
         if t is not None and ct is not None:
             _accumulate(cts, t, Value(ct))
-    transpose_ops(linear_ops, linear, cts)
+    transpose_ops(linear_ops, linear, cts, primal_of)
     grads: list[ir.Value | None] = []
     for s in seeds:
         g = cts.get(s) if s is not None else None
@@ -199,7 +211,7 @@ def linear_ops_of(block: ir.Block, linear: set) -> list:
     return out
 
 
-def transpose_ops(linear_ops: Sequence, linear: set, cts: dict) -> None:
+def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict | None = None) -> None:
     """Transpose `linear_ops` in reverse order, emitting at the current insertion point:
     `cts` maps values to cotangent Values (seeded with the outputs'); afterwards it holds
     the cotangents of the linear values the ops read (`linear` is the set of linear values)."""
@@ -223,13 +235,21 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict) -> None:
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no transpose rule: reverse mode "
                 f"through it is not supported yet")
-        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype) if v in linear else Value(v)
-                 for v in op.operands]
+        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype, _like(v, primal_of)) if v in linear
+                 else Value(v) for v in op.operands]
         with location_override(op.location):
             in_cts = opdef.transpose(out_cts, slots, **opdef.decode_attrs(op.operation))
         for v, c in zip(op.operands, in_cts):
             if c is not None and v in linear:
                 _accumulate(cts, v, c)
+
+
+def _like(v: ir.Value, primal_of: dict | None) -> Value | None:
+    """A value with the dims of linear value `v` (its primal), when `v` has dynamic dims."""
+    if spec_of_value(v).is_static or primal_of is None:
+        return None
+    p = primal_of.get(v)
+    return None if p is None else Value(p)
 
 
 def erase_unused(ops: Sequence) -> None:

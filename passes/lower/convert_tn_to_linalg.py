@@ -10,7 +10,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import func
 
-from theanir.dialects.tn.lowering import LowerCall
+from theanir.dialects.tn.lowering import LowerCall, lowering_call
 from theanir.dialects.tn.registry import OPS, lookup
 from theanir.dialects.tn.types import spec_of_type, spec_of_value, tensor_type
 from ..base import Pass
@@ -57,8 +57,10 @@ def lower_block(block: ir.Block) -> None:
             out_specs=[spec_of_type(r.type) for r in op.results],
             attrs=opdef.decode_attrs(op.operation),
             lower_region=lower_block,
+            reify=opdef.reify,
+            aligned=opdef.scalar is not None or name == "tn.ensure_shape",
         )
-        with ir.InsertionPoint(op), op.location:
+        with ir.InsertionPoint(op), op.location, lowering_call(call):
             new = opdef.lower(call)
         for old, repl in zip(op.results, new):
             old.replace_all_uses_with(repl)

@@ -16,6 +16,13 @@ alive through canonicalization (an unused tensor-destination materialize is dead
 folds to nothing once bufferized. Output k's own memref argument is unused (the runtime
 passes input j's). Other results are materialized first, so an output that reads the old
 value of a donated input (`outputs=[w]` with an update of `w`) is copied before the update.
+
+Dynamic dims (docs/dynamic-shapes.md): an input with `?` dims is read through a `memref<?x...>`
+(its descriptor carries the sizes). A result with `?` dims has no destination the runtime
+could size before the call: its argument is a *slot* `memref<(1 + rank)xi64>` and the entry
+returns the tensor; after bufferization `theanir-dynamic-results` writes the result buffer's
+address and sizes into the slot (the attribute `theanir.result_slots` lists the slot
+arguments) and the runtime adopts the buffer as the result's NumPy array.
 """
 from __future__ import annotations
 
@@ -29,6 +36,14 @@ from ..base import Pass
 from ..options import CompileOptions
 
 NAME = "theanir-entry-abi"
+
+
+SLOTS_ATTR = "theanir.result_slots"
+
+
+def slot_type(rank: int) -> ir.MemRefType:
+    """The slot of a result with dynamic dims: [buffer address, size 0, ..., size rank-1]."""
+    return ir.MemRefType.get([1 + rank], ir.IntegerType.get_signless(64))
 
 
 def _memref_type(t: ir.RankedTensorType, contiguous: bool) -> ir.MemRefType:
@@ -55,7 +70,8 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
     contiguous = list(contiguous) if contiguous is not None else [True] * len(ins)
     donated = dict((k, j) for j, k in donate)  # output -> input
     for k, j in donated.items():
-        if not (0 <= j < len(ins) and 0 <= k < len(outs)) or ins[j] != outs[k] or not contiguous[j]:
+        if not (0 <= j < len(ins) and 0 <= k < len(outs)) or ins[j] != outs[k] or not contiguous[j] \
+                or not outs[k].has_static_shape:
             raise ValueError(f"{NAME}: cannot write output {k} into input {j} (types or layout differ)")
     if len(set(donated.values())) != len(donated):
         raise ValueError(f"{NAME}: an input is donated to two outputs")
@@ -63,10 +79,13 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
     impl.attributes["sym_name"] = ir.StringAttr.get(impl_name)
     impl.attributes["sym_visibility"] = ir.StringAttr.get("private")
     in_mem = [_memref_type(t, c) for t, c in zip(ins, contiguous)]
-    out_mem = [_memref_type(t, True) for t in outs]
+    dynamic = [k for k, t in enumerate(outs) if not t.has_static_shape]
+    out_mem = [slot_type(t.rank) if k in dynamic else _memref_type(t, True) for k, t in enumerate(outs)]
     with ir.InsertionPoint(body), impl.location:
-        entry = func.FuncOp(name, (in_mem + out_mem, []))
+        entry = func.FuncOp(name, (in_mem + out_mem, [outs[k] for k in dynamic]))
         entry.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+        if dynamic:
+            entry.attributes[SLOTS_ATTR] = ir.DenseI64ArrayAttr.get([len(ins) + k for k in dynamic])
         block = entry.add_entry_block()
         with ir.InsertionPoint(block):
             writable = set(donated.values())
@@ -76,13 +95,13 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
             ]
             call = func.CallOp(outs, ir.FlatSymbolRefAttr.get(impl_name), tensors)
             for k, (r, dest) in enumerate(zip(call.results, block.arguments[len(ins):])):
-                if k not in donated:
+                if k not in donated and k not in dynamic:
                     bufferization.MaterializeInDestinationOp(None, r, dest, restrict=True, writable=True)
             for k, j in sorted(donated.items()):
                 kept = bufferization.MaterializeInDestinationOp(outs[k], call.results[k], tensors[j]).result
                 # not `restrict`: the to_tensor above reads the same memref
                 bufferization.MaterializeInDestinationOp(None, kept, block.arguments[j], writable=True)
-            func.ReturnOp([])
+            func.ReturnOp([call.results[k] for k in dynamic])
 
 
 @dataclass(frozen=True)

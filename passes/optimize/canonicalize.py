@@ -48,7 +48,7 @@ def _operand_value(v: ir.Value) -> np.ndarray | None:
     if src is None:
         return constant_value(v)
     value = constant_value(src.operands[0])
-    return None if value is None or spec(v).size > FOLD_LIMIT else np.broadcast_to(value, spec(v).shape)
+    return None if value is None or spec(v).size_above(FOLD_LIMIT) else np.broadcast_to(value, spec(v).shape)
 
 
 @rewrite(None)
@@ -59,7 +59,7 @@ def fold_constants(op: ir.OpView) -> ir.Value | None:
     opdef = OPS[name]
     if name in NO_FOLD or not op.operands or opdef.reference is None or not opdef.pure or opdef.regions:
         return None
-    if spec(op.results[0]).size > FOLD_LIMIT:
+    if spec(op.results[0]).size_above(FOLD_LIMIT):
         return None
     args = [_operand_value(v) for v in op.operands]
     if any(a is None for a in args):
@@ -177,7 +177,7 @@ def merge_broadcasts(op: ir.OpView) -> ir.Value | None:
     inner = producer(op.operands[0], "tn.broadcast_to")
     if inner is None:
         return None
-    return op1("tn.broadcast_to", inner.operands[0], shape=attrs_of(op)["shape"])
+    return op1("tn.broadcast_to", inner.operands[0], *list(op.operands)[1:], shape=attrs_of(op)["shape"])
 
 
 @rewrite("tn.reshape")
@@ -236,7 +236,7 @@ def hoist_broadcast(op: ir.OpView) -> ir.Value | None:
     if any(spec(v).shape != spec(ins[0]).shape for v in ins):
         return None
     inner = op1(op.operation.name, *ins, **attrs_of(op))
-    return op1("tn.broadcast_to", inner, shape=spec(op.results[0]).shape)
+    return op1("tn.broadcast_to", inner, *list(srcs[0].operands)[1:], shape=attrs_of(srcs[0])["shape"])
 
 
 # ---------------------------------------------------------------- reductions and products

@@ -91,7 +91,10 @@ def _sweep(block: ir.Block, table: dict[str | None, list[Pattern]]) -> int:
             continue
         for p in patterns:
             with ir.InsertionPoint(op), location_override(op.location):
-                new = p.fn(op)
+                try:
+                    new = p.fn(op)
+                except DynamicDims:
+                    continue  # the rewrite needs static shapes (the ops it emitted are dead)
             if new is None or new == op.results[0]:
                 continue
             old = op.results[0]
@@ -147,7 +150,7 @@ def spec(v: ir.Value) -> TensorSpec:
 def constant_value(v: ir.Value, limit: int = FOLD_LIMIT) -> np.ndarray | None:
     """The value of a `tn.constant` result (at most `limit` elements), else None."""
     op = producer(v, "tn.constant")
-    if op is None or spec(v).size > limit:
+    if op is None or spec(v).size_above(limit):
         return None
     return elements_to_numpy(op.attributes["value"])
 
@@ -179,8 +182,15 @@ def is_splat(v: ir.Value, value: float) -> bool:
 
 
 # ---------------------------------------------------------------- builders (for replacements)
+class DynamicDims(Exception):
+    """A rewrite would need the size of a dynamic dim it has no value for: it is skipped."""
+
+
 def op1(name: str, *operands: ir.Value, **attrs) -> ir.Value:
-    """Emit one tn op at the current insertion point; its shape rule types the result."""
+    """Emit one tn op at the current insertion point; its shape rule types the result.
+    A `shape` attribute with dynamic (None) dims raises DynamicDims: the pattern is skipped."""
+    if any(n is None for n in attrs.get("shape", ()) or ()):
+        raise DynamicDims(name)
     return emit1(name, list(operands), attrs)
 
 

@@ -49,7 +49,10 @@ std::string dlpack_name(const nb::dlpack::dtype& dt) {
 std::string shape_str(const std::vector<int64_t>& s) {
   std::ostringstream os;
   os << "(";
-  for (size_t i = 0; i < s.size(); ++i) os << s[i] << (s.size() == 1 || i + 1 < s.size() ? "," : "");
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) os << "?"; else os << s[i];
+    os << (s.size() == 1 || i + 1 < s.size() ? "," : "");
+  }
   os << ")";
   return os.str();
 }
@@ -75,8 +78,10 @@ void describe(const ArgSpec& spec, const RoArray& arr, std::vector<int64_t>& d, 
     shape[k] = (int64_t)arr.shape(k);
     size *= shape[k];
   }
-  if (shape != spec.shape) {
-    arg_error(ErrorKind::Value, spec, "expected shape " + shape_str(spec.shape) + ", got " + shape_str(shape));
+  for (size_t k = 0; k < rank; ++k) {  // -1: a dynamic dim, any size
+    if (spec.shape[k] != shape[k] && spec.shape[k] != -1) {
+      arg_error(ErrorKind::Value, spec, "expected shape " + shape_str(spec.shape) + ", got " + shape_str(shape));
+    }
   }
   if (size > 0 && arr.data() == nullptr) arg_error(ErrorKind::Value, spec, "null data pointer");
   const bool same_dtype = dtype_matches(arr.dtype(), spec.dtype);
@@ -129,8 +134,8 @@ bool describe_fast(const ArgSpec& spec, PyObject* obj, std::vector<int64_t>& d, 
   const npy_intp* strides = PyArray_STRIDES(a);
   int64_t size = 1;
   for (size_t k = 0; k < rank; ++k) {
-    if ((int64_t)dims[k] != spec.shape[k]) return false;
-    size *= spec.shape[k];
+    if ((int64_t)dims[k] != spec.shape[k] && spec.shape[k] != -1) return false;
+    size *= (int64_t)dims[k];
   }
   void* data = PyArray_DATA(a);
   if (size > 0 && data == nullptr) return false;
@@ -141,10 +146,10 @@ bool describe_fast(const ArgSpec& spec, PyObject* obj, std::vector<int64_t>& d, 
     const int64_t st = (int64_t)strides[k];
     if (st % itemsize != 0) return false;
     const int64_t el = st / itemsize;
-    if (spec.contiguous && size > 0 && spec.shape[k] != 1 && el != expect) return false;
-    d[3 + k] = spec.shape[k];
+    if (spec.contiguous && size > 0 && dims[k] != 1 && el != expect) return false;
+    d[3 + k] = (int64_t)dims[k];
     d[3 + rank + k] = spec.contiguous && size > 0 ? expect : el;
-    expect *= spec.shape[k];
+    expect *= (int64_t)dims[k];
   }
   writable = PyArray_ISWRITEABLE(a);
   return true;

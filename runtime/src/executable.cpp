@@ -132,6 +132,7 @@ struct Executable::Task {
   PyObject* keepalive = nullptr;  // inputs, outputs and the code, until the task has run
   std::vector<void*> ptrs, packed;  // the packed call's arguments (kept: a reused task)
   std::vector<nb::object> outs;     // the output buffers, while the caller holds the GIL
+  std::vector<std::vector<int64_t>> slots;  // per dynamic output: [address, sizes...]
 
   // Ready for another inline call (Executable::spare_): its vectors keep their capacity.
   void reset(Packed f, size_t n_args) {
@@ -221,17 +222,30 @@ Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keep
     if (!s.output && seen_output) throw std::invalid_argument("Executable: inputs must precede outputs");
     seen_output |= s.output;
     size_t elems = 1;
-    for (int64_t e : s.shape) elems *= (size_t)e;
-    total_bytes_ += elems * dtype_size(s.dtype);
+    bool dyn = false;
+    for (int64_t e : s.shape) {
+      if (e == -1) dyn = true;
+      else if (e < 0) throw std::invalid_argument("Executable: bad dim in the shape of " + s.name);
+      else elems *= (size_t)e;
+    }
+    any_dyn_ |= dyn;
+    total_bytes_ += dyn ? kInlineBytes + 1 : elems * dtype_size(s.dtype);  // dynamic: never "small"
     if (!s.output) {
       ++n_inputs_;
       continue;
     }
+    if (dyn && s.alias >= 0) throw std::invalid_argument("Executable: output '" + s.name + "' has dynamic dims and aliases an input");
+    dyn_out_.push_back(dyn);
+    any_dyn_out_ |= dyn;
     nb::list shape;
     for (int64_t e : s.shape) shape.append(e);
     out_shapes_.push_back(nb::tuple(shape));
     out_dtypes_.push_back(np.attr("dtype")(dtype_name(s.dtype)));
     const size_t rank = s.shape.size();
+    if (dyn) {  // the slot: a 1-d int64 buffer of 1 + rank entries
+      out_descs_.push_back({0, 0, 0, (int64_t)(1 + rank), 1});
+      continue;
+    }
     std::vector<int64_t> d(3 + 2 * rank, 0);
     int64_t st = 1;
     for (size_t k = rank; k-- > 0;) {
@@ -276,6 +290,7 @@ void Executable::release_memory() {
 
 void Executable::call(nb::list arrays, bool trust_input) {
   const size_t n = specs_.size();
+  if (any_dyn_out_) throw nb::type_error("call: this function's outputs have dynamic shapes; use call_async");
   if (nb::len(arrays) != n) {
     throw nb::type_error(("expected " + std::to_string(n) + " buffers, got " + std::to_string(nb::len(arrays))).c_str());
   }
@@ -353,6 +368,37 @@ nb::object Executable::alloc_output(size_t j) {
     return nb::steal(o);
   }
   return np_empty_(out_shapes_[j], out_dtypes_[j]);
+}
+
+// A buffer the code allocated through theanir_alloc (runtime/src/pool.h), freed with the array.
+static void free_adopted(void* p) noexcept { theanir_free(p); }
+
+nb::object Executable::adopt_result(size_t j, const std::vector<int64_t>& slot) const {
+  const ArgSpec& s = specs_[n_inputs_ + j];
+  const size_t rank = s.shape.size();
+  void* data = reinterpret_cast<void*>((intptr_t)slot[0]);
+  std::vector<npy_intp> dims(rank);
+  for (size_t k = 0; k < rank; ++k) dims[k] = (npy_intp)slot[1 + k];
+  nb::capsule owner(data, [](void* p) noexcept { free_adopted(p); });
+  const int typenum = s.dtype == F32 ? NPY_FLOAT32 : s.dtype == F64 ? NPY_FLOAT64 : s.dtype == I32 ? NPY_INT32
+                      : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
+  if (!numpy_ready_) throw std::runtime_error("dynamic-shape results need NumPy's C API");
+  PyObject* o = PyArray_New(&PyArray_Type, (int)rank, dims.data(), typenum, nullptr, data, 0, NPY_ARRAY_CARRAY, nullptr);
+  if (!o) throw nb::python_error();
+  if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(o), owner.release().ptr()) != 0) {
+    Py_DECREF(o);
+    throw nb::python_error();
+  }
+  PyArray_CLEARFLAGS(reinterpret_cast<PyArrayObject*>(o), NPY_ARRAY_WRITEABLE);
+  return nb::steal(o);
+}
+
+// A failed call's dynamic output: an empty array of the output's rank (reads raise the error).
+nb::object Executable::alloc_failed_placeholder(size_t j) const {
+  const ArgSpec& s = specs_[n_inputs_ + j];
+  nb::list shape;
+  for (size_t k = 0; k < s.shape.size(); ++k) shape.append(0);
+  return np_empty_(nb::tuple(shape), out_dtypes_[j]);
 }
 
 void Executable::prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable,
@@ -457,7 +503,7 @@ void Executable::check_overlap(const Task& task) const {
 void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
   const size_t rank = specs_[i].shape.size();
   int64_t size = 1;
-  for (int64_t e : specs_[i].shape) size *= e;
+  for (size_t k = 0; k < rank; ++k) size *= task->descs[i][3 + k];  // the call's sizes (dynamic dims)
   Snapshot buf = snapshot_buffer((size_t)size * itemsize);
   if (is_contiguous(task->descs[i], rank)) {
     std::memcpy(buf.get(), reinterpret_cast<const void*>((intptr_t)task->descs[i][1]), (size_t)size * itemsize);
@@ -477,6 +523,14 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
     if (const int in = specs_[n_inputs_ + j].alias; in >= 0) {
       task->outs.push_back(nb::borrow(donated[in]));
       d = task->descs[in];
+      continue;
+    }
+    if (dyn_out_[j]) {  // the code fills the slot; adopt_result makes the array
+      task->slots.resize(out_shapes_.size());
+      task->slots[j].assign(out_descs_[j][3], 0);
+      d = out_descs_[j];
+      set_data(d, task->slots[j].data());
+      task->outs.push_back(nb::none());
       continue;
     }
     task->outs.push_back(alloc_output(j));
@@ -504,6 +558,7 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
                            nb::object* results) {
   collect_deferred();
   if (checked_ && any_donated_) sync = true;  // a failed check must not leave updates failed
+  if (any_dyn_out_) sync = true;  // the results' shapes come from the call (inline, for now)
   if (printing_) sync = flush_python_stdout();
   DeviceQueue* queue = nullptr;
   bool inline_small = false;
@@ -561,6 +616,12 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
     }
     // Failed: the error surfaces at the read, as it would have from the queue.
     std::shared_ptr<Event> event = task->done->failed() ? task->done : nullptr;
+    if (any_dyn_out_) {
+      for (size_t j = 0; j < n_out; ++j) {
+        if (!dyn_out_[j]) continue;
+        task->outs[j] = event ? alloc_failed_placeholder(j) : adopt_result(j, task->slots[j]);
+      }
+    }
     for (size_t j = 0; j < n_out; ++j) results[j] = nb::cast(Array(std::move(task->outs[j]), event, device));
     task->outs.clear();
     return;
@@ -628,6 +689,7 @@ nb::list Executable::call_async(nb::list inputs, bool trust_input, int device, i
 nb::list Executable::run(nb::list inputs, int64_t n_calls, std::vector<std::pair<int, int>> updates,
                          bool trust_input, int device, int stream, bool sync) {
   collect_deferred();
+  if (any_dyn_out_) throw nb::type_error("run: not available for functions whose outputs have dynamic shapes");
   if (n_calls < 1) throw nb::value_error(("run: n_calls must be >= 1, got " + std::to_string(n_calls)).c_str());
   if (printing_) sync = flush_python_stdout();
   if (!sync) device_queue(device, stream);

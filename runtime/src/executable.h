@@ -80,6 +80,8 @@ class Executable {
   size_t num_inputs() const { return n_inputs_; }
   bool cancellable() const { return cancellable_; }
   bool checked() const { return checked_; }
+  // Some output's shape is known only when the code has run (such calls complete inline).
+  bool dynamic_outputs() const { return any_dyn_out_; }
   // Its code prints (tn.print, runtime/src/print.cpp): calls run inline, after Python's
   // sys.stdout is flushed, so the prints land in order with the program's own output.
   bool printing() const { return printing_; }
@@ -106,6 +108,13 @@ class Executable {
   nb::object keepalive_;  // keeps the code (ExecutionEngine / shared object) alive
   nb::object np_empty_;
   bool numpy_ready_ = false;  // the NumPy C API is imported: fast paths for exact ndarrays
+  // Outputs with dynamic dims (-1 in their shape): the code writes [address, sizes...] into
+  // a slot (passes/lower/dynamic_results.py) and the buffer becomes the result's array.
+  std::vector<char> dyn_out_;
+  bool any_dyn_out_ = false;
+  bool any_dyn_ = false;  // some input or output has a dynamic dim: sizes known per call
+  nb::object adopt_result(size_t j, const std::vector<int64_t>& slot) const;
+  nb::object alloc_failed_placeholder(size_t j) const;
   std::vector<nb::object> out_shapes_, out_dtypes_;
   std::vector<std::vector<int64_t>> out_descs_;  // canonical descriptors, data pointer unset
   size_t total_bytes_ = 0;                        // every input and output buffer

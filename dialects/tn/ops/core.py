@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith
+from mlir.dialects import arith, tensor
 
 from .. import lax
 from ..lowering import LowerCall, broadcast_map, elementwise, empty, generic, identity_map
@@ -116,53 +116,80 @@ def _cast_transpose(cts, primals, dtype):
 
 
 # ---------------------------------------------------------------- tn.broadcast_to
-broadcast_to = defop("tn.broadcast_to", ["x"], attrs={"shape": "ints"},
-                     doc="NumPy broadcasting of `x` to `shape` (explicit: binary ops need equal shapes).")
+broadcast_to = defop("tn.broadcast_to", ["x", "dims*"], attrs={"shape": "ints"},
+                     doc="NumPy broadcasting of `x` to `shape` (explicit: binary ops need equal shapes); "
+                         "a -1 in `shape` is a dynamic dim, sized by the next int64 scalar of `dims`.")
+# With dynamic dims (docs/dynamic-shapes.md) `shape` holds -1 where the size is known only at
+# run time and `dims` gives those sizes in order; a dim of `x` that is dynamic must meet a
+# dynamic target dim (the ops that combine them check that the sizes agree):
+#   %y = "tn.broadcast_to"(%b, %n) {shape = array<i64: -1, 3>} : (tensor<3xf32>, tensor<i64>) -> tensor<?x3xf32>
 
 
-def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """NumPy's broadcast rule; raises ShapeError naming the shapes."""
+def broadcast_shapes(*shapes: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    """NumPy's broadcast rule; raises ShapeError naming the shapes. A None (dynamic) dim
+    broadcasts with 1 and with None to None; next to a static n > 1 the result is n (the
+    dynamic operand must then be refined to n: tn.ensure_shape)."""
     rank = max((len(s) for s in shapes), default=0)
-    out = []
+    out: list[int | None] = []
     for i in range(rank):
         dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
         dims.discard(1)
+        dynamic = None in dims
+        dims.discard(None)
         if len(dims) > 1:
             raise ShapeError(
                 "shapes " + " and ".join(str(tuple(s)) for s in shapes) + " cannot be broadcast together"
             )
-        out.append(dims.pop() if dims else 1)
+        out.append(dims.pop() if dims else None if dynamic else 1)
     return tuple(out)
 
 
 @broadcast_to.def_infer
 def _broadcast_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[TensorSpec]:
-    (x,) = specs
-    if broadcast_shapes(x.shape, tuple(shape)) != tuple(shape):
+    x, dims = specs[0], specs[1:]
+    target = tuple(None if n == -1 else n for n in shape)
+    if any(n is not None and n < 0 for n in target):
+        raise ShapeError(f"shape {tuple(shape)} has a negative dim other than -1 (dynamic)")
+    if len(dims) != target.count(None):
+        raise ShapeError(f"shape {tuple(shape)} has {target.count(None)} dynamic dims but {len(dims)} sizes were given")
+    if any(d.shape != () or d.dtype != np.int64 for d in dims):
+        raise ShapeError("the sizes of dynamic dims must be int64 scalars")
+    lead = len(target) - x.ndim
+    if lead < 0 or any(n != 1 and n != t for n, t in zip(x.shape, target[lead:])):
         raise ShapeError(f"cannot broadcast shape {x.shape} to {tuple(shape)}")
-    return [TensorSpec(tuple(shape), x.dtype)]
+    return [TensorSpec(target, x.dtype)]
 
 
 @broadcast_to.def_reference
-def _broadcast_reference(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return np.broadcast_to(x, shape).copy()
+def _broadcast_reference(x: np.ndarray, *dims: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    sizes = iter(int(d) for d in dims)
+    return np.broadcast_to(x, tuple(next(sizes) if n == -1 else n for n in shape)).copy()
+
+
+@broadcast_to.def_reify
+def _broadcast_reify(call: LowerCall) -> list[list]:
+    idx = ir.IndexType.get()
+    sizes = iter(call.operands[1:])
+    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n is None else n
+             for n in call.out.shape]]
 
 
 @broadcast_to.def_lower
 def _broadcast_lower(call: LowerCall) -> list[ir.Value]:
     out = call.out
-    (x,) = call.in_specs
-    return generic(call.operands, [x.dtype], [broadcast_map(x.shape, out.shape)], [empty(out)],
+    x = call.in_specs[0]
+    return generic(call.operands[:1], [x.dtype], [broadcast_map(x.shape, out.shape)], [empty(out)],
                    [out.dtype], [identity_map(out.ndim)], ["parallel"] * out.ndim, lambda a, o: a)
 
 
 @broadcast_to.def_jvp
 def _broadcast_jvp(primals, tangents, outs, shape):
-    (t,) = tangents
-    return [None if t is None else lax.broadcast_to(t, shape)]
+    t = tangents[0]
+    sizes = iter(primals[1:])
+    return [None if t is None else lax.broadcast_to(t, [next(sizes) if n == -1 else n for n in shape])]
 
 
 @broadcast_to.def_transpose
 def _broadcast_transpose(cts, primals, shape):
     (ct,) = cts
-    return [None if ct is None else lax.sum_to_shape(ct, tuple(primals[0].shape))]
+    return [None if ct is None else lax.sum_to_shape(ct, tuple(primals[0].shape))] + [None] * (len(primals) - 1)

@@ -27,7 +27,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
-from ..lowering import (LowerCall, broadcast_map, empty, fill, generic, identity_map,
+from ..lowering import (LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill, generic, identity_map,
                         to_compute)
 from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, spec_of_type, spec_of_value
@@ -161,6 +161,40 @@ def _scalar_call(o: ir.Operation) -> LowerCall:
                      attrs=opdef.decode_attrs(o))
 
 
+def _loop_dims(call: LowerCall, loop: TensorSpec) -> list:
+    """The loop's extents: static ints, dynamic ones read from an outside operand that has the
+    dim itself (right-aligned; docs/dynamic-shapes.md)."""
+    ops = body_ops(call.op)
+    inner = {r for o in ops for r in o.results}
+    outside = [v for o in ops for v in o.operands if v not in inner]
+    dims: list = []
+    for i, n in enumerate(loop.shape):
+        if n is not None:
+            dims.append(n)
+            continue
+        for v in outside:
+            s = spec_of_value(v)
+            a = i - (loop.ndim - s.ndim)
+            if 0 <= a < s.ndim and s.shape[a] is None:
+                dims.append(dim_value(v, a))
+                break
+        else:
+            raise NotImplementedError(f"tn.fusion: no operand gives the size of dynamic loop dim {i}")
+    return dims
+
+
+@fusion.def_reify
+def _fusion_reify(call: LowerCall) -> list[list]:
+    loop = loop_spec(call.op)
+    dims = _loop_dims(call, loop)
+    last = body_ops(call.op)[-1]
+    if last.name not in REDUCERS:
+        return [dims]
+    attrs = OPS[last.name].decode_attrs(last)
+    axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
+    return [[1 if i in axes else d for i, d in enumerate(dims) if keepdims or i not in axes]]
+
+
 @fusion.def_lower
 def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     """One linalg.generic: inputs = the group's outside values, body = each op's scalar rule."""
@@ -199,6 +233,8 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
                 env[o.results[0]] = OPS[o.name].scalar(_scalar_call(o), *xs)
         return env[last.results[0]]
 
+    if not loop.is_static:  # operands that share a dynamic loop dim must agree on its size
+        check_equal_dims(call, inputs.values, [spec_of_value(v) for v in inputs.values], loop)
     if reducer is None:
         init, out_map, iters = empty(out), identity_map(loop.ndim), ["parallel"] * loop.ndim
         return generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],

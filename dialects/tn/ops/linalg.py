@@ -15,7 +15,8 @@ from mlir import ir
 from mlir.dialects import arith, linalg
 
 from .. import lax
-from ..lowering import LowerCall, fill, generic
+from ..checks import VALUE_ERROR, emit_check
+from ..lowering import LowerCall, at_line, dim_value, fill, generic
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .reduction import F64, WIDE_FROM, narrow, widen
@@ -36,11 +37,39 @@ def _matmul_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
         raise ShapeError(f"dtype {a.dtype.name} is not accepted (float or int)")
     if a.ndim < 2 or a.ndim != b.ndim:
         raise ShapeError(f"operands must have one rank >= 2, got {a.shape} and {b.shape}")
-    if a.shape[:-2] != b.shape[:-2]:
+    # a dynamic dim (None) against another is checked when the code runs (_check_dims)
+    if any(p != q and p is not None and q is not None for p, q in zip(a.shape[:-2], b.shape[:-2])):
         raise ShapeError(f"batch dims differ: {a.shape[:-2]} and {b.shape[:-2]} (broadcast them first)")
-    if a.shape[-1] != b.shape[-2]:
+    if a.shape[-1] != b.shape[-2] and a.shape[-1] is not None and b.shape[-2] is not None:
         raise ShapeError(f"contracted dims differ: {a.shape} and {b.shape} ({a.shape[-1]} != {b.shape[-2]})")
-    return [TensorSpec(a.shape[:-1] + b.shape[-1:], a.dtype)]
+    batch = tuple(p if p is not None else q for p, q in zip(a.shape[:-2], b.shape[:-2]))
+    return [TensorSpec(batch + a.shape[-2:-1] + b.shape[-1:], a.dtype)]
+
+
+@matmul.def_reify
+def _matmul_reify(call: LowerCall) -> list[list]:
+    a, b = call.in_specs
+    va, vb = call.operands
+    dims = [n if n is not None else dim_value(va, i) for i, n in enumerate(call.out.shape[:-1])]
+    n = call.out.shape[-1]
+    return [dims + [n if n is not None else dim_value(vb, b.ndim - 1)]]
+
+
+def _check_dims(call: LowerCall) -> None:
+    """Dims a product needs equal, where one of them is dynamic: checked when the code runs."""
+    a, b = call.in_specs
+    va, vb = call.operands
+    pairs = [(i, i) for i in range(a.ndim - 2)] + [(a.ndim - 1, b.ndim - 2)]
+    i64 = ir.IntegerType.get_signless(64)
+    for i, j in pairs:
+        if a.shape[i] is not None and b.shape[j] is not None:
+            continue
+        p, q = dim_value(va, i), dim_value(vb, j)
+        ok = arith.CmpIOp(arith.CmpIPredicate.eq, p, q).result
+        emit_check(call.op, ok, VALUE_ERROR,
+                   f"tn.matmul: {'contracted' if i == a.ndim - 1 else 'batch'} dims differ ({{0}} vs {{1}}); "
+                   f"operand types {a} and {b}{at_line(call)}",
+                   [arith.IndexCastOp(i64, p).result, arith.IndexCastOp(i64, q).result])
 
 
 @matmul.def_reference
@@ -50,6 +79,8 @@ def _matmul_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @matmul.def_lower
 def _matmul_lower(call: LowerCall) -> list[ir.Value]:
+    if not all(s.is_static for s in call.in_specs):
+        _check_dims(call)
     a, b = call.operands
     init = fill(call.out, 0)
     rank = call.out.ndim

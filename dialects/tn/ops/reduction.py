@@ -38,7 +38,7 @@ from mlir import ir
 from mlir.dialects import arith
 
 from .. import lax
-from ..lowering import LowerCall, empty, fill, generic, identity_map, index_cast, linalg_index
+from ..lowering import LowerCall, dim_value, empty, fill, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, element_type
 
@@ -54,9 +54,13 @@ def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool)
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-def reduced_extent(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
-    """How many elements each output element combines."""
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+def reduced_extent(shape: tuple[int | None, ...], axes: tuple[int, ...]) -> int | None:
+    """How many elements each output element combines (None: a dynamic dim is reduced,
+    unless a static 0 makes it 0)."""
+    dims = [shape[a] for a in axes]
+    if None in dims:
+        return 0 if 0 in dims else None
+    return int(np.prod(dims, dtype=np.int64))
 
 
 def check_axes(x: TensorSpec, axes: tuple[int, ...]) -> None:
@@ -66,6 +70,14 @@ def check_axes(x: TensorSpec, axes: tuple[int, ...]) -> None:
         raise ShapeError(f"axes {axes} must be sorted and distinct")
     if axes and (axes[0] < 0 or axes[-1] >= x.ndim):
         raise ShapeError(f"axes {axes} out of range for rank {x.ndim}")
+
+
+def reify_reduced(call: LowerCall) -> list[list]:
+    """Result dims of a reduction over `axes`: the kept dims of x (1 where keepdims)."""
+    x = call.in_specs[0]
+    axes, keepdims = tuple(call.attrs["axes"]), call.attrs["keepdims"]
+    dims = [n if n is not None else dim_value(call.operands[0], i) for i, n in enumerate(x.shape)]
+    return [[1 if i in axes else d for i, d in enumerate(dims) if keepdims or i not in axes]] * len(call.out_specs)
 
 
 def _reduce_infer(kinds: str, has_identity: bool, result: np.dtype | None = None) -> Callable:
@@ -139,7 +151,8 @@ def wide_accumulator(name: str, x: TensorSpec, axes: tuple[int, ...]) -> np.dtyp
     """float64 for a float32 `tn.reduce_sum` over more than WIDE_FROM elements, else None."""
     if name != "tn.reduce_sum" or x.dtype != np.float32:
         return None
-    return F64 if reduced_extent(x.shape, axes) > WIDE_FROM else None
+    n = reduced_extent(x.shape, axes)
+    return F64 if n is None or n > WIDE_FROM else None  # dynamic: maybe long
 
 
 def widen(v: ir.Value, acc: np.dtype) -> ir.Value:
@@ -158,7 +171,7 @@ def split_last(shape: tuple[int, ...], axes: tuple[int, ...]) -> bool:
     Why: a reduction into one value per row block (x.sum() of a matrix) made LLVM keep the
     accumulator's store in the inner loop, a scalar chain (4096x8192: 49 ms; NumPy 10 ms);
     a row reduction (axis=1) vectorizes (8 ms). The partial sums are 1/shape[-1] of x."""
-    return len(axes) >= 2 and axes[-1] == len(shape) - 1 and shape[-1] >= SPLIT_FROM
+    return len(axes) >= 2 and axes[-1] == len(shape) - 1 and shape[-1] is not None and shape[-1] >= SPLIT_FROM
 
 
 def finish_wide(partial: ir.Value, part: TensorSpec, axes: tuple[int, ...] | None, keepdims: bool,
@@ -215,7 +228,8 @@ def block_size(k: int, innermost: bool) -> int:
 
 def blocked(x: TensorSpec, axes: tuple[int, ...]) -> bool:
     """Sum `x` over `axes` by blocks (`blocked_sum`)? When the last reduced axis is long."""
-    return bool(axes) and x.shape[axes[-1]] >= BLOCK_FROM
+    # blocks are laid out statically: a dynamic axis sums in float64 throughout
+    return bool(axes) and x.is_static and x.shape[axes[-1]] >= BLOCK_FROM
 
 
 def _zeros_const(shape: tuple[int, ...], dtype: np.dtype) -> ir.Value:
@@ -337,10 +351,10 @@ def keepdims_view(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims:
 
     `tn.reshape` (shape family) inserts the unit dims: a view, linear, with a transpose.
     """
-    kept = reduced_shape(in_shape, axes, True)
-    if keepdims or tuple(y.shape) == kept:
+    kept = reduced_shape(in_shape, axes, True)  # dynamic dims: int64 scalar Values
+    if keepdims or tuple(y.shape) == tuple(n if isinstance(n, int) else None for n in kept):
         return y
-    return lax.emit("tn.reshape", [y], shape=kept)
+    return lax.reshape(y, kept)
 
 
 def _expand(y, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
@@ -415,6 +429,7 @@ def _register(name: str, kinds: str, reference: Callable, identity: Callable | N
     op = defop(f"tn.{name}", ["x"], attrs=dict(REDUCE_ATTRS), differentiable="f" in kinds,
                doc=f"{reference.__name__} over `axes` in the input dtype; keepdims keeps them as 1s.")
     op.def_infer(_reduce_infer(kinds, identity is not None))
+    op.def_reify(reify_reduced)
     op.def_reference(reference)
     init = identity or _MAX_MIN_INIT[name]
     op.def_lower(lambda call: _lower_reduce(call, init(call.out.dtype), combine))
@@ -444,7 +459,7 @@ def _sum_transpose(cts, primals, axes, keepdims):
     (ct,) = cts
     if ct is None:
         return [None]
-    return [_expand(ct, tuple(primals[0].shape), tuple(axes), keepdims)]
+    return [_expand(ct, lax.shape_of(primals[0]), tuple(axes), keepdims)]
 
 
 # ---------------------------------------------------------------- tn.argmax, tn.argmin
@@ -534,5 +549,6 @@ for _name, _better, _fn in (("argmax", "max", np.argmax), ("argmin", "min", np.a
                 doc=f"int64 index of the {_better} over `axes` (row-major over the reduced axes; "
                     f"first occurrence; NaN wins).")
     _op.def_infer(_arg_infer(_name))
+    _op.def_reify(reify_reduced)
     _op.def_reference(_np_arg(_fn))
     _op.def_lower(lambda call, b=_better: _lower_arg(call, b))

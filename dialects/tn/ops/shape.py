@@ -27,7 +27,7 @@ from mlir import ir
 from mlir.dialects import arith, linalg, scf, tensor
 
 from .. import lax
-from ..lowering import LowerCall, empty, fill, generic, identity_map, linalg_index, result_type
+from ..lowering import LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index, result_type
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 
@@ -124,27 +124,75 @@ def _reversed_dims(x: ir.Value, spec: TensorSpec, dims: Sequence[int]) -> ir.Val
 
 
 # ------------------------------------------------------------------ tn.reshape
-reshape = defop("tn.reshape", ["x"], attrs={"shape": "ints"},
-                doc="Row-major reshape to the static `shape` (same size); -1 is resolved by the frontend.")
+reshape = defop("tn.reshape", ["x", "dims*"], attrs={"shape": "ints"},
+                doc="Row-major reshape to `shape` (same size); -1 is a dynamic dim sized by the next "
+                    "int64 scalar of `dims` (the frontend resolves NumPy's -1).")
+# With dynamic dims (docs/dynamic-shapes.md) the sizes are operands and the element counts are
+# compared when the code runs (a mismatch fails the call with a ValueError):
+#   %y = "tn.reshape"(%x, %n) {shape = array<i64: -1, 1>} : (tensor<?xf32>, tensor<i64>) -> tensor<?x1xf32>
+
+
+def _target(shape: Sequence[int]) -> tuple[int | None, ...]:
+    return tuple(None if n == -1 else int(n) for n in shape)
 
 
 @reshape.def_infer
 def _reshape_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[TensorSpec]:
-    (x,) = specs
-    shape = tuple(shape)
-    if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) != x.size:
-        raise ShapeError(f"cannot reshape shape {x.shape} (size {x.size}) into shape {shape}")
-    return [TensorSpec(shape, x.dtype)]
+    x, dims = specs[0], specs[1:]
+    target = _target(shape)
+    if any(n is not None and n < 0 for n in target):
+        raise ShapeError(f"cannot reshape into shape {tuple(shape)} (negative dims other than -1)")
+    if len(dims) != target.count(None) or any(d.shape != () or d.dtype != np.int64 for d in dims):
+        raise ShapeError(f"shape {tuple(shape)} needs one int64 scalar size per -1, got {len(dims)}")
+    size = int(np.prod([n for n in target if n is not None], dtype=np.int64))
+    if x.is_static and None not in target and size != x.size:
+        raise ShapeError(f"cannot reshape shape {x.shape} (size {x.size}) into shape {tuple(shape)}")
+    return [TensorSpec(target, x.dtype)]
 
 
 @reshape.def_reference
-def _reshape_reference(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return np.reshape(x, shape).copy()
+def _reshape_reference(x: np.ndarray, *dims: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    sizes = iter(int(d) for d in dims)
+    return np.reshape(x, tuple(next(sizes) if n == -1 else n for n in shape)).copy()
+
+
+@reshape.def_reify
+def _reshape_reify(call: LowerCall) -> list[list]:
+    idx = ir.IndexType.get()
+    sizes = iter(call.operands[1:])
+    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n is None else n
+             for n in call.out.shape]]
+
+
+def _reshape_dynamic(call: LowerCall) -> ir.Value:
+    """tensor.reshape by a shape tensor, after checking that the element counts agree."""
+    from ..checks import VALUE_ERROR, emit_check
+
+    x, v = call.in_specs[0], call.operands[0]
+    idx, i64 = ir.IndexType.get(), ir.IntegerType.get_signless(64)
+    out_dims = call.out_shape(0)
+    as_index = [d if isinstance(d, ir.Value) else _index_const(d) for d in out_dims]
+    have = _index_const(1)
+    for i, n in enumerate(x.shape):
+        have = arith.MulIOp(have, dim_value(v, i) if n is None else _index_const(n)).result
+    want = _index_const(1)
+    for d in as_index:
+        want = arith.MulIOp(want, d).result
+    ok = arith.CmpIOp(arith.CmpIPredicate.eq, have, want).result
+    emit_check(call.op, ok, VALUE_ERROR,
+               f"tn.reshape: cannot reshape {{0}} elements (a tensor of type {x}) into {{1}} "
+               f"(shape {tuple('?' if n is None else n for n in call.out.shape)}){at_line(call)}",
+               [arith.IndexCastOp(i64, have).result, arith.IndexCastOp(i64, want).result])
+    shape_t = ir.RankedTensorType.get([call.out.ndim], i64)
+    shape = tensor.FromElementsOp(shape_t, [arith.IndexCastOp(i64, d).result for d in as_index]).result
+    return tensor.ReshapeOp(result_type(call.out), v, shape).result
 
 
 @reshape.def_lower
 def _reshape_lower(call: LowerCall) -> list[ir.Value]:
-    (x,) = call.in_specs
+    x = call.in_specs[0]
+    if not (x.is_static and call.out.is_static):
+        return [_reshape_dynamic(call)]
     if call.out.size == 0:
         return [empty(call.out)]
     return [reshape_value(call.operands[0], x.shape, call.out.shape)]
@@ -152,19 +200,28 @@ def _reshape_lower(call: LowerCall) -> list[ir.Value]:
 
 @reshape.def_jvp
 def _reshape_jvp(primals, tangents, outs, shape):
-    (t,) = tangents
-    return [None if t is None or not _is_float(outs[0]) else _tn("tn.reshape", [t], shape=shape)]
+    t = tangents[0]
+    if t is None or not _is_float(outs[0]):
+        return [None]
+    return [_tn("tn.reshape", [t, *primals[1:]], shape=shape)]
 
 
 @reshape.def_transpose
 def _reshape_transpose(cts, primals, shape):
-    (ct,) = cts
-    return [None if ct is None else _tn("tn.reshape", [ct], shape=tuple(primals[0].shape))]
+    ct = cts[0]
+    back = None if ct is None else lax.reshape(ct, lax.shape_of(primals[0]))
+    return [back] + [None] * (len(primals) - 1)
 
 
 # ------------------------------------------------------------------ tn.transpose
 transpose = defop("tn.transpose", ["x"], attrs={"perm": "ints"},
                   doc="Permute dimensions: out.shape[i] = x.shape[perm[i]] (np.transpose).")
+
+
+@transpose.def_reify
+def _transpose_reify(call: LowerCall) -> list[list]:
+    x = call.in_specs[0]
+    return [[x.shape[p] if x.shape[p] is not None else dim_value(call.operands[0], p) for p in call.attrs["perm"]]]
 
 
 @transpose.def_infer

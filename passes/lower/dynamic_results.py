@@ -1,0 +1,91 @@
+"""theanir-dynamic-results: results with dynamic dims leave through slots, as buffers the runtime adopts.
+
+A result whose shape is known only when the code runs cannot be written into a buffer the
+runtime allocated before the call. `theanir-entry-abi` gives each such result a slot argument
+`memref<(1 + rank)xi64>` (listed in the entry's `theanir.result_slots`) and returns the
+tensor; after bufferization and the deallocation pipeline the entry returns memrefs the caller
+owns. This pass stores each returned buffer's address and sizes in its slot and drops the
+results, so the entry keeps the void destination-passing interface. The buffer was allocated
+through the runtime's allocator (`theanir-runtime-memory`), so the runtime wraps it as the
+result's NumPy array without a copy and frees it with the array. A returned value that is
+not a fresh allocation (a view, an ownership-dependent clone) is first copied into one, so
+the address stored is always one the allocator handed out.
+
+    func.func @main(%x: memref<?xf32>, %slot: memref<2xi64>) -> memref<?xf32>
+        attributes {theanir.result_slots = array<i64: 1>} { ... return %r }
+    ->
+    func.func @main(%x: memref<?xf32>, %slot: memref<2xi64>) {
+        %p = memref.extract_aligned_pointer_as_index %r   // store %p, %slot[0]
+        %n = memref.dim %r, 0                              // store %n, %slot[1]
+        return }
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import arith, func, memref
+
+from ..base import Pass
+from .entry_abi import SLOTS_ATTR
+
+NAME = "theanir-dynamic-results"
+
+
+def _fresh(v: ir.Value) -> ir.Value:
+    """`v` if it is a memref.alloc of identity layout, else a copy into a new allocation."""
+    owner = v.owner
+    if isinstance(owner, ir.Operation) or hasattr(owner, "operation"):
+        op = owner.operation if hasattr(owner, "operation") else owner
+        mt = ir.MemRefType(v.type)
+        if op.name == "memref.alloc" and mt == ir.MemRefType.get(list(mt.shape), mt.element_type):
+            return v
+    mt = ir.MemRefType(v.type)
+    idx = ir.IndexType.get()
+    dims = [memref.DimOp(v, arith.ConstantOp(idx, i).result).result
+            for i in range(mt.rank) if mt.is_dynamic_dim(i)]
+    fresh = memref.AllocOp(ir.MemRefType.get(list(mt.shape), mt.element_type), dims, []).result
+    memref.CopyOp(v, fresh)
+    return fresh
+
+
+def dynamic_results(module_op: ir.Operation) -> int:
+    """Rewrite every function with `theanir.result_slots`; returns how many were rewritten."""
+    count = 0
+    i64, idx = ir.IntegerType.get_signless(64), ir.IndexType.get()
+    for op in module_op.regions[0].blocks[0].operations:
+        if op.operation.name != "func.func" or SLOTS_ATTR not in op.operation.attributes:
+            continue
+        f = op.operation
+        slots = list(ir.DenseI64ArrayAttr(f.attributes[SLOTS_ATTR]))
+        block = f.regions[0].blocks[0]
+        ret = block.operations[len(block.operations) - 1]
+        results = list(ret.operands)
+        if len(results) != len(slots):
+            raise ValueError(f"{NAME}: {len(results)} results for {len(slots)} slots")
+        with ir.InsertionPoint(ret), ret.location:
+            for value, slot_index in zip(results, slots):
+                slot = block.arguments[slot_index]
+                buf = _fresh(value)
+                mt = ir.MemRefType(buf.type)
+                addr = memref.ExtractAlignedPointerAsIndexOp(buf).result
+                entries = [addr] + [memref.DimOp(buf, arith.ConstantOp(idx, i).result).result
+                                    for i in range(mt.rank)]
+                for k, e in enumerate(entries):
+                    memref.StoreOp(arith.IndexCastOp(i64, e).result, slot, [arith.ConstantOp(idx, k).result])
+            func.ReturnOp([])
+        ret.erase()
+        fty = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
+        f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(list(fty.inputs), []))
+        del f.attributes[SLOTS_ATTR]
+        count += 1
+    return count
+
+
+class DynamicResults(Pass):
+    """Results with dynamic dims: store each returned buffer's address and sizes in its slot
+    argument (the runtime adopts the buffer), leaving a void destination-passing entry."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return dynamic_results(module_op)
