@@ -43,7 +43,9 @@ the speed when the shared machine left the process alone; JSON rows also hold th
 round (the median of its chunks).
 
     python bench/rnn.py [--quick] [--hidden 50 100 ...] [--peers all|none|torch,jax,pytensor]
-                        [--forward]
+                        [--forward] [--lengths random]
+
+`--lengths random` is the varying-length benchmark of bench/rnn_lengths.py (issue 16).
 
 `--forward` adds forward-only (loss) rows for theanir and JAX (diagnosis). Writes
 bench/results/rnn.json (JSON lines) and rnn.md (full runs; `--quick` writes only with an
@@ -590,6 +592,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--chunk-s", type=float, default=0.02, help="seconds per timed chunk (0.02)")
     ap.add_argument("--forward", action="store_true", help="also time forward-only (theanir, JAX)")
     ap.add_argument("--quick", action="store_true", help="smoke run: hidden 50, short rounds")
+    ap.add_argument("--lengths", choices=["fixed", "random"], default="fixed",
+                    help="random: train on sequences of lengths 5..100, total wall time with every "
+                         "compile (bench/rnn_lengths.py)")
     ap.add_argument("--results", default=None, help="write rnn.json/md here (default bench/results; "
                     "none with --quick)")
     args = ap.parse_args(argv)
@@ -605,6 +610,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     warnings.filterwarnings("ignore")
     import theanir as th
     th.config.threads = 1
+    if args.lengths == "random":
+        import rnn_lengths
+        return rnn_lengths.main(args)
     if any(p == "torch" for p in args.peer_list):
         try:
             import torch

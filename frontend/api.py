@@ -94,18 +94,27 @@ def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
 
 def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int],
                    static_argnames: Sequence[str], names: Sequence[str] | None = None,
-                   dynamic_shapes: bool = False) -> Signature:
+                   dynamic_shapes: bool | Sequence[int] = False,
+                   patterns: Sequence[tuple[bool, ...] | None] | None = None) -> Signature:
     """Flatten (args, kwargs); static arguments stay Python values in the key.
 
     `names` (one per leaf) name the arguments in errors instead of `fn`'s parameters.
     `dynamic_shapes`: array dims become dynamic (None) except those of size 1, which stay
-    static so NumPy broadcasting is decided while tracing (Theano's broadcastable pattern)."""
+    static so NumPy broadcasting is decided while tracing (Theano's broadcastable pattern).
+    `patterns` (th.function): per leaf, the declared broadcastable pattern of its variable (its
+    False dims become dynamic) or None (the leaf's shape stays static)."""
     nargs = len(args)
     static_pos = {i if i >= 0 else nargs + i for i in static_argnums}
     for i in static_pos:
         if i >= nargs:
             raise TypeError(f"{fn.__name__}: static_argnums names argument {i} but only {nargs} were passed")
     marked_args = tuple(_Static(a) if i in static_pos else a for i, a in enumerate(args))
+    if dynamic_shapes is not True and dynamic_shapes:  # positional arguments whose dims are dynamic
+        chosen = {i if i >= 0 else nargs + i for i in dynamic_shapes}
+        leaf_dynamic = [i in chosen for i, a in enumerate(marked_args)
+                        for _ in range(1 if isinstance(a, _Static) else len(tree_flatten(a)[0]))]
+    else:
+        leaf_dynamic = None
     marked_kwargs = {k: _Static(v) if k in static_argnames else v for k, v in kwargs.items()}
     leaves, in_tree = tree_flatten((marked_args, marked_kwargs))
     dynamic, specs, key_parts = [], [], []
@@ -125,7 +134,12 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
                 names = leaf_names(fn, args, kwargs)
             name = names[i] if len(names) == len(leaves) else f"argument leaf {i}"
             raise type(e)(f"{getattr(fn, '__name__', 'function')}: argument '{name}': {e}") from None
-        if dynamic_shapes and not spec.weak:
+        if patterns is not None:
+            pattern = patterns[i] if i < len(patterns) else None
+            if pattern is not None and not spec.weak and len(pattern) == spec.spec.ndim:
+                spec = dynamic_spec(spec, pattern)
+        elif dynamic_shapes and not spec.weak and (leaf_dynamic is None or
+                                                   (i < len(leaf_dynamic) and leaf_dynamic[i])):
             spec = dynamic_spec(spec)
         dynamic.append(i)
         specs.append(spec)
@@ -133,8 +147,12 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
     return Signature((in_tree, tuple(key_parts)), in_tree, leaves, dynamic, specs, fn, args, kwargs)
 
 
-def dynamic_spec(spec: ArgSpec) -> ArgSpec:
-    """`spec` with every dim but the size-1 ones dynamic (docs/dynamic-shapes.md)."""
+def dynamic_spec(spec: ArgSpec, pattern: Sequence[bool] | None = None) -> ArgSpec:
+    """`spec` with every dim but the size-1 ones dynamic (docs/dynamic-shapes.md); with a
+    broadcastable `pattern`, its non-broadcastable dims (a size-1 value there does not broadcast)."""
+    if pattern is not None:
+        shape = tuple(n if b else None for n, b in zip(spec.spec.shape, pattern))
+        return dataclasses.replace(spec, spec=TensorSpec(shape, spec.spec.dtype))
     shape = tuple(1 if n == 1 else None for n in spec.spec.shape)
     return dataclasses.replace(spec, spec=TensorSpec(shape, spec.spec.dtype))
 
@@ -272,7 +290,7 @@ class JitFunction(FastCache):
                  static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
                  trust_input: bool = False, allow_gc: bool | None = None,
                  donate: Sequence[tuple[int, int]] = (), donate_argnums: int | Sequence[int] = (),
-                 dynamic_shapes: bool = False):
+                 dynamic_shapes: bool | Sequence[int] = False):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(donate_argnums, int):
@@ -296,7 +314,14 @@ class JitFunction(FastCache):
         self.donate_argnums = tuple(donate_argnums)
         self.leaf_names: list[str] | None = None  # names of the flattened arguments, for messages
         # one compile per ranks, dtypes and size-1 dims instead of per shape
-        self.dynamic_shapes = bool(dynamic_shapes)
+        self.dynamic_shapes = (tuple(dynamic_shapes) or False) if not isinstance(dynamic_shapes, bool) \
+            else dynamic_shapes
+        # th.function: per leaf, a broadcastable pattern (its other dims are dynamic) or None
+        self.leaf_patterns: list[tuple[bool, ...] | None] | None = None
+        # th.function: when the graph cannot be compiled with dynamic dims yet (an op without
+        # a dynamic lowering), compile per shape instead; the reason is kept here
+        self.dynamic_fallback = False
+        self.dynamic_error: str | None = None
         # signature -> Compiled, least recently compiled or looked up first; at most
         # th.config.jit_cache_size entries (an evicted entry's code is unloaded once no warm-call
         # cache entry or queued call refers to it)
@@ -324,8 +349,9 @@ class JitFunction(FastCache):
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
 
     def _signature(self, args: tuple, kwargs: dict) -> Signature:
+        dynamic = self.dynamic_shapes if self.dynamic_error is None else False
         sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
-                             self.leaf_names, self.dynamic_shapes)
+                             self.leaf_names, dynamic, self.leaf_patterns if dynamic else None)
         if self.leaf_names is not None and len(self.leaf_names) == len(sig.leaves):
             sig.all_names = list(self.leaf_names)  # instead of the computed cached_property
         return sig
@@ -378,11 +404,20 @@ class JitFunction(FastCache):
             with self._lock:
                 compiled = self._cache.get(key)
                 if compiled is None:
-                    traced = self._trace(sig)
-                    compiled = Lowered(traced, self._signature_options(opts, traced, sig), sig).compile(self.allow_gc)
-                    self._cache[key] = compiled
+                    try:
+                        traced = self._trace(sig)
+                        compiled = Lowered(traced, self._signature_options(opts, traced, sig), sig).compile(self.allow_gc)
+                    except Exception as e:  # noqa: BLE001 - any failure: the static path decides
+                        if not (self.dynamic_fallback and self.dynamic_error is None
+                                and any(not a.spec.is_static for a in sig.specs)):
+                            raise
+                        self.dynamic_error = f"{type(e).__name__}: {e}"
+                    else:
+                        self._cache[key] = compiled
                     while len(self._cache) > config.jit_cache_size:
                         self._cache.popitem(last=False)
+            if compiled is None:  # the dynamic compile failed: again, per shape (outside the lock)
+                return self.compiled_and_key(*args, **kwargs)
         gc = gc if self.allow_gc is None else self.allow_gc
         if compiled.executable.allow_gc != gc:  # th.config.allow_gc changed since
             compiled.executable.allow_gc = gc
@@ -448,12 +483,13 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
         trust_input: bool = False, allow_gc: bool | None = None,
-        donate_argnums: int | Sequence[int] = (), dynamic_shapes: bool = False) -> Any:
+        donate_argnums: int | Sequence[int] = (), dynamic_shapes: bool | Sequence[int] = False) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
 
     `dynamic_shapes=True`: one compile serves every shape of the same ranks and dtypes (dims
     of size 1 stay part of the signature: they broadcast); shapes are checked when the code
-    runs (docs/dynamic-shapes.md).
+    runs (docs/dynamic-shapes.md). A sequence of positional argument numbers makes only
+    those arguments' dims dynamic (the others, e.g. parameters, keep their shapes).
 
     Usable as `@th.jit`, `@th.jit(static_argnums=1)` or `th.jit(f, static_argnums=...)`.
     Calls return `th.Array`s at once (asynchronous unless th.config.sync); reading one waits.

@@ -16,7 +16,7 @@ from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
 
 from . import np_shape
-from .np_base import as_tensor, astype, broadcast_to, multiply, not_equal, result_type
+from .np_base import as_tensor, astype, broadcast_to, multiply, not_equal, refine, result_type
 from .tensor import Tensor
 
 __all__ = ["matmul", "dot", "vdot", "inner", "outer", "tensordot"]
@@ -57,6 +57,11 @@ def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(f"{name}: operands must be at least 1-D, got shapes {a.shape} and {b.shape} "
                          f"(use multiply for scalars) at {describe_location()}")
     ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if (ka is None) != (kb is None):  # a dynamic dim against a static one: checked at run time
+        a = refine(a, a.shape[:-1] + (kb,)) if ka is None else a
+        b = refine(b, (ka,) + b.shape[1:] if b.ndim == 1 else b.shape[:-2] + (ka,) + b.shape[-1:]) \
+            if kb is None else b
+        ka = kb = ka if ka is not None else kb
     if ka != kb:
         raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} are not aligned: last dim of the "
                          f"first ({ka}) != {'only' if b.ndim == 1 else 'second-to-last'} dim of the "

@@ -336,7 +336,9 @@ class _Signatures:
 
 
 def _placeholder(shape: tuple, dtype: str, contiguous: bool) -> np.ndarray:
-    """An array of this layout: only its shape, dtype and contiguity make the signature."""
+    """An array of this layout: only its shape, dtype and contiguity make the signature (a
+    dynamic dim, None, takes any size but 1, which a broadcastable dim has)."""
+    shape = tuple(2 if n is None else n for n in shape)
     if contiguous:
         return np.zeros(shape, dtype)
     return np.zeros(tuple(shape) + (2,), dtype)[..., 0]

@@ -343,6 +343,11 @@ class Function(FunctionCache):
         self._jit = JitFunction(self._step, static_argnums=2, optimizer=self.mode.optimizer,
                                 trust_input=trust_input, allow_gc=allow_gc, donate=donate)
         self._jit.__name__ = self.name
+        # one compile per input types (Theano's): the inputs' non-broadcastable dims are
+        # dynamic; shared variables keep their shapes (docs/dynamic-shapes.md)
+        self._jit.dynamic_shapes = True
+        self._jit.dynamic_fallback = True
+        self._jit.leaf_patterns = [tuple(v.broadcastable) for v in self.inputs]
         self._jit.leaf_names = ([v.name or f"input {i}" for i, v in enumerate(self.inputs)]
                                 + [f"shared variable {v.name or i}" for i, v in enumerate(self.shared)]
                                 + ["static inputs"])
@@ -537,6 +542,21 @@ class Function(FunctionCache):
             cell = self._cells[c]
             if not cell[1]:
                 cell[:] = [np.array(np.asarray(cell[0]), order="C", copy=True), True]
+
+    @property
+    def dynamic_shapes(self) -> bool:
+        """Whether one compile serves every shape of the inputs' types (else: per shape, and
+        `dynamic_error` says what could not be compiled with dynamic dims)."""
+        return self._jit.dynamic_error is None
+
+    @property
+    def dynamic_error(self) -> str | None:
+        return self._jit.dynamic_error
+
+    @property
+    def compile_count(self) -> int:
+        """How many specializations this function compiled (1 with dynamic shapes)."""
+        return self._jit.cache_size
 
     def free(self) -> None:
         """Theano's `Function.free()`: drop the intermediate buffers that allow_gc=False keeps."""

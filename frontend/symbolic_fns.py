@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import numpy_api as tnp
+from .dims import dynamic_shape
 from .tensor import Tensor
 
 
@@ -35,8 +36,9 @@ def _norm(x: Tensor, L: float = 2, axis: Any = None) -> Tensor:
     return tnp.power(tnp.sum(tnp.power(tnp.abs(x), L), axis=axis), 1.0 / L)
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return tnp.as_tensor(x).shape
+def _shape(x: Any) -> tuple[Any, ...]:
+    """x.shape while tracing: ints, and an int64 scalar (tn.dim) for each dynamic dim."""
+    return dynamic_shape(tnp.as_tensor(x))
 
 
 def _size(x: Any) -> int:

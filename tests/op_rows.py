@@ -397,6 +397,11 @@ ROWS: list[Row] = [
     Row("tn.stop_gradient", lambda x: x * th.stop_gradient(th.sin(x) ** 2 + th.cos(x) ** 2),
         lambda x: x, label="constant-in-x"),
     Row("tn.grad_clip", lambda x: th.grad_clip(x, -1e3, 1e3), lambda x: x),
+    # dynamic dims (ops/dims.py; their dynamic-shape behaviour: tests/frontend/test_dynamic_shapes.py):
+    # a dim read as a value, and the shape refinement (here to the static shape: an identity)
+    Row("tn.dim", lambda x: x * _emit("tn.dim", [x], axis=x.ndim - 1).astype(x.dtype),
+        lambda x: x * x.shape[-1], (((3, 4),), ((0, 3),), ((1,),), ((2, 1, 3),))),
+    Row("tn.ensure_shape", lambda x: _emit("tn.ensure_shape", [x], shape=x.shape), lambda x: x),
     # tn.print: the identity with a side effect (its printed text: tests/frontend/test_print_op.py);
     # jvp and transpose pass the tangent and cotangent through
     Row("tn.print", lambda x: th.debug.print_tensor(x, "row {}\n") * 2, lambda x: x * 2),

@@ -79,9 +79,13 @@ def _scale(generic: ir.Operation) -> tuple[int, int, ir.Value, bool] | None:
     return None
 
 
-def _numel(v: ir.Value) -> int:
+def _numel(v: ir.Value) -> float:
+    """The element count (infinite with a dynamic dim: scale the other operand)."""
+    t = ir.RankedTensorType(v.type)
+    if not t.has_static_shape:
+        return float("inf")
     n = 1
-    for d in ir.RankedTensorType(v.type).shape:
+    for d in t.shape:
         n *= d
     return n
 
@@ -89,7 +93,10 @@ def _numel(v: ir.Value) -> int:
 def _scaled(x: ir.Value, c: ir.Value) -> ir.Value:
     """x * c elementwise (a fresh tensor)."""
     t = ir.RankedTensorType(x.type)
-    init = tensor.EmptyOp(list(t.shape), t.element_type).result
+    idx = ir.IndexType.get()
+    sizes = [tensor.DimOp(x, arith.ConstantOp(idx, i).result).result if t.is_dynamic_dim(i) else n
+             for i, n in enumerate(t.shape)]
+    init = tensor.EmptyOp(sizes, t.element_type).result
     ident = ir.AffineMap.get_identity(t.rank)
 
     @linalg.generic(inputs=[x], outputs=[init], indexing_maps=[ident, ident],

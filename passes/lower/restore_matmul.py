@@ -61,7 +61,8 @@ def _folded_rows(op: ir.Operation) -> int | None:
     rows = list(range(q))
     if [_dims(m) for m in maps] != [rows + [n - 1], [n - 1, q], rows + [q]]:
         return None
-    if not all(isinstance(v.type, ir.RankedTensorType) for v in op.operands):
+    if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
+               for v in op.operands):  # the folded rows are multiplied out statically
         return None
     if str(ir.RankedTensorType(op.results[0].type).element_type) not in ("f32", "f64"):
         return None

@@ -24,6 +24,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, tensor
 
+from .. import lax
 from ..checks import VALUE_ERROR, emit_check
 from ..lowering import LowerCall, at_line, dim_value, result_type
 from ..registry import ShapeError, defop
@@ -32,10 +33,9 @@ from ..types import TensorSpec
 _I64 = np.dtype(np.int64)
 
 
-def _tn(name: str, operands: Sequence[ir.Value], **attrs) -> ir.Value:
-    from ..builder import emit1  # builder imports registry; ops register at import
-
-    return emit1(name, operands, attrs)
+def _tn(name: str, operands: Sequence[object], **attrs):
+    """Emit `name` on lax Values from inside a jvp/transpose rule; returns one Value."""
+    return lax.emit(name, operands, **attrs)
 
 
 def shape_attr(shape: Sequence[int | None]) -> tuple[int, ...]:

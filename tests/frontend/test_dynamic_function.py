@@ -1,0 +1,77 @@
+"""th.function compiles once per input types (Theano's rule): the non-broadcastable dims of its
+inputs are dynamic, shared variables keep their shapes (docs/dynamic-shapes.md)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import theanir as th
+import theanir.tensor as T
+
+
+def _regression(dtype: str, dynamic: bool = True):
+    x, y = T.matrix("x", dtype=dtype), T.matrix("y", dtype=dtype)
+    rng = np.random.default_rng(0)
+    W = th.shared(rng.standard_normal((4, 3)).astype(dtype), name="W")
+    b = th.shared(np.zeros(3, dtype), name="b")
+    h = T.tanh(T.dot(x, W) + b)
+    cost = T.mean(T.sum((h - y) ** 2, axis=1))
+    gW, gb = T.grad(cost, [W, b])
+    train = th.function([x, y], cost, updates=[(W, W - 0.1 * gW), (b, b - 0.1 * gb)])
+    train._jit.dynamic_shapes = dynamic  # the static path, for the reference run
+    return train, W, b
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_compile_for_every_batch_size_and_the_same_numbers(dtype):
+    dyn, W1, _ = _regression(dtype)
+    ref, W2, _ = _regression(dtype, dynamic=False)
+    rng = np.random.default_rng(1)
+    for n in (1, 7, 60, 7, 2):
+        xv, yv = rng.standard_normal((n, 4)).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
+        a, b = float(dyn(xv, yv)), float(ref(xv, yv))
+        assert a == pytest.approx(b, rel=1e-5 if dtype == "float32" else 1e-12)
+    np.testing.assert_allclose(W1.get_value(), W2.get_value(), rtol=1e-5 if dtype == "float32" else 1e-12)
+    assert dyn.dynamic_shapes and dyn.dynamic_error is None
+    assert dyn.compile_count == 1 and ref.compile_count == 4
+
+
+def test_broadcastable_dims_stay_static():
+    r = T.row("r")  # (True, False): dim 0 is 1
+    m = T.matrix("m")
+    f = th.function([r, m], r + m)
+    for n in (2, 5):
+        rv, mv = np.arange(n, dtype=th.config.floatX)[None], np.ones((3, n), th.config.floatX)
+        np.testing.assert_array_equal(np.asarray(f(rv, mv)), rv + mv)
+    assert f.compile_count == 1 and f.dynamic_shapes
+
+
+def test_a_shape_mismatch_raises_and_leaves_the_shared_variables():
+    train, W, b = _regression("float64")
+    before = W.get_value().copy()
+    with pytest.raises(ValueError, match=r"dim 1 of a tensor of shape \(\?, \?\) is 5, where 4 is required"):
+        train(np.ones((3, 5)), np.ones((3, 3)))
+    np.testing.assert_array_equal(W.get_value(), before)
+    train(np.ones((3, 4)), np.ones((3, 3)))  # and the function still runs
+    assert not np.array_equal(W.get_value(), before)
+
+
+def test_graphs_without_dynamic_lowerings_compile_per_shape():
+    # whatever a graph needs that has no dynamic lowering yet, the function stays correct:
+    # it compiles per shape and says why (f.dynamic_error)
+    x = T.matrix("x")
+    y = T.ivector("y")
+    p = T.nnet.softmax(x)
+    nll = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    f = th.function([x, y], nll)
+    rng = np.random.default_rng(2)
+    for n in (3, 8, 3):
+        xv = rng.standard_normal((n, 5)).astype(th.config.floatX)
+        yv = rng.integers(0, 5, n).astype(np.int32)
+        e = np.exp(xv - xv.max(1, keepdims=True))
+        ref = -np.mean(np.log(e / e.sum(1, keepdims=True))[np.arange(n), yv])
+        assert float(f(xv, yv)) == pytest.approx(ref, rel=1e-5)
+    if f.dynamic_shapes:
+        assert f.compile_count == 1
+    else:
+        assert f.compile_count == 2 and f.dynamic_error
