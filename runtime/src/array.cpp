@@ -1,4 +1,5 @@
 #include "array.h"
+#include "pool.h"
 
 #include "queue.h"
 
@@ -94,7 +95,21 @@ void Array::wait() const { wait_and_check(event_); }
 
 nb::object Array::numpy() const {
   wait();
-  return buffer_;
+  return buffer();
+}
+
+void Array::resolve() const {
+  if (event_ && !event_->done() && !event_->orphaned()) {
+    Event* e = event_.get();
+    wait_interruptibly([e](int ms) { return e->wait_for(ms); });
+  }
+  if (event_ && (!event_->done() || event_->failed())) return;  // the placeholder stays
+  buffer_ = adopt_array(pending_->dtype, pending_->slot);
+  pending_->adopted = true;
+}
+
+PendingResult::~PendingResult() {
+  if (!adopted && !slot.empty() && slot[0] != 0) theanir_free(reinterpret_cast<void*>((intptr_t)slot[0]));
 }
 
 }  // namespace theanir

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "lifecycle.h"
 
@@ -66,25 +67,50 @@ constexpr int kWaitSliceMs = 50;
 extern const char* const kOrphanMessage;
 void wait_interruptibly(const std::function<bool(int)>& done);
 
+// A result whose shape the running code decides (dynamic dims): the code stores the address
+// and sizes of the buffer it allocated in `slot`; `adopt` (with the GIL, once the producer
+// is done) makes it the Array's NumPy array. A buffer never adopted is freed here.
+struct PendingResult {
+  std::vector<int64_t> slot;  // [address, sizes...], written by the code
+  int dtype = 0;              // runtime/src/executable.h DType code
+  bool adopted = false;
+  ~PendingResult();  // no Python objects: a worker thread may drop the last reference
+};
+
+// The NumPy array (read-only, C order) owning a buffer the code allocated through
+// theanir_alloc, described by a slot [address, sizes...]; freed with the array. With the GIL.
+nb::object adopt_array(int dtype, const std::vector<int64_t>& slot);
+
 class Array {
  public:
-  Array(nb::object buffer, std::shared_ptr<Event> event, int device)
-      : buffer_(std::move(buffer)), event_(std::move(event)), device_(device) {}
+  Array(nb::object buffer, std::shared_ptr<Event> event, int device,
+        std::shared_ptr<PendingResult> pending = nullptr)
+      : buffer_(std::move(buffer)), event_(std::move(event)), device_(device), pending_(std::move(pending)) {}
 
   // Waits for the producer; raises its error.
   void wait() const;
   // The NumPy buffer after waiting (zero-copy).
   nb::object numpy() const;
-  // The buffer without waiting: for the runtime, which orders by event instead.
-  const nb::object& buffer() const { return buffer_; }
+  // The buffer without waiting: for the runtime, which orders by event instead. A pending
+  // result of dynamic shape has no buffer before its producer is done: this waits for it
+  // then (with the GIL released), without raising (a failed producer leaves an empty
+  // placeholder of the right rank and dtype; readers raise its error).
+  const nb::object& buffer() const {
+    if (pending_ && !pending_->adopted) resolve();
+    return buffer_;
+  }
   const std::shared_ptr<Event>& event() const { return event_; }
+  // A result of dynamic shape: its shape is known once its producer is done.
+  bool shape_pending() const { return pending_ && !pending_->adopted; }
   bool is_ready() const { return !event_ || event_->done(); }
   int device() const { return device_; }
 
  private:
-  nb::object buffer_;
+  void resolve() const;
+  mutable nb::object buffer_;
   std::shared_ptr<Event> event_;  // null: ready from the start
   int device_;
+  std::shared_ptr<PendingResult> pending_;
 };
 
 // The Array `h` is, or nullptr: a type-pointer check (nb::isinstance and nb::cast look the

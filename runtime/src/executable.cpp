@@ -132,7 +132,7 @@ struct Executable::Task {
   PyObject* keepalive = nullptr;  // inputs, outputs and the code, until the task has run
   std::vector<void*> ptrs, packed;  // the packed call's arguments (kept: a reused task)
   std::vector<nb::object> outs;     // the output buffers, while the caller holds the GIL
-  std::vector<std::vector<int64_t>> slots;  // per dynamic output: [address, sizes...]
+  std::vector<std::shared_ptr<PendingResult>> pending;  // per dynamic output (else null)
 
   // Ready for another inline call (Executable::spare_): its vectors keep their capacity.
   void reset(Packed f, size_t n_args) {
@@ -145,6 +145,7 @@ struct Executable::Task {
     seq = new_task_seq();
     keepalive = nullptr;
     in_place = false;
+    pending.clear();
     if (done.use_count() == 1) {
       done->reset();
     } else {
@@ -200,6 +201,11 @@ struct Executable::Task {
     }
   }
 };
+
+// The pending dynamic-shape result of output j of `task`, or null.
+static std::shared_ptr<PendingResult> pending_of(const Executable::Task& task, size_t j) {
+  return j < task.pending.size() ? task.pending[j] : nullptr;
+}
 
 Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keepalive, uintptr_t memory_hooks,
                        bool allow_gc, uintptr_t cancel_hook, bool cancellable, uintptr_t check_hook,
@@ -373,16 +379,15 @@ nb::object Executable::alloc_output(size_t j) {
 // A buffer the code allocated through theanir_alloc (runtime/src/pool.h), freed with the array.
 static void free_adopted(void* p) noexcept { theanir_free(p); }
 
-nb::object Executable::adopt_result(size_t j, const std::vector<int64_t>& slot) const {
-  const ArgSpec& s = specs_[n_inputs_ + j];
-  const size_t rank = s.shape.size();
+nb::object adopt_array(int dtype, const std::vector<int64_t>& slot) {
+  const size_t rank = slot.size() - 1;
   void* data = reinterpret_cast<void*>((intptr_t)slot[0]);
   std::vector<npy_intp> dims(rank);
   for (size_t k = 0; k < rank; ++k) dims[k] = (npy_intp)slot[1 + k];
+  if (!numpy_api_ready()) throw std::runtime_error("dynamic-shape results need NumPy's C API");
   nb::capsule owner(data, [](void* p) noexcept { free_adopted(p); });
-  const int typenum = s.dtype == F32 ? NPY_FLOAT32 : s.dtype == F64 ? NPY_FLOAT64 : s.dtype == I32 ? NPY_INT32
-                      : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
-  if (!numpy_ready_) throw std::runtime_error("dynamic-shape results need NumPy's C API");
+  const int typenum = dtype == F32 ? NPY_FLOAT32 : dtype == F64 ? NPY_FLOAT64 : dtype == I32 ? NPY_INT32
+                      : dtype == I64 ? NPY_INT64 : NPY_BOOL;
   PyObject* o = PyArray_New(&PyArray_Type, (int)rank, dims.data(), typenum, nullptr, data, 0, NPY_ARRAY_CARRAY, nullptr);
   if (!o) throw nb::python_error();
   if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(o), owner.release().ptr()) != 0) {
@@ -525,12 +530,15 @@ void Executable::bind_outputs(Task* task, const nb::handle* donated) {
       d = task->descs[in];
       continue;
     }
-    if (dyn_out_[j]) {  // the code fills the slot; adopt_result makes the array
-      task->slots.resize(out_shapes_.size());
-      task->slots[j].assign(out_descs_[j][3], 0);
+    if (dyn_out_[j]) {  // the code fills the slot; the result's Array adopts the buffer
+      task->pending.resize(out_shapes_.size());
+      auto pr = std::make_shared<PendingResult>();
+      pr->slot.assign(out_descs_[j][3], 0);
+      pr->dtype = specs_[n_inputs_ + j].dtype;
       d = out_descs_[j];
-      set_data(d, task->slots[j].data());
-      task->outs.push_back(nb::none());
+      set_data(d, pr->slot.data());
+      task->pending[j] = std::move(pr);
+      task->outs.push_back(alloc_failed_placeholder(j));  // empty, the right rank: until adopted
       continue;
     }
     task->outs.push_back(alloc_output(j));
@@ -558,13 +566,21 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
                            nb::object* results) {
   collect_deferred();
   if (checked_ && any_donated_) sync = true;  // a failed check must not leave updates failed
-  if (any_dyn_out_) sync = true;  // the results' shapes come from the call (inline, for now)
   if (printing_) sync = flush_python_stdout();
   DeviceQueue* queue = nullptr;
   bool inline_small = false;
   if (!sync) {  // refuses a device without a backend up front
     queue = device == 0 && stream == 0 ? &default_queue() : &device_queue(device, stream);
-    inline_small = total_bytes_ <= kInlineBytes && n == n_inputs_ && queue->idle();
+    size_t bytes = total_bytes_;
+    if (any_dyn_ && numpy_ready_) {  // sizes of this call's inputs (dynamic outputs not counted)
+      bytes = 0;
+      for (size_t i = 0; i < n && bytes <= kInlineBytes; ++i) {
+        PyObject* o = inputs[i].ptr();
+        if (Py_TYPE(o) == &PyArray_Type) bytes += (size_t)PyArray_NBYTES(reinterpret_cast<PyArrayObject*>(o));
+        else bytes = kInlineBytes + 1;  // an Array (maybe pending) or another object: queue it
+      }
+    }
+    inline_small = bytes <= kInlineBytes && n == n_inputs_ && queue->idle();
     for (size_t i = 0; i < n && inline_small; ++i) {
       const Array* a = array_of(inputs[i]);
       if (a && a->event() && (!a->event()->done() || a->event()->failed())) inline_small = false;
@@ -616,13 +632,10 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
     }
     // Failed: the error surfaces at the read, as it would have from the queue.
     std::shared_ptr<Event> event = task->done->failed() ? task->done : nullptr;
-    if (any_dyn_out_) {
-      for (size_t j = 0; j < n_out; ++j) {
-        if (!dyn_out_[j]) continue;
-        task->outs[j] = event ? alloc_failed_placeholder(j) : adopt_result(j, task->slots[j]);
-      }
+    for (size_t j = 0; j < n_out; ++j) {
+      results[j] = nb::cast(Array(std::move(task->outs[j]), event, device, pending_of(*task, j)));
     }
-    for (size_t j = 0; j < n_out; ++j) results[j] = nb::cast(Array(std::move(task->outs[j]), event, device));
+    task->pending.clear();
     task->outs.clear();
     return;
   }
@@ -637,7 +650,7 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
   std::vector<nb::object> outs = std::move(task->outs);
   std::vector<size_t> returned(n_out);
   for (size_t j = 0; j < n_out; ++j) returned[j] = j;
-  nb::list out = launch(task, outs, returned, device, stream, false);
+  nb::list out = launch(task, outs, returned, device, stream, false);  // pending: task->pending
   for (size_t j = 0; j < n_out; ++j) results[j] = out[j];
 }
 
@@ -666,7 +679,7 @@ nb::list Executable::launch(std::shared_ptr<Task> task, const std::vector<nb::ob
     }
     collect_deferred();  // the outputs of the calls that made room, dropped by their caller
   }
-  for (size_t j : returned) result.append(nb::cast(Array(outs[j], task->done, device)));
+  for (size_t j : returned) result.append(nb::cast(Array(outs[j], task->done, device, pending_of(*task, j))));
   queue.push([task] {
     task->run();
     if (task->keepalive) defer_decref(task->keepalive);

@@ -80,7 +80,7 @@ class Executable {
   size_t num_inputs() const { return n_inputs_; }
   bool cancellable() const { return cancellable_; }
   bool checked() const { return checked_; }
-  // Some output's shape is known only when the code has run (such calls complete inline).
+  // Some output's shape is known only when the code has run (its Array adopts the buffer).
   bool dynamic_outputs() const { return any_dyn_out_; }
   // Its code prints (tn.print, runtime/src/print.cpp): calls run inline, after Python's
   // sys.stdout is flushed, so the prints land in order with the program's own output.
@@ -88,8 +88,10 @@ class Executable {
   void set_printing(bool p) { printing_ = p; }
   const std::vector<ArgSpec>& specs() const { return specs_; }
 
- private:
+ public:
   struct Task;
+
+ private:
   // Validate the inputs into `task`; `donated[i]` gets the NumPy buffer of each input that an
   // output is written into (never copied; it must be writeable and C-contiguous).
   void prepare(Task* task, const nb::handle* inputs, size_t n, bool trust, bool copy_writable, nb::handle* donated);
@@ -113,7 +115,6 @@ class Executable {
   std::vector<char> dyn_out_;
   bool any_dyn_out_ = false;
   bool any_dyn_ = false;  // some input or output has a dynamic dim: sizes known per call
-  nb::object adopt_result(size_t j, const std::vector<int64_t>& slot) const;
   nb::object alloc_failed_placeholder(size_t j) const;
   std::vector<nb::object> out_shapes_, out_dtypes_;
   std::vector<std::vector<int64_t>> out_descs_;  // canonical descriptors, data pointer unset

@@ -47,10 +47,11 @@ NB_MODULE(_native, m) {
            "Wait for the call that computes this array; raise its error, if any. Returns self.")
       .def("numpy", &Array::numpy, "The data as a NumPy array (waits; no copy).")
       .def("is_ready", &Array::is_ready, "True once the call that computes this array has finished.")
-      .def_prop_ro("shape", [](const Array& a) { return a.buffer().attr("shape"); })
+      // a result of dynamic shape: waits for its producer (and raises its error)
+      .def_prop_ro("shape", [](const Array& a) { return (a.shape_pending() ? a.numpy() : a.buffer()).attr("shape"); })
       .def_prop_ro("dtype", [](const Array& a) { return a.buffer().attr("dtype"); })
       .def_prop_ro("ndim", [](const Array& a) { return a.buffer().attr("ndim"); })
-      .def_prop_ro("size", [](const Array& a) { return a.buffer().attr("size"); })
+      .def_prop_ro("size", [](const Array& a) { return (a.shape_pending() ? a.numpy() : a.buffer()).attr("size"); })
       .def_prop_ro("device", &Array::device);
 
   nb::class_<Executable>(m, "Executable")

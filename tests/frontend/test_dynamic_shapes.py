@@ -132,10 +132,11 @@ def test_a_shape_mismatch_fails_the_call_naming_op_shapes_and_line():
     assert f(np.ones((2, 3)), np.ones((3, 4))).shape == (2, 4)
     with pytest.raises(ValueError, match=rf"tn.matmul: contracted dims differ \(5 vs 3\).*float64\[\?, \?\].*"
                                          rf"test_dynamic_shapes.py:{line}"):
-        f(np.ones((2, 5)), np.ones((3, 4)))
+        np.asarray(f(np.ones((2, 5)), np.ones((3, 4))))  # calls are asynchronous: at the read
     g = th.jit(lambda x, y: x * y, dynamic_shapes=True)
+    bad = g(np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match=r"operand shapes differ along axis 0 \(3 vs 4\)"):
-        g(np.ones(3), np.ones(4))
+        bad.shape  # noqa: B018  (the shape of a dynamic result waits for the call: its error)
     assert g(np.ones(4), np.ones(4)).shape == (4,)  # the function still works after a failure
 
 
@@ -145,3 +146,19 @@ def test_a_dynamic_dim_meeting_a_static_one_is_checked():
     assert_close(f(np.ones(3)), 1 + w, 0)
     with pytest.raises(ValueError, match=r"dim 0 of a tensor of shape \(\?,\) is 4, where 3 is required"):
         np.asarray(f(np.ones(4)))  # a static result: the call is queued, the error comes at the read
+
+
+def test_dynamic_results_are_asynchronous():
+    # a queued call (not small) returns at once; the result's shape waits for it, and a
+    # pending result feeds the next call without a round trip through Python
+    f = th.jit(lambda x: th.tanh(x) * 2.0, dynamic_shapes=True)
+    g = th.jit(lambda x: x.sum(axis=0), dynamic_shapes=True)
+    x = np.random.default_rng(4).standard_normal((400, 300))
+    a = f(x)
+    b = g(a)
+    assert a.ndim == 2 and a.dtype == np.float64  # known without waiting
+    assert a.shape == (400, 300)
+    assert_close(b, (np.tanh(x) * 2).sum(0), 1e-9)
+    for n in range(2, 60):  # results never read: their buffers are freed with them
+        f(np.ones((n, 300)))
+    assert f.cache_size == 1 and g.cache_size == 1
