@@ -24,18 +24,13 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, tensor
 
+from .. import lax
 from ..checks import VALUE_ERROR, emit_check
 from ..lowering import LowerCall, at_line, dim_value, result_type
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
 _I64 = np.dtype(np.int64)
-
-
-def _tn(name: str, operands: Sequence[ir.Value], **attrs) -> ir.Value:
-    from ..builder import emit1  # builder imports registry; ops register at import
-
-    return emit1(name, operands, attrs)
 
 
 def shape_attr(shape: Sequence[int | None]) -> tuple[int, ...]:
@@ -125,11 +120,11 @@ def _ensure_lower(call: LowerCall) -> list[ir.Value]:
 @ensure_shape.def_jvp
 def _ensure_jvp(primals, tangents, outs, shape):
     (t,) = tangents
-    return [None if t is None else _tn("tn.ensure_shape", [t], shape=shape)]
+    return [None if t is None else lax.emit("tn.ensure_shape", [t], shape=shape)]
 
 
 @ensure_shape.def_transpose
 def _ensure_transpose(cts, primals, shape):
     (ct,) = cts
-    return [None if ct is None else _tn("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
+    return [None if ct is None else lax.emit("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
 
