@@ -15,6 +15,7 @@ from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values
 
 from . import numpy_api as tnp
 from .api import jit
+from .np_base import refine
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
@@ -112,8 +113,13 @@ def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequenc
     out = []
     for like, v in zip(likes, values):
         t = tnp.astype(tnp.as_tensor(v), like.dtype)
-        if t.shape != like.shape:
+        if len(t.shape) != len(like.shape) or any(a != b and a is not None and b is not None
+                                                  for a, b in zip(t.shape, like.shape)):
             raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+        if t.shape != like.shape:  # dynamic dims on either side: equal when the code runs (checked)
+            t = refine(t, like.shape)
+            if t.shape != like.shape:
+                t = Tensor(emit1("tn.ensure_shape", [t.value], {"shape": tuple(-1 if n is None else n for n in like.shape)}))
         out.append(t)
     return out
 

@@ -100,8 +100,12 @@ def broadcast_to(x: Any, shape: Sequence[Any]) -> Tensor:
     """np.broadcast_to; a dim of `shape` may be a traced int scalar (a dynamic size)."""
     x = as_tensor(x)
     shape = tuple(s if isinstance(s, Value) or s is None else int(s) for s in shape)
-    if x.shape == shape:
+    if not any(isinstance(s, Value) for s in shape) and x.shape == shape:
         return x
+    lead = len(shape) - x.ndim
+    if None in x.shape and lead >= 0:  # a dynamic dim broadcast to a static size: checked at run time
+        x = refine(x, tuple(n if isinstance(n, int) and x.shape[i] is None and n != 1 else None
+                            for i, n in enumerate(shape[lead:])))
     return Tensor(tn_lax.broadcast_to(x, shape).value, weak=x.weak)
 
 
@@ -342,7 +346,10 @@ def where(cond, a=None, b=None):
     ta = as_tensor(a, dt) if not isinstance(a, Tensor) else astype(a, dt)
     tb = as_tensor(b, dt) if not isinstance(b, Tensor) else astype(b, dt)
     shape = _broadcast_shape("where", [c.shape, ta.shape, tb.shape])
-    c, ta, tb = (broadcast_to(t, shape) for t in (c, ta, tb))
+    if None in shape or any(None in t.shape for t in (c, ta, tb)):
+        c, ta, tb = _broadcast_dynamic([c, ta, tb], shape)
+    else:
+        c, ta, tb = (broadcast_to(t, shape) for t in (c, ta, tb))
     return Tensor(emit1("tn.where", [c.value, ta.value, tb.value]), weak=_all_weak([a, b]))
 
 
@@ -358,19 +365,19 @@ def clip(x, lo=None, hi=None):
 def zeros_like(x, dtype=None):
     x = as_tensor(x)
     dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.zeros((), dt)), x.shape)
+    return broadcast_to(constant(np.zeros((), dt)), tn_lax.shape_of(x))
 
 
 def ones_like(x, dtype=None):
     x = as_tensor(x)
     dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.ones((), dt)), x.shape)
+    return broadcast_to(constant(np.ones((), dt)), tn_lax.shape_of(x))
 
 
 def full_like(x, fill_value, dtype=None):
     x = as_tensor(x)
     dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.asarray(fill_value, dt)), x.shape)
+    return broadcast_to(constant(np.asarray(fill_value, dt)), tn_lax.shape_of(x))
 
 
 true_divide = divide

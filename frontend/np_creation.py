@@ -15,7 +15,7 @@ import numpy as np
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.types import check_dtype
 
-from .np_base import as_tensor, astype, broadcast_to, constant, floor, where
+from .np_base import as_tensor, astype, broadcast_to, constant, floor, maximum, where
 from .tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "empty", "arange", "linspace", "eye", "identity",
@@ -31,10 +31,23 @@ def _static(name: str, *values: Any) -> None:
                             f"tensor (mark the argument static with static_argnums) at {describe_location()}")
 
 
-def _shape(name: str, shape: Shape) -> tuple[int, ...]:
-    _static(name, shape)
+def _traced_size(name: str, n: Tensor) -> Tensor:
+    """A traced size (an int scalar, e.g. `th.shape(x)[0]`) as int64, negative clamped to 0."""
+    if n.ndim != 0 or n.dtype.kind not in "iu":
+        raise TypeError(f"{name}: a traced size must be an int scalar, got {n.dtype.name}{list(n.shape)} "
+                        f"at {describe_location()}")
+    return maximum(astype(n, np.int64), 0)
+
+
+def _shape(name: str, shape: Shape) -> tuple[Any, ...]:
+    """Static ints, or traced int scalars for dynamic sizes (docs/dynamic-shapes-ops.md)."""
+    if isinstance(shape, Tensor):
+        if shape.ndim == 0:
+            return (_traced_size(name, shape),)
+        _static(name, shape)
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    _static(name, *dims)
+    if any(isinstance(n, Tensor) for n in dims):
+        return tuple(_traced_size(name, n) if isinstance(n, Tensor) else _shape(name, n)[0] for n in dims)
     try:
         out = tuple(operator.index(n) for n in dims)
     except TypeError:
@@ -44,10 +57,13 @@ def _shape(name: str, shape: Shape) -> tuple[int, ...]:
     return out
 
 
-def iota(shape: Sequence[int], dimension: int, dtype: Any) -> Tensor:
-    """The index along `dimension`, broadcast over `shape` (the `tn.iota` op)."""
-    attrs = {"shape": tuple(shape), "dimension": int(dimension), "dtype": check_dtype(dtype)}
-    return Tensor(emit1("tn.iota", [], attrs))
+def iota(shape: Sequence[Any], dimension: int, dtype: Any) -> Tensor:
+    """The index along `dimension`, broadcast over `shape` (the `tn.iota` op); a dim may be a
+    traced int64 scalar (a dynamic size)."""
+    dims = [n for n in shape if isinstance(n, Tensor)]
+    attrs = {"shape": tuple(-1 if isinstance(n, Tensor) else int(n) for n in shape),
+             "dimension": int(dimension), "dtype": check_dtype(dtype)}
+    return Tensor(emit1("tn.iota", [d.value for d in dims], attrs))
 
 
 def _dtype(dtype: Any) -> np.dtype:
@@ -96,9 +112,11 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Te
     dtype, and delta is their difference in that dtype; without `dtype` the result is int64,
     or float64 when any argument is a float.
     """
-    _static("arange", start, stop, step)
     if stop is None:
         start, stop = 0, start
+    if isinstance(start, Tensor) or isinstance(stop, Tensor):
+        return _traced_arange(start, stop, step, dtype)
+    _static("arange", start, stop, step)
     if step == 0:
         raise ValueError(f"arange: step must not be zero at {describe_location()}")
     if dtype is None:
@@ -116,6 +134,27 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Te
     if delta != 1:
         out = out * _scalar(delta, dt)
     return out + _scalar(b0, dt) if b0 != 0 else out
+
+
+def _traced_arange(start: Any, stop: Any, step: Any, dtype: Any) -> Tensor:
+    """arange with traced int bounds (`th.arange(n)`, n = th.shape(x)[0]): one compile serves
+    every n. The step stays a static int; the length is max(0, ceil((stop - start) / step))."""
+    _static("arange", step)
+    for v in (start, stop):
+        if isinstance(v, Tensor) and (v.ndim != 0 or v.dtype.kind not in "iu"):
+            raise TypeError(f"arange: traced bounds must be int scalars, got {v.dtype.name}{list(v.shape)} "
+                            f"at {describe_location()}")
+        if not isinstance(v, (Tensor, int, np.integer)):
+            raise TypeError(f"arange: with a traced bound the other must be an int, got {v!r} at {describe_location()}")
+    step = operator.index(step)
+    if step == 0:
+        raise ValueError(f"arange: step must not be zero at {describe_location()}")
+    dt = np.dtype(np.int64) if dtype is None else check_dtype(dtype)
+    lo, hi = astype(as_tensor(start), np.int64), astype(as_tensor(stop), np.int64)
+    span = hi - lo if step > 0 else lo - hi
+    n = (span + (abs(step) - 1)) // abs(step)
+    out = iota((_traced_size("arange", n),), 0, np.int64) * step + lo
+    return astype(out, dt)
 
 
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None) -> Tensor:

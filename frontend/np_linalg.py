@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
@@ -76,6 +77,13 @@ def _matmul(name: str, a: Tensor, b: Tensor) -> Tensor:
     a, b, dt = _prepare(a, b)
     a2 = _reshape(a, (1, ka)) if a.ndim == 1 else a
     b2 = _reshape(b, (kb, 1)) if b.ndim == 1 else b
+    if b2.ndim == 2 and a2.ndim > 2 and None in a2.shape:
+        # the same fold with dynamic dims: the sizes are read when the code runs
+        k = tn_lax.dim(a2, a2.ndim - 1)
+        out = _mm(np_shape.reshape(a2, (-1, k)), b2)
+        lead = tn_lax.shape_of(a)[:-1]
+        tail = (tn_lax.dim(b2, 1),) if b.ndim >= 2 else ()
+        return _finish(np_shape.reshape(out, lead + tail), dt)
     if b2.ndim == 2 and a2.ndim > 2:
         # (batch..., m, k) x (k, n): fold the batch into m, one 2-D product (BLAS-friendly)
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))

@@ -12,18 +12,33 @@ import operator
 from typing import Any, Sequence
 
 import numpy as np
+from mlir import ir
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.registry import ShapeError
 
-from .np_base import as_tensor, astype, broadcast_to, clip, constant, result_type, where
+from .np_base import as_tensor, astype, broadcast_to, clip, constant, refine, result_type, where
 from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "ravel", "flip",
-    "concatenate", "stack", "hstack", "vstack", "take", "take_along_axis", "getitem",
+    "concatenate", "stack", "hstack", "vstack", "take", "take_along_axis", "getitem", "shape",
 ]
+
+
+def shape(x: Any) -> tuple[Any, ...]:
+    """np.shape, with each dynamic dim as a traced int64 scalar (`tn.dim`) instead of an int.
+
+    Under `th.jit(f, dynamic_shapes=True)` `x.shape` reports what is known while tracing (None
+    for a dynamic dim, as the tensor's type does); `th.shape(x)[i]` is the size itself, which
+    the creation functions, `reshape` and `arange` accept (`th.zeros((th.shape(x)[0], 3))`),
+    so one compile serves every size (docs/dynamic-shapes-ops.md)."""
+    if not isinstance(x, Tensor):
+        return np.shape(x)
+    return tuple(n if isinstance(n, int) else Tensor(n.value) for n in tn_lax.shape_of(x))
 
 AxisError = np.exceptions.AxisError
 
@@ -101,9 +116,13 @@ def _traced_slice(s: slice, n: int, axis: int) -> tuple[Any, Any, int, int] | No
     if step == 0:
         raise ValueError(f"getitem: slice step cannot be zero {_at()}")
     k = None if start is None or stop is None else slice_length(start, stop, step)
+    if k is None and n is None:  # a dynamic dim: the length too is known when the code runs
+        start = (0 if step > 0 else _FAR) if start is None else start
+        stop = (_FAR if step > 0 else -_FAR) if stop is None else stop
+        return start, stop, step, None
     if k is None:
         raise length_error(s)
-    if k > 0 and abs(step) * (k - 1) + 1 > n:
+    if k > 0 and n is not None and abs(step) * (k - 1) + 1 > n:
         raise IndexError(f"getitem: the slice {s} along axis {axis} always selects {k} elements "
                          f"(stop - start is a constant), more than the dimension of size {n} holds {_at()}")
     return start, stop, step, k
@@ -158,6 +177,8 @@ def reshape(x: Any, shape: Any, order: str = "C") -> Tensor:
     x = as_tensor(x)
     if order != "C":
         raise NotImplementedError(f"reshape: only order='C' is supported, got {order!r} {_at()}")
+    if None in x.shape or _has_traced_dims(shape):
+        return _reshape_dynamic(x, shape)
     target = _shape_tuple("reshape", shape)
     if target.count(-1) > 1 or any(n < -1 for n in target):
         raise ValueError(f"reshape: invalid shape {target} (one -1 at most, no other negatives) {_at()}")
@@ -173,6 +194,82 @@ def reshape(x: Any, shape: Any, order: str = "C") -> Tensor:
     if target == x.shape:
         return x
     return _op("tn.reshape", [x], x.weak, shape=target)
+
+
+def _has_traced_dims(shape: Any) -> bool:
+    return isinstance(shape, (tuple, list)) and any(isinstance(n, Value) or n is None for n in shape) \
+        or isinstance(shape, Value)
+
+
+def _reshape_dynamic(x: Tensor, shape: Any) -> Tensor:
+    """reshape with dynamic dims (docs/dynamic-shapes.md). A target dim is an int, -1 (the
+    rest), a traced int scalar (`th.shape(x)[0]`) or None: the next dynamic dim of x, in
+    order (what x.shape holds for it: `x.reshape(x.shape[:1] + (1,) + x.shape[1:])` keeps
+    x's dims). The element counts are compared when the code runs (tn.reshape's check)."""
+    entries = list(shape) if isinstance(shape, (tuple, list)) else [shape]
+    own = iter(tn_lax.dim(x, d) for d, n in enumerate(x.shape) if n is None)
+    dims: list[Any] = []
+    for n in entries:
+        if n is None:
+            n = next(own, None)
+            if n is None:
+                raise ValueError(f"reshape: the target {tuple(shape)} has more None dims than x "
+                                 f"(shape {x.shape}) has dynamic dims {_at()}")
+        elif isinstance(n, Value):
+            if n.shape != () or n.dtype.kind not in "iu":
+                raise TypeError(f"reshape: a traced size must be an int scalar, got {n.spec} {_at()}")
+            n = tn_lax.convert(n, np.int64)
+        else:
+            n = operator.index(n)
+            if n < -1:
+                raise ValueError(f"reshape: invalid shape {tuple(shape)} (negative dims) {_at()}")
+        dims.append(n)
+    if sum(1 for n in dims if isinstance(n, int) and n == -1) > 1:
+        raise ValueError(f"reshape: invalid shape {tuple(shape)} (one -1 at most) {_at()}")
+    if any(isinstance(n, int) and n == -1 for n in dims):
+        total: Any = 1
+        for n in tn_lax.shape_of(x):
+            total = total * n if isinstance(total, int) and isinstance(n, int) else _times(total, n)
+        known: Any = 1
+        for n in dims:
+            if not (isinstance(n, int) and n == -1):
+                known = known * n if isinstance(known, int) and isinstance(n, int) else _times(known, n)
+        if isinstance(known, int) and known == 0:
+            raise ShapeError(f"reshape: cannot infer -1 in {tuple(shape)} with a zero-size dim {_at()}")
+        if isinstance(total, int) and isinstance(known, int):
+            rest: Any = total // known
+        else:
+            # a zero divisor (a traced size of 0) would trap: divide by max(known, 1), and the
+            # element-count check of tn.reshape refuses what does not fit
+            divisor = tn_lax.emit("tn.maximum", [_i64(known), _i64(1)])
+            rest = tn_lax.emit("tn.floor_divide", [_i64(total), divisor])
+        dims = [rest if isinstance(n, int) and n == -1 else n for n in dims]
+    if all(isinstance(n, int) for n in dims) and None not in x.shape:
+        return reshape(x, tuple(dims))
+    if [n if isinstance(n, int) else None for n in dims] == list(x.shape) and _same_dims(x, dims):
+        return x
+    return Tensor(tn_lax.reshape(x, dims).value, weak=x.weak)
+
+
+def _i64(n: Any) -> Any:
+    return tn_lax.constant(np.asarray(n, np.int64)) if isinstance(n, int) else n
+
+
+def _times(a: Any, b: Any) -> Any:
+    return tn_lax.emit("tn.mul", [_i64(a), _i64(b)])
+
+
+def _same_dims(x: Tensor, dims: list[Any]) -> bool:
+    """dims are x's own dims (each dynamic one a tn.dim of x along the same axis)."""
+    for d, n in enumerate(dims):
+        if isinstance(n, int):
+            continue
+        owner = n.value.owner
+        op = getattr(owner, "operation", owner)
+        if not (isinstance(op, ir.Operation) and op.name == "tn.dim" and op.operands[0] == x.value
+                and ir.IntegerAttr(op.attributes["axis"]).value == d):
+            return False
+    return True
 
 
 def ravel(x: Any, order: str = "C") -> Tensor:
@@ -246,6 +343,8 @@ def flip(x: Any, axis: Any = None) -> Tensor:
     """np.flip: reverse the order of elements along `axis` (all axes when None)."""
     x = as_tensor(x)
     axes = range(x.ndim) if axis is None else _axes("flip", axis, x.ndim, x.shape)
+    if None in x.shape:
+        return getitem(x, tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(x.ndim)))
     starts, steps = [0] * x.ndim, [1] * x.ndim
     for a in axes:
         if x.shape[a] > 1:
@@ -268,10 +367,14 @@ def concatenate(xs: Sequence[Any], axis: Any = 0, dtype: Any = None) -> Tensor:
                          f"(shapes {[t.shape for t in ts]}) {_at()}")
     a = _axis("concatenate", axis, ts[0].ndim, ts[0].shape)
     for t in ts[1:]:
-        if t.ndim != ts[0].ndim or any(p != q for d, (p, q) in enumerate(zip(t.shape, ts[0].shape)) if d != a):
+        if t.ndim != ts[0].ndim or any(p != q for d, (p, q) in enumerate(zip(t.shape, ts[0].shape))
+                                       if d != a and p is not None and q is not None):
             raise ShapeError(f"concatenate: shapes {[u.shape for u in ts]} must match except along "
                              f"axis {a} {_at()}")
-    pieces = [t for t in ts if t.shape[a] > 0] or ts[:1]  # empty pieces add nothing
+    if any(None in t.shape for t in ts):  # a dynamic dim meeting a static one: checked at run time
+        known = [next((t.shape[d] for t in ts if t.shape[d] is not None), None) for d in range(ts[0].ndim)]
+        ts = [refine(t, tuple(None if d == a else n for d, n in enumerate(known))) for t in ts]
+    pieces = [t for t in ts if t.shape[a] is None or t.shape[a] > 0] or ts[:1]  # empty pieces add nothing
     return Tensor(_join(pieces, a).value)
 
 
@@ -442,6 +545,32 @@ def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool])
     return take(flat_rows, linear, axis=0), shape
 
 
+_FAR = 2**62  # a bound past either end of any dim: Python's slice rules clamp it
+
+
+def _bounds_entry(kind: str, value: Any, n: int | None, axis: int,
+                  shape: tuple) -> tuple[int, int, int, int | None] | None:
+    """A static slice or int index of a tensor with dynamic dims as (start, stop, step, length)
+    for tn.dynamic_slice (length None: dynamic, Python's rules at run time); None for `:`."""
+    if kind == "int":
+        if n is not None and not -n <= value < n:
+            raise IndexError(f"getitem: index {value} is out of bounds for axis {axis} with size "
+                             f"{n} (tensor shape {shape}) {_at()}")
+        stop = _FAR if value == -1 else value + 1
+        return value, stop, 1, 1  # a dynamic dim checks the length 1 (in range) at run time
+    step = 1 if value.step is None else operator.index(value.step)
+    if step == 0:
+        raise ValueError(f"getitem: slice step cannot be zero {_at()}")
+    if value.start is None and value.stop is None and step == 1:
+        return None
+    if n is not None:
+        start, size, step = _slice_params(value, n)
+        return start, start + step * size, step, size
+    start = (0 if step > 0 else _FAR) if value.start is None else operator.index(value.start)
+    stop = (_FAR if step > 0 else -_FAR) if value.stop is None else operator.index(value.stop)
+    return start, stop, step, None
+
+
 def getitem(x: Any, idx: Any) -> Tensor:
     """x[idx]: ints, slices (any step), None, Ellipsis, and integer arrays or traced int
     tensors (a 0-d traced int indexes dynamically; several arrays broadcast together, as in
@@ -454,13 +583,24 @@ def getitem(x: Any, idx: Any) -> Tensor:
     adv_positions, adv = [], None
     arrays: list[tuple[int, Tensor]] = []
     traced: list[bool] = []
-    dynamic: dict[int, tuple[Any, Any, int, int]] = {}
+    dynamic: dict[int, tuple[Any, Any, int, int | None]] = {}
+    has_dynamic = None in x.shape  # then every slice goes through tn.dynamic_slice
     d = 0
     for kind, value, pos in items:
         if kind == "none":
             layout.append(("new", 0))
             continue
         n = x.shape[d]
+        if has_dynamic and kind in ("slice", "int") and not (kind == "slice" and _has_tensor(value)):
+            entry = _bounds_entry(kind, value, n, d, x.shape)
+            if entry is not None:
+                dynamic[d] = entry
+            if kind == "slice":
+                layout.append(("dim", d))
+            else:
+                adv_positions.append(pos)
+            d += 1
+            continue
         if kind == "slice":
             dyn = _traced_slice(value, n, d) if _has_tensor(value) else None
             if dyn is None:
@@ -487,7 +627,8 @@ def getitem(x: Any, idx: Any) -> Tensor:
         y = dynamic_slice(x, dynamic)
         for a, (_, _, _, k) in dynamic.items():
             sizes[a] = k
-    y = _slice(y, starts, sizes, steps)
+    if not has_dynamic:
+        y = _slice(y, starts, sizes, steps)
     if len(arrays) > 1:
         g, bshape = _gather_arrays(y, arrays, traced)
         adjacent = max(adv_positions) - min(adv_positions) + 1 == len(adv_positions)

@@ -135,10 +135,13 @@ def _vector(bounds: list[Any]) -> Tensor:
 
 def dynamic_slice(x: Tensor, dims: dict[int, tuple[Any, Any, int, int]]) -> Tensor:
     """x sliced along `dims` ({axis: (start, stop, step, length)}, bounds ints or traced
-    int64 Tensors); the other axes whole."""
+    int64 Tensors, length None where it is dynamic: Python's rules at run time); the other
+    axes whole."""
+    far = 2**62  # past the end of a dynamic dim: clamped to it at run time
     starts = [dims[d][0] if d in dims else 0 for d in range(x.ndim)]
-    stops = [dims[d][1] if d in dims else x.shape[d] for d in range(x.ndim)]
+    stops = [dims[d][1] if d in dims else (far if x.shape[d] is None else x.shape[d]) for d in range(x.ndim)]
     sizes = tuple(dims[d][3] if d in dims else x.shape[d] for d in range(x.ndim))
+    sizes = tuple(-1 if k is None else k for k in sizes)  # -1: a dynamic length
     steps = tuple(dims[d][2] if d in dims else 1 for d in range(x.ndim))
     out = emit1("tn.dynamic_slice", [x.value, _vector(starts).value, _vector(stops).value],
                 {"sizes": sizes, "steps": steps})

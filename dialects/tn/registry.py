@@ -327,6 +327,8 @@ class Linear:
         """The shape with each dynamic dim as an int64 scalar Value (`tn.dim` of `like`)."""
         if None not in self.shape:
             return tuple(self.shape)
+        if isinstance(self.like, tuple):  # the dims themselves (an intermediate of a jvp rule)
+            return self.like
         if self.like is None:
             raise ShapeError(f"the sizes of a linear operand of shape {self.shape} are unknown")
         from . import lax  # lax imports this module

@@ -9,7 +9,7 @@ grad, jit of grad and Theano's `T.grad` on a symbolic graph all use these two fu
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from mlir import ir
@@ -182,7 +182,7 @@ def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     out_tangents = jvp_values(outputs, inputs, seeds, linearize=True, stop=stop, cut=cut,
                               primal_of=primal_of)
     linear = {s for s in seeds if s is not None}
-    linear_ops = linear_ops_of(block, linear)
+    linear_ops = linear_ops_of(block, linear, primal_of)
     cts: dict[ir.Value, Value] = {}
     for t, ct in zip(out_tangents, cotangents):
         if t is not None and ct is not None:
@@ -200,15 +200,35 @@ def vjp_values(outputs: Sequence[ir.Value], inputs: Sequence[ir.Value],
     return grads
 
 
-def linear_ops_of(block: ir.Block, linear: set) -> list:
+def linear_ops_of(block: ir.Block, linear: set, primal_of: dict | None = None) -> list:
     """Ops of `block` that read (operands or captured) a value of `linear`, in order; their
-    results join `linear` (the set is updated)."""
+    results join `linear` (the set is updated). With `primal_of`, a `tn.dim` of a linear
+    value (a literal's size in a jvp rule: `t * 2`) reads the same dim from a primal
+    instead: a size is not linear in the tangent, and the transpose needs it."""
     out = []
-    for op in block.operations:
+    for op in list(block.operations):
+        if primal_of is not None and op.operation.name == "tn.dim" and op.operands[0] in linear \
+                and _dim_from_primal(op, primal_of, linear):
+            continue
         if any(v in linear for v in reads(op)):
             out.append(op)
             linear.update(op.results)
     return out
+
+
+def _dim_from_primal(op, primal_of: dict, linear: set) -> bool:
+    """Replace `tn.dim(t)` of a linear t by the dim of t's primal; False when unknown."""
+    from theanir.dialects.tn import lax
+
+    with ir.InsertionPoint(op), op.location:
+        sizes = _sizes_of(op.operands[0], primal_of, linear, 0)
+        if sizes is None:
+            return False
+        n = sizes[ir.IntegerAttr(op.attributes["axis"]).value]
+        value = n.value if isinstance(n, Value) else lax.constant(np.asarray(n, np.int64)).value
+    op.results[0].replace_all_uses_with(value)
+    op.operation.erase()
+    return True
 
 
 def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict | None = None) -> None:
@@ -235,7 +255,7 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict 
             raise DifferentiationError(
                 f"{name} at {describe_location(op.location)} has no transpose rule: reverse mode "
                 f"through it is not supported yet")
-        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype, _like(v, primal_of)) if v in linear
+        slots = [Linear(spec_of_value(v).shape, spec_of_value(v).dtype, _like(v, primal_of, linear)) if v in linear
                  else Value(v) for v in op.operands]
         with location_override(op.location):
             in_cts = opdef.transpose(out_cts, slots, **opdef.decode_attrs(op.operation))
@@ -244,12 +264,56 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict 
                 _accumulate(cts, v, c)
 
 
-def _like(v: ir.Value, primal_of: dict | None) -> Value | None:
-    """A value with the dims of linear value `v` (its primal), when `v` has dynamic dims."""
+def _like(v: ir.Value, primal_of: dict | None, linear: Any = ()) -> Value | tuple | None:
+    """A value with the dims of linear value `v` (its primal), when `v` has dynamic dims; for
+    an intermediate of a jvp rule (no primal), its dims as a tuple (`_sizes_of`)."""
     if spec_of_value(v).is_static or primal_of is None:
         return None
     p = primal_of.get(v)
-    return None if p is None else Value(p)
+    if p is not None:
+        return Value(p)
+    return _sizes_of(v, primal_of, linear, 0)
+
+
+_SAME_DIMS_DEPTH = 64  # how far _sizes_of follows a chain of linear values
+
+
+def _sizes_of(v: ir.Value, primal_of: dict, linear: Any, depth: int) -> tuple | None:
+    """The dims of `v` (ints and int64 scalar Values read from primal values), following the
+    ops of a jvp rule back to a primal: an operand with the same dims pattern (elementwise
+    ops), a reduction's operand, or the sizes a broadcast_to/reshape was given. None when
+    no rule applies (the transpose rule then reports the unknown sizes)."""
+    from theanir.dialects.tn import lax
+
+    spec = spec_of_value(v)
+    if spec.is_static:
+        return tuple(spec.shape)
+    if v in primal_of:
+        return lax.shape_of(Value(primal_of[v]))
+    if v not in linear and depth > 0:
+        return lax.shape_of(Value(v))
+    owner = v.owner
+    op = getattr(owner, "operation", owner)
+    if depth > _SAME_DIMS_DEPTH or not isinstance(op, ir.Operation):
+        return None
+    name = op.name
+    if name in ("tn.broadcast_to", "tn.reshape"):
+        shape = [int(n) for n in ir.DenseI64ArrayAttr(op.attributes["shape"])]
+        dims = iter(Value(d) for d in list(op.operands)[1:])
+        return tuple(next(dims) if n == -1 else n for n in shape)
+    if name.startswith("tn.reduce_") and "axes" in op.attributes:
+        src = _sizes_of(op.operands[0], primal_of, linear, depth + 1)
+        if src is None:
+            return None
+        axes = {int(a) for a in ir.DenseI64ArrayAttr(op.attributes["axes"])}
+        keep = "keepdims" in op.attributes and ir.BoolAttr(op.attributes["keepdims"]).value
+        return tuple(1 if i in axes else n for i, n in enumerate(src) if keep or i not in axes)
+    for u in op.operands:
+        if tuple(spec_of_value(u).shape) == tuple(spec.shape):
+            found = _sizes_of(u, primal_of, linear, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def erase_unused(ops: Sequence) -> None:

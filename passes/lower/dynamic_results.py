@@ -38,6 +38,9 @@ def _fresh(v: ir.Value) -> ir.Value:
         mt = ir.MemRefType(v.type)
         if op.name == "memref.alloc" and mt == ir.MemRefType.get(list(mt.shape), mt.element_type):
             return v
+    clone = _clone_of(v)
+    if clone is not None:  # the deallocation pipeline's clone of an argument: copy its source
+        v = clone.operands[0]
     mt = ir.MemRefType(v.type)
     idx = ir.IndexType.get()
     dims = [memref.DimOp(v, arith.ConstantOp(idx, i).result).result
@@ -45,6 +48,22 @@ def _fresh(v: ir.Value) -> ir.Value:
     fresh = memref.AllocOp(ir.MemRefType.get(list(mt.shape), mt.element_type), dims, []).result
     memref.CopyOp(v, fresh)
     return fresh
+
+
+def _clone_of(v: ir.Value) -> ir.Operation | None:
+    """The `bufferization.clone` that made `v` (a returned argument), else None: no later pass
+    lowers a clone, and the LLVM translation would fail on it (a crash in emit_object)."""
+    owner = v.owner
+    op = getattr(owner, "operation", owner)
+    if isinstance(op, ir.Operation) and op.name == "bufferization.clone":
+        return op
+    return None
+
+
+def _erase_dead_clones(block: ir.Block) -> None:
+    for op in list(block.operations):
+        if op.operation.name == "bufferization.clone" and not list(op.operation.results[0].uses):
+            op.operation.erase()
 
 
 def dynamic_results(module_op: ir.Operation) -> int:
@@ -73,6 +92,7 @@ def dynamic_results(module_op: ir.Operation) -> int:
                     memref.StoreOp(arith.IndexCastOp(i64, e).result, slot, [arith.ConstantOp(idx, k).result])
             func.ReturnOp([])
         ret.erase()
+        _erase_dead_clones(block)
         fty = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
         f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(list(fty.inputs), []))
         del f.attributes[SLOTS_ATTR]

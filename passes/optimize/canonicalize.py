@@ -318,8 +318,8 @@ def _static_bounds(op: ir.OpView, shape: tuple[int, ...], sizes, steps) -> list[
     """The first positions of a dynamic slice whose bounds are constants and whose Python
     lengths equal its static sizes; None otherwise (a length that differs fails at run time)."""
     starts, stops = constant_value(op.operands[1]), constant_value(op.operands[2])
-    if starts is None or stops is None:
-        return None
+    if starts is None or stops is None or None in shape or -1 in shape or -1 in sizes or None in sizes:
+        return None  # a dynamic dim: the positions are known only when the code runs
     firsts = []
     for n, b, e, k, s in zip(shape, starts, stops, sizes, steps):
         first, got = python_slice(n, int(b), int(e), int(s))

@@ -23,7 +23,7 @@ from mlir import ir
 from mlir.dialects import arith, tensor
 
 from ..checks import VALUE_ERROR, emit_check
-from ..lowering import LowerCall, fill, generic, identity_map, index_cast, linalg_index
+from ..lowering import LowerCall, dim_value, fill, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
@@ -71,16 +71,23 @@ def _check_range_lower(call: LowerCall) -> list[ir.Value]:
     none = ir.AffineMap.get(rank, 0, [])
     big = np.iinfo(np.int64).max
 
+    # the row-major strides of x, as i64 values (dynamic dims read before the loop)
+    strides, stride = [], arith.ConstantOp(i64, 1).result
+    for d in reversed(range(rank)):
+        strides.insert(0, stride)
+        n = spec.shape[d]
+        size = arith.ConstantOp(i64, n).result if n is not None else index_cast(dim_value(x, d), i64)
+        stride = arith.MulIOp(stride, size).result
+
     def body(v: ir.Value, count: ir.Value, first: ir.Value) -> list[ir.Value]:
         ft = v.type
         ok = arith.AndIOp(
             arith.CmpFOp(arith.CmpFPredicate.OGE, v, arith.ConstantOp(ft, float(lo)).result).result,
             arith.CmpFOp(arith.CmpFPredicate.OLE, v, arith.ConstantOp(ft, float(hi)).result).result).result
-        flat, stride = arith.ConstantOp(i64, 0).result, 1
+        flat = arith.ConstantOp(i64, 0).result
         for d in reversed(range(rank)):
-            term = arith.MulIOp(index_cast(linalg_index(d), i64), arith.ConstantOp(i64, stride).result).result
+            term = arith.MulIOp(index_cast(linalg_index(d), i64), strides[d]).result
             flat = arith.AddIOp(flat, term).result
-            stride *= spec.shape[d]
         bad = arith.ExtUIOp(i64, arith.XOrIOp(ok, arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result).result).result
         where = arith.SelectOp(ok, arith.ConstantOp(i64, big).result, flat).result
         return [arith.AddIOp(count, bad).result, arith.MinSIOp(first, where).result]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith
+from mlir.dialects import arith, tensor
 
 from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype, element_type
 
-iota = defop("tn.iota", [], attrs={"shape": "ints", "dimension": "int", "dtype": "dtype"},
-             differentiable=False, doc="The index along `dimension`, broadcast over `shape`.")
+iota = defop("tn.iota", ["dims*"], attrs={"shape": "ints", "dimension": "int", "dtype": "dtype"},
+             differentiable=False, doc="The index along `dimension`, broadcast over `shape`; a -1 "
+                                       "in `shape` is a dynamic dim sized by the next int64 scalar of `dims`.")
+# With a size known only when the code runs (`th.arange(n)` of a traced n):
+#   %i = "tn.iota"(%n) {shape = array<i64: -1>, dimension = 0 : i64, dtype = i64} : (tensor<i64>) -> tensor<?xi64>
 
 
 @iota.def_infer
@@ -26,15 +29,27 @@ def _iota_infer(specs: list[TensorSpec], shape: tuple[int, ...], dimension: int,
     dt = check_dtype(dtype)
     if dt.kind not in "fi":
         raise ShapeError(f"dtype {dt.name} is not accepted (float or int)")
-    if any(n < 0 for n in shape):
-        raise ShapeError(f"shape {tuple(shape)} has a negative dim")
+    if any(n < -1 for n in shape):
+        raise ShapeError(f"shape {tuple(shape)} has a negative dim (-1 only: dynamic)")
+    if len(specs) != list(shape).count(-1) or any(d.shape != () or d.dtype != np.int64 for d in specs):
+        raise ShapeError(f"shape {tuple(shape)} needs one int64 scalar size per -1, got {len(specs)}")
     if not 0 <= dimension < len(shape):
         raise ShapeError(f"dimension {dimension} is out of range for shape {tuple(shape)}")
-    return [TensorSpec(tuple(shape), dt)]
+    return [TensorSpec(tuple(None if n == -1 else n for n in shape), dt)]
+
+
+@iota.def_reify
+def _iota_reify(call: LowerCall) -> list[list]:
+    idx = ir.IndexType.get()
+    sizes = iter(call.operands)
+    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n == -1 else n
+             for n in call.attrs["shape"]]]
 
 
 @iota.def_reference
-def _iota_reference(shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> np.ndarray:
+def _iota_reference(*dims: np.ndarray, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> np.ndarray:
+    sizes = iter(max(int(d), 0) for d in dims)
+    shape = tuple(next(sizes) if n == -1 else n for n in shape)
     line = np.arange(shape[dimension], dtype=np.int64).astype(dtype)
     view = line.reshape([-1 if i == dimension else 1 for i in range(len(shape))])
     return np.broadcast_to(view, shape).copy()
@@ -59,4 +74,4 @@ def _iota_lower(call: LowerCall) -> list[ir.Value]:
 
 @iota.def_jvp
 def _iota_jvp(primals, tangents, outs, shape, dimension, dtype):
-    return [None]  # no operands: the result is a constant
+    return [None]  # the sizes are integers: the result is a constant

@@ -84,7 +84,8 @@ def _print_lower(call: LowerCall) -> list[ir.Value]:
     i64, idx = ir.IntegerType.get_signless(64), ir.IndexType.get()
     elt = storage_element_type(spec.dtype)
     layout = ir.Attribute.parse(f"strided<[{', '.join(['?'] * rank)}], offset: ?>")
-    buf_t = ir.MemRefType.get(list(spec.shape), elt, layout)
+    dyn = ir.ShapedType.get_dynamic_size()
+    buf_t = ir.MemRefType.get([dyn if n is None else n for n in spec.shape], elt, layout)
     buf = ir.Operation.create("bufferization.to_buffer", results=[buf_t], operands=[x],
                               attributes={"read_only": ir.UnitAttr.get()}).results[0]
     meta = ir.Operation.create(

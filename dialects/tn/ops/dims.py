@@ -33,11 +33,6 @@ from ..types import TensorSpec
 _I64 = np.dtype(np.int64)
 
 
-def _tn(name: str, operands: Sequence[object], **attrs):
-    """Emit `name` on lax Values from inside a jvp/transpose rule; returns one Value."""
-    return lax.emit(name, operands, **attrs)
-
-
 def shape_attr(shape: Sequence[int | None]) -> tuple[int, ...]:
     """A shape with None dims as the `ints` attribute spelling (-1 = dynamic)."""
     return tuple(-1 if n is None else int(n) for n in shape)
@@ -125,11 +120,11 @@ def _ensure_lower(call: LowerCall) -> list[ir.Value]:
 @ensure_shape.def_jvp
 def _ensure_jvp(primals, tangents, outs, shape):
     (t,) = tangents
-    return [None if t is None else _tn("tn.ensure_shape", [t], shape=shape)]
+    return [None if t is None else lax.emit("tn.ensure_shape", [t], shape=shape)]
 
 
 @ensure_shape.def_transpose
 def _ensure_transpose(cts, primals, shape):
     (ct,) = cts
-    return [None if ct is None else _tn("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
+    return [None if ct is None else lax.emit("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
 

@@ -29,7 +29,7 @@ from mlir.dialects import arith, tensor
 
 from .. import lax
 from ..checks import INDEX_ERROR, emit_check
-from ..lowering import LowerCall, empty, fill, result_type
+from ..lowering import LowerCall, dim_value, empty, fill, result_type
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 from .shape import _reversed_dims
@@ -49,9 +49,10 @@ def _check_bounds_specs(shape: Sequence[int], starts: TensorSpec, stops: TensorS
     if not len(sizes) == len(steps) == rank:
         raise ShapeError(f"sizes {tuple(sizes)} and steps {tuple(steps)} need one entry per dimension of {tuple(shape)}")
     for d, (n, k, s) in enumerate(zip(shape, sizes, steps)):
-        if s == 0 or k < 0:
-            raise ShapeError(f"dimension {d}: step must be nonzero and size >= 0, got step {s}, size {k}")
-        if k > 0 and abs(s) * (k - 1) + 1 > n:
+        k = -1 if k is None else k
+        if s == 0 or k < -1:
+            raise ShapeError(f"dimension {d}: step must be nonzero and size >= 0 (-1: dynamic), got step {s}, size {k}")
+        if k > 0 and n is not None and n >= 0 and abs(s) * (k - 1) + 1 > n:
             raise ShapeError(f"dimension {d} of size {n} cannot hold {k} elements at step {s}")
 
 
@@ -81,27 +82,39 @@ def _positions(x_shape, starts, stops, sizes, steps) -> list[np.ndarray]:
     return out
 
 
-def _low_offsets(call: LowerCall, shape: Sequence[int], sizes: Sequence[int], steps: Sequence[int],
-                 starts: ir.Value, stops: ir.Value, what: str) -> list[ir.Value]:
-    """Per dimension: check Python's slice length against the static size (a failed check
-    fails the call) and return the lowest position read, clamped into the dimension."""
+def _shown(shape: Sequence) -> tuple:
+    return tuple("?" if not isinstance(n, int) else n for n in shape)
+
+
+def _low_offsets(call: LowerCall, shape: Sequence, sizes: Sequence, steps: Sequence[int],
+                 starts: ir.Value, stops: ir.Value, what: str,
+                 shown: Sequence[int | None]) -> tuple[list[ir.Value], list[ir.Value]]:
+    """Per dimension: Python's slice length of the bounds; where the slice has a length
+    (`sizes`: an int or an index value) it is checked (a failed check fails the call), where
+    it is None the length is free (a dynamic result dim). Returns the lowest position read
+    per dimension, clamped into the dimension, and the lengths (index values). `shape` holds
+    ints or index values (dynamic dims read at run time); `shown` is the shape for messages."""
     i64, idx = ir.IntegerType.get_signless(64), ir.IndexType.get()
 
     def c(v: int) -> ir.Value:
         return arith.ConstantOp(i64, v).result
 
-    def clamp(v: ir.Value, lo: int, hi: int) -> ir.Value:
-        return arith.MinSIOp(arith.MaxSIOp(v, c(lo)).result, c(hi)).result
+    def wide(v) -> ir.Value:
+        return c(v) if isinstance(v, int) else arith.IndexCastOp(i64, v).result
 
-    def python_bound(v: ir.Value, n: int, s: int) -> ir.Value:
-        lo, hi = (0, n) if s > 0 else (-1, n - 1)
+    def clamp(v: ir.Value, lo: ir.Value, hi: ir.Value) -> ir.Value:
+        return arith.MinSIOp(arith.MaxSIOp(v, lo).result, hi).result
+
+    def python_bound(v: ir.Value, n: ir.Value, s: int) -> ir.Value:
+        lo, hi = (c(0), n) if s > 0 else (c(-1), arith.SubIOp(n, c(1)).result)
         neg = arith.CmpIOp(arith.CmpIPredicate.slt, v, c(0)).result
-        wrapped = arith.MaxSIOp(arith.AddIOp(v, c(n)).result, c(lo)).result
-        return arith.SelectOp(neg, wrapped, arith.MinSIOp(v, c(hi)).result).result
+        wrapped = arith.MaxSIOp(arith.AddIOp(v, n).result, lo).result
+        return arith.SelectOp(neg, wrapped, arith.MinSIOp(v, hi).result).result
 
     # no source line in the text: artifacts are shared by traces that differ only in locations
-    offsets = []
-    for d, (n, k, s) in enumerate(zip(shape, sizes, steps)):
+    offsets, counts = [], []
+    for d, (n_, k, s) in enumerate(zip(shape, sizes, steps)):
+        n = wide(n_)
         b = tensor.ExtractOp(starts, [arith.ConstantOp(idx, d).result]).result
         e = tensor.ExtractOp(stops, [arith.ConstantOp(idx, d).result]).result
         first, last = python_bound(b, n, s), python_bound(e, n, s)
@@ -109,16 +122,35 @@ def _low_offsets(call: LowerCall, shape: Sequence[int], sizes: Sequence[int], st
         # len(range(first, last, s)) = ceil(span / |s|) when span > 0, else 0
         count = arith.DivSIOp(arith.AddIOp(span, c(abs(s) - 1)).result, c(abs(s))).result
         count = arith.MaxSIOp(count, c(0)).result
-        ok = arith.CmpIOp(arith.CmpIPredicate.eq, count, c(k)).result
-        step_text = "" if s == 1 else f":{s}"
-        message = (f"{what}: the slice {{0}}:{{1}}{step_text} along axis {d} of a tensor of shape "
-                   f"{tuple(shape)} selects {{2}} elements, but the compiled slice has the static "
-                   f"length {k}: its bounds must lie within the dimension of size {n}")
-        emit_check(call.op, ok, INDEX_ERROR, message, [b, e, count])
-        low = first if s > 0 else arith.AddIOp(first, c(s * (k - 1))).result
-        hi = max(n - abs(s) * (k - 1) - 1, 0)
-        offsets.append(arith.IndexCastOp(idx, clamp(low, 0, hi)).result)
-    return offsets
+        if k is not None:
+            ok = arith.CmpIOp(arith.CmpIPredicate.eq, count, wide(k)).result
+            step_text = "" if s == 1 else f":{s}"
+            length = k if isinstance(k, int) else "of the tensor written back"
+            message = (f"{what}: the slice {{0}}:{{1}}{step_text} along axis {d} of a tensor of shape "
+                       f"{_shown(shown)} selects {{2}} elements, but the compiled slice has the static "
+                       f"length {length}: its bounds must lie within the dimension of size "
+                       f"{n_ if isinstance(n_, int) else '?'}")
+            emit_check(call.op, ok, INDEX_ERROR, message, [b, e, count])
+            count = wide(k)
+        if isinstance(n_, int) and isinstance(k, int):  # static: the bounds are constants
+            low = first if s > 0 else arith.AddIOp(first, c(s * (k - 1))).result
+            hi = c(max(n_ - abs(s) * (k - 1) - 1, 0))
+        else:
+            steps_before = arith.MaxSIOp(arith.SubIOp(count, c(1)).result, c(0)).result
+            low = first if s > 0 else arith.AddIOp(first, arith.MulIOp(c(s), steps_before).result).result
+            reach = arith.MulIOp(c(abs(s)), steps_before).result
+            hi = arith.MaxSIOp(arith.SubIOp(arith.SubIOp(n, reach).result, c(1)).result, c(0)).result
+        offsets.append(arith.IndexCastOp(idx, clamp(low, c(0), hi)).result)
+        counts.append(arith.IndexCastOp(idx, count).result)
+    return offsets, counts
+
+
+def _dims_of(v: ir.Value, shape: Sequence[int | None]) -> list:
+    return [n if n is not None else dim_value(v, d) for d, n in enumerate(shape)]
+
+
+def _sizes_attr(shape: Sequence[int | None]) -> tuple[int, ...]:
+    return tuple(-1 if n is None else int(n) for n in shape)
 
 
 # ------------------------------------------------------------------ tn.dynamic_slice
@@ -134,11 +166,13 @@ dynamic_slice = defop(
 def _dynamic_slice_infer(specs: list[TensorSpec], sizes, steps) -> list[TensorSpec]:
     x, starts, stops = specs
     _check_bounds_specs(x.shape, starts, stops, sizes, steps)
-    return [TensorSpec(tuple(sizes), x.dtype)]
+    return [TensorSpec(tuple(None if k == -1 else k for k in sizes), x.dtype)]
 
 
 @dynamic_slice.def_reference
 def _dynamic_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, sizes, steps) -> np.ndarray:
+    free = [python_slice(n, b, e, st)[1] for n, b, e, st in zip(x.shape, starts, stops, steps)]
+    sizes = [f if k == -1 else k for f, k in zip(free, sizes)]
     return x[np.ix_(*_positions(x.shape, starts, stops, sizes, steps))]
 
 
@@ -146,12 +180,16 @@ def _dynamic_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarra
 def _dynamic_slice_lower(call: LowerCall) -> list[ir.Value]:
     x_spec = call.in_specs[0]
     x, starts, stops = call.operands
-    sizes, steps = list(call.attrs["sizes"]), list(call.attrs["steps"])
-    offsets = _low_offsets(call, x_spec.shape, sizes, steps, starts, stops, "getitem")
+    sizes = [None if k == -1 else k for k in call.attrs["sizes"]]
+    steps = list(call.attrs["steps"])
+    offsets, counts = _low_offsets(call, _dims_of(x, x_spec.shape), sizes, steps, starts, stops,
+                                   "getitem", x_spec.shape)
     if call.out.size == 0:
         return [empty(call.out)]
     rank = x_spec.ndim
-    slab = tensor.ExtractSliceOp(result_type(call.out), x, offsets, [], [], [_DYN] * rank, sizes,
+    dyn = [n for k, n in zip(sizes, counts) if k is None]
+    slab = tensor.ExtractSliceOp(result_type(call.out), x, offsets, dyn, [], [_DYN] * rank,
+                                 [_DYN if k is None else k for k in sizes],
                                  [abs(s) for s in steps]).result
     neg = [d for d, s in enumerate(steps) if s < 0]
     return [_reversed_dims(slab, call.out, neg) if neg else slab]
@@ -171,28 +209,36 @@ def _dynamic_slice_transpose(cts, primals, sizes, steps):
     if ct is None:
         return [None, None, None]
     x, starts, stops = primals
-    return [lax.emit("tn.dynamic_pad_slice", [ct, starts, stops], steps=steps, shape=tuple(x.shape)),
-            None, None]
+    dims = [n for n in lax.shape_of(x) if not isinstance(n, int)]
+    return [lax.emit("tn.dynamic_pad_slice", [ct, starts, stops, *dims], steps=steps,
+                     shape=_sizes_attr(x.shape)), None, None]
 
 
 # ------------------------------------------------------------------ tn.dynamic_pad_slice
 dynamic_pad_slice = defop(
-    "tn.dynamic_pad_slice", ["x", "starts", "stops"], attrs={"steps": "ints", "shape": "ints"},
+    "tn.dynamic_pad_slice", ["x", "starts", "stops", "dims*"], attrs={"steps": "ints", "shape": "ints"},
     doc="Zeros of `shape` with out[starts:stops:steps] = x (bounds as tn.dynamic_slice's, the "
-        "sizes are x's shape): the transpose of tn.dynamic_slice.",
+        "sizes are x's shape): the transpose of tn.dynamic_slice. A -1 in `shape` is a dynamic "
+        "dim sized by the next int64 scalar of `dims`.",
 )
 
 
 @dynamic_pad_slice.def_infer
 def _dynamic_pad_slice_infer(specs: list[TensorSpec], steps, shape) -> list[TensorSpec]:
-    x, starts, stops = specs
-    _check_bounds_specs(tuple(shape), starts, stops, x.shape, steps)
-    return [TensorSpec(tuple(shape), x.dtype)]
+    x, starts, stops, *dims = specs
+    target = tuple(None if n == -1 else n for n in shape)
+    if len(dims) != target.count(None) or any(d.shape != () or d.dtype != np.int64 for d in dims):
+        raise ShapeError(f"shape {tuple(shape)} needs one int64 scalar size per -1, got {len(dims)}")
+    _check_bounds_specs(target, starts, stops, x.shape, steps)
+    return [TensorSpec(target, x.dtype)]
 
 
 @dynamic_pad_slice.def_reference
-def _dynamic_pad_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, steps, shape) -> np.ndarray:
-    out = np.zeros(tuple(shape), x.dtype)
+def _dynamic_pad_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, *dims: np.ndarray,
+                                 steps, shape) -> np.ndarray:
+    sizes = iter(int(d) for d in dims)
+    shape = tuple(next(sizes) if n == -1 else n for n in shape)
+    out = np.zeros(shape, x.dtype)
     out[np.ix_(*_positions(tuple(shape), starts, stops, x.shape, steps))] = x
     return out
 
@@ -200,18 +246,25 @@ def _dynamic_pad_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.nd
 @dynamic_pad_slice.def_lower
 def _dynamic_pad_slice_lower(call: LowerCall) -> list[ir.Value]:
     x_spec = call.in_specs[0]
-    x, starts, stops = call.operands
-    shape, steps = list(call.attrs["shape"]), list(call.attrs["steps"])
-    offsets = _low_offsets(call, shape, x_spec.shape, steps, starts, stops, "getitem (gradient)")
+    x, starts, stops, *dims = call.operands
+    steps = list(call.attrs["steps"])
+    idx = ir.IndexType.get()
+    sizes = iter(dims)
+    shape = [arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n == -1 else n
+             for n in call.attrs["shape"]]
+    x_dims = _dims_of(x, x_spec.shape)
+    offsets, _ = _low_offsets(call, shape, x_dims, steps, starts, stops, "getitem (gradient)",
+                              call.out.shape)
     if call.out.size == 0:
-        return [empty(call.out)]
-    zeros = fill(call.out, 0)
+        return [empty(call.out, shape)]
+    zeros = fill(call.out, 0, shape)
     if x_spec.size == 0:
         return [zeros]
     neg = [d for d, s in enumerate(steps) if s < 0]
     if neg:
         x = _reversed_dims(x, x_spec, neg)
-    return [tensor.InsertSliceOp(x, zeros, offsets, [], [], [_DYN] * len(shape), list(x_spec.shape),
+    return [tensor.InsertSliceOp(x, zeros, offsets, [n for n in x_dims if not isinstance(n, int)], [],
+                                 [_DYN] * len(shape), [n if isinstance(n, int) else _DYN for n in x_dims],
                                  [abs(s) for s in steps]).result]
 
 
@@ -220,14 +273,14 @@ def _dynamic_pad_slice_jvp(primals, tangents, outs, steps, shape):
     t = tangents[0]
     if t is None or np.dtype(outs[0].dtype).kind != "f":
         return [None]
-    return [lax.emit("tn.dynamic_pad_slice", [t, primals[1], primals[2]], steps=steps, shape=shape)]
+    return [lax.emit("tn.dynamic_pad_slice", [t, *primals[1:]], steps=steps, shape=shape)]
 
 
 @dynamic_pad_slice.def_transpose
 def _dynamic_pad_slice_transpose(cts, primals, steps, shape):
     (ct,) = cts
     if ct is None:
-        return [None, None, None]
-    x, starts, stops = primals
-    return [lax.emit("tn.dynamic_slice", [ct, starts, stops], sizes=tuple(x.shape), steps=steps),
-            None, None]
+        return [None] * len(primals)
+    x, starts, stops = primals[:3]
+    return [lax.emit("tn.dynamic_slice", [ct, starts, stops], sizes=_sizes_attr(x.shape), steps=steps)] \
+        + [None] * (len(primals) - 1)

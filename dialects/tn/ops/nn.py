@@ -89,7 +89,7 @@ def _sum_keep(x, axes: tuple[int, ...]):
 
 def _sum_back(x, axes: tuple[int, ...]):
     """sum(x, axes) broadcast back to x's shape (the softmax family's row sums)."""
-    return lax.broadcast_to(_sum_keep(x, axes), x.shape)
+    return lax.broadcast_to(_sum_keep(x, axes), lax.shape_of(x))
 
 
 # ---------------------------------------------------------------- tn.softmax
@@ -111,7 +111,7 @@ def _softmax_decompose(x, axes):
     # softmax(x) = e / sum(e), e = exp(x - max(x)); rows of -inf entries give 0 there
     if x.size == 0:
         return x
-    e = lax.exp(x - lax.broadcast_to(_softmax_shift(x, axes), x.shape))
+    e = lax.exp(x - lax.broadcast_to(_softmax_shift(x, axes), lax.shape_of(x)))
     return e / _sum_back(e, axes)
 
 
@@ -144,8 +144,8 @@ def _log_softmax_decompose(x, axes):
     # log_softmax(x) = s - log(sum(exp(s))), s = x - max(x)
     if x.size == 0:
         return x
-    s = x - lax.broadcast_to(_safe_max(x, axes), x.shape)
-    return s - lax.broadcast_to(lax.log(_sum_keep(lax.exp(s), axes)), s.shape)
+    s = x - lax.broadcast_to(_safe_max(x, axes), lax.shape_of(x))
+    return s - lax.broadcast_to(lax.log(_sum_keep(lax.exp(s), axes)), lax.shape_of(x))
 
 
 @log_softmax.def_jvp
@@ -179,8 +179,12 @@ def _logsumexp_decompose(x, axes, keepdims):
     if x.size == 0:  # an empty sum is 0 and log(0) = -inf (and an empty result is empty)
         return lax.full(shape, -np.inf, x.dtype)
     m = _safe_max(x, axes)
-    out = lax.log(_sum_keep(lax.exp(x - lax.broadcast_to(m, x.shape)), axes)) + m
-    return lax.reshape(out, shape)
+    out = lax.log(_sum_keep(lax.exp(x - lax.broadcast_to(m, lax.shape_of(x))), axes)) + m
+    if keepdims:
+        return out
+    if None not in x.shape:
+        return lax.reshape(out, shape)
+    return lax.reshape(out, _reduced_shape(lax.shape_of(x), axes, keepdims))
 
 
 @logsumexp.def_jvp

@@ -378,9 +378,9 @@ def _chooser_jvp(primals, tangents, outs, axes, keepdims):
     (x,), (t,), (y,) = primals, tangents, outs
     if t is None or x.dtype.kind != "f":
         return [None]
-    hit = lax.convert(x == _expand(y, x.shape, axes, keepdims), x.dtype)
+    hit = lax.convert(x == _expand(y, lax.shape_of(x), axes, keepdims), x.dtype)
     count = _emit_reduce("tn.reduce_sum", hit, axes, True)
-    w = hit / lax.broadcast_to(count, x.shape)
+    w = hit / lax.broadcast_to(count, lax.shape_of(x))
     return [_weighted_sum(t, w, axes, keepdims)]
 
 
@@ -397,8 +397,8 @@ def _prod_jvp(primals, tangents, outs, axes, keepdims):
         return [None]
     zero = x == 0
     safe = lax.where(zero, lax.ones_like(x), x)
-    p = lax.broadcast_to(_emit_reduce("tn.reduce_prod", safe, axes, True), x.shape)
-    z = lax.broadcast_to(_emit_reduce("tn.reduce_sum", lax.convert(zero, x.dtype), axes, True), x.shape)
+    p = lax.broadcast_to(_emit_reduce("tn.reduce_prod", safe, axes, True), lax.shape_of(x))
+    z = lax.broadcast_to(_emit_reduce("tn.reduce_sum", lax.convert(zero, x.dtype), axes, True), lax.shape_of(x))
     w = lax.where(z == 0, p / safe, lax.where((z == 1) & zero, p, lax.zeros_like(x)))
     return [_weighted_sum(t, w, axes, keepdims)]
 
@@ -487,11 +487,13 @@ def _np_arg(fn: Callable) -> Callable:
     return reference
 
 
-def _flat_index(shape: tuple[int, ...], axes: tuple[int, ...]) -> ir.Value:
-    """Row-major index over the reduced axes, as i64: ((i_a0 * n_a1) + i_a1) * n_a2 + ..."""
+def _flat_index(shape: tuple, axes: tuple[int, ...]) -> ir.Value:
+    """Row-major index over the reduced axes, as i64: ((i_a0 * n_a1) + i_a1) * n_a2 + ...
+    (a dim is an int or an index value read before the loop: a dynamic size)."""
     idx = arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), 0)).result
     for a in axes:
-        n = arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), shape[a])).result
+        n = shape[a] if isinstance(shape[a], ir.Value) else \
+            arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), shape[a])).result
         idx = arith.AddIOp(arith.MulIOp(idx, n).result, linalg_index(a)).result
     return index_cast(idx, ir.IntegerType.get_signless(64))
 
@@ -533,8 +535,10 @@ def _lower_arg(call: LowerCall, better: str) -> list[ir.Value]:
     beats = _beats(better)
     out_map = _out_map(x.ndim, axes, keepdims)
 
+    sizes = [n if n is not None else dim_value(call.operands[0], d) for d, n in enumerate(x.shape)]
+
     def body(a, m, i):
-        j = _flat_index(x.shape, axes)
+        j = _flat_index(sizes, axes)
         take = beats(a, m, j, i)
         return [arith.SelectOp(take, a, m).result, arith.SelectOp(take, j, i).result]
 

@@ -29,7 +29,7 @@ from mlir.dialects import arith, linalg, scf, tensor
 from .. import lax
 from ..lowering import LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index, result_type
 from ..registry import Linear, ShapeError, defop
-from ..types import TensorSpec
+from ..types import TensorSpec, storage_element_type
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _DYN = -(2**63)  # MLIR's kDynamic: marks an offset given as an SSA value (ShapedType.get_dynamic_size())
@@ -97,6 +97,10 @@ def _check_strided(shape: Sequence[int], starts: Sequence[int], sizes: Sequence[
     if not len(starts) == len(sizes) == len(steps) == len(shape):
         raise ShapeError(f"starts {tuple(starts)}, sizes {tuple(sizes)} and steps {tuple(steps)} "
                          f"need one entry per dimension of {tuple(shape)}")
+    if None in tuple(shape) or None in tuple(sizes):
+        raise ShapeError(f"static positions cannot address a dynamic dim (shape {tuple(shape)}, "
+                         f"sizes {tuple(sizes)}): slices of dynamic dims are tn.dynamic_slice / "
+                         f"tn.dynamic_pad_slice")
     for d, (n, b, k, s) in enumerate(zip(shape, starts, sizes, steps)):
         if s == 0 or k < 0:
             raise ShapeError(f"dimension {d}: step must be nonzero and size >= 0, got step {s}, size {k}")
@@ -112,6 +116,8 @@ def _strided_positions(starts, sizes, steps) -> list[np.ndarray]:
 def _reversed_dims(x: ir.Value, spec: TensorSpec, dims: Sequence[int]) -> ir.Value:
     """x with the dimensions `dims` reversed: a generic reading x[.., n-1-d, ..]."""
     rank = spec.ndim
+    if any(spec.shape[d] is None for d in dims) or not spec.is_static:
+        return _reversed_dims_dynamic(x, spec, dims)
     exprs = []
     for d in range(rank):
         e = ir.AffineDimExpr.get(d)
@@ -121,6 +127,36 @@ def _reversed_dims(x: ir.Value, spec: TensorSpec, dims: Sequence[int]) -> ir.Val
     in_map = ir.AffineMap.get(rank, 0, exprs)
     return generic([x], [spec.dtype], [in_map], [empty(spec)], [spec.dtype],
                    [identity_map(rank)], ["parallel"] * rank, lambda a, o: a)[0]
+
+
+def _reversed_dims_dynamic(x: ir.Value, spec: TensorSpec, dims: Sequence[int]) -> ir.Value:
+    """`_reversed_dims` with dynamic sizes: each element reads x[.., n-1-d, ..] by tensor.extract
+    (an affine map cannot hold a size known only at run time)."""
+    rank = spec.ndim
+    sizes = [n if n is not None else dim_value(x, d) for d, n in enumerate(spec.shape)]
+    last = [arith.SubIOp(n if isinstance(n, ir.Value) else _index_const(n), _index_const(1)).result
+            if d in dims else None for d, n in enumerate(sizes)]
+
+    def body(_o: ir.Value) -> ir.Value:
+        pos = [arith.SubIOp(last[d], linalg_index(d)).result if d in dims else linalg_index(d)
+               for d in range(rank)]
+        return tensor.ExtractOp(x, pos).result
+
+    out = tensor.EmptyOp(sizes, storage_element_type(spec.dtype)).result
+    return _generic_extract(out, spec, body)
+
+
+def _generic_extract(out: ir.Value, spec: TensorSpec, body) -> ir.Value:
+    # the element is read in storage type (tensor.extract of x), so the body works in it
+    rank = spec.ndim
+    op = linalg.GenericOp_(inputs=[], outputs=[out],
+                           indexing_maps=ir.ArrayAttr.get([ir.AffineMapAttr.get(identity_map(rank))]),
+                           iterator_types=ir.ArrayAttr.get(
+                               [ir.Attribute.parse("#linalg.iterator_type<parallel>")] * rank))
+    block = op.regions[0].blocks[0]
+    with ir.InsertionPoint(block):
+        linalg.YieldOp([body(block.arguments[0])])
+    return op.results[0]
 
 
 # ------------------------------------------------------------------ tn.reshape
@@ -401,8 +437,26 @@ def _concatenate_infer(specs: list[TensorSpec], axis: int) -> list[TensorSpec]:
     if a.dtype != b.dtype or not same_rest:
         raise ShapeError(f"operands {a} and {b} differ outside axis {axis}")
     shape = list(a.shape)
-    shape[axis] += b.shape[axis]
+    shape[axis] = None if None in (a.shape[axis], b.shape[axis]) else a.shape[axis] + b.shape[axis]
     return [TensorSpec(tuple(shape), a.dtype)]
+
+
+@concatenate.def_reify
+def _concatenate_reify(call: LowerCall) -> list[list]:
+    axis = call.attrs["axis"]
+    (a, b), (va, vb) = call.in_specs, call.operands
+    dims = []
+    for d, n in enumerate(call.out.shape):
+        if n is not None:
+            dims.append(n)
+        elif d == axis:
+            na = a.shape[d] if a.shape[d] is not None else dim_value(va, d)
+            nb = b.shape[d] if b.shape[d] is not None else dim_value(vb, d)
+            dims.append(arith.AddIOp(na if isinstance(na, ir.Value) else _index_const(na),
+                                     nb if isinstance(nb, ir.Value) else _index_const(nb)).result)
+        else:
+            dims.append(dim_value(va, d))
+    return [dims]
 
 
 @concatenate.def_reference
@@ -413,6 +467,8 @@ def _concatenate_reference(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarra
 @concatenate.def_lower
 def _concatenate_lower(call: LowerCall) -> list[ir.Value]:
     axis, out = call.attrs["axis"], call.out
+    if not all(s.is_static for s in call.in_specs):
+        return [_concatenate_dynamic(call)]
     dest = empty(out)
     if out.size == 0:
         return [dest]
@@ -424,6 +480,27 @@ def _concatenate_lower(call: LowerCall) -> list[ir.Value]:
                                         [1] * out.ndim).result
         offset += spec.shape[axis]
     return [dest]
+
+
+def _concatenate_dynamic(call: LowerCall) -> ir.Value:
+    """Both pieces inserted at run-time offsets; the dims off the axis must agree (checked)."""
+    from ..lowering import check_equal_dims
+
+    axis = call.attrs["axis"]
+    rest = TensorSpec(tuple(None if d == axis else n for d, n in enumerate(call.out.shape)), call.out.dtype)
+    check_equal_dims(call, call.operands, [TensorSpec(tuple(1 if d == axis else n for d, n in enumerate(s.shape)),
+                                                      s.dtype) for s in call.in_specs], rest)
+    dest = empty(call.out)
+    offset: Any = _index_const(0)
+    for x, spec in zip(call.operands, call.in_specs):
+        sizes = [n if n is not None else dim_value(x, d) for d, n in enumerate(spec.shape)]
+        offsets = [offset if d == axis else _index_const(0) for d in range(spec.ndim)]
+        dest = tensor.InsertSliceOp(x, dest, offsets, [n for n in sizes if isinstance(n, ir.Value)], [],
+                                    [_DYN] * spec.ndim, [_DYN if isinstance(n, ir.Value) else n for n in sizes],
+                                    [1] * spec.ndim).result
+        n = sizes[axis]
+        offset = arith.AddIOp(offset, n if isinstance(n, ir.Value) else _index_const(n)).result
+    return dest
 
 
 @concatenate.def_jvp
@@ -441,6 +518,8 @@ def _concatenate_transpose(cts, primals, axis):
     (ct,) = cts
     if ct is None:
         return [None] * len(primals)
+    if any(None in tuple(p.shape) for p in primals):
+        return _concatenate_transpose_dynamic(ct, primals, axis)
     out, offset = [], 0
     for p in primals:
         shape = tuple(p.shape)
@@ -450,6 +529,37 @@ def _concatenate_transpose(cts, primals, axis):
         else:
             out.append(None)
         offset += shape[axis]
+    return out
+
+
+def _concatenate_transpose_dynamic(ct, primals, axis: int) -> list:
+    """The cotangent's pieces by tn.dynamic_slice at run-time offsets (dynamic lengths)."""
+    i64 = np.int64
+    first = lax.shape_of(primals[0])[axis]
+    rank = len(primals[0].shape)
+    far = 2**62
+
+    def vector(entries):
+        parts = [lax.constant(np.array([e], i64)) if isinstance(e, int)
+                 else lax.reshape(e, (1,)) for e in entries]
+        out = parts[0]
+        for p in parts[1:]:
+            out = _tn("tn.concatenate", [out, p], axis=0)
+        return out
+
+    out = []
+    for k, p in enumerate(primals):
+        if not isinstance(p, Linear):
+            out.append(None)
+            continue
+        start = [0] * rank
+        stop = [far] * rank
+        if k == 0:
+            stop[axis] = first
+        else:
+            start[axis] = first
+        sizes = tuple(-1 if n is None else n for n in p.shape)
+        out.append(_tn("tn.dynamic_slice", [ct, vector(start), vector(stop)], sizes=sizes, steps=[1] * rank))
     return out
 
 
