@@ -364,8 +364,7 @@ def test_bad_n_steps():
         _trace(lambda h: th.scan(lambda h: h, outputs_info=h, n_steps=-1)[0], 0.0)
     with pytest.raises(ValueError, match=r"n_steps=6 is inconsistent with sequences\[0\]"):
         _trace(lambda x: th.scan(lambda a: a, sequences=x, n_steps=6)[0], seq)
-    with pytest.raises(TypeError, match="n_steps is a traced value"):
-        _trace(lambda n: th.scan(lambda h: h + 1, outputs_info=0.0, n_steps=n)[0], 3)
+    # a traced n_steps is supported since issue 16 (tests/control/test_dynamic_loops.py)
     with pytest.raises(TypeError, match="n_steps must be an integer"):
         _trace(lambda h: th.scan(lambda h: h, outputs_info=h, n_steps=2.5)[0], 0.0)
     with pytest.raises(ValueError, match="n_steps is required"):
