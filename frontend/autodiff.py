@@ -113,7 +113,11 @@ def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequenc
     for like, v in zip(likes, values):
         t = tnp.astype(tnp.as_tensor(v), like.dtype)
         if t.shape != like.shape:
-            raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+            if len(t.shape) != len(like.shape) or any(b is not None and a != b for a, b in zip(t.shape, like.shape)):
+                raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+            # the partner has dynamic dims (e.g. the rows of a do-while scan): the seed takes
+            # its type, and the generated code checks the sizes agree
+            t = Tensor(emit1("tn.ensure_shape", [t.value], {"shape": tuple(-1 if n is None else n for n in like.shape)}))
         out.append(t)
     return out
 

@@ -175,6 +175,8 @@ def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who:
         region.discard()
         raise ValueError(f"{who}: at most {MAX_SCAN_RESULTS} outputs and carried values in all")
     region.close(new + ys + flags)
+    if flags:  # a do-while loop stacks the rows that ran (Theano's until): known at run time
+        length = DYNAMIC
     rows = None if length == DYNAMIC else length
     specs = [t.spec for t in inits] + [TensorSpec((rows,) + y.shape, y.dtype) for y in ys]
     attrs = {"length": length, "until": bool(flags)}
@@ -367,8 +369,8 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     are stacked per step. `n_steps` may be traced, and sequences may have a dynamic leading
     dim (`th.jit(..., dynamic_shapes=True)`): the outputs then have as many rows as steps ran,
     known when the code runs (a traced n_steps is capped at the steps the sequences
-    provide); with `until`, rows after the stopping step repeat the last computed row
-    (the loop state freezes: `out[-1]` is the final value). `mode`, `name`, `profile`,
+    provide); with `until`, only the rows of the steps that ran are returned (Theano's
+    do-while; the number of rows is known when the code runs). `mode`, `name`, `profile`,
     `allow_gc` are accepted and ignored; `strict=True` on symbolic variables refuses a step
     that reads a shared variable not passed in `non_sequences` (Theano's rule; traced
     Tensors are not checked). `truncate_gradient=k` (k > 0)

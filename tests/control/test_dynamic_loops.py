@@ -297,3 +297,50 @@ def test_take_along_a_dynamic_axis_and_its_gradient():
     with pytest.raises(IndexError, match=r"tn.take: cannot take from the empty axis 0"):
         np.asarray(f(np.ones((0, 4)), idx))
     close(f(np.ones((0, 4)), np.zeros(0, np.int64)), np.ones((0, 4)), 0)
+
+
+# ------------------------------------------------------------------ until: the rows that ran
+def newton_rows(a, x0, tol, n_max):
+    """NumPy do-while: Newton steps for sqrt(a) until the step is below tol (at most n_max)."""
+    rows, x = [], x0
+    for _ in range(n_max):
+        new = 0.5 * (x + a / x)
+        rows.append(new)
+        done = abs(new - x) < tol
+        x = new
+        if done:
+            break
+    return np.array(rows, dtype=np.asarray(x0).dtype)
+
+
+def newton_scan(a, x0, tol, n):
+    def step(x, a, tol):
+        new = 0.5 * (x + a / x)
+        return new, th.until(th.abs(new - x) < tol)
+
+    return th.scan(step, outputs_info=x0, non_sequences=[a, tol], n_steps=n)[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_until_returns_the_rows_that_ran(dtype):
+    f = th.jit(newton_scan)
+    for a, x0, tol, n in [(2.0, 1.0, 1e-6, 50), (9.0, 3.0, 1e-6, 50), (2.0, 1.0, 1e-6, 0),
+                          (2.0, 1.0, 1e-6, 1), (1e6, 1.0, 1e-30, 40)]:
+        args = [np.asarray(v, dtype) for v in (a, x0, tol)]
+        got = f(*args, n)
+        want = newton_rows(*args, n)
+        assert got.shape == want.shape and got.dtype == dtype
+        close(got, want, TOL[dtype] * 10)
+    assert f.cache_size == 1
+
+
+def test_until_gradient_matches_finite_differences_and_numpy():
+    # d/da of the sum of the Newton iterates, over the steps that ran
+    a0 = np.array(2.0)
+    th.verify_grad(lambda a: newton_scan(a, np.array(1.0), np.array(1e-6), 50).sum(), [a0])
+    g = th.jit(th.grad(lambda a: newton_scan(a, np.array(1.0), np.array(1e-6), 50).sum()))
+    eps = 1e-6
+    for a in (2.0, 5.0):
+        num = (newton_rows(a + eps, 1.0, 1e-6, 50).sum() - newton_rows(a - eps, 1.0, 1e-6, 50).sum()) / (2 * eps)
+        assert len(newton_rows(a + eps, 1.0, 1e-6, 50)) == len(newton_rows(a - eps, 1.0, 1e-6, 50))
+        close(g(np.array(a)), num, 1e-6)

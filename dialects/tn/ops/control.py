@@ -26,6 +26,10 @@ Results: the K final carries, then the M per-step values stacked on a leading ax
 `until` it stops after the first step whose flag is true (a do-while loop). Rows at and after
 the executed step count repeat the last executed row (zeros when no step ran): the loop state
 freezes, so `ys[-1]` is the final value whether or not the loop stopped early.
+`length = -1` (DYNAMIC) gives the stacked outputs a dynamic leading dim `?` holding exactly the
+steps that ran: max(n_steps, 0), or fewer with `until` (Theano's scan). Per-step values may
+have dynamic dims too (an RNN state of a dynamic batch): the lowering sizes their buffer
+before the loop from the values they are computed of (`_row_dims`) and checks every row.
 
     %r = "tn.cond"(%pred) ({ ... "gpu.yield"(%a) ... }, { ... "gpu.yield"(%b) ... })
          {resultSegmentSizes = array<i32: 1, 0, ...>} : (tensor<i1>) -> tensor<3xf32>
