@@ -24,7 +24,8 @@ from mlir import ir
 
 from theanir.dialects.tn import interpreter
 from theanir.dialects.tn.builder import describe_location
-from theanir.dialects.tn.ops.control import MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
+from theanir.dialects.tn import lax as tn_lax
+from theanir.dialects.tn.ops.control import DYNAMIC, MAX_CARRIES, MAX_COND_RESULTS, MAX_SCAN_RESULTS
 from theanir.dialects.tn.ops.control_ad import TRUNCATE
 from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.regions import Region, emit_region_op
@@ -146,7 +147,8 @@ def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who:
 
     `step(i, carries) -> (new carries, per-step values, stop flag or None)` is traced once; a
     stop flag makes the loop a do-while (`until`). New carries must keep the types of `inits`
-    (named `names` in errors). `length` is the static number of rows of the stacked values;
+    (named `names` in errors). `length` is the static number of rows of the stacked values,
+    or DYNAMIC (-1): as many rows as steps, max(n_steps, 0), known when the code runs;
     `n_steps` (int or traced) the trip count. `truncate_gradient = k >= 0` makes reverse mode
     backpropagate through the last k steps only (Theano's truncated BPTT).
     """
@@ -173,7 +175,10 @@ def loop(step: Step, inits: Sequence[Tensor], n_steps: Any, length: int, *, who:
         region.discard()
         raise ValueError(f"{who}: at most {MAX_SCAN_RESULTS} outputs and carried values in all")
     region.close(new + ys + flags)
-    specs = [t.spec for t in inits] + [TensorSpec((length,) + y.shape, y.dtype) for y in ys]
+    if flags:  # a do-while loop stacks the rows that ran (Theano's until): known at run time
+        length = DYNAMIC
+    rows = None if length == DYNAMIC else length
+    specs = [t.spec for t in inits] + [TensorSpec((rows,) + y.shape, y.dtype) for y in ys]
     attrs = {"length": length, "until": bool(flags)}
     results = _tensors(emit_region_op("tn.scan", [n, *inits], attrs, specs, [region]))
     if truncate_gradient >= 0 and results:
@@ -201,14 +206,23 @@ class _Seq:
         return max(max(self.taps), 0) - min(min(self.taps), 0)
 
     @property
-    def steps(self) -> int:
-        return self.x.shape[0] - self.span
+    def steps(self) -> int | None:
+        """The steps this sequence provides; None for a dynamic leading dim."""
+        return None if self.x.shape[0] is None else self.x.shape[0] - self.span
+
+    def steps_tensor(self) -> Tensor:
+        """The steps it provides, as a traced int64 (a dynamic leading dim read at run time)."""
+        n = self.x.shape[0]
+        n = Tensor(tn_lax.dim(self.x, 0).value) if n is None else tnp.as_tensor(np.int64(n))
+        return tnp.maximum(n - self.span, 0)
 
     def index(self, i: Tensor, k: int, backwards: bool) -> Tensor:
         """Theano's slicing: tap k at step t reads x[t + k - min(taps, 0)] (reversed slices
         with go_backwards)."""
         if backwards:
-            return (self.x.shape[0] - 1 - max(max(self.taps), 0) + k) - i
+            n = self.x.shape[0]
+            n = Tensor(tn_lax.dim(self.x, 0).value) if n is None else n
+            return (n - 1 - max(max(self.taps), 0) + k) - i
         return i + (k - min(min(self.taps), 0))
 
 
@@ -252,7 +266,7 @@ def _sequences(sequences: Any) -> list[_Seq]:
             raise ShapeError(f"th.scan: {name} is a scalar; a sequence needs a leading axis to "
                              f"iterate over")
         seq = _Seq(x, [int(k) for k in taps], name)
-        if seq.steps < 0:
+        if seq.steps is not None and seq.steps < 0:
             raise ValueError(f"th.scan: the taps {seq.taps} of {name} reach {seq.span} steps "
                              f"apart, beyond its {x.shape[0]} elements")
         out.append(seq)
@@ -287,23 +301,35 @@ def _outputs(outputs_info: Any) -> list[_Out]:
     return out
 
 
-def _n_steps(seqs: list[_Seq], n_steps: Any) -> int:
-    """The static number of steps: n_steps if given (checked), else the sequences' minimum."""
-    if n_steps is None:
-        if not seqs:
-            raise ValueError("th.scan: n_steps is required when there are no sequences")
-        return min(s.steps for s in seqs)
+def _n_steps(seqs: list[_Seq], n_steps: Any) -> tuple[int, Any]:
+    """(rows of the stacked outputs, trip count). Static: n_steps if given (checked), else
+    the sequences' minimum, both rows and trip. Dynamic - a sequence with a dynamic leading
+    dim or a traced n_steps - gives rows DYNAMIC and a traced trip count: n_steps if given,
+    capped at what the sequences provide (a step past a sequence's end would read a clamped
+    row), else the sequences' minimum."""
     if isinstance(n_steps, (bool, np.bool_)):
         raise TypeError(f"th.scan: n_steps must be an integer, got {n_steps!r}")
-    value = static_value(n_steps)
-    if value is None:
-        raise TypeError(
-            "th.scan: n_steps is a traced value, but the stacked outputs need a length known "
-            "while tracing: pass n_steps as a Python int (with th.jit, mark its argument in "
-            "static_argnums), or use th.lax.fori_loop / th.while_loop, which keep only the final "
-            f"values and accept a traced trip count (at {describe_location()})")
-    if value.ndim != 0 or value.dtype.kind not in "iu":
+    value = None if n_steps is None else static_value(n_steps)
+    if n_steps is not None and value is None:
+        n = _steps_tensor(n_steps, "th.scan", "n_steps")
+        for s in seqs:
+            n = tnp.minimum(n, s.steps_tensor())
+        return DYNAMIC, n
+    if value is not None and (value.ndim != 0 or value.dtype.kind not in "iu"):
         raise TypeError(f"th.scan: n_steps must be an integer scalar, got {value!r}")
+    if any(s.steps is None for s in seqs):
+        trips = [s.steps_tensor() for s in seqs]
+        n = trips[0] if value is None else tnp.as_tensor(np.int64(int(value)))
+        if value is not None and int(value) < 0:
+            raise ValueError(f"th.scan: n_steps must be >= 0, got {int(value)}")
+        for t in trips[1 if value is None else 0:]:
+            n = tnp.minimum(n, t)
+        return DYNAMIC, n
+    if value is None:
+        if not seqs:
+            raise ValueError("th.scan: n_steps is required when there are no sequences")
+        n = min(s.steps for s in seqs)
+        return n, n
     n = int(value)
     if n < 0:
         raise ValueError(f"th.scan: n_steps must be >= 0, got {n}")
@@ -311,7 +337,7 @@ def _n_steps(seqs: list[_Seq], n_steps: Any) -> int:
         if n > s.steps:
             raise ValueError(f"th.scan: n_steps={n} is inconsistent with {s.name}, which provides "
                              f"only {s.steps} steps (length {s.x.shape[0]}, taps {s.taps})")
-    return n
+    return n, n
 
 
 def _split_return(ret: Any) -> tuple[list[Any], Any]:
@@ -340,10 +366,11 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
     fn receives, in order, each sequence's slices (one per tap), the past values of each
     output fed back (one per tap), then the non-sequences, and returns the outputs (in
     `outputs_info` order), optionally with `th.until(cond)` last (a do-while loop). Outputs
-    are stacked per step. `n_steps` must be known while tracing (a Python int, a value
-    folded from constants, or on symbolic variables an expression of shapes such as
-    `x.shape[0]`); with `until`, rows after the stopping step repeat the last computed row
-    (the loop state freezes: `out[-1]` is the final value). `mode`, `name`, `profile`,
+    are stacked per step. `n_steps` may be traced, and sequences may have a dynamic leading
+    dim (`th.jit(..., dynamic_shapes=True)`): the outputs then have as many rows as steps ran,
+    known when the code runs (a traced n_steps is capped at the steps the sequences
+    provide); with `until`, only the rows of the steps that ran are returned (Theano's
+    do-while; the number of rows is known when the code runs). `mode`, `name`, `profile`,
     `allow_gc` are accepted and ignored; `strict=True` on symbolic variables refuses a step
     that reads a shared variable not passed in `non_sequences` (Theano's rule; traced
     Tensors are not checked). `truncate_gradient=k` (k > 0)
@@ -355,7 +382,7 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
                                  go_backwards, return_list, truncate_gradient, strict=strict)
     seqs, outs = _sequences(sequences), _outputs(outputs_info)
     non_seqs = [x if isinstance(x, Tensor) else tnp.as_tensor(x) for x in _as_list(non_sequences)]
-    length = _n_steps(seqs, n_steps)
+    length, trip = _n_steps(seqs, n_steps)
     inits = [r for o in outs for r in o.registers()]
     names = [o.name for o in outs for _ in o.registers()]
 
@@ -386,7 +413,7 @@ def scan(fn: Callable[..., Any], sequences: Any = None, outputs_info: Any = None
             or not (truncate_gradient == -1 or truncate_gradient > 0):
         raise ValueError(f"th.scan: truncate_gradient must be -1 (no truncation) or a positive "
                          f"int, got {truncate_gradient!r}")
-    _, stacked = loop(step, inits, length, length, who="th.scan", names=names,
+    _, stacked = loop(step, inits, trip, length, who="th.scan", names=names,
                       truncate_gradient=int(truncate_gradient))
     result = stacked if (return_list or len(stacked) != 1) else stacked[0]
     return result, OrderedDict()

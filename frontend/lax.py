@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location
+from theanir.dialects.tn.ops.control import DYNAMIC
 
 from . import numpy_api as tnp
 from .control_flow import cond, fori_loop, while_loop  # noqa: F401  (th.lax.cond & co.)
@@ -30,6 +32,12 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
     x_leaves, x_tree = tree_flatten(xs)
     x_leaves = [tnp.as_tensor(x) for x in x_leaves]
     n = _length(x_leaves, length)
+    rows = n
+    if n is None:  # a dynamic leading dim: as many steps as rows, read when the code runs
+        n = Tensor(tn_lax.dim(x_leaves[0], 0).value)
+        for leaf in x_leaves[1:]:
+            n = tnp.minimum(n, Tensor(tn_lax.dim(leaf, 0).value) if leaf.shape[0] is None else leaf.shape[0])
+        rows = DYNAMIC
     c_leaves, c_tree = tree_flatten(init)
     names = _names("init", c_tree, len(c_leaves))
     y_tree: list[Any] = []
@@ -49,14 +57,26 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
         y_tree.append(tree)
         return new, ys, None
 
-    finals, stacked = loop(step, [concrete(c) for c in c_leaves], n, n, who="th.lax.scan",
+    finals, stacked = loop(step, [concrete(c) for c in c_leaves], n, rows, who="th.lax.scan",
                            names=names)
-    if reverse:
+    if reverse and rows == DYNAMIC and stacked:
+        stacked = _reversed_rows(stacked, n)
+    elif reverse:
         stacked = [tnp.flip(y, axis=0) for y in stacked]
     return tree_unflatten(c_tree, finals), tree_unflatten(y_tree[0], stacked)
 
 
-def _length(x_leaves: list[Tensor], length: int | None) -> int:
+def _reversed_rows(stacked: list[Tensor], n: Tensor) -> list[Tensor]:
+    """The rows of each stacked output in reverse order, for a dynamic number of rows: one
+    more loop copying row n-1-i to row i."""
+    def step(i: Tensor, carries: list[Tensor]):
+        return [], [step_slice(y, (n - 1) - i) for y in stacked], None
+
+    return loop(step, [], n, DYNAMIC, who="th.lax.scan", names=[])[1]
+
+
+def _length(x_leaves: list[Tensor], length: int | None) -> int | None:
+    """The static number of steps, or None when a leaf of xs has a dynamic leading dim."""
     if length is not None:
         value = static_value(length)
         if value is None or value.ndim != 0 or value.dtype.kind not in "iu" or int(value) < 0:
@@ -66,6 +86,10 @@ def _length(x_leaves: list[Tensor], length: int | None) -> int:
     lengths = {x.shape[0] for x in x_leaves if x.ndim > 0}
     if any(x.ndim == 0 for x in x_leaves):
         raise ValueError("th.lax.scan: every leaf of xs needs a leading axis to scan over")
+    if None in lengths:
+        if length is not None:
+            raise ValueError(f"th.lax.scan: length={length} given for xs with a dynamic leading dim")
+        return None
     if len(lengths) > 1:
         raise ValueError(f"th.lax.scan: the leaves of xs have different lengths {sorted(lengths)}")
     if length is not None and lengths and lengths != {length}:

@@ -76,6 +76,9 @@ BUFFERIZE = (
     "canonicalize,func.func(buffer-hoisting,buffer-loop-hoisting),buffer-deallocation-pipeline"
 )  # no canonicalize after it: the deallocation pipeline ends with one (a second found nothing)
 TO_LLVM = (
+    # the ownership-dependent bufferization.clone of a loop's result of dynamic shape returned
+    # through a slot (theanir-dynamic-results): alloc + copy
+    "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,lower-affine,expand-strided-metadata,lower-affine,"  # 2nd: subviews at dynamic offsets
     "convert-vector-to-llvm,"  # the kernels of theanir-small-gemm
     # allocations call _mlir_memref_to_llvm_aligned_alloc/_free, defined by theanir-runtime-memory

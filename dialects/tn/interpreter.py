@@ -101,21 +101,29 @@ def _evaluate_scan(op: ir.Operation, read: Reader) -> list[np.ndarray]:
     k, m = scan_counts(op)
     carries = [read(v) for v in list(op.operands)[1:]]
     specs = [spec_of_type(r.type) for r in list(op.results)[k:]]
-    bufs = [np.zeros(s.shape, s.dtype) for s in specs]
     trip = max(int(read(op.operands[0])), 0)
-    trip = min(trip, length) if m else trip
+    trip = min(trip, length) if m and length >= 0 else trip
+    rows: list[list[np.ndarray]] = [[] for _ in specs]
     count = 0
     while count < trip:
         outs = run_block(body_block(op), [np.array(count, np.int64), *carries], read)
         carries = outs[:k]
-        for buf, y in zip(bufs, outs[k:k + m]):
-            buf[count] = y
+        for r, y in zip(rows, outs[k:k + m]):
+            r.append(np.asarray(y))
         count += 1
         if until and bool(outs[-1]):
             break
-    if count:
-        for buf in bufs:
+    # a dynamic length (-1): the rows that ran; else `length` rows, the last one repeated
+    total = count if length < 0 else length
+    bufs = []
+    for s, r in zip(specs, rows):
+        shape = r[0].shape if r else tuple(0 if n is None else n for n in s.shape[1:])
+        buf = np.zeros((total,) + shape, s.dtype)
+        for j, y in enumerate(r):
+            buf[j] = y
+        if count:
             buf[count:] = buf[count - 1]
+        bufs.append(buf)
     return carries + bufs
 
 

@@ -246,7 +246,11 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict 
                 raise DifferentiationError(
                     f"{name} at {describe_location(op.location)} has no transpose rule")
             with location_override(op.location):
-                found = opdef.transpose_region(op.operation, out_cts, linear.__contains__)
+                _region_primals.append(primal_of or {})
+                try:
+                    found = opdef.transpose_region(op.operation, out_cts, linear.__contains__)
+                finally:
+                    _region_primals.pop()
             for v, c in found.items():
                 if c is not None and v in linear:
                     _accumulate(cts, v, c)
@@ -262,6 +266,20 @@ def transpose_ops(linear_ops: Sequence, linear: set, cts: dict, primal_of: dict 
         for v, c in zip(op.operands, in_cts):
             if c is not None and v in linear:
                 _accumulate(cts, v, c)
+
+
+# The primal_of map of the transpose_ops call running a region op's transpose rule: the
+# rule sizes zeros of a linear outer value with dynamic dims by its primal (`primal_for`).
+_region_primals: list[dict] = []
+
+
+def primal_for(v: ir.Value) -> ir.Value | None:
+    """Inside a region op's transpose rule: the primal value linear value `v` stands for (same
+    dims), when known."""
+    for m in reversed(_region_primals):
+        if v in m:
+            return m[v]
+    return None
 
 
 def _like(v: ir.Value, primal_of: dict | None, linear: Any = ()) -> Value | tuple | None:

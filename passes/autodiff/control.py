@@ -46,8 +46,8 @@ from mlir import ir
 from theanir.dialects.tn import lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.lax import Value
-from theanir.dialects.tn.ops.control import (body_block, captured_values, cond, scan, scan_counts,
-                                             terminator)
+from theanir.dialects.tn.ops.control import (DYNAMIC, body_block, captured_values, cond, scan,
+                                             scan_counts, terminator)
 from theanir.dialects.tn.ops.control_ad import copy_discardable as _copy_discardable
 from theanir.dialects.tn.ops.control_ad import truncation
 from theanir.dialects.tn.regions import Region, emit_region_op
@@ -67,6 +67,17 @@ def _is_float(v: ir.Value) -> bool:
 
 def _zeros(spec: TensorSpec) -> ir.Value:
     return emit1("tn.constant", [], {"value": np.zeros(spec.shape, spec.dtype)})
+
+
+def _zeros_like(v: ir.Value) -> ir.Value:
+    """Zeros of v's type; dynamic dims sized from v when the code runs."""
+    spec = spec_of_value(v)
+    return _zeros(spec) if spec.is_static else lax.zeros_like(Value(v)).value
+
+
+def _rows(length: int) -> int | None:
+    """The leading dim of a stacked output: None for a dynamic length (DYNAMIC)."""
+    return None if length == DYNAMIC else length
 
 
 def _take_step(stack: ir.Value, i: ir.Value) -> ir.Value:
@@ -195,7 +206,7 @@ def _trace_jvp_body(op: ir.Operation, act: list[int], caps: list, tangent_of: Ca
 
 
 def _tangent_or_zeros(t: ir.Value | None, like: ir.Value) -> ir.Value:
-    return t if t is not None else _zeros(spec_of_value(like))
+    return t if t is not None else _zeros_like(like)
 
 
 @scan.def_jvp_region
@@ -312,7 +323,7 @@ def _split(op: ir.Operation, scratch, mapping: dict, t_ys: list, act: list[int],
         results = list(op.results)
         count_spec = [TensorSpec((), _I64)] if until else []
         p_specs_out = (_specs(results[:k]) + count_spec + _specs(results[k:])
-                       + [TensorSpec((length,) + spec_of_value(v).shape, spec_of_value(v).dtype)
+                       + [TensorSpec((_rows(length),) + spec_of_value(v).shape, spec_of_value(v).dtype)
                           for v in stacked])
         p_attrs = {**attrs, "length": length}
         primal = _emit_region("tn.scan", [n_steps, *p_inits], p_attrs, p_specs_out, [p_region])
@@ -335,13 +346,13 @@ def _split(op: ir.Operation, scratch, mapping: dict, t_ys: list, act: list[int],
             t_map[v] = _take_step(stack, t_block_args[0])
         clone_ops(_needed(primal_ops, invariant), t_map)
         clone_ops(linear_ops, t_map)
-        return [t_map.get(s.value, s.value) if s.value is not None else _zeros(s.spec)
+        return [t_map.get(s.value, s.value) if s.value is not None else _zeros_like(t_map.get(s.primal, s.primal))
                 for s in t_yields]
 
     t_yield_values = t_region.trace(tangent_body)
     _close(t_region, t_yield_values)
     t_out_specs = (_specs([inits[j] for j in act])
-                   + [TensorSpec((length,) + s.spec.shape, s.spec.dtype) for s in t_yields[len(act):]])
+                   + [TensorSpec((_rows(length),) + s.spec.shape, s.spec.dtype) for s in t_yields[len(act):]])
     trip = count if until else n_steps
     t_attrs = {**attrs, "length": length, "until": False}
     tangent = _emit_region("tn.scan", [trip, *t_inits], t_attrs, t_out_specs, [t_region])
@@ -375,6 +386,7 @@ class _TangentSlot:
 
     def __init__(self, value: ir.Value | None, primal: ir.Value):
         self.value = value
+        self.primal = primal
         self.spec = spec_of_value(primal)
 
 
@@ -397,7 +409,7 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
 
     # the trip count and the steps to run backwards (the last `truncate_gradient`)
     trip = n_steps
-    if m:
+    if m and length != DYNAMIC:
         trip = emit1("tn.minimum", [emit1("tn.maximum", [n_steps, _const_i64(0)]), _const_i64(length)])
     else:
         trip = emit1("tn.maximum", [n_steps, _const_i64(0)])
@@ -407,11 +419,11 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
         steps = emit1("tn.minimum", [trip, _const_i64(k_trunc)])
     results = list(op.results)
     static_trip = _static_int(n_steps)
-    if m and (static_trip is None or static_trip < length):
+    if m and length != DYNAMIC and (static_trip is None or static_trip < length):
         out_cts = out_cts[:k] + [None if ct is None else _fold_tail(ct, trip, length)
                                  for ct in out_cts[k:]]
     carry_cts = [_ct_value(out_cts[j], results[j]) for j in range(k)]
-    acc_inits = [_zeros(spec_of_value(v)) for v in lin_caps]
+    acc_inits = [_zeros_like(_primal_of(v)) for v in lin_caps]
 
     region = _region([TensorSpec((), _I64)] + _specs(args[1:]) + _specs(lin_caps))
     b_args = list(region.block.arguments)
@@ -419,7 +431,11 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
     def backward_body():
         j = b_args[0]
         i = emit1("tn.sub", [emit1("tn.sub", [trip, _const_i64(1)]), j])
-        stand_ins = [_zeros(spec_of_value(a)) for a in args[1:]]  # the tangent carries
+        # the tangent carries: placeholders of their type (transposed, then erased), sized
+        # like the carries' cotangents when their dims are dynamic
+        stand_ins = [_zeros(spec_of_value(a)) if spec_of_value(a).is_static
+                     else emit1("tn.ensure_shape", [c], {"shape": tuple(-1 if n is None else n for n in spec_of_value(a).shape)})
+                     for a, c in zip(args[1:], b_args[1:1 + k])]
         mapping = {args[0]: i, **dict(zip(args[1:], stand_ins))}
         clone_ops(body_ops, mapping)
         linear = set(stand_ins) | set(lin_caps)
@@ -431,8 +447,12 @@ def _scan_transpose(op: ir.Operation, out_cts: list, is_linear: Callable) -> dic
             ct = out_cts[k + b]
             if ct is not None:
                 _seed(cts, mapping.get(y, y), _take_step(ct.value, i), linear)
-        ad.transpose_ops(lin_ops, linear, cts)
-        new_carry_cts = [_ct_value(cts.get(s), s) for s in stand_ins]
+        # dynamic dims of the linear values read here: the carries' from their cotangents,
+        # the outer values' from their primals
+        primals = {s: s.owner.operands[0] for s in stand_ins if not spec_of_value(s).is_static}
+        primals.update({v: _primal_of(v) for v in lin_caps if not spec_of_value(v).is_static})
+        ad.transpose_ops(lin_ops, linear, cts, primals)
+        new_carry_cts = [cts[s].value if s in cts else _zeros_like(primals.get(s, s)) for s in stand_ins]
         accs = [cts[v].add_into(acc) for acc, v in zip(b_args[1 + k:], lin_caps)]
         ad.erase_unused(lin_ops)
         for s in stand_ins:
@@ -490,7 +510,19 @@ def _fold_tail(ct, trip: ir.Value, length: int):
 
 
 def _ct_value(ct, like: ir.Value) -> ir.Value:
-    return ct.value if ct is not None else _zeros(spec_of_value(like))
+    return ct.value if ct is not None else _zeros_like(_primal_of(like))
+
+
+def _primal_of(v: ir.Value) -> ir.Value:
+    """A value of v's shape to size zeros by: v itself, unless v is linear (a tangent being
+    transposed: its sizes are those of the primal it stands for, `ad.primal_of`)."""
+    if spec_of_value(v).is_static:
+        return v
+    p = ad.primal_for(v)
+    if p is None:
+        raise DifferentiationError(f"internal: no primal value to size the cotangent of a "
+                                   f"{spec_of_value(v)} value (dynamic shapes)")
+    return p
 
 
 def _seed(cts: dict, y: ir.Value, ct: ir.Value, linear: set) -> None:

@@ -30,7 +30,7 @@ from theanir.dialects.tn.registry import OPS
 from ..base import Pass
 from ..options import CompileOptions
 from .patterns import (FOLD_LIMIT, Pattern, apply_patterns, attrs_of, constant_value, filled,
-                       is_splat, op1, producer, rewrite, spec)
+                       is_splat, op1, producer, rewrite, spec, splat_value)
 
 NAME = "tn-canonicalize"
 
@@ -286,13 +286,21 @@ def add_row_update_in_place(op: ir.OpView) -> ir.Value | None:
     # tensor of acc's size and adding it whole, O(row) instead of O(acc) per step. Reverse
     # mode through a loop that reads a sequence row by row (tn.take(xs, i)) accumulates the
     # sequence's cotangent this way. (Outside a loop the dense add runs once: left alone.)
+    # A sequence of dynamic length gives `acc + index_add(zeros, u, i)` (tn.take's transpose
+    # along a dynamic axis): the same rewrite, with the zeros dropped.
     acc, s = op.operands
     src = producer(s, "tn.scatter_add")
-    if src is None or spec(src.operands[1]).ndim != 0 or sum(1 for _ in s.uses) != 1:
+    upd, idx = (src.operands[0], src.operands[1]) if src is not None else (None, None)
+    if src is None:
+        src = producer(s, "tn.index_add")
+        if src is None or splat_value(src.operands[0]) != 0:
+            return None
+        upd, idx = src.operands[1], src.operands[2]
+    if spec(idx).ndim != 0 or sum(1 for _ in s.uses) != 1:
         return None
     if not _loop_carried(acc):
         return None
-    return op1("tn.index_add", acc, src.operands[0], src.operands[1], axis=attrs_of(src)["axis"])
+    return op1("tn.index_add", acc, upd, idx, axis=attrs_of(src)["axis"])
 
 
 def _is_identity(v: ir.Value) -> bool:

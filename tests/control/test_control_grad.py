@@ -86,7 +86,7 @@ def test_do_while_gradient_stops_with_the_loop():
     x0, w = np.array([0.3, 0.5]), np.array(1.7)
     out = np.asarray(th.jit(do_while)(x0, w))
     steps = int(np.argmax(out.sum(axis=1) > 10)) + 1
-    assert steps == 5 and np.allclose(out[steps:], out[steps - 1])
+    assert steps == 5 and out.shape == (steps, 2)  # the rows that ran (Theano; issue 16)
     g = th.jit(th.grad(lambda x0, w: do_while(x0, w)[-1].sum(), argnums=1))(x0, w)
     assert_close(g, np.asarray(steps * x0.sum() * w ** (steps - 1)), rtol=1e-12)
 

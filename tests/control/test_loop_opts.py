@@ -136,7 +136,7 @@ def test_hoist_out_of_do_while(rng):
         rows.append(acc)
         if acc.sum() > 10:
             break
-    want = np.stack(rows + [rows[-1]] * (50 - len(rows)))
+    want = np.stack(rows)  # the rows that ran
     ops = check(f, (w,), want)
     assert named(ops, "tn.exp", loops=0) and not named(ops, "tn.exp", loops=1)
 

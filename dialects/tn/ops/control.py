@@ -26,6 +26,10 @@ Results: the K final carries, then the M per-step values stacked on a leading ax
 `until` it stops after the first step whose flag is true (a do-while loop). Rows at and after
 the executed step count repeat the last executed row (zeros when no step ran): the loop state
 freezes, so `ys[-1]` is the final value whether or not the loop stopped early.
+`length = -1` (DYNAMIC) gives the stacked outputs a dynamic leading dim `?` holding exactly the
+steps that ran: max(n_steps, 0), or fewer with `until` (Theano's scan). Per-step values may
+have dynamic dims too (an RNN state of a dynamic batch): the lowering sizes their buffer
+before the loop from the values they are computed of (`_row_dims`) and checks every row.
 
     %r = "tn.cond"(%pred) ({ ... "gpu.yield"(%a) ... }, { ... "gpu.yield"(%b) ... })
          {resultSegmentSizes = array<i32: 1, 0, ...>} : (tensor<i1>) -> tensor<3xf32>
@@ -56,7 +60,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, func, scf, tensor
 
-from ..lowering import LowerCall, empty, fill, result_type
+from ..lowering import LowerCall, at_line, dim_value, empty, fill, result_type
 from ..registry import OPS, ShapeError, defop, slots
 from ..types import TensorSpec, spec_of_type, spec_of_value, storage_element_type
 
@@ -65,6 +69,7 @@ MAX_CARRIES = 16  # carry operand slots of tn.scan (a recurrent output with taps
 MAX_SCAN_RESULTS = 32  # final carries + stacked outputs
 MAX_COND_RESULTS = 16
 _DYN = -(2**63)  # MLIR's kDynamic: an offset given as an SSA value
+DYNAMIC = -1  # tn.scan's `length` when the stacked outputs have as many rows as steps ran
 
 scan = defop(
     "tn.scan", ["n_steps", *slots("init", MAX_CARRIES)], slots("out", MAX_SCAN_RESULTS),
@@ -146,8 +151,8 @@ def _scan_infer(op: ir.Operation) -> list[TensorSpec]:
     n_spec, *inits = _specs(op.operands)
     if n_spec != TensorSpec((), np.dtype(np.int64)):
         raise ShapeError(f"n_steps must be an int64 scalar, got {n_spec}")
-    if length < 0:
-        raise ShapeError(f"length must be >= 0, got {length}")
+    if length < DYNAMIC:
+        raise ShapeError(f"length must be >= 0 or {DYNAMIC} (dynamic), got {length}")
     args = _specs(block.arguments)
     if args != [TensorSpec((), np.dtype(np.int64)), *inits]:
         raise ShapeError(f"the body's arguments {_show(args)} must be the index (int64[]) and "
@@ -161,7 +166,8 @@ def _scan_infer(op: ir.Operation) -> list[TensorSpec]:
         raise ShapeError(f"with until, the body's last yielded value is the stop flag (bool[]), "
                          f"got {yielded[-1]}")
     per_step = yielded[k:len(yielded) - until]
-    return inits + [TensorSpec((length,) + s.shape, s.dtype) for s in per_step]
+    rows = None if length == DYNAMIC else length
+    return inits + [TensorSpec((rows,) + s.shape, s.dtype) for s in per_step]
 
 
 @cond.def_infer_region
@@ -205,21 +211,160 @@ def _index_tensor(i: ir.Value) -> ir.Value:
     return tensor.FromElementsOp(ir.RankedTensorType.get([], i64), [scalar]).result
 
 
-def _row_args(spec: TensorSpec) -> tuple[list[int], list[int], list[int]]:
-    """Static offsets/sizes/strides of row `i` (a dynamic offset) of a stacked buffer."""
-    rank = spec.ndim
-    return [_DYN] + [0] * (rank - 1), [1] + list(spec.shape[1:]), [1] * rank
+Dim = "int | ir.Value"  # a static size, or an index value read before the loop
 
 
-def _insert_row(row: ir.Value, buf: ir.Value, i: ir.Value, spec: TensorSpec) -> ir.Value:
-    offsets, sizes, strides = _row_args(spec)
-    return tensor.InsertSliceOp(row, buf, [i], [], [], offsets, sizes, strides).result
+class _Stack:
+    """A stacked output of a loop: its spec and the sizes of one row (index values for the
+    dynamic dims, read before the loop so the buffer can be allocated once)."""
+
+    def __init__(self, spec: TensorSpec, dims: list):
+        self.spec, self.dims = spec, dims
+
+    def row_args(self) -> tuple[list[int], list[int], list[int], list[ir.Value]]:
+        """Offsets/sizes/strides of row `i` (a dynamic offset) and the dynamic sizes."""
+        rank = self.spec.ndim
+        static = [1] + [d if isinstance(d, int) else _DYN for d in self.dims]
+        dynamic = [d for d in self.dims if not isinstance(d, int)]
+        return [_DYN] + [0] * (rank - 1), static, [1] * rank, dynamic
 
 
-def _extract_row(buf: ir.Value, i: ir.Value, spec: TensorSpec) -> ir.Value:
-    offsets, sizes, strides = _row_args(spec)
-    row_t = result_type(TensorSpec(spec.shape[1:], spec.dtype))
-    return tensor.ExtractSliceOp(row_t, buf, [i], [], [], offsets, sizes, strides).result
+def _insert_row(row: ir.Value, buf: ir.Value, i: ir.Value, st: _Stack) -> ir.Value:
+    offsets, sizes, strides, dyn = st.row_args()
+    return tensor.InsertSliceOp(row, buf, [i], dyn, [], offsets, sizes, strides).result
+
+
+def _extract_row(buf: ir.Value, i: ir.Value, st: _Stack) -> ir.Value:
+    offsets, sizes, strides, dyn = st.row_args()
+    row_t = ir.RankedTensorType.get([ir.ShapedType.get_dynamic_size() if n is None else n
+                                     for n in st.spec.shape[1:]],
+                                    storage_element_type(st.spec.dtype))
+    return tensor.ExtractSliceOp(row_t, buf, [i], dyn, [], offsets, sizes, strides).result
+
+
+def _lowered_spec(v: ir.Value) -> TensorSpec | None:
+    return spec_of_value(v) if isinstance(v.type, ir.RankedTensorType) else None
+
+
+def _row_dims(call: LowerCall, j: int, spec: TensorSpec) -> list:
+    """The row sizes of stacked output j, known before the loop runs. A dynamic dim is read
+    from a value of the same shape the loop holds before it starts: the carry whose new value
+    is this very row (an RNN's state), a captured sequence the row is read from, or else a
+    carry / captured value (or a captured sequence's row) of the same type. The loop checks
+    at every step that the row has these sizes (a mismatch fails the call)."""
+    row = spec.shape[1:]
+    if None not in row:
+        return list(row)
+    k, _ = scan_counts(call.op)
+    block = body_block(call.op)
+    yielded = list(terminator(block).operands)
+    y = yielded[k + j]
+    carries = list(zip(call.operands[1:], call.in_specs[1:]))
+    caps = [(v, s) for v in captured_values(call.op) if (s := _lowered_spec(v)) is not None]
+
+    def dims(v: ir.Value, lead: int) -> list:
+        return [n if n is not None else dim_value(v, d + lead) for d, n in enumerate(row)]
+
+    for c, (v, s) in enumerate(carries):  # the carry whose update is this row
+        if yielded[c] == y and s.shape == row:
+            return dims(v, 0)
+    traced = [n if n is not None else _dim_source(y, d, block, carries) for d, n in enumerate(row)]
+    if all(t is not None for t in traced):
+        return [t if isinstance(t, int) else dim_value(t[0], t[1]) for t in traced]
+    for v, s in carries + caps:
+        if s.shape == row and s.dtype == spec.dtype:
+            return dims(v, 0)
+    for v, s in carries + caps:
+        if s.shape == row:
+            return dims(v, 0)
+    for v, s in caps:
+        if s.shape[1:] == row:
+            return dims(v, 1)
+    raise NotImplementedError(
+        f"tn.scan: cannot size the stacked output {j} ({spec}) before the loop runs: a per-step "
+        f"value with dynamic dims needs a carry or a value read by the body with the same shape "
+        f"(e.g. carry it, or compute it from a sequence's row){at_line(call)}")
+
+
+def _dim_source(v: ir.Value, d: int, block: ir.Block, carries: list, depth: int = 0) -> tuple | None:
+    """(outer value, axis) whose size dim `d` of body value `v` has by the ops' shape rules,
+    followed back through elementwise ops, matmul, a sequence's row (tn.take) and carries'
+    block arguments to a value defined before the loop; None when not found."""
+    if depth > 32:
+        return None
+    if isinstance(v, ir.BlockArgument):
+        if v.owner == block:
+            return (carries[v.arg_number - 1][0], d) if v.arg_number > 0 else None
+        parent = v.owner.owner
+        inner = parent is not None and parent.operation.name != "func.func" and _inside(parent.operation, block)
+        return None if inner else (v, d)
+    op = v.owner.operation
+    if not _inside(op, block):
+        return v, d  # captured: defined before the loop (lowered already)
+    spec = spec_of_value(v)
+    opdef = OPS.get(op.name)
+    if op.name == "tn.take":
+        axis = int(ir.IntegerAttr(op.attributes["axis"]).value)
+        k = spec_of_value(op.operands[1]).ndim
+        if d < axis:
+            return _dim_source(op.operands[0], d, block, carries, depth + 1)
+        if d >= axis + k:
+            return _dim_source(op.operands[0], d - k + 1, block, carries, depth + 1)
+        return _dim_source(op.operands[1], d - axis, block, carries, depth + 1)
+    if op.name == "tn.matmul":
+        a, b = op.operands
+        sa, sb = spec_of_value(a), spec_of_value(b)
+        if spec.ndim == 2 and sa.ndim == 2 and sb.ndim == 2:
+            return _dim_source(a, 0, block, carries, depth + 1) if d == 0 else _dim_source(b, 1, block, carries, depth + 1)
+        return None
+    if op.name in ("tn.ensure_shape", "tn.fusion") or (opdef is not None and opdef.scalar is not None):
+        for x in op.operands:
+            sx = spec_of_value(x)
+            a = d - (spec.ndim - sx.ndim)
+            if 0 <= a < sx.ndim and sx.shape[a] is None:
+                found = _dim_source(x, a, block, carries, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _inside(op: ir.Operation, block: ir.Block) -> bool:
+    """`op` is nested in `block` (at any depth)."""
+    op = op.operation
+    while True:
+        b = op.block
+        if b == block:
+            return True
+        parent = b.owner
+        if parent is None or parent.operation.name in ("func.func", "builtin.module"):
+            return False
+        op = parent.operation
+
+
+def _check_row(call: LowerCall, row: ir.Value, st: _Stack, j: int) -> None:
+    """The row a step yields has the sizes its buffer was allocated with."""
+    from ..checks import VALUE_ERROR, emit_check
+
+    i64 = ir.IntegerType.get_signless(64)
+    for d, n in enumerate(st.spec.shape[1:]):
+        if n is not None:
+            continue
+        got = dim_value(row, d)
+        ok = arith.CmpIOp(arith.CmpIPredicate.eq, got, st.dims[d]).result
+        emit_check(call.op, ok, VALUE_ERROR,
+                   f"tn.scan: the per-step output {j} has {{0}} elements along dim {d} at some "
+                   f"step, where {{1}} were allocated before the loop (from a value of the same "
+                   f"type {TensorSpec(st.spec.shape[1:], st.spec.dtype)}){at_line(call)}",
+                   [arith.IndexCastOp(i64, got).result, arith.IndexCastOp(i64, st.dims[d]).result])
+
+
+def _insert_rows(call: LowerCall, values: list[ir.Value], bufs: list[ir.Value], i: ir.Value,
+                 stacks: list[_Stack]) -> list[ir.Value]:
+    out = []
+    for j, (y, b, st) in enumerate(zip(values, bufs, stacks)):
+        _check_row(call, y, st, j)
+        out.append(_insert_row(y, b, i, st))
+    return out
 
 
 def _storage(t: ir.Type) -> ir.Type:
@@ -266,7 +411,7 @@ def _trip_count(n_steps: ir.Value, length: int, bounded: bool) -> tuple[ir.Value
     return arith.IndexCastOp(ir.IndexType.get(), n).result, None
 
 
-def _fill_tail(bufs: list[ir.Value], count: ir.Value, specs: list[TensorSpec], length: int) -> list[ir.Value]:
+def _fill_tail(bufs: list[ir.Value], count: ir.Value, specs: list[_Stack], length: int) -> list[ir.Value]:
     """Rows count..length-1 repeat row count-1 (row 0, zeros, when count is 0)."""
     last = arith.MaxSIOp(arith.SubIOp(count, _index(1)).result, _index(0)).result
     rows = [_extract_row(b, last, s) for b, s in zip(bufs, specs)]
@@ -280,26 +425,43 @@ def _fill_tail(bufs: list[ir.Value], count: ir.Value, specs: list[TensorSpec], l
 # ---------------------------------------------------------------- lowering
 @scan.def_lower
 def _scan_lower(call: LowerCall) -> list[ir.Value]:
-    """scf.for (scf.while with until) over [carries, stacked buffers]; a step inserts its rows."""
+    """scf.for (scf.while with until) over [carries, stacked buffers]; a step inserts its rows.
+    With a dynamic `length` the buffers have max(n_steps, 0) rows (allocated before the loop;
+    with `until` the first `count` rows that ran are handed back)."""
     length, until = call.attrs["length"], call.attrs["until"]
+    dynamic = length == DYNAMIC
     k, m = scan_counts(call.op)
     carries = call.operands[1:]
     specs = call.out_specs[k:]
+    stacks = [_Stack(s, _row_dims(call, j, s)) for j, s in enumerate(specs)]
     if m and length == 0:
-        return carries + [empty(s) for s in specs]
-    trip, static_trip = _trip_count(call.operands[0], length, bounded=m > 0)
-    tail = m > 0 and (until or static_trip is None or static_trip < length)
-    bufs = [fill(s, 0) if tail else empty(s) for s in specs]
+        return carries + [empty(st.spec, [0] + st.dims) for st in stacks]
+    trip, static_trip = _trip_count(call.operands[0], length, bounded=m > 0 and not dynamic)
+    tail = m > 0 and not dynamic and (until or static_trip is None or static_trip < length)
+    rows = trip if dynamic else length
+    bufs = [fill(st.spec, 0, [rows] + st.dims) if tail else empty(st.spec, [rows] + st.dims)
+            for st in stacks]
     if until:
-        count, results = _lower_do_while(call, trip, carries, bufs, k, m, specs)
+        count, results = _lower_do_while(call, trip, carries, bufs, k, m, stacks)
     else:
         bounded = m > 0 or (static_trip is not None and static_trip <= FOR_MAX_STEPS)
         lower = _lower_for if bounded else _lower_while_counted
-        count, results = trip, lower(call, trip, carries, bufs, k, m, specs)
+        count, results = trip, lower(call, trip, carries, bufs, k, m, stacks)
     finals, stacked = results[:k], results[k:]
     if tail:
-        stacked = _fill_tail(stacked, count, specs, length)
+        stacked = _fill_tail(stacked, count, stacks, length)
+    elif dynamic and until:
+        stacked = [_first_rows(b, count, st) for b, st in zip(stacked, stacks)]
     return finals + stacked
+
+
+def _first_rows(buf: ir.Value, count: ir.Value, st: _Stack) -> ir.Value:
+    """Rows [0, count) of a stacked buffer (the steps a do-while loop ran)."""
+    rank = st.spec.ndim
+    sizes = [_DYN] + [d if isinstance(d, int) else _DYN for d in st.dims]
+    dyn = [count] + [d for d in st.dims if not isinstance(d, int)]
+    return tensor.ExtractSliceOp(result_type(st.spec), buf, [], dyn, [], [0] * rank, sizes,
+                                 [1] * rank).result
 
 
 # Ctrl-C stops a compiled loop: every step of a loop that may not end calls this first
@@ -337,19 +499,19 @@ FOR_MAX_STEPS = 1 << 16
 
 
 def _lower_for(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
-               k: int, m: int, specs: list[TensorSpec]) -> list[ir.Value]:
+               k: int, m: int, specs: list[_Stack]) -> list[ir.Value]:
     loop = scf.ForOp(_index(0), trip, _index(1), [*carries, *bufs])
     with ir.InsertionPoint(loop.body):
         i = loop.induction_variable
         state = list(loop.inner_iter_args)
         values = _move_body(body_block(call.op), loop.body, [_index_tensor(i), *state[:k]], call)
-        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        rows = _insert_rows(call, values[k:k + m], state[k:], i, specs)
         scf.YieldOp(values[:k] + rows)
     return list(loop.results)
 
 
 def _lower_while_counted(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
-                         k: int, m: int, specs: list[TensorSpec]) -> list[ir.Value]:
+                         k: int, m: int, specs: list[_Stack]) -> list[ir.Value]:
     """scf.while over (i, carries, buffers): runs while i < trip and not cancelled."""
     inits = [_index(0), *carries, *bufs]
     types = [v.type for v in inits]
@@ -362,13 +524,13 @@ def _lower_while_counted(call: LowerCall, trip: ir.Value, carries: list[ir.Value
     with ir.InsertionPoint(after):
         i, state = after.arguments[0], list(after.arguments)[1:]
         values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
-        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        rows = _insert_rows(call, values[k:k + m], state[k:], i, specs)
         scf.YieldOp([arith.AddIOp(i, _index(1)).result, *values[:k], *rows])
     return list(loop.results)[1:]
 
 
 def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
-                    k: int, m: int, specs: list[TensorSpec]) -> tuple[ir.Value, list[ir.Value]]:
+                    k: int, m: int, specs: list[_Stack]) -> tuple[ir.Value, list[ir.Value]]:
     """scf.while over (i, stopped, carries, buffers): runs while i < trip and not stopped."""
     i1 = ir.IntegerType.get_signless(1)
     inits = [_index(0), arith.ConstantOp(i1, 0).result, *carries, *bufs]
@@ -385,7 +547,7 @@ def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bu
     with ir.InsertionPoint(after):
         i, state = after.arguments[0], list(after.arguments)[2:]
         values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
-        rows = [_insert_row(y, b, i, s) for y, b, s in zip(values[k:k + m], state[k:], specs)]
+        rows = _insert_rows(call, values[k:k + m], state[k:], i, specs)
         nxt = arith.AddIOp(i, _index(1)).result
         scf.YieldOp([nxt, _scalar_of(values[-1]), *values[:k], *rows])
     results = list(loop.results)

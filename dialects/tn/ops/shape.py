@@ -49,10 +49,15 @@ def _index_const(v: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), v).result
 
 
-def _clamped_index(v: ir.Value, n: int) -> ir.Value:
-    """An integer index scalar -> `index` in [0, n): negative wraps once, then clamps (JAX)."""
+def _clamped_index(v: ir.Value, n: "int | ir.Value") -> ir.Value:
+    """An integer index scalar -> `index` in [0, n): negative wraps once, then clamps (JAX).
+    `n` is a static size or an index value (a dynamic axis)."""
     i = arith.IndexCastOp(ir.IndexType.get(), v).result
-    zero, size, last = _index_const(0), _index_const(n), _index_const(n - 1)
+    zero = _index_const(0)
+    if isinstance(n, int):
+        size, last = _index_const(n), _index_const(n - 1)
+    else:
+        size, last = n, arith.SubIOp(n, _index_const(1)).result
     neg = arith.CmpIOp(arith.CmpIPredicate.slt, i, zero).result
     i = arith.SelectOp(neg, arith.AddIOp(i, size).result, i).result
     return arith.MinSIOp(arith.MaxSIOp(i, zero).result, last).result
@@ -594,6 +599,37 @@ def _take_reference(x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray
     return np.take(x, _clamped_index_np(indices, x.shape[axis]), axis=axis)
 
 
+@take.def_reify
+def _take_reify(call: LowerCall) -> list[list]:
+    x_spec, idx_spec = call.in_specs
+    x, idx = call.operands
+    axis = call.attrs["axis"]
+
+    def dims(v: ir.Value, spec: TensorSpec, axes: range) -> list:
+        return [spec.shape[d] if spec.shape[d] is not None else dim_value(v, d) for d in axes]
+
+    return [dims(x, x_spec, range(axis)) + dims(idx, idx_spec, range(idx_spec.ndim))
+            + dims(x, x_spec, range(axis + 1, x_spec.ndim))]
+
+
+def _check_not_empty(call: LowerCall, n: ir.Value) -> None:
+    """A dynamic axis may be empty when the code runs: taking from it has no row to clamp to
+    (the static rule refuses it while tracing)."""
+    from ..checks import INDEX_ERROR, emit_check
+
+    x_spec, idx_spec = call.in_specs
+    ok = arith.CmpIOp(arith.CmpIPredicate.sgt, n, _index_const(0)).result
+    if idx_spec.size is None:
+        count = _index_const(1)
+        for d, m in enumerate(idx_spec.shape):
+            count = arith.MulIOp(count, dim_value(call.operands[1], d) if m is None else _index_const(m)).result
+        none = arith.CmpIOp(arith.CmpIPredicate.eq, count, _index_const(0)).result
+        ok = arith.OrIOp(ok, none).result
+    emit_check(call.op, ok, INDEX_ERROR,
+               f"tn.take: cannot take from the empty axis {call.attrs['axis']} of a tensor of type "
+               f"{x_spec}{at_line(call)}")
+
+
 @take.def_lower
 def _take_lower(call: LowerCall) -> list[ir.Value]:
     axis, out = call.attrs["axis"], call.out
@@ -602,14 +638,19 @@ def _take_lower(call: LowerCall) -> list[ir.Value]:
     if out.size == 0:
         return [empty(out)]
     rank, k, n = out.ndim, idx_spec.ndim, x_spec.shape[axis]
+    if n is None:
+        n = dim_value(x, axis)
+        if idx_spec.size != 0:
+            _check_not_empty(call, n)
     if idx_spec.size == 1 and k <= 1:
         # one row (a loop reading its sequence, a minibatch of 1): a slice at the clamped
         # index, no copy (a 1-element index vector keeps the axis, of size 1)
         first = tensor.ExtractOp(idx, [_index_const(0)] * k).result
         j = _clamped_index(first, n)
         offsets = [_DYN if d == axis else 0 for d in range(x_spec.ndim)]
-        sizes = [1 if d == axis else s for d, s in enumerate(x_spec.shape)]
-        return [tensor.ExtractSliceOp(result_type(out), x, [j], [], [], offsets, sizes,
+        sizes = [1 if d == axis else (_DYN if s is None else s) for d, s in enumerate(x_spec.shape)]
+        dyn = [dim_value(x, d) for d, s in enumerate(x_spec.shape) if s is None and d != axis]
+        return [tensor.ExtractSliceOp(result_type(out), x, [j], dyn, [], offsets, sizes,
                                       [1] * x_spec.ndim).result]
     idx_map = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(axis + j) for j in range(k)])
 
@@ -637,6 +678,9 @@ def _take_transpose(cts, primals, axis):
     x, idx = primals
     if ct is None:
         return [None, None]
+    if x.shape[axis] is None:  # a dynamic axis: rows added into zeros of x's (run-time) shape
+        zeros = lax.full(lax.shape_of(x), 0, ct.dtype)
+        return [_tn("tn.index_add", [zeros, ct, idx], axis=axis), None]
     return [_tn("tn.scatter_add", [ct, idx], axis=axis, dim_size=x.shape[axis]), None]
 
 
@@ -737,6 +781,8 @@ index_add = defop(
 @index_add.def_infer
 def _index_add_infer(specs: list[TensorSpec], axis: int) -> list[TensorSpec]:
     acc, upd, idx = specs
+    if not (acc.is_static and upd.is_static and idx.is_static):
+        return _index_add_infer_dynamic(acc, upd, idx, axis)
     (expect,) = _scatter_add_infer([upd, idx], axis, acc.shape[axis] if 0 <= axis < acc.ndim else 0)
     if expect != acc:
         raise ShapeError(f"updates {upd} at indices {idx.shape} (axis {axis}) do not fit acc {acc}")
@@ -749,8 +795,83 @@ def _index_add_reference(acc: np.ndarray, updates: np.ndarray, indices: np.ndarr
     return acc + _scatter_add_reference(updates, indices, axis, acc.shape[axis])
 
 
+def _index_add_infer_dynamic(acc: TensorSpec, upd: TensorSpec, idx: TensorSpec, axis: int) -> list[TensorSpec]:
+    """Dynamic dims (the cotangent of a sequence read row by row in a loop of dynamic
+    length): dims must agree where both are known; the lowering checks the others."""
+    _check_index_spec(idx)
+    k = idx.ndim
+    if k > 1:
+        raise ShapeError(f"indices of rank {k} with dynamic dims are not supported (0 or 1)")
+    want = upd.shape[:axis] + (acc.shape[axis] if 0 <= axis < acc.ndim else None,) + upd.shape[axis + k:]
+    given = upd.shape[axis:axis + k]
+    ok = (0 <= axis < acc.ndim and len(want) == acc.ndim and upd.dtype == acc.dtype
+          and all(a is None or b is None or a == b for a, b in zip(want, acc.shape))
+          and all(a is None or b is None or a == b for a, b in zip(given, idx.shape)))
+    if not ok:
+        raise ShapeError(f"updates {upd} at indices {idx.shape} (axis {axis}) do not fit acc {acc}")
+    return [acc]
+
+
+def _add_rows_dynamic(call: LowerCall) -> ir.Value:
+    """index_add with dynamic dims: one scf.for over the index positions (0 or 1-d indices),
+    each step adding one slab (extracted rank-reduced, sizes read at run time) in place."""
+    from ..checks import VALUE_ERROR, emit_check
+
+    acc, upd, idx = call.operands
+    acc_s, upd_s, idx_s = call.in_specs
+    axis, k = call.attrs["axis"], idx_s.ndim
+    i64 = ir.IntegerType.get_signless(64)
+
+    def size(v: ir.Value, spec: TensorSpec, d: int) -> ir.Value:
+        return dim_value(v, d) if spec.shape[d] is None else _index_const(spec.shape[d])
+
+    slab_dims = [size(acc, acc_s, d) for d in range(acc_s.ndim) if d != axis]
+    upd_dims = [size(upd, upd_s, d) for d in range(upd_s.ndim) if not axis <= d < axis + k]
+    for d, (a, b) in enumerate(zip(slab_dims, upd_dims)):
+        ok = arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
+        emit_check(call.op, ok, VALUE_ERROR,
+                   f"tn.index_add: updates {upd_s} do not fit acc {acc_s} (a slab dim {d}: {{0}} vs "
+                   f"{{1}}){at_line(call)}",
+                   [arith.IndexCastOp(i64, b).result, arith.IndexCastOp(i64, a).result])
+    count = _index_const(1) if k == 0 else size(idx, idx_s, 0)
+    slab_shape = [n if n is not None else None for d, n in enumerate(acc_s.shape) if d != axis]
+    elt = storage_element_type(acc_s.dtype)
+    slab_t = ir.RankedTensorType.get([ir.ShapedType.get_dynamic_size() if m is None else m
+                                      for m in slab_shape], elt)
+    dyn_sizes = [dv for dv, m in zip(slab_dims, slab_shape) if m is None]
+    rank = acc_s.ndim
+    static_sizes = []
+    it = iter(slab_shape)
+    for d in range(rank):
+        static_sizes.append(1 if d == axis else (lambda m: _DYN if m is None else m)(next(it)))
+    offsets = [_DYN if d == axis else 0 for d in range(rank)]
+    slab = TensorSpec(tuple(slab_shape), acc_s.dtype)
+    loop = scf.ForOp(_index_const(0), count, _index_const(1), [acc])
+    with ir.InsertionPoint(loop.body):
+        p, cur = loop.induction_variable, loop.inner_iter_args[0]
+        raw = tensor.ExtractOp(idx, [p] if k == 1 else []).result
+        j = _clamped_index(raw, size(acc, acc_s, axis))
+        if k == 0:
+            u = upd
+        else:
+            u = tensor.ExtractSliceOp(slab_t, upd, [p], dyn_sizes, [], offsets, static_sizes,
+                                      [1] * rank).result
+        a = tensor.ExtractSliceOp(slab_t, cur, [j], dyn_sizes, [], offsets, static_sizes,
+                                  [1] * rank).result
+        add = arith.AddFOp if acc_s.dtype.kind == "f" else arith.AddIOp
+        r = slab.ndim
+        total = generic([u], [acc_s.dtype], [identity_map(r)], [a], [acc_s.dtype], [identity_map(r)],
+                        ["parallel"] * r, lambda x, y: add(x, y).result)[0]
+        new = tensor.InsertSliceOp(total, cur, [j], dyn_sizes, [], offsets, static_sizes,
+                                   [1] * rank).result
+        scf.YieldOp([new])
+    return loop.results[0]
+
+
 @index_add.def_lower
 def _index_add_lower(call: LowerCall) -> list[ir.Value]:
+    if not all(s.is_static for s in call.in_specs):
+        return [_add_rows_dynamic(call)]
     acc, upd, idx = call.operands
     return [_add_rows(acc, upd, idx, call.in_specs[1], call.in_specs[2], call.out,
                       call.attrs["axis"])]

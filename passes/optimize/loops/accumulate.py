@@ -36,8 +36,10 @@ def _bound(op: ir.Operation) -> tuple[int | None, bool]:
     """(L: a static bound on the steps, whether every step up to L surely runs)."""
     _, m = scan_counts(op)
     n = static_steps(op)
-    if m:
+    if m and length(op) >= 0:
         return length(op), n is not None and n >= length(op)
+    if m:
+        return None, False  # a dynamic length (rows = steps): no static bound
     if n is not None:
         return max(n, 0), True
     mn = producer(op.operands[0], "tn.minimum")

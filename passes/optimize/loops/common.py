@@ -58,6 +58,7 @@ def scans(module_op: ir.Operation) -> list[ir.Operation]:
 
 # ---------------------------------------------------------------- attributes and trips
 def length(op: ir.Operation) -> int:
+    """The stacked outputs' rows; -1 (control.DYNAMIC): as many as steps ran."""
     return scan.decode_attrs(op)["length"]
 
 
@@ -103,7 +104,7 @@ def static_trip(op: ir.Operation) -> int | None:
     if n is None:
         return None
     _, m = scan_counts(op)
-    return min(max(n, 0), length(op)) if m else max(n, 0)
+    return min(max(n, 0), length(op)) if m and length(op) >= 0 else max(n, 0)
 
 
 def trip_bound(op: ir.Operation) -> int | None:
@@ -111,7 +112,7 @@ def trip_bound(op: ir.Operation) -> int | None:
     t = static_trip(op)
     if t is not None:
         return t
-    return length(op) if scan_counts(op)[1] else None
+    return length(op) if scan_counts(op)[1] and length(op) >= 0 else None
 
 
 # ---------------------------------------------------------------- what a body reads

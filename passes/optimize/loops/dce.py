@@ -56,7 +56,7 @@ def _live(op: ir.Operation) -> tuple[list[int], list[int]]:
 def _capped_steps(op: ir.Operation) -> ir.Value | None:
     """n_steps that keeps the trip once no output is stacked: min(n_steps, length)."""
     n, cap = static_steps(op), length(op)
-    if n is not None and n <= cap:
+    if cap < 0 or (n is not None and n <= cap):  # a dynamic length caps nothing
         return None
     with ir.InsertionPoint(op), location_override(op.location):
         c = op1("tn.constant", value=np.asarray(cap, np.int64))

@@ -17,8 +17,10 @@ from mlir import ir
 
 from theanir.dialects.tn.builder import location_override
 from theanir.dialects.tn.ops.control import body_block, scan_counts, terminator
+from theanir.dialects.tn.types import TensorSpec
 
 from ..patterns import filled, op1, spec
+
 from .common import is_plain, length, scans, static_trip
 from ...base import Pass
 
@@ -49,15 +51,23 @@ def inline_scan(op: ir.Operation) -> bool:
     """Replace `op` by its single step or its initial values; False when its trip count is
     not statically 0 or 1."""
     trip = static_trip(op)
-    if trip is None or trip > 1 or not is_plain(op):
-        return False
     k, m = scan_counts(op)
+    stacked = [spec(r) for r in list(op.results)[k:]]
+    if trip is None or trip > 1 or not is_plain(op) or not all(TensorSpec(s.shape[1:], s.dtype).is_static
+                                                            for s in stacked):
+        return False  # (rows with dynamic dims: left as a loop)
+    # a dynamic length (`?` rows: as many as ran, control.DYNAMIC) has `trip` rows here
+    rows = trip if length(op) < 0 else length(op)
     with ir.InsertionPoint(op), location_override(op.location):
         if trip == 0:
-            values = list(op.operands)[1:] + [filled(0, spec(r)) for r in list(op.results)[k:]]
+            values = list(op.operands)[1:] + [filled(0, TensorSpec((rows,) + s.shape[1:], s.dtype))
+                                              for s in stacked]
         else:
             ys = _inline_step(op)
-            values = ys[:k] + [_stack(y, length(op)) for y in ys[k:k + m]]
+            values = ys[:k] + [_stack(y, rows) for y in ys[k:k + m]]
+        values = values[:k] + [v if spec(v).shape == s.shape else
+                               op1("tn.ensure_shape", v, shape=tuple(-1 if n is None else n for n in s.shape))
+                               for v, s in zip(values[k:], stacked)]
     for r, v in zip(op.results, values):
         r.replace_all_uses_with(v)
     op.erase()

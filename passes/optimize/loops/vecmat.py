@@ -64,8 +64,8 @@ def _rows(v: ir.Value, loop: ir.Operation) -> Rows | None:
 
 
 def _worth_it(xs: ir.Value, loop: ir.Operation) -> bool:
-    bound = trip_bound(loop)
-    return bound is not None and spec(xs).shape[0] <= 2 * bound
+    bound = trip_bound(loop)  # (dynamic shapes: not rewritten yet, the sizes would be operands)
+    return bound is not None and spec(xs).is_static and spec(xs).shape[0] <= 2 * bound
 
 
 def _products(rows: Rows, w: ir.Value, loop: ir.Operation) -> ir.Value:
@@ -138,7 +138,7 @@ def _map_rows(op: ir.OpView, loop: ir.Operation) -> ir.Value | None:
 
 def _rewrite(op: ir.OpView, loop: ir.Operation) -> ir.Value | None:
     if op.operation.name == "tn.matmul":
-        if spec(op.results[0]).ndim != 2:
+        if spec(op.results[0]).ndim != 2 or not all(spec(v).is_static for v in op.operands):
             return None
         return _row_times(op, loop) or _times_column(op, loop)
     return _map_rows(op, loop)
