@@ -401,7 +401,8 @@ ROWS: list[Row] = [
     # a dim read as a value, and the shape refinement (here to the static shape: an identity)
     Row("tn.dim", lambda x: x * _emit("tn.dim", [x], axis=x.ndim - 1).astype(x.dtype),
         lambda x: x * x.shape[-1], (((3, 4),), ((0, 3),), ((1,),), ((2, 1, 3),))),
-    Row("tn.ensure_shape", lambda x: _emit("tn.ensure_shape", [x], shape=x.shape), lambda x: x),
+    Row("tn.ensure_shape", lambda x: _emit("tn.ensure_shape", [x], shape=tuple(-1 if n is None else n for n in x.shape)),
+        lambda x: x),
     # tn.print: the identity with a side effect (its printed text: tests/frontend/test_print_op.py);
     # jvp and transpose pass the tangent and cotangent through
     Row("tn.print", lambda x: th.debug.print_tensor(x, "row {}\n") * 2, lambda x: x * 2),

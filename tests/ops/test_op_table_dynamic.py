@@ -57,8 +57,6 @@ UNSUPPORTED: dict[str, tuple[type, str, str, Any, list]] = {
     "tn.scatter_add": (ValueError, r"tn.scatter_add: updates \(None, None\) do not hold indices",
                        "tn.take's transpose (h-loops changes take)",
                        lambda x: _emit("tn.scatter_add", [x, _scatter_index(6)], axis=0, dim_size=4), [(6, 2)]),
-    "tn.index_add": (ValueError, r"tn.index_add: updates \(None, None\) do not hold indices", _INDEX_ROWS,
-                     _rows_probe("tn.index_add"), _PAIR),
     "tn.index_set": (ValueError, r"tn.index_set: updates float64\[\?, \?\] must be", _INDEX_ROWS,
                      _rows_probe("tn.index_set"), _PAIR),
     **{f"tn.index_reduce[{k}]": (ValueError, r"tn.index_reduce: updates float64\[\?, \?\] must be",
@@ -67,9 +65,6 @@ UNSUPPORTED: dict[str, tuple[type, str, str, Any, list]] = {
     "tn.random_bits": (TypeError, r"th.random.uniform: shape must be an int or a sequence of ints",
                        "random draws of a traced shape (frontend/random.py) are not supported yet",
                        lambda x: x + th.random.uniform(th.random.key(7), th.shape(x), x.dtype), _MATRIX),
-    "tn.scan": (TypeError, r"NoneType", "h-loops' slice: tn.scan over a dynamic sequence length "
-                "(the frontend reads a static length)", None, None),
-    "tn.scan[rnn]": (TypeError, r"NoneType", "as tn.scan", None, None),
 }
 
 # gradient-only failures: row id -> (error, regex, why)
@@ -105,6 +100,9 @@ def _dynamic_pad_slice(x):
 
 VARIANTS: dict[str, Any] = {
     "tn.iota": lambda x: x * th.arange(th.shape(x)[-1], dtype=x.dtype),
+    # the row's index vector from the traced sizes (the row reads x.shape while tracing)
+    "tn.index_add": lambda acc, upd: _emit(
+        "tn.index_add", [acc, upd, (th.arange(th.shape(upd)[0]) * 3) % 4 % th.shape(acc)[0]], axis=0),
     "tn.dynamic_slice": _dynamic_slice,
     "tn.dynamic_pad_slice": _dynamic_pad_slice,
 }

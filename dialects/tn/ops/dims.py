@@ -39,7 +39,7 @@ def shape_attr(shape: Sequence[int | None]) -> tuple[int, ...]:
 
 
 def shape_of_attr(shape: Sequence[int]) -> tuple[int | None, ...]:
-    return tuple(None if n == -1 else int(n) for n in shape)
+    return tuple(None if n is None or n == -1 else int(n) for n in shape)
 
 
 # ------------------------------------------------------------------ tn.dim
