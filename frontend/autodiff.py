@@ -113,7 +113,13 @@ def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequenc
     for like, v in zip(likes, values):
         t = tnp.astype(tnp.as_tensor(v), like.dtype)
         if t.shape != like.shape:
-            raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+            if len(t.shape) != len(like.shape) or any(
+                    a is not None and b is not None and a != b for a, b in zip(t.shape, like.shape)):
+                raise ValueError(f"{fname}: {what} shape {t.shape} differs from {partner} shape {like.shape}")
+            # a dynamic dim of the partner (x[mask]'s count): the seed takes its type, and the
+            # ops that combine them check the sizes when the code runs
+            t = Tensor(emit1("tn.ensure_shape", [t.value],
+                             {"shape": tuple(-1 if n is None else n for n in like.shape)}))
         out.append(t)
     return out
 
