@@ -148,7 +148,7 @@ def _check_lead_dims(call: LowerCall, v: ir.Value, spec: TensorSpec, mask_v: ir.
         a, b = dim_value(v, d), dim_value(mask_v, d)
         ok = arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
         emit_check(call.op, ok, VALUE_ERROR,
-                   f"{call.op.name}: the mask's dim {d} is {{1}}, the {what}'s is {{0}} (mask {mask}, "
+                   f"{call.op.name}: the mask has {{1}} along dim {d}, {what} has {{0}} (mask {mask}, "
                    f"{what} {spec}){at_line(call)}",
                    [arith.IndexCastOp(i64, a).result, arith.IndexCastOp(i64, b).result])
 
@@ -240,13 +240,40 @@ def _masked_scatter_reify(call: LowerCall) -> list[list]:
     return [dims]
 
 
+def _coords(i: ir.Value, dims: Sequence[ir.Value]) -> list[ir.Value]:
+    """The row-major multi-index of flat position i in a tensor of `dims`."""
+    out = []
+    for d in reversed(dims[1:]):
+        out.append(arith.RemUIOp(i, d).result)
+        i = arith.DivUIOp(i, d).result
+    return [i] + out[::-1]
+
+
+def _scatter_row(y: ir.Value, j: ir.Value, dst: ir.Value, at: list[ir.Value], spec: TensorSpec,
+                 rest_dims: Sequence[ir.Value]) -> ir.Value:
+    """dst with y's row j written at multi-index `at` (then the rest dims whole)."""
+    rest = spec.shape[len(at):]
+    if not rest:
+        return tensor.InsertOp(tensor.ExtractOp(y, [j]).result, dst, at).result
+    dyn = ir.ShapedType.get_dynamic_size()
+    dyn_sizes = [d for n, d in zip(rest, rest_dims) if n is None]
+    row_t = ir.RankedTensorType.get(mlir_shape(rest), storage_element_type(spec.dtype))
+    rest_sizes = [dyn if n is None else n for n in rest]
+    row = tensor.ExtractSliceOp(row_t, y, [j], dyn_sizes, [], [dyn] + [0] * len(rest), [1] + rest_sizes,
+                                [1] * (len(rest) + 1)).result
+    k = len(at)
+    return tensor.InsertSliceOp(row, dst, at, dyn_sizes, [], [dyn] * k + [0] * len(rest),
+                                [1] * k + rest_sizes, [1] * (k + len(rest))).result
+
+
 @masked_scatter.def_lower
 def _masked_scatter_lower(call: LowerCall) -> list[ir.Value]:
+    """Zeros, then the mask loop writes row j of y at the multi-index of the j-th True
+    position (written in place: no reshape of the result, whose dims may all be dynamic)."""
     y_spec, m_spec = call.in_specs
     y, mask = call.operands
     out_spec = call.out
     zeros = fill(out_spec, 0)
-    flat, flat_spec = _collapse_lead(zeros, out_spec, m_spec.ndim)
     mf, _ = _collapse_lead(mask, m_spec, m_spec.ndim)
     n = dim_value(mf, 0)
     count, rows = count_nonzero(mf, np.dtype(np.bool_)), dim_value(y, 0)
@@ -254,16 +281,10 @@ def _masked_scatter_lower(call: LowerCall) -> list[ir.Value]:
     emit_check(call.op, arith.CmpIOp(arith.CmpIPredicate.eq, count, rows).result, VALUE_ERROR,
                f"tn.masked_scatter: {{0}} rows for a mask with {{1}} True elements (mask {m_spec}){at_line(call)}",
                [arith.IndexCastOp(i64, rows).result, arith.IndexCastOp(i64, count).result])
-    rest_dims = [dim_value(flat, d) for d in range(1, flat_spec.ndim)]
-    write = lambda cur, i, j: _copy_row(y, j, cur, i, flat_spec, rest_dims)  # noqa: E731
-    done = _mask_loop(n, mf, np.dtype(np.bool_), flat, write, guard=rows)
-    if m_spec.ndim == 1:
-        return [done]
-    shape = call.out_shape(0)
-    groups = [list(range(m_spec.ndim))] + [[d] for d in range(m_spec.ndim, out_spec.ndim)]
-    attr = ir.ArrayAttr.get([ir.ArrayAttr.get([ir.IntegerAttr.get(i64, d) for d in g]) for g in groups])
-    dyn = [d for d in shape if isinstance(d, ir.Value)]
-    return [tensor.ExpandShapeOp(result_type(out_spec), done, attr, dyn, mlir_shape(out_spec.shape)).result]
+    mdims = [dim_value(mask, d) for d in range(m_spec.ndim)]
+    rest_dims = [dim_value(zeros, d) for d in range(m_spec.ndim, out_spec.ndim)]
+    write = lambda cur, i, j: _scatter_row(y, j, cur, _coords(i, mdims), out_spec, rest_dims)  # noqa: E731
+    return [_mask_loop(n, mf, np.dtype(np.bool_), zeros, write, guard=rows)]
 
 
 @masked_scatter.def_jvp
