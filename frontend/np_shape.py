@@ -20,6 +20,7 @@ from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.registry import ShapeError
 
 from .np_base import as_tensor, astype, broadcast_to, clip, constant, refine, result_type, where
+from .np_select import bool_mask, masked_getitem
 from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
 
@@ -139,9 +140,9 @@ def _has_tensor(s: slice) -> bool:
 
 def _bool_index_error(fn: str, x: Tensor, mask_shape: tuple[int, ...]) -> TypeError:
     return TypeError(
-        f"{fn}: boolean mask indexing (tensor shape {x.shape}, mask shape {mask_shape}) has a "
-        f"data-dependent result shape, which a compiled function cannot have; use "
-        f"th.where(mask, x, fill) to select elementwise (or multiply by the mask) {_at()}")
+        f"{fn}: boolean mask indexing (tensor shape {x.shape}, mask shape {mask_shape}) is "
+        f"supported as x[mask] or x[mask, ...] with a mask of at least one dim over x's leading "
+        f"dims; elsewhere use th.where(mask, x, fill) or th.nonzero(mask) {_at()}")
 
 
 def _index_tensor(fn: str, x: Tensor, indices: Any, axis: int) -> Tensor:
@@ -577,6 +578,9 @@ def getitem(x: Any, idx: Any) -> Tensor:
     `logp[th.arange(n), ys]`). NumPy's placement rule holds: when the advanced indices
     (arrays and integers) are not adjacent, the index dimensions go first."""
     x = as_tensor(x)
+    mask = bool_mask(idx)
+    if mask is not None:  # x[mask], x[mask, ...]: a data-dependent length (np_select.py)
+        return masked_getitem(x, mask)
     items = _expand_entries(x, idx)
     starts, sizes, steps = [0] * x.ndim, list(x.shape), [1] * x.ndim
     layout: list[tuple[str, int]] = []  # result dims in entry order: ("dim", d), ("new", 0), ("adv", d)

@@ -74,6 +74,7 @@ from .np_linalg import *  # noqa: E402,F401,F403
 from .np_nn import *  # noqa: E402,F401,F403
 from .np_creation import *  # noqa: E402,F401,F403
 from .np_grad import *  # noqa: E402,F401,F403
+from .np_select import *  # noqa: E402,F401,F403
 
 # Tensor's operators and methods (`a + b`, `x.sum()`) call this namespace.
 _register_numpy_api(_sys.modules[__name__])

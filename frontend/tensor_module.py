@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 
 from . import numpy_api as tnp
-from . import symbolic_shape
+from . import np_select, symbolic_shape
 from .config import config
 from .symbolic import SharedVariable
 from .symbolic_grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
@@ -226,6 +226,25 @@ def _pad_right(x: Any, n_ones: int = 1) -> Tensor:
     return tnp.reshape(x, x.shape + (1,) * n_ones)
 
 
+def _nonzero_matrix(x: Any) -> Tensor:
+    return tnp.transpose(tnp.argwhere(x))
+
+
+_nonzero_rows = lift("nonzero", _nonzero_matrix)
+_nonzero_column = lift("nonzero_column", np_select.nonzero_column)
+nonzero_values = lift("nonzero_values", np_select.nonzero_values)
+
+
+def nonzero(a: Any, return_matrix: bool = False) -> Any:
+    """Theano's `T.nonzero(a)`: a tuple of int64 vectors (one per dim of `a`, their length
+    known when the function runs); `return_matrix=True`: one (a.ndim, count) matrix."""
+    if return_matrix:
+        return _nonzero_rows(a)
+    if not _symbolic(a):
+        return tnp.nonzero(a)
+    return tuple(_nonzero_column(a, d) for d in range(as_variable(a).ndim))
+
+
 inv = lift("inv", _inv)
 stack = lift("stack", _stack)
 join = lift("join", _join)
@@ -276,7 +295,7 @@ _EXPLICIT = [
     "zeros", "ones", "alloc", "shape", "shape_padleft", "shape_padright", "addbroadcast",
     "unbroadcast", "patternbroadcast", "dimshuffle", "sigmoid", "softmax", "relu", "lift",
     "set_subtensor", "inc_subtensor", "advanced_set_subtensor1", "advanced_inc_subtensor1",
-    "xlogx", "consider_constant", "verify_grad",
+    "xlogx", "consider_constant", "verify_grad", "nonzero", "nonzero_values",
     "float_dtypes", "complex_dtypes", "uint_dtypes", "int_dtypes", "integer_dtypes", "discrete_dtypes",
     "continuous_dtypes", "all_dtypes",
 ]

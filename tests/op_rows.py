@@ -290,6 +290,25 @@ def _checked_p(x):
     return _check_unit("bernoulli", "p", x)
 
 
+# ------------------------------------------------------------------ data-dependent shapes
+def _scatter_mask(y_shape: Sequence[int]) -> np.ndarray:
+    """A bool mask of 2 * rows + 1 elements with exactly `rows` True (every other one)."""
+    m = np.zeros(2 * y_shape[0] + 1, bool)
+    m[1::2] = True
+    return m
+
+
+def _masked_scatter(y):
+    return _emit("tn.masked_scatter", [y, _scatter_mask(y.shape)])
+
+
+def _np_masked_scatter(y):
+    m = _scatter_mask(y.shape)
+    out = np.zeros(m.shape + y.shape[1:], y.dtype)
+    out[m] = y
+    return out
+
+
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     # elementwise, unary
@@ -413,6 +432,13 @@ ROWS: list[Row] = [
     Row("tn.random_bits", _noise, _np_noise, (((3, 4),), ((1,),), ((0,),), ((2, 0, 3),)), grad=False),
     # run-time checks (failing inputs: tests/frontend/test_random_checks.py)
     Row("tn.check_range", _checked_p, lambda x: x, UNARY_CASES, domain=(0.0, 1.0), grad_domain=(0.25, 0.75)),
+    # data-dependent shapes (a result dim known only at run time; more: tests/frontend/test_masked_select.py)
+    Row("tn.masked_select", lambda x: x[x > 0], lambda x: x[x > 0], (((3, 4),), ((0,),), ((1,),), ((2, 1, 3),))),
+    Row("tn.masked_select", lambda x: x[x.sum(axis=-1) > 0] * 2, lambda x: x[x.sum(axis=-1) > 0] * 2,
+        (((4, 3),), ((0, 2),), ((1, 1),), ((2, 3, 2),)), label="rows"),
+    Row("tn.masked_scatter", _masked_scatter, _np_masked_scatter, (((3, 2),), ((0,),), ((1,),), ((2, 0),))),
+    Row("tn.nonzero", lambda x: th.argwhere(x > 0), lambda x: np.argwhere(x > 0),
+        (((3, 4),), ((0,),), ((1,),), ((2, 1, 3),)), grad=False),
     # control flow
     Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
     Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),

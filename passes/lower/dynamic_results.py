@@ -30,9 +30,13 @@ from .entry_abi import SLOTS_ATTR
 NAME = "theanir-dynamic-results"
 
 
-def _fresh(v: ir.Value) -> ir.Value:
-    """`v` if it is a memref.alloc of identity layout, else a copy into a new allocation."""
+def _fresh(v: ir.Value, taken: list[ir.Value]) -> ir.Value:
+    """`v` if it is a memref.alloc of identity layout not handed to an earlier slot (the
+    runtime adopts each address once: a value returned twice, `return x, x`, would be freed
+    twice), else a copy into a new allocation."""
     owner = v.owner
+    if any(v == t for t in taken):
+        owner = None
     if isinstance(owner, ir.Operation) or hasattr(owner, "operation"):
         op = owner.operation if hasattr(owner, "operation") else owner
         mt = ir.MemRefType(v.type)
@@ -81,9 +85,11 @@ def dynamic_results(module_op: ir.Operation) -> int:
         if len(results) != len(slots):
             raise ValueError(f"{NAME}: {len(results)} results for {len(slots)} slots")
         with ir.InsertionPoint(ret), ret.location:
+            taken: list[ir.Value] = []
             for value, slot_index in zip(results, slots):
                 slot = block.arguments[slot_index]
-                buf = _fresh(value)
+                buf = _fresh(value, taken)
+                taken.append(value)
                 mt = ir.MemRefType(buf.type)
                 addr = memref.ExtractAlignedPointerAsIndexOp(buf).result
                 entries = [addr] + [memref.DimOp(buf, arith.ConstantOp(idx, i).result).result

@@ -398,11 +398,13 @@ def test_index_errors():
     _raises(ValueError, lambda a: a[::0], x, match=("getitem", "zero"))
 
 
-def test_bool_mask_is_refused_with_advice():
+def test_bool_masks_beyond_the_leading_dims_are_refused_with_advice():
+    # x[mask] and x[mask, ...] work (tests/frontend/test_masked_select.py); a mask mixed with
+    # other entries is refused, naming what works
     x = np.zeros((3, 4))
-    msg = _raises(TypeError, lambda a: a[a > 0], x, match=("data-dependent", "th.where", "(3, 4)"))
+    msg = _raises(TypeError, lambda a: a[:, a[0] > 0], x, match=("x[mask]", "th.where", "(3, 4)"))
     assert "getitem" in msg
-    _raises(TypeError, lambda a: a[np.array([True, False, True])], x, match=("data-dependent",))
+    _raises(TypeError, lambda a: a[np.array([True, False, True]), 0], x, match=("x[mask]",))
 
 
 def test_axis_errors():
