@@ -234,7 +234,7 @@ def tn_text(fn: Any) -> str:
     jit = fn._jit
     parts = []
     for c in compiled:
-        specs = ", ".join(f"{a.spec.dtype}{list(a.spec.shape)}" for a in c.traced.in_specs)
+        specs = ", ".join(str(a.spec) for a in c.traced.in_specs)  # float64[?, 3]: ? = dynamic
         options = jit._signature_options(jit._options(), c.traced, c.signature)
         parts.append(f"\ntn IR for ({specs}):\n{Lowered(c.traced, options, c.signature).as_text('tn-opt')}")
     return "".join(parts)
