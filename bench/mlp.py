@@ -7,7 +7,10 @@ deep MLP 784-1000-1000-1000-10; batch sizes 1, 10 and 60; examples per second in
   theanir jit           th.jit of the whole step (params in, new params out, the params
                         donated: donate_argnums, as for JAX), plain call
   theanir trust_input   the same with th.jit(..., trust_input=True)
-  theanir function      Theano style: th.shared params, th.function([x, y], loss, updates=...)
+  theanir function      Theano style: th.shared params, th.function([x, y], loss, updates=...):
+                        one compile per input types (the batch dim is dynamic, issue 16)
+  theanir function static  the same with th.function(..., dynamic_shapes=False): compiled per
+                        shape; the two rows give the cost of dynamic dims (target <= 10%)
   theanir run           f.run(n_calls=N) of a function without inputs: the minibatch is taken
                         from a shared dataset by a shared index that the updates increment
   numpy                 hand-written forward/backward, in-place updates
@@ -51,7 +54,7 @@ TITLES = {"logreg": "logistic regression 784-10", "mlp": "MLP 784-500-10",
 LR = 0.01
 N_BATCHES = 8  # distinct minibatches cycled through (theanir run: a shared dataset of them)
 PEERS = ("torch", "torch.compile", "jax", "pytensor")
-THEANIR = ("theanir jit", "theanir trust_input", "theanir function", "theanir run")
+THEANIR = ("theanir jit", "theanir trust_input", "theanir function", "theanir function static", "theanir run")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -198,15 +201,21 @@ def _th_symbolic_loss(h: Any, y: Any, shared: list) -> Any:
     return T.mean(T.logsoftmax_crossentropy(h, y))
 
 
-def build_theanir_function(p: Problem) -> Runner:
+def build_theanir_function(p: Problem, dynamic_shapes: bool = True) -> Runner:
+    """th.function: one compile per input types (dynamic batch dim); `dynamic_shapes=False`
+    (the "static" row) compiles per shape, so the two rows measure what dynamic dims cost."""
     import theanir as th
     import theanir.tensor as T
     shared = [th.shared(a.copy(), name=f"p{i}") for i, a in enumerate(p.params)]
     x, y = T.fmatrix("x"), T.lvector("y")
     loss = _th_symbolic_loss(x, y, shared)
     grads = T.grad(loss, shared)
-    f = th.function([x, y], loss, updates=[(s, s - LR * g) for s, g in zip(shared, grads)])
-    return _runner(_cycling_minibatches(f, p))
+    f = th.function([x, y], loss, updates=[(s, s - LR * g) for s, g in zip(shared, grads)],
+                    dynamic_shapes=dynamic_shapes)
+    out = _runner(_cycling_minibatches(f, p))  # the first call compiles
+    if dynamic_shapes and not f.dynamic_shapes:
+        raise RuntimeError(f"theanir function: compiled per shape ({f.dynamic_error})")
+    return out
 
 
 def build_theanir_run(p: Problem) -> Runner:
@@ -327,6 +336,7 @@ BUILDERS: dict[str, Callable[[Problem], Runner]] = {
     "theanir jit": lambda p: build_theanir_jit(p, False),
     "theanir trust_input": lambda p: build_theanir_jit(p, True),
     "theanir function": build_theanir_function,
+    "theanir function static": lambda p: build_theanir_function(p, dynamic_shapes=False),
     "theanir run": build_theanir_run,
     "numpy": build_numpy,
     "torch": lambda p: build_torch(p, False),

@@ -15,7 +15,9 @@ and one plain-SGD update (lr 0.01) of W, U, b, V, c. Figure: sequence elements p
                      compiler hoists it: tn-scan-vecmat-to-matmat), th.value_and_grad,
                      the params donated (donate_argnums, as for JAX)
   theanir function   Theano style: th.shared params, th.scan on symbolic variables, T.grad,
-                     th.function([xs, ys], loss, updates=...)
+                     th.function([xs, ys], loss, updates=...): one compile per input types
+  theanir function static  the same, th.function(..., dynamic_shapes=False): per shape (the
+                     cost of dynamic dims, target <= 10%)
   torch loop         PyTorch eager, a Python loop over the cell (input projection xs @ W + b
                      computed once before it), torch.autograd.grad, torch._foreach_add_
   torch nn.RNN       torch.nn.RNN(tanh) for the recurrence (bias_hh frozen at 0, so the
@@ -90,7 +92,7 @@ HIDDEN = (50, 100, 200, 400, 800)
 TARGETS = {50: 1.5, 100: 1.5, 200: 1.5, 400: 1.0, 800: 1.0}
 N_SEQS = 4  # distinct sequences cycled through
 PEERS = ("torch", "jax", "pytensor")
-THEANIR = ("theanir jit", "theanir function")
+THEANIR = ("theanir jit", "theanir function", "theanir function static")
 FORWARD = ("theanir jit fwd", "jax fwd")
 COLUMNS = {"theanir": THEANIR, "pytorch": ("torch loop", "torch nn.RNN"), "jax": ("jax",),
            "pytensor": ("pytensor",)}
@@ -226,7 +228,9 @@ def build_theanir_fwd(p: Problem) -> Runner:
     return _runner(_cycle(lambda k, st: (st, f(p.xs[k], p.ys[k], *ps)), None))
 
 
-def build_theanir_function(p: Problem) -> Runner:
+def build_theanir_function(p: Problem, dynamic_shapes: bool = True) -> Runner:
+    """th.function: one compile per input types (the sequence length is dynamic, issue 16);
+    `dynamic_shapes=False` (the "static" row) compiles per shape: the cost of dynamic dims."""
     import theanir as th
     import theanir.tensor as T
     shared = [th.shared(a.copy(), name=n) for a, n in zip(p.params, PARAMS)]
@@ -237,8 +241,12 @@ def build_theanir_function(p: Problem) -> Runner:
                     sequences=xs, outputs_info=h0, non_sequences=[W, U, b])
     loss = T.logsoftmax_crossentropy(T.dot(hs, V) + c, ys).sum()
     grads = T.grad(loss, shared)
-    f = th.function([xs, ys], loss, updates=[(s, s - LR * g) for s, g in zip(shared, grads)])
-    return _runner(_cycle(lambda k, st: (st, f(p.xs[k], p.ys[k])), None))
+    f = th.function([xs, ys], loss, updates=[(s, s - LR * g) for s, g in zip(shared, grads)],
+                    dynamic_shapes=dynamic_shapes)
+    out = _runner(_cycle(lambda k, st: (st, f(p.xs[k], p.ys[k])), None))
+    if dynamic_shapes and not f.dynamic_shapes:
+        raise RuntimeError(f"theanir function: compiled per shape ({f.dynamic_error})")
+    return out
 
 
 def theanir_grads(p: Problem) -> tuple[float, list[np.ndarray]]:
@@ -385,6 +393,7 @@ def build_pytensor(p: Problem) -> Runner:
 BUILDERS: dict[str, Callable[[Problem], Runner]] = {
     "theanir jit": build_theanir_jit,
     "theanir function": build_theanir_function,
+    "theanir function static": lambda p: build_theanir_function(p, dynamic_shapes=False),
     "torch loop": build_torch_loop,
     "torch nn.RNN": build_torch_rnn,
     "jax": build_jax,

@@ -186,6 +186,7 @@ def main(args: Any) -> list[dict]:
     print("\n" + text)
     out = args.results or (None if args.quick else rnn.RESULTS)
     if out:
+        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "rnn_lengths.json"), "w") as f:
             f.write("".join(json.dumps(r) + "\n" for r in rows))
         meta = rows[0]

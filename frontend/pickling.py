@@ -349,7 +349,8 @@ def _reduce_function(f: Function) -> tuple:
             "updates": list(f.updates), "givens": list(f.givens.items())}
     leaves, blob = dump_graph(spec)
     options = {"name": f.name, "allow_input_downcast": f.allow_input_downcast,
-               "trust_input": f._jit.trust_input, "allow_gc": f._jit.allow_gc, "optimizer": f._jit.optimizer}
+               "trust_input": f._jit.trust_input, "allow_gc": f._jit.allow_gc, "optimizer": f._jit.optimizer,
+               "dynamic_shapes": bool(f._jit.dynamic_shapes), "dynamic_error": f._jit.dynamic_error}
     return _rebuild_function, (_header(blob), leaves, blob, options, _Signatures.of(f))
 
 
@@ -360,6 +361,9 @@ def _rebuild_function(header: Any, leaves: list[Variable], blob: Any, options: d
                  allow_input_downcast=options["allow_input_downcast"], on_unused_input="ignore",
                  name=options["name"], trust_input=options["trust_input"], allow_gc=options["allow_gc"])
     f._jit.optimizer = options["optimizer"]
+    # pickles from before dynamic shapes compiled per shape; a graph that fell back stays so
+    f._jit.dynamic_shapes = options.get("dynamic_shapes", False)
+    f._jit.dynamic_error = options.get("dynamic_error")
     signatures.install(f)
     return f
 

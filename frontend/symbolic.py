@@ -547,7 +547,7 @@ class Function(FunctionCache):
     def dynamic_shapes(self) -> bool:
         """Whether one compile serves every shape of the inputs' types (else: per shape, and
         `dynamic_error` says what could not be compiled with dynamic dims)."""
-        return self._jit.dynamic_error is None
+        return bool(self._jit.dynamic_shapes) and self._jit.dynamic_error is None
 
     @property
     def dynamic_error(self) -> str | None:
@@ -604,7 +604,7 @@ def function(inputs: Sequence[Any], outputs: Any = None, mode: Any = None, updat
              givens: Any = None, no_default_updates: Any = False, accept_inplace: bool = False,
              name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
              profile: Any = None, on_unused_input: str | None = None, trust_input: bool = False,
-             allow_gc: bool | None = None, **unknown: Any) -> Function:
+             allow_gc: bool | None = None, dynamic_shapes: bool = True, **unknown: Any) -> Function:
     """Theano's `function`: compile `outputs` (a variable, an Out, or a list) of `inputs`
     (variables or th.In), with `updates` (pairs (shared, new value), applied after each call)
     and `givens` (substitutions).
@@ -621,16 +621,21 @@ def function(inputs: Sequence[Any], outputs: Any = None, mode: Any = None, updat
     `allow_gc=False` (Theano's flag; None: th.config.allow_gc) keeps the intermediate
     buffers of the compiled step in a pool between calls; `f.free()` drops them. Updates are
     written into the shared variables' own buffers (see the module doc). `f.maker.fgraph`
-    is the graph (symbolic_io.FunctionGraph).
+    is the graph (symbolic_io.FunctionGraph). `dynamic_shapes` (default True): one compile
+    per input types, the inputs' non-broadcastable dims dynamic (docs/dynamic-shapes.md); False
+    compiles per input shape (static code, as th.jit's default).
     """
     if unknown:
         raise TypeError(f"th.function: unknown keyword arguments {sorted(unknown)}; it takes inputs, "
                         f"outputs, mode, updates, givens, no_default_updates, accept_inplace, name, "
-                        f"rebuild_strict, allow_input_downcast, profile, on_unused_input, trust_input, allow_gc")
+                        f"rebuild_strict, allow_input_downcast, profile, on_unused_input, trust_input, allow_gc, "
+                        f"dynamic_shapes")
     if on_unused_input is None:
         on_unused_input = getattr(config, "on_unused_input", "raise")
-    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input,
-                    allow_gc, mode, no_default_updates)
+    f = Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, name, trust_input,
+                 allow_gc, mode, no_default_updates)
+    f._jit.dynamic_shapes = bool(dynamic_shapes)
+    return f
 
 
 def eval_variable(var: Variable, inputs_to_values: dict) -> np.ndarray:

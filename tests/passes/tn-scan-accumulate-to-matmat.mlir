@@ -63,3 +63,25 @@ func.func @not_rewritten(%xs: tensor<5x3xf32>, %w0: tensor<3x3xf32>, %t: tensor<
   }) {length = 0 : i64, until = false, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<i64>, tensor<3x3xf32>) -> tensor<3x3xf32>
   return %r, %r2 : tensor<3x3xf32>, tensor<3x3xf32>
 }
+
+// Dynamic shapes: a loop over the rows of a sequence of dynamic length (n_steps = its dim 0)
+// stacks one row per step that ran (length -1) and does one [3, ?] x [?, 3] product after it.
+// CHECK-LABEL: func.func @dynamic_rows
+// CHECK:         %[[R:.+]]:3 = "tn.scan"
+// CHECK:         }) {length = -1 : i64{{.*}} -> (tensor<3x3xf32>, tensor<?x3xf32>, tensor<?x3xf32>)
+// CHECK:         %[[T:.+]] = "tn.transpose"(%[[R]]#1) {{.*}} -> tensor<3x?xf32>
+// CHECK:         %[[P:.+]] = "tn.matmul"(%[[T]], %[[R]]#2) {{.*}} -> tensor<3x3xf32>
+// CHECK:         "tn.add"(%{{.+}}, %[[P]])
+func.func @dynamic_rows(%xs: tensor<?x3xf32>, %w0: tensor<3x3xf32>) -> tensor<3x3xf32> {
+  %n = "tn.dim"(%xs) {axis = 0 : i64} : (tensor<?x3xf32>) -> tensor<i64>
+  %r = "tn.scan"(%n, %w0) ({
+  ^bb0(%i: tensor<i64>, %acc: tensor<3x3xf32>):
+    %x = "tn.take"(%xs, %i) {axis = 0 : i64} : (tensor<?x3xf32>, tensor<i64>) -> tensor<3xf32>
+    %xr = "tn.reshape"(%x) {shape = array<i64: 3, 1>} : (tensor<3xf32>) -> tensor<3x1xf32>
+    %xc = "tn.reshape"(%x) {shape = array<i64: 1, 3>} : (tensor<3xf32>) -> tensor<1x3xf32>
+    %o = "tn.matmul"(%xr, %xc) : (tensor<3x1xf32>, tensor<1x3xf32>) -> tensor<3x3xf32>
+    %acc2 = "tn.add"(%acc, %o) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
+    gpu.yield %acc2 : tensor<3x3xf32>
+  }) {length = 0 : i64, until = false, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<i64>, tensor<3x3xf32>) -> tensor<3x3xf32>
+  return %r : tensor<3x3xf32>
+}

@@ -12,7 +12,10 @@ rank-1 updates, each a pass over the whole [n, m] accumulator.
 
 Needs a static bound L on the steps (a constant n_steps, `length` when outputs are stacked,
 or n_steps = minimum(..., c) as reverse mode emits) and no `until`; rows of steps that did
-not run (the loop's tail repeats its last row) are masked out of SQ.
+not run (the loop's tail repeats its last row) are masked out of SQ. Without one, when the trip count is
+a dim of a tensor (a scan over a sequence of dynamic length, and its backward loop: dynamic
+shapes), outer-product accumulations still become one product: the loop stacks one row per
+step that ran (`length` = -1, docs/dynamic-shapes.md); an arbitrary traced count is left alone.
 """
 from __future__ import annotations
 
@@ -49,6 +52,21 @@ def _bound(op: ir.Operation) -> tuple[int | None, bool]:
         if caps:
             return max(min(caps), 0), False
     return None, False
+
+
+def _sized_by_data(n: ir.Value, depth: int = 0) -> bool:
+    """n_steps is a dim of a tensor (through max/min/sub/add): the stacks then hold no more
+    rows than data that exists already (a scan over a sequence, its backward loop), never an
+    arbitrary traced count."""
+    op = producer(n)
+    if op is None or depth > 6:
+        return False
+    name = op.operation.name
+    if name == "tn.dim":
+        return True
+    if name in ("tn.maximum", "tn.minimum", "tn.sub", "tn.add"):
+        return any(_sized_by_data(v, depth + 1) for v in op.operands)
+    return False
 
 
 def _candidate(op: ir.Operation, j: int) -> tuple[ir.Value, ir.Value] | None:
@@ -101,9 +119,13 @@ def accumulate_to_matmat(op: ir.Operation) -> bool:
         return False
     k, m = scan_counts(op)
     bound, full = _bound(op)
+    if bound is None and (m == 0 or length(op) == -1) and _sized_by_data(op.operands[0]):
+        bound, full = -1, True  # dynamic: stacks of one row per step that ran (length -1)
     if bound is None or bound == 0:
         return False
     found = [(j, pq) for j in range(k) if (pq := _candidate(op, j)) is not None]
+    if bound == -1:  # outer products only: [n, L] @ [L, m] needs no reshape of the dynamic L
+        found = [(j, (p, q)) for j, (p, q) in found if spec_of_value(p).shape[1] == 1]
     if not found:
         return False
     block = body_block(op)
@@ -119,7 +141,8 @@ def accumulate_to_matmat(op: ir.Operation) -> bool:
                 q = emit1("tn.reshape", [q], {"shape": [spec_of_value(q).shape[1]]})
         extra += [p, q]
     results = list(op.results)
-    extra_types = [tensor_type(TensorSpec((bound,) + spec_of_value(v).shape, spec_of_value(v).dtype))
+    rows = None if bound == -1 else bound
+    extra_types = [tensor_type(TensorSpec((rows,) + spec_of_value(v).shape, spec_of_value(v).dtype))
                    for v in extra]
     attrs = with_length(extra_attrs(op), bound) if not m else extra_attrs(op)
     new = new_scan(op, op.operands[0], list(op.operands)[1:],

@@ -46,7 +46,19 @@ class Rows:
 
 
 def _row_of(v: ir.Value, loop: ir.Operation) -> tuple[ir.Value, ir.Value] | None:
-    """(xs, j) when v = take(xs, j, axis=0) with xs outside the loop and j a scalar."""
+    """(xs, j) when v = take(xs, j, axis=0) with xs outside the loop and j a scalar. A row
+    refined to static dims (ensure_shape of a row of a dynamic xs) refines xs instead, once,
+    before the loop."""
+    ens = producer(v, "tn.ensure_shape")
+    if ens is not None:
+        row = _row_of(ens.operands[0], loop)
+        if row is None:
+            return None
+        xs, j = row
+        shape = spec(xs).shape[:1] + spec(v).shape
+        with ir.InsertionPoint(loop), location_override(loop.location):
+            xs = emit1("tn.ensure_shape", [xs], {"shape": tuple(-1 if n is None else n for n in shape)})
+        return xs, j
     take = producer(v, "tn.take")
     if take is None or attrs_of(take)["axis"] != 0:
         return None
@@ -64,8 +76,25 @@ def _rows(v: ir.Value, loop: ir.Operation) -> Rows | None:
 
 
 def _worth_it(xs: ir.Value, loop: ir.Operation) -> bool:
-    bound = trip_bound(loop)  # (dynamic shapes: not rewritten yet, the sizes would be operands)
+    if spec(xs).shape[0] is None:  # dynamic rows: when the loop steps over all of them
+        return _steps_over(loop.operands[0], xs) and all(n is not None for n in spec(xs).shape[1:])
+    bound = trip_bound(loop)
     return bound is not None and spec(xs).is_static and spec(xs).shape[0] <= 2 * bound
+
+
+def _steps_over(n: ir.Value, xs: ir.Value, depth: int = 0) -> bool:
+    """n_steps is dim 0 of xs (or of what xs refines), up to max(., 0) and minus a constant:
+    the loop visits every row, as a scan over xs does."""
+    op = producer(n)
+    if op is None or depth > 4:
+        return False
+    name = op.operation.name
+    if name == "tn.dim":
+        src, ens = op.operands[0], producer(xs, "tn.ensure_shape")
+        return attrs_of(op)["axis"] == 0 and (src == xs or (ens is not None and src == ens.operands[0]))
+    if name in ("tn.maximum", "tn.sub"):
+        return _steps_over(op.operands[0], xs, depth + 1)
+    return False
 
 
 def _products(rows: Rows, w: ir.Value, loop: ir.Operation) -> ir.Value:
@@ -73,6 +102,8 @@ def _products(rows: Rows, w: ir.Value, loop: ir.Operation) -> ir.Value:
     t, m = spec(rows.xs).shape[0], spec(w).shape[1]
     with ir.InsertionPoint(loop), location_override(loop.location):
         x2 = rows.xs
+        if t is None:  # dynamic rows (only p = 1 gets here): [T, n] @ w
+            return op1("tn.matmul", x2, w)
         if spec(x2).shape != (t * rows.p, rows.n):
             x2 = op1("tn.reshape", x2, shape=(t * rows.p, rows.n))
         xw = op1("tn.matmul", x2, w)
@@ -91,6 +122,8 @@ def _row_times(mm: ir.OpView, loop: ir.Operation) -> ir.Value | None:
     rows = _rows(a, loop)
     if rows is None or spec(w).ndim != 2 or defined_in(w, loop) or not _worth_it(rows.xs, loop):
         return None
+    if spec(rows.xs).shape[0] is None and (rows.p != 1 or spec(rows.xs).shape[1:] != (rows.n,)):
+        return None
     return _row(_products(rows, w, loop), rows)
 
 
@@ -107,6 +140,8 @@ def _times_column(mm: ir.OpView, loop: ir.Operation) -> ir.Value | None:
     else:
         rows = None
     if rows is None or not _worth_it(rows.xs, loop):
+        return None
+    if spec(rows.xs).shape[0] is None and (rows.p != 1 or spec(rows.xs).shape[1:] != (rows.n,)):
         return None
     with ir.InsertionPoint(loop), location_override(loop.location):
         wt = op1("tn.transpose", w, perm=(1, 0))
@@ -126,7 +161,7 @@ def _map_rows(op: ir.OpView, loop: ir.Operation) -> ir.Value | None:
     others = [v for i, v in enumerate(op.operands) if i != k]
     if any(defined_in(v, loop) or spec(v).shape != shape for v in others):
         return None
-    if not _worth_it(xs, loop):
+    if not _worth_it(xs, loop) or spec(xs).shape[0] is None:  # (dynamic: no static broadcast)
         return None
     t = spec(xs).shape[0]
     with ir.InsertionPoint(loop), location_override(loop.location):
@@ -139,7 +174,7 @@ def _map_rows(op: ir.OpView, loop: ir.Operation) -> ir.Value | None:
 def _rewrite(op: ir.OpView, loop: ir.Operation) -> ir.Value | None:
     if op.operation.name == "tn.matmul":
         if spec(op.results[0]).ndim != 2 or not all(spec(v).is_static for v in op.operands):
-            return None
+            return None  # (a row of a dynamic xs is static once refined: see _row_of)
         return _row_times(op, loop) or _times_column(op, loop)
     return _map_rows(op, loop)
 
