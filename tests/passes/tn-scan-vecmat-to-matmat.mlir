@@ -130,3 +130,24 @@ func.func @few_steps(%xs: tensor<100x4xf32>, %w: tensor<4x4xf32>) -> tensor<2x1x
   }) {length = 2 : i64, until = false, operandSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<i64>) -> tensor<2x1x4xf32>
   return %r : tensor<2x1x4xf32>
 }
+
+// Dynamic shapes: a scan over every row of a sequence of dynamic length (n_steps = its dim 0)
+// gets the one [?, 3] x [3, 4] product before the loop too.
+// CHECK-LABEL: func.func @dynamic_rows
+// CHECK:         %[[P:.+]] = "tn.matmul"(%{{.+}}, %{{.+}}) : (tensor<?x3xf32>, tensor<3x4xf32>) -> tensor<?x4xf32>
+// CHECK:         "tn.scan"
+// CHECK:           "tn.take"(%[[P]], %{{.+}})
+// CHECK-NOT:       "tn.matmul"
+// CHECK:           gpu.yield
+func.func @dynamic_rows(%xs: tensor<?x3xf32>, %w: tensor<3x4xf32>, %h0: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %n = "tn.dim"(%xs) {axis = 0 : i64} : (tensor<?x3xf32>) -> tensor<i64>
+  %r = "tn.scan"(%n, %h0) ({
+  ^bb0(%i: tensor<i64>, %h: tensor<1x4xf32>):
+    %x = "tn.take"(%xs, %i) {axis = 0 : i64} : (tensor<?x3xf32>, tensor<i64>) -> tensor<3xf32>
+    %xr = "tn.reshape"(%x) {shape = array<i64: 1, 3>} : (tensor<3xf32>) -> tensor<1x3xf32>
+    %y = "tn.matmul"(%xr, %w) : (tensor<1x3xf32>, tensor<3x4xf32>) -> tensor<1x4xf32>
+    %h2 = "tn.add"(%h, %y) : (tensor<1x4xf32>, tensor<1x4xf32>) -> tensor<1x4xf32>
+    gpu.yield %h2 : tensor<1x4xf32>
+  }) {length = 0 : i64, until = false, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>, resultSegmentSizes = array<i32: 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<i64>, tensor<1x4xf32>) -> tensor<1x4xf32>
+  return %r : tensor<1x4xf32>
+}
