@@ -229,14 +229,22 @@ def at_line(call: LowerCall) -> str:
     return f" at {text}" if text and not text.startswith("loc(") else ""
 
 
+def check_same_size(call: LowerCall, a: ir.Value, b: ir.Value, message: str) -> None:
+    """A run-time check that two dims (index values) are equal; `message` has {0} and {1} for
+    them and gets the op's source line appended (dialects/tn/checks.py: a failure fails the call)."""
+    from .checks import VALUE_ERROR, emit_check
+
+    i64 = ir.IntegerType.get_signless(64)
+    ok = arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
+    emit_check(call.op, ok, VALUE_ERROR, message + at_line(call),
+               [arith.IndexCastOp(i64, a).result, arith.IndexCastOp(i64, b).result])
+
+
 def check_equal_dims(call: LowerCall, values: Sequence[ir.Value], specs: Sequence[TensorSpec],
                      out: TensorSpec) -> None:
     """Operands of one type may still differ in their dynamic dims: check those that must be
     equal (right-aligned, NumPy style), so a mismatch fails the call instead of reading out of
     bounds (docs/dynamic-shapes.md)."""
-    from .checks import VALUE_ERROR, emit_check
-
-    i64 = ir.IntegerType.get_signless(64)
     for i in range(out.ndim):
         if out.shape[i] is not None:
             continue
@@ -246,12 +254,9 @@ def check_equal_dims(call: LowerCall, values: Sequence[ir.Value], specs: Sequenc
             if 0 <= a < s.ndim and s.shape[a] is None:
                 dims.append(dim_value(v, a))
         for other in dims[1:]:
-            ok = arith.CmpIOp(arith.CmpIPredicate.eq, dims[0], other).result
-            emit_check(call.op, ok, VALUE_ERROR,
-                       f"{call.op.name}: operand shapes differ along axis {i} ({{0}} vs {{1}}); operand types "
-                       + ", ".join(str(s) for s in specs) + at_line(call),
-                       [arith.IndexCastOp(i64, dims[0]).result, arith.IndexCastOp(i64, other).result])
-
+            check_same_size(call, dims[0], other,
+                            f"{call.op.name}: operand shapes differ along axis {i} ({{0}} vs {{1}}); operand types "
+                            + ", ".join(str(s) for s in specs))
 
 def linalg_index(dim: int) -> ir.Value:
     return linalg.IndexOp(dim).result

@@ -15,8 +15,7 @@ from mlir import ir
 from mlir.dialects import arith, linalg
 
 from .. import lax
-from ..checks import VALUE_ERROR, emit_check
-from ..lowering import LowerCall, at_line, dim_value, fill, generic
+from ..lowering import LowerCall, check_same_size, dim_value, fill, generic
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .reduction import F64, WIDE_FROM, narrow, widen
@@ -60,16 +59,12 @@ def _check_dims(call: LowerCall) -> None:
     a, b = call.in_specs
     va, vb = call.operands
     pairs = [(i, i) for i in range(a.ndim - 2)] + [(a.ndim - 1, b.ndim - 2)]
-    i64 = ir.IntegerType.get_signless(64)
     for i, j in pairs:
         if a.shape[i] is not None and b.shape[j] is not None:
             continue
-        p, q = dim_value(va, i), dim_value(vb, j)
-        ok = arith.CmpIOp(arith.CmpIPredicate.eq, p, q).result
-        emit_check(call.op, ok, VALUE_ERROR,
-                   f"tn.matmul: {'contracted' if i == a.ndim - 1 else 'batch'} dims differ ({{0}} vs {{1}}); "
-                   f"operand types {a} and {b}{at_line(call)}",
-                   [arith.IndexCastOp(i64, p).result, arith.IndexCastOp(i64, q).result])
+        check_same_size(call, dim_value(va, i), dim_value(vb, j),
+                        f"tn.matmul: {'contracted' if i == a.ndim - 1 else 'batch'} dims differ ({{0}} vs {{1}}); "
+                        f"operand types {a} and {b}")
 
 
 @matmul.def_reference

@@ -32,7 +32,7 @@ from mlir.dialects import arith, scf, tensor
 
 from .. import lax
 from ..checks import VALUE_ERROR, emit_check
-from ..lowering import LowerCall, at_line, dim_value, fill, generic, result_type, to_compute
+from ..lowering import LowerCall, at_line, check_same_size, dim_value, fill, generic, result_type, to_compute
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, mlir_shape, storage_element_type
 
@@ -141,16 +141,12 @@ def _mask_loop(n: ir.Value, mask: ir.Value, mask_dtype: np.dtype, init: ir.Value
 def _check_lead_dims(call: LowerCall, v: ir.Value, spec: TensorSpec, mask_v: ir.Value,
                      mask: TensorSpec, what: str) -> None:
     """Dynamic leading dims of the data must equal the mask's (a run-time check)."""
-    i64 = ir.IntegerType.get_signless(64)
     for d in range(mask.ndim):
         if spec.shape[d] is not None and mask.shape[d] is not None:
             continue
-        a, b = dim_value(v, d), dim_value(mask_v, d)
-        ok = arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
-        emit_check(call.op, ok, VALUE_ERROR,
-                   f"{call.op.name}: the mask has {{1}} along dim {d}, {what} has {{0}} (mask {mask}, "
-                   f"{what} {spec}){at_line(call)}",
-                   [arith.IndexCastOp(i64, a).result, arith.IndexCastOp(i64, b).result])
+        check_same_size(call, dim_value(v, d), dim_value(mask_v, d),
+                        f"{call.op.name}: the mask has {{1}} along dim {d}, {what} has {{0}} (mask {mask}, "
+                        f"{what} {spec})")
 
 
 # ------------------------------------------------------------------ tn.masked_select
