@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from theanir.dialects.tn import lax
-from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.builder import describe_location, emit, emit1
 
 from .np_base import as_tensor, not_equal
 from .tensor import Tensor
 
-__all__ = ["nonzero", "argwhere", "flatnonzero"]
+__all__ = ["nonzero", "argwhere", "flatnonzero", "unique"]
 
 
 def _at() -> str:
@@ -137,3 +137,27 @@ def _flat_size(x: Tensor) -> Any:
 
 def _nonzero_mask(x: Tensor) -> Tensor:
     return x if x.dtype == np.bool_ else not_equal(x, 0)
+
+
+# ------------------------------------------------------------------ unique
+def unique(ar: Any, return_index: bool = False, return_inverse: bool = False,
+           return_counts: bool = False, axis: Any = None, *, equal_nan: bool = True) -> Any:
+    """np.unique (axis=None): the sorted distinct values of the flattened array, length ?;
+    with return_index (first occurrences), return_inverse (ar's shape, NumPy 2) and
+    return_counts, int64. NaNs collapse into one (equal_nan=True). Not differentiable."""
+    if axis is not None:
+        raise NotImplementedError(f"unique: only axis=None is supported, got axis={axis!r} {_at()}")
+    if not equal_nan:
+        raise NotImplementedError(f"unique: only equal_nan=True is supported {_at()}")
+    x = as_tensor(ar)
+    shape = lax.shape_of(x)
+    flat = lax.reshape(x, (_flat_size(x),))
+    values, index, inverse, counts = (Tensor(v) for v in emit("tn.unique", [lax.value_of(flat)]))
+    extra = []
+    if return_index:
+        extra.append(index)
+    if return_inverse:
+        extra.append(Tensor(lax.reshape(inverse, shape).value))
+    if return_counts:
+        extra.append(counts)
+    return (values, *extra) if extra else values
