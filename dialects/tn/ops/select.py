@@ -1,4 +1,4 @@
-"""Data-dependent shapes: tn.masked_select, tn.masked_scatter, tn.nonzero.
+"""Data-dependent shapes: tn.masked_select, tn.masked_scatter, tn.nonzero, tn.unique.
 
 Their result length is a count of True (or nonzero) elements, known only when the code runs,
 so the result's first dim is always `?` (docs/data-dependent-shapes.md):
@@ -6,6 +6,8 @@ so the result's first dim is always `?` (docs/data-dependent-shapes.md):
     %y = "tn.masked_select"(%x, %m) : (tensor<4x3xf32>, tensor<4xi1>) -> tensor<?x3xf32>   // x[m]
     %z = "tn.masked_scatter"(%y, %m) : (tensor<?x3xf32>, tensor<4xi1>) -> tensor<4x3xf32>
     %i = "tn.nonzero"(%x) {axes = array<i64: 0, 1>} : (tensor<4x3xf32>) -> tensor<?x2xi64>
+    %v, %first, %inv, %n = "tn.unique"(%x) : (tensor<5xf32>)
+           -> (tensor<?xf32>, tensor<?xi64>, tensor<5xi64>, tensor<?xi64>)
 
 `tn.masked_select(x, mask)` is NumPy's `x[mask]` for a bool mask of x's leading dims
 (mask.shape == x.shape[:k], k >= 1): the rows x[i] at the True positions of mask in
@@ -18,9 +20,13 @@ np.argwhere restricted to `axes`: row r holds, for the r-th nonzero element of x
 NaN counts as nonzero, as in NumPy), its coordinate along each axis in `axes` (-1: the flat
 row-major index, np.flatnonzero's), shape (count, len(axes)), int64; not differentiable.
 
-Lowering (count then fill): one linalg reduction counts the True elements, the result is a
-`tensor.empty` of that length, and one `scf.for` over the (flattened) mask writes each
-selected row at the next free position. No vmap rule: the count differs per batch element.
+`tn.unique(x)` is np.unique of a 1-D x with all three extras (below, at its definition).
+
+Lowering (count then fill): one linalg reduction counts the True elements, the result is
+allocated with that length, and one `scf.for` over the (flattened) mask writes each
+selected row at the next free position; tn.unique sorts first (a stable merge sort). No
+vmap rule: the count differs per batch element. NumPy references: x[mask], np.argwhere,
+np.unique.
 """
 from __future__ import annotations
 
