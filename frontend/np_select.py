@@ -50,10 +50,7 @@ def bool_mask(idx: Any) -> Any:
     return None
 
 
-def masked_getitem(x: Any, mask: Any) -> Tensor:
-    """x[mask] for a bool mask over x's leading dims (NumPy): (count, *x.shape[mask.ndim:])."""
-    x = as_tensor(x)
-    shape = tuple(mask.shape)
+def _check_mask_shape(x: Tensor, shape: tuple) -> None:
     if len(shape) > x.ndim:
         raise IndexError(f"getitem: too many indices for a tensor of shape {_dims_text(x.shape)}: the "
                          f"boolean mask has {len(shape)} dims {_at()}")
@@ -62,10 +59,19 @@ def masked_getitem(x: Any, mask: Any) -> Tensor:
             raise IndexError(f"getitem: boolean index did not match the indexed tensor along axis {d}; "
                              f"size of axis is {a} but size of corresponding boolean axis is {b} "
                              f"(tensor shape {_dims_text(x.shape)}, mask shape {_dims_text(shape)}) {_at()}")
-    if isinstance(mask, np.ndarray):  # a constant mask: integer indices, a static result
-        from .np_shape import getitem
-        return getitem(x, tuple(np.nonzero(mask)))
+
+
+def masked_getitem(x: Any, mask: Tensor) -> Tensor:
+    """x[mask] for a traced bool mask over x's leading dims (NumPy): (count, *x.shape[mask.ndim:])."""
+    x = as_tensor(x)
+    _check_mask_shape(x, tuple(mask.shape))
     return _op("tn.masked_select", [x, mask])
+
+
+def constant_mask_index(x: Tensor, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """x[mask] for a constant mask as integer indices (getitem's gather): a static result."""
+    _check_mask_shape(x, mask.shape)
+    return tuple(np.nonzero(mask))
 
 
 def masked_scatter(y: Any, mask: Any) -> Tensor:

@@ -17,7 +17,7 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
 from .np_base import as_tensor, astype, broadcast_to, clip, constant, result_type, where
-from .np_select import bool_mask, masked_getitem
+from .np_select import bool_mask, constant_mask_index, masked_getitem
 from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
 
@@ -450,7 +450,9 @@ def getitem(x: Any, idx: Any) -> Tensor:
     (arrays and integers) are not adjacent, the index dimensions go first."""
     x = as_tensor(x)
     mask = bool_mask(idx)
-    if mask is not None:  # x[mask], x[mask, ...]: a data-dependent length (np_select.py)
+    if isinstance(mask, np.ndarray):  # a constant mask: integer indices, a static result
+        idx = constant_mask_index(x, mask)
+    elif mask is not None:  # x[mask], x[mask, ...]: a data-dependent length (np_select.py)
         return masked_getitem(x, mask)
     items = _expand_entries(x, idx)
     starts, sizes, steps = [0] * x.ndim, list(x.shape), [1] * x.ndim
