@@ -17,9 +17,10 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
 from .np_base import as_tensor, astype, broadcast_to, clip, constant, result_type, where
-from .np_select import bool_mask, constant_mask_index, masked_getitem
+from .np_select import bool_mask, masked_getitem
 from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
+from .np_select import constant_mask_index  # noqa: E402,I001  (x[mask] with a NumPy mask)
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "ravel", "flip",
