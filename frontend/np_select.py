@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from theanir.dialects.tn import lax
-from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.builder import describe_location, emit, emit1
 
 from .np_base import as_tensor, not_equal
 from .tensor import Tensor
 
-__all__ = ["nonzero", "argwhere", "flatnonzero"]
+__all__ = ["nonzero", "argwhere", "flatnonzero", "unique"]
 
 
 def _at() -> str:
@@ -50,10 +50,7 @@ def bool_mask(idx: Any) -> Any:
     return None
 
 
-def masked_getitem(x: Any, mask: Any) -> Tensor:
-    """x[mask] for a bool mask over x's leading dims (NumPy): (count, *x.shape[mask.ndim:])."""
-    x = as_tensor(x)
-    shape = tuple(mask.shape)
+def _check_mask_shape(x: Tensor, shape: tuple) -> None:
     if len(shape) > x.ndim:
         raise IndexError(f"getitem: too many indices for a tensor of shape {_dims_text(x.shape)}: the "
                          f"boolean mask has {len(shape)} dims {_at()}")
@@ -62,10 +59,19 @@ def masked_getitem(x: Any, mask: Any) -> Tensor:
             raise IndexError(f"getitem: boolean index did not match the indexed tensor along axis {d}; "
                              f"size of axis is {a} but size of corresponding boolean axis is {b} "
                              f"(tensor shape {_dims_text(x.shape)}, mask shape {_dims_text(shape)}) {_at()}")
-    if isinstance(mask, np.ndarray):  # a constant mask: integer indices, a static result
-        from .np_shape import getitem
-        return getitem(x, tuple(np.nonzero(mask)))
+
+
+def masked_getitem(x: Any, mask: Tensor) -> Tensor:
+    """x[mask] for a traced bool mask over x's leading dims (NumPy): (count, *x.shape[mask.ndim:])."""
+    x = as_tensor(x)
+    _check_mask_shape(x, tuple(mask.shape))
     return _op("tn.masked_select", [x, mask])
+
+
+def constant_mask_index(x: Tensor, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """x[mask] for a constant mask as integer indices (getitem's gather): a static result."""
+    _check_mask_shape(x, mask.shape)
+    return tuple(np.nonzero(mask))
 
 
 def masked_scatter(y: Any, mask: Any) -> Tensor:
@@ -137,3 +143,27 @@ def _flat_size(x: Tensor) -> Any:
 
 def _nonzero_mask(x: Tensor) -> Tensor:
     return x if x.dtype == np.bool_ else not_equal(x, 0)
+
+
+# ------------------------------------------------------------------ unique
+def unique(ar: Any, return_index: bool = False, return_inverse: bool = False,
+           return_counts: bool = False, axis: Any = None, *, equal_nan: bool = True) -> Any:
+    """np.unique (axis=None): the sorted distinct values of the flattened array, length ?;
+    with return_index (first occurrences), return_inverse (ar's shape, NumPy 2) and
+    return_counts, int64. NaNs collapse into one (equal_nan=True). Not differentiable."""
+    if axis is not None:
+        raise NotImplementedError(f"unique: only axis=None is supported, got axis={axis!r} {_at()}")
+    if not equal_nan:
+        raise NotImplementedError(f"unique: only equal_nan=True is supported {_at()}")
+    x = as_tensor(ar)
+    shape = lax.shape_of(x)
+    flat = lax.reshape(x, (_flat_size(x),))
+    values, index, inverse, counts = (Tensor(v) for v in emit("tn.unique", [lax.value_of(flat)]))
+    extra = []
+    if return_index:
+        extra.append(index)
+    if return_inverse:
+        extra.append(Tensor(lax.reshape(inverse, shape).value))
+    if return_counts:
+        extra.append(counts)
+    return (values, *extra) if extra else values

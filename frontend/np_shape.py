@@ -23,6 +23,7 @@ from .np_base import as_tensor, astype, broadcast_to, clip, constant, refine, re
 from .np_select import bool_mask, masked_getitem
 from .np_slicing import dynamic_slice, is_traced_bound, length_error, slice_length, static_bound
 from .tensor import Tensor
+from .np_select import constant_mask_index  # noqa: E402,I001  (x[mask] with a NumPy mask)
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "ravel", "flip",
@@ -579,7 +580,9 @@ def getitem(x: Any, idx: Any) -> Tensor:
     (arrays and integers) are not adjacent, the index dimensions go first."""
     x = as_tensor(x)
     mask = bool_mask(idx)
-    if mask is not None:  # x[mask], x[mask, ...]: a data-dependent length (np_select.py)
+    if isinstance(mask, np.ndarray):  # a constant mask: integer indices, a static result
+        idx = constant_mask_index(x, mask)
+    elif mask is not None:  # x[mask], x[mask, ...]: a data-dependent length (np_select.py)
         return masked_getitem(x, mask)
     items = _expand_entries(x, idx)
     starts, sizes, steps = [0] * x.ndim, list(x.shape), [1] * x.ndim

@@ -439,6 +439,9 @@ ROWS: list[Row] = [
     Row("tn.masked_scatter", _masked_scatter, _np_masked_scatter, (((3, 2),), ((0,),), ((1,),), ((2, 0),))),
     Row("tn.nonzero", lambda x: th.argwhere(x > 0), lambda x: np.argwhere(x > 0),
         (((3, 4),), ((0,),), ((1,),), ((2, 1, 3),)), grad=False),
+    Row("tn.unique", lambda x: th.unique(x, True, True, True),
+        lambda x: tuple(a if a.dtype == x.dtype else a.astype(np.int64) for a in np.unique(x, True, True, True)),
+        (((3, 4),), ((0,),), ((1,),), ((7,),)), ties=True, grad=False),
     # control flow
     Row("tn.scan", _scan, _np_scan, (((4, 3),), ((1, 2),), ((5,),)), (-1, 1)),
     Row("tn.scan", _rnn, _np_rnn, (((4, 3), (3,)), ((1, 2), (2,))), (-1, 1), label="rnn"),

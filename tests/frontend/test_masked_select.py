@@ -231,3 +231,46 @@ def test_one_value_returned_twice_is_two_buffers():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         del a
         np.testing.assert_array_equal(np.asarray(b), np.asarray(f(x)[0]))
+
+
+# ------------------------------------------------------------------ unique
+def _unique_cases(dtype, rng):
+    if np.dtype(dtype) == np.bool_:
+        return [rng.uniform(size=9) > 0.5, np.zeros(0, bool), np.ones(4, bool), np.array([False])]
+    ints = rng.integers(-3, 4, size=(4, 5)).astype(dtype)
+    cases = [ints, ints[::2, ::-2], np.zeros(0, dtype), np.array([7], dtype), np.arange(20, dtype=dtype)[::-1]]
+    if np.dtype(dtype).kind == "f":
+        cases.append(np.array([3.0, np.nan, -0.0, 0.0, np.nan, -np.inf, 3.0], dtype))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unique_matches_numpy(dtype, rng):
+    f = th.jit(lambda x: th.unique(x, return_index=True, return_inverse=True, return_counts=True))
+    plain = th.jit(th.unique)
+    for x in _unique_cases(dtype, rng):
+        want = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
+        got = f(x)
+        np.testing.assert_array_equal(np.asarray(got[0]), want[0])
+        assert np.asarray(got[0]).dtype == x.dtype
+        for g, w in zip(got[1:], want[1:]):
+            check(g, w.astype(np.int64))
+        np.testing.assert_array_equal(np.asarray(plain(x)), want[0])
+
+
+def test_unique_under_dynamic_shapes_and_feeding_later_ops(rng):
+    f = th.jit(lambda x: (th.unique(x), th.unique(x).sum(), th.unique(x, return_counts=True)[1].max()),
+               dynamic_shapes=True)
+    for n in (5, 40, 0):
+        x = rng.integers(0, 6, size=n).astype(np.float64)
+        vals, s, _ = f(x)
+        np.testing.assert_array_equal(np.asarray(vals), np.unique(x))
+        assert float(s) == np.unique(x).sum()
+    assert f.cache_size == 1
+    with pytest.raises(NotImplementedError, match="axis=None"):
+        th.jit(lambda x: th.unique(x, axis=0))(np.ones((2, 2)))
+
+
+def test_unique_is_not_differentiable_and_says_so():
+    with pytest.raises(Exception, match=r"tn.unique.*test_masked_select.py.*no derivative rule"):
+        th.jit(th.grad(lambda x: th.unique(x).sum()))(np.ones(3))

@@ -1,4 +1,4 @@
-"""Data-dependent shapes: tn.masked_select, tn.masked_scatter, tn.nonzero.
+"""Data-dependent shapes: tn.masked_select, tn.masked_scatter, tn.nonzero, tn.unique.
 
 Their result length is a count of True (or nonzero) elements, known only when the code runs,
 so the result's first dim is always `?` (docs/data-dependent-shapes.md):
@@ -6,6 +6,8 @@ so the result's first dim is always `?` (docs/data-dependent-shapes.md):
     %y = "tn.masked_select"(%x, %m) : (tensor<4x3xf32>, tensor<4xi1>) -> tensor<?x3xf32>   // x[m]
     %z = "tn.masked_scatter"(%y, %m) : (tensor<?x3xf32>, tensor<4xi1>) -> tensor<4x3xf32>
     %i = "tn.nonzero"(%x) {axes = array<i64: 0, 1>} : (tensor<4x3xf32>) -> tensor<?x2xi64>
+    %v, %first, %inv, %n = "tn.unique"(%x) : (tensor<5xf32>)
+           -> (tensor<?xf32>, tensor<?xi64>, tensor<5xi64>, tensor<?xi64>)
 
 `tn.masked_select(x, mask)` is NumPy's `x[mask]` for a bool mask of x's leading dims
 (mask.shape == x.shape[:k], k >= 1): the rows x[i] at the True positions of mask in
@@ -18,9 +20,13 @@ np.argwhere restricted to `axes`: row r holds, for the r-th nonzero element of x
 NaN counts as nonzero, as in NumPy), its coordinate along each axis in `axes` (-1: the flat
 row-major index, np.flatnonzero's), shape (count, len(axes)), int64; not differentiable.
 
-Lowering (count then fill): one linalg reduction counts the True elements, the result is a
-`tensor.empty` of that length, and one `scf.for` over the (flattened) mask writes each
-selected row at the next free position. No vmap rule: the count differs per batch element.
+`tn.unique(x)` is np.unique of a 1-D x with all three extras (below, at its definition).
+
+Lowering (count then fill): one linalg reduction counts the True elements, the result is
+allocated with that length, and one `scf.for` over the (flattened) mask writes each
+selected row at the next free position; tn.unique sorts first (a stable merge sort). No
+vmap rule: the count differs per batch element. NumPy references: x[mask], np.argwhere,
+np.unique.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, scf, tensor
+from mlir.dialects import arith, bufferization, linalg, scf, tensor
 
 from .. import lax
 from ..checks import VALUE_ERROR, emit_check
@@ -45,6 +51,14 @@ def _tn(name: str, xs: Sequence[Any], **attrs: Any) -> lax.Value:
 
 def _index(v: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), v).result
+
+
+def _alloc(sizes: Sequence[Any], elt: ir.Type) -> ir.Value:
+    """A new tensor that a loop writes into. Not `tensor.empty`: CSE merges two empties of one
+    type and sizes, and two buffers carried through one loop would then alias."""
+    dyn = [d for d in sizes if isinstance(d, ir.Value)]
+    shape = [ir.ShapedType.get_dynamic_size() if isinstance(d, ir.Value) else d for d in sizes]
+    return bufferization.AllocTensorOp(ir.RankedTensorType.get(shape, elt), dyn).result
 
 
 def _check_mask(mask: TensorSpec, lead: tuple[int | None, ...], what: str) -> None:
@@ -180,7 +194,7 @@ def _masked_select_lower(call: LowerCall) -> list[ir.Value]:
     count = count_nonzero(mf, np.dtype(np.bool_))
     rest_dims = [dim_value(xf, d) for d in range(1, xf_spec.ndim)]
     sizes = [count] + [r if s is None else s for r, s in zip(rest_dims, xf_spec.shape[1:])]
-    out = tensor.EmptyOp(sizes, storage_element_type(x_spec.dtype)).result
+    out = _alloc(sizes, storage_element_type(x_spec.dtype))
     write = lambda cur, i, j: _copy_row(xf, i, cur, j, xf_spec, rest_dims)  # noqa: E731
     return [_mask_loop(n, mf, np.dtype(np.bool_), out, write)]
 
@@ -341,7 +355,7 @@ def _nonzero_lower(call: LowerCall) -> list[ir.Value]:
     for d in range(x_spec.ndim - 2, -1, -1):
         strides[d] = arith.MulIOp(strides[d + 1], dims[d + 1]).result
     i64 = ir.IntegerType.get_signless(64)
-    out = tensor.EmptyOp([count, len(axes)], i64).result
+    out = _alloc([count, len(axes)], i64)
 
     def write(cur: ir.Value, i: ir.Value, j: ir.Value) -> ir.Value:
         for c, a in enumerate(axes):
@@ -350,3 +364,177 @@ def _nonzero_lower(call: LowerCall) -> list[ir.Value]:
         return cur
 
     return [_mask_loop(n, xf, x_spec.dtype, out, write)]
+
+
+# ------------------------------------------------------------------ tn.unique
+unique = defop(
+    "tn.unique", ["x"], ["values", "index", "inverse", "counts"], differentiable=False,
+    doc="np.unique of a 1-D x with return_index, return_inverse and return_counts (NaNs "
+        "collapse into one, sorted last): the sorted distinct values (?,), the position of "
+        "each one's first occurrence (?,), each element's group (x's length) and each "
+        "group's size (?,), int64. Not differentiable (the values' derivative is a gather "
+        "at `index`, which the frontend can build).",
+)
+
+
+@unique.def_infer
+def _unique_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
+    (x,) = specs
+    if x.ndim != 1:
+        raise ShapeError(f"x must be 1-D (ravel it first), got {x}")
+    return [TensorSpec((None,), x.dtype), TensorSpec((None,), _I64), TensorSpec(x.shape, _I64),
+            TensorSpec((None,), _I64)]
+
+
+@unique.def_reference
+def _unique_reference(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    v, i, inv, c = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
+    return v, i.astype(np.int64), inv.reshape(-1).astype(np.int64), c.astype(np.int64)
+
+
+def _less(a: ir.Value, b: ir.Value, dtype: np.dtype) -> ir.Value:
+    """i1: storage scalar a sorts before b (NaN last, as NumPy sorts)."""
+    if dtype.kind == "f":
+        lt = arith.CmpFOp(arith.CmpFPredicate.OLT, a, b).result
+        b_nan = arith.CmpFOp(arith.CmpFPredicate.UNO, b, b).result
+        a_num = arith.CmpFOp(arith.CmpFPredicate.ORD, a, a).result
+        return arith.OrIOp(lt, arith.AndIOp(b_nan, a_num).result).result
+    pred = arith.CmpIPredicate.ult if dtype == np.bool_ else arith.CmpIPredicate.slt
+    return arith.CmpIOp(pred, a, b).result
+
+
+def _same(a: ir.Value, b: ir.Value, dtype: np.dtype) -> ir.Value:
+    """i1: a and b are one value for np.unique (all NaNs are one)."""
+    if dtype.kind == "f":
+        eq = arith.CmpFOp(arith.CmpFPredicate.OEQ, a, b).result
+        both_nan = arith.AndIOp(arith.CmpFOp(arith.CmpFPredicate.UNO, a, a).result,
+                                arith.CmpFOp(arith.CmpFPredicate.UNO, b, b).result).result
+        return arith.OrIOp(eq, both_nan).result
+    return arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
+
+
+def _minu(a: ir.Value, b: ir.Value) -> ir.Value:
+    return arith.MinUIOp(a, b).result
+
+
+def _merge_pass(n: ir.Value, w: ir.Value, src: tuple[ir.Value, ir.Value], dst: tuple[ir.Value, ir.Value],
+                dtype: np.dtype) -> list[ir.Value]:
+    """One bottom-up merge sort pass: runs of length w of src (keys, positions) merged in
+    pairs into dst, stably (on equal keys the left run goes first)."""
+    keys, pos = src
+    one = _index(1)
+    step = arith.AddIOp(w, w).result
+    blocks = scf.ForOp(_index(0), n, step, list(dst))
+    with ir.InsertionPoint(blocks.body):
+        lo = blocks.induction_variable
+        mid = _minu(arith.AddIOp(lo, w).result, n)
+        hi = _minu(arith.AddIOp(lo, step).result, n)
+        last_l, last_r = arith.SubIOp(mid, one).result, arith.SubIOp(hi, one).result
+        inner = scf.ForOp(lo, hi, one, [*blocks.inner_iter_args, lo, mid])
+        with ir.InsertionPoint(inner.body):
+            k = inner.induction_variable
+            dk, dp, i, j = inner.inner_iter_args
+            ic, jc = _minu(i, last_l), _minu(j, last_r)
+            a, b = tensor.ExtractOp(keys, [ic]).result, tensor.ExtractOp(keys, [jc]).result
+            left_ok = arith.CmpIOp(arith.CmpIPredicate.ult, i, mid).result
+            right_done = arith.CmpIOp(arith.CmpIPredicate.uge, j, hi).result
+            true = arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result
+            not_less = arith.XOrIOp(_less(b, a, dtype), true).result
+            take_l = arith.AndIOp(left_ok, arith.OrIOp(right_done, not_less).result).result
+            v = arith.SelectOp(take_l, a, b).result
+            p = arith.SelectOp(take_l, tensor.ExtractOp(pos, [ic]).result, tensor.ExtractOp(pos, [jc]).result).result
+            dk = tensor.InsertOp(v, dk, [k]).result
+            dp = tensor.InsertOp(p, dp, [k]).result
+            step_l = arith.IndexCastOp(ir.IndexType.get(), arith.ExtUIOp(ir.IntegerType.get_signless(64), take_l).result).result
+            i2 = arith.AddIOp(i, step_l).result
+            j2 = arith.AddIOp(j, arith.SubIOp(one, step_l).result).result
+            scf.YieldOp([dk, dp, i2, j2])
+        scf.YieldOp(list(inner.results[:2]))
+    return list(blocks.results)
+
+
+def sort_with_positions(x: ir.Value, n: ir.Value, dtype: np.dtype) -> tuple[ir.Value, ir.Value]:
+    """(sorted keys, their original positions): a stable bottom-up merge sort, two passes per
+    scf.while step (src -> scratch -> src, so the carried buffers never swap)."""
+    i64 = ir.IntegerType.get_signless(64)
+    elt = storage_element_type(dtype)
+    pos = _alloc([n], i64)
+    init = scf.ForOp(_index(0), n, _index(1), [pos])
+    with ir.InsertionPoint(init.body):
+        k = init.induction_variable
+        scf.YieldOp([tensor.InsertOp(arith.IndexCastOp(i64, k).result, init.inner_iter_args[0], [k]).result])
+    keys = _alloc([n], elt)
+    copy = scf.ForOp(_index(0), n, _index(1), [keys])
+    with ir.InsertionPoint(copy.body):
+        k = copy.induction_variable
+        scf.YieldOp([tensor.InsertOp(tensor.ExtractOp(x, [k]).result, copy.inner_iter_args[0], [k]).result])
+    scratch = [_alloc([n], elt), _alloc([n], i64)]
+    carried = [copy.results[0], init.results[0], *scratch, _index(1)]
+    loop = scf.WhileOp([v.type for v in carried], carried)
+    before = loop.before.blocks.append(*[v.type for v in carried])
+    with ir.InsertionPoint(before):
+        w = before.arguments[4]
+        scf.ConditionOp(arith.CmpIOp(arith.CmpIPredicate.ult, w, n).result, list(before.arguments))
+    after = loop.after.blocks.append(*[v.type for v in carried])
+    with ir.InsertionPoint(after):
+        k, p, sk, sp, w = after.arguments
+        sk, sp = _merge_pass(n, w, (k, p), (sk, sp), dtype)
+        w2 = arith.AddIOp(w, w).result
+        k, p = _merge_pass(n, w2, (sk, sp), (k, p), dtype)
+        scf.YieldOp([k, p, sk, sp, arith.AddIOp(w2, w2).result])
+    return loop.results[0], loop.results[1]
+
+
+@unique.def_lower
+def _unique_lower(call: LowerCall) -> list[ir.Value]:
+    """Sort (keys with positions), count the groups, then one pass writes each group's value,
+    first position and size, and each element's group."""
+    (x_spec,) = call.in_specs
+    (x,) = call.operands
+    dtype = x_spec.dtype
+    i64 = ir.IntegerType.get_signless(64)
+    one, zero = _index(1), _index(0)
+    n = dim_value(x, 0)
+    keys, pos = sort_with_positions(x, n, dtype)
+
+    def starts_group(k: ir.Value) -> ir.Value:
+        prev = arith.SubIOp(arith.MaxUIOp(k, one).result, one).result
+        same = _same(tensor.ExtractOp(keys, [k]).result, tensor.ExtractOp(keys, [prev]).result, dtype)
+        first = arith.CmpIOp(arith.CmpIPredicate.eq, k, zero).result
+        true = arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result
+        return arith.OrIOp(first, arith.XOrIOp(same, true).result).result
+
+    def as_index(b: ir.Value) -> ir.Value:
+        return arith.IndexCastOp(ir.IndexType.get(), arith.ExtUIOp(i64, b).result).result
+
+    count = scf.ForOp(zero, n, one, [zero])
+    with ir.InsertionPoint(count.body):
+        g = count.inner_iter_args[0]
+        scf.YieldOp([arith.AddIOp(g, as_index(starts_group(count.induction_variable))).result])
+    u = count.results[0]
+    values = _alloc([u], storage_element_type(dtype))
+    index = _alloc([u], i64)
+    counts = linalg.fill(arith.ConstantOp(i64, 0).result, outs=[_alloc([u], i64)])
+    inverse = _alloc([n], i64)
+    loop = scf.ForOp(zero, n, one, [values, index, counts, inverse, zero])
+    with ir.InsertionPoint(loop.body):
+        k = loop.induction_variable
+        vals, idx, cnts, inv, g = loop.inner_iter_args
+        first = starts_group(k)
+        g1 = arith.AddIOp(g, as_index(first)).result
+        grp = arith.SubIOp(g1, one).result
+        p = tensor.ExtractOp(pos, [k]).result
+        branch = scf.IfOp(first, [vals.type, idx.type], has_else=True)
+        with ir.InsertionPoint(branch.then_block):
+            scf.YieldOp([tensor.InsertOp(tensor.ExtractOp(keys, [k]).result, vals, [grp]).result,
+                         tensor.InsertOp(p, idx, [grp]).result])
+        with ir.InsertionPoint(branch.else_block):
+            scf.YieldOp([vals, idx])
+        c = arith.AddIOp(tensor.ExtractOp(cnts, [grp]).result, arith.ConstantOp(i64, 1).result).result
+        cnts = tensor.InsertOp(c, cnts, [grp]).result
+        inv = tensor.InsertOp(arith.IndexCastOp(i64, grp).result, inv, [arith.IndexCastOp(ir.IndexType.get(), p).result]).result
+        scf.YieldOp([*branch.results, cnts, inv, g1])
+    vals, idx, cnts, inv = list(loop.results[:4])
+    if x_spec.shape[0] is not None:  # inverse has x's (static) length
+        inv = tensor.CastOp(result_type(call.out_specs[2]), inv).result
+    return [vals, idx, inv, cnts]
