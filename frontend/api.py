@@ -322,6 +322,10 @@ class JitFunction(FastCache):
         # a dynamic lowering), compile per shape instead; the reason is kept here
         self.dynamic_fallback = False
         self.dynamic_error: str | None = None
+        # calls per exact input shapes of a dynamic signature (th.config.specialize_after)
+        self._shape_calls: dict[tuple, int] = {}
+        self._specialized: set[tuple] = set()
+        self.warm_ok = True  # the last compiled_and_key may go to the warm-call cache
         # signature -> Compiled, least recently compiled or looked up first; at most
         # th.config.jit_cache_size entries (an evicted entry's code is unloaded once no warm-call
         # cache entry or queued call refers to it)
@@ -374,7 +378,7 @@ class JitFunction(FastCache):
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
-        if not kwargs:
+        if not kwargs and self.warm_ok:
             self._fast_add(args, [i for i in self.static_argnums], key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input)
@@ -391,6 +395,9 @@ class JitFunction(FastCache):
         contiguity and donations are functions of the signature, so the key holds them. The
         warm key comes from the same read, so a setting changed meanwhile voids the entry."""
         sig = self._signature(args, kwargs)
+        self.warm_ok = True
+        if any(not a.spec.is_static for a in sig.specs):
+            sig = self._hot_shapes(sig, args, kwargs)
         base, gc, warm = config.compile_snapshot()
         opts, opts_key = self._options_and_key(base)
         key = (sig.key, opts_key)
@@ -422,6 +429,27 @@ class JitFunction(FastCache):
         if compiled.executable.allow_gc != gc:  # th.config.allow_gc changed since
             compiled.executable.allow_gc = gc
         return compiled, [sig.leaves[i] for i in sig.dynamic], warm
+
+    def _hot_shapes(self, sig: Signature, args: tuple, kwargs: dict) -> Signature:
+        """A dynamic signature, or the static one of these exact shapes once they were called
+        `th.config.specialize_after` times (the small-product kernels and blocked sums need
+        static sizes). Until then calls take the full path, which counts them (no warm entry)."""
+        limit = config.specialize_after
+        if not limit:
+            return sig
+        exact = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
+                               self.leaf_names)
+        if exact.key in self._specialized:
+            return exact
+        n = self._shape_calls.get(exact.key, 0) + 1
+        if n < limit:
+            if len(self._shape_calls) < 4096:
+                self._shape_calls[exact.key] = n
+            self.warm_ok = False
+            return sig
+        self._shape_calls.pop(exact.key, None)
+        self._specialized.add(exact.key)
+        return exact
 
     def _donations(self, traced: TracedFunction, contiguous: list[bool],
                    sig: Signature) -> tuple[tuple[int, int], ...]:

@@ -55,6 +55,10 @@ class Config:
         physical memory within [64 MiB, 1 GiB]. A single larger call still runs.
     jit_cache_size: signatures a jitted function keeps compiled (THEANIR_JIT_CACHE_SIZE,
         default 128); the least recently used is dropped, its code unloaded once unused.
+    specialize_after: a function compiled with dynamic dims (th.function, th.jit with
+        dynamic_shapes) compiles a static specialization for input shapes it was called with
+        this many times (THEANIR_SPECIALIZE_AFTER, default 32; 0: never): static sizes pay for
+        small products (docs/dynamic-shapes.md).
     mode: th.function's default mode (Theano's flag): "Mode" (config.optimizer decides),
         "FAST_RUN", "FAST_COMPILE" (frontend/symbolic_io.py); read when a function is made.
     on_unused_input: th.function's default for inputs no output needs: "raise", "warn", "ignore".
@@ -83,6 +87,8 @@ class Config:
     max_pending_bytes: int = field(default_factory=lambda: _env_bytes("THEANIR_MAX_PENDING_BYTES",
                                                                       _default_max_pending_bytes()))
     jit_cache_size: int = field(default_factory=lambda: _env_count("THEANIR_JIT_CACHE_SIZE", 128))
+    specialize_after: int = field(default_factory=lambda: int(os.environ.get("THEANIR_SPECIALIZE_AFTER", "32")
+                                                              .strip() or 32))
     mode: str = "Mode"
     on_unused_input: str = "raise"
     device: str = "cpu"
@@ -144,6 +150,8 @@ class Config:
             raise ValueError(f"config.openmp must be True or False, got {value!r}")
         if name == "max_pending_bytes" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"config.max_pending_bytes must be an int >= 1 (bytes), got {value!r}")
+        if name == "specialize_after" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"config.specialize_after must be an int >= 0, got {value!r}")
         if name == "jit_cache_size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"config.jit_cache_size must be an int >= 1, got {value!r}")
         object.__setattr__(self, name, value)

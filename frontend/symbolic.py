@@ -529,7 +529,7 @@ class Function(FunctionCache):
         n_out = len(self.outputs)
         for c, buf in zip(self._updated, flat[n_out:]):
             self._cells[c][0] = buf  # the variable's own buffer, updated in place (or a new one)
-        if not kwargs and not self._static and len(args) == len(self.inputs) and all(
+        if self._jit.warm_ok and not kwargs and not self._static and len(args) == len(self.inputs) and all(
                 v is a or type(a) in (float, int, bool) for v, a in zip(values, args)):
             self._fast_add(args, key, compiled.executable)  # no conversion needed: warm calls skip Python
         outs = flat[:n_out]

@@ -75,3 +75,26 @@ def test_graphs_without_dynamic_lowerings_compile_per_shape():
         assert f.compile_count == 1
     else:
         assert f.compile_count == 2 and f.dynamic_error
+
+
+def test_a_hot_shape_gets_a_static_specialization():
+    train, W, _ = _regression("float32")
+    ref, W2, _ = _regression("float32", dynamic=False)
+    rng = np.random.default_rng(5)
+    for n in (3, 9, 4):  # a few shapes once: the dynamic code
+        xv, yv = rng.standard_normal((n, 4)).astype("float32"), rng.standard_normal((n, 3)).astype("float32")
+        assert float(train(xv, yv)) == pytest.approx(float(ref(xv, yv)), rel=1e-5)
+    assert train.compile_count == 1
+    xv, yv = rng.standard_normal((10, 4)).astype("float32"), rng.standard_normal((10, 3)).astype("float32")
+    for _ in range(th.config.specialize_after + 3):  # one shape again and again: static code
+        assert float(train(xv, yv)) == pytest.approx(float(ref(xv, yv)), rel=1e-4)
+    assert train.compile_count == 2 and train.dynamic_shapes
+    np.testing.assert_allclose(W.get_value(), W2.get_value(), rtol=1e-4)
+    th.config.specialize_after, before = 0, th.config.specialize_after
+    try:  # 0: never specialize
+        f, _, _ = _regression("float32")
+        for _ in range(40):
+            f(xv, yv)
+        assert f.compile_count == 1
+    finally:
+        th.config.specialize_after = before

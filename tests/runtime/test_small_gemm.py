@@ -74,7 +74,9 @@ def test_minibatch_sgd_steps_match_numpy(dtype, rng):
     h = T.tanh(T.dot(x, w))
     loss = (T.dot(h, v) ** 2).sum()
     gw, gv = T.grad(loss, [w, v])
-    f = th.function([x], loss, updates=[(w, w - 0.01 * gw), (v, v - 0.01 * gv)])
+    # static shapes: the kernels are generated per shape (a function with dynamic dims gets
+    # this code for a shape it runs th.config.specialize_after times: test_dynamic_function.py)
+    f = th.function([x], loss, updates=[(w, w - 0.01 * gw), (v, v - 0.01 * gv)], dynamic_shapes=False)
     ww, vv = w0.astype(np.float64), v0.astype(np.float64)
     for _ in range(3):
         xs = rand(rng, (10, 37), dtype)
