@@ -214,7 +214,7 @@ class _Seq:
         """The steps it provides, as a traced int64 (a dynamic leading dim read at run time)."""
         n = self.x.shape[0]
         n = Tensor(tn_lax.dim(self.x, 0).value) if n is None else tnp.as_tensor(np.int64(n))
-        return tnp.maximum(n - self.span, 0)
+        return n if self.span == 0 else tnp.maximum(n - self.span, 0)
 
     def index(self, i: Tensor, k: int, backwards: bool) -> Tensor:
         """Theano's slicing: tap k at step t reads x[t + k - min(taps, 0)] (reversed slices

@@ -8,11 +8,10 @@ The node's inputs are the sequences, initial values, n_steps and the step graph'
 the outer variables it reads (non-sequences, shared variables, closures), which the outer
 evaluation computes once, outside the loop.
 
-`n_steps` must be known while tracing. `n_steps=x.shape[0]` (any expression of shapes) is:
-shapes are static in a trace, so the function compiles once per input shape, as without a
-scan. An input variable whose *value* n_steps depends on (`k = T.iscalar()`,
-`n_steps=k`) is specialized by `th.function`: one trace per value (see `static_inputs` and
-`Function._static_inputs`), until shapes can be dynamic.
+`n_steps` may be any int64 expression: `n_steps=x.shape[0]` and an input variable
+(`k = T.iscalar()`, `n_steps=k`) stay traced, and the stacked outputs get a dynamic leading
+dim (`tn.scan` with `length = -1`): one compile serves every value of k (issue 16; before,
+`th.function` traced once per value of k).
 """
 from __future__ import annotations
 
@@ -60,8 +59,9 @@ class _ScanNode:
         self.truncate_gradient = truncate_gradient
         self.placeholders, self.roots, self.stop = placeholders, roots, stop
         self.frontier, self.go_backwards = frontier, go_backwards
-        # Variables whose value must be known while tracing: th.function specializes on them
-        self.static_inputs = [n_steps] if isinstance(n_steps, Variable) else []
+        # Variables whose value must be known while tracing (th.function specializes on
+        # them): none since issue 16, a traced n_steps gives outputs of a dynamic length
+        self.static_inputs: list[Variable] = []
 
     def __call__(self, seq_values: list, init_values: list, n_steps: Any, *frontier: Any) -> tuple:
         sequences = [dict(input=x, taps=taps) if taps is not None else x

@@ -32,9 +32,10 @@ Only the values the backward sweep needs are kept: the residuals, nothing else.
 A branch is linearized into a tangent tn.cond that recomputes the taken branch's primal ops;
 its transpose is one more tn.cond: only the taken branch's derivative runs.
 
-Reverse mode needs a bound for the stacked residuals: loops with per-step outputs have one
-(`length`), and so do loops whose trip count is a constant; `th.while_loop`'s has none, as
-in JAX, and differentiating it in reverse mode raises DifferentiationError.
+Reverse mode stacks the residuals over the steps: `length` rows for loops with per-step
+outputs, the trip's rows for a constant trip count, a dynamic length (`?` rows, issue 16) for
+a traced one; `th.while_loop` (a do-while without rows) is first run by a loop that counts its
+steps, then replayed by a counted loop that stacks them (`_replayed`).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ import numpy as np
 from mlir import ir
 
 from theanir.dialects.tn import lax
-from theanir.dialects.tn.builder import describe_location, emit1
+from theanir.dialects.tn.builder import emit1
 from theanir.dialects.tn.lax import Value
 from theanir.dialects.tn.ops.control import (DYNAMIC, body_block, captured_values, cond, scan,
                                              scan_counts, terminator)
@@ -253,22 +254,69 @@ def _scan_linearize(op: ir.Operation, act: list[int], outs: list[int], caps: lis
     attrs = scan.decode_attrs(op)
     length, until = attrs["length"], attrs["until"]
     k, m = scan_counts(op)
-    n_steps, inits = op.operands[0], list(op.operands)[1:]
-    if m == 0:  # no per-step rows: the residuals need a trip count known while tracing
+    original = op
+    if m == 0 and until:  # th.while_loop: count its steps first, then replay them
+        op = _replayed(op)
+        attrs = scan.decode_attrs(op)
+        length, until = attrs["length"], attrs["until"]
+    n_steps = op.operands[0]
+    if m == 0:  # no per-step rows: the residuals are stacked over the steps that run
         trip = _static_int(n_steps)
-        if trip is None or until:
-            raise DifferentiationError(
-                f"reverse-mode differentiation through a loop whose number of steps is unknown "
-                f"while tracing (th.while_loop, or fori_loop with traced bounds) is not supported: "
-                f"there is no bound for the values the backward sweep needs. Use th.scan with "
-                f"n_steps (and th.until to stop early), or fori_loop with static bounds "
-                f"(at {describe_location(op.location)})")
-        length = max(trip, 0)
+        # a trip count unknown while tracing (fori_loop with traced bounds, a replayed
+        # while_loop): a dynamic length, as many rows as steps run
+        length = DYNAMIC if trip is None else max(trip, 0)
     region, mapping, t_ys = _trace_jvp_body(op, act, caps, tangent_of, linearize=True)
     try:
-        return _split(op, region, mapping, t_ys, act, outs, caps, tangent_of, length)
+        found = _split(op, region, mapping, t_ys, act, outs, caps, tangent_of, length)
     finally:
         region.discard()
+    for old, new in zip(original.results, op.results):  # the replaced loop's results too
+        if new in found and old != new:
+            found[old] = found[new]
+    return found
+
+
+def _replayed(op: ir.Operation) -> ir.Operation:
+    """A do-while loop without stacked rows (th.while_loop) as two loops: one that runs it and
+    counts its steps, then a counted loop replaying exactly that many steps, which replaces it
+    (its results take over the uses). Reverse mode then stacks the replay's residuals in
+    buffers of `count` rows allocated once, instead of growing buffers through a loop whose
+    trip count is unknown; the forward computation runs twice."""
+    k, _ = scan_counts(op)
+    block = body_block(op)
+    args = list(block.arguments)
+    ys = list(terminator(block).operands)
+    n_steps, inits = op.operands[0], list(op.operands)[1:]
+    attrs = scan.decode_attrs(op)
+    with ir.InsertionPoint(op):
+        zero = _const_i64(0)  # (operands first: a Region holds its place in the block)
+        counter = _region(_specs(args) + [TensorSpec((), _I64)])
+        c_args = list(counter.block.arguments)
+
+        def count_body():
+            mapping = dict(zip(args, c_args[:1 + k]))
+            clone_ops(_body_ops(block), mapping)
+            new = [mapping.get(v, v) for v in ys]
+            return new[:k] + [emit1("tn.add", [c_args[-1], _const_i64(1)]), new[-1]]
+
+        _close(counter, counter.trace(count_body))
+        counted = _emit_region("tn.scan", [n_steps, *inits, zero], attrs,
+                               _specs(list(op.results)) + [TensorSpec((), _I64)], [counter])
+        replay = _region(_specs(args))
+
+        def replay_body():
+            mapping = dict(zip(args, list(replay.block.arguments)))
+            clone_ops(_body_ops(block), mapping)
+            return [mapping.get(v, v) for v in ys[:k]]
+
+        _close(replay, replay.trace(replay_body))
+        finals = _emit_region("tn.scan", [counted[k], *inits], {**attrs, "until": False},
+                              _specs(list(op.results)), [replay])
+        new_op = finals[0].owner.operation if finals else None
+    _copy_discardable(op, new_op)
+    for old, new in zip(op.results, finals):
+        old.replace_all_uses_with(new)
+    return new_op
 
 
 def _split(op: ir.Operation, scratch, mapping: dict, t_ys: list, act: list[int], outs: list[int],

@@ -344,3 +344,107 @@ def test_until_gradient_matches_finite_differences_and_numpy():
         num = (newton_rows(a + eps, 1.0, 1e-6, 50).sum() - newton_rows(a - eps, 1.0, 1e-6, 50).sum()) / (2 * eps)
         assert len(newton_rows(a + eps, 1.0, 1e-6, 50)) == len(newton_rows(a - eps, 1.0, 1e-6, 50))
         close(g(np.array(a)), num, 1e-6)
+
+
+# ------------------------------------------------------------------ reverse mode through while_loop
+def newton_while(a, x0, tol):
+    """sqrt(a) by Newton steps until a step moves less than tol: the trip depends on a and x0."""
+    def body(c):
+        x, _ = c
+        new = 0.5 * (x + a / x)
+        return new, new - x
+
+    return th.while_loop(lambda c: th.abs(c[1]) > tol, body, (x0, th.ones_like(x0)))[0]
+
+
+def newton_while_np(a, x0, tol):
+    x, dx, steps = x0, 1.0, 0
+    while abs(dx) > tol:
+        new = 0.5 * (x + a / x)
+        x, dx, steps = new, new - x, steps + 1
+    return x, steps
+
+
+def drift_while(x0, w):
+    """A counter-style loop: grow until 100 (x0 >= 100: no step), carrying a second value."""
+    def body(c):
+        x, y = c
+        return x * 1.003 + 0.01, y * w + th.sin(x)
+
+    return th.while_loop(lambda c: c[0] < 100.0, body, (x0, x0 * 0.5))[1]
+
+
+def drift_while_np(x0, w):
+    x, y, steps = x0, x0 * 0.5, 0
+    while x < 100.0:
+        x, y, steps = x * 1.003 + 0.01, y * w + np.sin(x), steps + 1
+    return y, steps
+
+
+def central(f, args, k, eps=1e-6):
+    plus, minus = list(args), list(args)
+    plus[k], minus[k] = args[k] + eps, args[k] - eps
+    return (f(*plus) - f(*minus)) / (2 * eps)
+
+
+@pytest.mark.parametrize("x0, steps", [(150.0, 0), (99.995, 1), (1.8422, 1000)])
+def test_while_loop_gradient_for_0_1_and_1000_steps(x0, steps):
+    w = 0.999
+    assert drift_while_np(x0, w)[1] == steps
+    g = th.jit(th.grad(drift_while, argnums=(0, 1)))
+    gx, gw = g(np.array(x0), np.array(w))
+    ref = lambda x0, w: drift_while_np(x0, w)[0]  # noqa: E731  (the NumPy unrolled loop)
+    close(gx, central(ref, (x0, w), 0), 1e-6 * max(1, abs(float(gx))))
+    close(gw, central(ref, (x0, w), 1), 1e-6 * max(1, abs(float(gw))))
+    th.verify_grad(drift_while, [np.array(x0), np.array(w)])
+    assert g.cache_size == 1
+
+
+def test_newton_while_loop_gradient():
+    g = th.jit(th.grad(newton_while, argnums=(0, 1)))
+    for a, x0, tol, steps in [(2.0, 1.0, 1e-12, None), (9.0, 1.0, 1e-9, None), (4.0, 2.0, 1e-3, 1)]:
+        _, n = newton_while_np(a, x0, tol)
+        assert steps is None or n == steps
+        ga, gx = g(np.array(a), np.array(x0), np.array(tol))
+        ref = lambda a, x0: newton_while_np(a, x0, tol)[0]  # noqa: E731
+        close(ga, central(ref, (a, x0), 0), 1e-6)
+        close(gx, central(ref, (a, x0), 1), 1e-6)
+        if n > 1:
+            close(ga, 0.5 / np.sqrt(a), 1e-6)  # converged: d sqrt(a) / da
+    # no step at all: the initial value passes through
+    g0 = th.jit(th.grad(lambda a, x0: th.while_loop(lambda c: c > 10.0, lambda c: c * a, x0), argnums=(0, 1)))
+    ga, gx = g0(np.array(2.0), np.array(3.0))
+    assert float(ga) == 0.0 and float(gx) == 1.0
+
+
+def test_fori_loop_with_traced_bounds_gradient():
+    def f(x, n):
+        return th.lax.fori_loop(0, n, lambda i, v: th.sin(v) * 1.1 + 0.01 * i, x)
+
+    g = th.jit(th.grad(f))
+    fj = th.jit(f)
+    for n in (0, 1, 7, 1000):
+        x = np.array(0.4)
+        v, d = 0.4, 1.0
+        for i in range(n):
+            v, d = np.sin(v) * 1.1 + 0.01 * i, d * np.cos(v) * 1.1
+        close(fj(x, n), v, 1e-12)
+        close(g(x, n), d, 1e-10)
+    assert g.cache_size == 1
+
+
+def test_collatz_counter_gradient():
+    # an integer Collatz sequence decides the trip count; a float rides along: x0 * w**steps
+    def f(w, x0, k0):
+        def body(c):
+            k, x = c
+            return th.where(k % 2 == 0, k // 2, 3 * k + 1), x * w
+        return th.while_loop(lambda c: c[0] != 1, body, (k0, x0))[1]
+
+    g = th.jit(th.grad(f, argnums=(0, 1)))
+    for k0, steps in ((1, 0), (2, 1), (27, 111), (837799, 524)):
+        gw, gx = g(np.array(1.001), np.array(0.5), np.int64(k0))
+        close(gw, steps * 0.5 * 1.001 ** (steps - 1) if steps else 0.0, 1e-12)
+        close(gx, 1.001 ** steps, 1e-12)
+    th.verify_grad(lambda w, x0: f(w, x0, np.int64(27)), [np.array(1.001), np.array(0.5)])
+    assert g.cache_size == 1

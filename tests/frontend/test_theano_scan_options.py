@@ -1,5 +1,5 @@
 """th.scan on symbolic variables: n_steps from shapes (x.shape[0]) compiles once per shape and
-never specializes on x's values; scalar n_steps inputs still specialize per value; Theano's
+never specializes on x's values; a scalar n_steps input compiles once for every value; Theano's
 strict=, mode=, name=, profile=, allow_gc=, return_list= are accepted."""
 from __future__ import annotations
 
@@ -50,14 +50,24 @@ def test_n_steps_from_shape_expressions_and_gradient(rng):
     assert_close(g(xv), np.cos(xv))
 
 
-def test_scalar_n_steps_still_specializes_per_value():
+def test_scalar_n_steps_compiles_once_for_every_value():
+    # issue 16: a traced n_steps gives outputs of a dynamic length; before, one trace per k
     h0, k = T.dvector("h0"), T.iscalar("k")
     hs, _ = th.scan(lambda h: h * 2, outputs_info=h0, n_steps=k)
     g = th.function([h0, k], hs[-1])
+    f = th.function([h0, k], hs)
     assert_close(g(np.ones(2), 3), np.full(2, 8.0))
     assert_close(g(np.ones(2), 5), np.full(2, 32.0))
     assert_close(g(np.ones(2) * 2, 3), np.full(2, 16.0))
-    assert g.cache_size == 2  # one trace per value of k (until shapes can be dynamic)
+    assert g.cache_size == 1
+    for n in (0, 1, 4, 9):
+        assert_close(f(np.ones(2), n), 2.0 ** np.arange(1, n + 1)[:, None] * np.ones((n, 2)))
+    assert np.asarray(f(np.ones(2), -3)).shape == (0, 2)  # max(k, 0) steps
+    assert f.cache_size == 1
+    gk = th.function([h0, k], T.grad(hs.sum(), h0))  # reverse mode over k steps
+    for n in (0, 1, 6):
+        assert_close(gk(np.ones(2), n), np.full(2, float(sum(2 ** j for j in range(1, n + 1)))))
+    assert gk.cache_size == 1
 
 
 def test_theano_options_accepted_and_strict(rng):

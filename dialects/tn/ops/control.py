@@ -438,6 +438,9 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
         return carries + [empty(st.spec, [0] + st.dims) for st in stacks]
     trip, static_trip = _trip_count(call.operands[0], length, bounded=m > 0 and not dynamic)
     tail = m > 0 and not dynamic and (until or static_trip is None or static_trip < length)
+    # (a dynamic length allocates the trip count's rows up front, as a static length does its
+    # `length`: buffers that grow by doubling inside scf.while were copied whole at every
+    # step by bufferization; th.while_loop's reverse mode replays a counted loop instead)
     rows = trip if dynamic else length
     bufs = [fill(st.spec, 0, [rows] + st.dims) if tail else empty(st.spec, [rows] + st.dims)
             for st in stacks]
@@ -549,7 +552,11 @@ def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bu
         values = _move_body(body_block(call.op), after, [_index_tensor(i), *state[:k]], call)
         rows = _insert_rows(call, values[k:k + m], state[k:], i, specs)
         nxt = arith.AddIOp(i, _index(1)).result
-        scf.YieldOp([nxt, _scalar_of(values[-1]), *values[:k], *rows])
+        # `stopped or flag` (stopped is false here): the after region reads every argument,
+        # so canonicalize cannot drop one from scf.condition; a dropped one shifts the
+        # positions and one-shot bufferization then copied every buffer at every step
+        stop = arith.OrIOp(after.arguments[1], _scalar_of(values[-1])).result
+        scf.YieldOp([nxt, stop, *values[:k], *rows])
     results = list(loop.results)
     return results[0], results[2:]
 
