@@ -174,15 +174,16 @@ def uniform(k: Any, shape: Sequence[int] = (), dtype: Any = None, minval: Any = 
 
 
 def normal(k: Any, shape: Sequence[int] = (), dtype: Any = None) -> Tensor:
-    """Standard normal. float32: JAX's sqrt(2) erfinv(u), u uniform on (-1, 1), with Giles'
-    single-precision erfinv (one log, then polynomials: vectorizes); float64: Box-Muller,
-    sqrt(-2 log(1 - u1)) cos(2 pi u2), exact to float64 rounding."""
+    """Standard normal. float32: the `tn.random_normal` op, Box-Muller on both words of each
+    Threefry block (one block, two normals r cos and r sin: half the rounds per draw, one
+    pass over memory, float32 polynomials for log and sincos); float64: Box-Muller,
+    sqrt(-2 log(1 - u1)) cos(2 pi u2) on two uniforms, exact to float64 rounding."""
     dt = _float_dtype("normal", dtype)
     shape = _shape("normal", shape)
     k = _key("normal", k)
     if dt == np.float32:
-        lo = float(np.nextafter(np.float32(-1), np.float32(0)))
-        return _erfinv32(uniform(k, shape, dt, lo, 1.0)) * float(np.sqrt(2))
+        return Tensor(emit1("tn.random_normal", [k.value, tnp.as_tensor(np.int64(0)).value],
+                            {"shape": shape, "dtype": dt}))
     n = math.prod(shape)
     u = tnp.reshape(_random_bits(k, (2, n), dt), (2,) + shape)
     radius = tnp.sqrt(tnp.log1p(-u[0]) * -2.0)

@@ -125,6 +125,7 @@ STAGES: list[Stage] = [
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
         Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer
         Step("theanir-donated-inits"),
+        Step("theanir-results-in-place"),  # results computed in the caller's buffers
     ]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [
         Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)

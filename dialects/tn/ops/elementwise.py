@@ -187,7 +187,9 @@ _LOG_POLY = (3.3333331174e-1, -2.4999993993e-1, 2.0000714765e-1, -1.6668057665e-
 _F32_MIN_NORMAL = 1.17549435e-38
 
 
-def _log(x):
+def _log(x, positive_normal: bool = False):
+    """log(x); `positive_normal`: the caller knows x is a normal float32 in (0, inf), so the
+    subnormal scaling and the special values are left out (tn.random_normal)."""
     if not isinstance(x.type, ir.F32Type):
         return math.LogOp(x).result
     i32 = ir.IntegerType.get_signless(32)
@@ -195,11 +197,13 @@ def _log(x):
     def ci(v: int) -> ir.Value:
         return arith.ConstantOp(i32, v).result
 
-    sub = arith.CmpFOp(arith.CmpFPredicate.OLT, x, _const_like(x, _F32_MIN_NORMAL)).result
-    xs = arith.SelectOp(sub, arith.MulFOp(x, _const_like(x, 8388608.0)).result, x).result
+    sub = None if positive_normal else \
+        arith.CmpFOp(arith.CmpFPredicate.OLT, x, _const_like(x, _F32_MIN_NORMAL)).result
+    xs = x if sub is None else arith.SelectOp(sub, arith.MulFOp(x, _const_like(x, 8388608.0)).result, x).result
     bits = arith.BitcastOp(i32, xs).result
     e = arith.SubIOp(arith.ShRUIOp(bits, ci(23)).result, ci(126)).result  # x = m 2^e, m in [1/2, 1)
-    e = arith.SubIOp(e, arith.SelectOp(sub, ci(23), ci(0)).result).result
+    if sub is not None:
+        e = arith.SubIOp(e, arith.SelectOp(sub, ci(23), ci(0)).result).result
     m = arith.BitcastOp(x.type, arith.OrIOp(arith.AndIOp(bits, ci(0x007FFFFF)).result,
                                             ci(0x3F000000)).result).result
     low = arith.CmpFOp(arith.CmpFPredicate.OLT, m, _const_like(x, 0.707106781186547524)).result
@@ -214,6 +218,8 @@ def _log(x):
     y = math.FmaOp(fe, _const_like(x, _LN2_LO), y).result
     y = math.FmaOp(f2, _const_like(x, -0.5), y).result
     out = math.FmaOp(fe, _const_like(x, _LN2_HI), arith.AddFOp(f, y).result).result
+    if positive_normal:
+        return out
     out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, x, _const_like(x, float("inf"))).result,
                          x, out).result
     out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, x, _const_like(x, 0.0)).result,

@@ -42,11 +42,12 @@ from typing import Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, scf, tensor
+from mlir.dialects import arith, math, scf, tensor
 
 from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype
+from .elementwise import _log
 from .shape import reshape_value
 
 # Threefry-2x32's rotation constants (two alternating groups of four rounds) and key parity.
@@ -244,3 +245,103 @@ def _random_bits_lower(call: LowerCall) -> list[ir.Value]:
 
     flat = word_pairs_loop(n, out.dtype, words)
     return [reshape_value(flat, (n,), out.shape)]
+
+
+# ---------------------------------------------------------------- tn.random_normal
+random_normal = defop("tn.random_normal", ["key", "offset"], attrs={"shape": "ints", "dtype": "dtype"},
+                      differentiable=False,
+                      doc="Standard normal float32 draws: Box-Muller on both words of each Threefry block.")
+
+
+@random_normal.def_infer
+def _random_normal_infer(specs: list[TensorSpec], shape: tuple[int, ...], dtype: np.dtype) -> list[TensorSpec]:
+    if check_dtype(dtype) != np.float32:
+        raise ShapeError(f"dtype {check_dtype(dtype).name} is not accepted (float32)")
+    return _random_bits_infer(specs, shape, dtype)
+
+
+_TWO_PI = 6.283185307179586
+_SIN_POLY = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)  # Cephes sinf on |x| <= pi/4
+_COS_POLY = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)  # Cephes cosf
+
+
+def _box_muller_inputs(y0: np.ndarray, y1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u1 in (0, 1], u2 in [0, 1)) as float32, exactly as the lowering makes them."""
+    u1 = (y0 >> np.uint32(1)).astype(np.int32).astype(np.float32) * np.float32(2.0 ** -31) + np.float32(2.0 ** -32)
+    u2 = ((y1 >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+    return u1, u2
+
+
+@random_normal.def_reference
+def _random_normal_reference(key: np.ndarray, offset: np.ndarray, shape: tuple[int, ...],
+                             dtype: np.dtype) -> np.ndarray:
+    k = np.asarray(key).astype(np.int64) % 2**32
+    n = int(np.prod(shape, dtype=np.int64))
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(k[0], k[1], *counters(((n + 1) // 2,), int(offset)))
+    u1, u2 = _box_muller_inputs(y0, y1)
+    r = np.sqrt(-2.0 * np.log(u1.astype(np.float64)))
+    angle = _TWO_PI * u2.astype(np.float64)
+    z = np.concatenate([r * np.cos(angle), r * np.sin(angle)])[:n]
+    return z.astype(np.float32).reshape(shape)
+
+
+def _sincos_turns(u: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """(cos 2 pi u, sin 2 pi u) for float32 u in [0, 1): the quadrant q = round(4u), then
+    Cephes' sinf/cosf polynomials on 2 pi (u - q/4) in [-pi/4, pi/4] (u - q/4 is exact), and
+    the quadrant's swap and signs on the bits. A few ulp of 1; vectorizes (no libm call)."""
+    f32, i32 = ir.F32Type.get(), _i(32)
+
+    def cf(v: float) -> ir.Value:
+        return arith.ConstantOp(f32, ir.FloatAttr.get(f32, v)).result
+
+    q = math.RoundEvenOp(arith.MulFOp(u, cf(4.0)).result).result
+    b = arith.MulFOp(math.FmaOp(q, cf(-0.25), u).result, cf(_TWO_PI)).result
+    z = arith.MulFOp(b, b).result
+    s = cf(_SIN_POLY[-1])
+    for c in reversed(_SIN_POLY[:-1]):
+        s = math.FmaOp(s, z, cf(c)).result
+    s = math.FmaOp(arith.MulFOp(s, z).result, b, b).result
+    c = cf(_COS_POLY[-1])
+    for k in reversed(_COS_POLY[:-1]):
+        c = math.FmaOp(c, z, cf(k)).result
+    c = arith.AddFOp(math.FmaOp(z, cf(-0.5), arith.MulFOp(arith.MulFOp(c, z).result, z).result).result,
+                     cf(1.0)).result
+    qi = arith.FPToSIOp(i32, q).result
+    swap = arith.CmpIOp(arith.CmpIPredicate.ne, arith.AndIOp(qi, _c(32, 1)).result, _c(32, 0)).result
+    cos_, sin_ = arith.SelectOp(swap, s, c).result, arith.SelectOp(swap, c, s).result
+
+    def negate_if(v: ir.Value, bit: ir.Value) -> ir.Value:  # bit: 2 or 0 -> the sign bit
+        flip = arith.ShLIOp(arith.AndIOp(bit, _c(32, 2)).result, _c(32, 30)).result
+        return arith.BitcastOp(f32, arith.XOrIOp(arith.BitcastOp(i32, v).result, flip).result).result
+
+    return negate_if(cos_, arith.AddIOp(qi, _c(32, 1)).result), negate_if(sin_, qi)
+
+
+@random_normal.def_lower
+def _random_normal_lower(call: LowerCall) -> list[ir.Value]:
+    out = call.out
+    key, offset = call.operands
+    index = ir.IndexType.get()
+    k0 = tensor.ExtractOp(key, [arith.ConstantOp(index, ir.IntegerAttr.get(index, 0)).result]).result
+    k1 = tensor.ExtractOp(key, [arith.ConstantOp(index, ir.IntegerAttr.get(index, 1)).result]).result
+    off = tensor.ExtractOp(offset, []).result
+    f32 = ir.F32Type.get()
+    n = int(np.prod(out.shape, dtype=np.int64))
+
+    def cf(v: float) -> ir.Value:
+        return arith.ConstantOp(f32, ir.FloatAttr.get(f32, v)).result
+
+    def normals(j: ir.Value) -> tuple[ir.Value, ir.Value]:
+        c = arith.AddIOp(index_cast(j, _i(64)), off).result
+        hi = arith.TruncIOp(_i(32), arith.ShRUIOp(c, _c(64, 32)).result).result
+        y0, y1 = _threefry_ir(k0, k1, hi, arith.TruncIOp(_i(32), c).result)
+        u1 = arith.SIToFPOp(f32, arith.ShRUIOp(y0, _c(32, 1)).result).result
+        u1 = math.FmaOp(u1, cf(2.0 ** -31), cf(2.0 ** -32)).result  # (0, 1]: log is finite
+        r = math.SqrtOp(arith.MulFOp(_log(u1, positive_normal=True), cf(-2.0)).result).result
+        cos_, sin_ = _sincos_turns(_to_dtype(y1, None, np.dtype(np.float32)))
+        return arith.MulFOp(r, cos_).result, arith.MulFOp(r, sin_).result
+
+    if n == 0:
+        return [empty(out)]
+    return [reshape_value(word_pairs_loop(n, out.dtype, normals), (n,), out.shape)]
