@@ -5,8 +5,9 @@ function is pure: the same key gives the same numbers, new numbers need a new ke
 `fold_in`). The generator is Threefry-2x32-20 with JAX's partitionable counter scheme
 (`jax_threefry_partitionable`, the default since JAX 0.5), so `key`, `split`, `fold_in`
 and 64-bit `bits`/`uniform` give JAX's numbers bit for bit (32-bit draws use both words of a
-block where JAX xors them, so they differ; docs/random.md); the other distributions are
-compositions of tn ops (see docs/random.md). Everything traces inside `th.jit`, `th.scan`
+block where JAX xors them, so they differ; docs/random.md); float32 `normal` is its own op
+(`tn.random_normal`, Box-Muller in the generator's loop, for speed), the other distributions
+are compositions of tn ops (see docs/random.md). Everything traces inside `th.jit`, `th.scan`
 and `th.cond`, and computes eagerly on concrete keys outside them.
 
     k = th.random.key(0)

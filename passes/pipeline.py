@@ -69,7 +69,8 @@ class Stage:
 # No `eliminate-empty-tensors`: after `cse` merges identical `linalg.fill` inits, it let two
 # reductions accumulate into one output buffer (a miscompile seen in value_and_grad with
 # has_aux; tests/autodiff/test_transforms.py keeps the case). Results are therefore
-# computed in temporaries and copied into the caller's buffers.
+# computed in temporaries and copied into the caller's buffers, except where
+# theanir-donated-inits or theanir-results-in-place (restricted forms of it) apply.
 BUFFERIZE = (
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"

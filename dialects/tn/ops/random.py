@@ -35,6 +35,23 @@ halves, was copied into one buffer: the halves were extract_slices of a tensor.e
 canonicalization turns into separate empties. Picking the word with a select in a (B, 2)
 loop, left to LLVM to unroll and merge, ran 3x slower: LLVM did not merge the round chains.) No jvp, transpose or batching rule: the draws are
 constants (the op is not differentiable, its operands are integers).
+
+    %z = "tn.random_normal"(%key, %offset) {shape = array<i64: 1000>, dtype = f32}
+           : (tensor<2xi32>, tensor<i64>) -> tensor<1000xf32>
+
+Standard normal float32 draws by Box-Muller on the same blocks and element layout as the
+32-bit `tn.random_bits`: block j = c - offset (B = ceil(n / 2) blocks) gives
+u1 = (y0 >> 1) 2^-31 + 2^-32 in (0, 1] (so log u1 is finite; the tail reaches 6.66 sigma)
+and u2 = the float32 unit float of y1, then r = sqrt(-2 log u1), element j = r cos(2 pi u2)
+and element B + j = r sin(2 pi u2) (an odd n drops the last sine). One op rather than a
+composition so that each block's words, its two normals and their stores stay in one loop:
+no uniform draws written and read again, half the Threefry rounds per draw (the composition,
+sqrt(2) erfinv of a uniform, took 8.6 ns per draw at 10^7 against 2.8 so;
+bench/random_draws.py). Shape rule: random_bits' with dtype f32 only. Reference: NumPy, the
+same u1 and u2 in float32, log/cos/sin in float64. Lowering: `word_pairs_loop` with float32
+polynomials (elementwise's Cephes log without its special cases, `_sincos_turns`): within a
+few float32 ulp of the reference, no libm call, so LLVM vectorizes the loop. No jvp,
+transpose or batching rule (not differentiable, as random_bits).
 """
 from __future__ import annotations
 
