@@ -1,6 +1,7 @@
 """Random number throughput: 10^7 float32 uniform and normal draws, one thread, theanir vs peers.
 
-  theanir      th.jit of th.random.uniform / th.random.normal (Threefry-2x32-20, tn.random_bits),
+  theanir      th.jit of th.random.uniform / th.random.normal (Threefry-2x32-20: tn.random_bits,
+               tn.random_normal, Box-Muller on both words of each block),
                timed to the result (block_until_ready)
   numpy        np.random.default_rng (PCG64): random(dtype=float32), standard_normal (ziggurat)
   jax          jax.jit of jax.random.uniform / normal (threefry), block_until_ready

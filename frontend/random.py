@@ -5,8 +5,9 @@ function is pure: the same key gives the same numbers, new numbers need a new ke
 `fold_in`). The generator is Threefry-2x32-20 with JAX's partitionable counter scheme
 (`jax_threefry_partitionable`, the default since JAX 0.5), so `key`, `split`, `fold_in`
 and 64-bit `bits`/`uniform` give JAX's numbers bit for bit (32-bit draws use both words of a
-block where JAX xors them, so they differ; docs/random.md); the other distributions are
-compositions of tn ops (see docs/random.md). Everything traces inside `th.jit`, `th.scan`
+block where JAX xors them, so they differ; docs/random.md); float32 `normal` is its own op
+(`tn.random_normal`, Box-Muller in the generator's loop, for speed), the other distributions
+are compositions of tn ops (see docs/random.md). Everything traces inside `th.jit`, `th.scan`
 and `th.cond`, and computes eagerly on concrete keys outside them.
 
     k = th.random.key(0)
@@ -174,15 +175,16 @@ def uniform(k: Any, shape: Sequence[int] = (), dtype: Any = None, minval: Any = 
 
 
 def normal(k: Any, shape: Sequence[int] = (), dtype: Any = None) -> Tensor:
-    """Standard normal. float32: JAX's sqrt(2) erfinv(u), u uniform on (-1, 1), with Giles'
-    single-precision erfinv (one log, then polynomials: vectorizes); float64: Box-Muller,
-    sqrt(-2 log(1 - u1)) cos(2 pi u2), exact to float64 rounding."""
+    """Standard normal. float32: the `tn.random_normal` op, Box-Muller on both words of each
+    Threefry block (one block, two normals r cos and r sin: half the rounds per draw, one
+    pass over memory, float32 polynomials for log and sincos); float64: Box-Muller,
+    sqrt(-2 log(1 - u1)) cos(2 pi u2) on two uniforms, exact to float64 rounding."""
     dt = _float_dtype("normal", dtype)
     shape = _shape("normal", shape)
     k = _key("normal", k)
     if dt == np.float32:
-        lo = float(np.nextafter(np.float32(-1), np.float32(0)))
-        return _erfinv32(uniform(k, shape, dt, lo, 1.0)) * float(np.sqrt(2))
+        return Tensor(emit1("tn.random_normal", [k.value, tnp.as_tensor(np.int64(0)).value],
+                            {"shape": shape, "dtype": dt}))
     n = math.prod(shape)
     u = tnp.reshape(_random_bits(k, (2, n), dt), (2,) + shape)
     radius = tnp.sqrt(tnp.log1p(-u[0]) * -2.0)

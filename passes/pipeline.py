@@ -69,7 +69,8 @@ class Stage:
 # No `eliminate-empty-tensors`: after `cse` merges identical `linalg.fill` inits, it let two
 # reductions accumulate into one output buffer (a miscompile seen in value_and_grad with
 # has_aux; tests/autodiff/test_transforms.py keeps the case). Results are therefore
-# computed in temporaries and copied into the caller's buffers.
+# computed in temporaries and copied into the caller's buffers, except where
+# theanir-donated-inits or theanir-results-in-place (restricted forms of it) apply.
 BUFFERIZE = (
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"
@@ -128,6 +129,7 @@ STAGES: list[Stage] = [
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
         Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer
         Step("theanir-donated-inits"),
+        Step("theanir-results-in-place"),  # results computed in the caller's buffers
     ]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [
         Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)

@@ -284,6 +284,17 @@ def _np_noise(x):
     return x + bits
 
 
+def _normal_noise(x):
+    """x plus float32 normal draws of x's shape (tn.random_normal under a fixed key)."""
+    return x + th.random.normal(th.random.key(7), x.shape, np.float32)
+
+
+def _np_normal_noise(x):
+    from theanir.dialects.tn.registry import OPS
+    return x + OPS["tn.random_normal"].reference(np.array([0, 7], np.int32), np.int64(0), shape=x.shape,
+                                                 dtype=np.float32)
+
+
 def _checked_p(x):
     """x through tn.check_range, as th.random.bernoulli checks a traced p (x in [0, 1])."""
     from theanir.frontend.random import _check_unit
@@ -430,6 +441,8 @@ ROWS: list[Row] = [
         lambda x: x * np.arange(x.shape[-1], dtype=x.dtype), (((3, 4),), ((1,),), ((0,),), ((2, 0),))),
     # random (no gradient: draws are constants; bit-exact checks in tests/ops/test_random_bits.py)
     Row("tn.random_bits", _noise, _np_noise, (((3, 4),), ((1,),), ((0,),), ((2, 0, 3),)), grad=False),
+    Row("tn.random_normal", _normal_noise, _np_normal_noise, (((3, 5),), ((1,),), ((0,),), ((2, 0, 3),)),
+        dtypes=(np.float32,), grad=False),
     # run-time checks (failing inputs: tests/frontend/test_random_checks.py)
     Row("tn.check_range", _checked_p, lambda x: x, UNARY_CASES, domain=(0.0, 1.0), grad_domain=(0.25, 0.75)),
     # data-dependent shapes (a result dim known only at run time; more: tests/frontend/test_masked_select.py)

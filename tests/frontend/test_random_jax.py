@@ -67,15 +67,30 @@ def test_matches_jax_and_pins_under_jit_with_traced_keys():
     _check(th.jit(_all)(np.asarray(R.key(0)), np.asarray(R.PRNGKey(42))))
 
 
-def test_float32_normal_is_sqrt2_erfinv_of_the_uniform_draws():
-    """JAX's formula on our uniform draws: sqrt(2) erfinv(u), u uniform on (-1, 1) (SciPy's
-    erfinv in float64 against Giles' single-precision polynomial: a few ulp)."""
-    from scipy.special import erfinv
+def test_float32_normal_is_box_muller_on_both_words_of_each_block():
+    """float32 normal is tn.random_normal: block j's words u1, u2 give r cos(2 pi u2) at j and
+    r sin(2 pi u2) at B + j, r = sqrt(-2 log u1) (float32 polynomials against float64 libm)."""
+    from theanir.dialects.tn.ops.random import _box_muller_inputs, counters, threefry2x32
     k = np.asarray(R.key(42))
+    got = np.asarray(th.jit(lambda k: R.normal(k, (63,), np.float32))(k)).astype(np.float64)
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(0, 42, *counters((32,), 0))
+    u1, u2 = (u.astype(np.float64) for u in _box_muller_inputs(y0, y1))
+    r = np.sqrt(-2 * np.log(u1))
+    want = np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)])[:63]
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+    assert np.array_equal(np.asarray(R.normal(k, (63,), np.float32)), got.astype(np.float32))  # eager
+
+
+def test_float32_erfinv_of_truncated_normal_is_giles_polynomial():
+    """truncated_normal's sqrt(2) erfinv(u) (Giles' single-precision polynomial) against
+    SciPy's erfinv in float64: a few ulp over (-1, 1)."""
+    from scipy.special import erfinv
+    from theanir.frontend.random import _erfinv32
     lo = float(np.nextafter(np.float32(-1), np.float32(0)))
-    u = np.asarray(R.uniform(k, (64,), np.float32, lo, 1.0)).astype(np.float64)
-    want = np.sqrt(2) * erfinv(u)
-    got = np.asarray(th.jit(lambda k: R.normal(k, (64,), np.float32))(k))
+    u = np.asarray(R.uniform(np.asarray(R.key(42)), (4096,), np.float32, lo, 1.0))
+    want = np.sqrt(2) * erfinv(u.astype(np.float64))
+    got = np.asarray(th.jit(lambda u: _erfinv32(th.as_tensor(u)) * float(np.sqrt(2)))(u))
     assert np.all(np.abs(got - want) <= 8 * np.spacing(np.abs(want).astype(np.float32)))
 
 

@@ -97,3 +97,40 @@ def test_32_bit_draws_use_both_words_of_each_block(n):
                               (c & np.uint64(0xFFFFFFFF)).astype(np.uint32))
     got = np.asarray(_bits_fn((n,), np.int32)(_key(key), np.int64(off))).view(np.uint32)
     assert got.tolist() == np.concatenate([y0, y1])[:n].tolist()
+
+
+def _normal_fn(shape, dtype=np.float32):
+    def fn(key, offset):
+        return th.Tensor(emit1("tn.random_normal", [th.as_tensor(key).value, th.as_tensor(offset).value],
+                               {"shape": shape, "dtype": np.dtype(dtype)}))
+    return th.jit(fn)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(1001,)], ids=str)
+def test_random_normal_matches_its_box_muller_reference(shape):
+    """tn.random_normal's float32 polynomials (log, sincos) against the reference's float64
+    log/cos/sin of the same two words: a few float32 ulp, relative to the draw's radius."""
+    from theanir.dialects.tn.registry import OPS
+    ref = OPS["tn.random_normal"].reference
+    f = _normal_fn(shape)
+    for key in ((0, 0), (0x13198A2E, 0x03707344), (0xFFFFFFFF, 1)):
+        for off in OFFSETS:
+            got = np.asarray(f(_key(key), np.int64(off)))
+            want = ref(_key(key), np.int64(off), shape=shape, dtype=np.dtype(np.float32))
+            assert got.dtype == np.float32 and got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+
+
+def test_random_normal_pairs_are_r_cos_and_r_sin_of_one_block():
+    """Elements j and B + j come from block j: their squares sum to the block's r^2 = -2 log u1."""
+    from theanir.dialects.tn.ops.random import _box_muller_inputs, counters
+    z = np.asarray(_normal_fn((10,))(_key((1, 2)), np.int64(0))).astype(np.float64)
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(1, 2, *counters((5,), 0))
+    u1, _ = _box_muller_inputs(y0, y1)
+    np.testing.assert_allclose(z[:5] ** 2 + z[5:] ** 2, -2 * np.log(u1.astype(np.float64)), rtol=1e-5)
+
+
+def test_random_normal_is_float32_only():
+    with pytest.raises(th.ShapeError, match="float32"):
+        _normal_fn((2,), np.float64)(_key((1, 2)), np.int64(0))

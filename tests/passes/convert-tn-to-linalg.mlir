@@ -86,27 +86,42 @@ func.func @dynamic_slice(%arg0: tensor<10x4xf32>, %arg1: tensor<2xi64>, %arg2: t
   return %0 : tensor<3x4xf32>
 }
 
-// tn.random_bits: the key words are read once, then one linalg.generic computes Threefry's
-// rounds from the block's index in integer arithmetic (no calls, so it vectorizes); a float32
-// result takes both words of each of its 6 blocks (two outputs: the y0 half and the y1 half,
-// each word's top 23 bits a float in [0, 1)), joined and reshaped to 4x3.
+// tn.random_bits: the key words are read once, then Threefry's rounds are computed from the
+// block's index in integer arithmetic (no calls, so it vectorizes); a float32 result takes
+// both words of each of its 6 blocks: one scf.for inserts the y0 word at j and the y1 word at
+// j + 6 into one tensor (each word's top 23 bits a float in [0, 1)), reshaped to 4x3.
 // CHECK-LABEL: func.func @random_bits
 // CHECK:         tensor.extract %arg0
 // CHECK:         tensor.extract %arg1
-// CHECK:         linalg.generic {{.*}} outs({{.*}} : tensor<6xf32>, tensor<6xf32>)
-// CHECK:           linalg.index 0
+// CHECK:         %[[E:.+]] = tensor.empty() : tensor<12xf32>
+// CHECK:         scf.for %[[J:.+]] = {{.*}} iter_args(%[[ACC:.+]] = %[[E]]) -> (tensor<12xf32>)
 // CHECK-NOT:       call
 // CHECK:           arith.shrui
 // CHECK:           arith.xori
 // CHECK:           arith.bitcast {{.*}} : i32 to f32
 // CHECK:           arith.subf
 // CHECK:           arith.bitcast {{.*}} : i32 to f32
-// CHECK:         tensor.insert_slice {{.*}}[0] [6] [1]
-// CHECK:         tensor.insert_slice {{.*}}[6] [6] [1]
+// CHECK:           %[[A:.+]] = tensor.insert {{.*}} into %[[ACC]][%[[J]]]
+// CHECK:           %[[J6:.+]] = arith.addi %[[J]], %c6
+// CHECK:           tensor.insert {{.*}} into %[[A]][%[[J6]]]
 // CHECK:         tensor.expand_shape {{.*}} into tensor<4x3xf32>
 func.func @random_bits(%arg0: tensor<2xi32>, %arg1: tensor<i64>) -> tensor<4x3xf32> {
   %0 = "tn.random_bits"(%arg0, %arg1) {shape = array<i64: 4, 3>, dtype = f32} : (tensor<2xi32>, tensor<i64>) -> tensor<4x3xf32>
   return %0 : tensor<4x3xf32>
+}
+
+// tn.random_normal: the same loop, each block's words made into two normals by Box-Muller
+// (a polynomial log and sincos: no libm calls), r cos at j and r sin at j + 2.
+// CHECK-LABEL: func.func @random_normal
+// CHECK:         scf.for {{.*}} -> (tensor<4xf32>)
+// CHECK-NOT:       call
+// CHECK:           math.sqrt
+// CHECK:           math.roundeven
+// CHECK:           tensor.insert
+// CHECK:           tensor.insert
+func.func @random_normal(%arg0: tensor<2xi32>, %arg1: tensor<i64>) -> tensor<4xf32> {
+  %0 = "tn.random_normal"(%arg0, %arg1) {shape = array<i64: 4>, dtype = f32} : (tensor<2xi32>, tensor<i64>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
 }
 
 // tn.print: the operand's buffer, a [dtype, rank, address, sizes, strides] table on the stack

@@ -175,6 +175,60 @@ def _softplus(x):  # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), finite for 
     return arith.AddFOp(mx, _log1p(e)).result
 
 
+# float32 log without a libm call, so loops over it vectorize (logf was one scalar call per
+# element: most of th.random.normal's float32 time, bench/random_draws.py). Cephes' logf:
+# x = m 2^e with m in [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 + f^3 P(f) for f = m - 1 (P of
+# degree 8), plus e ln 2 in two parts (Cody-Waite). Within 2 ulp of the correctly rounded
+# value; subnormals are scaled by 2^23 first; log(0) = -inf, log(x < 0) = NaN, log(inf) = inf,
+# NaN stays NaN. float64 keeps libm's log.
+_LOG_POLY = (3.3333331174e-1, -2.4999993993e-1, 2.0000714765e-1, -1.6668057665e-1,
+             1.4249322787e-1, -1.2420140846e-1, 1.1676998740e-1, -1.1514610310e-1,
+             7.0376836292e-2)
+_F32_MIN_NORMAL = 1.17549435e-38
+
+
+def _log(x, positive_normal: bool = False):
+    """log(x); `positive_normal`: the caller knows x is a normal float32 in (0, inf), so the
+    subnormal scaling and the special values are left out (tn.random_normal)."""
+    if not isinstance(x.type, ir.F32Type):
+        return math.LogOp(x).result
+    i32 = ir.IntegerType.get_signless(32)
+
+    def ci(v: int) -> ir.Value:
+        return arith.ConstantOp(i32, v).result
+
+    sub = None if positive_normal else \
+        arith.CmpFOp(arith.CmpFPredicate.OLT, x, _const_like(x, _F32_MIN_NORMAL)).result
+    xs = x if sub is None else arith.SelectOp(sub, arith.MulFOp(x, _const_like(x, 8388608.0)).result, x).result
+    bits = arith.BitcastOp(i32, xs).result
+    e = arith.SubIOp(arith.ShRUIOp(bits, ci(23)).result, ci(126)).result  # x = m 2^e, m in [1/2, 1)
+    if sub is not None:
+        e = arith.SubIOp(e, arith.SelectOp(sub, ci(23), ci(0)).result).result
+    m = arith.BitcastOp(x.type, arith.OrIOp(arith.AndIOp(bits, ci(0x007FFFFF)).result,
+                                            ci(0x3F000000)).result).result
+    low = arith.CmpFOp(arith.CmpFPredicate.OLT, m, _const_like(x, 0.707106781186547524)).result
+    e = arith.SubIOp(e, arith.ExtUIOp(i32, low).result).result  # m < sqrt(1/2): m -> 2m
+    f = arith.SubFOp(arith.SelectOp(low, arith.AddFOp(m, m).result, m).result, _const_like(x, 1.0)).result
+    fe = arith.SIToFPOp(x.type, e).result
+    acc = _const_like(x, _LOG_POLY[-1])
+    for c in reversed(_LOG_POLY[:-1]):
+        acc = math.FmaOp(acc, f, _const_like(x, c)).result
+    f2 = arith.MulFOp(f, f).result
+    y = arith.MulFOp(arith.MulFOp(acc, f).result, f2).result
+    y = math.FmaOp(fe, _const_like(x, _LN2_LO), y).result
+    y = math.FmaOp(f2, _const_like(x, -0.5), y).result
+    out = math.FmaOp(fe, _const_like(x, _LN2_HI), arith.AddFOp(f, y).result).result
+    if positive_normal:
+        return out
+    out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, x, _const_like(x, float("inf"))).result,
+                         x, out).result
+    out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OEQ, x, _const_like(x, 0.0)).result,
+                         _const_like(x, float("-inf")), out).result
+    out = arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.OLT, x, _const_like(x, 0.0)).result,
+                         _const_like(x, float("nan")), out).result
+    return arith.SelectOp(arith.CmpFOp(arith.CmpFPredicate.UNO, x, x).result, x, out).result
+
+
 # math.log1p and math.expm1 lower (convert-math-to-llvm) to the naive log(1 + x) and
 # exp(x) - 1, which lose every digit for tiny x; these are Kahan's accurate forms.
 def _log1p(x):  # u = 1 + x; u == 1 or u == inf: x; else log(u) * (x / (u - 1))
@@ -386,7 +440,7 @@ UNARY = [
     ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: lax.zeros_like(t))),
     ("exp", "f", np.exp, _exp, _u(lambda x, t, y: t * y)),
     ("expm1", "f", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
-    ("log", "f", _quiet(np.log), lambda x: math.LogOp(x).result, _u(lambda x, t, y: t / x)),
+    ("log", "f", _quiet(np.log), _log, _u(lambda x, t, y: t / x)),
     ("log1p", "f", _quiet(np.log1p), _log1p, _u(lambda x, t, y: t / (x + 1))),
     ("sqrt", "f", _quiet(np.sqrt), lambda x: math.SqrtOp(x).result, _u(lambda x, t, y: t / (y * 2))),
     ("rsqrt", "f", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,

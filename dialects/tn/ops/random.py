@@ -27,23 +27,44 @@ bit for bit).
 Key words are i32 tensors holding the uint32 bits (the dialect has no unsigned types); the
 arithmetic is modular on 32-bit words. Shape rule: key is tensor<2xi32>, offset tensor<i64>,
 the result `shape` x `dtype`. Reference: NumPy on uint32 arrays (`threefry2x32`). Lowering:
-one linalg.generic whose body computes the counter from `linalg.index` and runs the 20 rounds
-in `arith` (adds, shifts, xors): no calls, no state. For 32-bit dtypes it iterates over the B
-blocks with two outputs (the y0 half and the y1 half), joined into one buffer, sliced to n
-when odd and reshaped. (Picking the word with a select in a (B, 2) loop, left to LLVM to
-unroll and merge, ran 3x slower: LLVM did not merge the two round chains.) No jvp, transpose
-or batching rule: the draws are constants (the op is not differentiable, its operands are integers).
+for 64-bit dtypes one linalg.generic whose body computes the counter from `linalg.index` and
+runs the 20 rounds in `arith` (adds, shifts, xors): no calls, no state. For 32-bit dtypes an
+scf.for over the blocks that inserts both words into one (n,) tensor (`word_pairs_loop`), so
+bufferization writes them in place, then reshaped. (A generic with two outputs, the y0 and y1
+halves, was copied into one buffer: the halves were extract_slices of a tensor.empty, which
+canonicalization turns into separate empties. Picking the word with a select in a (B, 2)
+loop, left to LLVM to unroll and merge, ran 3x slower: LLVM did not merge the round chains.) No jvp, transpose or batching rule: the draws are
+constants (the op is not differentiable, its operands are integers).
+
+    %z = "tn.random_normal"(%key, %offset) {shape = array<i64: 1000>, dtype = f32}
+           : (tensor<2xi32>, tensor<i64>) -> tensor<1000xf32>
+
+Standard normal float32 draws by Box-Muller on the same blocks and element layout as the
+32-bit `tn.random_bits`: block j = c - offset (B = ceil(n / 2) blocks) gives
+u1 = (y0 >> 1) 2^-31 + 2^-32 in (0, 1] (so log u1 is finite; the tail reaches 6.66 sigma)
+and u2 = the float32 unit float of y1, then r = sqrt(-2 log u1), element j = r cos(2 pi u2)
+and element B + j = r sin(2 pi u2) (an odd n drops the last sine). One op rather than a
+composition so that each block's words, its two normals and their stores stay in one loop:
+no uniform draws written and read again, half the Threefry rounds per draw (the composition,
+sqrt(2) erfinv of a uniform, took 8.6 ns per draw at 10^7 against 2.8 so;
+bench/random_draws.py). Shape rule: random_bits' with dtype f32 only. Reference: NumPy, the
+same u1 and u2 in float32, log/cos/sin in float64. Lowering: `word_pairs_loop` with float32
+polynomials (elementwise's Cephes log without its special cases, `_sincos_turns`): within a
+few float32 ulp of the reference, no libm call, so LLVM vectorizes the loop. No jvp,
+transpose or batching rule (not differentiable, as random_bits).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith, math, scf, tensor
 
-from ..lowering import (LowerCall, empty, generic, identity_map, index_cast, linalg_index,
-                        result_type)
+from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype
+from .elementwise import _log
 from .shape import reshape_value
 
 # Threefry-2x32's rotation constants (two alternating groups of four rounds) and key parity.
@@ -182,6 +203,33 @@ def _to_dtype(y0: ir.Value, y1: ir.Value | None, dt: np.dtype) -> ir.Value:
     return arith.SubFOp(arith.BitcastOp(ir.F64Type.get(), mant).result, one).result
 
 
+def word_pairs_loop(n: int, dtype: np.dtype, words: Callable[[ir.Value], tuple[ir.Value, ir.Value]]) -> ir.Value:
+    """The (n,) tensor whose elements j and B + j (B = ceil(n / 2)) are the two values
+    `words(j)` makes from block j, for j < B (an odd n drops the last block's second value).
+
+    One loop inserts both values into one tensor, so bufferization writes them in place (into
+    the caller's buffer when they are the result: passes/lower/results_in_place.py); LLVM
+    vectorizes it. (Two interleaved round chains per step, blocks j and j + B / 2, ran 5%
+    slower: the loop is bound by the vector units' throughput, not by the rounds' latency.)"""
+    index = ir.IndexType.get()
+
+    def const(v: int) -> ir.Value:
+        return arith.ConstantOp(index, ir.IntegerAttr.get(index, v)).result
+
+    blocks, pairs = (n + 1) // 2, n // 2
+    loop = scf.ForOp(const(0), const(pairs), const(1), [empty(TensorSpec((n,), dtype))])
+    with ir.InsertionPoint(loop.body):
+        j = loop.induction_variable
+        w0, w1 = words(j)
+        acc = tensor.InsertOp(w0, loop.inner_iter_args[0], [j]).result
+        scf.YieldOp([tensor.InsertOp(w1, acc, [arith.AddIOp(j, const(blocks)).result]).result])
+    flat = loop.results[0]
+    if blocks != pairs:  # odd count: the last block gives only its first value
+        last = const(pairs)
+        flat = tensor.InsertOp(words(last)[0], flat, [last]).result
+    return flat
+
+
 @random_bits.def_lower
 def _random_bits_lower(call: LowerCall) -> list[ir.Value]:
     out = call.out
@@ -208,23 +256,109 @@ def _random_bits_lower(call: LowerCall) -> list[ir.Value]:
         return generic([], [], [], [empty(out)], [out.dtype], [identity_map(out.ndim)],
                        ["parallel"] * out.ndim, body)
 
-    # words y0 fill the first half, y1 the second: one generic with two unit-stride outputs
-    # (the halves are copied into one buffer: bufferization here does not write them in place)
-    blocks = (n + 1) // 2
-    half_t = result_type(TensorSpec((blocks,), out.dtype))
-    whole = empty(TensorSpec((2 * blocks,), out.dtype))
-    halves = [tensor.ExtractSliceOp(half_t, whole, [], [], [], [start], [blocks], [1]).result
-              for start in (0, blocks)]
+    def words(j: ir.Value) -> tuple[ir.Value, ir.Value]:
+        y0, y1 = block(index_cast(j, _i(64)))
+        return _to_dtype(y0, None, out.dtype), _to_dtype(y1, None, out.dtype)
 
-    def pair_body(_acc0: ir.Value, _acc1: ir.Value) -> list[ir.Value]:
-        y0, y1 = block(index_cast(linalg_index(0), _i(64)))
-        return [_to_dtype(y0, None, out.dtype), _to_dtype(y1, None, out.dtype)]
-
-    first, second = generic([], [], [], halves, [out.dtype] * 2, [identity_map(1)] * 2,
-                            ["parallel"], pair_body)
-    whole = tensor.InsertSliceOp(first, whole, [], [], [], [0], [blocks], [1]).result
-    flat = tensor.InsertSliceOp(second, whole, [], [], [], [blocks], [blocks], [1]).result
-    if 2 * blocks != n:  # odd count: the last block's y1 is not an element
-        flat = tensor.ExtractSliceOp(result_type(TensorSpec((n,), out.dtype)), flat, [], [], [], [0],
-                                     [n], [1]).result
+    flat = word_pairs_loop(n, out.dtype, words)
     return [reshape_value(flat, (n,), out.shape)]
+
+
+# ---------------------------------------------------------------- tn.random_normal
+random_normal = defop("tn.random_normal", ["key", "offset"], attrs={"shape": "ints", "dtype": "dtype"},
+                      differentiable=False,
+                      doc="Standard normal float32 draws: Box-Muller on both words of each Threefry block.")
+
+
+@random_normal.def_infer
+def _random_normal_infer(specs: list[TensorSpec], shape: tuple[int, ...], dtype: np.dtype) -> list[TensorSpec]:
+    if check_dtype(dtype) != np.float32:
+        raise ShapeError(f"dtype {check_dtype(dtype).name} is not accepted (float32)")
+    return _random_bits_infer(specs, shape, dtype)
+
+
+_TWO_PI = 6.283185307179586
+_SIN_POLY = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)  # Cephes sinf on |x| <= pi/4
+_COS_POLY = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)  # Cephes cosf
+
+
+def _box_muller_inputs(y0: np.ndarray, y1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u1 in (0, 1], u2 in [0, 1)) as float32, exactly as the lowering makes them."""
+    u1 = (y0 >> np.uint32(1)).astype(np.int32).astype(np.float32) * np.float32(2.0 ** -31) + np.float32(2.0 ** -32)
+    u2 = ((y1 >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+    return u1, u2
+
+
+@random_normal.def_reference
+def _random_normal_reference(key: np.ndarray, offset: np.ndarray, shape: tuple[int, ...],
+                             dtype: np.dtype) -> np.ndarray:
+    k = np.asarray(key).astype(np.int64) % 2**32
+    n = int(np.prod(shape, dtype=np.int64))
+    with np.errstate(over="ignore"):
+        y0, y1 = threefry2x32(k[0], k[1], *counters(((n + 1) // 2,), int(offset)))
+    u1, u2 = _box_muller_inputs(y0, y1)
+    r = np.sqrt(-2.0 * np.log(u1.astype(np.float64)))
+    angle = _TWO_PI * u2.astype(np.float64)
+    z = np.concatenate([r * np.cos(angle), r * np.sin(angle)])[:n]
+    return z.astype(np.float32).reshape(shape)
+
+
+def _sincos_turns(u: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """(cos 2 pi u, sin 2 pi u) for float32 u in [0, 1): the quadrant q = round(4u), then
+    Cephes' sinf/cosf polynomials on 2 pi (u - q/4) in [-pi/4, pi/4] (u - q/4 is exact), and
+    the quadrant's swap and signs on the bits. A few ulp of 1; vectorizes (no libm call)."""
+    f32, i32 = ir.F32Type.get(), _i(32)
+
+    def cf(v: float) -> ir.Value:
+        return arith.ConstantOp(f32, ir.FloatAttr.get(f32, v)).result
+
+    q = math.RoundEvenOp(arith.MulFOp(u, cf(4.0)).result).result
+    b = arith.MulFOp(math.FmaOp(q, cf(-0.25), u).result, cf(_TWO_PI)).result
+    z = arith.MulFOp(b, b).result
+    s = cf(_SIN_POLY[-1])
+    for c in reversed(_SIN_POLY[:-1]):
+        s = math.FmaOp(s, z, cf(c)).result
+    s = math.FmaOp(arith.MulFOp(s, z).result, b, b).result
+    c = cf(_COS_POLY[-1])
+    for k in reversed(_COS_POLY[:-1]):
+        c = math.FmaOp(c, z, cf(k)).result
+    c = arith.AddFOp(math.FmaOp(z, cf(-0.5), arith.MulFOp(arith.MulFOp(c, z).result, z).result).result,
+                     cf(1.0)).result
+    qi = arith.FPToSIOp(i32, q).result
+    swap = arith.CmpIOp(arith.CmpIPredicate.ne, arith.AndIOp(qi, _c(32, 1)).result, _c(32, 0)).result
+    cos_, sin_ = arith.SelectOp(swap, s, c).result, arith.SelectOp(swap, c, s).result
+
+    def negate_if(v: ir.Value, bit: ir.Value) -> ir.Value:  # bit: 2 or 0 -> the sign bit
+        flip = arith.ShLIOp(arith.AndIOp(bit, _c(32, 2)).result, _c(32, 30)).result
+        return arith.BitcastOp(f32, arith.XOrIOp(arith.BitcastOp(i32, v).result, flip).result).result
+
+    return negate_if(cos_, arith.AddIOp(qi, _c(32, 1)).result), negate_if(sin_, qi)
+
+
+@random_normal.def_lower
+def _random_normal_lower(call: LowerCall) -> list[ir.Value]:
+    out = call.out
+    key, offset = call.operands
+    index = ir.IndexType.get()
+    k0 = tensor.ExtractOp(key, [arith.ConstantOp(index, ir.IntegerAttr.get(index, 0)).result]).result
+    k1 = tensor.ExtractOp(key, [arith.ConstantOp(index, ir.IntegerAttr.get(index, 1)).result]).result
+    off = tensor.ExtractOp(offset, []).result
+    f32 = ir.F32Type.get()
+    n = int(np.prod(out.shape, dtype=np.int64))
+
+    def cf(v: float) -> ir.Value:
+        return arith.ConstantOp(f32, ir.FloatAttr.get(f32, v)).result
+
+    def normals(j: ir.Value) -> tuple[ir.Value, ir.Value]:
+        c = arith.AddIOp(index_cast(j, _i(64)), off).result
+        hi = arith.TruncIOp(_i(32), arith.ShRUIOp(c, _c(64, 32)).result).result
+        y0, y1 = _threefry_ir(k0, k1, hi, arith.TruncIOp(_i(32), c).result)
+        u1 = arith.SIToFPOp(f32, arith.ShRUIOp(y0, _c(32, 1)).result).result
+        u1 = math.FmaOp(u1, cf(2.0 ** -31), cf(2.0 ** -32)).result  # (0, 1]: log is finite
+        r = math.SqrtOp(arith.MulFOp(_log(u1, positive_normal=True), cf(-2.0)).result).result
+        cos_, sin_ = _sincos_turns(_to_dtype(y1, None, np.dtype(np.float32)))
+        return arith.MulFOp(r, cos_).result, arith.MulFOp(r, sin_).result
+
+    if n == 0:
+        return [empty(out)]
+    return [reshape_value(word_pairs_loop(n, out.dtype, normals), (n,), out.shape)]

@@ -1,0 +1,122 @@
+"""theanir-results-in-place: compute a result directly in the caller's output buffer.
+
+The entry function writes each result into the buffer the runtime allocated for it
+(passes/lower/entry_abi.py: `materialize_in_destination %r in restrict writable %out`, a
+memref argument). Without `eliminate-empty-tensors` (not used: docs/design.md, it let two
+reductions share one buffer after `cse` merged their inits), one-shot bufferization computes
+`%r` into a temporary and copies it into `%out`: for 10^7 float32 draws (bench/random_draws.py)
+the copy was a third of the time. This pass is that elimination restricted to a chain it can
+see whole: from the result back through ops whose result is their init's buffer (a
+`linalg.generic`'s or `linalg.fill`'s outs, an `scf.for`'s iter_args, `tensor.insert`'s
+destination, static `tensor.expand_shape`/`collapse_shape`) to a `tensor.empty`, where every
+value on the way has exactly one use (the next op of the chain). That empty (whose contents
+nobody reads) becomes `to_tensor %out restrict writable`, reshaped back where the chain
+reshaped; bufferization then writes in place (or, should it find a conflict, copies: still
+correct), and the materialize folds away. A destination with any other use (a donated
+input's buffer: passes/lower/donated_inits.py) is left alone.
+
+    %e = tensor.empty()                          %t = to_tensor %out restrict writable
+    %r = scf.for ... iter_args(%a = %e) ...  ->  %r = scf.for ... iter_args(%a = %t) ...
+    materialize_in_destination %r in %out        materialize_in_destination %r in %out
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import bufferization, tensor
+
+from ..base import Pass
+from .donated_inits import _defining_op as _owner, _ops
+
+NAME = "theanir-results-in-place"
+_RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape")
+
+
+def _static(t: ir.Type) -> bool:
+    return isinstance(t, ir.RankedTensorType) and ir.RankedTensorType(t).has_static_shape
+
+
+def _tied_init(op: ir.Operation, value: ir.Value) -> int | None:
+    """The index of the operand whose buffer `value` (a result of `op`) is written into."""
+    number = ir.OpResult(value).result_number
+    if op.name in ("linalg.generic", "linalg.fill"):
+        return ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"])[0] + number
+    if op.name == "scf.for":
+        return 3 + number  # lower bound, upper bound, step, then the inits
+    if op.name == "tensor.insert":
+        return 1
+    if op.name in _RESHAPES and len(op.operands) == 1 and _static(op.operands[0].type):
+        return 0
+    return None
+
+
+def _root(source: ir.Value) -> tuple[ir.Operation, int, ir.Operation, list[ir.Operation]] | None:
+    """(the op whose init is a tensor.empty, that operand's index, the empty, the reshapes on
+    the way, result side first) for the chain that ends in `source`; None if it has a branch."""
+    value, reshapes = source, []
+    while True:
+        op = _owner(value)
+        if op is None or len(list(value.uses)) != 1:
+            return None
+        index = _tied_init(op, value)
+        if index is None:
+            return None
+        init = op.operands[index]
+        if op.name in _RESHAPES:
+            reshapes.append(op)
+        elif init.type != value.type:
+            return None
+        owner = _owner(init)
+        if owner is not None and owner.name == "tensor.empty" and _static(init.type):
+            return op, index, owner, reshapes  # the empty may have other users: they keep it
+        value = init
+
+
+def _undo(reshape: ir.Operation, value: ir.Value) -> ir.Value:
+    """`value` (of the reshape's result type) back in the reshape's source type."""
+    src = reshape.operands[0].type
+    reassociation = reshape.attributes["reassociation"]
+    if reshape.name == "tensor.expand_shape":
+        return tensor.CollapseShapeOp(src, value, reassociation).result
+    shape = ir.RankedTensorType(src).shape
+    return tensor.ExpandShapeOp(src, value, reassociation, [], shape).result
+
+
+def results_in_place(module_op: ir.Operation, pass_: object = None) -> int:
+    """Compute each result whose chain qualifies in its output buffer; the number changed."""
+    changed = 0
+    for mat in _ops(module_op, "bufferization.materialize_in_destination"):
+        if len(mat.results) != 0:
+            continue  # a tensor destination: a donated input (donated_inits.py)
+        source, dest = mat.operands[0], mat.operands[1]
+        if not isinstance(dest.type, ir.MemRefType) or len(list(dest.uses)) != 1 \
+                or not _static(source.type):
+            continue
+        t = ir.RankedTensorType(source.type)
+        if dest.type != ir.MemRefType.get(t.shape, t.element_type):
+            continue  # not a contiguous buffer of the result's type
+        found = _root(source)
+        if found is None:
+            continue
+        user, index, empty, reshapes = found
+        with ir.InsertionPoint(empty), empty.location:
+            value = bufferization.ToTensorOp(source.type, dest, restrict=True, writable=True).result
+            for reshape in reshapes:
+                value = _undo(reshape, value)
+        if value.type != empty.results[0].type:
+            continue  # the (unused) to_tensor folds away
+        user.operands[index] = value
+        if not list(empty.results[0].uses):
+            empty.erase()
+        changed += 1
+    return changed
+
+
+class ResultsInPlace(Pass):
+    """A result computed into a tensor.empty through a chain of in-place ops is computed
+    in the caller's output buffer instead (no temporary, no copy)."""
+
+    NAME = NAME
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: object) -> int:
+        return results_in_place(module_op)
