@@ -319,18 +319,16 @@ class Linear:
 
     shape: tuple[int | None, ...]
     dtype: np.dtype
-    # a value with the same dims (the primal the linear operand is the tangent of), for the
-    # sizes of dynamic dims (`sizes`); None when every dim is static
+    # the dims of dynamic dims (`sizes`): a function returning them (ints and int64 scalar
+    # Values, read from the primal the linear operand is the tangent of, at the transpose
+    # rule's insertion point: passes/autodiff/ad.py), or None when every dim is static
     like: Any = None
 
     def sizes(self) -> tuple[Any, ...]:
-        """The shape with each dynamic dim as an int64 scalar Value (`tn.dim` of `like`)."""
+        """The shape with each dynamic dim as an int64 scalar Value (`tn.dim` of the primal)."""
         if None not in self.shape:
             return tuple(self.shape)
-        if isinstance(self.like, tuple):  # the dims themselves (an intermediate of a jvp rule)
-            return self.like
-        if self.like is None:
+        found = self.like() if callable(self.like) else self.like
+        if found is None:
             raise ShapeError(f"the sizes of a linear operand of shape {self.shape} are unknown")
-        from . import lax  # lax imports this module
-
-        return lax.shape_of(self.like)
+        return tuple(found)
