@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.types import check_dtype
 
@@ -191,7 +192,8 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype:
 # ------------------------------------------------------------------ diagonals and triangles
 def _offsets(name: str, n: int, m: int | None) -> Tensor:
     """col - row over an (n, m) grid: diagonal k is where it equals k."""
-    _static(name, n, m)
+    if not isinstance(n, Tensor):
+        _static(name, n)
     m = n if m is None else m
     rows, cols = _shape(name, (n, m))
     shape = (rows, cols)
@@ -220,7 +222,8 @@ def _triangle(name: str, m: Any, keep_lower: bool, k: int) -> Tensor:
     if m.ndim == 0:
         raise ValueError(f"{name}: input must be at least 1-D, got a 0-d tensor at {describe_location()}")
     # NumPy uses tri(*m.shape[-2:]): a 1-D input broadcasts against an (n, n) mask
-    n, cols = m.shape[-2:] if m.ndim >= 2 else (m.shape[-1], m.shape[-1])
+    sizes = tuple(d if isinstance(d, int) else Tensor(d.value) for d in tn_lax.shape_of(m))  # traced where dynamic
+    n, cols = sizes[-2:] if m.ndim >= 2 else (sizes[-1], sizes[-1])
     offsets = _offsets(name, n, cols)
     mask = offsets <= int(k) if keep_lower else offsets >= int(k)
     return where(mask, m, zeros((), m.dtype))

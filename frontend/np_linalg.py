@@ -168,6 +168,8 @@ def _tensordot(name: str, a: Tensor, b: Tensor, ax_a: list[int], ax_b: list[int]
     """Contract a's `ax_a` with b's `ax_b` pairwise: transpose, flatten to 2-D, one matmul."""
     ax_a, ax_b = _norm_axes(name, ax_a, a.shape), _norm_axes(name, ax_b, b.shape)
     sizes_a, sizes_b = [a.shape[i] for i in ax_a], [b.shape[i] for i in ax_b]
+    if None in a.shape or None in b.shape:
+        return _tensordot_dynamic(name, a, b, ax_a, ax_b)
     if sizes_a != sizes_b:
         raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} are not aligned over axes {ax_a} "
                          f"and {ax_b} ({sizes_a} != {sizes_b}) at {describe_location()}")
@@ -181,3 +183,31 @@ def _tensordot(name: str, a: Tensor, b: Tensor, ax_a: list[int], ax_b: list[int]
     b2 = _reshape(_transpose(b, ax_b + free_b), (k, n))
     out_shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
     return _finish(_reshape(_mm(a2, b2), out_shape), dt)
+
+
+def _tensordot_dynamic(name: str, a: Tensor, b: Tensor, ax_a: list[int], ax_b: list[int]) -> Tensor:
+    """_tensordot with dynamic dims: the flattened sizes are read when the code runs (a
+    contracted dim that differs fails tn.matmul's run-time check)."""
+    if any(p != q and p is not None and q is not None for p, q in zip((a.shape[i] for i in ax_a),
+                                                                      (b.shape[i] for i in ax_b))):
+        raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} are not aligned over axes {ax_a} "
+                         f"and {ax_b} at {describe_location()}")
+    free_a = [i for i in range(a.ndim) if i not in ax_a]
+    free_b = [i for i in range(b.ndim) if i not in ax_b]
+    da, db = tn_lax.shape_of(a), tn_lax.shape_of(b)
+    a, b, dt = _prepare(a, b)
+    a2 = np_shape.reshape(_transpose(a, free_a + ax_a), (-1, _product([da[i] for i in ax_a])))
+    b2 = np_shape.reshape(_transpose(b, ax_b + free_b), (_product([db[i] for i in ax_b]), -1))
+    out_shape = tuple(da[i] for i in free_a) + tuple(db[i] for i in free_b)
+    return _finish(np_shape.reshape(_mm(a2, b2), out_shape), dt)
+
+
+def _product(dims: list[Any]) -> Any:
+    out: Any = 1
+    for n in dims:
+        if isinstance(out, int) and isinstance(n, int):
+            out *= n
+        else:
+            out = tn_lax.emit("tn.mul", [tn_lax.constant(np.asarray(out, np.int64)) if isinstance(out, int) else out,
+                                         tn_lax.constant(np.asarray(n, np.int64)) if isinstance(n, int) else n])
+    return out

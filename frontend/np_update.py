@@ -33,11 +33,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
-from .np_base import as_tensor, astype, broadcast_to, maximum, minimum, power
-from .np_shape import _expand_entries, _index_tensor, _slice_params, getitem, reshape
+from .np_base import as_tensor, astype, broadcast_to, constant, maximum, minimum, ones_like, power, where
+from .np_shape import _FAR, _bounds_entry, _expand_entries, _index_tensor, _slice_params, getitem, reshape
 from .np_creation import iota
 from .tensor import Tensor
 
@@ -58,17 +59,18 @@ def _op(name: str, xs: list[Tensor], **attrs: Any) -> Tensor:
     return Tensor(emit1(name, [x.value for x in xs], attrs))
 
 
-def fit_value(fn: str, y: Tensor, shape: tuple[int, ...], x: Tensor) -> Tensor:
+def fit_value(fn: str, y: Tensor, shape: tuple[int, ...], x: Tensor, sizes: tuple | None = None) -> Tensor:
     """y broadcast to the indexed part's shape (leading length-1 axes of y may be dropped,
-    as NumPy's assignment allows), or a ShapeError naming both shapes."""
+    as NumPy's assignment allows), or a ShapeError naming both shapes. `sizes`: the part's
+    dims with dynamic ones as traced sizes (dynamic shapes)."""
     ys = y.shape
     while len(ys) > len(shape) and ys[0] == 1:
         ys = ys[1:]
-    ok = len(ys) <= len(shape) and all(a in (1, b) for a, b in zip(ys[::-1], shape[::-1]))
+    ok = len(ys) <= len(shape) and all(a in (1, b) or a is None or b is None for a, b in zip(ys[::-1], shape[::-1]))
     if not ok:
         raise ShapeError(f"{fn}: the value of shape {y.shape} cannot be broadcast to the indexed "
                          f"part's shape {shape} (x has shape {x.shape}) {_at()}")
-    return broadcast_to(reshape(y, ys) if ys != y.shape else y, shape)
+    return broadcast_to(reshape(y, ys) if ys != y.shape else y, sizes if sizes is not None else shape)
 
 
 def _combined(mode: str, part: Tensor, y: Tensor) -> Tensor:
@@ -91,8 +93,11 @@ def index_update(x: Any, idx: Any, y: Any, mode: str = "set", fn: str = "at[].se
                         f"first, e.g. y.astype('{x.dtype.name}') {_at()}")
     y = astype(y, x.dtype)
     part = getitem(x, idx)
-    y = fit_value(fn, y, part.shape, x)
     items = _expand_entries(x, idx)
+    if None in x.shape and _is_basic(items):
+        y = fit_value(fn, y, part.shape, x, tn_lax.shape_of(part))
+        return _update_dynamic(x, items, part, y, mode)
+    y = fit_value(fn, y, part.shape, x)
     if _is_basic(items):
         return _update_basic(x, items, part, y, mode)
     axis = _row_axis(x, items)
@@ -107,6 +112,36 @@ def _is_basic(items: list[tuple[str, Any, int]]) -> bool:
         return not any(isinstance(v, Tensor) for v in (s.start, s.stop, s.step))
 
     return all(k in ("none", "int") or (k == "slice" and static(v)) for k, v, _ in items)
+
+
+def _update_dynamic(x: Tensor, items: list, part: Tensor, y: Tensor, mode: str) -> Tensor:
+    """Basic indices of a tensor with dynamic dims: the new values padded to x's dims
+    (tn.dynamic_pad_slice, positions by Python's slice rules at run time) and chosen where a
+    padded mask is set; differentiable like its parts."""
+    starts, stops, steps, slab = [], [], [], []
+    d, p = 0, 0
+    for kind, value, _ in items:
+        if kind == "none":
+            p += 1
+            continue
+        entry = _bounds_entry(kind, value, x.shape[d], d, x.shape)
+        b, e, s, _k = entry if entry is not None else (0, _FAR, 1, None)
+        starts.append(b)
+        stops.append(e)
+        steps.append(s)
+        slab.append(1 if kind == "int" else part.shape[p])
+        p += kind != "int"
+        d += 1
+    new = reshape(_combined(mode, part, y), tuple(slab))
+    dims = [n for n in tn_lax.shape_of(x) if not isinstance(n, int)]
+    attrs = {"steps": tuple(steps), "shape": tuple(-1 if n is None else n for n in x.shape)}
+
+    def padded(t: Tensor) -> Tensor:
+        bounds = [constant(np.asarray(v, np.int64)).value for v in (starts, stops)]
+        return Tensor(emit1("tn.dynamic_pad_slice", [t.value, *bounds, *[n.value for n in dims]], attrs))
+
+    mask = padded(astype(ones_like(new), np.float32) if new.dtype != np.float32 else ones_like(new))
+    return where(mask != 0, padded(new), x)
 
 
 def _update_basic(x: Tensor, items: list, part: Tensor, y: Tensor, mode: str) -> Tensor:

@@ -65,6 +65,9 @@ class Tensor(Value):
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
+        if self.shape[0] is None:
+            raise TypeError("len() of a tensor whose dim 0 is dynamic (dynamic_shapes=True): its size "
+                            "is known only when the code runs; th.shape(x)[0] is it as a traced int")
         return self.shape[0]
 
     def __repr__(self) -> str:

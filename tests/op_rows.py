@@ -419,6 +419,13 @@ ROWS: list[Row] = [
           label=kind) for kind in ("mul", "min", "max")],
     Row("tn.broadcast_to", lambda x: th.broadcast_to(x, (2, 3, 4)),
         lambda x: np.broadcast_to(x, (2, 3, 4)), (((3, 1),), ((4,),), ((),), ((1, 4),))),
+    # dynamic dims (issue 16): the ops themselves on static operands (tests/ops/test_op_table_dynamic.py
+    # and tests/frontend/test_dynamic_shapes.py run them on dynamic ones)
+    Row("tn.dim", lambda x: x * _emit("tn.dim", [x], axis=x.ndim - 1).astype(x.dtype),
+        lambda x: x * x.dtype.type(x.shape[-1]), (((3, 4),), ((1,),), ((0,),), ((2, 1, 3),))),
+    Row("tn.ensure_shape", lambda x: _emit("tn.ensure_shape", [x], shape=tuple(-1 if n is None else n for n in x.shape)) * 2,
+        lambda x: x * 2,
+        (((3, 4),), ((1,),), ((0,),), ((2, 1, 3),))),
     # gradient-only ops: identities (stop_gradient's zero derivative, grad_clip's clipped
     # cotangent are checked in tests/autodiff/test_gradient_ops.py)
     Row("tn.stop_gradient", th.stop_gradient, lambda x: x, grad=False),

@@ -228,11 +228,7 @@ def shape_of(x: Any) -> tuple[int | Value, ...]:
     """The shape of `x` with its dynamic dims as `tn.dim` values (sizes for `broadcast_to`).
     For a transpose rule's `Linear` operand, the dims of the value it stands for."""
     if isinstance(x, Linear):
-        if None not in x.shape:
-            return tuple(x.shape)
-        if x.like is None:
-            raise ShapeError(f"the sizes of a linear operand of shape {x.shape} are unknown")
-        return x.like if isinstance(x.like, tuple) else shape_of(x.like)
+        return x.sizes()
     x = wrap(x)
     return tuple(dim(x, i) if n is None else n for i, n in enumerate(x.shape))
 

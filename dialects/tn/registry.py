@@ -319,6 +319,16 @@ class Linear:
 
     shape: tuple[int | None, ...]
     dtype: np.dtype
-    # a value with the same dims (the primal the linear operand is the tangent of): the sizes
-    # of dynamic dims (lax.shape_of reads them from it); None when every dim is static
+    # the dims of dynamic dims (`sizes`): a function returning them (ints and int64 scalar
+    # Values, read from the primal the linear operand is the tangent of, at the transpose
+    # rule's insertion point: passes/autodiff/ad.py), or None when every dim is static
     like: Any = None
+
+    def sizes(self) -> tuple[Any, ...]:
+        """The shape with each dynamic dim as an int64 scalar Value (`tn.dim` of the primal)."""
+        if None not in self.shape:
+            return tuple(self.shape)
+        found = self.like() if callable(self.like) else self.like
+        if found is None:
+            raise ShapeError(f"the sizes of a linear operand of shape {self.shape} are unknown")
+        return tuple(found)

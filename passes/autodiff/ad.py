@@ -282,15 +282,13 @@ def primal_for(v: ir.Value) -> ir.Value | None:
     return None
 
 
-def _like(v: ir.Value, primal_of: dict | None, linear: Any = ()) -> Value | tuple | None:
-    """A value with the dims of linear value `v` (its primal), when `v` has dynamic dims; for
-    an intermediate of a jvp rule (no primal), its dims as a tuple (`_sizes_of`)."""
+def _like(v: ir.Value, primal_of: dict | None, linear: Any = ()) -> Any:
+    """For `Linear.like`: a function giving the dims of linear value `v` when it has dynamic
+    dims (read from its primal, or for an intermediate of a jvp rule, from `_sizes_of`), called
+    only by a transpose rule that needs them."""
     if spec_of_value(v).is_static or primal_of is None:
         return None
-    p = primal_of.get(v)
-    if p is not None:
-        return Value(p)
-    return _sizes_of(v, primal_of, linear, 0)
+    return lambda: _sizes_of(v, primal_of, linear, 0)
 
 
 _SAME_DIMS_DEPTH = 64  # how far _sizes_of follows a chain of linear values

@@ -186,7 +186,8 @@ def merge_reshapes(op: ir.OpView) -> ir.Value | None:
     inner = producer(op.operands[0], "tn.reshape")
     if inner is None:
         return None
-    return op1("tn.reshape", inner.operands[0], shape=attrs_of(op)["shape"])
+    # (the outer op's size operands, if any, size the result's dynamic dims)
+    return op1("tn.reshape", inner.operands[0], *list(op.operands)[1:], shape=attrs_of(op)["shape"])
 
 
 @rewrite("tn.transpose")

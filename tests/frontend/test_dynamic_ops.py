@@ -65,6 +65,12 @@ def _vector(n):
     ("argmax", lambda x: th.argmax(x, axis=1), lambda x: np.argmax(x, axis=1)),
     ("argmax-all", lambda x: th.argmax(x), lambda x: np.argmax(x)),
     ("matmul", lambda x: x @ x.T, lambda x: x @ x.T),
+    ("tensordot", lambda x: th.tensordot(x, x, axes=([1], [1])), lambda x: np.tensordot(x, x, axes=([1], [1]))),
+    ("outer", lambda x: th.outer(x[0], x[:, 0]), lambda x: np.outer(x[0], x[:, 0])),
+    ("squeeze", lambda x: th.squeeze(x[:, None]), lambda x: np.squeeze(x[:, None])),
+    ("vstack", lambda x: th.vstack([x, x[0]]), lambda x: np.vstack([x, x[0]])),
+    ("tril", lambda x: th.tril(x, 1), lambda x: np.tril(x, 1)),
+    ("mean-var", lambda x: (x.mean(axis=0), x.var(axis=1)), lambda x: (x.mean(axis=0), x.var(axis=1))),
 ])
 def test_matrix_functions(name, fn, ref):
     _check(fn, ref, _matrix)
@@ -135,3 +141,40 @@ def test_concatenate_checks_the_other_dims():
     assert np.asarray(f(np.ones((2, 3)), np.ones((4, 3)))).shape == (6, 3)
     with pytest.raises(ValueError, match=r"tn.concatenate: operand shapes differ along axis 1 \(3 vs 5\)"):
         np.asarray(f(np.ones((2, 3)), np.ones((4, 5))))
+
+
+def _updated(x, which):
+    y = x.copy()
+    if which == "tail":
+        y[1:] = 0.0
+    elif which == "column":
+        y[:, 0] += 1.0
+    elif which == "reversed":
+        y[::-1, 1:3] = x[:, :2] * 2
+    else:
+        y[-1] *= 3.0
+    return y
+
+
+@pytest.mark.parametrize("which, fn", [
+    ("tail", lambda x: x.at[1:].set(0.0)),
+    ("column", lambda x: x.at[:, 0].add(1.0)),
+    ("reversed", lambda x: x.at[::-1, 1:3].set(x[:, :2] * 2)),
+    ("last", lambda x: x.at[-1].multiply(3.0)),
+])
+def test_slice_updates(which, fn):
+    """x.at[...] on dynamic dims: values padded to x's dims and chosen by a padded mask;
+    the gradient equals the static-shape one."""
+    _check(fn, lambda x: _updated(x, which), _matrix)
+    g = th.jit(th.grad(lambda x: (fn(x) ** 2).sum()), dynamic_shapes=True)
+    static = th.jit(th.grad(lambda x: (fn(x) ** 2).sum()))
+    for n in (3, 5):
+        x = _matrix(n)[0]
+        np.testing.assert_allclose(np.asarray(g(x)), np.asarray(static(x)), rtol=1e-12)
+    assert g.cache_size == 1
+
+
+def test_len_of_a_dynamic_dim_is_refused_with_advice():
+    f = th.jit(lambda x: x * len(x), dynamic_shapes=True)
+    with pytest.raises(TypeError, match=r"len\(\) of a tensor whose dim 0 is dynamic.*th.shape\(x\)\[0\]"):
+        f(np.ones((3, 2)))

@@ -71,10 +71,17 @@ def test_arange_is_not_a_dense_constant():
 def test_arange_refusals():
     with pytest.raises(ValueError, match="step must not be zero"):
         th.jit(lambda: th.arange(0, 5, 0)).lower()
-    # a traced length is no refusal any more: the result has a dynamic dim (issue 16)
-    f = th.jit(lambda n: th.arange(n))
-    for n in (3, 0, 7):
-        np.testing.assert_array_equal(np.asarray(f(np.int64(n))), np.arange(n))
+    with pytest.raises(TypeError, match="traced bounds must be int scalars"):
+        th.jit(lambda n: th.arange(n)).lower(np.float64(3))
+    with pytest.raises(TypeError, match="static Python numbers"):
+        th.jit(lambda n: th.arange(0, 5, n)).lower(np.int64(3))
+
+
+def test_arange_of_a_traced_length():
+    """A traced int bound (issue 16): the length is known when the code runs, one compile."""
+    f = th.jit(lambda n: th.arange(2, n, 3) * 2)
+    for n in (0, 2, 3, 11):
+        assert_close(f(np.int64(n)), np.arange(2, n, 3) * 2)
     assert f.cache_size == 1
 
 
