@@ -65,6 +65,10 @@ UNSUPPORTED: dict[str, tuple[type, str, str, Any, list]] = {
     "tn.random_bits": (TypeError, r"th.random.uniform: shape must be an int or a sequence of ints",
                        "random draws of a traced shape (frontend/random.py) are not supported yet",
                        lambda x: x + th.random.uniform(th.random.key(7), th.shape(x), x.dtype), _MATRIX),
+    "tn.random_normal": (TypeError, r"th.random.normal: shape must be an int or a sequence of ints",
+                         "random draws of a traced shape (frontend/random.py) are not supported yet",
+                         lambda x: x + th.random.normal(th.random.key(7), th.shape(x), x.dtype),
+                         [(3, 2)]),
 }
 
 # gradient-only failures: row id -> (error, regex, why)
