@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-import mlp  # noqa: F401  (bench/ is on sys.path: rnn.py put it there)
+import compile_ops  # bench/ is on sys.path (rnn.py put it there): CPU flags, BLAS kernel, commit
 import rnn
 
 H, N_SEQ, LO, HI = 100, 500, 5, 100
@@ -165,7 +165,7 @@ def main(args: Any) -> list[dict]:
     params, xs, ys = make_data(n_seq)
     # the first loss against float64 NumPy; the next two (after SGD steps) across implementations
     ref = [reference_loss(params, xs[0], ys[0])]
-    rows = [{"bench": "rnn_lengths", "kind": "machine", **mlp.machine(), "skipped": skipped,
+    rows = [{"bench": "rnn_lengths", "kind": "machine", **compile_ops.machine(), "skipped": skipped,
              "versions": rnn.versions([n for n in names if n in MODULE])}]
     print(json.dumps(rows[0]), flush=True)
     failures = []
@@ -193,8 +193,12 @@ def main(args: Any) -> list[dict]:
         with open(os.path.join(out, "rnn_lengths.md"), "w") as f:
             f.write(f"# bench/rnn.py --lengths random: Elman RNN (H {H}), {n_seq} sequences of lengths "
                     f"{LO}..{HI}, one SGD step each, total wall time with compiles\n\n"
-                    f"{meta['cpu']}, 1 thread; load average {meta['load_average']} at the start; "
-                    f"theanir at {meta.get('git_head', '?')}.\n\n{text}\n")
+                    f"{meta['cpu']} ({', '.join(meta.get('flags', []))}), BLAS "
+                    f"{', '.join(str(b.get('internal_api')) + ' ' + str(b.get('architecture')) for b in meta.get('blas', []) if isinstance(b, dict))}; "
+                    f"1 thread; load average {meta['load_average']} at the start; theanir at "
+                    f"{meta.get('git_head', '?')}; versions {meta.get('versions')}.\n\n{text}\n\n"
+                    "PyTensor compiles into its persistent compiledir (warm after a first run, as its "
+                    "users see it); theanir into an empty disk cache.\n")
         print(f"rnn.py --lengths: wrote {out}/rnn_lengths.json and .md", file=sys.stderr)
     if failures:
         raise SystemExit("rnn.py --lengths: " + "; ".join(failures))
