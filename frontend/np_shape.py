@@ -430,7 +430,7 @@ def take(x: Any, indices: Any, axis: Any = None) -> Tensor:
     return _op("tn.take", [x, idx], axis=a)
 
 
-def _wrap_and_clamp(i: Tensor, n: int) -> Tensor:
+def _wrap_and_clamp(i: Tensor, n: Any) -> Tensor:
     """Traced indices into an axis of length n: a negative one wraps once, then all clamp to
     [0, n) (JAX's rule; tn.take does the same for the indices it reads directly)."""
     return clip(where(i < 0, i + n, i), 0, n - 1)
@@ -525,6 +525,8 @@ def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool])
     One gather from y with those axes moved first and flattened; each traced index is
     wrapped and clamped on its own axis (a flat index alone would clamp into the next row)."""
     axes = [d for d, _ in adv]
+    if None in y.shape or any(None in t.shape for _, t in adv):
+        return _gather_arrays_dynamic(y, adv)
     try:
         shape = tuple(np.broadcast_shapes(*(t.shape for _, t in adv)))
     except ValueError:
@@ -544,6 +546,32 @@ def _gather_arrays(y: Tensor, adv: list[tuple[int, Tensor]], traced: list[bool])
         term = broadcast_to(i * stride if stride != 1 else i, shape)
         linear = term if linear is None else linear + term
         stride *= n
+    return take(flat_rows, linear, axis=0), shape
+
+
+def _gather_arrays_dynamic(y: Tensor, adv: list[tuple[int, Tensor]]) -> tuple[Tensor, tuple]:
+    """`_gather_arrays` where y or an index array has dynamic dims (docs/dynamic-shapes.md):
+    the index arrays broadcast with run-time checks, sizes and strides are int64 scalars read
+    when the code runs, and every index wraps once and clamps into its axis (as traced indices
+    do: a constant index cannot be checked against a dynamic length while tracing)."""
+    from .np_base import prepare
+
+    axes = [d for d, _ in adv]
+    idx = prepare("getitem", [astype(t, np.int64) for _, t in adv], np.dtype(np.int64))
+    shape = idx[0].shape
+    sizes = [y.shape[d] if y.shape[d] is not None else Tensor(tn_lax.dim(y, d).value) for d in range(y.ndim)]
+    rest = [e for e in range(y.ndim) if e not in axes]
+    moved = transpose(y, axes + rest)
+    rows: Any = 1
+    for d in axes:
+        rows = sizes[d] * rows if isinstance(rows, int) and rows == 1 else rows * sizes[d]
+    flat_rows = reshape(moved, (rows,) + tuple(sizes[e] for e in rest))
+    linear, stride = None, 1
+    for d, i in reversed(list(zip(axes, idx))):
+        i = _wrap_and_clamp(i, sizes[d])
+        term = i * stride if not (isinstance(stride, int) and stride == 1) else i
+        linear = term if linear is None else linear + term
+        stride = sizes[d] * stride if isinstance(stride, int) and stride == 1 else stride * sizes[d]
     return take(flat_rows, linear, axis=0), shape
 
 

@@ -63,14 +63,19 @@ def _scalar_inputs(entries: Sequence[Any]) -> list[Variable]:
             and all(a.ndim == 0 for a in ancestors([e]))]
 
 
-def static_shape(entries: Sequence[Any], who: str) -> tuple[int, ...]:
-    """The evaluated entries as ints, or a TypeError naming the unknown entry."""
-    out: list[int] = []
+def static_shape(entries: Sequence[Any], who: str) -> tuple[Any, ...]:
+    """The evaluated entries as ints, or a TypeError naming the unknown entry. A dynamic dim
+    (`x.shape[0]` of an input whose dims vary, docs/dynamic-shapes.md) stays an int64 scalar
+    Tensor, which reshape and the creation functions take as a size read at run time."""
+    out: list[Any] = []
     for i, e in enumerate(entries):
         if isinstance(e, tuple):  # a whole shape (`y.shape` evaluates to a tuple)
-            out.extend(int(n) for n in e)
+            out.extend(n if isinstance(n, Tensor) else int(n) for n in e)
             continue
         value = static_value(e) if isinstance(e, Tensor) else np.asarray(e)
+        if value is None and isinstance(e, Tensor) and e.ndim == 0 and e.dtype.kind in "iu":
+            out.append(e)  # traced: a dynamic size
+            continue
         if value is None or value.ndim > 1 or value.dtype.kind not in "iub":
             raise TypeError(f"{who}: shape entry {i} is not an integer known while tracing (a shape "
                             f"must be ints, x.shape[i] or scalar input variables), got {e!r}")

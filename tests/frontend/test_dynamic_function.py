@@ -98,3 +98,26 @@ def test_a_hot_shape_gets_a_static_specialization():
         assert f.compile_count == 1
     finally:
         th.config.specialize_after = before
+
+
+def test_the_nll_gather_idiom_trains_with_one_compile():
+    # logistic regression as the Theano tutorial writes it: log(p)[arange(n), y] with n and
+    # the batch dynamic (a gather over dynamic dims; its gradient adds rows into zeros)
+    def build(dynamic):
+        x, y = T.matrix("x"), T.ivector("y")
+        W = th.shared(np.zeros((5, 3), th.config.floatX), name="W")
+        b = th.shared(np.zeros(3, th.config.floatX), name="b")
+        p = T.nnet.softmax(T.dot(x, W) + b)
+        nll = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+        gW, gb = T.grad(nll, [W, b])
+        return th.function([x, y], nll, updates=[(W, W - 0.5 * gW), (b, b - 0.5 * gb)],
+                           dynamic_shapes=dynamic), W
+    dyn, W1 = build(True)
+    ref, W2 = build(False)
+    rng = np.random.default_rng(6)
+    for n in (4, 11, 1, 7):
+        xv = rng.standard_normal((n, 5)).astype(th.config.floatX)
+        yv = rng.integers(0, 3, n).astype(np.int32)
+        assert float(dyn(xv, yv)) == pytest.approx(float(ref(xv, yv)), rel=1e-5)
+    np.testing.assert_allclose(W1.get_value(), W2.get_value(), rtol=1e-5, atol=1e-7)
+    assert dyn.dynamic_shapes and dyn.compile_count == 1

@@ -678,7 +678,8 @@ def _take_transpose(cts, primals, axis):
     x, idx = primals
     if ct is None:
         return [None, None]
-    if x.shape[axis] is None:  # a dynamic axis: rows added into zeros of x's (run-time) shape
+    if x.shape[axis] is None or None in idx.shape or None in ct.shape:
+        # dynamic dims: rows added into zeros of x's (run-time) shape
         zeros = lax.full(lax.shape_of(x), 0, ct.dtype)
         return [_tn("tn.index_add", [zeros, ct, idx], axis=axis), None]
     return [_tn("tn.scatter_add", [ct, idx], axis=axis, dim_size=x.shape[axis]), None]
