@@ -142,8 +142,17 @@ def remove_identity_broadcast(op: ir.OpView) -> ir.Value | None:
 
 @rewrite("tn.reshape")
 def remove_identity_reshape(op: ir.OpView) -> ir.Value | None:
-    # reshape(x, shape(x)) -> x
-    return _same_type(op)
+    # reshape(x, shape(x)) -> x; with dynamic dims only when each size operand is x's own dim
+    # there (reshape(x[?, ?], (dim(x, 1), dim(x, 0))) has x's type but transposes the sizes)
+    x = _same_type(op)
+    if x is None or len(op.operands) == 1:
+        return x
+    dynamic_axes = [d for d, n in enumerate(spec(x).shape) if n is None]
+    for d, size in zip(dynamic_axes, list(op.operands)[1:]):
+        dim = producer(size, "tn.dim")
+        if dim is None or dim.operands[0] != x or attrs_of(dim)["axis"] != d:
+            return None
+    return x
 
 
 @rewrite("tn.cast")
