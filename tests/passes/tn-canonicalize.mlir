@@ -356,3 +356,17 @@ func.func @static_dynamic_slices(%arg0: tensor<6x4xf32>) -> (tensor<6x4xf32>, te
   %2 = "tn.dynamic_slice"(%arg0, %b2, %e2) {sizes = array<i64: 2, 4>, steps = array<i64: 1, 1>} : (tensor<6x4xf32>, tensor<2xi64>, tensor<2xi64>) -> tensor<2x4xf32>
   return %1, %2 : tensor<6x4xf32>, tensor<2x4xf32>
 }
+
+// A reshape with dynamic sizes keeps x's type but is an identity only when each size is x's
+// own dim at that axis: the swapped sizes stay a reshape, the matching ones fold away.
+// CHECK-LABEL: func.func @dynamic_reshape
+// CHECK:         %[[S:.+]] = "tn.reshape"(%arg0, %{{.+}}, %{{.+}}) {shape = array<i64: -1, -1>}
+// CHECK-NOT:     "tn.reshape"
+// CHECK:         return %[[S]], %arg0
+func.func @dynamic_reshape(%x: tensor<?x?xf32>) -> (tensor<?x?xf32>, tensor<?x?xf32>) {
+  %d0 = "tn.dim"(%x) {axis = 0 : i64} : (tensor<?x?xf32>) -> tensor<i64>
+  %d1 = "tn.dim"(%x) {axis = 1 : i64} : (tensor<?x?xf32>) -> tensor<i64>
+  %swapped = "tn.reshape"(%x, %d1, %d0) {shape = array<i64: -1, -1>} : (tensor<?x?xf32>, tensor<i64>, tensor<i64>) -> tensor<?x?xf32>
+  %same = "tn.reshape"(%x, %d0, %d1) {shape = array<i64: -1, -1>} : (tensor<?x?xf32>, tensor<i64>, tensor<i64>) -> tensor<?x?xf32>
+  return %swapped, %same : tensor<?x?xf32>, tensor<?x?xf32>
+}
