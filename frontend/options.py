@@ -38,6 +38,8 @@ RUNTIME_SETTINGS: dict[str, str] = {
                 "change reaches the executable)",
     "max_pending_bytes": "the runtime queue's byte limit",
     "jit_cache_size": "how many signatures a function keeps compiled",
+    "specialize_after": "when a function with dynamic dims adds a static signature for a hot shape "
+                        "(the signature, not the options, decides that code)",
     "mode": "read when th.function is called: the mode's optimizer becomes that function's optimizer "
             "option (frontend/symbolic_io.py), which its keys hold",
     "on_unused_input": "whether th.function refuses, warns about or ignores unused inputs",

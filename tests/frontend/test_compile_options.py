@@ -27,7 +27,8 @@ CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": True, "op
            "codegen": "engine"}
 # ... and for each setting that does not alter code.
 UNCHANGED = {"floatX": "float32", "cache": False, "threads": 1, "sync": True, "allow_gc": False,
-             "max_pending_bytes": 1 << 26, "jit_cache_size": 7, "cache_dir": None,  # None: a temporary directory
+             "max_pending_bytes": 1 << 26, "jit_cache_size": 7, "specialize_after": 5,
+             "cache_dir": None,  # None: a temporary directory
              "mode": "FAST_COMPILE", "on_unused_input": "ignore", "device": "cpu"}  # (th.function's; th.jit's code stays)
 
 

@@ -78,6 +78,14 @@ def test_graphs_without_dynamic_lowerings_compile_per_shape():
 
 
 def test_a_hot_shape_gets_a_static_specialization():
+    th.config.specialize_after, default = 32, th.config.specialize_after
+    try:
+        _hot_shape_gets_a_static_specialization()
+    finally:
+        th.config.specialize_after = default
+
+
+def _hot_shape_gets_a_static_specialization():
     train, W, _ = _regression("float32")
     ref, W2, _ = _regression("float32", dynamic=False)
     rng = np.random.default_rng(5)

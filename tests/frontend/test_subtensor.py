@@ -248,6 +248,10 @@ def test_shape_mismatch_names_shapes_and_line():
     x, y = T.dmatrix("x"), T.dvector("y")
     out = T.set_subtensor(x[1:3], y)  # the line the error points to
     line = test_shape_mismatch_names_shapes_and_line.__code__.co_firstlineno + 2
-    f = th.function([x, y], out)
+    f = th.function([x, y], out, dynamic_shapes=False)  # static shapes: refused while tracing
     with pytest.raises(ShapeError, match=rf"set_subtensor: .*shape \(4,\).*\(2, 3\).*\(5, 3\).*test_subtensor\.py:{line}"):
         f(np.zeros((5, 3)), np.zeros(4))
+    g = th.function([x, y], out)  # dynamic dims (the default): the generated code checks
+    with pytest.raises(ValueError, match=rf"tn.broadcast_to: dim 0 of the operand \(float64\[\?\]\) is 4 but "
+                                         rf"the target dim 1 is 3 at .*test_subtensor\.py:{line}"):
+        np.asarray(g(np.zeros((5, 3)), np.zeros(4)))

@@ -11,7 +11,8 @@ from mlir import ir
 from mlir.dialects import arith, tensor
 
 from .. import lax
-from ..lowering import LowerCall, broadcast_map, elementwise, empty, generic, identity_map
+from ..lowering import (LowerCall, broadcast_map, check_same_size, dim_value, elementwise, empty, generic,
+                        identity_map)
 from ..registry import ShapeError, defop, elements_to_numpy
 from ..types import TensorSpec, check_dtype, element_type, tensor_type
 
@@ -178,6 +179,13 @@ def _broadcast_reify(call: LowerCall) -> list[list]:
 def _broadcast_lower(call: LowerCall) -> list[ir.Value]:
     out = call.out
     x = call.in_specs[0]
+    lead = out.ndim - x.ndim
+    sizes = call.out_shape(0)
+    for a, n in enumerate(x.shape):  # a dynamic dim of x is not broadcast: it must fit its size
+        if n is None:
+            check_same_size(call, dim_value(call.operands[0], a), sizes[lead + a],
+                            f"tn.broadcast_to: dim {a} of the operand ({x}) is {{0}} but the "
+                            f"target dim {lead + a} is {{1}}")
     return generic(call.operands[:1], [x.dtype], [broadcast_map(x.shape, out.shape)], [empty(out)],
                    [out.dtype], [identity_map(out.ndim)], ["parallel"] * out.ndim, lambda a, o: a)
 
