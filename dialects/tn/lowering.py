@@ -101,9 +101,11 @@ class lowering_call:
 def _resolve(spec: TensorSpec) -> list[Dim]:
     call = getattr(_state, "call", None)
     if call is not None:
-        for k, s in enumerate(call.out_specs):
-            if s.shape == spec.shape:
-                return call.out_shape(k)
+        # the one result of this shape; two results of one dynamic shape may differ in size
+        # when the code runs, so a rule that makes either passes its dims
+        matches = [k for k, s in enumerate(call.out_specs) if s.shape == spec.shape]
+        if len(matches) == 1:
+            return call.out_shape(matches[0])
     where = f" in the lowering of {call.op.name}" if call is not None else ""
     raise NotImplementedError(f"cannot size a {spec} tensor{where}: pass its dims (dynamic shapes)")
 
