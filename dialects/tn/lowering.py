@@ -14,7 +14,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, linalg, tensor
 
-from .types import TensorSpec, element_type, storage_element_type, tensor_type
+from .types import TensorSpec, element_type, fill_dynamic, storage_element_type, tensor_type
 
 Body = Callable[..., Sequence[ir.Value] | ir.Value]
 Dim = Any  # a static int or an index ir.Value (a dynamic dim read when the code runs)
@@ -61,6 +61,14 @@ class LowerCall:
 def dim_value(v: ir.Value, axis: int) -> ir.Value:
     """The size of tensor `v` along `axis`, an index value (a constant when static)."""
     return tensor.DimOp(v, arith.ConstantOp(ir.IndexType.get(), axis).result).result
+
+
+def operand_sizes(shape: Sequence[int], sizes: Sequence[ir.Value]) -> list[Dim]:
+    """`shape` (an attribute, -1 = dynamic) with each -1 read from the next int64 scalar
+    operand of `sizes`, as an index value."""
+    idx = ir.IndexType.get()
+    return list(fill_dynamic(shape, (arith.IndexCastOp(idx, tensor.ExtractOp(v, []).result).result
+                                     for v in sizes)))
 
 
 def operand_aligned_shape(call: LowerCall, spec: TensorSpec) -> list[Dim]:

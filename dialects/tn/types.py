@@ -81,6 +81,14 @@ class TensorSpec:
         return f"{self.dtype.name}[{', '.join('?' if n is None else str(n) for n in self.shape)}]"
 
 
+def fill_dynamic(shape, sizes) -> tuple:
+    """A `shape` attribute with each -1 (a dynamic dim) replaced by the next of `sizes` (ints
+    for a NumPy reference, index values in a lowering, lax Values in a derivative rule); the
+    size operands of tn.broadcast_to, tn.reshape, tn.iota and tn.dynamic_pad_slice."""
+    it = iter(sizes)
+    return tuple(next(it) if n == -1 else n for n in shape)
+
+
 def mlir_shape(shape: tuple[int | None, ...]) -> list[int]:
     """A shape with None dims in MLIR's spelling (the dynamic-size sentinel)."""
     dyn = ir.ShapedType.get_dynamic_size()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith
 
 from .. import lax
 from ..lowering import (LowerCall, broadcast_map, check_same_size, dim_value, elementwise, empty, generic,
+                        operand_sizes,
                         identity_map)
 from ..registry import ShapeError, defop, elements_to_numpy
-from ..types import TensorSpec, check_dtype, element_type, tensor_type
+from ..types import TensorSpec, check_dtype, element_type, fill_dynamic, tensor_type
 
 # ---------------------------------------------------------------- tn.constant
 constant = defop("tn.constant", [], attrs={"value": "elements"}, differentiable=False,
@@ -163,16 +164,12 @@ def _broadcast_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[Te
 
 @broadcast_to.def_reference
 def _broadcast_reference(x: np.ndarray, *dims: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    sizes = iter(int(d) for d in dims)
-    return np.broadcast_to(x, tuple(next(sizes) if n == -1 else n for n in shape)).copy()
+    return np.broadcast_to(x, fill_dynamic(shape, (int(d) for d in dims))).copy()
 
 
 @broadcast_to.def_reify
 def _broadcast_reify(call: LowerCall) -> list[list]:
-    idx = ir.IndexType.get()
-    sizes = iter(call.operands[1:])
-    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n is None else n
-             for n in call.out.shape]]
+    return [operand_sizes(call.attrs["shape"], call.operands[1:])]
 
 
 @broadcast_to.def_lower
@@ -193,8 +190,7 @@ def _broadcast_lower(call: LowerCall) -> list[ir.Value]:
 @broadcast_to.def_jvp
 def _broadcast_jvp(primals, tangents, outs, shape):
     t = tangents[0]
-    sizes = iter(primals[1:])
-    return [None if t is None else lax.broadcast_to(t, [next(sizes) if n == -1 else n for n in shape])]
+    return [None if t is None else lax.broadcast_to(t, fill_dynamic(shape, primals[1:]))]
 
 
 @broadcast_to.def_transpose

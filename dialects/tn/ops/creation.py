@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith
 
-from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
+from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index, operand_sizes
 from ..registry import ShapeError, defop
-from ..types import TensorSpec, check_dtype, element_type
+from ..types import TensorSpec, check_dtype, element_type, fill_dynamic
 
 iota = defop("tn.iota", ["dims*"], attrs={"shape": "ints", "dimension": "int", "dtype": "dtype"},
              differentiable=False, doc="The index along `dimension`, broadcast over `shape`; a -1 "
@@ -40,16 +40,12 @@ def _iota_infer(specs: list[TensorSpec], shape: tuple[int, ...], dimension: int,
 
 @iota.def_reify
 def _iota_reify(call: LowerCall) -> list[list]:
-    idx = ir.IndexType.get()
-    sizes = iter(call.operands)
-    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n == -1 else n
-             for n in call.attrs["shape"]]]
+    return [operand_sizes(call.attrs["shape"], call.operands)]
 
 
 @iota.def_reference
 def _iota_reference(*dims: np.ndarray, shape: tuple[int, ...], dimension: int, dtype: np.dtype) -> np.ndarray:
-    sizes = iter(max(int(d), 0) for d in dims)
-    shape = tuple(next(sizes) if n == -1 else n for n in shape)
+    shape = fill_dynamic(shape, (max(int(d), 0) for d in dims))
     line = np.arange(shape[dimension], dtype=np.int64).astype(dtype)
     view = line.reshape([-1 if i == dimension else 1 for i in range(len(shape))])
     return np.broadcast_to(view, shape).copy()

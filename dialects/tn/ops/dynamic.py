@@ -29,9 +29,9 @@ from mlir.dialects import arith, tensor
 
 from .. import lax
 from ..checks import INDEX_ERROR, emit_check
-from ..lowering import LowerCall, dim_value, empty, fill, result_type
+from ..lowering import LowerCall, dim_value, empty, fill, operand_sizes, result_type
 from ..registry import ShapeError, defop
-from ..types import TensorSpec
+from ..types import TensorSpec, fill_dynamic
 from .shape import _reversed_dims
 
 _DYN = -(2**63)  # MLIR's kDynamic: an offset given as an SSA value
@@ -236,8 +236,7 @@ def _dynamic_pad_slice_infer(specs: list[TensorSpec], steps, shape) -> list[Tens
 @dynamic_pad_slice.def_reference
 def _dynamic_pad_slice_reference(x: np.ndarray, starts: np.ndarray, stops: np.ndarray, *dims: np.ndarray,
                                  steps, shape) -> np.ndarray:
-    sizes = iter(int(d) for d in dims)
-    shape = tuple(next(sizes) if n == -1 else n for n in shape)
+    shape = fill_dynamic(shape, (int(d) for d in dims))
     out = np.zeros(shape, x.dtype)
     out[np.ix_(*_positions(tuple(shape), starts, stops, x.shape, steps))] = x
     return out
@@ -248,10 +247,7 @@ def _dynamic_pad_slice_lower(call: LowerCall) -> list[ir.Value]:
     x_spec = call.in_specs[0]
     x, starts, stops, *dims = call.operands
     steps = list(call.attrs["steps"])
-    idx = ir.IndexType.get()
-    sizes = iter(dims)
-    shape = [arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n == -1 else n
-             for n in call.attrs["shape"]]
+    shape = operand_sizes(call.attrs["shape"], dims)
     x_dims = _dims_of(x, x_spec.shape)
     offsets, _ = _low_offsets(call, shape, x_dims, steps, starts, stops, "getitem (gradient)",
                               call.out.shape)

@@ -27,9 +27,10 @@ from mlir import ir
 from mlir.dialects import arith, linalg, scf, tensor
 
 from .. import lax
-from ..lowering import LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index, result_type
+from ..lowering import (LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index,
+                        operand_sizes, result_type)
 from ..registry import Linear, ShapeError, defop
-from ..types import TensorSpec, storage_element_type
+from ..types import TensorSpec, fill_dynamic, storage_element_type
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _DYN = -(2**63)  # MLIR's kDynamic: marks an offset given as an SSA value (ShapedType.get_dynamic_size())
@@ -193,16 +194,12 @@ def _reshape_infer(specs: list[TensorSpec], shape: tuple[int, ...]) -> list[Tens
 
 @reshape.def_reference
 def _reshape_reference(x: np.ndarray, *dims: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    sizes = iter(int(d) for d in dims)
-    return np.reshape(x, tuple(next(sizes) if n == -1 else n for n in shape)).copy()
+    return np.reshape(x, fill_dynamic(shape, (int(d) for d in dims))).copy()
 
 
 @reshape.def_reify
 def _reshape_reify(call: LowerCall) -> list[list]:
-    idx = ir.IndexType.get()
-    sizes = iter(call.operands[1:])
-    return [[arith.IndexCastOp(idx, tensor.ExtractOp(next(sizes), []).result).result if n is None else n
-             for n in call.out.shape]]
+    return [operand_sizes(call.attrs["shape"], call.operands[1:])]
 
 
 def _reshape_dynamic(call: LowerCall) -> ir.Value:
@@ -210,7 +207,7 @@ def _reshape_dynamic(call: LowerCall) -> ir.Value:
     from ..checks import VALUE_ERROR, emit_check
 
     x, v = call.in_specs[0], call.operands[0]
-    idx, i64 = ir.IndexType.get(), ir.IntegerType.get_signless(64)
+    i64 = ir.IntegerType.get_signless(64)
     out_dims = call.out_shape(0)
     as_index = [d if isinstance(d, ir.Value) else _index_const(d) for d in out_dims]
     have = _index_const(1)
