@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import numpy_api as tnp
-from .dims import dynamic_shape
 from .tensor import Tensor
 
 
@@ -38,7 +37,7 @@ def _norm(x: Tensor, L: float = 2, axis: Any = None) -> Tensor:
 
 def _shape(x: Any) -> tuple[Any, ...]:
     """x.shape while tracing: ints, and an int64 scalar (tn.dim) for each dynamic dim."""
-    return dynamic_shape(tnp.as_tensor(x))
+    return tnp.shape(tnp.as_tensor(x))
 
 
 def _size(x: Any) -> int:

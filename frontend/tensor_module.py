@@ -28,7 +28,6 @@ from .symbolic_graph import (Constant, TensorConstant, TensorType, TensorVariabl
                              as_variable, dimshuffle)
 from .lift import lift
 from .subtensor import advanced_inc_subtensor1, advanced_set_subtensor1, inc_subtensor, set_subtensor
-from .dims import dynamic_shape
 from .tensor import Tensor
 
 # ------------------------------------------------------------------ input variables
@@ -210,7 +209,7 @@ def _join(axis: int, *tensors: Any) -> Tensor:
 
 def _shape(x: Any) -> tuple[Any, ...]:
     """x.shape while tracing: ints, and an int64 scalar (tn.dim) for each dynamic dim."""
-    return dynamic_shape(tnp.as_tensor(x))
+    return tnp.shape(tnp.as_tensor(x))
 
 
 _shape.shape_only = True  # type: ignore[attr-defined]  (see symbolic_graph._shape)
