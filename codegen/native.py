@@ -57,6 +57,7 @@ from mlir import execution_engine, ir
 from theanir.passes.lower.cancel_points import SETTER as CANCEL_SETTER
 from theanir.passes.lower.runtime_checks import SETTER as CHECK_SETTER
 from theanir.passes.lower.runtime_memory import SETTER as MEMORY_HOOKS_SETTER
+from theanir.passes.lower.shape_function import shapes_symbol
 
 from .hooks import runtime_hook
 from .llvm_c import LLVMError, Target, compile_to_object, compile_to_objects, host_target  # noqa: F401 (re-exported)
@@ -153,6 +154,7 @@ class NativeCode:
     cancellable: bool = False
     check_hook: int = 0
     checked: bool = False
+    shape_fn: int = 0  # the packed `<entry>_shapes` (passes/lower/shape_function.py), 0 if none
 
 
 def c_compiler() -> str | None:
@@ -199,7 +201,10 @@ def emit_object(module: ir.Module, entry: str, opt_level: int, target: Target, p
     passes, codegen_level = LLVM_LEVELS[opt_level]
     parts = codegen_threads(text)
     try:
-        objs = compile_to_objects(text + "\n" + _packed_wrapper(text, entry), passes, codegen_level, target, parts)
+        wrappers = _packed_wrapper(text, entry)
+        if re.search(rf"^define void @_mlir_ciface_{shapes_symbol(entry)}\(", text, re.M):
+            wrappers += _packed_wrapper(text, shapes_symbol(entry))
+        objs = compile_to_objects(text + "\n" + wrappers, passes, codegen_level, target, parts)
     except LLVMError as e:
         raise CodegenError(str(e)) from None
     if len(objs) == 1:
@@ -282,8 +287,13 @@ def load_shared(path: str, symbol: str) -> NativeCode:
         check = int(ctypes.cast(getattr(lib, CHECK_SETTER), ctypes.c_void_p).value)
     except AttributeError:
         check = 0
+    try:
+        shapes = int(ctypes.cast(getattr(lib, symbol + "_shapes"), ctypes.c_void_p).value)
+    except AttributeError:
+        shapes = 0
     return NativeCode(lib, int(ctypes.cast(fn, ctypes.c_void_p).value), os.path.dirname(path), hooks,
-                      cancel_hook=cancel, cancellable=bool(cancel), check_hook=check, checked=bool(check))
+                      cancel_hook=cancel, cancellable=bool(cancel), check_hook=check, checked=bool(check),
+                      shape_fn=shapes)
 
 
 def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> NativeCode:
@@ -297,7 +307,15 @@ def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> Native
     _install_memory_hooks_packed(engine.raw_lookup(MEMORY_HOOKS_SETTER))
     cancellable = _install_hook_packed(engine.raw_lookup(CANCEL_SETTER), "cancel_flag")
     checked = _install_hook_packed(engine.raw_lookup(CHECK_SETTER), "check_hook")
-    return NativeCode(engine, int(addr), cancellable=cancellable, checked=checked)
+    shapes = engine.raw_lookup(f"_mlir_ciface_{shapes_symbol(entry)}") if _has_shapes(module, entry) else 0
+    return NativeCode(engine, int(addr), cancellable=cancellable, checked=checked, shape_fn=int(shapes or 0))
+
+
+def _has_shapes(module: ir.Module, entry: str) -> bool:
+    """The module defines `<entry>_shapes` (a lookup of a missing symbol would fail loudly)."""
+    name = shapes_symbol(entry)
+    return any("sym_name" in op.attributes and ir.StringAttr(op.attributes["sym_name"]).value == name
+               for op in module.body.operations)
 
 
 def _install_hook_packed(setter: int, hook: str) -> bool:

@@ -125,6 +125,7 @@ STAGES: list[Stage] = [
         Step("convert-tn-to-linalg"),
         Step("theanir-entry-abi"),
         Step("inline,canonicalize,cse"),
+        Step("theanir-shape-function"),  # dynamic results sized by input shapes: destinations
         Step(LINALG_FUSION, FAST_RUN),
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
         Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer

@@ -70,10 +70,16 @@ def make_executable(address: int, specs: list[ArgSpec], keepalive: Any, memory_h
     A `keepalive` with `cancel_hook` (the code's `__theanir_set_cancel_flag`, to call) or
     `cancellable` (its loops poll the flag already) makes the calls stop at Ctrl-C. A
     `keepalive` with `check_hook` (the code's `__theanir_set_check_hook`, to call) makes its
-    failed run-time checks fail the call (runtime/src/pool.h `CheckFailed`)."""
-    return Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc),
-                      int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)),
-                      int(getattr(keepalive, "check_hook", 0) or 0), bool(getattr(keepalive, "checked", False)))
+    failed run-time checks fail the call (runtime/src/pool.h `CheckFailed`). A `keepalive` with
+    `shape_fn` (the code's packed `<entry>_shapes`, passes/lower/shape_function.py) sizes the
+    dynamic outputs it can before each call: the runtime allocates them as destinations."""
+    exe = Executable(int(address), specs, keepalive, int(memory_hooks), bool(allow_gc),
+                     int(getattr(keepalive, "cancel_hook", 0) or 0), bool(getattr(keepalive, "cancellable", False)),
+                     int(getattr(keepalive, "check_hook", 0) or 0), bool(getattr(keepalive, "checked", False)))
+    shape_fn = int(getattr(keepalive, "shape_fn", 0) or 0)
+    if shape_fn:
+        exe.set_shape_function(shape_fn)
+    return exe
 
 
 # ------------------------------------------------------------------ Array: NumPy interop

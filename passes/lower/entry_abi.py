@@ -39,6 +39,7 @@ NAME = "theanir-entry-abi"
 
 
 SLOTS_ATTR = "theanir.result_slots"
+INPUTS_ATTR = "theanir.inputs"  # with SLOTS_ATTR: how many arguments are inputs (theanir-shape-function)
 
 
 def slot_type(rank: int) -> ir.MemRefType:
@@ -86,6 +87,7 @@ def make_entry(body: ir.Block, name: str, contiguous: Sequence[bool] | None = No
         entry.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
         if dynamic:
             entry.attributes[SLOTS_ATTR] = ir.DenseI64ArrayAttr.get([len(ins) + k for k in dynamic])
+            entry.attributes[INPUTS_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(ins))
         block = entry.add_entry_block()
         with ir.InsertionPoint(block):
             writable = set(donated.values())

@@ -13,6 +13,13 @@ than BLAS at [6400, 64] x [64, 64]). This pass undoes exactly that form:
  -> %a2 = tensor.collapse_shape %a [[0, 1], [2]] ; %c2 = tensor.collapse_shape %c ...
     %m = linalg.matmul ins(%a2, %w) outs(%c2) ; tensor.expand_shape %m [[0, 1], [2]]
 
+The summed index can be folded too: the weight gradient of a loop whose per-step products
+tn-scan-accumulate-to-matmat gathered after it, `sum_{t,b} Xᵀ[i, t, b] D[t, b, j]` with maps
+(d0, d2, d3), (d2, d3, d1), (d0, d1), is `collapse(Xᵀ) [i, t*b] @ collapse(D) [t*b, j]`; left as
+loops it made a static Elman RNN's value_and_grad (B=16, H=100, T=50) ~6x slower than the
+same program compiled with dynamic shapes (which keeps the products per step). Any split of
+rows, summed and column indices into contiguous groups is undone the same way.
+
 Same arithmetic in the same order per output element (linalg.matmul accumulates into its
 init as the generic did), and after bufferization the reshapes are views.
 """
@@ -48,61 +55,75 @@ def _is_multiply_accumulate(op: ir.Operation) -> bool:
     return set(add.operands) == {acc, mul.results[0]}
 
 
-def _folded_rows(op: ir.Operation) -> int | None:
-    """q >= 2 when `op` is a matmul whose row index is split into q loops, else None."""
+def _groups(op: ir.Operation) -> tuple[int, int, int] | None:
+    """(q, r, c) when `op` is a matrix product whose row index is split into q loops, its summed
+    index into r and its column index into c (each group contiguous, in the same order in both
+    operands; not all of them 1: that is a plain product), else None. Maps, with rows R,
+    summed S and columns C: A (R, S), B (S, C), out (R, C)."""
     if op.name != "linalg.generic" or len(op.operands) != 3 or len(op.results) != 1:
         return None
-    maps = [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
-    iters = [str(t) for t in op.attributes["iterator_types"]]
-    n = len(iters)
-    q = n - 2
-    if q < 2 or any("reduction" in t for t in iters[:-1]) or "reduction" not in iters[-1]:
+    maps = [_dims(ir.AffineMapAttr(a).value) for a in op.attributes["indexing_maps"]]
+    iters = ["reduction" in str(t) for t in op.attributes["iterator_types"]]
+    if any(m is None for m in maps):
         return None
-    rows = list(range(q))
-    if [_dims(m) for m in maps] != [rows + [n - 1], [n - 1, q], rows + [q]]:
+    a, b, out = maps
+    reds = [d for d in range(len(iters)) if iters[d]]
+    r = len(reds)
+    q = len(a) - r
+    c = len(out) - q
+    if r == 0 or q < 1 or c < 1 or (q, r, c) == (1, 1, 1) or len(b) != r + c or q + r + c != len(iters):
+        return None
+    rows, cols = out[:q], out[q:]
+    if a != rows + a[q:] or sorted(a[q:]) != reds or b != a[q:] + cols or any(iters[d] for d in rows + cols):
         return None
     if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
-               for v in op.operands):  # the folded rows are multiplied out statically
+               for v in op.operands):  # the folded groups are multiplied out statically
         return None
     if str(ir.RankedTensorType(op.results[0].type).element_type) not in ("f32", "f64"):
         return None
-    return q if _is_multiply_accumulate(op) else None
+    return (q, r, c) if _is_multiply_accumulate(op) else None
 
 
-def _collapse(v: ir.Value, q: int) -> ir.Value:
+def _collapse(v: ir.Value, first: int) -> ir.Value:
+    """`v` as a matrix: its first `first` dims as rows, the others as columns."""
     t = ir.RankedTensorType(v.type)
-    rows = 1
-    for d in t.shape[:q]:
+    rows = cols = 1
+    for d in t.shape[:first]:
         rows *= d
-    flat = ir.RankedTensorType.get([rows, t.shape[q]], t.element_type)
-    return tensor.CollapseShapeOp(flat, v, [list(range(q)), [q]]).result
+    for d in t.shape[first:]:
+        cols *= d
+    flat = ir.RankedTensorType.get([rows, cols], t.element_type)
+    if list(t.shape) == [rows, cols]:
+        return v
+    return tensor.CollapseShapeOp(flat, v, [list(range(first)), list(range(first, t.rank))]).result
 
 
-def restore(op: ir.Operation, q: int) -> None:
-    a, w, c = op.operands
+def restore(op: ir.Operation, groups: tuple[int, int, int]) -> None:
+    q, r, c = groups
+    a, w, out = op.operands
     out_t = ir.RankedTensorType(op.results[0].type)
     with ir.InsertionPoint(op), op.location:
-        product = linalg.matmul(_collapse(a, q), w, outs=[_collapse(c, q)])
-        shaped = tensor.ExpandShapeOp(out_t, product, [list(range(q)), [q]], [],
-                                      list(out_t.shape)).result
+        product = linalg.matmul(_collapse(a, q), _collapse(w, r), outs=[_collapse(out, q)])
+        shaped = product if out_t.rank == 2 else tensor.ExpandShapeOp(
+            out_t, product, [list(range(q)), list(range(q, q + c))], [], list(out_t.shape)).result
     op.results[0].replace_all_uses_with(shaped)
     op.erase()
 
 
 def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:
-    """Rewrite every folded-row matrix product of the module; returns how many."""
-    found: list[tuple[ir.Operation, int]] = []
+    """Rewrite every folded matrix product of the module; returns how many."""
+    found: list[tuple[ir.Operation, tuple[int, int, int]]] = []
 
     def visit(o: ir.Operation) -> ir.WalkResult:
-        q = _folded_rows(o)
-        if q is not None:
-            found.append((o, q))
+        groups = _groups(o)
+        if groups is not None:
+            found.append((o, groups))
         return ir.WalkResult.ADVANCE
 
     module_op.walk(visit)
     with module_op.context:
-        for o, q in found:
-            restore(o, q)
+        for o, groups in found:
+            restore(o, groups)
     return len(found)
 
 

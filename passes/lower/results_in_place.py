@@ -66,7 +66,9 @@ def _root(source: ir.Value) -> tuple[ir.Operation, int, ir.Operation, list[ir.Op
         elif init.type != value.type:
             return None
         owner = _owner(init)
-        if owner is not None and owner.name == "tensor.empty" and _static(init.type):
+        if owner is not None and owner.name == "tensor.empty" and (_static(init.type) or not reshapes):
+            # a dynamic empty: the output's sizes are the same values (theanir-shape-function
+            # sized the destination from this very chain's dims)
             return op, index, owner, reshapes  # the empty may have other users: they keep it
         value = init
 
@@ -88,8 +90,7 @@ def results_in_place(module_op: ir.Operation, pass_: object = None) -> int:
         if len(mat.results) != 0:
             continue  # a tensor destination: a donated input (donated_inits.py)
         source, dest = mat.operands[0], mat.operands[1]
-        if not isinstance(dest.type, ir.MemRefType) or len(list(dest.uses)) != 1 \
-                or not _static(source.type):
+        if not isinstance(dest.type, ir.MemRefType) or len(list(dest.uses)) != 1:
             continue
         t = ir.RankedTensorType(source.type)
         if dest.type != ir.MemRefType.get(t.shape, t.element_type):

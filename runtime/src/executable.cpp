@@ -360,18 +360,29 @@ void Executable::call(nb::list arrays, bool trust_input) {
   if (cancelled) throw std::runtime_error(kCancelledMessage);
 }
 
-nb::object Executable::alloc_output(size_t j) {
+void Executable::set_shape_function(uintptr_t fn) {
+  shape_fn_ = reinterpret_cast<Packed>(fn);
+  shape_words_ = out_shapes_.size();
+  for (size_t j = n_inputs_; j < specs_.size(); ++j) shape_words_ += specs_[j].shape.size();
+}
+
+nb::object Executable::alloc_output(size_t j, const int64_t* dims) {
   if (numpy_ready_) {
     const ArgSpec& s = specs_[n_inputs_ + j];
     static_assert(sizeof(npy_intp) == sizeof(int64_t), "64-bit npy_intp expected");
     const int typenum = s.dtype == F32 ? NPY_FLOAT32 : s.dtype == F64 ? NPY_FLOAT64 : s.dtype == I32 ? NPY_INT32
                         : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
-    PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)s.shape.data(), typenum);
+    PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)(dims ? dims : s.shape.data()), typenum);
     if (!o) throw nb::python_error();
     // Results are immutable to NumPy (np.asarray(result) is read-only): a queued call that
     // reads one is never handed a buffer the caller can change meanwhile, so it is not copied.
     PyArray_CLEARFLAGS(reinterpret_cast<PyArrayObject*>(o), NPY_ARRAY_WRITEABLE);
     return nb::steal(o);
+  }
+  if (dims) {
+    nb::list shape;
+    for (size_t k = 0; k < specs_[n_inputs_ + j].shape.size(); ++k) shape.append(dims[k]);
+    return np_empty_(nb::tuple(shape), out_dtypes_[j]);
   }
   return np_empty_(out_shapes_[j], out_dtypes_[j]);
 }
@@ -523,11 +534,62 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
 // an output is written into (donated[input]).
 void Executable::bind_outputs(Task* task, const nb::handle* donated) {
   task->outs.clear();
+  // The shape function sizes the dynamic outputs it can (it reads the inputs' descriptors only).
+  int64_t words_small[32];
+  std::vector<int64_t> words_big;
+  int64_t* words = words_small;
+  if (shape_fn_) {
+    if (shape_words_ > 32) {
+      words_big.resize(shape_words_);
+      words = words_big.data();
+    }
+    void* ptrs_small[16];
+    void* packed_small[16];
+    std::vector<void*> ptrs_big, packed_big;
+    void** ptrs = ptrs_small;
+    void** packed = packed_small;
+    if (n_inputs_ + 1 > 16) {
+      ptrs_big.resize(n_inputs_ + 1);
+      packed_big.resize(n_inputs_ + 1);
+      ptrs = ptrs_big.data();
+      packed = packed_big.data();
+    }
+    int64_t out_desc[5] = {(int64_t)(intptr_t)words, (int64_t)(intptr_t)words, 0, (int64_t)shape_words_, 1};
+    for (size_t i = 0; i < n_inputs_; ++i) ptrs[i] = task->descs[i].data();
+    ptrs[n_inputs_] = out_desc;
+    for (size_t i = 0; i <= n_inputs_; ++i) packed[i] = &ptrs[i];
+    shape_fn_(packed);
+  }
+  size_t dims_at = out_shapes_.size();  // where output j's dims start in `words`
   for (size_t j = 0; j < out_shapes_.size(); ++j) {
     std::vector<int64_t>& d = task->descs[n_inputs_ + j];
+    const size_t rank = specs_[n_inputs_ + j].shape.size();
+    const int64_t* dims = words + dims_at;
+    dims_at += rank;
     if (const int in = specs_[n_inputs_ + j].alias; in >= 0) {
       task->outs.push_back(nb::borrow(donated[in]));
       d = task->descs[in];
+      continue;
+    }
+    if (dyn_out_[j] && shape_fn_ && words[j] == 1) {  // sized before the call: a destination
+      for (size_t k = 0; k < rank; ++k) {
+        if (dims[k] < 0) {
+          throw nb::value_error(("output '" + specs_[n_inputs_ + j].name + "': its shape function gave size " +
+                                 std::to_string(dims[k]) + " along dim " + std::to_string(k)).c_str());
+        }
+      }
+      task->outs.push_back(alloc_output(j, dims));
+      PyObject* o = task->outs.back().ptr();
+      d.assign(3 + 2 * rank, 0);
+      int64_t st = 1;
+      for (size_t k = rank; k-- > 0;) {
+        d[3 + k] = dims[k];
+        d[3 + rank + k] = st;
+        st *= dims[k];
+      }
+      set_data(d, numpy_ready_ && Py_TYPE(o) == &PyArray_Type
+                      ? PyArray_DATA(reinterpret_cast<PyArrayObject*>(o))
+                      : const_cast<void*>(nb::cast<RoArray>(task->outs.back()).data()));
       continue;
     }
     if (dyn_out_[j]) {  // the code fills the slot; the result's Array adopts the buffer

@@ -86,6 +86,11 @@ class Executable {
   // sys.stdout is flushed, so the prints land in order with the program's own output.
   bool printing() const { return printing_; }
   void set_printing(bool p) { printing_ = p; }
+  // The generated shape function (passes/lower/shape_function.py), packed: its arguments are
+  // the inputs' descriptors and an int64 buffer it fills with one flag per output (1: the
+  // dims below size it, the runtime allocates it; 0: its slot) then every output's dims.
+  void set_shape_function(uintptr_t fn);
+  bool has_shape_function() const { return shape_fn_ != nullptr; }
   const std::vector<ArgSpec>& specs() const { return specs_; }
 
  public:
@@ -99,7 +104,7 @@ class Executable {
   // `result`: the buffer of a th.Array (the runtime's own, read-only to NumPy only).
   void describe_donated(size_t i, nb::handle buffer, std::vector<int64_t>& d, bool result = false) const;
   void check_overlap(const Task& task) const;
-  nb::object alloc_output(size_t i);
+  nb::object alloc_output(size_t i, const int64_t* dims = nullptr);  // dims: a dynamic output's
   void copy_input(Task* task, size_t i, size_t itemsize);
   nb::list launch(std::shared_ptr<Task> task, const std::vector<nb::object>& outs,
                   const std::vector<size_t>& returned, int device, int stream, bool sync);
@@ -113,6 +118,8 @@ class Executable {
   // Outputs with dynamic dims (-1 in their shape): the code writes [address, sizes...] into
   // a slot (passes/lower/dynamic_results.py) and the buffer becomes the result's array.
   std::vector<char> dyn_out_;
+  Packed shape_fn_ = nullptr;     // set_shape_function
+  size_t shape_words_ = 0;        // its buffer: one flag per output, then every output's dims
   bool any_dyn_out_ = false;
   bool any_dyn_ = false;  // some input or output has a dynamic dim: sizes known per call
   nb::object alloc_failed_placeholder(size_t j) const;

@@ -68,6 +68,9 @@ NB_MODULE(_native, m) {
                    "False: a pool keeps the intermediate buffers of generated code between calls.")
       .def("pool_stats", &Executable::pool_stats, "(buffers, bytes) kept by the pool; (0, 0) with allow_gc.")
       .def("release_memory", &Executable::release_memory, "Free the pool's kept buffers.")
+      .def("set_shape_function", &Executable::set_shape_function, nb::arg("fn"),
+           "Install the generated shape function (packed): it sizes dynamic outputs before a call.")
+      .def_prop_ro("has_shape_function", &Executable::has_shape_function)
       .def_prop_ro("num_args", &Executable::num_args)
       .def_prop_ro("num_inputs", &Executable::num_inputs)
       .def_prop_ro("cancellable", &Executable::cancellable, "Its loops stop at Ctrl-C (they poll the cancel flag).")

@@ -135,8 +135,9 @@ def test_a_shape_mismatch_fails_the_call_naming_op_shapes_and_line():
         np.asarray(f(np.ones((2, 5)), np.ones((3, 4))))  # calls are asynchronous: at the read
     g = th.jit(lambda x, y: x * y, dynamic_shapes=True)
     bad = g(np.ones(3), np.ones(4))
+    assert bad.shape == (3,)  # sized by the shape function before the call: no wait
     with pytest.raises(ValueError, match=r"operand shapes differ along axis 0 \(3 vs 4\)"):
-        bad.shape  # noqa: B018  (the shape of a dynamic result waits for the call: its error)
+        np.asarray(bad)  # the data: the call's error
     assert g(np.ones(4), np.ones(4)).shape == (4,)  # the function still works after a failure
 
 
@@ -162,3 +163,44 @@ def test_dynamic_results_are_asynchronous():
     for n in range(2, 60):  # results never read: their buffers are freed with them
         f(np.ones((n, 300)))
     assert f.cache_size == 1 and g.cache_size == 1
+
+
+def test_results_sized_by_input_shapes_get_runtime_allocated_destinations():
+    # passes/lower/shape_function.py: a generated shape function sizes every result whose dims
+    # follow from the input shapes; the runtime allocates it before the call (no slot, no
+    # adoption) while a data-dependent result (x[x > 0]) still leaves through its slot.
+    def f(x, w, b):
+        h = th.tanh(x @ w + b)
+        return h, h.sum(axis=1), x[x > 0], th.concatenate([x, x], axis=0)
+
+    jf = th.jit(f, dynamic_shapes=True)
+    rng = np.random.default_rng(7)
+    for n, k in [(5, 3), (2, 2), (0, 4), (60, 7)]:  # (size-1 dims would compile apart)
+        x = rng.standard_normal((n, k)).astype(np.float32)
+        w = rng.standard_normal((k, 4)).astype(np.float32)
+        b = rng.standard_normal(4).astype(np.float32)
+        h, s, pos, cat = jf(x, w, b)
+        ref = np.tanh(x @ w + b)
+        assert h.shape == (n, 4) and s.shape == (n,) and cat.shape == (2 * n, k)
+        assert_close(h, ref, 1e-5)
+        assert_close(s, ref.sum(1), 1e-4)
+        assert np.array_equal(np.asarray(pos), x[x > 0])
+        assert np.array_equal(np.asarray(cat), np.concatenate([x, x]))
+    compiled, _, _ = jf.compiled_and_key(x, w, b)
+    assert compiled.executable.has_shape_function and jf.cache_size == 1
+    text = jf.lower(x, w, b).as_text("linalg")
+    assert "func.func @main_shapes(" in text and "theanir.result_slots = array<i64: 5>" in text
+
+
+def test_a_sized_result_feeds_the_next_call_while_its_data_is_pending():
+    # the shape function reads only the descriptors: a queued call's result (shape known,
+    # data not yet) is the next call's input without waiting in between
+    f = th.jit(lambda x: th.exp(x) @ x.T, dynamic_shapes=True)
+    g = th.jit(lambda y: th.tanh(y)[:, :3] * 2.0, dynamic_shapes=True)
+    x = np.random.default_rng(5).standard_normal((300, 400)) * 0.01
+    a = f(x)
+    assert a.shape == (300, 300)
+    b = g(a)
+    assert b.shape == (300, 3)
+    assert_close(b, np.tanh(np.exp(x) @ x.T)[:, :3] * 2.0, 1e-9)
+    assert g.compiled_and_key(np.ones((2, 5)))[0].executable.has_shape_function

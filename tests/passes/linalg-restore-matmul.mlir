@@ -27,6 +27,28 @@ func.func @folded_rows(%x: tensor<5x3x4xf32>, %w: tensor<4x6xf32>) -> tensor<5x3
   return %r : tensor<5x3x6xf32>
 }
 
+// The summed index folded instead (a loop's weight gradient gathered after it by
+// tn-scan-accumulate-to-matmat: sum over t, b of xt [4, 5, 3] and d [5, 3, 6]): both operands
+// collapse along it, and a 2-D result needs no expand.
+#xs = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+#ds = affine_map<(d0, d1, d2, d3) -> (d2, d3, d1)>
+#gs = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
+// CHECK-LABEL: func.func @folded_sum
+// CHECK:         %[[A:.+]] = tensor.collapse_shape %arg0 {{\[}}[0], [1, 2]] : tensor<4x5x3xf32> into tensor<4x15xf32>
+// CHECK-NEXT:    %[[B:.+]] = tensor.collapse_shape %arg1 {{\[}}[0, 1], [2]] : tensor<5x3x6xf32> into tensor<15x6xf32>
+// CHECK-NEXT:    %[[M:.+]] = linalg.matmul ins(%[[A]], %[[B]] : tensor<4x15xf32>, tensor<15x6xf32>) outs(%arg2 : tensor<4x6xf32>)
+// CHECK-NEXT:    return %[[M]]
+func.func @folded_sum(%xt: tensor<4x5x3xf32>, %d: tensor<5x3x6xf32>, %init: tensor<4x6xf32>) -> tensor<4x6xf32> {
+  %r = linalg.generic {indexing_maps = [#xs, #ds, #gs], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+      ins(%xt, %d : tensor<4x5x3xf32>, tensor<5x3x6xf32>) outs(%init : tensor<4x6xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %s = arith.addf %out, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x6xf32>
+  return %r : tensor<4x6xf32>
+}
+
 // Not a matrix product: a max-plus contraction, and an integer one, keep their generic.
 // CHECK-LABEL: func.func @max_plus
 // CHECK-NOT:     linalg.matmul
