@@ -181,6 +181,49 @@ def test_elman_rnn_input_product_leaves_the_loop(dtype, backwards, rng):
     assert "linalg.matmul ins(%collapsed" in linalg and "reduction" not in linalg
 
 
+def test_elman_rnn_weight_gradients_after_the_loop_stay_matrix_products(rng):
+    # value_and_grad of a minibatch Elman RNN: tn-scan-accumulate-to-matmat gathers the
+    # per-step weight products after the loop, sum over (t, b) of Xᵀ D; reshape fusion then
+    # splits the summed index into (t, b). linalg-restore-matmul folds it back into one 2-D
+    # linalg.matmul (BLAS): left as a 4-D generic it ran as naive loops (~6x slower than the
+    # same program compiled with dynamic shapes)
+    B, H, D, T = 4, 6, 5, 7
+    wx = rng.standard_normal((D, H)).astype(np.float32) * 0.3
+    wh = rng.standard_normal((H, H)).astype(np.float32) * 0.3
+    xs = rng.standard_normal((T, B, D)).astype(np.float32)
+    y = rng.standard_normal((B, H)).astype(np.float32)
+
+    def loss(wx, wh, xs, y):
+        h, _ = th.lax.scan(lambda h, x_t: (th.tanh(x_t @ wx + h @ wh), None), th.zeros_like(y), xs)
+        return ((h - y) ** 2).mean()
+
+    f = th.jit(th.value_and_grad(loss, argnums=(0, 1)))
+    linalg = f.lower(wx, wh, xs, y).as_text("linalg")
+    contractions = [line for line in linalg.splitlines()
+                    if "linalg.generic" in line and line.count('"reduction"') >= 2 and " ins(%" in line
+                    and line.split(" ins(")[1].split(" outs(")[0].count("%") >= 2]  # two operands: a product
+    assert not contractions, contractions
+    _, (gx, gh) = f(wx, wh, xs, y)
+
+    def numpy_loss(wx, wh):
+        h = np.zeros((B, H))
+        for t in range(T):
+            h = np.tanh(xs[t] @ wx + h @ wh)
+        return ((h - y) ** 2).mean()
+
+    eps = 1e-6
+    for g, w, which in ((gx, wx.astype(np.float64), 0), (gh, wh.astype(np.float64), 1)):
+        num = np.zeros_like(w)
+        for idx in np.ndindex(*w.shape):
+            hi, lo = w.copy(), w.copy()
+            hi[idx] += eps
+            lo[idx] -= eps
+            args_hi = (hi, wh) if which == 0 else (wx, hi)
+            args_lo = (lo, wh) if which == 0 else (wx, lo)
+            num[idx] = (numpy_loss(*args_hi) - numpy_loss(*args_lo)) / (2 * eps)
+        assert_close(np.asarray(g).astype(np.float64), num, rtol=1e-3, atol=1e-5)
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_elman_rnn_lax_scan_vectors(reverse, rng):
     # th.lax.scan over rows x_t of shape [n]: x_t @ W is a [1, n] x [n, m] product per step
