@@ -34,8 +34,9 @@ its transpose is one more tn.cond: only the taken branch's derivative runs.
 
 Reverse mode stacks the residuals over the steps: `length` rows for loops with per-step
 outputs, the trip's rows for a constant trip count, a dynamic length (`?` rows, issue 16) for
-a traced one; `th.while_loop` (a do-while without rows) is first run by a loop that counts its
-steps, then replayed by a counted loop that stacks them (`_replayed`).
+a traced one or a do-while loop (`th.while_loop`): the lowering allocates those rows up front
+for a small bound, else in buffers that double as the steps run (dialects/tn/ops/control.py
+`_lower_do_while_growing`), so the forward runs once.
 """
 from __future__ import annotations
 
@@ -255,16 +256,14 @@ def _scan_linearize(op: ir.Operation, act: list[int], outs: list[int], caps: lis
     length, until = attrs["length"], attrs["until"]
     k, m = scan_counts(op)
     original = op
-    if m == 0 and until:  # th.while_loop: count its steps first, then replay them
-        op = _replayed(op)
-        attrs = scan.decode_attrs(op)
-        length, until = attrs["length"], attrs["until"]
     n_steps = op.operands[0]
     if m == 0:  # no per-step rows: the residuals are stacked over the steps that run
         trip = _static_int(n_steps)
-        # a trip count unknown while tracing (fori_loop with traced bounds, a replayed
-        # while_loop): a dynamic length, as many rows as steps run
-        length = DYNAMIC if trip is None else max(trip, 0)
+        # a trip count unknown while tracing (fori_loop with traced bounds) or a do-while
+        # loop (th.while_loop, its bound huge): a dynamic length, as many rows as steps run;
+        # rows of a loop without a small bound go to buffers that double (dialects/tn/ops/
+        # control.py `_lower_do_while_growing`), so the forward runs once
+        length = DYNAMIC if trip is None or until else max(trip, 0)
     region, mapping, t_ys = _trace_jvp_body(op, act, caps, tangent_of, linearize=True)
     try:
         found = _split(op, region, mapping, t_ys, act, outs, caps, tangent_of, length)
@@ -274,49 +273,6 @@ def _scan_linearize(op: ir.Operation, act: list[int], outs: list[int], caps: lis
         if new in found and old != new:
             found[old] = found[new]
     return found
-
-
-def _replayed(op: ir.Operation) -> ir.Operation:
-    """A do-while loop without stacked rows (th.while_loop) as two loops: one that runs it and
-    counts its steps, then a counted loop replaying exactly that many steps, which replaces it
-    (its results take over the uses). Reverse mode then stacks the replay's residuals in
-    buffers of `count` rows allocated once, instead of growing buffers through a loop whose
-    trip count is unknown; the forward computation runs twice."""
-    k, _ = scan_counts(op)
-    block = body_block(op)
-    args = list(block.arguments)
-    ys = list(terminator(block).operands)
-    n_steps, inits = op.operands[0], list(op.operands)[1:]
-    attrs = scan.decode_attrs(op)
-    with ir.InsertionPoint(op):
-        zero = _const_i64(0)  # (operands first: a Region holds its place in the block)
-        counter = _region(_specs(args) + [TensorSpec((), _I64)])
-        c_args = list(counter.block.arguments)
-
-        def count_body():
-            mapping = dict(zip(args, c_args[:1 + k]))
-            clone_ops(_body_ops(block), mapping)
-            new = [mapping.get(v, v) for v in ys]
-            return new[:k] + [emit1("tn.add", [c_args[-1], _const_i64(1)]), new[-1]]
-
-        _close(counter, counter.trace(count_body))
-        counted = _emit_region("tn.scan", [n_steps, *inits, zero], attrs,
-                               _specs(list(op.results)) + [TensorSpec((), _I64)], [counter])
-        replay = _region(_specs(args))
-
-        def replay_body():
-            mapping = dict(zip(args, list(replay.block.arguments)))
-            clone_ops(_body_ops(block), mapping)
-            return [mapping.get(v, v) for v in ys[:k]]
-
-        _close(replay, replay.trace(replay_body))
-        finals = _emit_region("tn.scan", [counted[k], *inits], {**attrs, "until": False},
-                              _specs(list(op.results)), [replay])
-        new_op = finals[0].owner.operation if finals else None
-    _copy_discardable(op, new_op)
-    for old, new in zip(op.results, finals):
-        old.replace_all_uses_with(new)
-    return new_op
 
 
 def _split(op: ir.Operation, scratch, mapping: dict, t_ys: list, act: list[int], outs: list[int],

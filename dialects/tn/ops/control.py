@@ -438,9 +438,13 @@ def _scan_lower(call: LowerCall) -> list[ir.Value]:
         return carries + [empty(st.spec, [0] + st.dims) for st in stacks]
     trip, static_trip = _trip_count(call.operands[0], length, bounded=m > 0 and not dynamic)
     tail = m > 0 and not dynamic and (until or static_trip is None or static_trip < length)
-    # (a dynamic length allocates the trip count's rows up front, as a static length does its
-    # `length`: buffers that grow by doubling inside scf.while were copied whole at every
-    # step by bufferization; th.while_loop's reverse mode replays a counted loop instead)
+    if dynamic and until and m and (static_trip is None or static_trip > FOR_MAX_STEPS):
+        # rows of a do-while loop whose trip count has no small bound (th.while_loop's
+        # residuals in reverse mode): buffers that double as the steps run
+        count, results = _lower_do_while_growing(call, trip, carries, k, m, stacks)
+        return results[:k] + [_first_rows(b, count, st) for b, st in zip(results[k:], stacks)]
+    # (otherwise a dynamic length allocates the trip count's rows up front, as a static
+    # length does its `length`)
     rows = trip if dynamic else length
     bufs = [fill(st.spec, 0, [rows] + st.dims) if tail else empty(st.spec, [rows] + st.dims)
             for st in stacks]
@@ -533,10 +537,13 @@ def _lower_while_counted(call: LowerCall, trip: ir.Value, carries: list[ir.Value
 
 
 def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bufs: list[ir.Value],
-                    k: int, m: int, specs: list[_Stack]) -> tuple[ir.Value, list[ir.Value]]:
-    """scf.while over (i, stopped, carries, buffers): runs while i < trip and not stopped."""
+                    k: int, m: int, specs: list[_Stack], start: ir.Value | None = None,
+                    with_stopped: bool = False) -> tuple:
+    """scf.while over (i, stopped, carries, buffers): runs while i < trip and not stopped
+    (from step `start`, default 0). Returns (steps run, results), or with `with_stopped`
+    (steps run, stopped, results)."""
     i1 = ir.IntegerType.get_signless(1)
-    inits = [_index(0), arith.ConstantOp(i1, 0).result, *carries, *bufs]
+    inits = [_index(0) if start is None else start, arith.ConstantOp(i1, 0).result, *carries, *bufs]
     types = [v.type for v in inits]
     loop = scf.WhileOp(types, inits)
     before = loop.before.blocks.append(*types)
@@ -558,7 +565,54 @@ def _lower_do_while(call: LowerCall, trip: ir.Value, carries: list[ir.Value], bu
         stop = arith.OrIOp(after.arguments[1], _scalar_of(values[-1])).result
         scf.YieldOp([nxt, stop, *values[:k], *rows])
     results = list(loop.results)
+    if with_stopped:
+        return results[0], results[1], results[2:]
     return results[0], results[2:]
+
+
+GROW_FROM = 16  # rows of a growing stack's first buffer
+
+
+def _lower_do_while_growing(call: LowerCall, trip: ir.Value, carries: list[ir.Value], k: int, m: int,
+                            specs: list[_Stack]) -> tuple[ir.Value, list[ir.Value]]:
+    """A do-while loop whose rows go to buffers that double: an outer `scf.while` over
+    (i, stopped, capacity, carries, buffers) allocates buffers of max(2 capacity, GROW_FROM)
+    rows, copies the i rows so far into them and runs the inner do-while loop (rows written in
+    place) until it stops, reaches `trip` or fills them. Each row is copied O(1) times on
+    average. Why nested: a growth inside the one loop (an `scf.if` yielding either the old
+    buffer or a new one) is not equivalent to the loop's argument, so one-shot bufferization
+    copied the whole buffer at every step; the outer loop yields a fresh buffer per growth
+    only, which it hands over without a copy (allow-return-allocs-from-loops)."""
+    i1 = ir.IntegerType.get_signless(1)
+    bufs = [empty(st.spec, [_index(0)] + st.dims) for st in specs]  # `?` rows: the loop's type
+    inits = [_index(0), arith.ConstantOp(i1, 0).result, _index(0), *carries, *bufs]
+    types = [v.type for v in inits]
+    loop = scf.WhileOp(types, inits)
+    before = loop.before.blocks.append(*types)
+    with ir.InsertionPoint(before):
+        i, stopped = before.arguments[0], before.arguments[1]
+        more = arith.CmpIOp(arith.CmpIPredicate.slt, i, trip).result
+        running = arith.XOrIOp(stopped, arith.ConstantOp(i1, 1).result).result
+        scf.ConditionOp(arith.AndIOp(more, running).result, list(before.arguments))
+    after = loop.after.blocks.append(*types)
+    with ir.InsertionPoint(after):
+        i, cap = after.arguments[0], after.arguments[2]
+        state = list(after.arguments)[3:]
+        new_cap = arith.MaxSIOp(arith.MulIOp(cap, _index(2)).result, _index(GROW_FROM)).result
+        grown = []
+        for b, st in zip(state[k:], specs):
+            fresh = empty(st.spec, [new_cap] + st.dims)
+            rank = st.spec.ndim
+            sizes = [_DYN] + [d if isinstance(d, int) else _DYN for d in st.dims]
+            dyn = [i] + [d for d in st.dims if not isinstance(d, int)]
+            grown.append(tensor.InsertSliceOp(_first_rows(b, i, st), fresh, [], dyn, [], [0] * rank, sizes,
+                                              [1] * rank).result)
+        limit = arith.MinSIOp(trip, new_cap).result
+        steps, stop, results = _lower_do_while(call, limit, state[:k], grown, k, m, specs, start=i,
+                                               with_stopped=True)
+        scf.YieldOp([steps, stop, new_cap, *results])
+    results = list(loop.results)
+    return results[0], results[3:]
 
 
 @cond.def_lower
