@@ -398,6 +398,9 @@ def test_while_loop_gradient_for_0_1_and_1000_steps(x0, steps):
     close(gw, central(ref, (x0, w), 1), 1e-6 * max(1, abs(float(gw))))
     th.verify_grad(drift_while, [np.array(x0), np.array(w)])
     assert g.cache_size == 1
+    # one forward loop (its residual rows in buffers that double) and one backward loop: the
+    # forward is not run twice (count, then replay)
+    assert g.lower(np.array(x0), np.array(w)).as_text("tn-opt").count('"tn.scan"') == 2
 
 
 def test_newton_while_loop_gradient():
