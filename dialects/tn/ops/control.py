@@ -61,6 +61,7 @@ from mlir import ir
 from mlir.dialects import arith, func, scf, tensor
 
 from ..lowering import LowerCall, at_line, dim_value, empty, fill, result_type
+from .. import batching as vb
 from ..registry import OPS, ShapeError, defop, slots
 from ..types import TensorSpec, spec_of_type, spec_of_value, storage_element_type
 
@@ -571,3 +572,12 @@ def _cond_lower(call: LowerCall) -> list[ir.Value]:
             values = _move_body(body_block(call.op, region), block, [], call)
             scf.YieldOp(values)
     return list(if_op.results)
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# A loop or a branch with batched inputs (operands or captured values) runs once per
+# example inside a loop over the examples (`batching.region_loop`): each example takes its
+# own branch and its own number of steps, which is what a batched predicate (a select of both
+# branches in JAX) and a batched while loop (run until every lane stops) compute.
+scan.def_batch_region(vb.region_loop)
+cond.def_batch_region(vb.region_loop)
