@@ -184,7 +184,7 @@ def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
             (r,) = sweep([y.value], [x.value], [seed.value])
             return _zeros_or(r, result_like)
 
-        eye = tnp.constant(np.eye(basis.size, dtype=basis.dtype).reshape((basis.size,) + basis.shape))
+        eye = tnp.reshape(tnp.eye(basis.size, dtype=basis.dtype), (basis.size,) + basis.shape)  # iota-made
         rows = vmap(one)(eye)  # (basis.size,) + result_like.shape
         if not forward:  # rows J[i, :]
             return tnp.reshape(rows, y.shape + x.shape)
