@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values

@@ -11,7 +11,7 @@ result that is the same for every example (`tn.dim` of a per-example axis).
 
 `loop_rule(name)` is the fallback where a batched form would need a new op (bounds that
 differ per example, per-example random keys): a `tn.scan` over the examples, each step
-running the op on one example; `region_loop` does the same for a region op (tn.scan,
+running the op on one example; `ops/control.py` does the same for a region op (tn.scan,
 tn.cond) by cloning it into the loop body. `refuse(name, why)` is the rule of an op with no
 batched form (a result shape that depends on the data): NotImplementedError naming the op.
 """
@@ -143,7 +143,7 @@ def _dynamic_iota(x: Value) -> Value:
 
 
 # ------------------------------------------------------------------ the loop fallback
-def _loop(size: Size, body: Callable[[Value], list[Value]]) -> list[Value]:
+def loop(size: Size, body: Callable[[Value], list[Value]]) -> list[Value]:
     """A tn.scan of `size` steps stacking what `body(i)` returns (i: int64 scalar)."""
     n = lax.constant(np.int64(size)) if isinstance(size, int) else lax.convert(size, np.int64)
     region = Region([TensorSpec((), np.dtype(np.int64))])
@@ -168,33 +168,13 @@ def loop_rule(name: str) -> Callable:
             from .builder import emit
             return [Value(r) for r in emit(name, [x.value for x in xs], attrs)]
 
-        return _loop(size, body)
+        return loop(size, body)
 
     rule.__name__ = f"batch_{name.split('.')[1]}_loop"
     return rule
 
 
-def region_loop(op: ir.Operation, batched_of: Callable[[ir.Value], Value | None], size: Size) -> list[Value]:
-    """Batch a region op by a loop over the examples: each step runs a clone of `op` whose
-    batched operands and captured values are replaced by that example's slice."""
-    from .ops.control import captured_values
-
-    reads = list(op.operands) + captured_values(op)
-
-    def body(i):
-        mapping = {}
-        for v in reads:
-            b = batched_of(v)
-            if b is not None and v not in mapping:
-                mapping[v] = example(b, i).value
-        clone = op.clone(ip=ir.InsertionPoint.current)
-        _remap(clone, mapping)
-        return [Value(r) for r in clone.results]
-
-    return _loop(size, body)
-
-
-def _remap(op: ir.Operation, mapping: dict) -> None:
+def remap(op: ir.Operation, mapping: dict) -> None:
     """Replace the operands of `op` and of every op nested in it by `mapping` (in place)."""
     for k, v in enumerate(op.operands):
         if v in mapping:
@@ -202,7 +182,7 @@ def _remap(op: ir.Operation, mapping: dict) -> None:
     for region in op.regions:
         for block in region.blocks:
             for child in block.operations:
-                _remap(child.operation, mapping)
+                remap(child.operation, mapping)
 
 
 def check_rank(name: str, x: Value, rank: int) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 from mlir import ir
 
 from theanir.dialects.tn.batching import Unbatched
