@@ -76,6 +76,41 @@ def test_vmap_over_scan_cond_and_while():
     np.testing.assert_array_equal(signs, np.where(xs > 10, 1.0, -1.0))
 
 
+def test_batched_loops_run_one_loop():
+    """A shared trip count: one loop with a batched body (no loop over the examples); a while
+    loop whose examples stop apart runs until all stop; a per-example predicate is a select."""
+    def rnn(x, w):
+        return th.scan(lambda xi, h: th.tanh(h * w + xi), sequences=x, outputs_info=th.zeros_like(w))[0]
+
+    text = th.jit(th.vmap(rnn, in_axes=(None, 0))).lower(np.ones((4, 2)), np.ones((3, 2))).as_text("tn")
+    assert text.count('"tn.scan"') == 1 and "3x2xf64" in text.split('"tn.scan"')[1].split("\n")[1]
+    halve = lambda x: th.while_loop(lambda c: c[0] >= 1.0, lambda c: (c[0] / 2, c[1] + 1), (x, 0.0))[1]  # noqa: E731
+    text = th.jit(th.vmap(halve)).lower(np.ones(3)).as_text("tn")
+    assert text.count('"tn.scan"') == 1 and '"tn.take"' not in text
+    sel = lambda p, x: th.cond(p > 0, lambda x: x * 2.0, lambda x: x - 1.0, x)  # noqa: E731
+    text = th.jit(th.vmap(sel)).lower(np.ones(3), np.ones((3, 2))).as_text("tn")
+    assert '"tn.cond"' not in text and '"tn.where"' in text
+    xs = RNG.uniform(0.5, 300, size=(2, 3))  # nested: a while loop in two vmaps
+    np.testing.assert_array_equal(th.vmap(th.vmap(halve))(xs), np.floor(np.log2(xs)) + 1)
+
+
+def test_per_example_gradients_through_a_scan():
+    x, ws = RNG.normal(size=(5, 2)), RNG.normal(size=(4, 2))
+
+    def loss(w, x):
+        hs = th.scan(lambda xi, h: th.tanh(h * w + xi), sequences=x, outputs_info=th.zeros_like(w))[0]
+        return th.sum(hs[-1] ** 2)
+
+    got = th.vmap(th.grad(loss), in_axes=(0, None))(ws, x)
+    want = np.stack([np.asarray(th.grad(loss)(w, x)) for w in ws])
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    total = th.grad(lambda ws: th.sum(th.vmap(loss, in_axes=(0, None))(ws, x)))(ws)
+    np.testing.assert_allclose(total, want, rtol=1e-10)
+    shared = th.vmap(lambda p, v: th.cond(p, lambda v: v * v, lambda v: v * 0.0 + 1.0, v), in_axes=(None, 0))
+    np.testing.assert_array_equal(shared(True, x), x * x)
+    np.testing.assert_array_equal(shared(False, x), np.ones_like(x))
+
+
 def test_jacobians_and_hessian_use_one_sweep():
     x = RNG.normal(size=6)
 
