@@ -167,3 +167,18 @@ def test_axis_out_of_range_names_the_argument():
 def test_ops_without_a_batched_form_say_so():
     with pytest.raises(NotImplementedError, match=r"vmap of tn\.nonzero"):
         th.vmap(lambda x: th.argwhere(x > 0))(np.ones((2, 3)))
+
+
+def test_dynamic_batch_size():
+    """A batch axis known only at run time (th.jit(dynamic_shapes=True)): one compile."""
+    w = RNG.normal(size=(4, 2))
+
+    def f(x):
+        return th.sum(th.tanh(x @ w)) + th.sum(x[1:]) + th.max(x)
+
+    g = th.jit(lambda xs: th.vmap(f)(xs), dynamic_shapes=True)
+    for n in (3, 5, 1):
+        xs = RNG.normal(size=(n, 4))
+        want = [np.tanh(x @ w).sum() + x[1:].sum() + x.max() for x in xs]
+        np.testing.assert_allclose(g(xs), want, rtol=1e-12)
+    assert "?x" in g.lower(np.ones((3, 4))).as_text("tn")
