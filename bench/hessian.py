@@ -4,9 +4,10 @@ jacfwd/jacrev/hessian vmap one jvp/vjp sweep over the basis (frontend/autodiff.p
 traced IR no longer grows with the input size; before, one sweep per basis vector was
 unrolled into the trace (17.8 s for 400 inputs, 143 s for 30x40, issue 20). Each size runs
 in a new process with the compile cache off: `first_call_s` is trace + compile + first run,
-`run_s` the best of 5 later calls. JAX's figure is added when JAX is installed.
+`run_s` the best of 5 later calls. JAX's figure (jax.jit(jax.hessian(f)), float64) is added
+when JAX imports in this Python or in the one `--jax-python` names.
 
-    python bench/hessian.py [--sizes 100 400 30x40] [--out bench/results/hessian.jsonl]
+    python bench/hessian.py [--sizes 100 400 30x40] [--jax-python PATH] [--out bench/results/hessian.jsonl]
 """
 from __future__ import annotations
 
@@ -64,22 +65,24 @@ def _cpu_flags() -> list[str]:
     return []
 
 
-def _has_jax() -> bool:
-    return subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+def _has_jax(python: str) -> bool:
+    return subprocess.run([python, "-c", "import jax"], capture_output=True).returncode == 0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="*", default=["100", "400", "30x40"])
+    ap.add_argument("--jax-python", default=sys.executable, help="a Python that has JAX")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "hessian.jsonl"))
     args = ap.parse_args()
     env = dict(os.environ, THEANIR_CACHE="0")
-    libs = ["theanir"] + (["jax"] if _has_jax() else [])
+    pythons = {"theanir": sys.executable, "jax": args.jax_python}
+    libs = ["theanir"] + (["jax"] if _has_jax(args.jax_python) else [])
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "a") as out:
         for size in args.sizes:
             for lib in libs:
-                proc = subprocess.run([sys.executable, "-c", SCRIPT, size, lib], capture_output=True,
+                proc = subprocess.run([pythons[lib], "-c", SCRIPT, size, lib], capture_output=True,
                                       text=True, env=env)
                 if proc.returncode != 0:
                     print(f"{lib} {size}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
