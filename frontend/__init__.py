@@ -32,6 +32,7 @@ from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
 from . import random  # noqa: E402  (th.random: JAX's functional random API)
 from . import debug  # noqa: E402  (th.debug.print: JAX's, printing from compiled code)
 from . import pickling as _pickling  # noqa: E402,F401  (pickle/deepcopy of th.function, th.jit, graphs)
+from .vmap import vmap  # noqa: E402  (th.vmap: batching by per-op rules, docs/vmap.md)
 
 from numpy import bool_, float32, float64, int32, int64  # noqa: E402  (th.float32 ...)
 
@@ -57,7 +58,7 @@ __all__ = sorted(set(_public_np) | set(_ad_all) | {"verify_grad", "GradientError
 
 from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `import theanir.printing`)
 
-__all__ += ["pp"]
+__all__ += ["pp", "vmap"]
 
 
 # Theano's `import theano` then `theano.printing.debugprint(...)` / `theano.tensor.matrix()`:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values
@@ -18,6 +17,7 @@ from .api import jit
 from .np_base import refine
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
+from .vmap import vmap
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
            "hvp", "DifferentiationError"]
@@ -167,25 +167,28 @@ def vjp(f: Callable, *primals: Any):
 
 
 def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
-    """Jacobian of shape out.shape + in.shape, one sweep per basis vector: jvps of the input
-    basis (forward) or vjps of the output basis (reverse)."""
+    """Jacobian of shape out.shape + in.shape: one jvp (forward) or vjp (reverse) sweep,
+    vmapped over the basis of the input (forward) or output (reverse) space, so the traced
+    IR holds one batched sweep whatever the size (JAX's jacfwd/jacrev)."""
     def traced(*args):
         args, diff, _ = _split_diff_args(args, (argnums,), "jacobian")
         (x,) = diff
         y = tnp.as_tensor(f(*args))
         basis, result_like = (x, y) if forward else (y, x)
         sweep = jvp_values if forward else vjp_values
-        rows = []
-        for i in range(basis.size):
-            e = np.zeros(basis.size, basis.dtype)
-            e[i] = 1
-            seed = tnp.constant(e.reshape(basis.shape))
-            (r,) = sweep([y.value], [x.value], [seed.value])
-            rows.append(_zeros_or(r, result_like))
-        if not rows:
+        if basis.size == 0 or result_like.size == 0:
             return tnp.zeros(y.shape + x.shape, y.dtype)
-        # forward: columns J[:, i] (stack last); reverse: rows J[i, :] (stack first)
-        return tnp.reshape(tnp.stack(rows, axis=-1 if forward else 0), y.shape + x.shape)
+
+        def one(seed: Tensor) -> Tensor:
+            (r,) = sweep([y.value], [x.value], [seed.value])
+            return _zeros_or(r, result_like)
+
+        eye = tnp.reshape(tnp.eye(basis.size, dtype=basis.dtype), (basis.size,) + basis.shape)  # iota-made
+        rows = vmap(one)(eye)  # (basis.size,) + result_like.shape
+        if not forward:  # rows J[i, :]
+            return tnp.reshape(rows, y.shape + x.shape)
+        cols = tnp.reshape(rows, (x.size, y.size))  # columns J[:, i]
+        return tnp.reshape(tnp.transpose(cols), y.shape + x.shape)
 
     return jit(traced)
 

@@ -146,6 +146,15 @@ class OpDef:
     # lowering sizes a result with dynamic dims (docs/dynamic-shapes.md). Without it a dynamic
     # result dim is read from the operand dim at the same (right-aligned) position.
     reify: Callable[..., list[list[Any]]] | None = None
+    # batch(args, batched, size, **attrs) -> one lax.Value per result (vmap, docs/vmap.md):
+    # `args` are the operands, those with batched[i] carry a leading batch axis of `size` (an
+    # int, or an int64 scalar Value when dynamic); results carry it too, except those wrapped
+    # in `batching.Unbatched`. batch_region(op, batched_of, size) is the same for region ops,
+    # which need the op itself (batched_of(v) gives the batched value of an operand or a
+    # captured value, or None when v is not batched). A rule that cannot batch raises
+    # NotImplementedError naming the op.
+    batch: Callable[..., list[Any]] | None = None
+    batch_region: Callable[..., list[Any]] | None = None
 
     @property
     def mnemonic(self) -> str:
@@ -182,6 +191,14 @@ class OpDef:
 
     def def_reify(self, fn: Callable) -> Callable:
         self.reify = fn
+        return fn
+
+    def def_batch(self, fn: Callable) -> Callable:
+        self.batch = fn
+        return fn
+
+    def def_batch_region(self, fn: Callable) -> Callable:
+        self.batch_region = fn
         return fn
 
     def def_infer_region(self, fn: Callable) -> Callable:

@@ -24,6 +24,7 @@ from mlir.dialects import arith, tensor
 
 from ..checks import VALUE_ERROR, emit_check
 from ..lowering import LowerCall, dim_value, fill, generic, identity_map, index_cast, linalg_index
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
@@ -104,3 +105,8 @@ def _check_range_lower(call: LowerCall) -> list[ir.Value]:
 @check_range.def_jvp
 def _check_range_jvp(primals, tangents, outs, lo, hi, what):
     return [tangents[0]]  # the identity: the check constrains values, not derivatives
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# Elementwise in effect: the op on the batched operand.
+check_range.def_batch(vb.elementwise_rule("tn.check_range"))

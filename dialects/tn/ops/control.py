@@ -61,6 +61,8 @@ from mlir import ir
 from mlir.dialects import arith, func, scf, tensor
 
 from ..lowering import LowerCall, at_line, dim_value, empty, fill, result_type
+from .. import batching as vb
+from .. import lax
 from ..registry import OPS, ShapeError, defop, slots
 from ..types import TensorSpec, spec_of_type, spec_of_value, storage_element_type
 
@@ -625,3 +627,30 @@ def _cond_lower(call: LowerCall) -> list[ir.Value]:
             values = _move_body(body_block(call.op, region), block, [], call)
             scf.YieldOp(values)
     return list(if_op.results)
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# A loop or a branch with batched inputs (operands or captured values) runs once per
+# example inside a loop over the examples (`region_loop`): each example takes its
+# own branch and its own number of steps, which is what a batched predicate (a select of both
+# branches in JAX) and a batched while loop (run until every lane stops) compute.
+def region_loop(op: ir.Operation, batched_of, size) -> list:
+    """Batch a region op by a loop over the examples: each step runs a clone of `op` whose
+    batched operands and captured values are replaced by that example's slice."""
+    reads = list(op.operands) + captured_values(op)
+
+    def body(i):
+        mapping = {}
+        for v in reads:
+            b = batched_of(v)
+            if b is not None and v not in mapping:
+                mapping[v] = vb.example(b, i).value
+        clone = op.clone(ip=ir.InsertionPoint.current)
+        vb.remap(clone, mapping)
+        return [lax.Value(r) for r in clone.results]
+
+    return vb.loop(size, body)
+
+
+scan.def_batch_region(region_loop)
+cond.def_batch_region(region_loop)

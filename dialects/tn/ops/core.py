@@ -14,6 +14,7 @@ from .. import lax
 from ..lowering import (LowerCall, broadcast_map, check_same_size, dim_value, elementwise, empty, generic,
                         operand_sizes,
                         identity_map)
+from .. import batching as vb
 from ..registry import ShapeError, defop, elements_to_numpy
 from ..types import TensorSpec, check_dtype, element_type, fill_dynamic, tensor_type
 
@@ -197,3 +198,21 @@ def _broadcast_jvp(primals, tangents, outs, shape):
 def _broadcast_transpose(cts, primals, shape):
     (ct,) = cts
     return [None if ct is None else lax.sum_to_shape(ct, tuple(primals[0].shape))] + [None] * (len(primals) - 1)
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# tn.constant has no operands: it is never batched (the rule re-emits it, unbatched).
+constant.def_batch(lambda args, batched, size, value: [vb.Unbatched(lax.constant(value))])
+# tn.cast: elementwise.
+cast.def_batch(vb.elementwise_rule("tn.cast"))
+
+
+@broadcast_to.def_batch
+def _broadcast_batch(args, batched, size, shape):
+    """x (n, *xs) -> (n, *shape): ones inserted after the batch axis, then broadcast."""
+    vb.refuse_batched_sizes("tn.broadcast_to", args, batched, 1)
+    x = args[0]
+    xs = lax.shape_of(x)
+    lead = len(shape) - (x.ndim - 1)
+    x = lax.reshape(x, (xs[0],) + (1,) * lead + xs[1:])
+    return [lax.broadcast_to(x, (xs[0],) + fill_dynamic(shape, args[1:]))]

@@ -13,6 +13,8 @@ from mlir import ir
 from mlir.dialects import arith
 
 from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index, operand_sizes
+from .. import batching as vb
+from .. import lax
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype, element_type, fill_dynamic
 
@@ -71,3 +73,11 @@ def _iota_lower(call: LowerCall) -> list[ir.Value]:
 @iota.def_jvp
 def _iota_jvp(primals, tangents, outs, shape, dimension, dtype):
     return [None]  # the sizes are integers: the result is a constant
+
+
+# ---------------------------------------------------------------- batching rule (vmap)
+@iota.def_batch
+def _iota_batch(args, batched, size, shape, dimension, dtype):
+    """Only its size operands can be batched: a size that differs per example is refused."""
+    vb.refuse_batched_sizes("tn.iota", args, batched, 0)
+    return [vb.Unbatched(lax.emit("tn.iota", args, shape=shape, dimension=dimension, dtype=dtype))]

@@ -30,6 +30,7 @@ from mlir.dialects import arith, func, memref
 
 from ..checks import PRINT, declare_report, message_address
 from ..lowering import LowerCall
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, storage_element_type
 
@@ -115,3 +116,8 @@ def _print_lower(call: LowerCall) -> list[ir.Value]:
                  arith.IndexCastOp(i64, addr).result, arith.ConstantOp(i64, what).result,
                  arith.ConstantOp(i64, 0).result])
     return [x]
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# Elementwise in effect: the op on the batched operand.
+print_.def_batch(vb.elementwise_rule("tn.print"))  # prints the whole batch

@@ -27,6 +27,7 @@ from mlir.dialects import arith, tensor
 from .. import lax
 from ..checks import VALUE_ERROR, emit_check
 from ..lowering import LowerCall, at_line, dim_value, result_type
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
@@ -128,3 +129,16 @@ def _ensure_transpose(cts, primals, shape):
     (ct,) = cts
     return [None if ct is None else lax.emit("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
 
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+@dim.def_batch
+def _dim_batch(args, batched, size, axis):
+    """A per-example dim is the batched value's next one, the same for every example."""
+    return [vb.Unbatched(lax.emit("tn.dim", [args[0]], axis=axis + 1))]
+
+
+@ensure_shape.def_batch
+def _ensure_shape_batch(args, batched, size, shape):
+    n = args[0].shape[0]
+    return [lax.emit("tn.ensure_shape", [args[0]], shape=(-1 if n is None else n,) + tuple(shape))]

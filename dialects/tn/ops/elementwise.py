@@ -17,6 +17,7 @@ from mlir import ir
 from mlir.dialects import arith, math, scf
 
 from .. import lax
+from ..batching import elementwise_rule
 from ..lowering import LowerCall, elementwise
 from ..registry import OPS, Linear, ShapeError, defop
 from ..types import TensorSpec
@@ -585,3 +586,10 @@ OPS["tn.neg"].def_transpose(_neg_t)
 OPS["tn.mul"].def_transpose(_mul_t)
 OPS["tn.div"].def_transpose(_div_t)
 where.def_transpose(_where_t)
+
+
+# ------------------------------------------------------------------- batching rules (vmap)
+# Elementwise ops batch as themselves: an unbatched operand is broadcast over the examples
+# (the operands of one op share one type).
+for _row in UNARY + BINARY + COMPARE + [("isnan",), ("where",)]:
+    OPS[f"tn.{_row[0]}"].def_batch(elementwise_rule(f"tn.{_row[0]}"))

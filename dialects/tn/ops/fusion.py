@@ -29,6 +29,7 @@ from mlir.dialects import arith
 
 from ..lowering import (LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill, generic, identity_map,
                         to_compute)
+from .. import batching as vb
 from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, spec_of_type, spec_of_value
 from .reduction import (_MAX_MIN_INIT, REDUCTIONS, _iterators, _out_map, blocked, blocked_sum,
@@ -252,3 +253,8 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     res = generic(inputs.values, inputs.dtypes, inputs.maps, [fill(part, reducer[0](acc))], [acc],
                   [_out_map(loop.ndim, first, first_keep)], _iterators(loop.ndim, first), body)[0]
     return [finish_wide(res, part, axes if first != axes else None, keepdims, acc, out)]
+
+
+# ---------------------------------------------------------------- batching rule (vmap)
+fusion.def_batch_region(vb.refuse("tn.fusion", "it is made by the tn-fuse pass after tracing, "
+                                               "where vmap never sees it"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
@@ -86,3 +87,9 @@ def _grad_clip_transpose(cotangents, primals, lower, upper):
     if ct is None:
         return [None]
     return [lax.minimum(lax.maximum(ct, lower), upper)]
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# Elementwise in effect: the op on the batched operand.
+stop_gradient.def_batch(vb.elementwise_rule("tn.stop_gradient"))
+grad_clip.def_batch(vb.elementwise_rule("tn.grad_clip"))

@@ -16,6 +16,7 @@ from mlir.dialects import arith, linalg
 
 from .. import lax
 from ..lowering import LowerCall, check_same_size, dim_value, fill, generic
+from .. import batching as vb
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .reduction import F64, WIDE_FROM, narrow, widen
@@ -172,3 +173,31 @@ def _matmul_transpose(cts, primals):
     ct_a = _mm(ct, _mT(b)) if isinstance(a, Linear) and not isinstance(b, Linear) else None
     ct_b = _mm(_mT(a), ct) if isinstance(b, Linear) and not isinstance(a, Linear) else None
     return [ct_a, ct_b]
+
+
+# ---------------------------------------------------------------- batching rule (vmap)
+@matmul.def_batch
+def _matmul_batch(args, batched, size):
+    """Both batched: one more batch dim. One side batched: the examples fold into the GEMM's
+    M (lhs) or N (rhs) dim, so a per-example matrix-vector product becomes one matrix product.
+
+        (n, B, m, k) @ (B, k, p) -> (B, n*m, k) @ (B, k, p) -> (n, B, m, p)
+        (B, m, k) @ (n, B, k, p) -> (B, m, k) @ (B, k, n*p) -> (n, B, m, p)
+    """
+    a, b = args
+    ba, bb = batched
+    if ba and bb:
+        return [lax.matmul(a, b)]
+    if ba:
+        r = a.ndim - 1
+        a = vb.move_axis(a, 0, r - 2)  # (B, n, m, k)
+        sh = lax.shape_of(a)
+        out = lax.matmul(lax.reshape(a, sh[:r - 2] + (vb.mul_size(sh[r - 2], sh[r - 1]), sh[r])), b)
+        out = lax.reshape(out, sh[:r - 2] + (sh[r - 2], sh[r - 1], lax.dim(out, -1)))
+        return [vb.move_axis(out, r - 2, 0)]
+    r = b.ndim - 1
+    b = vb.move_axis(b, 0, r - 1)  # (B, k, n, p)
+    sh = lax.shape_of(b)
+    out = lax.matmul(a, lax.reshape(b, sh[:r - 1] + (vb.mul_size(sh[r - 1], sh[r]),)))
+    out = lax.reshape(out, lax.shape_of(out)[:r - 1] + (sh[r - 1], sh[r]))  # (B, m, n, p)
+    return [vb.move_axis(out, r - 1, 0)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax
+from ..batching import axes_rule
 from ..registry import ShapeError, defop
 from ..types import TensorSpec
 
@@ -197,3 +198,10 @@ def _logsumexp_jvp(primals, tangents, outs, axes, keepdims):
     if not axes:
         return [st]
     return [lax.reduce_sum(st, axes, keepdims)]
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# softmax, log_softmax, logsumexp of batched x: the same axes, one further right.
+softmax.def_batch(axes_rule("tn.softmax"))
+log_softmax.def_batch(axes_rule("tn.log_softmax"))
+logsumexp.def_batch(axes_rule("tn.logsumexp"))

@@ -62,6 +62,7 @@ from mlir import ir
 from mlir.dialects import arith, math, scf, tensor
 
 from ..lowering import LowerCall, empty, generic, identity_map, index_cast, linalg_index
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, check_dtype
 from .elementwise import _log
@@ -362,3 +363,10 @@ def _random_normal_lower(call: LowerCall) -> list[ir.Value]:
     if n == 0:
         return [empty(out)]
     return [reshape_value(word_pairs_loop(n, out.dtype, normals), (n,), out.shape)]
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# A batched key (or offset) draws each example's numbers from its own stream, exactly as a
+# loop over the keys would (JAX's vmap of random.normal over split keys): a loop over them.
+random_bits.def_batch(vb.loop_rule("tn.random_bits"))
+random_normal.def_batch(vb.loop_rule("tn.random_normal"))

@@ -39,7 +39,8 @@ from mlir.dialects import arith
 
 from .. import lax
 from ..lowering import LowerCall, dim_value, empty, fill, generic, identity_map, index_cast, linalg_index
-from ..registry import ShapeError, defop
+from ..batching import axes_rule
+from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, element_type
 
 REDUCE_ATTRS = {"axes": "ints", "keepdims": "bool"}
@@ -556,3 +557,9 @@ for _name, _better, _fn in (("argmax", "max", np.argmax), ("argmin", "min", np.a
     _op.def_reify(reify_reduced)
     _op.def_reference(_np_arg(_fn))
     _op.def_lower(lambda call, b=_better: _lower_arg(call, b))
+
+
+# ---------------------------------------------------------------- batching rules (vmap)
+# A reduction of batched x reduces the same axes, one further right: the batch axis leads.
+for _name in [*REDUCE_OPS, "argmax", "argmin"]:
+    OPS[f"tn.{_name}"].def_batch(axes_rule(f"tn.{_name}"))

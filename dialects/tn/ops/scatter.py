@@ -29,10 +29,12 @@ from mlir.dialects import arith, scf, tensor
 
 from .. import lax
 from ..lowering import LowerCall, generic, identity_map, result_type
+from .. import batching as vb
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .shape import (_DYN, _check_index_spec, _check_strided, _clamped_index, _clamped_index_np,
-                    _index_const, _is_float, _strided_positions, _tn, insert_strided, reshape_value)
+                    _index_const, _is_float, _strided_positions, _tn, indexed_update_rule, insert_strided,
+                    reshape_value)
 
 
 # ------------------------------------------------------------------ tn.update_slice
@@ -305,3 +307,14 @@ def _mul_weights(acc, upd, idx, axis, n):
     others = lax.where(zero, lax.where(lone_zero, pnz_p, lax.zeros_like(pnz_p)),
                        lax.where(no_zero, lax.div(pnz_p, nonzero), lax.zeros_like(pnz_p)))
     return prod, lax.mul(others, _rows_of(acc, idx, axis))
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+@update_slice.def_batch
+def _update_slice_batch(args, batched, size, starts, steps):
+    x, y = vb.materialize_all(args, batched, size)
+    return [_tn("tn.update_slice", [x, y], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps))]
+
+
+index_set.def_batch(indexed_update_rule("tn.index_set"))  # per example, the last write wins
+index_reduce.def_batch(indexed_update_rule("tn.index_reduce"))

@@ -39,6 +39,7 @@ from mlir.dialects import arith, bufferization, linalg, scf, tensor
 from .. import lax
 from ..checks import VALUE_ERROR, emit_check
 from ..lowering import LowerCall, at_line, check_same_size, dim_value, fill, generic, result_type, to_compute
+from .. import batching as vb
 from ..registry import ShapeError, defop
 from ..types import TensorSpec, mlir_shape, storage_element_type
 
@@ -538,3 +539,12 @@ def _unique_lower(call: LowerCall) -> list[ir.Value]:
     if x_spec.shape[0] is not None:  # inverse has x's (static) length
         inv = tensor.CastOp(result_type(call.out_specs[2]), inv).result
     return [vals, idx, inv, cnts]
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# A result whose size depends on the data cannot stack over examples (JAX refuses these
+# too, without a static size). masked_scatter's result shape is the mask's: a loop works.
+masked_select.def_batch(vb.refuse("tn.masked_select", "its result size depends on each example's data"))
+nonzero.def_batch(vb.refuse("tn.nonzero", "its result size depends on each example's data"))
+unique.def_batch(vb.refuse("tn.unique", "its result size depends on each example's data"))
+masked_scatter.def_batch(vb.loop_rule("tn.masked_scatter"))

@@ -29,6 +29,7 @@ from mlir.dialects import arith, linalg, scf, tensor
 from .. import lax
 from ..lowering import (LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index,
                         operand_sizes, result_type)
+from .. import batching as vb
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec, fill_dynamic, storage_element_type
 
@@ -896,3 +897,107 @@ def _index_add_transpose(cts, primals, axis):
     acc, upd, idx = primals
     ct_upd = _tn("tn.take", [ct, idx], axis=axis) if isinstance(upd, Linear) else None
     return [ct if isinstance(acc, Linear) else None, ct_upd, None]
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# The batch axis leads every batched value: static attributes gain a leading entry for it.
+@reshape.def_batch
+def _reshape_batch(args, batched, size, shape):
+    vb.refuse_batched_sizes("tn.reshape", args, batched, 1)
+    x = args[0]
+    return [lax.reshape(x, (lax.dim(x, 0),) + fill_dynamic(shape, args[1:]))]
+
+
+@transpose.def_batch
+def _transpose_batch(args, batched, size, perm):
+    return [lax.transpose(args[0], (0,) + tuple(p + 1 for p in perm))]
+
+
+@slice_.def_batch
+def _slice_batch(args, batched, size, starts, sizes, steps):
+    n = vb.static_size("tn.slice", args[0].shape[0])
+    return [_tn("tn.slice", [args[0]], starts=(0,) + tuple(starts), sizes=(n,) + tuple(sizes),
+                steps=(1,) + tuple(steps))]
+
+
+@pad_slice.def_batch
+def _pad_slice_batch(args, batched, size, starts, steps, shape):
+    n = vb.static_size("tn.pad_slice", args[0].shape[0])
+    return [_tn("tn.pad_slice", [args[0]], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps),
+                shape=(n,) + tuple(shape))]
+
+
+@concatenate.def_batch
+def _concatenate_batch(args, batched, size, axis):
+    return [_tn("tn.concatenate", vb.materialize_all(args, batched, size), axis=axis + 1)]
+
+
+def _index_first(x, axis: int, k: int):
+    """(n, pre[axis], I[k], post) -> (n, I, pre, post): the index dims right after the batch."""
+    perm = (0,) + tuple(range(1 + axis, 1 + axis + k)) + tuple(range(1, 1 + axis)) + \
+        tuple(range(1 + axis + k, x.ndim))
+    return lax.transpose(x, perm)
+
+
+def _index_back(x, axis: int, k: int):
+    """The inverse of `_index_first`: (n, I[k], pre[axis], post) -> (n, pre, I, post)."""
+    perm = (0,) + tuple(range(1 + k, 1 + k + axis)) + tuple(range(1, 1 + k)) + \
+        tuple(range(1 + k + axis, x.ndim))
+    return lax.transpose(x, perm)
+
+
+def _rows_of_examples(x, axis: int):
+    """(n, pre, m, post) -> ((n*m, pre, post), shape of (n, m, pre, post)): every example's
+    rows of `axis` stacked into one axis, which per-example indices offset into."""
+    moved = vb.move_axis(x, axis + 1, 1)
+    sh = lax.shape_of(moved)
+    return lax.reshape(moved, (vb.mul_size(sh[0], sh[1]),) + sh[2:]), sh
+
+
+@take.def_batch
+def _take_batch(args, batched, size, axis):
+    """x batched: take one axis further right. Indices batched: take along `axis` and move the
+    examples' axis to the front; both: per-example indices offset into the stacked rows."""
+    x, idx = args
+    bx, bi = batched
+    if not bi:
+        return [_tn("tn.take", [x, idx], axis=axis + 1)]
+    if not bx:
+        return [vb.move_axis(_tn("tn.take", [x, idx], axis=axis), axis, 0)]
+    flat, _ = _rows_of_examples(x, axis)
+    rows = vb.example_offsets(idx, lax.dim(x, axis + 1))
+    return [_index_back(_tn("tn.take", [flat, rows], axis=0), axis, idx.ndim - 1)]
+
+
+@scatter_add.def_batch
+def _scatter_add_batch(args, batched, size, axis, dim_size):
+    """Indices batched: each example's rows offset by example * dim_size in one scatter."""
+    upd, idx = args
+    if not batched[1]:
+        return [_tn("tn.scatter_add", [upd, idx], axis=axis + 1, dim_size=dim_size)]
+    upd = vb.materialize(upd, batched[0], size)
+    n = vb.static_size("tn.scatter_add", idx.shape[0])
+    k = idx.ndim - 1
+    ut = _index_first(upd, axis, k)  # (n, I, pre, post)
+    out = _tn("tn.scatter_add", [ut, vb.example_offsets(idx, dim_size)], axis=0, dim_size=n * dim_size)
+    rest = lax.shape_of(out)[1:]
+    return [vb.move_axis(lax.reshape(out, (n, dim_size) + rest), 1, axis + 1)]
+
+
+def indexed_update_rule(name: str):
+    """The rule of tn.index_add / tn.index_set / tn.index_reduce (acc, updates, indices)."""
+    def rule(args, batched, size, axis, **attrs):
+        acc, upd, idx = args
+        acc = vb.materialize(acc, batched[0], size)
+        upd = vb.materialize(upd, batched[1], size)
+        if not batched[2]:
+            return [_tn(name, [acc, upd, idx], axis=axis + 1, **attrs)]
+        flat, sh = _rows_of_examples(acc, axis)
+        ut = _index_first(upd, axis, idx.ndim - 1)
+        out = _tn(name, [flat, ut, vb.example_offsets(idx, lax.dim(acc, axis + 1))], axis=0, **attrs)
+        return [vb.move_axis(lax.reshape(out, sh), 1, axis + 1)]
+
+    return rule
+
+
+index_add.def_batch(indexed_update_rule("tn.index_add"))
