@@ -19,7 +19,10 @@ from .control_flow import concrete, loop, require_trace, static_value, step_slic
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
-__all__ = ["scan", "cond", "fori_loop", "while_loop"]
+from .conv import conv, conv_general_dilated  # noqa: F401,E402  (issue 19)
+from .pool import reduce_window  # noqa: F401,E402
+
+__all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window"]
 
 
 def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
