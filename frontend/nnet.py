@@ -51,8 +51,8 @@ _FUNCTIONS = {
     "binary_crossentropy": lift("binary_crossentropy"),
 }
 # issue 19: convolution (frontend/conv.py)
-from .conv import conv2d as _conv2d  # noqa: E402
-_FUNCTIONS["conv2d"] = lift("conv2d", _conv2d)
+from .conv_symbolic import conv2d as _conv2d  # noqa: E402
+_FUNCTIONS["conv2d"] = _conv2d
 for _name, _fn in _FUNCTIONS.items():
     _fn.__name__ = _name
 globals().update(_FUNCTIONS)

@@ -206,12 +206,10 @@ def _conv2d_lower(call: LowerCall) -> list[ir.Value]:
         init = wl.full([xd[0], o, oh, ow], dt, 0)
         return [wl.as_value(linalg.conv_2d_nchw_fchw(xp, w, outs=[init], strides=list(call.attrs["strides"]),
                                                      dilations=list(call.attrs["dilation"])))]
-    cols, cd = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))
-    cols2, (k, npix) = wl.collapse(cols, cd, [[0, 1, 2], [3, 4, 5]], dt)
-    w2, _ = wl.collapse(w, list(ws.shape), [[0], [1, 2, 3]], dt)
+    cols2, (k, npix) = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))
+    w2, _ = wl.to_matrix(w, list(ws.shape), [0], [1, 2, 3], dt)
     y2 = wl.gemm(w2, cols2, o, npix, dt)
-    y4 = wl.expand(y2, [[0], [1, 2, 3]], [o, xd[0], oh, ow], dt)
-    return [wl.permute(y4, [o, xd[0], oh, ow], [1, 0, 2, 3], dt)[0]]
+    return [wl.from_matrix(y2, [xd[0], o, oh, ow], [1], [0, 2, 3], dt)]
 
 
 conv2d.def_jvp(_bilinear_jvp("tn.conv2d"))
@@ -259,13 +257,6 @@ def _input_grad_reify(call: LowerCall) -> list[list]:
     return [[dim_value(call.operands[0], 0)] + list(call.out.shape[1:])]
 
 
-def _channels_first(g: ir.Value, gd: list, dt: np.dtype) -> tuple[ir.Value, Any]:
-    """g (N, O, OH, OW) as the (O, N*OH*OW) matrix of the GEMMs (a transposing copy)."""
-    gt, td = wl.permute(g, gd, [1, 0, 2, 3], dt)
-    g2, (_, npix) = wl.collapse(gt, td, [[0], [1, 2, 3]], dt)
-    return g2, npix
-
-
 @input_grad.def_lower
 def _input_grad_lower(call: LowerCall) -> list[ir.Value]:
     if (empty := wl.zeros_if_empty(call)) is not None:
@@ -280,10 +271,9 @@ def _input_grad_lower(call: LowerCall) -> list[ir.Value]:
     lo_h, hi_h, lo_w, hi_w = call.attrs["padding"]
     h, wd = call.attrs["shape"]
     n = gd[0]
-    g2, npix = _channels_first(g, gd, dt)
-    w2, (_, k) = wl.collapse(w, list(ws.shape), [[0], [1, 2, 3]], dt)
+    g2, (_, npix) = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
+    w2, (_, k) = wl.to_matrix(w, list(ws.shape), [0], [1, 2, 3], dt)
     dcols2 = wl.gemm(w2, g2, k, npix, dt, ta=True)
-    dcols = wl.expand(dcols2, [[0, 1, 2], [3, 4, 5]], [c, kh, kw, n, oh, ow], dt)
     # col2im: each tap (i, j) adds its columns into a strided slab of the padded input
     pdims = [n, c, h + lo_h + hi_h, wd + lo_w + hi_w]
     dxp = wl.full(pdims, dt, 0)
@@ -293,9 +283,8 @@ def _input_grad_lower(call: LowerCall) -> list[ir.Value]:
         for j in range(kw):
             at, steps = [0, 0, i * d0, j * d1], [1, 1, s0, s1]
             cur = wl.extract(dxp, at, slab, dt, steps)
-            tap = ir.AffineMap.get(4, 0, [e[1], ir.AffineConstantExpr.get(i), ir.AffineConstantExpr.get(j),
-                                          e[0], e[2], e[3]])
-            new = generic([dcols], [dt], [tap], [cur], [dt], [identity_map(4)], ["parallel"] * 4,
+            tap = ir.AffineMap.get(4, 0, [e[1] * (kh * kw) + (i * kw + j), (e[0] * oh + e[2]) * ow + e[3]])
+            new = generic([dcols2], [dt], [tap], [cur], [dt], [identity_map(4)], ["parallel"] * 4,
                           lambda t, acc: arith.AddFOp(acc, t).result)[0]
             dxp = wl.insert(new, slab, dxp, at, steps)
     return [wl.extract(dxp, [0, 0, lo_h, lo_w], [n, c, h, wd], dt)]
@@ -353,11 +342,10 @@ def _filter_grad_lower(call: LowerCall) -> list[ir.Value]:
                         "tn.conv2d_filter_grad: batch dims differ ({0} vs {1})")
     o, c, kh, kw = call.out.shape
     xp, pd = wl.pad_spatial(x, xd, call.attrs["padding"], dt)
-    cols, cd = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], gs.shape[2:])
-    cols2, (k, _) = wl.collapse(cols, cd, [[0, 1, 2], [3, 4, 5]], dt)
-    g2, _ = _channels_first(g, gd, dt)
+    cols2, (k, _) = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], gs.shape[2:])
+    g2, _ = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
     dw2 = wl.gemm(g2, cols2, o, k, dt, tb=True)
-    return [wl.expand(dw2, [[0], [1, 2, 3]], [o, c, kh, kw], dt)]
+    return [wl.from_matrix(dw2, [o, c, kh, kw], [0], [1, 2, 3], dt)]
 
 
 filter_grad.def_jvp(_bilinear_jvp("tn.conv2d_filter_grad"))

@@ -69,17 +69,76 @@ def pad_spatial(x: ir.Value, dims: Sequence[Dim], pads: Sequence[int], dtype: np
     return insert(x, dims, full(out, dtype, value), [0, 0, lo_h, lo_w]), out
 
 
+def _delinearize(e: ir.AffineExpr, sizes: Sequence[int]) -> list[ir.AffineExpr]:
+    """A row-major linear index over dims of `sizes` as one expression per dim (floordiv and
+    mod by constants; the first size is never needed, so it may be dynamic: pass 0)."""
+    out = []
+    for a in range(len(sizes)):
+        inner = int(np.prod(sizes[a + 1:], dtype=np.int64))
+        x = e
+        if a > 0:
+            x = ir.AffineModExpr.get(x, ir.AffineConstantExpr.get(inner * int(sizes[a])))
+        if inner != 1:
+            x = ir.AffineFloorDivExpr.get(x, ir.AffineConstantExpr.get(inner))
+        out.append(x)
+    return out
+
+
+def _linearize(es: Sequence[ir.AffineExpr], sizes: Sequence[int]) -> ir.AffineExpr:
+    """Row-major linear index of `es` over dims of `sizes` (the first's size is not needed)."""
+    acc = es[0]
+    for e, n in zip(es[1:], sizes[1:]):
+        acc = acc * n + e
+    return acc
+
+
 def im2col(xp: ir.Value, dims: Sequence[Dim], dtype: np.dtype, kernel: Sequence[int],
            strides: Sequence[int], dilation: Sequence[int], out_hw: Sequence[int]) -> tuple[ir.Value, list[Dim]]:
-    """cols[c, i, j, n, oh, ow] = xp[n, c, oh*s0 + i*d0, ow*s1 + j*d1]: the padded input's
-    windows as columns, so a convolution is one GEMM (K = C*kh*kw rows, N*OH*OW columns)."""
+    """cols[(c, i, j), (n, oh, ow)] = xp[n, c, oh*s0 + i*d0, ow*s1 + j*d1]: the padded input's
+    windows as the columns of one (C*kh*kw, N*OH*OW) matrix, so a convolution is one GEMM.
+
+    Written as a 2-D generic that delinearizes its indices (floordiv/mod maps), not a 6-D one
+    plus collapse_shape: linalg-fuse-elementwise-ops folds a reshape next to a linalg.matmul
+    into it, turning the product into a generic contraction that never reaches BLAS."""
     n, c, _, _ = dims
     (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel, strides, dilation, out_hw
-    out_dims = [c, kh, kw, n, oh, ow]
-    e = [ir.AffineDimExpr.get(k) for k in range(6)]
-    in_map = ir.AffineMap.get(6, 0, [e[3], e[0], e[4] * s0 + e[1] * d0, e[5] * s1 + e[2] * d1])
-    return generic([xp], [dtype], [in_map], [empty(spec_like(out_dims, dtype), out_dims)], [dtype],
-                   [identity_map(6)], ["parallel"] * 6, lambda v, _o: v)[0], out_dims
+    k = c * kh * kw
+    npix = n * oh * ow if isinstance(n, int) else mul_dims([n, oh * ow])
+    r, q = ir.AffineDimExpr.get(0), ir.AffineDimExpr.get(1)
+    cc, ii, jj = _delinearize(r, [0, kh, kw])
+    nn, hh, ww = _delinearize(q, [0, oh, ow])
+    in_map = ir.AffineMap.get(2, 0, [nn, cc, hh * s0 + ii * d0, ww * s1 + jj * d1])
+    out = [k, npix]
+    return generic([xp], [dtype], [in_map], [empty(spec_like(out, dtype), out)], [dtype],
+                   [identity_map(2)], ["parallel"] * 2, lambda v, _o: v)[0], out
+
+
+def to_matrix(v: ir.Value, dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
+              dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
+    """The 4-D `v` as a (prod rows, prod cols) matrix copy, axes in the given orders (a
+    dynamic dim may only lead `cols`); a generic, for the reason im2col gives."""
+    r_sizes, c_sizes = [dims[a] for a in rows], [dims[a] for a in cols]
+    out = [int(np.prod(r_sizes)), int(np.prod(c_sizes)) if all(isinstance(x, int) for x in c_sizes)
+           else mul_dims(c_sizes)]
+    exprs = [None] * len(dims)
+    for axes, e, sizes in ((rows, ir.AffineDimExpr.get(0), r_sizes), (cols, ir.AffineDimExpr.get(1), c_sizes)):
+        for a, x in zip(axes, _delinearize(e, [0] + [int(z) for z in sizes[1:]])):
+            exprs[a] = x
+    m = ir.AffineMap.get(2, 0, exprs)
+    return generic([v], [dtype], [m], [empty(spec_like(out, dtype), out)], [dtype], [identity_map(2)],
+                   ["parallel"] * 2, lambda x, _o: x)[0], out
+
+
+def from_matrix(m: ir.Value, out_dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
+                dtype: np.dtype) -> ir.Value:
+    """The inverse of to_matrix: a 4-D tensor of `out_dims` read from the matrix `m`."""
+    e = [ir.AffineDimExpr.get(a) for a in range(len(out_dims))]
+    r = _linearize([e[a] for a in rows], [0] + [int(out_dims[a]) for a in rows[1:]])
+    q = _linearize([e[a] for a in cols], [0] + [int(out_dims[a]) for a in cols[1:]])
+    mp = ir.AffineMap.get(len(out_dims), 0, [r, q])
+    nd = len(out_dims)
+    return generic([m], [dtype], [mp], [empty(spec_like(out_dims, dtype), out_dims)], [dtype],
+                   [identity_map(nd)], ["parallel"] * nd, lambda x, _o: x)[0]
 
 
 def collapse(v: ir.Value, dims: Sequence[Dim], groups: Sequence[Sequence[int]], dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
