@@ -155,9 +155,9 @@ def evaluate_lenet5(learning_rate=0.1, n_epochs=20, nkerns=(20, 50), batch_size=
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--quick', action='store_true', help='a short run: 4 epochs of 4 minibatches')
+    parser.add_argument('--quick', action='store_true', help='a short run: 3 epochs of 4 minibatches')
     args = parser.parse_args()
     if args.quick:
-        evaluate_lenet5(n_epochs=4, n_train_batches=4)
+        evaluate_lenet5(n_epochs=3, n_train_batches=4)
     else:
         evaluate_lenet5()

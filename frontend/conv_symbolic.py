@@ -16,6 +16,7 @@ import numpy as np
 
 from . import numpy_api as tnp
 from .conv import conv2d as conv2d_tensor
+from .eager import eager
 from .pool import pool_2d as pool_2d_tensor
 from .pytree import tree_flatten
 from .symbolic_graph import Apply, Variable
@@ -49,12 +50,13 @@ def _pool_2d_type(args: tuple, kwargs: dict, index: int) -> tuple:
 
 def _typed(name: str, fn: Callable, rule: Callable) -> Callable[..., Any]:
     fn.label = name  # type: ignore[attr-defined]
+    concrete = eager(fn)  # traced Tensors or none at all: compute (op by op outside a trace)
 
     @functools.wraps(fn)
     def lifted(*args: Any, **kwargs: Any) -> Any:
         leaves, _ = tree_flatten((args, kwargs))
         if not [x for x in leaves if isinstance(x, Variable)]:
-            return fn(*args, **kwargs)
+            return concrete(*args, **kwargs)
         return Apply(fn, args, kwargs, type_rule=functools.partial(rule, args, kwargs)).outputs[0]
 
     lifted.__name__ = name

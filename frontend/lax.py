@@ -19,8 +19,11 @@ from .control_flow import concrete, loop, require_trace, static_value, step_slic
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
-from .conv import conv, conv_general_dilated  # noqa: F401,E402  (issue 19)
-from .pool import reduce_window  # noqa: F401,E402
+from . import conv as _conv, pool as _pool  # noqa: E402  (issue 19)
+from .eager import eager as _eager  # noqa: E402
+
+conv, conv_general_dilated = _eager(_conv.conv), _eager(_conv.conv_general_dilated)
+reduce_window = _eager(_pool.reduce_window)
 
 __all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window"]
 

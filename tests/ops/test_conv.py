@@ -4,6 +4,8 @@ gradients by th.verify_grad; errors that name the argument and the user's line; 
 (dynamic shapes) and th.jit (static). The tn ops' own rows are in tests/op_rows.py."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -216,3 +218,15 @@ def test_lax_conv():
     x, w = rng.standard_normal((2, 1, 5, 5)), rng.standard_normal((2, 1, 2, 2))
     assert_close(th.jit(lambda x, w: th.lax.conv(x, w, (1, 1), "VALID"))(x, w),
                  scipy_conv(x, w, (0, 0, 0, 0), flip=False), np.float64, rtol=1e-10)
+
+
+def test_eager_outside_a_trace():
+    """On NumPy arrays outside th.jit the functions compute op by op (frontend/eager.py)."""
+    from theanir.tensor.signal import pool
+    x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
+    assert_close(np.asarray(conv2d(x, w)), scipy_conv(x, w, (0, 0, 0, 0)), np.float64)
+    assert_close(np.asarray(th.lax.conv(x, w, (1, 1), "VALID")), scipy_conv(x, w, (0, 0, 0, 0), flip=False), np.float64)
+    assert_close(np.asarray(pool.pool_2d(x, (2, 2), ignore_border=True)), np.array([[[[5.0, 7.0], [13.0, 15.0]]]]),
+                 np.float64)
+    assert_close(np.asarray(th.lax.reduce_window(x, 0.0, operator.add, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")),
+                 np.array([[[[10.0, 18.0], [42.0, 50.0]]]]), np.float64)
