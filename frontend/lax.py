@@ -19,7 +19,13 @@ from .control_flow import concrete, loop, require_trace, static_value, step_slic
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
-__all__ = ["scan", "cond", "fori_loop", "while_loop"]
+from . import conv as _conv, pool as _pool  # noqa: E402  (issue 19)
+from .eager import eager as _eager  # noqa: E402
+
+conv, conv_general_dilated = _eager(_conv.conv), _eager(_conv.conv_general_dilated)
+reduce_window = _eager(_pool.reduce_window)
+
+__all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window"]
 
 
 def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,

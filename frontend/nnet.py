@@ -50,6 +50,9 @@ _FUNCTIONS = {
     "crossentropy_categorical_1hot": lift("categorical_crossentropy"),
     "binary_crossentropy": lift("binary_crossentropy"),
 }
+# issue 19: convolution (frontend/conv.py)
+from .conv_symbolic import conv2d as _conv2d  # noqa: E402
+_FUNCTIONS["conv2d"] = _conv2d
 for _name, _fn in _FUNCTIONS.items():
     _fn.__name__ = _name
 globals().update(_FUNCTIONS)

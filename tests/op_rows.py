@@ -470,6 +470,56 @@ ROWS: list[Row] = [
     Row("tn.cond", _cond_pair, _np_cond_pair, (((3, 2), (3, 2)), ((1,), (1,))), (0.1, 1), label="pair"),
 ]
 
+
+# ---------------------------------------------------------------- convolution and pooling (issue 19)
+# dialects/tn/ops/conv.py, pool.py; wider tables against scipy.signal in tests/ops/test_conv.py, test_pool.py
+_CONV = dict(strides=(2, 1), padding=(1, 0, 2, 1), dilation=(1, 2))  # kernel (3, 2) spans 3 x 3
+_POOL = dict(window=(3, 2), strides=(2, 2), padding=(1, 0, 1, 1))
+
+
+def _conv_np():
+    from theanir.dialects.tn.ops import conv
+    return conv
+
+
+def _pool_np():
+    from theanir.dialects.tn.ops import pool
+    return pool
+
+
+def _conv_in_hw(g, w) -> tuple[int, int]:
+    """The smallest input rows/columns whose _CONV output is g's."""
+    (s0, s1), (lo_h, hi_h, lo_w, hi_w), (d0, d1) = _CONV["strides"], _CONV["padding"], _CONV["dilation"]
+    return ((g.shape[2] - 1) * s0 + d0 * (w.shape[2] - 1) + 1 - lo_h - hi_h,
+            (g.shape[3] - 1) * s1 + d1 * (w.shape[3] - 1) + 1 - lo_w - hi_w)
+
+
+CONV_CASES: tuple[Shapes, ...] = (((2, 3, 7, 6), (4, 3, 3, 2)), ((1, 1, 2, 1), (1, 1, 3, 2)),
+                                  ((0, 3, 7, 6), (4, 3, 3, 2)), ((2, 0, 4, 4), (3, 0, 3, 2)))
+CONV_GRAD_CASES: tuple[Shapes, ...] = (((2, 4, 3, 7), (4, 3, 3, 2)), ((1, 1, 1, 2), (1, 1, 3, 2)),
+                                       ((0, 4, 3, 7), (4, 3, 3, 2)), ((2, 3, 3, 2), (3, 0, 3, 2)))
+FILTER_GRAD_CASES: tuple[Shapes, ...] = (((2, 3, 7, 6), (2, 4, 3, 7)), ((1, 1, 2, 1), (1, 1, 1, 2)),
+                                         ((0, 3, 7, 6), (0, 4, 3, 7)), ((2, 0, 4, 4), (2, 3, 2, 5)))
+POOL_CASES: tuple[Shapes, ...] = (((2, 3, 7, 6),), ((1, 1, 2, 1),), ((0, 2, 5, 4),), ((2, 1, 4, 3),))
+POOL_PAIR_CASES: tuple[Shapes, ...] = tuple((s[0], s[0]) for s in POOL_CASES)
+POOLED_CASES: tuple[Shapes, ...] = (((2, 3, 7, 6), (2, 3, 3, 4)), ((1, 1, 2, 1), (1, 1, 1, 1)),
+                                    ((0, 2, 5, 4), (0, 2, 2, 3)), ((2, 1, 4, 3), (2, 1, 2, 2)))
+CONV_ROWS: list[Row] = [
+    Row("tn.conv2d", lambda x, w: _emit("tn.conv2d", [x, w], **_CONV),
+        lambda x, w: _conv_np().conv2d_np(x, w, **_CONV), CONV_CASES, rtol=1e-5),
+    Row("tn.conv2d_input_grad", lambda g, w: _emit("tn.conv2d_input_grad", [g, w], shape=_conv_in_hw(g, w), **_CONV),
+        lambda g, w: _conv_np().input_grad_np(g, w, shape=_conv_in_hw(g, w), **_CONV), CONV_GRAD_CASES, rtol=1e-5),
+    Row("tn.conv2d_filter_grad", lambda x, g: _emit("tn.conv2d_filter_grad", [x, g], shape=(3, 2), **_CONV),
+        lambda x, g: _conv_np().filter_grad_np(x, g, shape=(3, 2), **_CONV), FILTER_GRAD_CASES, rtol=1e-5),
+    Row("tn.max_pool2d", lambda x: _emit("tn.max_pool2d", [x], **_POOL),
+        lambda x: _pool_np().max_pool2d_np(x, **_POOL), POOL_CASES),
+    Row("tn.max_pool2d_select", lambda x, t: _emit("tn.max_pool2d_select", [x, t], **_POOL),
+        lambda x, t: _pool_np().select_np(x, t, **_POOL), POOL_PAIR_CASES),
+    Row("tn.max_pool2d_scatter", lambda x, g: _emit("tn.max_pool2d_scatter", [x, g], **_POOL),
+        lambda x, g: _pool_np().scatter_np(x, g, **_POOL), POOLED_CASES),
+]
+ROWS += CONV_ROWS
+
 # Ops that cannot have a row, with the reason. The suite fails when one of these gains a row
 # (remove it from here) or when an op is in neither ROWS nor EXEMPT.
 EXEMPT: dict[str, str] = {

@@ -26,6 +26,9 @@ PATHS = [
     ("theanir.compile.io", "Out"),
     ("theanir.compile.sharedvalue", "shared"),
     ("theanir.compile.function_module", "FunctionMaker"),
+    # issue 19: convolution and pooling
+    ("theanir.tensor.nnet", "conv2d"),
+    ("theanir.tensor.signal.pool", "pool_2d"),
 ]
 
 

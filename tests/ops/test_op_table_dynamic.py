@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import theanir as th
-from op_rows import ROWS, Row, _emit, _scatter_index, _traced_int
+from op_rows import _CONV, ROWS, Row, _emit, _scatter_index, _traced_int
 from theanir.dialects.tn.builder import emit1
 from support import assert_close
 
@@ -69,6 +69,15 @@ UNSUPPORTED: dict[str, tuple[type, str, str, Any, list]] = {
                          "random draws of a traced shape (frontend/random.py) are not supported yet",
                          lambda x: x + th.random.normal(th.random.key(7), th.shape(x), x.dtype),
                          [(3, 2)]),
+    # issue 19: convolution and pooling take a dynamic batch dim only (tests/ops/test_conv.py);
+    # other dynamic dims are refused, so th.function compiles those per shape
+    **{op: (NotImplementedError, r"(convolution|pooling) (with|over) dynamic", "only the batch dim may be dynamic",
+            None, None)
+       for op in ("tn.conv2d", "tn.conv2d_filter_grad", "tn.max_pool2d",
+                  "tn.max_pool2d_select", "tn.max_pool2d_scatter")},
+    "tn.conv2d_input_grad": (NotImplementedError, r"convolution with dynamic dims", "only the batch dim may be "
+                             "dynamic. " + _STATIC_ATTRS, lambda g, w: _emit("tn.conv2d_input_grad", [g, w], shape=(6, 6),
+                                                                             **_CONV), [(2, 4, 3, 7), (4, 3, 3, 2)]),
 }
 
 # gradient-only failures: row id -> (error, regex, why)

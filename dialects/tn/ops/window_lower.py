@@ -1,0 +1,205 @@
+"""Lowering helpers shared by the window ops (ops/conv.py, ops/pool.py): NCHW tensors whose
+batch dim N may be dynamic, padded, gathered into im2col columns, multiplied and permuted.
+
+Every helper takes and returns tensor-level ir.Values plus their dims (`Dim`: an int, or an
+index value for a dynamic N). Only N is ever dynamic here (the ops' shape rules refuse the
+others), so the spatial arithmetic stays in Python ints.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, linalg, tensor
+
+from ..lowering import Dim, dim_value, empty, fill, generic, identity_map
+from ..types import TensorSpec, storage_element_type
+
+DYN = ir.ShapedType.get_dynamic_size()
+
+
+def dims_of(v: ir.Value, spec: TensorSpec) -> list[Dim]:
+    """spec's shape with each dynamic dim read from `v` (an index value)."""
+    return [n if n is not None else dim_value(v, i) for i, n in enumerate(spec.shape)]
+
+
+def spec_like(dims: Sequence[Dim], dtype: np.dtype) -> TensorSpec:
+    return TensorSpec(tuple(n if isinstance(n, int) else None for n in dims), dtype)
+
+
+def ttype(dims: Sequence[Dim], dtype: np.dtype) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get([n if isinstance(n, int) else DYN for n in dims],
+                                   storage_element_type(dtype))
+
+
+def full(dims: Sequence[Dim], dtype: np.dtype, value: float) -> ir.Value:
+    """A tensor of `dims` filled with `value`."""
+    return fill(spec_like(dims, dtype), value, list(dims))
+
+
+def _dyn(dims: Sequence[Dim]) -> tuple[list[ir.Value], list[int]]:
+    return [n for n in dims if not isinstance(n, int)], [n if isinstance(n, int) else DYN for n in dims]
+
+
+def insert(src: ir.Value, src_dims: Sequence[Dim], dest: ir.Value, offsets: Sequence[int],
+           strides: Sequence[int] | None = None) -> ir.Value:
+    """tensor.insert_slice of all of `src` into `dest` at static offsets (and strides)."""
+    dyn, static = _dyn(src_dims)
+    return tensor.InsertSliceOp(src, dest, [], dyn, [], list(offsets), static,
+                                list(strides or [1] * len(static))).result
+
+
+def extract(src: ir.Value, offsets: Sequence[int], dims: Sequence[Dim], dtype: np.dtype,
+            strides: Sequence[int] | None = None) -> ir.Value:
+    """tensor.extract_slice of `dims` elements from static offsets (and strides)."""
+    dyn, static = _dyn(dims)
+    return tensor.ExtractSliceOp(ttype(dims, dtype), src, [], dyn, [], list(offsets), static,
+                                 list(strides or [1] * len(static))).result
+
+
+def pad_spatial(x: ir.Value, dims: Sequence[Dim], pads: Sequence[int], dtype: np.dtype,
+                value: float = 0.0) -> tuple[ir.Value, list[Dim]]:
+    """x (N, C, H, W) with `pads` = (lo_h, hi_h, lo_w, hi_w) rows/columns of `value` around H, W."""
+    lo_h, hi_h, lo_w, hi_w = pads
+    if not any(pads):
+        return x, list(dims)
+    n, c, h, w = dims
+    out = [n, c, h + lo_h + hi_h, w + lo_w + hi_w]
+    return insert(x, dims, full(out, dtype, value), [0, 0, lo_h, lo_w]), out
+
+
+def _delinearize(e: ir.AffineExpr, sizes: Sequence[int]) -> list[ir.AffineExpr]:
+    """A row-major linear index over dims of `sizes` as one expression per dim (floordiv and
+    mod by constants; the first size is never needed, so it may be dynamic: pass 0)."""
+    out = []
+    for a in range(len(sizes)):
+        inner = int(np.prod(sizes[a + 1:], dtype=np.int64))
+        x = e
+        if a > 0:
+            x = ir.AffineModExpr.get(x, ir.AffineConstantExpr.get(inner * int(sizes[a])))
+        if inner != 1:
+            x = ir.AffineFloorDivExpr.get(x, ir.AffineConstantExpr.get(inner))
+        out.append(x)
+    return out
+
+
+def _linearize(es: Sequence[ir.AffineExpr], sizes: Sequence[int]) -> ir.AffineExpr:
+    """Row-major linear index of `es` over dims of `sizes` (the first's size is not needed)."""
+    acc = es[0]
+    for e, n in zip(es[1:], sizes[1:]):
+        acc = acc * n + e
+    return acc
+
+
+def im2col(xp: ir.Value, dims: Sequence[Dim], dtype: np.dtype, kernel: Sequence[int],
+           strides: Sequence[int], dilation: Sequence[int], out_hw: Sequence[int]) -> tuple[ir.Value, list[Dim]]:
+    """cols[(c, i, j), (n, oh, ow)] = xp[n, c, oh*s0 + i*d0, ow*s1 + j*d1]: the padded input's
+    windows as the columns of one (C*kh*kw, N*OH*OW) matrix, so a convolution is one GEMM.
+
+    Written as a 2-D generic that delinearizes its indices (floordiv/mod maps), not a 6-D one
+    plus collapse_shape: linalg-fuse-elementwise-ops folds a reshape next to a linalg.matmul
+    into it, turning the product into a generic contraction that never reaches BLAS."""
+    n, c, _, _ = dims
+    (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel, strides, dilation, out_hw
+    k = c * kh * kw
+    npix = n * oh * ow if isinstance(n, int) else mul_dims([n, oh * ow])
+    r, q = ir.AffineDimExpr.get(0), ir.AffineDimExpr.get(1)
+    cc, ii, jj = _delinearize(r, [0, kh, kw])
+    nn, hh, ww = _delinearize(q, [0, oh, ow])
+    in_map = ir.AffineMap.get(2, 0, [nn, cc, hh * s0 + ii * d0, ww * s1 + jj * d1])
+    out = [k, npix]
+    return generic([xp], [dtype], [in_map], [empty(spec_like(out, dtype), out)], [dtype],
+                   [identity_map(2)], ["parallel"] * 2, lambda v, _o: v)[0], out
+
+
+def to_matrix(v: ir.Value, dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
+              dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
+    """The 4-D `v` as a (prod rows, prod cols) matrix copy, axes in the given orders (a
+    dynamic dim may only lead `cols`); a generic, for the reason im2col gives."""
+    r_sizes, c_sizes = [dims[a] for a in rows], [dims[a] for a in cols]
+    out = [int(np.prod(r_sizes)), int(np.prod(c_sizes)) if all(isinstance(x, int) for x in c_sizes)
+           else mul_dims(c_sizes)]
+    exprs = [None] * len(dims)
+    for axes, e, sizes in ((rows, ir.AffineDimExpr.get(0), r_sizes), (cols, ir.AffineDimExpr.get(1), c_sizes)):
+        for a, x in zip(axes, _delinearize(e, [0] + [int(z) for z in sizes[1:]])):
+            exprs[a] = x
+    m = ir.AffineMap.get(2, 0, exprs)
+    return generic([v], [dtype], [m], [empty(spec_like(out, dtype), out)], [dtype], [identity_map(2)],
+                   ["parallel"] * 2, lambda x, _o: x)[0], out
+
+
+def from_matrix(m: ir.Value, out_dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
+                dtype: np.dtype) -> ir.Value:
+    """The inverse of to_matrix: a 4-D tensor of `out_dims` read from the matrix `m`."""
+    e = [ir.AffineDimExpr.get(a) for a in range(len(out_dims))]
+    r = _linearize([e[a] for a in rows], [0] + [int(out_dims[a]) for a in rows[1:]])
+    q = _linearize([e[a] for a in cols], [0] + [int(out_dims[a]) for a in cols[1:]])
+    mp = ir.AffineMap.get(len(out_dims), 0, [r, q])
+    nd = len(out_dims)
+    return generic([m], [dtype], [mp], [empty(spec_like(out_dims, dtype), out_dims)], [dtype],
+                   [identity_map(nd)], ["parallel"] * nd, lambda x, _o: x)[0]
+
+
+def collapse(v: ir.Value, dims: Sequence[Dim], groups: Sequence[Sequence[int]], dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
+    """tensor.collapse_shape into one dim per group of consecutive dims."""
+    out: list[Dim] = []
+    for g in groups:
+        parts = [dims[i] for i in g]
+        if all(isinstance(p, int) for p in parts):
+            out.append(int(np.prod(parts)))
+        else:
+            out.append(mul_dims(parts))
+    return tensor.CollapseShapeOp(ttype(out, dtype), v, [list(g) for g in groups]).result, out
+
+
+def expand(v: ir.Value, groups: Sequence[Sequence[int]], out_dims: Sequence[Dim], dtype: np.dtype) -> ir.Value:
+    """tensor.expand_shape of `v` into `out_dims` (groups index into out_dims)."""
+    dyn, static = _dyn(out_dims)
+    return tensor.ExpandShapeOp(ttype(out_dims, dtype), v, [list(g) for g in groups], dyn, static).result
+
+
+def mul_dims(parts: Sequence[Dim]) -> ir.Value:
+    """The product of dims as an index value."""
+    idx = ir.IndexType.get()
+    acc = None
+    for p in parts:
+        pv = p if not isinstance(p, int) else arith.ConstantOp(idx, p).result
+        acc = pv if acc is None else arith.MulIOp(acc, pv).result
+    return acc
+
+
+def permute(v: ir.Value, dims: Sequence[Dim], perm: Sequence[int], dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
+    """linalg.transpose: out.shape[i] = dims[perm[i]]."""
+    out = [dims[p] for p in perm]
+    op = linalg.transpose(v, outs=[empty(spec_like(out, dtype), out)], permutation=list(perm))
+    return as_value(op), out
+
+
+def as_value(v) -> ir.Value:
+    """A named linalg builder's result: some return the value, some the op."""
+    if isinstance(v, ir.Value):
+        return v
+    if isinstance(v, ir.OpResultList):
+        return v[0]
+    return v.results[0]
+
+
+def gemm(a: ir.Value, b: ir.Value, m: Dim, n: Dim, dtype: np.dtype, ta: bool = False, tb: bool = False) -> ir.Value:
+    """(m, n) = op(a) @ op(b) as linalg.matmul (transposed operands through indexing maps, no
+    copy): after bufferization convert-linalg-matmul-to-blas calls OpenBLAS on it."""
+    init = full([m, n], dtype, 0)
+    if not (ta or tb):
+        return as_value(linalg.matmul(a, b, outs=[init]))
+    d = [ir.AffineDimExpr.get(i) for i in range(3)]
+    mm, nn, kk = d
+    exprs = ([kk, mm] if ta else [mm, kk], [nn, kk] if tb else [kk, nn], [mm, nn])
+    return as_value(linalg.matmul(a, b, outs=[init], indexing_maps=[ir.AffineMap.get(3, 0, e) for e in exprs]))
+
+
+def zeros_if_empty(call) -> list[ir.Value] | None:
+    """The result as zeros when some operand or result has a static zero dim (an empty product
+    sums nothing; MLIR's slice verifier refuses even offset 0 into a zero-length dim)."""
+    if not any(0 in s.shape for s in [*call.in_specs, *call.out_specs]):
+        return None
+    return [full(call.out_shape(0), call.out.dtype, 0)]
