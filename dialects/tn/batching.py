@@ -174,6 +174,32 @@ def loop_rule(name: str) -> Callable:
     return rule
 
 
+def fold_rule(name: str, per_example: Sequence[int]) -> Callable:
+    """Batch an op that works example by example along axis 0 of the operands `per_example`
+    (a convolution's or a pooling's NCHW batch): the vmapped axis is folded into that axis,
+    (B, N, ...) -> (B*N, ...), the op runs once, and each result is unfolded. Any other
+    operand batched (the filters of a convolution) runs the loop fallback instead."""
+    fallback = loop_rule(name)
+
+    def rule(args, batched, size, **attrs):
+        others_batched = any(b for i, b in enumerate(batched) if i not in per_example)
+        if others_batched:
+            return fallback(args, batched, size, **attrs)
+        xs = list(args)
+        for i in per_example:
+            x = materialize(args[i], batched[i], size)
+            shape = lax.shape_of(x)
+            xs[i] = lax.reshape(x, (mul_size(shape[0], shape[1]),) + tuple(shape[2:]))
+        from .builder import emit
+        results = [Value(r) for r in emit(name, [x.value for x in xs], attrs)]
+        first = per_example[0]
+        n = lax.shape_of(args[first])[1 if batched[first] else 0]  # one example's N
+        return [lax.reshape(r, (size, n) + tuple(lax.shape_of(r)[1:])) for r in results]
+
+    rule.__name__ = f"batch_{name.split('.')[1]}_fold"
+    return rule
+
+
 def remap(op: ir.Operation, mapping: dict) -> None:
     """Replace the operands of `op` and of every op nested in it by `mapping` (in place)."""
     for k, v in enumerate(op.operands):

@@ -34,6 +34,7 @@ from .. import lax
 from ..lowering import LowerCall, check_same_size, dim_value, identity_map, generic
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
+from .. import batching as vb
 from . import window_lower as wl
 
 ATTRS = {"strides": "ints", "padding": "ints", "dilation": "ints"}
@@ -362,3 +363,12 @@ def _filter_grad_transpose(cts, primals, strides, padding, dilation, shape):
             if isinstance(x, Linear) and not isinstance(g, Linear) else None)
     ct_g = lax.emit("tn.conv2d", [x, ct], **attrs) if isinstance(g, Linear) and not isinstance(x, Linear) else None
     return [ct_x, ct_g]
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# The vmapped axis folds into the NCHW batch of the input (or of the output gradient): one op
+# over B*N images. The filter gradient sums over that batch, so it (and any op whose filters
+# are batched) runs one op per example (batching.loop_rule).
+conv2d.def_batch(vb.fold_rule("tn.conv2d", (0,)))
+input_grad.def_batch(vb.fold_rule("tn.conv2d_input_grad", (0,)))  # `shape`: H, W only
+filter_grad.def_batch(vb.loop_rule("tn.conv2d_filter_grad"))

@@ -26,6 +26,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, linalg
 
+from .. import batching as vb
 from .. import lax
 from ..lowering import LowerCall, dim_value, generic, identity_map, linalg_index
 from ..registry import Linear, ShapeError, defop
@@ -295,3 +296,10 @@ def _scatter_transpose(cts, primals, **attrs):
     if ct is None or isinstance(x, Linear):
         return [None, None]
     return [None, lax.emit("tn.max_pool2d_select", [x, ct], **attrs)]
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# Pooling works image by image: the vmapped axis folds into the NCHW batch of every operand.
+max_pool2d.def_batch(vb.fold_rule("tn.max_pool2d", (0,)))
+select.def_batch(vb.fold_rule("tn.max_pool2d_select", (0, 1)))
+scatter.def_batch(vb.fold_rule("tn.max_pool2d_scatter", (0, 1)))
