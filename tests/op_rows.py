@@ -73,6 +73,41 @@ class Row:
         return [x.astype(dtype) for x in xs]
 
 
+# A fixed 3x4 pattern (5 nonzeros; none when the data is empty): CSR arrays, read as CSC of the
+# 4x3 transpose when layout="csc" (the same rows/cols swapped).
+_SP_ROWS, _SP_COLS = np.array([0, 0, 1, 2, 2]), np.array([1, 3, 0, 0, 2])
+
+
+def _sp_arrays(nnz: int, layout: str = "csr") -> tuple[np.ndarray, np.ndarray]:
+    if nnz == 0:
+        return np.zeros(0, np.int32), np.zeros(4 if layout == "csr" else 5, np.int32)
+    if layout == "csr":
+        return _SP_COLS.astype(np.int32), np.array([0, 2, 3, 5], np.int32)
+    # the 3x4 pattern stored column by column: cols 0..3 hold rows [1,2], [0], [2], [0]
+    return np.array([1, 2, 0, 2, 0], np.int32), np.array([0, 2, 3, 4, 5], np.int32)
+
+
+def _sp_dense(d: np.ndarray, layout: str = "csr") -> np.ndarray:
+    out = np.zeros((3, 4), d.dtype)
+    if d.shape[0]:
+        r, c = (_SP_ROWS, _SP_COLS) if layout == "csr" else (np.array([1, 2, 0, 2, 0]), np.array([0, 0, 1, 2, 3]))
+        out[r, c] = d
+    return out
+
+
+def _sparse(op: str, a: Any, b: Any = None, layout: str = "csr", nnz: int | None = None) -> Any:
+    n = nnz if nnz is not None else a.shape[0]
+    if op == "tn.sparse_sddmm" and a.shape[1] == 0:
+        n = 5
+    crd, pos = _sp_arrays(n, layout)
+    crd, pos = th.as_tensor(crd).value, th.as_tensor(pos).value
+    attrs = {"shape": [3, 4], "layout": layout}
+    if op == "tn.sparse_sddmm":
+        return emit1(op, [crd, pos, th.as_tensor(a).value, th.as_tensor(b).value], attrs)
+    xs = [th.as_tensor(a).value, crd, pos] + ([th.as_tensor(b).value] if b is not None else [])
+    return emit1(op, xs, attrs)
+
+
 def _emit(name: str, xs: Sequence[Any], **attrs: Any) -> th.Tensor:
     """The op itself, for ops no NumPy function reaches (transposes, loop accumulators)."""
     return th.Tensor(emit1(name, [th.as_tensor(x).value for x in xs], attrs))
@@ -468,6 +503,15 @@ ROWS: list[Row] = [
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),)), (0.1, 2), label="then"),
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),), ((2, 0),)), (-2, -0.1), label="else"),
     Row("tn.cond", _cond_pair, _np_cond_pair, (((3, 2), (3, 2)), ((1,), (1,))), (0.1, 1), label="pair"),
+    # sparse CSR/CSC (theanir.sparse; wider: tests/sparse/): data on a fixed pattern of a 3x4 matrix
+    Row("tn.sparse_matmul", lambda d, b: th.Tensor(_sparse("tn.sparse_matmul", d, b)),
+        lambda d, b: _sp_dense(d) @ b, (((5,), (4, 2)), ((0,), (4, 2)), ((5,), (4, 0)))),
+    Row("tn.sparse_matmul", lambda d, b: th.Tensor(_sparse("tn.sparse_matmul", d, b, layout="csc")),
+        lambda d, b: _sp_dense(d, "csc") @ b, (((5,), (4, 2)), ((0,), (4, 1))), label="csc"),
+    Row("tn.sparse_sddmm", lambda x, y: th.Tensor(_sparse("tn.sparse_sddmm", x, y, nnz=5)),
+        lambda x, y: np.einsum("pj,pj->p", x[_SP_ROWS], y[_SP_COLS]), (((3, 2), (4, 2)), ((3, 0), (4, 0)))),
+    Row("tn.sparse_to_dense", lambda d: th.Tensor(_sparse("tn.sparse_to_dense", d)), _sp_dense,
+        (((5,),), ((0,),))),
 ]
 
 # Ops that cannot have a row, with the reason. The suite fails when one of these gains a row

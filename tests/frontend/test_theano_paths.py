@@ -26,6 +26,7 @@ PATHS = [
     ("theanir.compile.io", "Out"),
     ("theanir.compile.sharedvalue", "shared"),
     ("theanir.compile.function_module", "FunctionMaker"),
+    ("theanir.sparse", "csr_matrix"),
 ]
 
 
