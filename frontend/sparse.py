@@ -86,6 +86,30 @@ class SparseTensor:
     def __neg__(self) -> "SparseTensor":
         return self.with_data(-self.data)
 
+    # sparse +- sparse/dense, sparse * sparse/dense/scalar: theanir.sparse's add/sub/mul
+    def __add__(self, other: Any) -> Any:
+        from .sparse_ops import add
+        return add(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        from .sparse_ops import sub
+        return sub(self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        from .sparse_ops import add
+        return add(-self, other)
+
+    def __mul__(self, other: Any) -> Any:
+        from .sparse_ops import mul
+        return mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> "SparseTensor":
+        return self.with_data(self.data / _as_tensor(other))
+
     def __repr__(self) -> str:
         return f"SparseTensor({self.format}, {self.shape}, {np.dtype(self.dtype).name})"
 

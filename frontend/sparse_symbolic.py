@@ -18,9 +18,11 @@ import numpy as np
 from theanir.dialects.tn.types import check_dtype
 
 from . import sparse as S
+from . import sparse_ops as O
 from .config import config
 from .symbolic import SharedVariable
 from .symbolic_graph import Apply, Variable, describe
+from .pytree import tree_flatten
 from .tensor import Tensor
 
 
@@ -36,6 +38,27 @@ class SparseVariable(Variable):
     @property
     def T(self) -> "SparseVariable":
         return transpose(self)
+
+    def __add__(self, other: Any) -> Any:
+        return add(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return add(other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return sub(self, other)
+
+    def __mul__(self, other: Any) -> Any:
+        return mul(self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return mul(other, self)
+
+    def __neg__(self) -> Any:
+        return neg(self)
+
+    def toarray(self) -> Any:
+        return dense_from_sparse(self)
 
     def __matmul__(self, other: Any) -> Any:
         return dot(self, other)
@@ -102,11 +125,12 @@ def _record(fn: Callable, sparse_out: Callable[[tuple], str | None] | None, dens
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not any(isinstance(a, Variable) for a in args):
+        if not any(isinstance(a, Variable) for a in tree_flatten((args, kwargs))[0]):
             return fn(*args, **kwargs)
         fmt = sparse_out(args) if sparse_out is not None else None
-        dtypes = [np.dtype(str(a.dtype)) for a in args if isinstance(a, Variable) and a.dtype is not None]
-        dtypes += [np.asarray(a).dtype for a in args if isinstance(a, (np.ndarray, float))]
+        leaves = tree_flatten(args)[0]
+        dtypes = [np.dtype(str(a.dtype)) for a in leaves if isinstance(a, Variable) and a.dtype is not None
+                  and np.dtype(str(a.dtype)).kind == "f"]
         dt = np.result_type(*dtypes) if dtypes else np.dtype(config.floatX)
         ndim = 2 if fmt else (dense_ndim(args) if dense_ndim else 2)
         node = Apply(fn, args, kwargs, type_rule=lambda i: (ndim, check_dtype(dt)))
@@ -183,3 +207,80 @@ def as_sparse_variable(x: Any, name: str | None = None) -> Any:
     if S.is_scipy_sparse(x):  # held as a sparse shared variable (Theano: a constant)
         return sparse_shared(x, name)
     raise TypeError(f"as_sparse_variable: expected a sparse matrix, got {type(x).__name__}")
+
+
+# ------------------------------------------------------------------ the rest of the op list
+def _first_sparse(args: tuple) -> Any:
+    return next((a for a in tree_flatten(args)[0] if isinstance(a, SparseVariable)), None)
+
+
+def _both_sparse(args: tuple) -> str | None:
+    """The result format of add/sub/mul: sparse when both operands are, else dense (add/sub)."""
+    if all(isinstance(a, SparseVariable) or S.is_sparse(a) for a in args[:2]):
+        return _fmt(args[0])
+    return None
+
+
+def _mul_format(args: tuple) -> str | None:
+    x, y = args[0], args[1]
+    if isinstance(x, SparseVariable) and isinstance(y, SparseVariable):
+        return _fmt(x)
+    sp_ = x if isinstance(x, SparseVariable) else y
+    return _fmt(sp_)  # structured: the sparse operand's pattern
+
+
+def _keep(args: tuple) -> str:
+    return _fmt(_first_sparse(args) or args[0])
+
+
+def _vector(args: tuple) -> int:
+    return 1
+
+
+add = _record(O.add, _both_sparse)
+sub = _record(O.sub, _both_sparse)
+mul = _record(O.mul, _mul_format)
+true_dot = _record(O.true_dot, lambda a: _fmt(a[0]) if all(isinstance(v, SparseVariable) for v in a[:2]) else None,
+                   _dense_of_product)
+
+
+def sp_sum(x: Any, axis: int | None = None, sparse_grad: bool = False) -> Any:
+    """Theano's `sp_sum(x, axis, sparse_grad)` (see frontend/sparse_ops.py)."""
+    if not isinstance(x, Variable):
+        return O.sp_sum(x, axis, sparse_grad)
+    node = Apply(O.sp_sum, (x, axis, sparse_grad), {},
+                 type_rule=lambda i: (0 if axis is None else 1, check_dtype(str(x.dtype))))
+    return node.outputs[0]
+
+
+row_scale = _record(O.row_scale, _keep)
+col_scale = _record(O.col_scale, _keep)
+sampling_dot = _record(O.sampling_dot, lambda a: _fmt(a[2]))
+csr_from_dense = _record(O.csr_from_dense, lambda a: "csr")
+csc_from_dense = _record(O.csc_from_dense, lambda a: "csc")
+
+
+def hstack(blocks: Any, format: str | None = None, dtype: Any = None) -> Any:
+    """Theano's `sparse.hstack` (CSC unless `format` says)."""
+    return _record(O.hstack, lambda a: format or "csc")(list(blocks), format, dtype)
+
+
+def vstack(blocks: Any, format: str | None = None, dtype: Any = None) -> Any:
+    """Theano's `sparse.vstack` (CSR unless `format` says)."""
+    return _record(O.vstack, lambda a: format or "csr")(list(blocks), format, dtype)
+
+
+structured_sigmoid = _record(O.structured_sigmoid, _keep)
+structured_exp = _record(O.structured_exp, _keep)
+structured_log = _record(O.structured_log, _keep)
+structured_pow = _record(O.structured_pow, _keep)
+structured_add = _record(O.structured_add, _keep)
+sqrt = _record(O.sqrt, _keep)
+tanh = _record(O.tanh, _keep)
+neg = _record(O.neg, _keep)
+abs_ = _record(O.abs_, _keep)
+sin = _record(O.sin, _keep)
+expm1 = _record(O.expm1, _keep)
+log1p = _record(O.log1p, _keep)
+sqr = _record(O.sqr, _keep)
+as_format = _record(O.as_format, lambda a: a[1])

@@ -347,14 +347,89 @@ def _to_dense_jvp(primals, tangents, outs, shape, layout):
 
 @sparse_to_dense.def_transpose
 def _to_dense_transpose(cts, primals, shape, layout):
-    # the cotangent read on the pattern: ct[r(p), c(p)] = sddmm(ct, I)[p]
+    # the cotangent read on the pattern: ct[r(p), c(p)]
     (ct,) = cts
     data, crd, pos = primals
     if ct is None or not isinstance(data, Linear):
         return [None, None, None]
-    k = int(shape[1])
-    eye = lax.convert(lax.eq(lax.iota((k, k), 0, np.int32), lax.iota((k, k), 1, np.int32)), data.dtype)
-    return [lax.emit("tn.sparse_sddmm", [crd, pos, ct, eye], shape=shape, layout=layout), None, None]
+    return [lax.emit("tn.sparse_gather", [crd, pos, ct], shape=shape, layout=layout), None, None]
+
+
+# ---------------------------------------------------------------- tn.sparse_gather
+sparse_gather = defop(
+    "tn.sparse_gather", ["indices", "indptr", "dense"], attrs={"shape": "ints", "layout": "str"},
+    doc="A dense matrix read on a sparse pattern: out[p] = dense[row(p), col(p)] -> (nnz,).",
+)
+
+
+@sparse_gather.def_infer
+def _gather_infer(specs: list[TensorSpec], shape, layout) -> list[TensorSpec]:
+    crd, pos, x = specs
+    m, k = _check_pattern(None, crd, pos, shape, layout)
+    _static(x, "tn.sparse_gather's dense operand")
+    if x.shape != (m, k) or x.dtype.kind != "f":
+        raise ShapeError(f"the dense operand must be a float ({m}, {k}) matrix, got {x}")
+    return [TensorSpec((crd.shape[0],), x.dtype)]
+
+
+@sparse_gather.def_reference
+def _gather_reference(crd, pos, x, shape, layout):
+    outer = np.repeat(np.arange(len(pos) - 1), np.diff(pos.astype(np.int64)))
+    r, c = (outer, crd) if layout == "csr" else (crd, outer)
+    return x[r.astype(np.int64), c.astype(np.int64)]
+
+
+@sparse_gather.def_jvp
+def _gather_jvp(primals, tangents, outs, shape, layout):
+    crd, pos, _ = primals
+    t = tangents[2]
+    return [None if t is None else lax.emit("tn.sparse_gather", [crd, pos, t], shape=shape, layout=layout)]
+
+
+@sparse_gather.def_transpose
+def _gather_transpose(cts, primals, shape, layout):
+    (ct,) = cts
+    crd, pos, x = primals
+    if ct is None or not isinstance(x, Linear):
+        return [None, None, None]
+    return [None, None, lax.emit("tn.sparse_to_dense", [ct, crd, pos], shape=shape, layout=layout)]
+
+
+@sparse_gather.def_lower
+def _gather_lower(call: LowerCall) -> list[ir.Value]:
+    shape, layout = call.attrs["shape"], call.attrs["layout"]
+    ct, pt, xt = _types(call)
+    iw = "i32" if call.in_specs[0].dtype == np.int32 else "i64"
+    ot = str(tensor_type(call.out))
+    outer = int(shape[0]) if layout == "csr" else int(shape[1])
+    nnz_dyn = call.out.shape[0] is None
+    xi = "%o, %cc" if layout == "csr" else "%cc, %o"
+    name = f"__theanir_sparse_gather_{layout}_{_tag(call)}"
+    text = f"""
+func.func private @{name}(%c: {ct}, %p: {pt}, %x: {xt}) -> {ot} {{
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %co = arith.constant {outer} : index
+  %nnz = tensor.dim %c, %c0 : {ct}
+  %e = tensor.empty({'%nnz' if nnz_dyn else ''}) : {ot}
+  %r = scf.for %o = %c0 to %co step %c1 iter_args(%acc = %e) -> ({ot}) {{
+    %o1 = arith.addi %o, %c1 : index
+    %lo_i = tensor.extract %p[%o] : {pt}
+    %hi_i = tensor.extract %p[%o1] : {pt}
+    %lo = arith.index_cast %lo_i : {iw} to index
+    %hi = arith.index_cast %hi_i : {iw} to index
+    %acc2 = scf.for %q = %lo to %hi step %c1 iter_args(%a = %acc) -> ({ot}) {{
+      %ci = tensor.extract %c[%q] : {ct}
+      %cc = arith.index_cast %ci : {iw} to index
+      %xv = tensor.extract %x[{xi}] : {xt}
+      %a2 = tensor.insert %xv into %a[%q] : {ot}
+      scf.yield %a2 : {ot}
+    }}
+    scf.yield %acc2 : {ot}
+  }}
+  return %r : {ot}
+}}"""
+    return _kernel_call(call, name, text)
 
 
 @sparse_to_dense.def_lower
