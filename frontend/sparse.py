@@ -48,6 +48,7 @@ class SparseTensor:
     `kind` ("matrix" or "array") says which SciPy class a returned value becomes."""
 
     ndim = 2
+    __theanir_defer__ = True  # Tensor <op> SparseTensor: ours (frontend/tensor.py)
 
     def __init__(self, data: Any, indices: Any, indptr: Any, shape: tuple[int, int], format: str,
                  kind: str = "matrix"):
@@ -86,26 +87,10 @@ class SparseTensor:
     def __neg__(self) -> "SparseTensor":
         return self.with_data(-self.data)
 
-    # sparse +- sparse/dense, sparse * sparse/dense/scalar: theanir.sparse's add/sub/mul
-    def __add__(self, other: Any) -> Any:
-        from .sparse_ops import add
-        return add(self, other)
+    def __abs__(self) -> "SparseTensor":
+        return self.with_data(tnp.abs(self.data))
 
-    __radd__ = __add__
-
-    def __sub__(self, other: Any) -> Any:
-        from .sparse_ops import sub
-        return sub(self, other)
-
-    def __rsub__(self, other: Any) -> Any:
-        from .sparse_ops import add
-        return add(-self, other)
-
-    def __mul__(self, other: Any) -> Any:
-        from .sparse_ops import mul
-        return mul(self, other)
-
-    __rmul__ = __mul__
+    # +, -, * are attached by frontend/sparse_ops.py (theanir.sparse's add/sub/mul)
 
     def __truediv__(self, other: Any) -> "SparseTensor":
         return self.with_data(self.data / _as_tensor(other))
@@ -252,7 +237,7 @@ def _product(s: SparseTensor, b: Any, who: str) -> Tensor:
     b = _as_tensor(b)
     if b.ndim not in (1, 2):
         raise ValueError(f"{who}: the dense operand must be 1-D or 2-D, got shape {b.shape}")
-    if b.shape[0] != s.shape[1]:
+    if b.shape[0] is not None and b.shape[0] != s.shape[1]:
         raise ValueError(f"{who}: shapes {s.shape} and {b.shape} do not match ({s.shape[1]} != {b.shape[0]})")
     dt = np.result_type(s.dtype, b.dtype)
     if dt.kind != "f":
@@ -261,7 +246,7 @@ def _product(s: SparseTensor, b: Any, who: str) -> Tensor:
     b2 = tnp.astype(b, dt) if b.dtype != dt else b
     vec = b2.ndim == 1
     if vec:
-        b2 = tnp.reshape(b2, (b2.shape[0], 1))
+        b2 = tnp.reshape(b2, (-1, 1))
     out = Tensor(tlax.emit("tn.sparse_matmul", [data, s.indices, s.indptr, b2], **_attrs(s)).value)
     return tnp.reshape(out, (s.shape[0],)) if vec else out
 

@@ -79,7 +79,7 @@ def csc_from_dense(x: Any) -> SparseTensor:
 
 # ------------------------------------------------------------------ arithmetic
 def _check_shapes(a: SparseTensor, b: Any, who: str) -> None:
-    if tuple(a.shape) != tuple(b.shape):
+    if len(b.shape) != 2 or any(q is not None and p != q for p, q in zip(a.shape, b.shape)):
         raise ValueError(f"{who}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ")
 
 
@@ -164,9 +164,8 @@ def sp_sum(x: Any, axis: int | None = None, sparse_grad: bool = False) -> Tensor
 
 def _per_entry(s: SparseTensor, rows: Any, cols: Any) -> Tensor:
     """rows[r(p)] * cols[c(p)] for every stored entry p (tn.sparse_sddmm with one column)."""
-    m, k = s.shape
-    r = tnp.reshape(tnp.astype(_as_tensor(rows), s.dtype), (m, 1))
-    c = tnp.reshape(tnp.astype(_as_tensor(cols), s.dtype), (k, 1))
+    r = tnp.reshape(tnp.astype(_as_tensor(rows), s.dtype), (-1, 1))
+    c = tnp.reshape(tnp.astype(_as_tensor(cols), s.dtype), (-1, 1))
     return Tensor(tlax.emit("tn.sparse_sddmm", [s.indices, s.indptr, r, c], **_attrs(s)).value)
 
 
@@ -174,7 +173,7 @@ def row_scale(x: Any, s: Any) -> SparseTensor:
     """Theano's `row_scale`: row i of x times s[i] (structured)."""
     sp_ = _sparse_of(x, "row_scale")
     v = _as_tensor(s)
-    if v.shape != (sp_.shape[0],):
+    if v.ndim != 1 or v.shape[0] not in (None, sp_.shape[0]):
         raise ValueError(f"row_scale: expected {sp_.shape[0]} scales, got shape {v.shape}")
     return sp_.with_data(sp_.data * _per_entry(sp_, v, tnp.ones((sp_.shape[1],), sp_.dtype)))
 
@@ -183,7 +182,7 @@ def col_scale(x: Any, s: Any) -> SparseTensor:
     """Theano's `col_scale`: column j of x times s[j] (structured)."""
     sp_ = _sparse_of(x, "col_scale")
     v = _as_tensor(s)
-    if v.shape != (sp_.shape[1],):
+    if v.ndim != 1 or v.shape[0] not in (None, sp_.shape[1]):
         raise ValueError(f"col_scale: expected {sp_.shape[1]} scales, got shape {v.shape}")
     return sp_.with_data(sp_.data * _per_entry(sp_, tnp.ones((sp_.shape[0],), sp_.dtype), v))
 
@@ -192,7 +191,10 @@ def sampling_dot(x: Any, y: Any, p: Any) -> SparseTensor:
     """Theano's `sampling_dot(x, y, p)`: (x @ y.T) * p on p's pattern only (an SDDMM)."""
     s = _sparse_of(p, "sampling_dot")
     a, b = _as_tensor(x), _as_tensor(y)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != s.shape[0] or b.shape[0] != s.shape[1] or a.shape[1] != b.shape[1]:
+    def differ(p, q):
+        return p is not None and q is not None and p != q
+    if a.ndim != 2 or b.ndim != 2 or differ(a.shape[0], s.shape[0]) or differ(b.shape[0], s.shape[1]) \
+            or differ(a.shape[1], b.shape[1]):
         raise ValueError(f"sampling_dot: x {a.shape} @ y.T {b.shape[::-1]} does not match p {s.shape}")
     dt = np.result_type(a.dtype, b.dtype, s.dtype)
     a, b = tnp.astype(a, dt), tnp.astype(b, dt)
@@ -276,6 +278,15 @@ def structured_add(x: Any, y: Any) -> SparseTensor:
     v = _as_tensor(y)
     if v.ndim == 0:
         return s.with_data(s.data + v)
-    if v.shape != (s.shape[1],):
+    if v.ndim != 1 or v.shape[0] not in (None, s.shape[1]):
         raise ValueError(f"structured_add: expected a scalar or {s.shape[1]} values, got shape {v.shape}")
     return s.with_data(s.data + _per_entry(s, tnp.ones((s.shape[0],), s.dtype), v))
+
+
+# SparseTensor's operators (the class is defined below this module's layer of functions)
+SparseTensor.__add__ = lambda self, other: add(self, other)
+SparseTensor.__radd__ = lambda self, other: add(other, self)
+SparseTensor.__sub__ = lambda self, other: sub(self, other)
+SparseTensor.__rsub__ = lambda self, other: add(neg(self), other)
+SparseTensor.__mul__ = lambda self, other: mul(self, other)
+SparseTensor.__rmul__ = lambda self, other: mul(other, self)

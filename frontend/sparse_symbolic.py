@@ -20,7 +20,7 @@ from theanir.dialects.tn.types import check_dtype
 from . import sparse as S
 from . import sparse_ops as O
 from .config import config
-from .symbolic import SharedVariable
+from .symbolic import SHARED_KINDS, SharedVariable
 from .symbolic_graph import Apply, Variable, describe
 from .pytree import tree_flatten
 from .tensor import Tensor
@@ -107,6 +107,9 @@ def sparse_shared(value: Any, name: str | None = None, strict: bool = False,
     who = f"th.shared{'(' + repr(name) + ')' if name else ''}"
     value = S.canonical(value, who)
     return SparseSharedVariable(value if borrow else value.copy(), name, strict, allow_downcast)
+
+
+SHARED_KINDS.append((S.is_scipy_sparse, sparse_shared))
 
 
 def is_sparse_variable(v: Any) -> bool:

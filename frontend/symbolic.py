@@ -44,7 +44,7 @@ from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, a
 from .pytree import tree_unflatten
 from .symbolic_slicing import slice_static_inputs
 from .symbolic_types import TensorType
-from .sparse import SparseTensor, canonical as sparse_canonical, is_scipy_sparse
+from .sparse import SparseTensor, canonical as sparse_canonical
 from .sparse_grad import track_regular
 from .symbolic_io import FunctionMaker, In, Mode, get_mode, split_inputs, split_outputs
 from .tensor import Tensor
@@ -227,6 +227,11 @@ class SharedVariable(Variable):
 TensorSharedVariable = SharedVariable
 
 
+# Values with shared variables of their own kind: (match, make(value, name, strict,
+# allow_downcast, borrow)); frontend/sparse_symbolic.py adds SciPy's sparse matrices.
+SHARED_KINDS: list[tuple[Any, Any]] = []
+
+
 def shared(value: Any, name: str | None = None, strict: bool = False, allow_downcast: bool | None = None,
            borrow: bool = False, broadcastable: Sequence[bool] | None = None) -> SharedVariable:
     """A shared variable holding `value` (copied unless borrow=True).
@@ -236,9 +241,9 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
     """
     if isinstance(value, Variable):
         raise TypeError(f"th.shared: expected a value, got the symbolic {value!r}")
-    if is_scipy_sparse(value):  # theanir.sparse: a sparse shared variable
-        from .sparse_symbolic import sparse_shared
-        return sparse_shared(value, name, strict, allow_downcast, borrow)
+    for match, make in SHARED_KINDS:  # theanir.sparse: a sparse shared variable
+        if match(value):
+            return make(value, name, strict, allow_downcast, borrow)
     who = f"th.shared{'(' + repr(name) + ')' if name else ''}"
     try:
         if isinstance(value, float):

@@ -18,19 +18,20 @@ is the structured gradient), and every op that only touches the nonzeros is plai
 nonzeros. `tn.sparse_sddmm` is the sampled product on A's pattern: out[p] = x[r(p)] . y[c(p)]
 (r, c the row and column of nonzero p), the transpose of sparse_matmul in A's values. Each
 transposes into the other, so gradients of any order stay on the pattern.
-Shapes: the sparse shape is static (assemble needs it); the dense operand must be static too
-(a dynamic one is refused: th.function then compiles per shape); nnz may be dynamic.
+Shapes: the sparse shape is static (assemble needs it); nnz and the dense operands' dims may
+be dynamic (checked against the sparse shape when the code runs).
 """
 from __future__ import annotations
 
 import hashlib
+from typing import Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import func
+from mlir.dialects import arith, func
 
 from .. import lax
-from ..lowering import LowerCall, fill
+from ..lowering import LowerCall, check_same_size, dim_value, fill
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec, element_type, tensor_type
 
@@ -56,12 +57,6 @@ def _check_pattern(data_n, crd: TensorSpec, pos: TensorSpec, shape, layout: str)
     return m, k
 
 
-def _static(spec: TensorSpec, what: str) -> None:
-    if not spec.is_static:
-        raise NotImplementedError(f"{what} with dynamic dims ({spec}) is not supported by the sparse "
-                                  f"kernels yet (the sparse shape is static)")
-
-
 # ---------------------------------------------------------------- tn.sparse_matmul
 sparse_matmul = defop(
     "tn.sparse_matmul", ["data", "indices", "indptr", "dense"], attrs={"shape": "ints", "layout": "str"},
@@ -79,8 +74,23 @@ def _matmul_infer(specs: list[TensorSpec], shape, layout) -> list[TensorSpec]:
         raise ShapeError(f"the dense operand must be 2-D, got {b}")
     if b.shape[0] is not None and b.shape[0] != k:
         raise ShapeError(f"contracted dims differ: sparse {m}x{k} @ dense {b.shape}")
-    _static(b, "tn.sparse_matmul's dense operand")
     return [TensorSpec((m, b.shape[1]), data.dtype)]
+
+
+@sparse_matmul.def_reify
+def _matmul_reify(call: LowerCall) -> list[list]:
+    n = call.out.shape[1]
+    return [[call.out.shape[0], n if n is not None else dim_value(call.operands[3], 1)]]
+
+
+def _check_dense_dims(call: LowerCall, k: int, want: Sequence[int | None], what: str) -> None:
+    """Run-time checks of a dense operand's dynamic dims against the sizes the pattern needs."""
+    spec, v = call.in_specs[k], call.operands[k]
+    idx = ir.IndexType.get()
+    for axis, n in enumerate(want):
+        if n is not None and spec.shape[axis] is None:
+            check_same_size(call, dim_value(v, axis), arith.ConstantOp(idx, n).result,
+                            f"{call.op.name}: {what} has {{0}} along axis {axis}, the sparse shape needs {{1}}")
 
 
 @sparse_matmul.def_reference
@@ -145,9 +155,9 @@ def _sddmm_infer(specs: list[TensorSpec], shape, layout) -> list[TensorSpec]:
     m, k = _check_pattern(None, crd, pos, shape, layout)
     if x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype or x.dtype.kind != "f":
         raise ShapeError(f"x and y must be 2-D float matrices of one dtype, got {x} and {y}")
-    _static(x, "tn.sparse_sddmm's x")
-    _static(y, "tn.sparse_sddmm's y")
-    if x.shape[0] != m or y.shape[0] != k or x.shape[1] != y.shape[1]:
+    def differ(p, q):
+        return p is not None and q is not None and p != q
+    if differ(x.shape[0], m) or differ(y.shape[0], k) or differ(x.shape[1], y.shape[1]):
         raise ShapeError(f"x must be ({m}, n) and y ({k}, n) for a {m}x{k} pattern, got {x.shape} and {y.shape}")
     return [TensorSpec((crd.shape[0],), x.dtype)]
 
@@ -247,15 +257,22 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     ot = str(tensor_type(call.out))
     name = f"__theanir_sparse_mm_{layout}_{_tag(call)}"
     casts, dv, dc, dp = _dynamic_arrays(vt, ct, pt, e, f"i{width}")
+    k = int(shape[1])
+    _check_dense_dims(call, 3, [k, None], "the dense operand")
+    n = call.out.shape[1]
+    kb = f"tensor<{k}x{'?' if n is None else n}x{e}>"  # b with its contracted dim static
     text = f"""
-func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}, %b: {bt}) -> {ot} {{
+func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}, %b0: {bt}) -> {ot} {{
 {casts}  %a = sparse_tensor.assemble (%pd, %cd), %vd : ({dp}, {dc}), {dv} to {st}
+  %b = tensor.cast %b0 : {bt} to {kb}
+  %c1 = arith.constant 1 : index
+  %n = tensor.dim %b, %c1 : {kb}
   %z = arith.constant 0.0 : {e}
-  %e = tensor.empty() : {ot}
+  %e = tensor.empty({'%n' if n is None else ''}) : {ot}
   %f = linalg.fill ins(%z : {e}) outs(%e : {ot}) -> {ot}
   %r = linalg.generic {{indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (k, j)>,
                        affine_map<(i, j, k) -> (i, j)>], iterator_types = ["parallel", "parallel", "reduction"]}}
-       ins(%a, %b : {st}, {bt}) outs(%f : {ot}) {{
+       ins(%a, %b : {st}, {kb}) outs(%f : {ot}) {{
   ^bb0(%x: {e}, %y: {e}, %o: {e}):
     %m = arith.mulf %x, %y : {e}
     %s = arith.addf %o, %m : {e}
@@ -275,7 +292,12 @@ def _sddmm_lower(call: LowerCall) -> list[ir.Value]:
     iw = "i32" if call.in_specs[0].dtype == np.int32 else "i64"
     ot = str(tensor_type(call.out))
     outer = int(shape[0]) if layout == "csr" else int(shape[1])
-    n = call.in_specs[2].shape[1]
+    m, k = int(shape[0]), int(shape[1])
+    _check_dense_dims(call, 2, [m, None], "x")
+    _check_dense_dims(call, 3, [k, None], "y")
+    if call.in_specs[2].shape[1] is None or call.in_specs[3].shape[1] is None:
+        check_same_size(call, dim_value(call.operands[2], 1), dim_value(call.operands[3], 1),
+                        "tn.sparse_sddmm: x and y differ in columns ({0} vs {1})")
     nnz_dyn = call.out.shape[0] is None
     xi, yi = ("%o", "%cc") if layout == "csr" else ("%cc", "%o")
     name = f"__theanir_sparse_sddmm_{layout}_{_tag(call)}"
@@ -284,7 +306,7 @@ func.func private @{name}(%c: {ct}, %p: {pt}, %x: {xt}, %y: {yt}) -> {ot} {{
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %co = arith.constant {outer} : index
-  %cn = arith.constant {n} : index
+  %cn = tensor.dim %x, %c1 : {xt}
   %nnz = tensor.dim %c, %c0 : {ct}
   %e = tensor.empty({'%nnz' if nnz_dyn else ''}) : {ot}
   %z = arith.constant 0.0 : {e}
@@ -366,8 +388,7 @@ sparse_gather = defop(
 def _gather_infer(specs: list[TensorSpec], shape, layout) -> list[TensorSpec]:
     crd, pos, x = specs
     m, k = _check_pattern(None, crd, pos, shape, layout)
-    _static(x, "tn.sparse_gather's dense operand")
-    if x.shape != (m, k) or x.dtype.kind != "f":
+    if x.ndim != 2 or any(p is not None and p != q for p, q in zip(x.shape, (m, k))) or x.dtype.kind != "f":
         raise ShapeError(f"the dense operand must be a float ({m}, {k}) matrix, got {x}")
     return [TensorSpec((crd.shape[0],), x.dtype)]
 
@@ -404,6 +425,7 @@ def _gather_lower(call: LowerCall) -> list[ir.Value]:
     outer = int(shape[0]) if layout == "csr" else int(shape[1])
     nnz_dyn = call.out.shape[0] is None
     xi = "%o, %cc" if layout == "csr" else "%cc, %o"
+    _check_dense_dims(call, 2, [int(shape[0]), int(shape[1])], "the dense operand")
     name = f"__theanir_sparse_gather_{layout}_{_tag(call)}"
     text = f"""
 func.func private @{name}(%c: {ct}, %p: {pt}, %x: {xt}) -> {ot} {{
