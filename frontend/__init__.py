@@ -29,6 +29,7 @@ from theanir.dialects.tn.registry import ShapeError  # noqa: E402
 from .control_flow import cond, ifelse, scan, switch, until, while_loop  # noqa: E402
 from . import control_symbolic as _control_symbolic  # noqa: E402,F401  (th.scan/th.ifelse on Variables)
 from . import lax  # noqa: E402  (th.lax.scan / cond / while_loop / fori_loop)
+from . import sparse_symbolic as _sparse  # noqa: E402,F401  (scipy.sparse values: pytree nodes, th.shared)
 from . import random  # noqa: E402  (th.random: JAX's functional random API)
 from . import debug  # noqa: E402  (th.debug.print: JAX's, printing from compiled code)
 from . import pickling as _pickling  # noqa: E402,F401  (pickle/deepcopy of th.function, th.jit, graphs)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class TreeDef:
-    kind: str  # "leaf", "none", "tuple", "list", "dict"
+    kind: str  # "leaf", "none", "tuple", "list", "dict", "node" (register_node)
     children: tuple["TreeDef", ...] = ()
     keys: tuple[Any, ...] = ()
 
@@ -19,6 +19,17 @@ class TreeDef:
 
 
 LEAF = TreeDef("leaf")
+
+# Registered node types (theanir.sparse's matrices): (match, flatten, unflatten); flatten(x)
+# -> (children, hashable aux); unflatten(aux, children) -> the node. A TreeDef "node" keeps
+# (registry index, aux) in `keys`.
+NODES: list[tuple[Callable[[Any], bool], Callable[[Any], tuple[list, Any]], Callable[[Any, list], Any]]] = []
+
+
+def register_node(match: Callable[[Any], bool], flatten: Callable[[Any], tuple[list, Any]],
+                  unflatten: Callable[[Any, list], Any]) -> None:
+    """Make values for which `match` holds pytree nodes (their children are flattened)."""
+    NODES.append((match, flatten, unflatten))
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
@@ -36,6 +47,10 @@ def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
     if isinstance(x, dict):
         keys = tuple(sorted(x, key=repr))
         return TreeDef("dict", tuple(_flatten(x[k], leaves) for k in keys), keys)
+    for i, (match, flatten, _) in enumerate(NODES):
+        if match(x):
+            children, aux = flatten(x)
+            return TreeDef("node", tuple(_flatten(c, leaves) for c in children), (i, aux))
     leaves.append(x)
     return LEAF
 
@@ -52,6 +67,8 @@ def _unflatten(td: TreeDef, it) -> Any:
     if td.kind == "none":
         return None
     kids = [_unflatten(c, it) for c in td.children]
+    if td.kind == "node":
+        return NODES[td.keys[0]][2](td.keys[1], kids)
     if td.kind == "tuple":
         return tuple(kids)
     if td.kind == "list":

@@ -41,8 +41,11 @@ from .api import _MISS, JitFunction, Lowered
 from .config import config
 from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, ancestors,
                              as_variable, describe, graph_leaves, register_eval)
+from .pytree import tree_unflatten
 from .symbolic_slicing import slice_static_inputs
 from .symbolic_types import TensorType
+from .sparse import SparseTensor, canonical as sparse_canonical
+from .sparse_grad import track_regular
 from .symbolic_io import FunctionMaker, In, Mode, get_mode, split_inputs, split_outputs
 from .tensor import Tensor
 
@@ -224,6 +227,11 @@ class SharedVariable(Variable):
 TensorSharedVariable = SharedVariable
 
 
+# Values with shared variables of their own kind: (match, make(value, name, strict,
+# allow_downcast, borrow)); frontend/sparse_symbolic.py adds SciPy's sparse matrices.
+SHARED_KINDS: list[tuple[Any, Any]] = []
+
+
 def shared(value: Any, name: str | None = None, strict: bool = False, allow_downcast: bool | None = None,
            borrow: bool = False, broadcastable: Sequence[bool] | None = None) -> SharedVariable:
     """A shared variable holding `value` (copied unless borrow=True).
@@ -233,6 +241,9 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
     """
     if isinstance(value, Variable):
         raise TypeError(f"th.shared: expected a value, got the symbolic {value!r}")
+    for match, make in SHARED_KINDS:  # theanir.sparse: a sparse shared variable
+        if match(value):
+            return make(value, name, strict, allow_downcast, borrow)
     who = f"th.shared{'(' + repr(name) + ')' if name else ''}"
     try:
         if isinstance(value, float):
@@ -338,8 +349,14 @@ class Function(FunctionCache):
         # the storage cells the step reads, and for each update the cell its result goes to
         self._cells = [s.container for s in self.shared]
         self._updated = [self.shared.index(t) for t, _ in self.updates]
-        n_in, n_out = len(self.inputs), len(self.outputs)
-        donate = [(n_in + c, n_out + u) for u, c in enumerate(self._updated)]  # updates in place
+        n_out = len(self.outputs)
+        # leaf offsets: a sparse input or shared variable flattens to 3 arrays (theanir.sparse)
+        counts = [3 if getattr(v, "format", None) else 1 for v in self.inputs + self.shared]
+        offsets = [sum(counts[:i]) for i in range(len(counts))]
+        self._sparse = any(c == 3 for c in counts) or any(getattr(o, "format", None) for o in self.outputs)
+        if any(getattr(t, "format", None) for t, _ in self.updates):
+            raise NotImplementedError("th.function: updates of sparse shared variables are not supported yet")
+        donate = [(offsets[len(self.inputs) + c], n_out + u) for u, c in enumerate(self._updated)]  # in place
         self._jit = JitFunction(self._step, static_argnums=2, optimizer=self.mode.optimizer,
                                 trust_input=trust_input, allow_gc=allow_gc, donate=donate)
         self._jit.__name__ = self.name
@@ -347,10 +364,12 @@ class Function(FunctionCache):
         # dynamic; shared variables keep their shapes (docs/dynamic-shapes.md)
         self._jit.dynamic_shapes = True
         self._jit.dynamic_fallback = True
-        self._jit.leaf_patterns = [tuple(v.broadcastable) for v in self.inputs]
-        self._jit.leaf_names = ([v.name or f"input {i}" for i, v in enumerate(self.inputs)]
-                                + [f"shared variable {v.name or i}" for i, v in enumerate(self.shared)]
-                                + ["static inputs"])
+        self._jit.leaf_patterns = [p for v in self.inputs for p in
+                                   ([(False,)] * 3 if getattr(v, "format", None) else [tuple(v.broadcastable)])]
+        names = ([v.name or f"input {i}" for i, v in enumerate(self.inputs)]
+                 + [f"shared variable {v.name or i}" for i, v in enumerate(self.shared)])
+        self._jit.leaf_names = [f"{n}.{part}" if c == 3 else n for n, c in zip(names, counts)
+                                for part in (("data", "indices", "indptr") if c == 3 else ("",))] + ["static inputs"]
         super().__init__(_MISS, self._cells, self._updated, n_out, self._single)
         self.trust_input = bool(trust_input)
 
@@ -457,12 +476,14 @@ class Function(FunctionCache):
         return tuple(values[i].item() for i in self._static)
 
     def _step(self, inputs: list[Tensor], shared: list[Tensor], static: tuple = ()) -> tuple[list[Any], list[Tensor]]:
+        inputs = [track_regular(v) if isinstance(v, SparseTensor) else v for v in inputs]
+        shared = [track_regular(v) if isinstance(v, SparseTensor) else v for v in shared]
         bindings: dict[Variable, Any] = dict(zip(self.inputs, inputs))
         for i, value in zip(self._static, static):  # known while tracing: a constant
             bindings[self.inputs[i]] = tnp.constant(np.asarray(value, self.inputs[i].dtype))
         bindings.update(zip(self.shared, shared))
         ev = Evaluator(bindings, self.givens)
-        outs = [tnp.as_tensor(ev.value(o)) for o in self.outputs]
+        outs = [_output(ev.value(o)) for o in self.outputs]
         news = [self._new_value(ev, target, bindings[target], new) for target, new in self.updates]
         return outs, news
 
@@ -502,6 +523,9 @@ class Function(FunctionCache):
             if spec.strict and not (isinstance(val, np.ndarray) and val.dtype == v.dtype and val.ndim == v.ndim):
                 raise TypeError(f"{who} is strict: it needs a NumPy array of dtype {v.dtype} and ndim "
                                 f"{v.ndim}, got {type(val).__name__} {getattr(val, 'dtype', '')}".rstrip())
+            if getattr(v, "format", None):  # a sparse input: a canonical SciPy matrix of its format
+                out.append(sparse_canonical(val, who, v.dtype, v.format))
+                continue
             out.append(coerce_value(val, v.dtype, v.ndim, who, self._downcast(spec)))
         return out
 
@@ -527,9 +551,12 @@ class Function(FunctionCache):
                                                            self._static_values(values))
         flat = compiled.call_flat(leaves, self._jit.trust_input)
         n_out = len(self.outputs)
+        if self._sparse:  # sparse outputs are 3 leaves each: rebuild them (SciPy matrices)
+            outs, news = tree_unflatten(compiled.traced.out_tree, flat)
+            flat = list(outs) + list(news)
         for c, buf in zip(self._updated, flat[n_out:]):
             self._cells[c][0] = buf  # the variable's own buffer, updated in place (or a new one)
-        if self._jit.warm_ok and not kwargs and not self._static and len(args) == len(self.inputs) and all(
+        if self._jit.warm_ok and not self._sparse and not kwargs and not self._static and len(args) == len(self.inputs) and all(
                 v is a or type(a) in (float, int, bool) for v, a in zip(values, args)):
             self._fast_add(args, key, compiled.executable)  # no conversion needed: warm calls skip Python
         outs = flat[:n_out]
@@ -598,6 +625,11 @@ class Function(FunctionCache):
 
 
 _MISSING = object()  # an input the call did not give
+
+
+def _output(value: Any) -> Any:
+    """An output of the traced step: a Tensor, or a SparseTensor (returned as SciPy)."""
+    return value if isinstance(value, SparseTensor) else tnp.as_tensor(value)
 
 
 def function(inputs: Sequence[Any], outputs: Any = None, mode: Any = None, updates: Any = None,

@@ -27,6 +27,8 @@ from theanir.passes.autodiff import jvp_values, vjp_values
 
 from . import numpy_api as tnp
 from .config import config
+from .sparse import SparseTensor
+from .sparse_grad import regular_parts, sparse_result, wrt_tensors
 from .symbolic_graph import Apply, Variable, as_variable, describe
 from .tensor import Tensor
 
@@ -187,12 +189,17 @@ class _GradFn:
             cts.append(gt.value)
             cut.append(t.value)
         stop = [c.value for c in consts if isinstance(c, Tensor)]
-        ws = _tensors(wrt, self.wrt, "T.grad")
+        ws = _tensors(wrt_tensors(wrt), self.wrt, "T.grad")  # a sparse matrix: its data
+        regular = regular_parts(wrt, outputs, cts, stop)  # sparse.dot's dense gradients
         gs = vjp_values(outputs, [w.value for w in ws], cts, stop=stop, cut=cut)
         out = []
-        for var, w, g in zip(self.wrt, ws, gs):
-            if g is None and w.dtype.kind == "f" and var not in self.flagged and var in self.direct:
+        for i, (var, w, g) in enumerate(zip(self.wrt, ws, gs)):
+            if g is None and i not in regular and w.dtype.kind == "f" and var not in self.flagged \
+                    and var in self.direct:
                 _disconnected("T.grad", var, describe(self.cost), self.policy)
+            if isinstance(wrt[i], SparseTensor):  # structured (sparse) or regular (dense)
+                out.append(sparse_result(wrt[i], g, regular.get(i)))
+                continue
             out.append(Tensor(g) if g is not None else _zeros_for(w))
         return tuple(out)
 

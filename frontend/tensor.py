@@ -112,11 +112,12 @@ class Tensor(Value):
         return _api().dispatch_array_function(func, args, kwargs)
 
     # ------------------------------------------------------------- operators
-    def __add__(self, o): return _api().add(self, o)
+    # (a theanir.sparse matrix on the right takes over: dense @ sparse, dense * sparse ...)
+    def __add__(self, o): return NotImplemented if _defers(o) else _api().add(self, o)
     def __radd__(self, o): return _api().add(o, self)
-    def __sub__(self, o): return _api().subtract(self, o)
+    def __sub__(self, o): return NotImplemented if _defers(o) else _api().subtract(self, o)
     def __rsub__(self, o): return _api().subtract(o, self)
-    def __mul__(self, o): return _api().multiply(self, o)
+    def __mul__(self, o): return NotImplemented if _defers(o) else _api().multiply(self, o)
     def __rmul__(self, o): return _api().multiply(o, self)
     def __truediv__(self, o): return _api().divide(self, o)
     def __rtruediv__(self, o): return _api().divide(o, self)
@@ -126,7 +127,7 @@ class Tensor(Value):
     def __rmod__(self, o): return _api().mod(o, self)
     def __pow__(self, o): return _api().power(self, o)
     def __rpow__(self, o): return _api().power(o, self)
-    def __matmul__(self, o): return _api().matmul(self, o)
+    def __matmul__(self, o): return NotImplemented if _defers(o) else _api().matmul(self, o)
     def __rmatmul__(self, o): return _api().matmul(o, self)
     def __neg__(self): return _api().negative(self)
     def __pos__(self): return self
@@ -251,3 +252,8 @@ class _IndexUpdateRef:
 
     def __repr__(self) -> str:
         return f"_IndexUpdateRef({self.x!r}, {self.idx!r})"
+
+
+def _defers(o: Any) -> bool:
+    """`o` handles `Tensor <op> o` itself (its reflected operator): theanir.sparse's matrices."""
+    return getattr(type(o), "__theanir_defer__", False)

@@ -133,6 +133,7 @@ STAGES: list[Stage] = [
         Step("theanir-results-in-place"),  # results computed in the caller's buffers
     ]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [
+        Step("theanir-sparsify"),  # sparse kernels: MLIR's sparsifier (bufferizes modules that hold any)
         Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)
         Step(BUFFERIZE),
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8

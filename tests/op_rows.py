@@ -20,6 +20,7 @@ import numpy as np
 import scipy.special as sp
 
 import theanir as th
+import theanir.sparse  # noqa: F401  (th.sparse: the sparse rows)
 from theanir.dialects.tn.builder import emit1
 
 Shapes = tuple[tuple[int, ...], ...]
@@ -71,6 +72,71 @@ class Row:
             q = 2 if self.ties else 4
             xs = [np.round(x * q) / q for x in xs]
         return [x.astype(dtype) for x in xs]
+
+
+# A fixed 3x4 pattern (5 nonzeros; none when the data is empty): CSR arrays, read as CSC of the
+# 4x3 transpose when layout="csc" (the same rows/cols swapped).
+_SP_ROWS, _SP_COLS = np.array([0, 0, 1, 2, 2]), np.array([1, 3, 0, 0, 2])
+
+
+def _sp_arrays(nnz: int, layout: str = "csr") -> tuple[np.ndarray, np.ndarray]:
+    if nnz == 0:
+        return np.zeros(0, np.int32), np.zeros(4 if layout == "csr" else 5, np.int32)
+    if layout == "csr":
+        return _SP_COLS.astype(np.int32), np.array([0, 2, 3, 5], np.int32)
+    # the 3x4 pattern stored column by column: cols 0..3 hold rows [1,2], [0], [2], [0]
+    return np.array([1, 2, 0, 2, 0], np.int32), np.array([0, 2, 3, 4, 5], np.int32)
+
+
+def _sp_dense(d: np.ndarray, layout: str = "csr", pattern: tuple | None = None) -> np.ndarray:
+    shape = (4, 4) if pattern is _SP_B44 else (3, 4)
+    out = np.zeros(shape, d.dtype)
+    if d.shape[0]:
+        if pattern is not None:
+            r, c = pattern
+        else:
+            r, c = (_SP_ROWS, _SP_COLS) if layout == "csr" else (np.array([1, 2, 0, 2, 0]), np.array([0, 0, 1, 2, 3]))
+        out[r, c] = d
+    return out
+
+
+# a second pattern for binary ops: 3x4 with 4 nonzeros (_SP_B), and 4x4 for products (_SP_B44)
+_SP_B = (np.array([0, 1, 1, 2]), np.array([1, 0, 2, 3]))
+_SP_B44 = (np.array([0, 1, 3, 3]), np.array([2, 0, 1, 3]))
+
+
+def _sp_csr(d: Any, pattern: tuple | None = None, shape: tuple[int, int] = (3, 4)) -> Any:
+    """A CSR SparseTensor of data `d` on a fixed pattern (the 3x4 one by default)."""
+    if pattern is None:
+        crd, pos = _sp_arrays(d.shape[0])
+    else:
+        rows, cols = pattern
+        crd = cols.astype(np.int32)
+        pos = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))]).astype(np.int32)
+    return th.sparse.CSR(d, crd, pos, shape)
+
+
+def _sp_pair(op: str, d: Any, e: Any, **attrs: Any) -> Any:
+    a = _sp_csr(d)
+    b = _sp_csr(e, _SP_B44 if op == "tn.sparse_spgemm" else _SP_B, (4, 4) if op == "tn.sparse_spgemm" else (3, 4))
+    if op == "tn.sparse_spgemm":
+        return th.sparse.dense_from_sparse(th.sparse.true_dot(a, b))
+    return th.sparse.dense_from_sparse(th.sparse.add(a, b) if attrs["kind"] == "add" else th.sparse.mul(a, b))
+
+
+def _sparse(op: str, a: Any, b: Any = None, layout: str = "csr", nnz: int | None = None) -> Any:
+    n = nnz if nnz is not None else a.shape[0]
+    if op == "tn.sparse_sddmm" and a.shape[1] == 0:
+        n = 5
+    crd, pos = _sp_arrays(n, layout)
+    crd, pos = th.as_tensor(crd).value, th.as_tensor(pos).value
+    attrs = {"shape": [3, 4], "layout": layout}
+    if op == "tn.sparse_sddmm":
+        return emit1(op, [crd, pos, th.as_tensor(a).value, th.as_tensor(b).value], attrs)
+    if op == "tn.sparse_gather":
+        return emit1(op, [crd, pos, th.as_tensor(a).value], attrs)
+    xs = [th.as_tensor(a).value, crd, pos] + ([th.as_tensor(b).value] if b is not None else [])
+    return emit1(op, xs, attrs)
 
 
 def _emit(name: str, xs: Sequence[Any], **attrs: Any) -> th.Tensor:
@@ -468,6 +534,27 @@ ROWS: list[Row] = [
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),)), (0.1, 2), label="then"),
     Row("tn.cond", _cond, _np_cond, (((3, 4),), ((1,),), ((2, 0),)), (-2, -0.1), label="else"),
     Row("tn.cond", _cond_pair, _np_cond_pair, (((3, 2), (3, 2)), ((1,), (1,))), (0.1, 1), label="pair"),
+    # sparse CSR/CSC (theanir.sparse; wider: tests/sparse/): data on a fixed pattern of a 3x4 matrix
+    Row("tn.sparse_matmul", lambda d, b: th.Tensor(_sparse("tn.sparse_matmul", d, b)),
+        lambda d, b: _sp_dense(d) @ b, (((5,), (4, 2)), ((0,), (4, 2)), ((5,), (4, 0)))),
+    Row("tn.sparse_matmul", lambda d, b: th.Tensor(_sparse("tn.sparse_matmul", d, b, layout="csc")),
+        lambda d, b: _sp_dense(d, "csc") @ b, (((5,), (4, 2)), ((0,), (4, 1))), label="csc"),
+    Row("tn.sparse_sddmm", lambda x, y: th.Tensor(_sparse("tn.sparse_sddmm", x, y, nnz=5)),
+        lambda x, y: np.einsum("pj,pj->p", x[_SP_ROWS], y[_SP_COLS]), (((3, 2), (4, 2)), ((3, 0), (4, 0)))),
+    Row("tn.sparse_to_dense", lambda d: th.Tensor(_sparse("tn.sparse_to_dense", d)), _sp_dense,
+        (((5,),), ((0,),))),
+    Row("tn.sparse_gather", lambda x: th.Tensor(_sparse("tn.sparse_gather", x, nnz=5)),
+        lambda x: x[_SP_ROWS, _SP_COLS], (((3, 4),),)),
+    Row("tn.sparse_binary", lambda d, e: _sp_pair("tn.sparse_binary", d, e, kind="add"),
+        lambda d, e: _sp_dense(d) + _sp_dense(e, "csr", _SP_B), (((5,), (4,)), ((0,), (4,))), label="add"),
+    Row("tn.sparse_binary", lambda d, e: _sp_pair("tn.sparse_binary", d, e, kind="mul"),
+        lambda d, e: _sp_dense(d) * _sp_dense(e, "csr", _SP_B), (((5,), (4,)),), label="mul"),
+    Row("tn.sparse_spgemm", lambda d, e: _sp_pair("tn.sparse_spgemm", d, e),
+        lambda d, e: _sp_dense(d) @ _sp_dense(e, "csr", _SP_B44), (((5,), (4,)), ((0,), (4,)))),
+    Row("tn.sparse_from_dense", lambda x: th.sparse.dense_from_sparse(th.sparse.csr_from_dense(x)),
+        lambda x: x, (((3, 4),), ((0, 2),), ((1, 1),))),
+    Row("tn.sparse_convert", lambda d: th.sparse.dense_from_sparse(th.sparse.as_format(_sp_csr(d), "csc")),
+        lambda d: _sp_dense(d), (((5,),), ((0,),))),
 ]
 
 

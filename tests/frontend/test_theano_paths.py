@@ -29,6 +29,7 @@ PATHS = [
     # issue 19: convolution and pooling
     ("theanir.tensor.nnet", "conv2d"),
     ("theanir.tensor.signal.pool", "pool_2d"),
+    ("theanir.sparse", "csr_matrix"),
 ]
 
 

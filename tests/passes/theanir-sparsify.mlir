@@ -1,0 +1,36 @@
+// RUN: theanir-opt %s --theanir-sparsify | FileCheck %s
+
+// A CSR x dense kernel (what tn.sparse_matmul lowers to): the sparsifier turns the generic
+// into loops over the rows and their nonzeros, reading the positions/coordinates/values
+// buffers directly (no runtime library), and the module is bufferized.
+#CSR = #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j : compressed), posWidth = 32, crdWidth = 32}>
+// CHECK-LABEL: func.func @main(%arg0: memref<?xf64>, %arg1: memref<?xi32>, %arg2: memref<?xi32>, %arg3: memref<6x2xf64>) -> memref<4x2xf64>
+// CHECK-NOT:     sparse_tensor.
+// CHECK:         scf.for
+// CHECK:           memref.load %{{.+}} : memref<{{.*}}xi32
+// CHECK:           scf.for
+// CHECK:             arith.mulf
+// CHECK:             arith.addf
+func.func @main(%v: tensor<?xf64>, %c: tensor<?xi32>, %p: tensor<?xi32>, %b: tensor<6x2xf64>) -> tensor<4x2xf64> {
+  %a = sparse_tensor.assemble (%p, %c), %v : (tensor<?xi32>, tensor<?xi32>), tensor<?xf64> to tensor<4x6xf64, #CSR>
+  %z = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<4x2xf64>
+  %f = linalg.fill ins(%z : f64) outs(%e : tensor<4x2xf64>) -> tensor<4x2xf64>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (k, j)>,
+                       affine_map<(i, j, k) -> (i, j)>], iterator_types = ["parallel", "parallel", "reduction"]}
+       ins(%a, %b : tensor<4x6xf64, #CSR>, tensor<6x2xf64>) outs(%f : tensor<4x2xf64>) {
+  ^bb0(%x: f64, %y: f64, %o: f64):
+    %m = arith.mulf %x, %y : f64
+    %s = arith.addf %o, %m : f64
+    linalg.yield %s : f64
+  } -> tensor<4x2xf64>
+  return %r : tensor<4x2xf64>
+}
+
+// The rest of a module that holds sparse kernels is bufferized with them (a module without
+// any is left alone: tests/sparse/test_sparse_ops.py checks dense compiles are unchanged).
+// CHECK-LABEL: func.func @dense(%arg0: memref<2xf64>) -> memref<2xf64>
+// CHECK-NEXT:    return %arg0 : memref<2xf64>
+func.func @dense(%x: tensor<2xf64>) -> tensor<2xf64> {
+  return %x : tensor<2xf64>
+}
