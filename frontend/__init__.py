@@ -71,3 +71,8 @@ def theano_submodule(name: str):
         import importlib
         return importlib.import_module(f"theanir.{name}")
     raise AttributeError(f"module 'theanir' has no attribute {name!r}")
+
+# JAX's namespace (issue 20): pytrees (th.tree_util, th.tree)
+from . import tree, tree_util  # noqa: E402
+
+__all__ += ["tree", "tree_util"]

@@ -29,7 +29,7 @@ from theanir.passes.pipeline import STAGE_NAMES, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
 
 from .config import config
-from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 from .tensor import Tensor
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
 
@@ -67,28 +67,16 @@ def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
     import inspect
 
     try:
-        params = list(inspect.signature(fn).parameters)
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         params = []
     names: list[str] = []
-
-    def walk(x: Any, path: str) -> None:
-        if x is None:
-            return
-        if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
-            for i, c in enumerate(x):
-                walk(c, f"{path}[{i}]")
-            return
-        if isinstance(x, dict):
-            for k in sorted(x, key=repr):
-                walk(x[k], f"{path}[{k!r}]")
-            return
-        names.append(path)
-
     for i, a in enumerate(args):
-        walk(a, params[i] if i < len(params) and not params[i].startswith("*") else f"args[{i}]")
+        base = params[i] if i < len(params) else f"args[{i}]"
+        names += [base + path for path, _ in tree_flatten_with_path(a)[0]]
     for k in sorted(kwargs, key=repr):
-        walk(kwargs[k], k)
+        names += [k + path for path, _ in tree_flatten_with_path(kwargs[k])[0]]
     return names
 
 

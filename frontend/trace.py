@@ -63,7 +63,8 @@ def arg_spec_of(x: Any) -> ArgSpec:
     if hasattr(x, "__array__") and not isinstance(x, Tensor):
         return arg_spec_of(np.asarray(x))
     raise TypeError(f"unsupported argument type {type(x).__name__}: pass NumPy arrays, Python "
-                    f"scalars, or nested tuples/lists/dicts of them (or mark it static)")
+                    f"scalars, or pytrees of them: tuples, lists, dicts, NamedTuples, None, classes registered with "
+                    f"th.tree_util.register_pytree_node (or mark it static)")
 
 
 def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int],
