@@ -15,10 +15,10 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values
 
 from . import numpy_api as tnp
-from .api import jit
+from .api import JitFunction, jit
 from .np_base import refine
 from .pytree import tree_flatten, tree_unflatten
-from .tensor import Tensor
+from .tensor import Tensor, TracerError
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
            "hvp", "DifferentiationError"]
@@ -97,7 +97,7 @@ def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwa
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """`(f(x), df/dx)` for a scalar-valued `f`; with has_aux, `((f(x), aux), df/dx)`."""
-    return jit(_named_like(f, lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k)))
+    return _ConcreteRetry(_named_like(f, lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k)))
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
@@ -106,7 +106,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         out, g = _value_and_grad_traced(f, argnums, has_aux, a, k)
         return (g, out[1]) if has_aux else g
 
-    return jit(_named_like(f, traced))
+    return _ConcreteRetry(_named_like(f, traced))
 
 
 def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequence[Tensor]) -> list[Tensor]:
@@ -250,6 +250,24 @@ def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> 
         return tree_unflatten(td, per_out)
 
     return jit(_named_like(f, traced))
+
+
+class _ConcreteRetry(JitFunction):
+    """th.grad's function: compiled once per signature like th.jit; but when `f` branches in
+    Python on a traced value (`if x > 0`, `float(x)`), which a trace over abstract values
+    cannot follow, a call with concrete arrays outside a trace traces again with the call's
+    values as constants: the Python control flow then follows them, as JAX's grad does. That
+    trace is compiled for this call only (slower: one compile per call)."""
+
+    def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._call_slow(*args, **kwargs)
+        except TracerError:
+            leaves, _ = tree_flatten((args, kwargs))
+            if any(isinstance(x, Tensor) for x in leaves):
+                raise
+        fn = self.fn
+        return jit(functools.wraps(fn)(lambda: fn(*args, **kwargs)))()
 
 
 def _named_like(f: Callable, wrapper: Callable) -> Callable:

@@ -15,7 +15,9 @@ from theanir.dialects.tn.ops.control import DYNAMIC
 
 from . import numpy_api as tnp
 from .control_flow import cond, fori_loop, while_loop  # noqa: F401  (th.lax.cond & co.)
-from .control_flow import concrete, loop, require_trace, static_value, step_slice
+from . import control_eager
+from .api import jit
+from .control_flow import concrete, loop, require_trace, runs_eagerly, static_value, step_slice
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
@@ -28,6 +30,9 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
     None with `length`); returns (final carry, ys stacked on a leading axis). With
     `reverse=True` the steps run from the end and ys[i] still belongs to xs[i]. `unroll` is
     accepted and ignored."""
+    if runs_eagerly(init, xs):
+        return control_eager.scan(f, init, xs, length, reverse,
+                                  lambda: jit(lambda c, x: scan(f, c, x, length, reverse))(init, xs))
     require_trace("th.lax.scan", init, xs)
     x_leaves, x_tree = tree_flatten(xs)
     x_leaves = [tnp.as_tensor(x) for x in x_leaves]
