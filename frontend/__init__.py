@@ -76,3 +76,8 @@ def theano_submodule(name: str):
 from . import tree, tree_util  # noqa: E402
 
 __all__ += ["tree", "tree_util"]
+
+# constants (jnp.inf ...)
+from numpy import e, euler_gamma, inf, nan, newaxis, pi  # noqa: E402
+
+__all__ += ["e", "euler_gamma", "inf", "nan", "newaxis", "pi"]
