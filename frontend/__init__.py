@@ -81,3 +81,6 @@ __all__ += ["tree", "tree_util"]
 from numpy import e, euler_gamma, inf, nan, newaxis, pi  # noqa: E402
 
 __all__ += ["e", "euler_gamma", "inf", "nan", "newaxis", "pi"]
+from . import linalg  # noqa: E402  (th.linalg: LAPACK-free composites with derivatives)
+
+__all__ += ["linalg"]
