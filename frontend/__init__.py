@@ -84,3 +84,6 @@ __all__ += ["e", "euler_gamma", "inf", "nan", "newaxis", "pi"]
 from . import linalg  # noqa: E402  (th.linalg: LAPACK-free composites with derivatives)
 
 __all__ += ["linalg"]
+from . import scipy  # noqa: E402  (th.scipy.special / linalg / stats)
+
+__all__ += ["scipy"]

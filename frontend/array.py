@@ -49,8 +49,8 @@ def _data(x: Any) -> Any:
 
 
 def _numpy_op(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def method(self: Array, *args: Any) -> Any:
-        out = fn(self.numpy(), *(_data(a) for a in args))
+    def method(self: Array, *args: Any, **kwargs: Any) -> Any:
+        out = fn(self.numpy(), *(_data(a) for a in args), **{k: _data(v) for k, v in kwargs.items()})
         return NotImplemented if out is NotImplemented else wrap(out)
 
     method.__name__ = name
