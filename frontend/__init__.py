@@ -87,3 +87,6 @@ __all__ += ["linalg"]
 from . import scipy  # noqa: E402  (th.scipy.special / linalg / stats)
 
 __all__ += ["scipy"]
+from . import nn  # noqa: E402  (th.nn: activations, one_hot, standardize, th.nn.initializers)
+
+__all__ += ["nn"]
