@@ -90,3 +90,7 @@ __all__ += ["scipy"]
 from . import nn  # noqa: E402  (th.nn: activations, one_hot, standardize, th.nn.initializers)
 
 __all__ += ["nn"]
+from . import test_util  # noqa: E402  (th.test_util.check_grads)
+from .jax_util import block_until_ready, check_grads, device_put, devices, make_jaxpr, make_tn  # noqa: E402
+
+__all__ += ["test_util", "block_until_ready", "check_grads", "device_put", "devices", "make_jaxpr", "make_tn"]
