@@ -413,7 +413,7 @@ def _matrix_power(a: Any, n: int) -> Tensor:
 def _pinv(a: Any, rcond: Any = None) -> Tensor:
     x = tnp.as_tensor(a)
     u, s, vh = _svd(x, full_matrices=False)
-    cutoff = (10 * max(x.shape[-2:]) * np.finfo(s.dtype).eps if rcond is None else rcond) * tnp.max(s, axis=-1, keepdims=True)
+    cutoff = float(10 * max(x.shape[-2:]) * np.finfo(s.dtype).eps if rcond is None else rcond) * tnp.max(s, axis=-1, keepdims=True)
     sinv = tnp.where(s > cutoff, 1 / _safe(s), tnp.zeros_like(s))
     return tnp.matmul(tnp.swapaxes(vh, -1, -2) * sinv[..., None, :], tnp.swapaxes(u, -1, -2))
 

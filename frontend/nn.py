@@ -56,8 +56,8 @@ def _gelu(x: Any, approximate: bool = True) -> Tensor:
     x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _float(x)
     if approximate:
-        return 0.5 * x * (1 + tnp.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * tnp.erfc(-x / np.sqrt(2))
+        return 0.5 * x * (1 + tnp.tanh(float(np.sqrt(2 / np.pi)) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * tnp.erfc(-x / float(np.sqrt(2)))
 
 
 def _leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:

@@ -63,7 +63,7 @@ def _gammaln_right(x: Tensor) -> Tensor:
     for i, c in enumerate(_LANCZOS[1:], start=1):
         s = s + c / (z + i)
     t = z + 7.5
-    return 0.5 * np.log(2 * np.pi) + (z + 0.5) * tnp.log(t) - t + tnp.log(s)
+    return 0.5 * float(np.log(2 * np.pi)) + (z + 0.5) * tnp.log(t) - t + tnp.log(s)
 
 
 def _gammaln(x: Any) -> Tensor:
@@ -73,7 +73,7 @@ def _gammaln(x: Any) -> Tensor:
     xr = tnp.where(left, 1 - x, x)  # both branches see arguments >= 1/2
     right = _gammaln_right(xr)
     sin_pix = tnp.abs(tnp.sin(np.pi * tnp.where(left, x, tnp.full_like(x, 0.5))))
-    reflected = np.log(np.pi) - tnp.log(sin_pix) - right
+    reflected = float(np.log(np.pi)) - tnp.log(sin_pix) - right
     pole = tnp.logical_and(x <= 0, tnp.floor(x) == x)
     return tnp.where(pole, tnp.full_like(x, np.inf), tnp.where(left, reflected, right))
 
@@ -132,24 +132,24 @@ def _entr(x: Any) -> Tensor:
 
 
 def _ndtr(x: Any) -> Tensor:
-    return 0.5 * tnp.erfc(-_float(x) / np.sqrt(2))
+    return 0.5 * tnp.erfc(-_float(x) / float(np.sqrt(2)))
 
 
 def _log_ndtr(x: Any) -> Tensor:
     """log Phi(x); below -37 (where erfc underflows in float64) as -z^2 + log(erfcx(z)) with
     erfcx's asymptotic expansion, so it stays finite far into the tail."""
     x = _float(x)
-    z = -x / np.sqrt(2)
+    z = -x / float(np.sqrt(2))
     tail = x < -37
     zt = tnp.where(tail, z, tnp.full_like(z, 30.0))
     inv = 1 / (2 * zt * zt)
-    erfcx = (1 - inv + 3 * inv * inv - 15 * inv * inv * inv + 105 * inv ** 4) / (zt * np.sqrt(np.pi))
+    erfcx = (1 - inv + 3 * inv * inv - 15 * inv * inv * inv + 105 * inv ** 4) / (zt * float(np.sqrt(np.pi)))
     near = tnp.log(0.5 * tnp.erfc(tnp.where(tail, tnp.zeros_like(z), z)))
     return tnp.where(tail, -zt * zt + tnp.log(0.5 * erfcx), near)
 
 
 def _ndtri(p: Any) -> Tensor:
-    return np.sqrt(2) * tnp.erfinv(2 * _float(p) - 1)
+    return float(np.sqrt(2)) * tnp.erfinv(2 * _float(p) - 1)
 
 
 def _softmax(x: Any, axis: Any = None) -> Tensor:

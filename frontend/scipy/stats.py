@@ -18,7 +18,7 @@ from . import special as _sp
 
 __all__ = ["norm", "multivariate_normal"]
 
-_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+_LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
 
 
 def _args(x: Any, loc: Any, scale: Any) -> tuple[Tensor, Tensor, Tensor]:
