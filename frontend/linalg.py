@@ -229,12 +229,13 @@ def _qr(a: Any, mode: str = "reduced") -> Any:
         q, r = carry
         v = tnp.where(idx >= j, _col(r, j), tnp.zeros_like(_col(r, j)))  # [..., m]
         xj = _col(v, j)
+        below = tnp.sum(tnp.where(idx > j, v * v, tnp.zeros_like(v)), axis=-1)[..., None, None]
         norm = tnp.sqrt(tnp.sum(v * v, axis=-1))
         alpha = -tnp.where(xj < 0, -tnp.ones_like(xj), tnp.ones_like(xj)) * norm
         v = v - tnp.where(idx == j, alpha[..., None], tnp.zeros_like(v))
         vv = tnp.sum(v * v, axis=-1)[..., None, None]
         h = eye - 2 * (v[..., :, None] * v[..., None, :]) / _safe(vv)
-        h = tnp.where(vv == 0, eye, h)
+        h = tnp.where(below == 0, eye, h)  # nothing below the diagonal: no reflection (LAPACK's tau = 0)
         return tnp.matmul(q, h), tnp.matmul(h, r)
 
     q, r = fori_loop(0, k, reflect, (eye, x))
