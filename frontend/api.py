@@ -31,7 +31,7 @@ from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executa
 from .config import config
 from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 from .tensor import Tensor
-from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
+from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
 
 
 @dataclass
@@ -115,6 +115,7 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
             leaves[i] = leaf.value
             key_parts.append(("static", type(leaf.value), _static_key(leaf.value)))
             continue
+        leaf = leaves[i] = widen_input(leaf)
         try:
             spec = arg_spec_of(leaf)
         except (TypeError, ValueError, OverflowError) as e:

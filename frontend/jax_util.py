@@ -17,6 +17,7 @@ from .api import jit
 from .autodiff import jvp, vjp
 from .gradcheck import verify_grad
 from .pytree import tree_flatten, tree_map, tree_unflatten
+from .trace import widen_input
 
 __all__ = ["check_grads", "make_tn", "make_jaxpr", "TnText", "device_put", "devices", "block_until_ready"]
 
@@ -96,7 +97,7 @@ def device_put(x: Any, device: Any = None, **kwargs: Any) -> Any:
     """The leaves of `x` as (ready) th.Arrays on the CPU, the one device arrays live on."""
     if device not in (None, "cpu") and str(device).lower() not in ("cpu", "tfrt_cpu_0", "cpudevice(id=0)"):
         raise ValueError(f"device_put: only the CPU device is available, got {device!r}")
-    return tree_map(lambda v: v if isinstance(v, Array) else array_from_numpy(np.asarray(v)), x)
+    return tree_map(lambda v: v if isinstance(v, Array) else array_from_numpy(widen_input(np.asarray(v))), x)
 
 
 def devices(backend: str | None = None) -> list[str]:

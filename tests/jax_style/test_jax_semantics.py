@@ -144,3 +144,22 @@ def test_shape_error_is_value_and_type_error():
         th.jit(lambda a, b: th.dot(a, b))(np.ones((2, 3)), np.ones((2, 3)))
     with pytest.raises(ValueError):
         th.jit(lambda a, b: a + b)(np.ones(2), np.ones(3))
+
+
+def test_narrow_input_dtypes_are_widened():
+    """uint8/int8/int16/uint16 compute in int32, uint32 in int64, float16 in float32 (the
+    runtime holds none of them); the values are exact in the wider dtype."""
+    img = (np.arange(12) * 20).astype(np.uint8).reshape(3, 4)
+    out = th.jit(lambda x: x.astype(th.float32) / 255)(img)
+    assert np.asarray(out).dtype == np.float32
+    np.testing.assert_allclose(out, img.astype(np.float32) / 255)
+    for dtype, wide in [(np.int8, np.int32), (np.int16, np.int32), (np.uint16, np.int32), (np.uint32, np.int64),
+                        (np.float16, np.float32)]:
+        x = np.array([1, 2, 100], dtype)
+        got = th.jit(lambda a: a * 2)(x)
+        assert np.asarray(got).dtype == wide
+        np.testing.assert_array_equal(got, x.astype(wide) * 2)
+    np.testing.assert_allclose(th.grad(lambda x: th.sum(x ** 2))(np.ones(2, np.float16)), [2.0, 2.0])
+    assert th.device_put(np.ones(2, np.int8)).dtype == np.int32
+    with pytest.raises(TypeError, match="uint64"):  # no wider dtype holds every uint64
+        th.jit(lambda a: a + 1)(np.ones(2, np.uint64))
