@@ -73,3 +73,31 @@ def theano_submodule(name: str):
         import importlib
         return importlib.import_module(f"theanir.{name}")
     raise AttributeError(f"module 'theanir' has no attribute {name!r}")
+
+# JAX's namespace (issue 20): pytrees (th.tree_util, th.tree)
+from . import tree, tree_util  # noqa: E402
+
+__all__ += ["tree", "tree_util"]
+
+# constants (jnp.inf ...)
+from numpy import e, euler_gamma, inf, nan, newaxis, pi  # noqa: E402
+
+__all__ += ["e", "euler_gamma", "inf", "nan", "newaxis", "pi"]
+from . import linalg  # noqa: E402  (th.linalg: LAPACK-free composites with derivatives)
+
+__all__ += ["linalg"]
+from . import scipy  # noqa: E402  (th.scipy.special / linalg / stats)
+
+__all__ += ["scipy"]
+from . import nn  # noqa: E402  (th.nn: activations, one_hot, standardize, th.nn.initializers)
+
+__all__ += ["nn"]
+from . import test_util  # noqa: E402  (th.test_util.check_grads)
+from .jax_util import block_until_ready, check_grads, device_put, devices, make_jaxpr, make_tn  # noqa: E402
+
+__all__ += ["test_util", "block_until_ready", "check_grads", "device_put", "devices", "make_jaxpr", "make_tn"]
+
+# dtypes (jnp.uint8 ...): inputs of the narrow ones are widened at the call (frontend/trace.py)
+from numpy import float16, int8, int16, uint8, uint16, uint32  # noqa: E402
+
+__all__ += ["float16", "int8", "int16", "uint8", "uint16", "uint32"]

@@ -29,9 +29,9 @@ from theanir.passes.pipeline import STAGE_NAMES, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
 
 from .config import config
-from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 from .tensor import Tensor
-from .trace import ArgSpec, TracedFunction, arg_spec_of, trace
+from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
 
 
 @dataclass
@@ -67,28 +67,16 @@ def leaf_names(fn: Callable, args: tuple, kwargs: dict) -> list[str]:
     import inspect
 
     try:
-        params = list(inspect.signature(fn).parameters)
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         params = []
     names: list[str] = []
-
-    def walk(x: Any, path: str) -> None:
-        if x is None:
-            return
-        if isinstance(x, (tuple, list)) and not hasattr(x, "_fields"):
-            for i, c in enumerate(x):
-                walk(c, f"{path}[{i}]")
-            return
-        if isinstance(x, dict):
-            for k in sorted(x, key=repr):
-                walk(x[k], f"{path}[{k!r}]")
-            return
-        names.append(path)
-
     for i, a in enumerate(args):
-        walk(a, params[i] if i < len(params) and not params[i].startswith("*") else f"args[{i}]")
+        base = params[i] if i < len(params) else f"args[{i}]"
+        names += [base + path for path, _ in tree_flatten_with_path(a)[0]]
     for k in sorted(kwargs, key=repr):
-        walk(kwargs[k], k)
+        names += [k + path for path, _ in tree_flatten_with_path(kwargs[k])[0]]
     return names
 
 
@@ -127,6 +115,7 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
             leaves[i] = leaf.value
             key_parts.append(("static", type(leaf.value), _static_key(leaf.value)))
             continue
+        leaf = leaves[i] = widen_input(leaf)
         try:
             spec = arg_spec_of(leaf)
         except (TypeError, ValueError, OverflowError) as e:
@@ -304,6 +293,9 @@ class JitFunction(FastCache):
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
+        # JAX's rule: a static argument is static however it is passed, so each name gets its
+        # position and each position its name (from fn's signature)
+        self._name_nums, self._num_names = _static_aliases(fn, self.static_argnums, self.static_argnames)
         self.optimizer = optimizer
         self.trust_input = bool(trust_input)  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
         self.allow_gc = allow_gc  # None: th.config.allow_gc (runtime/src/pool.h)
@@ -352,9 +344,21 @@ class JitFunction(FastCache):
     def _trace(self, sig: Signature) -> TracedFunction:
         return trace(self.fn, sig.leaves, sig.in_tree, sig.dynamic, sig.specs)
 
+    def _statics(self, nargs: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """The static positions and keyword names of a call with `nargs` positional arguments:
+        static_argnums and the positions of static_argnames that were passed positionally;
+        static_argnames and the names of static_argnums (when passed by keyword)."""
+        if not self._name_nums and not self._num_names:
+            return self.static_argnums, self.static_argnames
+        named = dict(self._num_names)  # a static_argnums position passed by keyword is not missing
+        nums = tuple(i for i in self.static_argnums if i < nargs or i not in named)
+        nums += tuple(i for i in self._name_nums if i < nargs and i not in nums)
+        return nums, self.static_argnames + tuple(named.values())
+
     def _signature(self, args: tuple, kwargs: dict) -> Signature:
         dynamic = self.dynamic_shapes if self.dynamic_error is None else False
-        sig = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
+        nums, names = self._statics(len(args))
+        sig = make_signature(self.fn, args, kwargs, nums, names,
                              self.leaf_names, dynamic, self.leaf_patterns if dynamic else None)
         if self.leaf_names is not None and len(self.leaf_names) == len(sig.leaves):
             sig.all_names = list(self.leaf_names)  # instead of the computed cached_property
@@ -379,7 +383,7 @@ class JitFunction(FastCache):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
         if not kwargs and self.warm_ok:
-            self._fast_add(args, [i for i in self.static_argnums], key, compiled.executable,
+            self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input)
 
@@ -437,8 +441,7 @@ class JitFunction(FastCache):
         limit = config.specialize_after
         if not limit:
             return sig
-        exact = make_signature(self.fn, args, kwargs, self.static_argnums, self.static_argnames,
-                               self.leaf_names)
+        exact = make_signature(self.fn, args, kwargs, *self._statics(len(args)), self.leaf_names)
         if exact.key in self._specialized:
             return exact
         n = self._shape_calls.get(exact.key, 0) + 1
@@ -485,7 +488,7 @@ class JitFunction(FastCache):
         """Dynamic input positions (trace order) of the leaves of the donated arguments."""
         nargs = len(sig.args)
         donated = {i if i >= 0 else nargs + i for i in self.donate_argnums}
-        static = {i if i >= 0 else nargs + i for i in self.static_argnums}
+        static = {i if i >= 0 else nargs + i for i in self._statics(nargs)[0]}
         leaf_arg: list[int] = []
         for i, a in enumerate(sig.args):
             leaf_arg += [i] * (1 if i in static else len(tree_flatten(a)[0]))
@@ -494,6 +497,32 @@ class JitFunction(FastCache):
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+def _static_aliases(fn: Callable, nums: tuple[int, ...], names: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+    """(positions of `names`, (position, name) of `nums`) in `fn`'s signature: a static argument passed
+    the other way is static too. A name that is no parameter of `fn` is warned about (unless
+    `fn` takes **kwargs), as in JAX."""
+    import inspect
+
+    if not nums and not names:
+        return (), ()
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return (), ()
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not any(p.kind == p.VAR_KEYWORD for p in params):
+        unknown = [n for n in names if n not in keyword and n not in positional]
+        if unknown:
+            warnings.warn(f"{getattr(fn, '__name__', 'function')}: static_argnames {unknown} are not "
+                          f"parameters of the function (its parameters: {[p.name for p in params]})",
+                          stacklevel=4)
+    name_nums = tuple(positional.index(n) for n in names if n in positional)
+    num_names = tuple((i, positional[i]) for i in nums if 0 <= i < len(positional)
+                      and positional[i] in keyword and positional[i] not in names)
+    return name_nums, num_names
 
 
 class _Miss:

@@ -6,17 +6,19 @@ trace when called with concrete arrays) and differentiates it there with
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
+import numpy as np
 
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.passes.autodiff import DifferentiationError, jvp_values, vjp_values
 
 from . import numpy_api as tnp
-from .api import jit
+from .api import JitFunction, jit
 from .np_base import refine
 from .pytree import tree_flatten, tree_unflatten
-from .tensor import Tensor
+from .tensor import Tensor, TracerError
 from .vmap import vmap
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
@@ -96,7 +98,7 @@ def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwa
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """`(f(x), df/dx)` for a scalar-valued `f`; with has_aux, `((f(x), aux), df/dx)`."""
-    return jit(lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k))
+    return _ConcreteRetry(_named_like(f, lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k)))
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
@@ -105,7 +107,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         out, g = _value_and_grad_traced(f, argnums, has_aux, a, k)
         return (g, out[1]) if has_aux else g
 
-    return jit(traced)
+    return _ConcreteRetry(_named_like(f, traced))
 
 
 def _seeds(fname: str, what: str, partner: str, values: Sequence, likes: Sequence[Tensor]) -> list[Tensor]:
@@ -190,17 +192,120 @@ def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
         cols = tnp.reshape(rows, (x.size, y.size))  # columns J[:, i]
         return tnp.reshape(tnp.transpose(cols), y.shape + x.shape)
 
-    return jit(traced)
+    return jit(_named_like(f, traced))
 
 
-def jacrev(f: Callable, argnums: int = 0) -> Callable:
-    """Jacobian by reverse mode (one vjp per output element): shape out.shape + in.shape."""
-    return _jacobian(f, argnums, forward=False)
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Jacobian by reverse mode (one vjp per output element). For arrays: shape
+    out.shape + in.shape; for pytrees (JAX's layout): the output's structure holding, per
+    output leaf, the input's structure (a tuple of them for a tuple `argnums`) of blocks of
+    shape out_leaf.shape + in_leaf.shape."""
+    return _jacobian_tree(f, argnums, forward=False)
 
 
-def jacfwd(f: Callable, argnums: int = 0) -> Callable:
-    """Jacobian by forward mode (one jvp per input element): shape out.shape + in.shape."""
-    return _jacobian(f, argnums, forward=True)
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """Jacobian by forward mode (one jvp per input element); layout as `jacrev`."""
+    return _jacobian_tree(f, argnums, forward=True)
+
+
+def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> Callable:
+    """Pytrees in and out: the differentiated leaves are raveled into one vector and the
+    outputs into another, the array Jacobian (`_jacobian`) of that flat function is taken,
+    and its blocks are cut and reshaped back (JAX's ravel_pytree route)."""
+    nums, single = _argnums(argnums)
+    name = "jacfwd" if forward else "jacrev"
+
+    def traced(*args):
+        for n in nums:
+            if n >= len(args):
+                raise TypeError(f"{name}: argnums {n} but only {len(args)} positional arguments")
+        in_trees = [tree_flatten(args[n]) for n in nums]
+        ins = [_float_leaf(name, leaf, n) for (leaves, _), n in zip(in_trees, nums) for leaf in leaves]
+        dtype = tnp.result_type(*ins) if ins else np.dtype(np.float32)
+        flat_in = _ravel(ins, dtype)
+        out_tree: list = []
+
+        def flat_f(vec):
+            pieces, i = _unravel(vec, ins), 0
+            new = list(args)
+            for (leaves, td), n in zip(in_trees, nums):
+                new[n] = tree_unflatten(td, pieces[i:i + len(leaves)])
+                i += len(leaves)
+            leaves, td = tree_flatten(f(*new))
+            outs = [tnp.as_tensor(o) for o in leaves]
+            out_tree.append((td, outs))
+            return _ravel(outs, tnp.result_type(*outs) if outs else dtype)
+
+        jac = _jacobian(flat_f, 0, forward)(flat_in)  # (outputs, inputs)
+        td, outs = out_tree[0]
+        per_out, row = [], 0
+        for o in outs:
+            col, k, per_arg = 0, 0, []
+            for leaves, in_td in in_trees:
+                blocks = []
+                for leaf in ins[k:k + len(leaves)]:
+                    blk = jac[row:row + o.size, col:col + leaf.size]
+                    blocks.append(tnp.astype(tnp.reshape(blk, o.shape + leaf.shape), o.dtype))
+                    col += leaf.size
+                k += len(leaves)
+                per_arg.append(tree_unflatten(in_td, blocks))
+            row += o.size
+            per_out.append(per_arg[0] if single else tuple(per_arg))
+        return tree_unflatten(td, per_out)
+
+    return jit(_named_like(f, traced))
+
+
+class _ConcreteRetry(JitFunction):
+    """th.grad's function: compiled once per signature like th.jit; but when `f` branches in
+    Python on a traced value (`if x > 0`, `float(x)`), which a trace over abstract values
+    cannot follow, a call with concrete arrays outside a trace traces again with the call's
+    values as constants: the Python control flow then follows them, as JAX's grad does. That
+    trace is compiled for this call only (slower: one compile per call)."""
+
+    def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._call_slow(*args, **kwargs)
+        except TracerError:
+            leaves, _ = tree_flatten((args, kwargs))
+            if any(isinstance(x, Tensor) for x in leaves):
+                raise
+        fn = self.fn
+        return jit(functools.wraps(fn)(lambda: fn(*args, **kwargs)))()
+
+
+def _named_like(f: Callable, wrapper: Callable) -> Callable:
+    """`wrapper` carrying `f`'s name and signature, so errors name the user's arguments."""
+    try:
+        return functools.wraps(f)(wrapper)
+    except (AttributeError, TypeError):
+        return wrapper
+
+
+def _float_leaf(fname: str, leaf: Any, n: int) -> Tensor:
+    t = tnp.as_tensor(leaf)
+    if t.dtype.kind != "f":
+        raise TypeError(f"{fname} requires float inputs to differentiate, got {t.dtype.name} for "
+                        f"argument {n} (at {describe_location()})")
+    if not t.spec.is_static:
+        raise NotImplementedError(f"{fname}: the Jacobian of an argument with dynamic dims "
+                                  f"{t.shape} (its size decides the number of sweeps)")
+    return t
+
+
+def _ravel(xs: list[Tensor], dtype: Any) -> Tensor:
+    """One vector of every element of `xs`, in `dtype`."""
+    if not xs:
+        return tnp.zeros((0,), dtype)
+    return tnp.concatenate([tnp.reshape(tnp.astype(x, dtype), (x.size,)) for x in xs])
+
+
+def _unravel(vec: Tensor, likes: list[Tensor]) -> list[Tensor]:
+    out, i = [], 0
+    for x in likes:
+        out.append(tnp.astype(tnp.reshape(vec[i:i + x.size], x.shape), x.dtype))
+        i += x.size
+    return out
 
 
 jacobian = jacrev

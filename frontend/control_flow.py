@@ -31,6 +31,7 @@ from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.regions import Region, emit_region_op
 from theanir.dialects.tn.types import TensorSpec
 
+from . import control_eager
 from . import numpy_api as tnp
 from .pytree import tree_flatten, tree_unflatten
 from .symbolic_graph import NpFn, apply, is_symbolic
@@ -87,6 +88,12 @@ def require_trace(who: str, *args: Any) -> None:
     if not tracing():
         raise TypeError(f"{who} runs inside a traced function: call it from a function "
                         f"compiled with th.jit")
+
+
+def runs_eagerly(*args: Any) -> bool:
+    """JAX-style control flow called with concrete values outside a trace runs eagerly
+    (control_eager.py)."""
+    return not tracing() and not is_symbolic(*args)
 
 
 def concrete(x: Any) -> Tensor:
@@ -426,6 +433,8 @@ def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], i
     One tn.scan (do-while) whose step is `p = cond_fun(val); val = cond(p, body_fun, id)(val);
     stop = not p`: both functions are traced once, the body runs only while p holds.
     """
+    if runs_eagerly(init_val):
+        return control_eager.while_loop(cond_fun, body_fun, init_val)
     require_trace("th.while_loop", init_val)
     leaves, tree = tree_flatten(init_val)
     inits = [concrete(x) for x in leaves]
@@ -452,6 +461,8 @@ def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], i
 
 def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
     """`for i in range(lower, upper): val = body_fun(i, val)` (bounds may be traced)."""
+    if runs_eagerly(lower, upper, init_val):
+        return control_eager.fori_loop(lower, upper, body_fun, init_val)
     require_trace("th.lax.fori_loop", lower, upper, init_val)
     leaves, tree = tree_flatten(init_val)
     inits = [concrete(x) for x in leaves]
@@ -501,6 +512,8 @@ def cond(pred: Any, true_fun: Callable[..., Any], false_fun: Callable[..., Any],
     """`true_fun(*operands) if pred else false_fun(*operands)`, lazily: one tn.cond whose
     regions hold each function traced once; only the taken one runs. Both must return the
     same structure of arrays with equal shapes and dtypes (Python scalars adapt)."""
+    if runs_eagerly(pred, operands):
+        return control_eager.cond(pred, true_fun, false_fun, *operands)
     require_trace("th.cond", pred, operands)
     if not isinstance(pred, Tensor):
         return true_fun(*operands) if bool(np.asarray(pred)) else false_fun(*operands)

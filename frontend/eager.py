@@ -111,7 +111,10 @@ def _plan(fn: Callable, args: tuple, kwargs: dict, numbers_dynamic: bool) -> _Pl
     if numbers_dynamic:
         args = tuple(_arrays_from_number_lists(a, tries) for a in args)
         kwargs = {k: _arrays_from_number_lists(v, tries) for k, v in kwargs.items()}
-    leaves, tree = tree_flatten((args, kwargs))
+    # a tuple of numbers is a shape or axes (static), except in an index (x[i, j]: each a
+    # dynamic number, so one compile serves every position); functions taking indices say so
+    is_leaf = None if getattr(fn, "indexes", False) else (lambda x: x is not args and _number_tuple(x))
+    leaves, tree = tree_flatten((args, kwargs), is_leaf)
     dynamic, parts, static = [], [], []
     for i, x in enumerate(leaves):
         if isinstance(x, (np.ndarray, Array)):
@@ -150,7 +153,9 @@ def _arrays_from_number_lists(x: Any, converted: list[bool]) -> Any:
     if not _is_sequence(x):
         return x
     items = _flat_items(x)
-    if items and all(isinstance(v, _NUMBER + (bool, np.bool_)) for v in items):
+    # only lists: a tuple of numbers is an index (x[0, 1], x.at[0, 1]) or a shape far more
+    # often than data, and NumPy reads a tuple index as a tuple, never as an array of indices
+    if items and isinstance(x, list) and all(isinstance(v, _NUMBER + (bool, np.bool_)) for v in items):
         try:
             arr = np.asarray(x)
         except ValueError:  # ragged
@@ -160,6 +165,10 @@ def _arrays_from_number_lists(x: Any, converted: list[bool]) -> Any:
             return arr
     out = [_arrays_from_number_lists(v, converted) for v in x]
     return out if isinstance(x, list) else tuple(out)
+
+
+def _number_tuple(x: Any) -> bool:
+    return type(x) is tuple and bool(x) and all(_is_number(v) for v in x)
 
 
 def _is_sequence(x: Any) -> bool:

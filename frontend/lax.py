@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location
 from theanir.dialects.tn.ops.control import DYNAMIC
 
 from . import numpy_api as tnp
 from .control_flow import cond, fori_loop, while_loop  # noqa: F401  (th.lax.cond & co.)
-from .control_flow import concrete, loop, require_trace, static_value, step_slice
+from . import control_eager
+from .api import jit
+from .control_flow import concrete, loop, require_trace, runs_eagerly, static_value, step_slice
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
@@ -25,7 +29,9 @@ from .eager import eager as _eager  # noqa: E402
 conv, conv_general_dilated = _eager(_conv.conv), _eager(_conv.conv_general_dilated)
 reduce_window = _eager(_pool.reduce_window)
 
-__all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window"]
+__all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window",
+           "dynamic_slice", "dynamic_update_slice", "dynamic_slice_in_dim", "dynamic_update_slice_in_dim",
+           "dynamic_index_in_dim", "stop_gradient"]
 
 
 def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
@@ -34,6 +40,9 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
     None with `length`); returns (final carry, ys stacked on a leading axis). With
     `reverse=True` the steps run from the end and ys[i] still belongs to xs[i]. `unroll` is
     accepted and ignored."""
+    if runs_eagerly(init, xs):
+        return control_eager.scan(f, init, xs, length, reverse,
+                                  lambda: jit(lambda c, x: scan(f, c, x, length, reverse))(init, xs))
     require_trace("th.lax.scan", init, xs)
     x_leaves, x_tree = tree_flatten(xs)
     x_leaves = [tnp.as_tensor(x) for x in x_leaves]
@@ -107,3 +116,72 @@ def _length(x_leaves: list[Tensor], length: int | None) -> int | None:
 
 def _names(arg: str, tree: Any, count: int) -> list[str]:
     return [arg] if count == 1 else [f"{arg} leaf {j}" for j in range(count)]
+
+
+# ------------------------------------------------------------------ dynamic slices (JAX's lax)
+def _starts(who: str, x: Tensor, start_indices: Any, sizes: Any) -> list[Any]:
+    """Start indices clamped so each slice fits: JAX's rule, min(max(i, 0), n - size)."""
+    starts = list(start_indices) if isinstance(start_indices, (list, tuple)) else \
+        [start_indices[i] for i in range(tnp.as_tensor(start_indices).shape[0])]
+    if len(starts) != x.ndim or len(sizes) != x.ndim:
+        raise TypeError(f"th.lax.{who}: {len(starts)} start indices and {len(sizes)} sizes for an "
+                        f"operand of rank {x.ndim} (shape {x.shape}): one of each per axis")
+    out = []
+    for d, (i, n) in enumerate(zip(starts, sizes)):
+        if not 0 <= int(n) <= x.shape[d]:
+            raise TypeError(f"th.lax.{who}: slice size {n} on axis {d} does not fit the operand's "
+                            f"shape {x.shape}")
+        out.append(tnp.clip(tnp.astype(tnp.as_tensor(i), np.int64), 0, x.shape[d] - int(n)))
+    return out
+
+
+def _dynamic_slice(operand: Any, start_indices: Any, slice_sizes: Any) -> Tensor:
+    """operand[i0:i0 + s0, i1:i1 + s1, ...] with traced starts (clamped to fit) and static sizes."""
+    x = tnp.as_tensor(operand)
+    sizes = [int(n) for n in slice_sizes]
+    starts = _starts("dynamic_slice", x, start_indices, sizes)
+    return tnp.getitem(x, tuple(slice(i, i + n) for i, n in zip(starts, sizes)))
+
+
+def _dynamic_update_slice(operand: Any, update: Any, start_indices: Any) -> Tensor:
+    """operand with the block at start_indices (clamped so update fits) replaced by update."""
+    x, u = tnp.as_tensor(operand), tnp.as_tensor(update)
+    if u.ndim != x.ndim:
+        raise TypeError(f"th.lax.dynamic_update_slice: update of shape {u.shape} for an operand of "
+                        f"shape {x.shape}: the ranks must agree")
+    starts = _starts("dynamic_update_slice", x, start_indices, u.shape)
+    return tnp.index_update(x, tuple(slice(i, i + n) for i, n in zip(starts, u.shape)), u, "set",
+                            fn="dynamic_update_slice")
+
+
+def _dynamic_slice_in_dim(operand: Any, start_index: Any, slice_size: int, axis: int = 0) -> Tensor:
+    x = tnp.as_tensor(operand)
+    axis = axis % x.ndim
+    starts = [start_index if d == axis else 0 for d in range(x.ndim)]
+    sizes = [slice_size if d == axis else x.shape[d] for d in range(x.ndim)]
+    return _dynamic_slice(x, starts, sizes)
+
+
+def _dynamic_update_slice_in_dim(operand: Any, update: Any, start_index: Any, axis: int) -> Tensor:
+    x = tnp.as_tensor(operand)
+    axis = axis % x.ndim
+    return _dynamic_update_slice(x, update, [start_index if d == axis else 0 for d in range(x.ndim)])
+
+
+def _dynamic_index_in_dim(operand: Any, index: Any, axis: int = 0, keepdims: bool = True) -> Tensor:
+    out = _dynamic_slice_in_dim(operand, index, 1, axis)
+    return out if keepdims else tnp.squeeze(out, axis=axis)
+
+
+def _public(fn: Callable, name: str) -> Callable:
+    from .eager import eager
+    fn.__name__ = fn.__qualname__ = name
+    return eager(fn)
+
+
+dynamic_slice = _public(_dynamic_slice, "dynamic_slice")
+dynamic_update_slice = _public(_dynamic_update_slice, "dynamic_update_slice")
+dynamic_slice_in_dim = _public(_dynamic_slice_in_dim, "dynamic_slice_in_dim")
+dynamic_update_slice_in_dim = _public(_dynamic_update_slice_in_dim, "dynamic_update_slice_in_dim")
+dynamic_index_in_dim = _public(_dynamic_index_in_dim, "dynamic_index_in_dim")
+stop_gradient = tnp.stop_gradient

@@ -691,3 +691,6 @@ def getitem(x: Any, idx: Any) -> Tensor:
     for kind, v in layout:
         shape += list(index.shape) if kind == "adv" else [1 if kind == "new" else sizes[v]]
     return reshape(y, tuple(shape))
+
+
+getitem.indexes = True  # eager calls keep the numbers of a tuple index dynamic (frontend/eager.py)

@@ -21,8 +21,11 @@ Repeated indices: "add" (and "subtract") accumulate (np.add.at, Theano's inc_sub
 practice); "multiply"/"divide"/"min"/"max" combine every update of a position
 (`tn.index_reduce`, JAX's semantics; divide multiplies by 1/y, as JAX does). "power" combines
 the old value with the update, then sets, so a repeated constant index is refused for it.
-Traced indices out of range are clamped to the axis, as `x[i]` reads them (JAX drops such
-updates instead).
+Traced indices out of range (after a negative one wraps once) are dropped, JAX's rule for
+updates: the update at such a position leaves x as it was (`_drop_out_of_range`); reading
+`x[i]` or `x.at[i].get()` clamps them instead, JAX's rule for reads. (Known limit: a "set"
+dropped this way writes back the clamped position's old value, so a valid "set" of that same
+position in one call may lose to it. With dynamic dims, out-of-range updates still clamp.)
 Gradients come from the ops' own rules: with respect to x they are zero where "set" wrote
 and pass through "add"; with respect to y they gather the written positions.
 """
@@ -37,7 +40,8 @@ from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.registry import ShapeError
 
-from .np_base import as_tensor, astype, broadcast_to, constant, maximum, minimum, ones_like, power, where
+from .np_base import (as_tensor, astype, broadcast_to, constant, logical_and, maximum, minimum, ones_like, power,
+                      where, zeros_like)
 from .np_shape import _FAR, _bounds_entry, _expand_entries, _index_tensor, _slice_params, getitem, reshape
 from .np_creation import iota
 from .tensor import Tensor
@@ -98,12 +102,48 @@ def index_update(x: Any, idx: Any, y: Any, mode: str = "set", fn: str = "at[].se
         y = fit_value(fn, y, part.shape, x, tn_lax.shape_of(part))
         return _update_dynamic(x, items, part, y, mode)
     y = fit_value(fn, y, part.shape, x)
+    y = _drop_out_of_range(items, x, part, y, mode)
     if _is_basic(items):
         return _update_basic(x, items, part, y, mode)
     axis = _row_axis(x, items)
     if axis is not None:
         return _update_rows(fn, x, items, axis, part, y, mode)
     return _update_positions(fn, x, idx, part, y, mode)
+
+
+# ------------------------------------------------------------------ out-of-range updates
+def _drop_out_of_range(items: list, x: Tensor, part: Tensor, y: Tensor, mode: str) -> Tensor:
+    """y with the updates at out-of-range traced indices replaced by ones that change nothing
+    (the old value for set/min/max, 0 for add/subtract, 1 for multiply/divide/power): the
+    writes below clamp those indices, as reads do, so they land on a clamped position."""
+    arrays = [(pos, d, v) for pos, (d, (k, v, _)) in enumerate(_axes(items)) if k == "array"]
+    traced = [(d, v) for _, d, v in arrays if isinstance(v, Tensor)]
+    if not traced or None in x.shape:
+        return y
+    valid = None
+    for d, t in traced:
+        n = x.shape[d]
+        ok = logical_and(t >= -n, t < n)
+        valid = ok if valid is None else logical_and(valid, ok)
+    shape = tuple(np.broadcast_shapes(*(np.shape(v) if not isinstance(v, Tensor) else v.shape
+                                        for _, _, v in arrays)))
+    positions = [pos for pos, _, _ in arrays]
+    adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
+    before = sum(k in ("slice", "none") for k, _, _ in items[:positions[0]]) if adjacent else 0
+    valid = reshape(broadcast_to(valid, shape), (1,) * before + shape
+                    + (1,) * (part.ndim - before - len(shape)))
+    neutral = part if mode in ("set", "min", "max") else (
+        zeros_like(y) if mode in ("add", "subtract") else ones_like(y))
+    return where(broadcast_to(valid, part.shape), y, neutral)
+
+
+def _axes(items: list) -> list[tuple[int, tuple]]:
+    """(axis of x, item) for each item (None entries take no axis: -1)."""
+    out, d = [], 0
+    for item in items:
+        out.append((-1 if item[0] == "none" else d, item))
+        d += item[0] != "none"
+    return out
 
 
 # ------------------------------------------------------------------ basic indices
@@ -234,3 +274,6 @@ def _static_positions(x: Tensor, idx: Any) -> np.ndarray | None:
             isinstance(v, Tensor) for v in (e.start, e.stop, e.step))) for e in entries):
         return None
     return np.arange(x.size).reshape(x.shape)[idx]
+
+
+index_update.indexes = True  # eager calls keep the numbers of a tuple index dynamic (frontend/eager.py)

@@ -74,7 +74,18 @@ class Tensor(Value):
         return f"Tensor(shape={self.shape}, dtype={self.dtype.name})"
 
     # ------------------------------------------------------------- refusals with advice
+    def known_value(self) -> np.ndarray | None:
+        """The value, when it is computed from constants only (the dialect's interpreter folds
+        it; bounded work), else None: Python `if`/`float()` on such a value works, as on a
+        concrete array in JAX (th.grad called with concrete values traces with them)."""
+        from theanir.dialects.tn import interpreter
+
+        return interpreter.static_value(self.value, limit=None, depth=400, budget=20000)
+
     def __bool__(self) -> bool:
+        known = self.known_value()
+        if known is not None and known.size == 1:
+            return bool(known)
         raise TracerError(
             "the truth value of a traced tensor is not known while tracing: Python `if`, "
             "`while`, `and`/`or` and `assert` cannot branch on it. Use th.where(cond, a, b) "
@@ -83,6 +94,9 @@ class Tensor(Value):
         )
 
     def __float__(self) -> float:
+        known = self.known_value()
+        if known is not None and known.size == 1:
+            return float(known)
         raise TracerError("float() needs a concrete value; a traced tensor has none. "
                           "Return the tensor from the jitted function instead.")
 

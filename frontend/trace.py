@@ -40,6 +40,21 @@ class TracedFunction:
     prints: bool = False  # it holds a tn.print (th.debug.print, Theano's Print): calls run inline
 
 
+# Input dtypes the runtime does not hold, widened at the call boundary to one it does, where
+# every value fits (image data as uint8, float16 storage): computed in the wider dtype, as
+# NumPy would after an explicit .astype, so results come back in it (issue 20).
+WIDENED_INPUTS = {np.dtype(np.uint8): np.dtype(np.int32), np.dtype(np.int8): np.dtype(np.int32),
+                  np.dtype(np.int16): np.dtype(np.int32), np.dtype(np.uint16): np.dtype(np.int32),
+                  np.dtype(np.uint32): np.dtype(np.int64), np.dtype(np.float16): np.dtype(np.float32)}
+
+
+def widen_input(x: Any) -> Any:
+    """`x` converted to the dtype it computes in when the runtime cannot hold its own."""
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype in WIDENED_INPUTS:
+        return x.astype(WIDENED_INPUTS[x.dtype])
+    return x
+
+
 def arg_spec_of(x: Any) -> ArgSpec:
     """Classify one dynamic argument leaf; refuses what cannot be passed to native code."""
     if isinstance(x, bool):
@@ -63,7 +78,8 @@ def arg_spec_of(x: Any) -> ArgSpec:
     if hasattr(x, "__array__") and not isinstance(x, Tensor):
         return arg_spec_of(np.asarray(x))
     raise TypeError(f"unsupported argument type {type(x).__name__}: pass NumPy arrays, Python "
-                    f"scalars, or nested tuples/lists/dicts of them (or mark it static)")
+                    f"scalars, or pytrees of them: tuples, lists, dicts, NamedTuples, None, classes registered with "
+                    f"th.tree_util.register_pytree_node (or mark it static)")
 
 
 def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int],

@@ -606,6 +606,21 @@ CONV_ROWS: list[Row] = [
         lambda x, g: _pool_np().scatter_np(x, g, **_POOL), POOLED_CASES),
 ]
 ROWS += CONV_ROWS
+# issue 20 (JAX's namespace): trigonometric, hyperbolic and error functions
+ROWS += [
+    _unary("tn.tan", th.tan, np.tan, (-1.2, 1.2)),
+    _unary("tn.asin", th.arcsin, np.arcsin, (-0.9, 0.9)),
+    _unary("tn.acos", th.arccos, np.arccos, (-0.9, 0.9)),
+    _unary("tn.atan", th.arctan, np.arctan),
+    _unary("tn.sinh", th.sinh, np.sinh),
+    _unary("tn.cosh", th.cosh, np.cosh),
+    _unary("tn.asinh", th.arcsinh, np.arcsinh),
+    _unary("tn.acosh", th.arccosh, np.arccosh, (1.1, 4)),
+    _unary("tn.atanh", th.arctanh, np.arctanh, (-0.9, 0.9)),
+    _unary("tn.erf", th.erf, _same(sp.erf)),
+    _unary("tn.erfc", th.erfc, _same(sp.erfc)),
+    _binary("tn.atan2", th.arctan2, np.arctan2, grad_domain=(0.3, 2)),
+]
 
 # Ops that cannot have a row, with the reason. The suite fails when one of these gains a row
 # (remove it from here) or when an op is in neither ROWS nor EXEMPT.

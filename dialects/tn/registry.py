@@ -96,8 +96,11 @@ def elements_to_numpy(attr: ir.Attribute) -> np.ndarray:
     return np.array(dense, copy=True).astype(dtype, copy=False).reshape(shape)
 
 
-class ShapeError(ValueError):
-    """A shape or dtype rule refused its operands; the builder adds the source line."""
+class ShapeError(ValueError, TypeError):
+    """A shape or dtype rule refused its operands; the builder adds the source line.
+
+    Both a ValueError (NumPy raises one for shapes that do not broadcast) and a TypeError
+    (JAX raises one for `dot` shape mismatches, and JAX programs catch that)."""
 
 
 @dataclass

@@ -374,5 +374,5 @@ def test_bad_n_steps():
         _trace(lambda h: th.scan(lambda h: h, outputs_info=h)[0], 0.0)
     with pytest.raises(ValueError, match="outputs_info has 1 entries"):
         _trace(lambda h: th.scan(lambda h: (h, h), outputs_info=[h], n_steps=2)[0], 0.0)
-    with pytest.raises(TypeError, match="th.while_loop runs inside a traced function"):
-        th.while_loop(lambda v: v < 3, lambda v: v + 1, 0)
+    # outside a trace the JAX-style loops run eagerly, as in JAX (issue 20; tests/jax_style)
+    assert th.while_loop(lambda v: v < 3, lambda v: v + 1, 0) == 3

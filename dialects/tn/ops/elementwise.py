@@ -398,6 +398,17 @@ def _np_pow(a, b):
         return np.power(a, b)
 
 
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+def _special(name: str):
+    """scipy.special's function, imported when the reference first runs (scipy is heavy)."""
+    import scipy.special
+
+    fn = getattr(scipy.special, name)
+    return lambda x: fn(x).astype(x.dtype)
+
+
 def _quiet(fn):
     def run(*xs):
         with np.errstate(all="ignore"):
@@ -459,6 +470,24 @@ UNARY = [
     ("ceil", "f", np.ceil, lambda x: math.CeilOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("round", "f", np.round, lambda x: math.RoundEvenOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("logical_not", "b", np.logical_not, _not, None),
+    # trigonometric, hyperbolic and error functions (issue 20): math ops, lowered to libm
+    ("tan", "f", np.tan, lambda x: math.TanOp(x).result, _u(lambda x, t, y: t * (y * y + 1))),
+    ("asin", "f", _quiet(np.arcsin), lambda x: math.AsinOp(x).result,
+     _u(lambda x, t, y: t * lax.rsqrt(1 - x * x))),
+    ("acos", "f", _quiet(np.arccos), lambda x: math.AcosOp(x).result,
+     _u(lambda x, t, y: -t * lax.rsqrt(1 - x * x))),
+    ("atan", "f", np.arctan, lambda x: math.AtanOp(x).result, _u(lambda x, t, y: t / (x * x + 1))),
+    ("sinh", "f", _quiet(np.sinh), lambda x: math.SinhOp(x).result, _u(lambda x, t, y: t * lax.cosh(x))),
+    ("cosh", "f", _quiet(np.cosh), lambda x: math.CoshOp(x).result, _u(lambda x, t, y: t * lax.sinh(x))),
+    ("asinh", "f", np.arcsinh, lambda x: math.AsinhOp(x).result,
+     _u(lambda x, t, y: t * lax.rsqrt(x * x + 1))),
+    ("acosh", "f", _quiet(np.arccosh), lambda x: math.AcoshOp(x).result,
+     _u(lambda x, t, y: t * lax.rsqrt(x * x - 1))),
+    ("atanh", "f", _quiet(np.arctanh), lambda x: math.AtanhOp(x).result, _u(lambda x, t, y: t / (1 - x * x))),
+    ("erf", "f", lambda x: _special("erf")(x), lambda x: math.ErfOp(x).result,
+     _u(lambda x, t, y: t * lax.exp(-(x * x)) * _TWO_OVER_SQRT_PI)),
+    ("erfc", "f", lambda x: _special("erfc")(x), lambda x: math.ErfcOp(x).result,
+     _u(lambda x, t, y: t * lax.exp(-(x * x)) * -_TWO_OVER_SQRT_PI)),
 ]
 
 BINARY = [
@@ -479,6 +508,8 @@ BINARY = [
     ("floor_divide", "fi", _np_floordiv, _floordiv, _b(lambda a, b, y, t: lax.zeros_like(t),
                                                         lambda a, b, y, t: lax.zeros_like(t))),
     ("mod", "fi", _np_mod, _mod, _b(lambda a, b, y, t: t, lambda a, b, y, t: -t * lax.floor_divide(a, b))),
+    ("atan2", "f", np.arctan2, lambda a, b: math.Atan2Op(a, b).result,  # d atan2(a, b) = (b da - a db) / (a² + b²)
+     _b(lambda a, b, y, t: t * b / (a * a + b * b), lambda a, b, y, t: -t * a / (a * a + b * b))),
     ("logical_and", "b", np.logical_and, lambda a, b: arith.AndIOp(a, b).result, None),
     ("logical_or", "b", np.logical_or, lambda a, b: arith.OrIOp(a, b).result, None),
     ("logical_xor", "b", np.logical_xor, lambda a, b: arith.XOrIOp(a, b).result, None),
