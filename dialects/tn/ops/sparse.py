@@ -30,6 +30,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, func
 
+from .. import batching as vb
 from .. import lax
 from ..lowering import LowerCall, check_same_size, dim_value, fill
 from ..registry import Linear, ShapeError, defop
@@ -481,3 +482,11 @@ func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}) -> {ot} {{
   return %r : {ot}
 }}"""
     return _kernel_call(call, name, text)
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# A batch of sparse matrices has a pattern per example (its own indices and indptr): vmap
+# runs one op per example (batching.loop_rule), as JAX's BCOO batching does without a shared
+# pattern; the dense operand of a product is sliced the same way.
+for _op in (sparse_matmul, sparse_sddmm, sparse_to_dense, sparse_gather):
+    _op.def_batch(vb.loop_rule(_op.name))

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 from mlir import ir
 
+from .. import batching as vb
 from .. import lax
 from ..lowering import LowerCall, fill
 from ..registry import Linear, ShapeError, defop
@@ -491,3 +492,9 @@ def _kernel_call_as(call: LowerCall, name: str, text: str, types: list[ir.Type])
         parsed = ir.Module.parse(text)  # kept alive while its function moves
         parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
     return list(func.CallOp(types, ir.FlatSymbolRefAttr.get(name), call.operands).results)
+
+
+# ------------------------------------------------------------------ batching rules (vmap)
+# One op per example (batching.loop_rule): each example's matrix has its own pattern.
+for _op in (sparse_binary, sparse_spgemm, sparse_from_dense, sparse_convert):
+    _op.def_batch(vb.loop_rule(_op.name))
