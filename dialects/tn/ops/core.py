@@ -55,6 +55,10 @@ def _constant_jvp(primals, tangents, outs, value):
     return []
 
 
+# tn.constant has no operands: it is never batched (the rule re-emits it, unbatched).
+constant.def_batch(lambda args, batched, size, value: [vb.Unbatched(lax.constant(value))])
+
+
 # ---------------------------------------------------------------- tn.cast
 cast = defop("tn.cast", ["x"], attrs={"dtype": "dtype"},
              doc="Elementwise conversion to `dtype` with NumPy's astype semantics.")
@@ -116,6 +120,9 @@ def _cast_jvp(primals, tangents, outs, dtype):
 def _cast_transpose(cts, primals, dtype):
     (ct,) = cts
     return [lax.convert(ct, primals[0].dtype) if ct is not None else None]
+
+
+cast.def_batch(vb.elementwise_rule("tn.cast"))  # elementwise
 
 
 # ---------------------------------------------------------------- tn.broadcast_to
@@ -198,13 +205,6 @@ def _broadcast_jvp(primals, tangents, outs, shape):
 def _broadcast_transpose(cts, primals, shape):
     (ct,) = cts
     return [None if ct is None else lax.sum_to_shape(ct, tuple(primals[0].shape))] + [None] * (len(primals) - 1)
-
-
-# ---------------------------------------------------------------- batching rules (vmap)
-# tn.constant has no operands: it is never batched (the rule re-emits it, unbatched).
-constant.def_batch(lambda args, batched, size, value: [vb.Unbatched(lax.constant(value))])
-# tn.cast: elementwise.
-cast.def_batch(vb.elementwise_rule("tn.cast"))
 
 
 @broadcast_to.def_batch

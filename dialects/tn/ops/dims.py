@@ -68,6 +68,12 @@ def _dim_lower(call: LowerCall) -> list[ir.Value]:
     return [tensor.FromElementsOp(result_type(call.out), [arith.IndexCastOp(i64, n).result]).result]
 
 
+@dim.def_batch
+def _dim_batch(args, batched, size, axis):
+    """A per-example dim is the batched value's next one, the same for every example."""
+    return [vb.Unbatched(lax.emit("tn.dim", [args[0]], axis=axis + 1))]
+
+
 # ------------------------------------------------------------------ tn.ensure_shape
 ensure_shape = defop("tn.ensure_shape", ["x"], attrs={"shape": "ints"},
                      doc="`x` with the dims of `shape` (-1: keep dynamic), checked when the code runs.")
@@ -128,14 +134,6 @@ def _ensure_jvp(primals, tangents, outs, shape):
 def _ensure_transpose(cts, primals, shape):
     (ct,) = cts
     return [None if ct is None else lax.emit("tn.ensure_shape", [ct], shape=shape_attr(primals[0].shape))]
-
-
-
-# ------------------------------------------------------------------ batching rules (vmap)
-@dim.def_batch
-def _dim_batch(args, batched, size, axis):
-    """A per-example dim is the batched value's next one, the same for every example."""
-    return [vb.Unbatched(lax.emit("tn.dim", [args[0]], axis=axis + 1))]
 
 
 @ensure_shape.def_batch

@@ -215,6 +215,27 @@ def _dynamic_slice_transpose(cts, primals, sizes, steps):
                      shape=_sizes_attr(x.shape)), None, None]
 
 
+def _with_batch_bounds(starts, stops, n):
+    """Bounds vectors with the batch axis's full range [0, n) in front."""
+    zero = lax.constant(np.zeros(1, np.int64))
+    end = lax.constant(np.array([n], np.int64)) if isinstance(n, int) else lax.reshape(n, (1,))
+    return (lax.emit("tn.concatenate", [zero, starts], axis=0),
+            lax.emit("tn.concatenate", [end, stops], axis=0))
+
+
+@dynamic_slice.def_batch
+def _dynamic_slice_batch(args, batched, size, sizes, steps):
+    """x batched, bounds shared: slice the full batch axis too. Bounds that differ per example:
+    a loop over the examples (a gather of strided windows would need a new op)."""
+    if any(batched[1:]):
+        return vb.loop_rule("tn.dynamic_slice")(args, batched, size, sizes=sizes, steps=steps)
+    x, starts, stops = args
+    n = lax.dim(x, 0)
+    starts, stops = _with_batch_bounds(starts, stops, n)
+    return [lax.emit("tn.dynamic_slice", [x, starts, stops], sizes=(-1 if x.shape[0] is None else x.shape[0],)
+                     + tuple(sizes), steps=(1,) + tuple(steps))]
+
+
 # ------------------------------------------------------------------ tn.dynamic_pad_slice
 dynamic_pad_slice = defop(
     "tn.dynamic_pad_slice", ["x", "starts", "stops", "dims*"], attrs={"steps": "ints", "shape": "ints"},
@@ -281,28 +302,6 @@ def _dynamic_pad_slice_transpose(cts, primals, steps, shape):
     x, starts, stops = primals[:3]
     return [lax.emit("tn.dynamic_slice", [ct, starts, stops], sizes=_sizes_attr(x.shape), steps=steps)] \
         + [None] * (len(primals) - 1)
-
-
-# ------------------------------------------------------------------ batching rules (vmap)
-def _with_batch_bounds(starts, stops, n):
-    """Bounds vectors with the batch axis's full range [0, n) in front."""
-    zero = lax.constant(np.zeros(1, np.int64))
-    end = lax.constant(np.array([n], np.int64)) if isinstance(n, int) else lax.reshape(n, (1,))
-    return (lax.emit("tn.concatenate", [zero, starts], axis=0),
-            lax.emit("tn.concatenate", [end, stops], axis=0))
-
-
-@dynamic_slice.def_batch
-def _dynamic_slice_batch(args, batched, size, sizes, steps):
-    """x batched, bounds shared: slice the full batch axis too. Bounds that differ per example:
-    a loop over the examples (a gather of strided windows would need a new op)."""
-    if any(batched[1:]):
-        return vb.loop_rule("tn.dynamic_slice")(args, batched, size, sizes=sizes, steps=steps)
-    x, starts, stops = args
-    n = lax.dim(x, 0)
-    starts, stops = _with_batch_bounds(starts, stops, n)
-    return [lax.emit("tn.dynamic_slice", [x, starts, stops], sizes=(-1 if x.shape[0] is None else x.shape[0],)
-                     + tuple(sizes), steps=(1,) + tuple(steps))]
 
 
 @dynamic_pad_slice.def_batch

@@ -99,6 +99,12 @@ def _update_slice_transpose(cts, primals, starts, steps):
     return [ct_x, ct_y]
 
 
+@update_slice.def_batch
+def _update_slice_batch(args, batched, size, starts, steps):
+    x, y = vb.materialize_all(args, batched, size)
+    return [_tn("tn.update_slice", [x, y], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps))]
+
+
 # ------------------------------------------------------------------ tn.index_set
 index_set = defop(
     "tn.index_set", ["acc", "updates", "indices"], attrs={"axis": "int"},
@@ -209,6 +215,9 @@ def _index_set_transpose(cts, primals, axis):
     return [ct_acc, ct_upd, None]
 
 
+index_set.def_batch(indexed_update_rule("tn.index_set"))  # per example, the last write wins
+
+
 # ------------------------------------------------------------------ tn.index_reduce
 _REDUCE_NP = {"mul": np.multiply, "min": np.minimum, "max": np.maximum}
 
@@ -309,12 +318,4 @@ def _mul_weights(acc, upd, idx, axis, n):
     return prod, lax.mul(others, _rows_of(acc, idx, axis))
 
 
-# ------------------------------------------------------------------ batching rules (vmap)
-@update_slice.def_batch
-def _update_slice_batch(args, batched, size, starts, steps):
-    x, y = vb.materialize_all(args, batched, size)
-    return [_tn("tn.update_slice", [x, y], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps))]
-
-
-index_set.def_batch(indexed_update_rule("tn.index_set"))  # per example, the last write wins
-index_reduce.def_batch(indexed_update_rule("tn.index_reduce"))
+index_reduce.def_batch(indexed_update_rule("tn.index_reduce"))  # rows offset per example

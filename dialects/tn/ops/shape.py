@@ -252,6 +252,14 @@ def _reshape_transpose(cts, primals, shape):
     return [back] + [None] * (len(primals) - 1)
 
 
+# The batch axis leads every batched value: static attributes gain a leading entry for it.
+@reshape.def_batch
+def _reshape_batch(args, batched, size, shape):
+    vb.refuse_batched_sizes("tn.reshape", args, batched, 1)
+    x = args[0]
+    return [lax.reshape(x, (lax.dim(x, 0),) + fill_dynamic(shape, args[1:]))]
+
+
 # ------------------------------------------------------------------ tn.transpose
 transpose = defop("tn.transpose", ["x"], attrs={"perm": "ints"},
                   doc="Permute dimensions: out.shape[i] = x.shape[perm[i]] (np.transpose).")
@@ -297,6 +305,11 @@ def _transpose_transpose(cts, primals, perm):
     (ct,) = cts
     inverse = tuple(int(i) for i in np.argsort(perm))
     return [None if ct is None else _tn("tn.transpose", [ct], perm=inverse)]
+
+
+@transpose.def_batch
+def _transpose_batch(args, batched, size, perm):
+    return [lax.transpose(args[0], (0,) + tuple(p + 1 for p in perm))]
 
 
 # ------------------------------------------------------------------ tn.slice
@@ -352,6 +365,13 @@ def _slice_transpose(cts, primals, starts, sizes, steps):
     if ct is None:
         return [None]
     return [_tn("tn.pad_slice", [ct], starts=starts, steps=steps, shape=tuple(primals[0].shape))]
+
+
+@slice_.def_batch
+def _slice_batch(args, batched, size, starts, sizes, steps):
+    n = vb.static_size("tn.slice", args[0].shape[0])
+    return [_tn("tn.slice", [args[0]], starts=(0,) + tuple(starts), sizes=(n,) + tuple(sizes),
+                steps=(1,) + tuple(steps))]
 
 
 # ------------------------------------------------------------------ tn.pad_slice
@@ -419,6 +439,13 @@ def _pad_slice_transpose(cts, primals, starts, steps, shape):
     if ct is None:
         return [None]
     return [_tn("tn.slice", [ct], starts=starts, sizes=tuple(primals[0].shape), steps=steps)]
+
+
+@pad_slice.def_batch
+def _pad_slice_batch(args, batched, size, starts, steps, shape):
+    n = vb.static_size("tn.pad_slice", args[0].shape[0])
+    return [_tn("tn.pad_slice", [args[0]], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps),
+                shape=(n,) + tuple(shape))]
 
 
 # ------------------------------------------------------------------ tn.concatenate
@@ -566,6 +593,11 @@ def _concatenate_transpose_dynamic(ct, primals, axis: int) -> list:
     return out
 
 
+@concatenate.def_batch
+def _concatenate_batch(args, batched, size, axis):
+    return [_tn("tn.concatenate", vb.materialize_all(args, batched, size), axis=axis + 1)]
+
+
 # ------------------------------------------------------------------ tn.take
 take = defop(
     "tn.take", ["x", "indices"], attrs={"axis": "int"},
@@ -683,6 +715,43 @@ def _take_transpose(cts, primals, axis):
     return [_tn("tn.scatter_add", [ct, idx], axis=axis, dim_size=x.shape[axis]), None]
 
 
+def _index_first(x, axis: int, k: int):
+    """(n, pre[axis], I[k], post) -> (n, I, pre, post): the index dims right after the batch."""
+    perm = (0,) + tuple(range(1 + axis, 1 + axis + k)) + tuple(range(1, 1 + axis)) + \
+        tuple(range(1 + axis + k, x.ndim))
+    return lax.transpose(x, perm)
+
+
+def _index_back(x, axis: int, k: int):
+    """The inverse of `_index_first`: (n, I[k], pre[axis], post) -> (n, pre, I, post)."""
+    perm = (0,) + tuple(range(1 + k, 1 + k + axis)) + tuple(range(1, 1 + k)) + \
+        tuple(range(1 + k + axis, x.ndim))
+    return lax.transpose(x, perm)
+
+
+def _rows_of_examples(x, axis: int):
+    """(n, pre, m, post) -> ((n*m, pre, post), shape of (n, m, pre, post)): every example's
+    rows of `axis` stacked into one axis, which per-example indices offset into."""
+    moved = vb.move_axis(x, axis + 1, 1)
+    sh = lax.shape_of(moved)
+    return lax.reshape(moved, (vb.mul_size(sh[0], sh[1]),) + sh[2:]), sh
+
+
+@take.def_batch
+def _take_batch(args, batched, size, axis):
+    """x batched: take one axis further right. Indices batched: take along `axis` and move the
+    examples' axis to the front; both: per-example indices offset into the stacked rows."""
+    x, idx = args
+    bx, bi = batched
+    if not bi:
+        return [_tn("tn.take", [x, idx], axis=axis + 1)]
+    if not bx:
+        return [vb.move_axis(_tn("tn.take", [x, idx], axis=axis), axis, 0)]
+    flat, _ = _rows_of_examples(x, axis)
+    rows = vb.example_offsets(idx, lax.dim(x, axis + 1))
+    return [_index_back(_tn("tn.take", [flat, rows], axis=0), axis, idx.ndim - 1)]
+
+
 # ------------------------------------------------------------------ tn.scatter_add
 scatter_add = defop(
     "tn.scatter_add", ["updates", "indices"], attrs={"axis": "int", "dim_size": "int"},
@@ -766,6 +835,21 @@ def _scatter_add_transpose(cts, primals, axis, dim_size):
     if ct is None:
         return [None, None]
     return [_tn("tn.take", [ct, primals[1]], axis=axis), None]
+
+
+@scatter_add.def_batch
+def _scatter_add_batch(args, batched, size, axis, dim_size):
+    """Indices batched: each example's rows offset by example * dim_size in one scatter."""
+    upd, idx = args
+    if not batched[1]:
+        return [_tn("tn.scatter_add", [upd, idx], axis=axis + 1, dim_size=dim_size)]
+    upd = vb.materialize(upd, batched[0], size)
+    n = vb.static_size("tn.scatter_add", idx.shape[0])
+    k = idx.ndim - 1
+    ut = _index_first(upd, axis, k)  # (n, I, pre, post)
+    out = _tn("tn.scatter_add", [ut, vb.example_offsets(idx, dim_size)], axis=0, dim_size=n * dim_size)
+    rest = lax.shape_of(out)[1:]
+    return [vb.move_axis(lax.reshape(out, (n, dim_size) + rest), 1, axis + 1)]
 
 
 # ------------------------------------------------------------------ tn.index_add
@@ -897,91 +981,6 @@ def _index_add_transpose(cts, primals, axis):
     acc, upd, idx = primals
     ct_upd = _tn("tn.take", [ct, idx], axis=axis) if isinstance(upd, Linear) else None
     return [ct if isinstance(acc, Linear) else None, ct_upd, None]
-
-
-# ------------------------------------------------------------------ batching rules (vmap)
-# The batch axis leads every batched value: static attributes gain a leading entry for it.
-@reshape.def_batch
-def _reshape_batch(args, batched, size, shape):
-    vb.refuse_batched_sizes("tn.reshape", args, batched, 1)
-    x = args[0]
-    return [lax.reshape(x, (lax.dim(x, 0),) + fill_dynamic(shape, args[1:]))]
-
-
-@transpose.def_batch
-def _transpose_batch(args, batched, size, perm):
-    return [lax.transpose(args[0], (0,) + tuple(p + 1 for p in perm))]
-
-
-@slice_.def_batch
-def _slice_batch(args, batched, size, starts, sizes, steps):
-    n = vb.static_size("tn.slice", args[0].shape[0])
-    return [_tn("tn.slice", [args[0]], starts=(0,) + tuple(starts), sizes=(n,) + tuple(sizes),
-                steps=(1,) + tuple(steps))]
-
-
-@pad_slice.def_batch
-def _pad_slice_batch(args, batched, size, starts, steps, shape):
-    n = vb.static_size("tn.pad_slice", args[0].shape[0])
-    return [_tn("tn.pad_slice", [args[0]], starts=(0,) + tuple(starts), steps=(1,) + tuple(steps),
-                shape=(n,) + tuple(shape))]
-
-
-@concatenate.def_batch
-def _concatenate_batch(args, batched, size, axis):
-    return [_tn("tn.concatenate", vb.materialize_all(args, batched, size), axis=axis + 1)]
-
-
-def _index_first(x, axis: int, k: int):
-    """(n, pre[axis], I[k], post) -> (n, I, pre, post): the index dims right after the batch."""
-    perm = (0,) + tuple(range(1 + axis, 1 + axis + k)) + tuple(range(1, 1 + axis)) + \
-        tuple(range(1 + axis + k, x.ndim))
-    return lax.transpose(x, perm)
-
-
-def _index_back(x, axis: int, k: int):
-    """The inverse of `_index_first`: (n, I[k], pre[axis], post) -> (n, pre, I, post)."""
-    perm = (0,) + tuple(range(1 + k, 1 + k + axis)) + tuple(range(1, 1 + k)) + \
-        tuple(range(1 + k + axis, x.ndim))
-    return lax.transpose(x, perm)
-
-
-def _rows_of_examples(x, axis: int):
-    """(n, pre, m, post) -> ((n*m, pre, post), shape of (n, m, pre, post)): every example's
-    rows of `axis` stacked into one axis, which per-example indices offset into."""
-    moved = vb.move_axis(x, axis + 1, 1)
-    sh = lax.shape_of(moved)
-    return lax.reshape(moved, (vb.mul_size(sh[0], sh[1]),) + sh[2:]), sh
-
-
-@take.def_batch
-def _take_batch(args, batched, size, axis):
-    """x batched: take one axis further right. Indices batched: take along `axis` and move the
-    examples' axis to the front; both: per-example indices offset into the stacked rows."""
-    x, idx = args
-    bx, bi = batched
-    if not bi:
-        return [_tn("tn.take", [x, idx], axis=axis + 1)]
-    if not bx:
-        return [vb.move_axis(_tn("tn.take", [x, idx], axis=axis), axis, 0)]
-    flat, _ = _rows_of_examples(x, axis)
-    rows = vb.example_offsets(idx, lax.dim(x, axis + 1))
-    return [_index_back(_tn("tn.take", [flat, rows], axis=0), axis, idx.ndim - 1)]
-
-
-@scatter_add.def_batch
-def _scatter_add_batch(args, batched, size, axis, dim_size):
-    """Indices batched: each example's rows offset by example * dim_size in one scatter."""
-    upd, idx = args
-    if not batched[1]:
-        return [_tn("tn.scatter_add", [upd, idx], axis=axis + 1, dim_size=dim_size)]
-    upd = vb.materialize(upd, batched[0], size)
-    n = vb.static_size("tn.scatter_add", idx.shape[0])
-    k = idx.ndim - 1
-    ut = _index_first(upd, axis, k)  # (n, I, pre, post)
-    out = _tn("tn.scatter_add", [ut, vb.example_offsets(idx, dim_size)], axis=0, dim_size=n * dim_size)
-    rest = lax.shape_of(out)[1:]
-    return [vb.move_axis(lax.reshape(out, (n, dim_size) + rest), 1, axis + 1)]
 
 
 def indexed_update_rule(name: str):
