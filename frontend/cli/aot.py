@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True, help="the library to write, e.g. build/libmlp.so")
     parser.add_argument("--header", action="store_true", help="also write NAME.h beside the library")
     parser.add_argument("--target", default="native", help="native (default), x86-64-v2, x86-64-v3 or x86-64-v4")
-    parser.add_argument("--function-name", default=None, help="the entry's C name after NAME_ (default: the function's)")
+    parser.add_argument("--function-name", default=None, help="the entry's C name after NAME_ (default: the NAME "
+                        "after the colon)")
     args = parser.parse_args(argv)
     try:
         fn = _target(args.function)
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from theanir.frontend.aot_build import compile as build
 
         path = build(fn, example, args.output, header=args.header, target=args.target,
-                     function_name=args.function_name)
+                     function_name=args.function_name or args.function.rsplit(":", 1)[-1])
     except (UserError, TypeError, ValueError, NotImplementedError, RuntimeError, ImportError) as e:
         print(f"{PROG}: error: {e}".splitlines()[0] if isinstance(e, UserError) else f"{PROG}: error: "
               f"{type(e).__name__}: {e}", file=sys.stderr)

@@ -22,7 +22,7 @@ def build_program(source: str, lib_dir: str, lib_name: str, out: str, asan: bool
     """Compile tests/aot/c/`source` against lib`lib_name`.so in `lib_dir` (found at run time via rpath)."""
     flags = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"] if asan else ["-O2"]
     cmd = [cc(), "-std=c11", "-Wall", "-Werror", *flags, "-I", lib_dir, os.path.join(C_DIR, source), "-o", out,
-           f"-L{lib_dir}", f"-l{lib_name}", f"-Wl,-rpath,{lib_dir}", "-lm"]
+           f"-L{lib_dir}", f"-l{lib_name}", f"-Wl,-rpath,{lib_dir}", "-lm", "-pthread"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
     return out

@@ -115,6 +115,14 @@ def test_bad_calls_return_codes_and_messages(built, tmp_path):
     _check_errors(run([exe, folder, "errors"]).stdout)
 
 
+def test_threads(built, tmp_path):
+    """Four threads call the library at once: results identical to a single call, and each
+    thread's NAME_last_error is its own (one thread makes only bad calls)."""
+    folder, _ = built
+    exe = build_program("mlp_main.c", folder, "mlp", str(tmp_path / "mlp_main"))
+    assert "threads failures=0" in run([exe, folder, "threads"]).stdout
+
+
 def test_address_sanitizer_clean(built, tmp_path):
     """The program and the wrapper built with -fsanitize=address: every call (good, strided,
     each bad one) is clean, and LeakSanitizer finds no leak at exit."""
@@ -133,6 +141,8 @@ def test_address_sanitizer_clean(built, tmp_path):
     proc = run([exe, folder, "errors"], env=env)
     assert "ERROR: AddressSanitizer" not in proc.stderr
     _check_errors(proc.stdout)
+    proc = run([exe, folder, "threads"], env=env)
+    assert "ERROR: AddressSanitizer" not in proc.stderr and "threads failures=0" in proc.stdout
 
 
 def test_manifest_and_header(built):

@@ -1,7 +1,10 @@
 /* Calls libmlp.so (tests/aot/test_mlp_c.py builds both): `mlp_main DIR values` reads the
  * inputs from DIR/in*.bin, calls mlp_forward and writes DIR/out.bin (also once through a
  * strided copy of x and once through mlp_call); `mlp_main DIR errors` makes bad calls and
- * prints "case code message" per line. No Python involved. */
+ * prints "case code message" per line; `mlp_main DIR threads` calls it from 4 threads at once
+ * (3 compare each result with the first call's, bit for bit; one makes bad calls and checks
+ * that its error messages are its own). No Python involved. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,32 @@ static theanir_buffer buf(void *data, int64_t nbytes, int32_t dtype, int32_t ran
   b.shape[1] = d1;
   b.strides = NULL;
   return b;
+}
+
+struct job {
+  theanir_buffer in[5];
+  const float *expect;
+  int bad, failures;
+};
+
+static void *worker(void *arg) {
+  struct job *j = arg;
+  float *out = malloc(sizeof(float) * B * O);
+  theanir_buffer bo = buf(out, sizeof(float) * B * O, THEANIR_FLOAT32, 0, 0, 0);
+  for (int it = 0; it < 200; ++it) {
+    if (j->bad) {
+      theanir_buffer t = j->in[0];
+      t.rank = 1;
+      int rc = mlp_forward(&t, &j->in[1], &j->in[2], &j->in[3], &j->in[4], &bo);
+      if (rc != THEANIR_ERR_RANK || strstr(mlp_last_error(), "rank 1, expected 2") == NULL) j->failures++;
+    } else {
+      int rc = mlp_forward(&j->in[0], &j->in[1], &j->in[2], &j->in[3], &j->in[4], &bo);
+      if (rc != THEANIR_OK || mlp_last_error()[0] != 0 || memcmp(out, j->expect, sizeof(float) * B * O) != 0)
+        j->failures++;
+    }
+  }
+  free(out);
+  return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -79,6 +108,21 @@ int main(int argc, char **argv) {
     fclose(f);
     free(wide);
     printf("inputs=%d outputs=%d error='%s'\n", mlp_num_inputs(), mlp_num_outputs(), mlp_last_error());
+  } else if (strcmp(argv[2], "threads") == 0) {
+    rc = mlp_forward(&bx, &bw1, &bb1, &bw2, &bb2, &bout);
+    if (rc != THEANIR_OK) return 1;
+    pthread_t th[4];
+    struct job jobs[4];
+    for (int i = 0; i < 4; ++i) {
+      jobs[i] = (struct job){{bx, bw1, bb1, bw2, bb2}, out, i == 3, 0};
+      pthread_create(&th[i], NULL, worker, &jobs[i]);
+    }
+    int failures = 0;
+    for (int i = 0; i < 4; ++i) {
+      pthread_join(th[i], NULL);
+      failures += jobs[i].failures;
+    }
+    printf("threads failures=%d\n", failures);
   } else {
     theanir_buffer t;
     t = bx; t.rank = 3; t.shape[2] = 1;
