@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from .symbolic import Function
 
 
 def _cname(text: str, used: set[str], fallback: str) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", text or "") or fallback
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", text or "").strip("_") or fallback  # params['w'] -> params_w
     if base[0].isdigit():
         base = "_" + base
     name, i = base, 1
@@ -93,7 +94,11 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
         in_names = [v.name or f"input{i}" for i, v in enumerate(fn.inputs)]
     else:
         jf = fn if isinstance(fn, JitFunction) else jit(fn)
-        low = _lowered(jf, tuple(example_args))
+        with warnings.catch_warnings():  # about donations, which are dropped just below
+            warnings.simplefilter("ignore", UserWarning)
+            low = _lowered(jf, tuple(example_args))
+        # a C caller's inputs are const: donate_argnums would write results into them
+        low.options = dataclasses.replace(low.options, donate=())
         n_in, n_out = len(low.signature.dynamic), len(low.traced.out_specs)
         base_name = getattr(jf.fn, "__name__", "call")
         in_names = list(low.signature.names)

@@ -134,3 +134,24 @@ def _manifest(lib: str) -> str:
     c = ctypes.CDLL(lib)
     c.aff_manifest.restype = ctypes.c_char_p
     return c.aff_manifest().decode()
+
+
+def test_pytrees_static_args_and_donation(tmp_path):
+    """Nested arguments become one C parameter per leaf (named after the path), a static
+    argument is baked in, and donate_argnums never makes the library write into an input."""
+    def step(params, x, scale):
+        w, b = params["w"], params["b"]
+        return {"y": th.tanh(x @ w + b) * scale, "w": w * 0.5}
+
+    rng = np.random.default_rng(5)
+    params = {"w": rng.standard_normal((3, 2)).astype(np.float32), "b": np.ones(2, np.float32)}
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    jf = th.jit(step, static_argnums=2, donate_argnums=0)
+    lib = th.aot.compile(jf, [params, x, 2.0], str(tmp_path / "libtree"))
+    f = th.aot.load(lib)
+    assert [a["cname"] for a in f.inputs] == ["params_b", "params_w", "x"]  # pytree leaves in key order
+    w_before = params["w"].copy()
+    w_half, y = f(params["b"], params["w"], x)  # outputs: the dict's leaves in key order (w, y)
+    np.testing.assert_array_equal(params["w"], w_before)  # not donated
+    np.testing.assert_allclose(np.asarray(w_half), params["w"] * 0.5)
+    np.testing.assert_allclose(np.asarray(y), np.tanh(x @ params["w"] + params["b"]) * 2.0, rtol=1e-5, atol=1e-6)
