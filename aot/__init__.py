@@ -16,10 +16,10 @@ __all__ = ["AotError", "AotLibrary", "compile", "load"]
 
 def compile(fn: Callable, example_args: Sequence[Any], path: str, header: bool = True, target: str = "native",
             name: str | None = None, function_name: str | None = None,
-            output_names: Sequence[str] | None = None) -> str:
+            output_names: Sequence[str] | None = None, dynamic_shapes: bool = False) -> str:
     """Compile `fn` (a th.jit-able function or a th.function) into `libNAME.so` (+ `NAME.h`);
     see theanir.frontend.aot_build.compile. Returns the library's path."""
     from theanir.frontend.aot_build import compile as build
 
     return build(fn, example_args, path, header=header, target=target, name=name, function_name=function_name,
-                 output_names=output_names)
+                 output_names=output_names, dynamic_shapes=dynamic_shapes)

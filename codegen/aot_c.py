@@ -55,8 +55,8 @@ def required_features(features: str) -> list[str]:
     return [f for f in CPU_FEATURES if f in on]
 
 
-def _shape_text(shape: list[int]) -> str:
-    return "[" + ", ".join(str(n) for n in shape) + "]"
+def _shape_text(shape: list[int | None]) -> str:
+    return "[" + ", ".join("?" if n is None else str(n) for n in shape) + "]"
 
 
 def header(spec: dict[str, Any]) -> str:
@@ -91,6 +91,9 @@ def header(spec: dict[str, Any]) -> str:
         doc.append(f" *   input  {a['cname']}: {a['dtype']} {_shape_text(a['shape'])}")
     for a in outs:
         doc.append(f" *   output {a['cname']}: {a['dtype']} {_shape_text(a['shape'])} (data and nbytes set by the caller)")
+    if any(_dynamic(a) for a in ins + outs):
+        doc.append(" *   ?: a dynamic dim (any size; an output's is known after the call, which fills its shape, also")
+        doc.append(" *   when its buffer was too small: THEANIR_ERR_SIZE)")
     if spec["states"]:
         doc.append(" *   state (kept in the library, updated by each call):")
         for s in spec["states"]:
@@ -133,6 +136,7 @@ extern void ENTRY(void **args);
 extern void __theanir_set_check_hook(void *hook) __attribute__((weak));
 extern void __theanir_set_memory_hooks(void *alloc, void *release) __attribute__((weak));
 extern void __theanir_set_cancel_flag(void *flag) __attribute__((weak));
+static void th_set_hooks(void *alloc, void *release);
 
 /* For th.aot.load (the Python runtime calls the packed entry with its own checks, pools,
    Ctrl-C and check hooks): 0 the packed entry, 1 2 3 the memory, cancel and check hook
@@ -140,7 +144,7 @@ extern void __theanir_set_cancel_flag(void *flag) __attribute__((weak));
 EXPORT void *PREFIX_entry_point(int which) {
   switch (which) {
     case 0: return (void *)&ENTRY;
-    case 1: return (void *)&__theanir_set_memory_hooks;
+    case 1: return __theanir_set_memory_hooks ? (void *)&th_set_hooks : NULL;
     case 2: return (void *)&__theanir_set_cancel_flag;
     case 3: return (void *)&__theanir_set_check_hook;
     default: return NULL;
@@ -234,13 +238,22 @@ static void th_code_free(void *p) {
   c->bytes += size;
 }
 
+/* The free of the allocator the code uses now (ours, or the one th.aot.load's runtime
+   installs through PREFIX_entry_point(1)): a result buffer the code hands out is freed by it. */
+static void (*volatile th_hook_free)(void *) = free;
+
+static void th_set_hooks(void *alloc, void *release) {
+  th_hook_free = release ? (void (*)(void *))release : free;
+  __theanir_set_memory_hooks(alloc, release);
+}
+
 static pthread_once_t th_once = PTHREAD_ONCE_INIT;
 static const char *th_cpu_missing = NULL;
 
 static void th_setup(void) {
   if (__theanir_set_check_hook) __theanir_set_check_hook((void *)&th_check_hook);
   if (__theanir_set_memory_hooks && pthread_key_create(&th_cache_key, th_cache_release) == 0)
-    __theanir_set_memory_hooks((void *)&th_code_alloc, (void *)&th_code_free);
+    th_set_hooks((void *)&th_code_alloc, (void *)&th_code_free);
   __builtin_cpu_init();
 CPU_CHECKS
 }
@@ -267,8 +280,8 @@ static const char *th_dtype_name(int32_t code) {
    sizes[rank], strides[rank]} in `desc`. An input with strides is copied into `*tmp` (malloc,
    freed by the caller) unless the code takes it strided. Outputs get rank and shape filled. */
 static int th_arg(const char *role, int index, const char *name, const theanir_buffer *b, int32_t dtype,
-                  int32_t rank, const int64_t *shape, int output, int strided_ok, int64_t *desc, void **tmp) {
-  int64_t isz = th_itemsize[dtype], count = 1, extent = 1, contig[THEANIR_MAX_RANK];
+                  int32_t rank, const int64_t *static_shape, int output, int strided_ok, int64_t *desc, void **tmp) {
+  int64_t isz = th_itemsize[dtype], count = 1, extent = 1, contig[THEANIR_MAX_RANK], shape[THEANIR_MAX_RANK];
   int contiguous = 1;
   if (b == NULL) return th_fail(THEANIR_ERR_NULL, "%s %d ('%s'): null theanir_buffer pointer", role, index, name);
   if (b->dtype != dtype)
@@ -277,22 +290,33 @@ static int th_arg(const char *role, int index, const char *name, const theanir_b
   if (!output) {
     if (b->rank != rank)
       return th_fail(THEANIR_ERR_RANK, "%s %d ('%s'): rank %d, expected %d", role, index, name, (int)b->rank, (int)rank);
-    for (int d = 0; d < rank; ++d)
-      if (b->shape[d] != shape[d])
-        return th_fail(THEANIR_ERR_SHAPE, "%s %d ('%s'): dim %d has size %lld, expected %lld", role, index, name, d,
-                       (long long)b->shape[d], (long long)shape[d]);
+    for (int d = 0; d < rank; ++d) {
+      shape[d] = static_shape[d] < 0 ? b->shape[d] : static_shape[d]; /* -1: a dynamic dim, any size */
+      if (b->shape[d] != shape[d] || shape[d] < 0)
+        return static_shape[d] < 0
+                   ? th_fail(THEANIR_ERR_SHAPE, "%s %d ('%s'): dim %d has size %lld", role, index, name, d,
+                             (long long)b->shape[d])
+                   : th_fail(THEANIR_ERR_SHAPE, "%s %d ('%s'): dim %d has size %lld, expected %lld", role, index,
+                             name, d, (long long)b->shape[d], (long long)static_shape[d]);
+    }
+  } else {
+    for (int d = 0; d < rank; ++d) shape[d] = static_shape[d];
   }
   for (int d = rank - 1; d >= 0; --d) {
     contig[d] = count;
-    count *= shape[d];
+    if (__builtin_mul_overflow(count, shape[d], &count))
+      return th_fail(THEANIR_ERR_SIZE, "%s %d ('%s'): the shape's size overflows", role, index, name);
   }
   if (b->strides != NULL) {
     for (int d = 0; d < rank; ++d) {
+      int64_t span;
       if (b->strides[d] < 0)
         return th_fail(THEANIR_ERR_STRIDES, "%s %d ('%s'): stride %d is %lld; strides must be >= 0", role, index, name,
                        d, (long long)b->strides[d]);
       if (shape[d] > 1 && b->strides[d] != contig[d]) contiguous = 0;
-      extent += (shape[d] - 1) * b->strides[d];
+      if (shape[d] > 0 && (__builtin_mul_overflow(shape[d] - 1, b->strides[d], &span) ||
+                           __builtin_add_overflow(extent, span, &extent)))
+        return th_fail(THEANIR_ERR_SIZE, "%s %d ('%s'): the strides' extent overflows", role, index, name);
     }
     if (count == 0) extent = 0;
     if (output && !contiguous)
@@ -301,9 +325,11 @@ static int th_arg(const char *role, int index, const char *name, const theanir_b
   } else {
     extent = count;
   }
-  if (b->nbytes < extent * isz)
+  if (__builtin_mul_overflow(extent, isz, &extent))
+    return th_fail(THEANIR_ERR_SIZE, "%s %d ('%s'): the shape's size overflows", role, index, name);
+  if (b->nbytes < extent)
     return th_fail(THEANIR_ERR_SIZE, "%s %d ('%s'): buffer has %lld bytes, its %s %s needs %lld", role, index, name,
-                   (long long)b->nbytes, th_dtype_name(dtype), output ? "result" : "shape", (long long)(extent * isz));
+                   (long long)b->nbytes, th_dtype_name(dtype), output ? "result" : "shape", (long long)extent);
   if (b->data == NULL && extent > 0)
     return th_fail(THEANIR_ERR_NULL, "%s %d ('%s'): data is NULL", role, index, name);
   if (((uintptr_t)b->data) % (uintptr_t)isz != 0)
@@ -315,7 +341,7 @@ static int th_arg(const char *role, int index, const char *name, const theanir_b
     if (strided_ok) {
       strides = b->strides;
     } else {
-      char *copy = (char *)malloc((size_t)(count * isz));
+      char *copy = (char *)malloc((size_t)(count * isz) + 1);
       if (copy == NULL) return th_fail(THEANIR_ERR_MEMORY, "%s %d ('%s'): out of memory copying a strided input",
                                        role, index, name);
       int64_t idx[THEANIR_MAX_RANK] = {0};
@@ -345,6 +371,30 @@ static int th_arg(const char *role, int index, const char *name, const theanir_b
     for (int d = 0; d < rank; ++d) out->shape[d] = shape[d];
   }
   return THEANIR_OK;
+}
+
+/* An output with dynamic dims: the code allocates it and writes its address and sizes into
+   `slot` [address, size 0, ...]; copied into the caller's buffer when `copy` (the last step),
+   then freed. On THEANIR_ERR_SIZE the caller's rank and shape hold the result's shape. */
+static int th_take_slot(int index, const char *name, theanir_buffer *b, int32_t dtype, int32_t rank,
+                        const int64_t *slot, int copy) {
+  void *p = (void *)(intptr_t)slot[0];
+  int64_t bytes = th_itemsize[dtype];
+  int rc = THEANIR_OK;
+  for (int d = 0; d < rank; ++d)
+    if (__builtin_mul_overflow(bytes, slot[1 + d], &bytes)) bytes = INT64_MAX;
+  if (copy) {
+    b->rank = rank;
+    for (int d = 0; d < rank; ++d) b->shape[d] = slot[1 + d];
+    if (b->nbytes < bytes)
+      rc = th_fail(THEANIR_ERR_SIZE, "output %d ('%s'): buffer has %lld bytes, its %s result needs %lld (its shape "
+                   "is in the buffer's rank and shape)", index, name, (long long)b->nbytes, th_dtype_name(dtype),
+                   (long long)bytes);
+    else if (bytes > 0)
+      memcpy(b->data, p, (size_t)bytes);
+  }
+  if (p != NULL) th_hook_free(p);
+  return rc;
 }
 
 /* A memref descriptor of a library-owned contiguous buffer. */
@@ -390,8 +440,13 @@ def _c_string(text: str) -> str:
     return "\n".join(out) or '  ""'
 
 
-def _ints(values: list[int]) -> str:
-    return "{" + ", ".join(f"{v}LL" for v in values) + "}" if values else "{0}"
+def _ints(values: list[int | None]) -> str:
+    """A C initializer; None (a dynamic dim) is -1."""
+    return "{" + ", ".join(f"{-1 if v is None else v}LL" for v in values) + "}" if values else "{0}"
+
+
+def _dynamic(a: dict[str, Any]) -> bool:
+    return any(n is None for n in a["shape"])
 
 
 def source(spec: dict[str, Any], manifest_json: str, blob_path: str | None) -> str:
@@ -420,6 +475,8 @@ def source(spec: dict[str, Any], manifest_json: str, blob_path: str | None) -> s
     body = ["static int th_call(const theanir_buffer *const *ins, theanir_buffer *const *outs, int64_t n_calls) {",
             f"  int64_t desc[{max(nargs, 1)}][{desc_words}];",
             f"  void *ptrs[{max(nargs, 1)}], *args[{max(nargs, 1)}], *tmp[{max(nargs, 1)}] = {{0}};",
+            *[f"  int64_t slot{i}[{1 + len(a['shape'])}];" for i, a in enumerate(args)
+              if a["role"] == "output" and _dynamic(a)],
             "  int rc = PREFIX_check_cpu();".replace("PREFIX", n),
             "  if (rc != THEANIR_OK) return rc;"]
     if states:
@@ -433,6 +490,19 @@ def source(spec: dict[str, Any], manifest_json: str, blob_path: str | None) -> s
             body.append(f"  rc = th_arg(\"input\", {k}, \"{a['cname']}\", ins[{k}], {code}, {rank}, th_shape{i}, 0, "
                         f"{0 if a['contiguous'] else 1}, desc[{i}], &tmp[{i}]);")
             body.append("  if (rc != THEANIR_OK) goto done;")
+        elif a["role"] == "output" and _dynamic(a):
+            k = outs.index(a)
+            body += [f"  if (outs[{k}] == NULL) {{ rc = th_fail(THEANIR_ERR_NULL, \"output {k} ('{a['cname']}'): null "
+                     "theanir_buffer pointer\"); goto done; }",
+                     f"  if (outs[{k}]->dtype != {code}) {{ rc = th_fail(THEANIR_ERR_DTYPE, \"output {k} ('{a['cname']}'): "
+                     f"dtype code %d (%s), expected {code} ({a['dtype']})\", (int)outs[{k}]->dtype, "
+                     f"th_dtype_name(outs[{k}]->dtype)); goto done; }}",
+                     f"  if (outs[{k}]->data == NULL && outs[{k}]->nbytes > 0) {{ rc = th_fail(THEANIR_ERR_NULL, "
+                     f"\"output {k} ('{a['cname']}'): data is NULL\"); goto done; }}",
+                     f"  if (outs[{k}]->strides != NULL) {{ rc = th_fail(THEANIR_ERR_STRIDES, \"output {k} "
+                     f"('{a['cname']}'): outputs are written C-contiguous; pass strides NULL\"); goto done; }}",
+                     f"  desc[{i}][0] = desc[{i}][1] = (int64_t)(intptr_t)slot{i};",
+                     f"  desc[{i}][2] = 0; desc[{i}][3] = {1 + rank}; desc[{i}][4] = 1;"]
         elif a["role"] == "output":
             k = outs.index(a)
             body.append(f"  rc = th_arg(\"output\", {k}, \"{a['cname']}\", outs[{k}], {code}, {rank}, th_shape{i}, 1, 0, "
@@ -449,7 +519,16 @@ def source(spec: dict[str, Any], manifest_json: str, blob_path: str | None) -> s
             s = a["state"]
             target = f"th_state[{s}]" if a["alias"] >= 0 else f"th_next[{s}]"
             body.append(f"    th_own_desc({target}, {len(a['shape'])}, th_shape{i}, desc[{i}]);")
+    for i, a in enumerate(args):
+        if a["role"] == "output" and _dynamic(a):
+            body.append(f"    memset(slot{i}, 0, sizeof slot{i});")
     body.append(f"    {spec['packed']}(args);")
+    for i, a in enumerate(args):
+        if a["role"] == "output" and _dynamic(a):
+            k = outs.index(a)
+            body += [f"    {{ int r = th_take_slot({k}, \"{a['cname']}\", outs[{k}], {DTYPES[a['dtype']][0]}, "
+                     f"{len(a['shape'])}, slot{i}, step == n_calls - 1 && !th_check_failed);",
+                     "      if (r != THEANIR_OK && rc == THEANIR_OK) rc = r; }"]
     for a in args:
         if a["role"] == "update" and a["alias"] < 0:
             s = a["state"]

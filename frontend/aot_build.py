@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from theanir.codegen import aot as aot_codegen
-from theanir.codegen.aot_c import c_identifier
+from theanir.codegen.aot_c import MAX_RANK, c_identifier
 from theanir.codegen.cache import module_hash
 from theanir.codegen.version import __version__
 from theanir.passes.pipeline import PipelineError
@@ -38,9 +38,11 @@ def _cname(text: str, used: set[str], fallback: str) -> str:
     return name
 
 
-def _lowered(jf: JitFunction, args: tuple) -> Lowered:
-    """The trace of `jf` at these arguments, with static shapes (th.function's are dynamic)."""
-    sig = make_signature(jf.fn, args, {}, jf.static_argnums, jf.static_argnames, jf.leaf_names, False, None)
+def _lowered(jf: JitFunction, args: tuple, dynamic: bool) -> Lowered:
+    """The trace of `jf` at these arguments: static shapes, or with `dynamic` th.function's
+    dynamic dims (its inputs' non-broadcastable dims) or, for th.jit, every dim but size-1 ones."""
+    patterns = jf.leaf_patterns if dynamic else None
+    sig = make_signature(jf.fn, args, {}, jf.static_argnums, jf.static_argnames, jf.leaf_names, dynamic, patterns)
     if jf.leaf_names is not None and len(jf.leaf_names) == len(sig.leaves):
         sig.all_names = list(jf.leaf_names)
     traced = jf._trace(sig)
@@ -60,14 +62,17 @@ def _llvm_module(low: Lowered, target: str) -> Any:
 
 def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, header: bool = True,
             target: str = "native", name: str | None = None, function_name: str | None = None,
-            output_names: Sequence[str] | None = None) -> str:
+            output_names: Sequence[str] | None = None, dynamic_shapes: bool = False) -> str:
     """Compile `fn` ahead of time into `path` ("build/libmlp" -> build/libmlp.so, build/mlp.h).
 
     `fn`: a function th.jit can trace (or a th.jit function), called with `example_args`; or
     a th.function, whose explicit inputs `example_args` gives (its shared variables become
     the library's state). `target`: "native" or "x86-64-v2"/"x86-64-v3"/"x86-64-v4".
     The C entry is `NAME_<function name>` (`function_name` overrides the second part);
-    `output_names` names the outputs' parameters (default out0, out1 ...). Returns the
+    `output_names` names the outputs' parameters (default out0, out1 ...).
+    `dynamic_shapes=True`: dims of any size where th.function has them (the inputs'
+    non-broadcastable dims; shared variables keep their shapes) or, for th.jit, every dim
+    but the size-1 ones; the default compiles for the example arguments' shapes. Returns the
     library's path."""
     if target not in aot_codegen.TARGETS:
         raise ValueError(f"th.aot.compile: target must be one of {list(aot_codegen.TARGETS)}, got {target!r}")
@@ -83,7 +88,7 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
                                       "n_steps, slice bounds) cannot be compiled ahead of time yet")
         inputs = fn._arguments(tuple(example_args), {})
         shared = [np.asarray(s.container[0]) for s in fn.shared]
-        low = _lowered(fn._jit, (inputs, shared, ()))
+        low = _lowered(fn._jit, (inputs, shared, ()), dynamic_shapes)
         n_in, n_out = len(fn.inputs), len(fn.outputs)
         used_states: set[str] = set()
         for i, s in enumerate(fn.shared):
@@ -96,7 +101,7 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
         jf = fn if isinstance(fn, JitFunction) else jit(fn)
         with warnings.catch_warnings():  # about donations, which are dropped just below
             warnings.simplefilter("ignore", UserWarning)
-            low = _lowered(jf, tuple(example_args))
+            low = _lowered(jf, tuple(example_args), dynamic_shapes)
         # a C caller's inputs are const: donate_argnums would write results into them
         low.options = dataclasses.replace(low.options, donate=())
         n_in, n_out = len(low.signature.dynamic), len(low.traced.out_specs)
@@ -108,9 +113,9 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
     args = []
     for i, r in enumerate(records):  # inputs, shared variables; outputs, updates (alias: donated input)
         r = dict(r, alias=r.get("alias", -1))
-        if any(n is None for n in r["shape"]):
-            raise NotImplementedError(f"th.aot.compile: argument {r['name']!r} has a dynamic shape {r['shape']}; "
-                                      f"AOT libraries take static shapes (the example arguments')")
+        if len(r["shape"]) > MAX_RANK:
+            raise NotImplementedError(f"th.aot.compile: argument {r['name']!r} has rank {len(r['shape'])}; the C ABI's "
+                                      f"theanir_buffer holds at most {MAX_RANK} dims")
         if not r["output"]:
             k = i
             if k < n_in:

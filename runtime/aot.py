@@ -131,11 +131,18 @@ class AotLibrary:
             arr = np.asarray(x, dtype=a["dtype"], order="C")
             keep.append(arr)
             bufs.append(_buffer(arr))
-        outs = [np.empty(a["shape"], dtype=a["dtype"]) for a in self.outputs]
-        bufs += [_buffer(o) for o in outs]
-        rc = fn(*lead, *(ctypes.byref(b) for b in bufs))
+        # an output with dynamic dims gets room for each such dim as large as the largest
+        # input dim (a batch dim); the library fills in the actual shape
+        biggest = max([1] + [n for arr in keep for n in arr.shape])
+        outs = [np.empty(int(np.prod([biggest if n is None else n for n in a["shape"]])), dtype=a["dtype"])
+                for a in self.outputs]
+        out_bufs = [_buffer(o) for o in outs]
+        for b, a in zip(out_bufs, self.outputs):
+            b.rank = len(a["shape"])
+        rc = fn(*lead, *(ctypes.byref(b) for b in bufs + out_bufs))
         self._check(rc, self.manifest["function"])
-        return outs
+        return [o[:int(np.prod(shape))].reshape(shape) for o, shape in
+                ((o, tuple(b.shape[d] for d in range(b.rank))) for o, b in zip(outs, out_bufs))]
 
     # ----------------------------------------------------------------- training libraries
     def _need_state(self, what: str) -> None:

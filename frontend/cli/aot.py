@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", default="native", help="native (default), x86-64-v2, x86-64-v3 or x86-64-v4")
     parser.add_argument("--function-name", default=None, help="the entry's C name after NAME_ (default: the NAME "
                         "after the colon)")
+    parser.add_argument("--dynamic-shapes", action="store_true", help="dims of any size (th.function's dynamic dims; "
+                        "for th.jit every dim but size-1 ones) instead of the example arguments' shapes")
     args = parser.parse_args(argv)
     try:
         fn = _target(args.function)
@@ -84,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from theanir.frontend.aot_build import compile as build
 
         path = build(fn, example, args.output, header=args.header, target=args.target,
-                     function_name=args.function_name or args.function.rsplit(":", 1)[-1])
+                     function_name=args.function_name or args.function.rsplit(":", 1)[-1],
+                     dynamic_shapes=args.dynamic_shapes)
     except (UserError, TypeError, ValueError, NotImplementedError, RuntimeError, ImportError) as e:
         print(f"{PROG}: error: {e}".splitlines()[0] if isinstance(e, UserError) else f"{PROG}: error: "
               f"{type(e).__name__}: {e}", file=sys.stderr)
