@@ -6,6 +6,8 @@ library adds the generated C wrapper (codegen/aot_c.py) and links both with `cc 
 * only the `NAME_*` functions are exported (a version script makes the rest local: the
   compiled code's `main`, `_mlir_ciface_main` and hook setters would otherwise collide with
   the C program's `main` or another theanir library);
+* `-z nodelete`: a dlclose leaves it mapped (threads that called it hold per-thread buffer
+  caches whose destructor is its code; OpenBLAS's threads outlive any caller);
 * `-Wl,--no-undefined`: every symbol resolves to libc, libm, the BLAS or libiomp5, so a
   library that links here loads anywhere those are (MLIR's runner utils are not needed:
   the wrapper defines the `memrefCopy` the code may call);
@@ -150,7 +152,7 @@ def build_library(module: ir.Module, opts: CompileOptions, spec: dict[str, Any],
             f.write(f"{{ global: {name}_*; local: *; }};\n")
         out = os.path.join(work, f"lib{name}.so")
         link = [cc, "-shared", *extra, "-o", out, wobj, obj, f"-Wl,--version-script={script}", "-Wl,--no-undefined",
-                "-Wl,-z,noexecstack", "-Wl,-rpath,$ORIGIN", "-Wl,--as-needed"]
+                "-Wl,-z,noexecstack", "-Wl,-z,nodelete", "-Wl,-rpath,$ORIGIN", "-Wl,--as-needed"]
         link += [f"-L{d}" for d in sorted({os.path.dirname(lib) for lib in libs})]
         link += [f"-l:{os.path.basename(lib)}" for lib in libs] + ["-lm", "-lpthread"]
         _run(link, "linking the library")

@@ -88,9 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = build(fn, example, args.output, header=args.header, target=args.target,
                      function_name=args.function_name or args.function.rsplit(":", 1)[-1],
                      dynamic_shapes=args.dynamic_shapes)
-    except (UserError, TypeError, ValueError, NotImplementedError, RuntimeError, ImportError) as e:
-        print(f"{PROG}: error: {e}".splitlines()[0] if isinstance(e, UserError) else f"{PROG}: error: "
-              f"{type(e).__name__}: {e}", file=sys.stderr)
+    except (UserError, TypeError, ValueError, NotImplementedError, RuntimeError, ImportError, OSError) as e:
+        what = "" if isinstance(e, UserError) else f"{type(e).__name__}: "
+        lines = str(e).strip().splitlines() or [""]
+        more = f" (+{len(lines) - 1} lines: run th.aot.compile in Python for all of it)" if len(lines) > 1 else ""
+        print(f"{PROG}: error: {what}{lines[0]}{more}", file=sys.stderr)
         return 1
     print(path)
     return 0

@@ -1,4 +1,4 @@
-/* Calls libdyn.so (tests/aot/test_dynamic.py): dyn_forward(x[?, ?], w[3, 2]) -> (out0[?, 2], out1[?]),
+/* Calls libdyn.so (tests/aot/test_aot_dynamic.py): dyn_forward(x[?, ?], w[3, 2]) -> (out0[?, 2], out1[?]),
  * compiled with dynamic dims, at several batch sizes, with a too-small output buffer and with
  * an x whose second dim does not fit w (a run-time check of the code). Prints one line per case. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Calls libmlp.so (tests/aot/test_mlp_c.py builds both): `mlp_main DIR values` reads the
+/* Calls libmlp.so (tests/aot/test_aot_mlp_c.py builds both): `mlp_main DIR values` reads the
  * inputs from DIR/in*.bin, calls mlp_forward and writes DIR/out.bin (also once through a
  * strided copy of x and once through mlp_call); `mlp_main DIR errors` makes bad calls and
  * prints "case code message" per line; `mlp_main DIR threads` calls it from 4 threads at once

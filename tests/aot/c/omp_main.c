@@ -1,4 +1,4 @@
-/* Calls libomp1.so's omp1_scale (tests/aot/test_openmp.py): `omp_main N IN OUT`. */
+/* Calls libomp1.so's omp1_scale (tests/aot/test_aot_openmp.py): `omp_main N IN OUT`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Trains XOR with libxor.so (a th.function training step built by tests/aot/test_xor_c.py):
+/* Trains XOR with libxor.so (a th.function training step built by tests/aot/test_aot_xor_c.py):
  * no Python. `xor_main STEPS MODE`: MODE "loop" calls xor_train STEPS times, "run" calls
  * xor_run(STEPS, ...). Prints the cost, the predictions, the accuracy and W1; then checks
  * the state API's errors. */
