@@ -535,7 +535,8 @@ def source(spec: dict[str, Any], manifest_json: str, blob_path: str | None) -> s
             body.append(f"    {{ void *t = th_state[{s}]; th_state[{s}] = th_next[{s}]; th_next[{s}] = t; }}")
     body += ["    if (th_check_failed) { rc = THEANIR_ERR_CHECK; break; }", "  }",
              "done:",
-             f"  for (int i = 0; i < {max(nargs, 1)}; ++i) free(tmp[i]);", "  return rc;", "}", ""]
+             f"  for (int i = 0; i < {max(nargs, 1)}; ++i)", "    if (tmp[i] != NULL) free(tmp[i]);", "  return rc;",
+             "}", ""]
     lines += body
     in_params = [f"const theanir_buffer *{a['cname']}" for a in ins]
     out_params = [f"theanir_buffer *{a['cname']}" for a in outs]
