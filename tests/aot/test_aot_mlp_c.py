@@ -161,3 +161,34 @@ def test_example_args_checked(tmp_path):
         th.aot.compile(forward, _inputs(), str(tmp_path / "libm1"), target="pentium")
     with pytest.raises(ValueError, match="C identifier"):
         th.aot.compile(forward, _inputs(), str(tmp_path / "lib-bad"))
+
+
+TWO_LIBS = r"""
+#include <stdio.h>
+#include <string.h>
+#include "twice.h"
+#include "plus1.h"
+int main(void) {
+  float x[3] = {1, 2, 3}, a[3], b[3];
+  theanir_buffer bx, ba, bb;
+  memset(&bx, 0, sizeof bx);
+  bx.data = x; bx.nbytes = sizeof x; bx.dtype = THEANIR_FLOAT32; bx.rank = 1; bx.shape[0] = 3;
+  ba = bx; ba.data = a; bb = bx; bb.data = b;
+  if (twice_f(&bx, &ba) || plus1_f(&bx, &bb)) return 1;
+  printf("%g %g %g | %g %g %g\n", a[0], a[1], a[2], b[0], b[1], b[2]);
+  return 0;
+}
+"""
+
+
+def test_two_libraries_in_one_program(tmp_path):
+    """Each library exports only its NAME_* functions: two of them (each with a compiled
+    `main` inside) link into one C program that has its own `main`."""
+    x = np.zeros(3, np.float32)
+    th.aot.compile(lambda v: v * 2.0, [x], str(tmp_path / "libtwice"), function_name="f")
+    th.aot.compile(lambda v: v + 1.0, [x], str(tmp_path / "libplus1"), function_name="f")
+    (tmp_path / "two.c").write_text(TWO_LIBS)
+    proc = subprocess.run(["cc", "-Wall", "-Werror", "two.c", "-I.", "-L.", "-ltwice", "-lplus1",
+                           "-Wl,-rpath,$ORIGIN", "-o", "two"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert run([str(tmp_path / "two")]).stdout.strip() == "2 4 6 | 2 3 4"
