@@ -117,8 +117,8 @@ def header(spec: dict[str, Any]) -> str:
     if spec["states"]:
         run_params = ", ".join(["int64_t n_calls"] + [f"const theanir_buffer *{a['cname']}" for a in ins]
                                + [f"theanir_buffer *{a['cname']}" for a in outs])
-        lines += ["/* State (the shared variables): NAME_init sets every state to the value it had when the",
-                  " * library was compiled (call it first; again to reset); NAME_free releases it. */",
+        lines += [f"/* State (the shared variables): {n}_init sets every state to the value it had when the",
+                  f" * library was compiled (call it first; again to reset); {n}_free releases it. */",
                   f"int {n}_init(void);", f"void {n}_free(void);",
                   f"int {n}_num_states(void);", f"const char *{n}_state_name(int index);",
                   "/* Copy a state out (out: data, nbytes, dtype set; rank and shape filled) or in. */",

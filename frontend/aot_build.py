@@ -125,7 +125,8 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
         else:
             k = i - len(low.traced.in_specs)
             if k < n_out:
-                given = output_names[k] if output_names is not None and k < len(output_names) else ""
+                given = output_names[k] if output_names is not None and k < len(output_names) else (
+                    getattr(fn.outputs[k], "name", None) or "" if isinstance(fn, Function) else "")
                 r.update(role="output", cname=_cname(given, used, f"out{k}"))
             else:
                 s = fn._updated[k - n_out]
