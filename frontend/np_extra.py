@@ -25,7 +25,7 @@ from .np_reduce import sum as _sum
 from .np_shape import concatenate, moveaxis, reshape, stack, take, transpose
 from .tensor import Tensor
 
-__all__ = ["array", "asarray", "ndim", "diag", "diagonal", "trace", "meshgrid", "cumsum", "cumprod",
+__all__ = ["array", "asarray", "ndim", "size", "split", "diff", "diag", "diagonal", "trace", "meshgrid", "cumsum", "cumprod",
            "sort", "argsort", "tile", "repeat", "pad", "roll", "einsum"]
 
 
@@ -54,6 +54,37 @@ def ndim(a: Any) -> int:
     """The number of axes (a Python int: known while tracing)."""
     shape = getattr(a, "shape", None)
     return len(shape) if shape is not None else np.ndim(a)
+
+
+def size(a: Any, axis: int | None = None) -> int:
+    """The number of elements (along `axis`): a Python int, known while tracing."""
+    shape = tuple(getattr(a, "shape", np.shape(a)))
+    return int(np.prod(shape, dtype=np.int64)) if axis is None else int(shape[axis])
+
+
+def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """Pieces of `ary` along `axis`: `sections` equal ones, or cut before each index."""
+    x = as_tensor(ary)
+    axis = int(axis) % x.ndim
+    n = x.shape[axis]
+    if np.ndim(indices_or_sections) == 0:
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ValueError(f"split: an axis of length {n} does not split into {k} equal sections")
+        cuts = [n // k * i for i in range(1, k)]
+    else:
+        cuts = [int(i) for i in indices_or_sections]
+    bounds = [0] + [min(max(c if c >= 0 else c + n, 0), n) for c in cuts] + [n]
+    y = moveaxis(x, axis, 0)
+    return [moveaxis(y[b:max(b, e)], 0, axis) for b, e in zip(bounds[:-1], bounds[1:])]
+
+
+def diff(a: Any, n: int = 1, axis: int = -1) -> Tensor:
+    """The n-th forward difference along `axis`."""
+    x = moveaxis(as_tensor(a), axis, -1)
+    for _ in range(int(n)):
+        x = x[..., 1:] - x[..., :-1]
+    return moveaxis(x, -1, axis)
 
 
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:

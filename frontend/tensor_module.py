@@ -268,14 +268,22 @@ relu = nnet.relu
 
 
 # ------------------------------------------------------------------ the namespace
+# NumPy names whose Theano function of the same name takes other arguments: not lifted into T
+# (T.split(x, splits_size, n_splits, axis) would silently read its sizes as cut indices)
+_NOT_THEANO = {"split": "Theano's T.split(x, splits_size, n_splits, axis) is not supported (NumPy's "
+                        "split, with cut indices, is th.split)"}
+
+
 def _numpy_names() -> list[str]:
-    return [n for n in dir(tnp) if not n.startswith("_") and callable(getattr(tnp, n))
+    return [n for n in dir(tnp) if not n.startswith("_") and callable(getattr(tnp, n)) and n not in _NOT_THEANO
             and getattr(getattr(tnp, n), "__module__", "").startswith("theanir.frontend.n")]
 
 
 def __getattr__(name: str) -> Any:
     """Theano's aliases and any numpy_api function, lifted on first use."""
     target = _ALIASES.get(name, name)
+    if name in _NOT_THEANO:
+        raise AttributeError(f"module 'theanir.tensor' has no attribute {name!r}: {_NOT_THEANO[name]}")
     if name.startswith("_") or not callable(getattr(tnp, target, None)):
         raise AttributeError(f"module 'theanir.tensor' has no attribute {name!r}")
     if name not in _LIFTED:

@@ -163,3 +163,17 @@ def test_narrow_input_dtypes_are_widened():
     assert th.device_put(np.ones(2, np.int8)).dtype == np.int32
     with pytest.raises(TypeError, match="uint64"):  # no wider dtype holds every uint64
         th.jit(lambda a: a + 1)(np.ones(2, np.uint64))
+
+
+def test_size_split_diff():
+    x = np.arange(12.0).reshape(3, 4)
+    assert th.size(x) == 12 and th.size(x, 1) == 4 and th.ndim(x) == 2
+    for args in [(2,), ([1, 3],), ([-1],), ([0, 10],)]:
+        got, want = th.split(x, *args, axis=1), np.split(x, *args, axis=1)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(th.diff(x), np.diff(x))
+    np.testing.assert_array_equal(th.diff(x, 2, axis=0), np.diff(x, 2, axis=0))
+    with pytest.raises(ValueError, match="equal sections"):
+        th.split(x, 3, axis=1)
