@@ -50,7 +50,9 @@ def _lowered(jf: JitFunction, args: tuple, dynamic: bool) -> Lowered:
 
 
 def _llvm_module(low: Lowered, target: str) -> Any:
-    low.options = aot_codegen.target_options(low.options, target)
+    # every dynamic result through its slot: the C wrapper (codegen/aot_c.py) copies slot
+    # results into the caller's buffers and has no call of a generated shape function
+    low.options = dataclasses.replace(aot_codegen.target_options(low.options, target), shape_functions=False)
     try:
         return low.module_at("llvm")
     except PipelineError as e:  # updates that cannot be written in place in any order

@@ -31,6 +31,9 @@ class CompileOptions:
     codegen: "object" (LLVM C API -> object file -> shared library) or "engine".
     target_features: LLVM feature string of the CPU the code is for ("" until resolved);
         decides vector widths and the small-GEMM kernels (AVX-512 or not).
+    shape_functions: dynamic results sized by the input shapes get a generated shape function
+        and runtime-allocated destinations (theanir-shape-function); False keeps every dynamic
+        result in its slot (AOT libraries: their C wrapper copies slot results out).
     """
 
     entry: str = "main"
@@ -43,6 +46,7 @@ class CompileOptions:
     donate: Sequence[tuple[int, int]] = ()
     codegen: str = "object"
     target_features: str = ""
+    shape_functions: bool = True
 
     def key(self) -> tuple[tuple[str, Any], ...]:
         """A hashable value of every field: the in-process cache key's options part."""

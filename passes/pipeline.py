@@ -37,6 +37,7 @@ CONDITIONS: dict[str, Callable[[CompileOptions], bool]] = {
     "fast_compile": lambda o: o.optimizer == "fast_compile",
     "blas": lambda o: bool(o.blas),  # the frontend resolved it (False when no library)
     "openmp": lambda o: bool(o.openmp),
+    "shape_functions": lambda o: bool(o.shape_functions),
 }
 OPTIMIZERS = ("fast_run", "fast_compile")
 
@@ -125,7 +126,7 @@ STAGES: list[Stage] = [
         Step("convert-tn-to-linalg"),
         Step("theanir-entry-abi"),
         Step("inline,canonicalize,cse"),
-        Step("theanir-shape-function"),  # dynamic results sized by input shapes: destinations
+        Step("theanir-shape-function", "shape_functions"),  # dynamic results sized by input shapes: destinations
         Step(LINALG_FUSION, FAST_RUN),
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
         Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer
