@@ -134,9 +134,10 @@ STAGES: list[Stage] = [
         Step("theanir-results-in-place"),  # results computed in the caller's buffers
     ]),
     Stage("bufferized", "memrefs; results written into the caller's buffers", [
-        Step("theanir-sparsify"),  # sparse kernels: MLIR's sparsifier (bufferizes modules that hold any)
+        Step("theanir-sparsify"),  # sparse kernels: MLIR's sparsifier, apart (theanir-sparse-kernels)
         Step("theanir-bound-empty-tensors"),  # bounds one-shot bufferization's analysis (compile time)
         Step(BUFFERIZE),
+        Step("theanir-sparse-kernels"),  # the sparsifier's kernels, compiled apart, back in place
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
         Step("theanir-dynamic-results"),  # results with dynamic dims: buffers handed to the runtime
     ]),

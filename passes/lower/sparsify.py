@@ -1,28 +1,41 @@
-"""theanir-sparsify: MLIR's sparsifier compiles the sparse kernels, bufferizing the module.
+"""theanir-sparsify: MLIR's sparsifier compiles the sparse kernels, each with its own buffers.
 
-The `tn.sparse_*` lowerings (dialects/tn/ops/sparse.py) build `#sparse_tensor.encoding`
-tensors with `sparse_tensor.assemble` from SciPy's three arrays and compute on them with
-`linalg.generic`. A module holding any `sparse_tensor` op goes through
-`sparse-reinterpret-map` and `sparsification-and-bufferization` (the core of upstream's
-`sparsifier` pipeline, without the runtime library: the storage is the caller's buffers):
-loops over the nonzeros, then one-shot bufferization of the whole module (the pass inserts
-the tensor copies the sparse rewrites need; our own `one-shot-bufferize` step that follows
-finds nothing left); sparse results (dialects/tn/ops/sparse_out.py) grow their buffers
-with `memref.realloc` (`expand-realloc`: alloc + copy) and keep their sizes in a storage
-specifier (`sparse-storage-specifier-to-llvm`). The sparsifier's own frees are removed:
-our deallocation pipeline (ownership-based, which refuses IR that frees already) places them. A module without sparse ops is left untouched.
+The `tn.sparse_*` lowerings (dialects/tn/ops/sparse.py, sparse_out.py) call private kernel
+functions that build `#sparse_tensor.encoding` tensors with `sparse_tensor.assemble` from
+SciPy's three arrays and compute on them with `linalg.generic` (the sparse dialect cannot be
+inlined: the kernels stay functions). This pass copies those kernels into a module of their
+own and runs upstream's sparsifier on it without the runtime library
+(`sparse-reinterpret-map`, `sparsification-and-bufferization`: loops over the nonzeros,
+bufferized; sparse results grow their buffers with `memref.realloc` (`expand-realloc`) and
+keep their sizes in a storage specifier (`sparse-storage-specifier-to-llvm`)). The compiled
+kernels wait aside (`PENDING`, under a token in the module's `theanir.sparse_kernels`
+attribute) while the functions that call them are bufferized as every module is, against
+body-less declarations; theanir-sparse-kernels puts them back after that. A module without sparse ops is untouched.
+
+Why apart: the sparsifier frees its own buffers, which our ownership-based deallocation
+refuses; and applied to the sparsifier's insertion helpers it cloned the whole result at
+every inserted entry (A + B at 10^5 nonzeros took 50 s).
 """
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
 
 from mlir import ir, passmanager
 from mlir.dialects import arith, memref, scf
 
 from ..base import Pass
+from ..options import CompileOptions
 
 NAME = "theanir-sparsify"
-PIPELINE = ("builtin.module(sparse-reinterpret-map{scope=except-generic},"
-            "func.func(lower-sparse-foreach-to-scf),sparsification-and-bufferization,"
-            "sparse-storage-specifier-to-llvm,expand-realloc{emit-deallocs=false},canonicalize)")
+KERNELS_ATTR = "theanir.sparse_kernels"
+# compiled kernels waiting for theanir-sparse-kernels, by the token the module carries in
+# KERNELS_ATTR (a nested module would be seen, and refused, by the deallocation pipeline)
+PENDING: dict[str, ir.Module] = {}
+_TOKENS = itertools.count()
+PIPELINE = ("builtin.module(sparse-reinterpret-map{{scope=except-generic}},"
+            "func.func(lower-sparse-foreach-to-scf),sparsification-and-bufferization{{{strategy}}},"
+            "sparse-storage-specifier-to-llvm,expand-realloc,canonicalize)")
 
 
 def has_sparse(op: ir.Operation) -> bool:
@@ -39,18 +52,50 @@ def has_sparse(op: ir.Operation) -> bool:
     return bool(found)
 
 
+@dataclass(frozen=True)
+class SparsifyOptions:
+    # the outer (row/column) loop of each kernel as scf.parallel, which the OpenMP step makes
+    # an omp loop (the sparsifier's dense-outer-loop strategy); set from th.config.openmp
+    parallel: bool = False
+
+
 class Sparsify(Pass):
     """Sparse kernels (sparse_tensor.assemble + linalg.generic) -> loops over the nonzeros, module bufferized (MLIR's sparsifier)."""
 
     NAME = NAME
+    Options = SparsifyOptions
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        if not has_sparse(module_op):
+    def from_compile_options(cls, opts: CompileOptions) -> SparsifyOptions:
+        return SparsifyOptions(parallel=opts.openmp)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: SparsifyOptions) -> None:
+        body = module_op.regions[0].blocks[0]
+        kernels = [op.operation for op in body.operations
+                   if op.operation.name == "func.func" and has_sparse(op.operation)]
+        if not kernels:
             return
-        passmanager.PassManager.parse(PIPELINE, module_op.context).run(module_op)
-        _erase_deallocs(module_op)
-        _boolean_fills_to_loops(module_op)
+        side = ir.Module.create()
+        for k in kernels:  # the kernel into the side module; in its place, a declaration
+            side.body.append(k.clone())
+            _make_declaration(k)
+        strategy = "parallelization-strategy=dense-outer-loop" if options.parallel else ""
+        passmanager.PassManager.parse(PIPELINE.format(strategy=strategy), module_op.context).run(side.operation)
+        _boolean_fills_to_loops(side.operation)
+        token = f"{next(_TOKENS)}"
+        PENDING[token] = side
+        module_op.attributes[KERNELS_ATTR] = ir.StringAttr.get(token)
+
+
+def _make_declaration(fn: ir.Operation) -> None:
+    """`fn` replaced by a declaration (no body): what its callers see while they are bufferized."""
+    attrs = {"sym_name": fn.attributes["sym_name"], "function_type": fn.attributes["function_type"],
+             "sym_visibility": ir.StringAttr.get("private")}
+    with fn.location:
+        decl = ir.Operation.create("func.func", regions=1, attributes=attrs, loc=fn.location)
+    ir.InsertionPoint(fn).insert(decl)
+    fn.erase()
 
 
 def _boolean_fills_to_loops(op: ir.Operation) -> None:
@@ -78,19 +123,3 @@ def _boolean_fills_to_loops(op: ir.Operation) -> None:
                 memref.StoreOp(value, buf, [loop.induction_variable])
                 scf.YieldOp([])
         fill.erase()
-
-
-def _erase_deallocs(op: ir.Operation) -> None:
-    """Drop the sparsifier's own `memref.dealloc`s: `buffer-deallocation-pipeline` (in the
-    BUFFERIZE step) refuses IR that frees memory already, and places every free itself,
-    through loops and the sparsifier's insertion helpers (ownership of reallocated buffers)."""
-    found: list[ir.Operation] = []
-
-    def visit(o: ir.Operation) -> ir.WalkResult:
-        if o.name == "memref.dealloc":
-            found.append(o)
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)
-    for o in found:
-        o.erase()

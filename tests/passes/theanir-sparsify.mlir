@@ -1,8 +1,20 @@
-// RUN: theanir-opt %s --theanir-sparsify | FileCheck %s
+// RUN: theanir-opt %s --theanir-sparsify | FileCheck %s --check-prefix=DECL
+// RUN: theanir-opt %s --theanir-sparsify --theanir-sparse-kernels | FileCheck %s
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-sparsify{parallel=true},theanir-sparse-kernels)' | FileCheck %s --check-prefix=PAR
+
+// Alone, the pass leaves a declaration where the kernel was (its callers are bufferized
+// against it) and the compiled kernel aside, under a token.
+// DECL: module attributes {theanir.sparse_kernels = "{{[0-9]+}}"}
+// DECL: func.func private @main(tensor<?xf64>, tensor<?xi32>, tensor<?xi32>, tensor<6x2xf64>) -> tensor<4x2xf64>
+// DECL: func.func @dense(%arg0: tensor<2xf64>) -> tensor<2xf64>
+
+// With parallel=true (th.config.openmp) the row loop is an scf.parallel (OpenMP later).
+// PAR-LABEL: func.func @main
+// PAR:         scf.parallel
 
 // A CSR x dense kernel (what tn.sparse_matmul lowers to): the sparsifier turns the generic
 // into loops over the rows and their nonzeros, reading the positions/coordinates/values
-// buffers directly (no runtime library), and the module is bufferized.
+// buffers directly (no runtime library); theanir-sparse-kernels puts it back, bufferized.
 #CSR = #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j : compressed), posWidth = 32, crdWidth = 32}>
 // CHECK-LABEL: func.func @main(%arg0: memref<?xf64>, %arg1: memref<?xi32>, %arg2: memref<?xi32>, %arg3: memref<6x2xf64>) -> memref<4x2xf64>
 // CHECK-NOT:     sparse_tensor.
@@ -27,10 +39,9 @@ func.func @main(%v: tensor<?xf64>, %c: tensor<?xi32>, %p: tensor<?xi32>, %b: ten
   return %r : tensor<4x2xf64>
 }
 
-// The rest of a module that holds sparse kernels is bufferized with them (a module without
-// any is left alone: tests/sparse/test_sparse_ops.py checks dense compiles are unchanged).
-// CHECK-LABEL: func.func @dense(%arg0: memref<2xf64>) -> memref<2xf64>
-// CHECK-NEXT:    return %arg0 : memref<2xf64>
+// Functions without sparse ops are left alone (bufferized later with the rest).
+// CHECK-LABEL: func.func @dense(%arg0: tensor<2xf64>) -> tensor<2xf64>
+// CHECK-NEXT:    return %arg0 : tensor<2xf64>
 func.func @dense(%x: tensor<2xf64>) -> tensor<2xf64> {
   return %x : tensor<2xf64>
 }
