@@ -63,6 +63,9 @@ def _from_dense(x: Any, fmt: str) -> SparseTensor:
         raise ValueError(f"{fmt}_from_dense: expected a 2-D matrix, got shape {t.shape}")
     if t.dtype.kind != "f":
         t = tnp.astype(t, np.float64)
+    if any(n is None for n in t.shape):  # th.function then compiles per shape
+        raise NotImplementedError(f"{fmt}_from_dense: the sparse matrix's shape must be static, "
+                                  f"got a dense matrix of dynamic shape {t.shape}")
     outs = _emit("tn.sparse_from_dense", [t], layout=fmt, index=np.int32 if max(t.shape) < 2**31 - 1 else np.int64)
     return _result(outs, t.shape, fmt)
 

@@ -236,6 +236,14 @@ def _tag(call: LowerCall) -> str:
     return hashlib.sha1(raw.encode()).hexdigest()[:12]
 
 
+def check_nnz(call: LowerCall, first: int = 0) -> None:
+    """A run-time check that a matrix's data and indices (operands `first`, `first + 1`) have
+    one length when either is dynamic: the sparsifier would read past the shorter one."""
+    if call.in_specs[first].shape[0] is None or call.in_specs[first + 1].shape[0] is None:
+        check_same_size(call, dim_value(call.operands[first], 0), dim_value(call.operands[first + 1], 0),
+                        f"{call.op.name}: the sparse matrix has {{0}} values but {{1}} indices")
+
+
 def _dynamic_arrays(vt: str, ct: str, pt: str, e: str, iw: str) -> tuple[str, str, str, str]:
     """Casts of the three arrays to `tensor<?x...>` (a static size 0 would make the
     sparsifier's subviews out of bounds at compile time) and the types assemble then reads."""
@@ -257,6 +265,7 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     st = sparse_type_text(shape, dt, layout, width)
     ot = str(tensor_type(call.out))
     name = f"__theanir_sparse_mm_{layout}_{_tag(call)}"
+    check_nnz(call)
     casts, dv, dc, dp = _dynamic_arrays(vt, ct, pt, e, f"i{width}")
     k = int(shape[1])
     _check_dense_dims(call, 3, [k, None], "the dense operand")
@@ -466,6 +475,7 @@ def _to_dense_lower(call: LowerCall) -> list[ir.Value]:
     st = sparse_type_text(shape, call.out.dtype, layout, width)
     ot = str(tensor_type(call.out))
     name = f"__theanir_sparse_to_dense_{layout}_{_tag(call)}"
+    check_nnz(call)
     casts, dv, dc, dp = _dynamic_arrays(vt, ct, pt, e, f"i{width}")
     text = f"""
 func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}) -> {ot} {{

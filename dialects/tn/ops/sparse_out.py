@@ -34,7 +34,7 @@ from .. import lax
 from ..lowering import LowerCall, fill
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec, element_type, tensor_type
-from .sparse import _check_pattern, _densify, _dynamic_arrays, _kernel_call, _tag, _types, sparse_type_text
+from .sparse import _check_pattern, _densify, _dynamic_arrays, check_nnz, _kernel_call, _tag, _types, sparse_type_text
 
 
 def _outer(shape, layout: str) -> int:
@@ -277,6 +277,8 @@ def _assemble_two(call: LowerCall, sa, sb, layout, e, width) -> tuple[str, str, 
     iw = f"i{width}"
     sta = sparse_type_text(sa, call.out_specs[0].dtype, layout, width)
     stb = sparse_type_text(sb, call.out_specs[0].dtype, layout, width)
+    check_nnz(call, 0)
+    check_nnz(call, 3)
     casts1, dv, dc, dp = _dynamic_arrays(v1, c1, p1, e, iw)
     casts2 = _dynamic_arrays(v2, c2, p2, e, iw)[0].replace("%vd", "%vd2").replace("%cd", "%cd2").replace(
         "%pd", "%pd2").replace("%v ", "%v2 ").replace("%c ", "%c2 ").replace("%p ", "%p2 ")
@@ -449,6 +451,7 @@ def _convert_lower(call: LowerCall) -> list[ir.Value]:
     iw = f"i{width}"
     st_in = sparse_type_text(shape, dt, layout, width)
     st = sparse_type_text(shape, dt, other, width)
+    check_nnz(call)
     casts, dv, dc, dp = _dynamic_arrays(vt, ct, pt, e, iw)
     name = f"__theanir_sparse_convert_{layout}_{_tag(call)}"
     result_types = ", ".join(f"tensor<?x{t}>" for t in (e, iw)) + f", tensor<{_outer(shape, other) + 1}x{iw}>"
