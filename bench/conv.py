@@ -10,7 +10,8 @@ depend on it). One step = forward, gradients of all 8 parameters, the update.
   torch              PyTorch eager: torch.autograd.grad + in-place updates under no_grad
   torch.compile      torch.compile of the same step function
   jax                jax.jit of the step with donate_argnums
-  pytensor           pytensor.function with updates (default mode)
+  pytensor           pytensor.function with updates (default mode), where PyTensor still has
+                     Theano's conv2d and pool_2d (PyTensor 3.0.7 has neither: skipped)
 
 All run in this process with one thread (OMP/OpenBLAS/MKL/XLA variables set before any import,
 torch.set_num_threads(1), the process pinned to one CPU). Every implementation starts from the
@@ -164,8 +165,12 @@ def jax_impl(params, x, y):
 def pytensor_impl(params, x, y):
     import pytensor
     import pytensor.tensor as pt
-    from pytensor.tensor.conv import conv2d
-    from pytensor.tensor.signal.pool import pool_2d
+    try:
+        from pytensor.tensor.conv import conv2d
+        from pytensor.tensor.signal.pool import pool_2d
+    except ImportError:  # PyTensor 3 dropped Theano's NN conv2d and pooling
+        raise ImportError(f"PyTensor {pytensor.__version__} has no tensor.conv.conv2d / signal.pool.pool_2d "
+                          "(only signal.convolve2d, one scipy call per 2-D image)") from None
 
     ps = [pytensor.shared(p) for p in params]
     w0, b0, w1, b1, w2, b2, w3, b3 = ps

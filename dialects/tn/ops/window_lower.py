@@ -141,24 +141,6 @@ def from_matrix(m: ir.Value, out_dims: Sequence[Dim], rows: Sequence[int], cols:
                    [identity_map(nd)], ["parallel"] * nd, lambda x, _o: x)[0]
 
 
-def collapse(v: ir.Value, dims: Sequence[Dim], groups: Sequence[Sequence[int]], dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
-    """tensor.collapse_shape into one dim per group of consecutive dims."""
-    out: list[Dim] = []
-    for g in groups:
-        parts = [dims[i] for i in g]
-        if all(isinstance(p, int) for p in parts):
-            out.append(int(np.prod(parts)))
-        else:
-            out.append(mul_dims(parts))
-    return tensor.CollapseShapeOp(ttype(out, dtype), v, [list(g) for g in groups]).result, out
-
-
-def expand(v: ir.Value, groups: Sequence[Sequence[int]], out_dims: Sequence[Dim], dtype: np.dtype) -> ir.Value:
-    """tensor.expand_shape of `v` into `out_dims` (groups index into out_dims)."""
-    dyn, static = _dyn(out_dims)
-    return tensor.ExpandShapeOp(ttype(out_dims, dtype), v, [list(g) for g in groups], dyn, static).result
-
-
 def mul_dims(parts: Sequence[Dim]) -> ir.Value:
     """The product of dims as an index value."""
     idx = ir.IndexType.get()
@@ -167,13 +149,6 @@ def mul_dims(parts: Sequence[Dim]) -> ir.Value:
         pv = p if not isinstance(p, int) else arith.ConstantOp(idx, p).result
         acc = pv if acc is None else arith.MulIOp(acc, pv).result
     return acc
-
-
-def permute(v: ir.Value, dims: Sequence[Dim], perm: Sequence[int], dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
-    """linalg.transpose: out.shape[i] = dims[perm[i]]."""
-    out = [dims[p] for p in perm]
-    op = linalg.transpose(v, outs=[empty(spec_like(out, dtype), out)], permutation=list(perm))
-    return as_value(op), out
 
 
 def as_value(v) -> ir.Value:

@@ -102,13 +102,13 @@ def test_theano_grad_of_lenet_layer():
 
 def test_pool_errors():
     x = np.ones((1, 1, 4, 4))
-    with pytest.raises(ValueError, match=r"pool_2d: ws must be two ints >= 1, got \(0, 2\) at .*test_pool.py:\d+"):
+    with pytest.raises(ValueError, match=r"pool_2d: ws must be two ints >= 1, got \(0, 2\) at .*test_pooling.py:\d+"):
         th.jit(lambda x: pool.pool_2d(x, (0, 2), ignore_border=True))(x)
-    with pytest.raises(ValueError, match=r"pool_2d: stride must be two ints >= 1, got \(-1, 1\) at .*test_pool.py"):
+    with pytest.raises(ValueError, match=r"pool_2d: stride must be two ints >= 1, got \(-1, 1\) at .*test_pooling.py"):
         th.jit(lambda x: pool.pool_2d(x, (2, 2), ignore_border=True, stride=(-1, 1)))(x)
     with pytest.raises(NotImplementedError, match=r"padding works only with ignore_border=True"):
         th.jit(lambda x: pool.pool_2d(x, (2, 2), ignore_border=False, pad=(1, 1)))(x)
-    with pytest.raises(ValueError, match=r"pool_2d: ws \(5, 5\) is larger than the input \(4, 4\) at .*test_pool.py"):
+    with pytest.raises(ValueError, match=r"pool_2d: ws \(5, 5\) is larger than the input \(4, 4\) at .*test_pooling.py"):
         th.jit(lambda x: pool.pool_2d(x, (5, 5), ignore_border=True))(x)
     with pytest.raises(ValueError, match=r"pool_2d: mode must be one of"):
         th.jit(lambda x: pool.pool_2d(x, (2, 2), ignore_border=True, mode="min"))(x)
