@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from theanir.runtime import Array, array_from_numpy
 from theanir.runtime.device import CPU, Device, DeviceError, cuda_device_count, cuda_error, parse_device, require_cuda
 
@@ -21,9 +23,10 @@ __all__ = ["device_put", "devices", "DeviceError", "Device"]
 
 # What runs on a CUDA device today and what does not (docs/cuda.md): code generation and
 # nvJitLink run everywhere; executing it needs the runtime's CUDA path on a GPU machine.
-CUDA_EXECUTION = ("running on CUDA is not available in this build: PTX and cubins are generated "
-                  "(theanir.codegen.cuda) but the runtime's CUDA execution path is unverified on "
-                  "hardware and not wired to th.jit yet (docs/cuda.md)")
+CUDA_EXECUTION = ("running compiled functions on CUDA is not built yet: PTX and cubins are generated "
+                  "(theanir.codegen.cuda) and the runtime can hold arrays and launch kernels "
+                  "(theanir.runtime.cuda), but the host code that calls the kernels is not wired "
+                  "to th.jit (docs/cuda.md)")
 
 
 def resolve(device: str | Device | None) -> Device:
@@ -39,13 +42,16 @@ def check_runnable(device: Device) -> None:
     raise DeviceError(f"{device}: {CUDA_EXECUTION}")
 
 
-def device_put(x: Any, device: str | Device | None = None) -> Array:
+def device_put(x: Any, device: str | Device | None = None) -> Any:
     """`x` (array-like or th.Array) on `device` (default th.config.device), JAX's
     `jax.device_put`: on the CPU a ready th.Array (an Array already there is returned as is);
-    a CUDA device raises th.DeviceError when this machine has none."""
+    on CUDA a `CudaArray` (copied asynchronously; reading it waits; unverified on hardware),
+    or th.DeviceError when this machine has no CUDA device."""
     dev = resolve(device)
-    if dev.platform != "cpu":
-        check_runnable(dev)  # raises: no CUDA here, or CUDA_EXECUTION
+    if dev.platform == "cuda":
+        require_cuda(dev)  # th.DeviceError: no CUDA device: ...
+        from theanir.runtime.cuda import CudaArray  # only once CUDA is known to be here
+        return CudaArray.from_host(np.asarray(x), dev)
     return x if isinstance(x, Array) else array_from_numpy(x)
 
 
