@@ -19,7 +19,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 "$PY" -c "import sys, numpy, nanobind; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'nanobind', nanobind.__version__)"
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
-cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$(command -v "$PY")" > "$BUILD/cmake.log" 2>&1 \
+PYABS="$("$PY" -c 'import sys; print(sys.executable)')"  # a venv's python, unresolved (cmake must not leave it)
+cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$PYABS" \
+  -DPython_FIND_VIRTUALENV=FIRST -Dnanobind_DIR="$("$PY" -m nanobind --cmake_dir)" > "$BUILD/cmake.log" 2>&1 \
   || { tail -40 "$BUILD/cmake.log"; exit 3; }
 cmake --build "$BUILD" --target _native -j "$(nproc)" > "$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log"; exit 4; }
 "$PY" tests/gpu/device_check.py --native "$BUILD" --artifacts "$ART"
