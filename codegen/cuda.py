@@ -130,7 +130,7 @@ def generate(module: ir.Module, opts: CompileOptions | None = None, start: str =
     # A fresh context per compile: the GPU passes add dialects to their context's registry
     # when they run, and MLIR asserts (aborts the process) if that happens in a context left
     # inside a multi-threaded execution section, which the shared context was seen in after
-    # some failing CPU compiles of the frontend tests (not yet traced to one). ~0.25 s.
+    # running tests/frontend in the same process (which test leaves it so: not traced). ~0.25 s.
     text = module.operation.get_asm(enable_debug_info=True)
     lowered = run_until(ir.Module.parse(text, new_context()), "nvvm", opts, start=start)
     art = collect(lowered)
