@@ -92,7 +92,8 @@ BREAKDOWN = MODEL + textwrap.dedent("""
     t = time.perf_counter(); low = f.lower(params, x, y, lr); tick("trace", t)
     m = pipeline.clone(low.traced.module)
     with m.context, ir.Location.unknown():
-        for prev, stage in zip(pipeline.STAGES, pipeline.STAGES[1:]):
+        for stage in pipeline.stage_path("tn", "llvm"):
+            prev = pipeline.STAGES[pipeline.STAGE_NAMES.index(pipeline.parent(stage.name))]
             t = time.perf_counter()
             pipeline.run_until(m, stage.name, low.options, start=prev.name)
             tick("mlir:" + stage.name, t)

@@ -61,6 +61,10 @@ from .printing import pp  # noqa: E402  (Theano's `theano.pp`; the rest is `impo
 
 __all__ += ["pp", "vmap"]
 
+# devices (issue 21): th.device_put, th.devices, th.DeviceError, th.Device (docs/cuda.md)
+from .device import Device, DeviceError, device_put, devices  # noqa: E402
+__all__ += ["Device", "DeviceError", "device_put", "devices"]
+
 
 # Theano's `import theano` then `theano.printing.debugprint(...)` / `theano.tensor.matrix()`:
 # the package's module __getattr__ (written by CMakeLists.txt) imports these on first use.

@@ -27,8 +27,11 @@ from theanir.dialects.tn.types import TensorSpec
 from theanir.passes.options import CompileOptions
 from theanir.passes.pipeline import STAGE_NAMES, PipelineError, clone, run_until
 from theanir.runtime import Array, Executable, FastCache, arg_spec, make_executable
+from theanir.runtime.device import parse_device
 
 from .config import config
+from .config_flags import device_name
+from .device import check_runnable
 from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 from .tensor import Tensor
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
@@ -279,7 +282,7 @@ class JitFunction(FastCache):
                  static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
                  trust_input: bool = False, allow_gc: bool | None = None,
                  donate: Sequence[tuple[int, int]] = (), donate_argnums: int | Sequence[int] = (),
-                 dynamic_shapes: bool | Sequence[int] = False):
+                 dynamic_shapes: bool | Sequence[int] = False, device: str | None = None):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         if isinstance(donate_argnums, int):
@@ -297,6 +300,8 @@ class JitFunction(FastCache):
         # position and each position its name (from fn's signature)
         self._name_nums, self._num_names = _static_aliases(fn, self.static_argnums, self.static_argnames)
         self.optimizer = optimizer
+        # where the code runs (None: th.config.device); checked here, CUDA is probed at the call
+        self.device = None if device is None else device_name(device)
         self.trust_input = bool(trust_input)  # the caller promises dtypes and layouts (runtime/src/executable.cpp)
         self.allow_gc = allow_gc  # None: th.config.allow_gc (runtime/src/pool.h)
         # (dynamic input leaf, output leaf) pairs whose output is written into the input's buffer
@@ -330,6 +335,8 @@ class JitFunction(FastCache):
         """This function's options under th.config (`base`: th.config's compile options), before
         the signature's contiguity and donations (functions of the signature)."""
         base = config.compile_snapshot()[0] if base is None else base
+        if self.device is not None and self.device != base.device:
+            base = dataclasses.replace(base, device=self.device)
         return base if self.optimizer is None else dataclasses.replace(base, optimizer=self.optimizer)
 
     def _options_and_key(self, base: CompileOptions) -> tuple[CompileOptions, tuple]:
@@ -404,6 +411,8 @@ class JitFunction(FastCache):
             sig = self._hot_shapes(sig, args, kwargs)
         base, gc, warm = config.compile_snapshot()
         opts, opts_key = self._options_and_key(base)
+        if opts.device != "cpu":
+            check_runnable(parse_device(opts.device))  # th.DeviceError: no CUDA device: ...
         key = (sig.key, opts_key)
         compiled = self._cache.get(key)
         if compiled is not None:
@@ -540,7 +549,8 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), optimizer: str | None = None,
         trust_input: bool = False, allow_gc: bool | None = None,
-        donate_argnums: int | Sequence[int] = (), dynamic_shapes: bool | Sequence[int] = False) -> Any:
+        donate_argnums: int | Sequence[int] = (), dynamic_shapes: bool | Sequence[int] = False,
+        device: str | None = None) -> Any:
     """Compile `fn` for each new signature (shapes, dtypes, static values) it is called with.
 
     `dynamic_shapes=True`: one compile serves every shape of the same ranks and dtypes (dims
@@ -559,9 +569,11 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     place, so the argument (a NumPy array or th.Array) holds the output's values afterwards.
     A donated leaf with no such output, or not C-contiguous, is left alone with a warning;
     a read-only one is an error.
+    `device`: "cpu", "cuda" or "cuda:N" (None: th.config.device); a CUDA device on a machine
+    without one raises th.DeviceError at the first call (docs/cuda.md).
     """
     if fn is None:
         return lambda f: JitFunction(f, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
-                                     donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes)
+                                     donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes, device=device)
     return JitFunction(fn, static_argnums, static_argnames, optimizer, trust_input, allow_gc,
-                       donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes)
+                       donate_argnums=donate_argnums, dynamic_shapes=dynamic_shapes, device=device)

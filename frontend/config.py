@@ -20,7 +20,7 @@ from theanir.runtime import default_max_pending_bytes as _default_max_pending_by
 from theanir.runtime import set_call_config as _set_call_config
 from theanir.runtime import set_max_pending_bytes as _set_max_pending_bytes
 
-from .config_flags import INERT, MODES, SECTIONS, FlagSection, apply_flags, gpu_warning
+from .config_flags import INERT, MODES, SECTIONS, FlagSection, apply_flags, device_name, gpu_warning
 from .options import CODE_SETTINGS, compile_options, warm_key
 
 
@@ -63,7 +63,9 @@ class Config:
     mode: th.function's default mode (Theano's flag): "Mode" (config.optimizer decides),
         "FAST_RUN", "FAST_COMPILE" (frontend/symbolic_io.py); read when a function is made.
     on_unused_input: th.function's default for inputs no output needs: "raise", "warn", "ignore".
-    device: "cpu"; Theano's "cuda"/"gpu" warn and keep "cpu" (no CUDA backend yet).
+    device: where compiled functions run: "cpu" (default), "cuda" or "cuda:N" (Theano's "cuda0",
+        "gpu" are read as CUDA; "opencl" warns and keeps "cpu"). Setting it touches no CUDA;
+        a function compiled for CUDA on a machine without one raises th.DeviceError (docs/cuda.md).
     Theano's flags without effect here (`warn.*`, `compute_test_value`, ...) are attributes too,
     kept in `inert_flags` (frontend/config_flags.py).
     """
@@ -122,13 +124,12 @@ class Config:
             raise ValueError(f"config.mode must be one of {list(MODES)}, got {value!r}")
         if name == "on_unused_input" and value not in ("raise", "warn", "ignore"):
             raise ValueError(f"config.on_unused_input must be 'raise', 'warn' or 'ignore', got {value!r}")
-        if name == "device" and isinstance(value, str) and value.lower().startswith(("cuda", "gpu", "opencl")):
+        if name == "device" and isinstance(value, str) and value.lower().startswith("opencl"):
             import warnings
             warnings.warn(gpu_warning(value, "th.config:"), UserWarning, stacklevel=2)
             value = "cpu"
-        if name == "device" and value != "cpu":
-            raise ValueError(f"config.device must be 'cpu' (or Theano's 'cuda'/'gpu', which run on the "
-                             f"CPU with a warning), got {value!r}")
+        if name == "device":
+            value = device_name(value)
         if name == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
         if name == "optimizer" and value not in ("fast_run", "fast_compile"):

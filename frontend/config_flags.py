@@ -16,13 +16,16 @@ so its entries win. Each entry `name=value` sets `th.config.<name>`:
   machinery they tune;
 - anything else: ignored, with ONE warning naming every such flag.
 
-`device=cuda`/`gpu...` warns and runs on the CPU (config.device stays 'cpu'): a Theano program
-written for a GPU then runs unchanged, only slower, instead of failing at import.
+`device=cuda` (also Theano's `cuda0`, `gpu`) selects the CUDA back end (docs/cuda.md); nothing
+touches CUDA until a function runs, and on a machine without a GPU that run raises
+`th.DeviceError: no CUDA device: ...`. `device=opencl...` warns and runs on the CPU.
 """
 from __future__ import annotations
 
 import warnings
 from typing import Any
+
+from theanir.runtime.device import parse_device
 
 # Theano's flags that change nothing here, with Theano's defaults.
 INERT: dict[str, Any] = {
@@ -65,7 +68,6 @@ INERT: dict[str, Any] = {
 # Theano's blas.ldflags is accepted in THEANIR_FLAGS and in `config.inert_flags` only
 SECTIONS = sorted({name.split(".")[0] for name in INERT if "." in name} - {"blas"})
 
-GPU_DEVICES = ("cuda", "gpu", "opencl")
 
 # Theano's optimizer names -> theanir's optimizer option (used by Mode and by the flags)
 _OPTIMIZERS = {"fast_run": "fast_run", "fast_compile": "fast_compile", "merge": "fast_compile",
@@ -85,8 +87,18 @@ def optimizer_name(optimizer: Any, who: str = "Mode") -> str:
 
 
 def gpu_warning(value: str, where: str) -> str:
-    return (f"{where} device={value}: theanir compiles for the CPU only (its CUDA backend is not in "
-            f"this version); running on the CPU (th.config.device is 'cpu')")
+    return (f"{where} device={value}: theanir has no OpenCL backend (its GPU backend is CUDA: "
+            f"device=cuda); running on the CPU (th.config.device is 'cpu')")
+
+
+def device_name(value: Any) -> str:
+    """th.config.device's stored form: 'cpu', 'cuda' (device 0) or 'cuda:N' (runtime/device.py
+    parses; ValueError naming the accepted forms). Touches no CUDA."""
+    try:
+        dev = parse_device(value)
+    except ValueError as e:
+        raise ValueError(f"config.device: {e}") from None
+    return dev.platform if dev.id == 0 else str(dev)
 
 
 class FlagSection:
@@ -172,7 +184,7 @@ def apply_flags(config: Any, text: str, fields: set[str]) -> None:
 def _set_field(config: Any, name: str, text: str) -> None:
     if name == "optimizer":
         value: Any = optimizer_name(text, "THEANIR_FLAGS: optimizer")
-    elif name == "device" and text.lower().startswith(GPU_DEVICES):
+    elif name == "device" and text.lower().startswith("opencl"):
         warnings.warn(gpu_warning(text, "THEANIR_FLAGS:"), UserWarning, stacklevel=3)
         value = "cpu"
     else:

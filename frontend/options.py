@@ -25,6 +25,7 @@ CODE_SETTINGS: dict[str, str] = {
     "blas": "blas",
     "openmp": "openmp",
     "codegen": "codegen",
+    "device": "device",
 }
 # th.config fields that cannot change a compile's output, and why.
 RUNTIME_SETTINGS: dict[str, str] = {
@@ -43,7 +44,6 @@ RUNTIME_SETTINGS: dict[str, str] = {
     "mode": "read when th.function is called: the mode's optimizer becomes that function's optimizer "
             "option (frontend/symbolic_io.py), which its keys hold",
     "on_unused_input": "whether th.function refuses, warns about or ignores unused inputs",
-    "device": "always 'cpu' (Theano's GPU names warn and run on the CPU)",
 }
 
 

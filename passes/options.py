@@ -29,6 +29,8 @@ class CompileOptions:
     openmp: loop nests become OpenMP parallel loops.
     donate: (input, output) pairs: the output is written into the input's buffer.
     codegen: "object" (LLVM C API -> object file -> shared library) or "engine".
+    device: "cpu", "cuda" or "cuda:N": where the code runs (th.config.device, th.jit's device);
+        a CUDA device compiles through the nvvm stage (codegen/cuda.py), not llvm.
     target_features: LLVM feature string of the CPU the code is for ("" until resolved);
         decides vector widths and the small-GEMM kernels (AVX-512 or not).
     shape_functions: dynamic results sized by the input shapes get a generated shape function
@@ -47,6 +49,7 @@ class CompileOptions:
     codegen: str = "object"
     target_features: str = ""
     shape_functions: bool = True
+    device: str = "cpu"
 
     def key(self) -> tuple[tuple[str, Any], ...]:
         """A hashable value of every field: the in-process cache key's options part."""

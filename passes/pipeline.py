@@ -1,4 +1,4 @@
-"""THE stage table: trace -> tn -> tn-opt -> linalg -> bufferized -> llvm (-> nvvm, object later).
+"""THE stage table: trace -> tn -> tn-opt -> linalg -> bufferized -> llvm | nvvm.
 
 Each stage lists steps: a registered pass NAME (`passes/registry.py`; its options derived from
 `CompileOptions` by the pass's `from_compile_options`) or upstream pipeline text, each with an
@@ -94,6 +94,20 @@ FUNC_TO_LLVM = "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-cas
 OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"  # off by default: passes/threads.py
 LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, below tn; fast_run only
 
+# CUDA (DESIGN §5): linalg -> parallel loops tiled by 256 -> one GPU thread per element of
+# a tile -> outlined kernels -> NVVM -> PTX. `cubin-format=isa` stops at PTX text (bin/fatbin
+# would call a CUDA toolkit's ptxas); codegen/cuda.py turns it into a cubin with nvJitLink.
+# A reduction's parallel dims map to threads, its reduced dims run as a loop in each thread.
+GPU_MAP = (
+    "convert-bufferization-to-memref,"
+    "func.func(convert-linalg-to-parallel-loops,"
+    "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 no-min-max-bounds},"
+    "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),"
+    "gpu-kernel-outlining,lower-affine,canonicalize"
+)
+CUDA_CHIP = "sm_90"
+GPU_TO_NVVM = f"gpu-lower-to-nvvm-pipeline{{cubin-chip={CUDA_CHIP} cubin-features=+ptx80 cubin-format=isa}}"
+
 FAST_RUN = "fast_run"
 CANONICALIZE = "tn-canonicalize"  # rerun only after a pass changed the module (add_pass)
 STAGES: list[Stage] = [
@@ -156,9 +170,17 @@ STAGES: list[Stage] = [
         Step("theanir-runtime-checks"),  # failed run-time checks fail the call
         Step("theanir-vector-width"),  # 256-bit vectors on AVX-512 hosts
     ]),
-    # nvvm: a sibling of llvm for CUDA targets (later)
+    # a sibling of llvm (PARENT): the same bufferized module, for CUDA GPUs (codegen/cuda.py)
+    Stage("nvvm", "CUDA: host LLVM dialect + gpu.binary holding PTX for sm_90; products call cuBLAS", [
+        Step("convert-linalg-matmul-to-cublas"),  # before loops become kernels: no naive gemm
+        Step("theanir-gpu-expand-remf"),  # fmod without libdevice
+        Step(GPU_MAP),
+        Step(GPU_TO_NVVM),
+    ]),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
+# A stage follows the one before it in the table, except a sibling, which follows its parent.
+PARENT = {"nvvm": "bufferized"}
 
 
 class PipelineError(RuntimeError):
@@ -193,16 +215,35 @@ def add_pass(pm: passmanager.PassManager, name: str, options: Any,
     pm.add(run, name=cls.__name__, argument=name, description=cls.doc())
 
 
-def stage_steps(first: str, last: str, opts: CompileOptions) -> list[tuple[str, Any]]:
-    """(name, options) of the steps after stage `first` up to and including `last` that
-    apply under `opts`; options are None for upstream text."""
+def parent(stage: str) -> str | None:
+    """The stage whose output `stage` starts from (None for tn)."""
+    i = STAGE_NAMES.index(stage)
+    return PARENT.get(stage, STAGE_NAMES[i - 1] if i else None)
+
+
+def stage_path(first: str, last: str) -> list[Stage]:
+    """The stages run to go from `first`'s output to `last`'s (empty when equal)."""
     for stage in (first, last):
         if stage not in STAGE_NAMES:
             raise ValueError(f"unknown stage {stage!r}; stages are {STAGE_NAMES}")
+    path: list[str] = []
+    at: str | None = last
+    while at is not None and at != first:
+        path.append(at)
+        at = parent(at)
+    if at is None:
+        raise ValueError(f"stage {last!r} does not follow stage {first!r}")
+    return [STAGES[STAGE_NAMES.index(n)] for n in reversed(path)]
+
+
+def stage_steps(first: str, last: str, opts: CompileOptions) -> list[tuple[str, Any]]:
+    """(name, options) of the steps after stage `first` up to and including `last` that
+    apply under `opts`; options are None for upstream text."""
+    stages = stage_path(first, last)
     if opts.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {opts.optimizer!r}")
     out = []
-    for s in STAGES[STAGE_NAMES.index(first) + 1: STAGE_NAMES.index(last) + 1]:
+    for s in stages:
         for step in s.steps:
             if step.applies(opts):
                 cls = PASSES.get(step.name)
@@ -252,10 +293,9 @@ def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
     `print_ir`: MLIR prints the IR after each pass to stderr."""
     opts = opts or CompileOptions()
     stage_steps(start, stage, opts)  # validates the names and the optimizer
-    begin, end = STAGE_NAMES.index(start) + 1, STAGE_NAMES.index(stage) + 1
     with module.context, ir.Location.unknown():
-        for s in STAGES[begin:end]:
-            steps = stage_steps(STAGE_NAMES[STAGE_NAMES.index(s.name) - 1], s.name, opts)
+        for s in stage_path(start, stage):
+            steps = stage_steps(parent(s.name), s.name, opts)
             for ours, group in itertools.groupby(steps, key=lambda step: step[0] in PASSES):
                 pm = pass_manager(list(group))
                 pm.enable_verifier(not ours)

@@ -32,6 +32,8 @@ import numpy as np
 
 from theanir.codegen.hooks import set_runtime_hooks
 
+from .device import CPU
+
 try:
     from ._native import (ArgSpec, Array, Executable, FastCache, FunctionCache, cancel_flag_address,  # noqa: F401
                           check_hook, default_max_pending_bytes, failing_array, max_pending_bytes, memory_hooks,
@@ -174,3 +176,8 @@ _native._set_main_thread(threading.main_thread().ident)
 # pthread_atfork: Python's hooks run before every library's pthread_atfork handlers, also
 # those of OpenBLAS builds loaded after the runtime. The child's state is reset in C++.
 os.register_at_fork(before=_native._fork_prepare, after_in_parent=_native._fork_parent)
+
+# ------------------------------------------------------------------ devices (runtime/device.py)
+# Every native Array lives in host memory (device 0 of the queues is the CPU); CUDA buffers
+# are runtime/cuda.py's. `x.device == "cpu"` as in JAX; nothing here touches CUDA.
+Array.device = property(lambda self: CPU, doc="The device holding this array's buffer (th.Array: the CPU).")

@@ -105,7 +105,7 @@ def _default(cls, option: str) -> str:
     return format_value(getattr(cls.Options(), option.replace("-", "_")))
 
 
-PIPELINES = {"lower-to-cpu": ("tn", "llvm")}  # named pipelines: a span of the stage table
+PIPELINES = {"lower-to-cpu": ("tn", "llvm"), "lower-to-nvvm": ("tn", "nvvm")}  # named pipelines: spans of the stage table
 
 
 def compile_options(pairs: Sequence[str]) -> "CompileOptions":

@@ -16,6 +16,8 @@
 namespace nb = nanobind;
 using namespace theanir;
 
+void bind_cuda(nb::module_& m);  // cuda_module.cpp
+
 namespace {
 
 constexpr size_t kTrimAfterBytes = size_t(256) << 20;
@@ -32,6 +34,7 @@ nb::object failing_array(std::string message, int device, int stream) {
 
 NB_MODULE(_native, m) {
   m.doc() = "theanir runtime: validated, synchronous or queued calls into compiled entry points";
+  bind_cuda(m);
   nb::class_<ArgSpec>(m, "ArgSpec")
       .def(nb::init<std::string, int, std::vector<int64_t>, bool, bool, int>(), nb::arg("name"), nb::arg("dtype"),
            nb::arg("shape"), nb::arg("contiguous"), nb::arg("output"), nb::arg("alias") = -1)

@@ -24,12 +24,12 @@ from support import entries, run_openmp_child
 
 # A value different from the default for each code-altering setting.
 CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": True, "optimizer": "fast_compile",
-           "codegen": "engine"}
+           "codegen": "engine", "device": "cuda"}
 # ... and for each setting that does not alter code.
 UNCHANGED = {"floatX": "float32", "cache": False, "threads": 1, "sync": True, "allow_gc": False,
              "max_pending_bytes": 1 << 26, "jit_cache_size": 7, "specialize_after": 5,
              "cache_dir": None,  # None: a temporary directory
-             "mode": "FAST_COMPILE", "on_unused_input": "ignore", "device": "cpu"}  # (th.function's; th.jit's code stays)
+             "mode": "FAST_COMPILE", "on_unused_input": "ignore"}  # (th.function's; th.jit's code stays)
 
 
 def sub_self(x):
@@ -64,7 +64,8 @@ def test_compile_options_resolve_the_host():
     assert compile_options(th.config, optimizer="fast_compile").optimizer == "fast_compile"
 
 
-@pytest.mark.parametrize("setting", sorted(set(CHANGED) - {"openmp"}))
+# device: a CUDA device cannot run without a GPU (tests/gpu/test_device.py checks its warm miss)
+@pytest.mark.parametrize("setting", sorted(set(CHANGED) - {"openmp", "device"}))
 def test_code_setting_recompiles_and_changes_the_disk_key(setting, cache, monkeypatch):
     fn, args = (product, (np.ones((3, 4)), np.ones((4, 2)))) if setting == "blas" else (sub_self, (np.ones(3),))
     f = th.jit(fn)

@@ -59,10 +59,17 @@ def test_unknown_flags_give_one_warning_naming_them():
     assert "unknown flags ['nonsense', 'gpuarray.nonsense']" in got["warnings"][0]
 
 
-def test_gpu_device_warns_and_runs_on_the_cpu():
+def test_cuda_device_selects_cuda_without_touching_it():
+    # issue 21: device=cuda (Theano's cuda0) selects the CUDA back end; nothing probes CUDA at
+    # import (a call on a machine without a GPU raises th.DeviceError: tests/gpu/test_device.py)
     got = _run("device=cuda0,floatX=float32")
+    assert got["device"] == "cuda" and got["warnings"] == []
+
+
+def test_opencl_device_warns_and_runs_on_the_cpu():
+    got = _run("device=opencl0:0,floatX=float32")
     assert got["device"] == "cpu" and len(got["warnings"]) == 1
-    assert "device=cuda0" in got["warnings"][0] and "CPU" in got["warnings"][0]
+    assert "device=opencl0:0" in got["warnings"][0] and "CPU" in got["warnings"][0]
 
 
 @pytest.mark.parametrize("flags,message", [
@@ -70,7 +77,7 @@ def test_gpu_device_warns_and_runs_on_the_cpu():
     ("optimizer=fastest", "unknown optimizer 'fastest'"),
     ("allow_gc=maybe", "allow_gc must be True or False"),
     ("floatX", "not of the form name=value"),
-    ("device=tpu", "device must be 'cpu'"),
+    ("device=tpu", "unknown device 'tpu'"),
 ])
 def test_bad_flag_values_fail_at_import_with_a_clear_message(flags, message):
     env = dict(os.environ, THEANIR_FLAGS=flags)
@@ -95,8 +102,8 @@ def test_inert_flags_are_settable_in_process():
         th.config.nonsense  # noqa: B018
     with pytest.raises(ValueError, match="on_unused_input"):
         th.config.on_unused_input = "sometimes"
-    with pytest.warns(UserWarning, match="device=gpu"):
-        th.config.device = "gpu"
+    with pytest.warns(UserWarning, match="device=opencl"):
+        th.config.device = "opencl"
     assert th.config.device == "cpu"
 
 
