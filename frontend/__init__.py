@@ -97,9 +97,9 @@ from . import nn  # noqa: E402  (th.nn: activations, one_hot, standardize, th.nn
 
 __all__ += ["nn"]
 from . import test_util  # noqa: E402  (th.test_util.check_grads)
-from .jax_util import block_until_ready, check_grads, device_put, devices, make_jaxpr, make_tn  # noqa: E402
+from .jax_util import block_until_ready, check_grads, device_put, make_jaxpr, make_tn  # noqa: E402,F811  (pytrees of leaves)
 
-__all__ += ["test_util", "block_until_ready", "check_grads", "device_put", "devices", "make_jaxpr", "make_tn"]
+__all__ += ["test_util", "block_until_ready", "check_grads", "make_jaxpr", "make_tn"]  # device_put: pytrees
 
 # dtypes (jnp.uint8 ...): inputs of the narrow ones are widened at the call (frontend/trace.py)
 from numpy import float16, int8, int16, uint8, uint16, uint32  # noqa: E402

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from theanir.runtime import Array, array_from_numpy
+from theanir.runtime import Array
 
 from .api import jit
 from .autodiff import jvp, vjp
@@ -19,7 +19,7 @@ from .gradcheck import verify_grad
 from .pytree import tree_flatten, tree_map, tree_unflatten
 from .trace import widen_input
 
-__all__ = ["check_grads", "make_tn", "make_jaxpr", "TnText", "device_put", "devices", "block_until_ready"]
+__all__ = ["check_grads", "make_tn", "make_jaxpr", "TnText", "device_put", "block_until_ready"]
 
 
 def check_grads(f: Callable, args: Sequence[Any], order: int, modes: Sequence[str] = ("fwd", "rev"),
@@ -94,14 +94,13 @@ make_jaxpr = make_tn
 
 
 def device_put(x: Any, device: Any = None, **kwargs: Any) -> Any:
-    """The leaves of `x` as (ready) th.Arrays on the CPU, the one device arrays live on."""
-    if device not in (None, "cpu") and str(device).lower() not in ("cpu", "tfrt_cpu_0", "cpudevice(id=0)"):
-        raise ValueError(f"device_put: only the CPU device is available, got {device!r}")
-    return tree_map(lambda v: v if isinstance(v, Array) else array_from_numpy(widen_input(np.asarray(v))), x)
+    """The leaves of the pytree `x` on `device` (th.device_put per leaf, frontend/device.py:
+    ready th.Arrays on the CPU; JAX's CPU device names mean the CPU)."""
+    from .device import device_put as put_one
 
-
-def devices(backend: str | None = None) -> list[str]:
-    return ["cpu"]
+    if device is not None and str(device).lower() in ("tfrt_cpu_0", "cpudevice(id=0)"):
+        device = "cpu"
+    return tree_map(lambda v: put_one(v if isinstance(v, Array) else widen_input(np.asarray(v)), device), x)
 
 
 def block_until_ready(x: Any) -> Any:
