@@ -24,6 +24,10 @@ from theanir.dialects.tn.registry import OPS
 
 B = 3  # examples per batch
 
+
+def _row(row_id: str) -> Row:
+    return next(r for r in ROWS if r.id == row_id)
+
 # Ops whose batching rule refuses (vmap raises NotImplementedError), with the function that
 # reaches it; the reason is the rule's own text.
 REFUSED: dict[str, Callable] = {
@@ -31,8 +35,13 @@ REFUSED: dict[str, Callable] = {
     "tn.nonzero": lambda x: th.argwhere(x > 0),
     "tn.unique": lambda x: th.unique(x),
     "tn.iota": lambda n: th.arange(n),
+    # sparse results: their entry counts differ per example (ragged)
+    "tn.sparse_binary": lambda d: _row("tn.sparse_binary[add]").fn(d[:5], d[5:]),
+    "tn.sparse_spgemm": lambda d: _row("tn.sparse_spgemm").fn(d[:5], d[5:]),
+    "tn.sparse_from_dense": lambda x: _row("tn.sparse_from_dense").fn(x.reshape((2, 2))),
 }
-REFUSED_INPUTS: dict[str, Any] = {"tn.iota": np.array([2, 3, 4], np.int64)}
+REFUSED_INPUTS: dict[str, Any] = {"tn.iota": np.array([2, 3, 4], np.int64),
+                                   "tn.sparse_binary": np.ones((B, 9)), "tn.sparse_spgemm": np.ones((B, 9))}
 NUMERIC_ROWS = [r for r in ROWS if r.ref is not None and r.op not in REFUSED]
 NEVER_BATCHED: dict[str, str] = {
     "tn.constant": "it has no operands, so nothing it reads is batched",

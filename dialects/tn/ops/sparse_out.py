@@ -498,6 +498,10 @@ def _kernel_call_as(call: LowerCall, name: str, text: str, types: list[ir.Type])
 
 
 # ------------------------------------------------------------------ batching rules (vmap)
-# One op per example (batching.loop_rule): each example's matrix has its own pattern.
-for _op in (sparse_binary, sparse_spgemm, sparse_from_dense, sparse_convert):
-    _op.def_batch(vb.loop_rule(_op.name))
+# A sparse result's number of entries depends on each example's values and pattern, so a
+# batch of them is ragged: no stacked form, refused. A conversion keeps its entries: one op
+# per example (batching.loop_rule).
+_RAGGED = "its result's number of entries differs between examples (a batch of sparse results is ragged)"
+for _op in (sparse_binary, sparse_spgemm, sparse_from_dense):
+    _op.def_batch(vb.refuse(_op.name, _RAGGED))
+sparse_convert.def_batch(vb.loop_rule(sparse_convert.name))
