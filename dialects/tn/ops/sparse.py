@@ -113,18 +113,25 @@ def _swap(layout: str) -> str:
     return "csc" if layout == "csr" else "csr"
 
 
+def product_rule(emit, primals, tangents, left: int, right: int):
+    """The jvp of an op linear in operand `left` and in operand `right` separately (a product):
+    op(da, b) + op(a, db), each term only where that operand has a tangent; None when neither
+    has one. `emit(operands)` builds the op."""
+    parts = []
+    for k in (left, right):
+        if tangents[k] is not None:
+            operands = list(primals)
+            operands[k] = tangents[k]
+            parts.append(emit(operands))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
 @sparse_matmul.def_jvp
 def _matmul_jvp(primals, tangents, outs, shape, layout):
-    data, crd, pos, b = primals
-    td, _, _, tb = tangents
-    parts = []
-    if td is not None:
-        parts.append(lax.emit("tn.sparse_matmul", [td, crd, pos, b], shape=shape, layout=layout))
-    if tb is not None:
-        parts.append(lax.emit("tn.sparse_matmul", [data, crd, pos, tb], shape=shape, layout=layout))
-    if not parts:
-        return [None]
-    return [parts[0] if len(parts) == 1 else parts[0] + parts[1]]
+    return [product_rule(lambda a: lax.emit("tn.sparse_matmul", a, shape=shape, layout=layout),
+                         primals, tangents, 0, 3)]
 
 
 @sparse_matmul.def_transpose
@@ -173,16 +180,8 @@ def _sddmm_reference(crd, pos, x, y, shape, layout):
 
 @sparse_sddmm.def_jvp
 def _sddmm_jvp(primals, tangents, outs, shape, layout):
-    crd, pos, x, y = primals
-    _, _, tx, ty = tangents
-    parts = []
-    if tx is not None:
-        parts.append(lax.emit("tn.sparse_sddmm", [crd, pos, tx, y], shape=shape, layout=layout))
-    if ty is not None:
-        parts.append(lax.emit("tn.sparse_sddmm", [crd, pos, x, ty], shape=shape, layout=layout))
-    if not parts:
-        return [None]
-    return [parts[0] if len(parts) == 1 else parts[0] + parts[1]]
+    return [product_rule(lambda a: lax.emit("tn.sparse_sddmm", a, shape=shape, layout=layout),
+                         primals, tangents, 2, 3)]
 
 
 @sparse_sddmm.def_transpose

@@ -34,7 +34,7 @@ from .. import lax
 from ..lowering import LowerCall, fill
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec, element_type, tensor_type
-from .sparse import _check_pattern, _densify, _dynamic_arrays, check_nnz, _kernel_call, _tag, _types, sparse_type_text
+from .sparse import _check_pattern, _densify, _dynamic_arrays, check_nnz, product_rule, _kernel_call, _tag, _types, sparse_type_text
 
 
 def _outer(shape, layout: str) -> int:
@@ -120,12 +120,9 @@ def _binary_jvp(primals, tangents, outs, shape, layout, kind):
     if kind == "add":
         t = _emit3("tn.sparse_binary", [zero1, c1, p1, zero2, c2, p2], shape=shape, layout=layout, kind="add")[0]
         return [t, None, None]
-    parts = []
-    if t1 is not None:
-        parts.append(_emit3("tn.sparse_binary", [t1, c1, p1, d2, c2, p2], shape=shape, layout=layout, kind="mul")[0])
-    if t2 is not None:
-        parts.append(_emit3("tn.sparse_binary", [d1, c1, p1, t2, c2, p2], shape=shape, layout=layout, kind="mul")[0])
-    return [parts[0] if len(parts) == 1 else parts[0] + parts[1], None, None]
+    mul = product_rule(lambda a: _emit3("tn.sparse_binary", a, shape=shape, layout=layout, kind="mul")[0],
+                       primals, tangents, 0, 3)
+    return [mul, None, None]
 
 
 @sparse_binary.def_transpose
@@ -187,16 +184,8 @@ def _spgemm_reference(d1, c1, p1, d2, c2, p2, shape, layout):
 
 @sparse_spgemm.def_jvp
 def _spgemm_jvp(primals, tangents, outs, shape, layout):
-    d1, c1, p1, d2, c2, p2 = primals
-    t1, t2 = tangents[0], tangents[3]
-    parts = []
-    if t1 is not None:
-        parts.append(_emit3("tn.sparse_spgemm", [t1, c1, p1, d2, c2, p2], shape=shape, layout=layout)[0])
-    if t2 is not None:
-        parts.append(_emit3("tn.sparse_spgemm", [d1, c1, p1, t2, c2, p2], shape=shape, layout=layout)[0])
-    if not parts:
-        return [None, None, None]
-    return [parts[0] if len(parts) == 1 else parts[0] + parts[1], None, None]
+    return [product_rule(lambda a: _emit3("tn.sparse_spgemm", a, shape=shape, layout=layout)[0],
+                         primals, tangents, 0, 3), None, None]
 
 
 @sparse_spgemm.def_transpose
