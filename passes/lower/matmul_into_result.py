@@ -21,6 +21,7 @@ from ..base import Pass
 from ..options import CompileOptions
 from .matmul_to_blas import _candidates
 from .small_gemm import plan
+from .small_gemm_dynamic import plan_dynamic
 
 NAME = "theanir-matmul-into-result"
 
@@ -66,7 +67,7 @@ def matmul_into_result(module_op: ir.Operation, pass_: object = None, blas: bool
 
     def visit(o: ir.Operation) -> ir.WalkResult:
         o = o.operation if hasattr(o, "operation") else o
-        if o.name == "linalg.matmul" and plan(o) is not None:
+        if o.name == "linalg.matmul" and (plan(o) is not None or plan_dynamic(o) is not None):
             found.append(o)
         return ir.WalkResult.ADVANCE
 

@@ -32,8 +32,8 @@ def outer_product_to_mul(op: ir.OpView) -> ir.Value | None:
     sa, sb = spec(a), spec(b)
     if sa.ndim != 2 or sb.ndim != 2 or sa.shape[1] != 1 or sb.shape[0] != 1:
         return None
-    if sb.shape[1] < OUTER_MIN_ROW:
-        return None
+    if sb.shape[1] is None or sb.shape[1] < OUTER_MIN_ROW:
+        return None  # a row of run-time length stays a product (theanir-small-gemm sizes it in the call)
     shape = spec(op.results[0]).shape
     return op1("tn.mul", op1("tn.broadcast_to", a, shape=shape), op1("tn.broadcast_to", b, shape=shape))
 

@@ -31,7 +31,10 @@ def test_one_compile_for_every_batch_size_and_the_same_numbers(dtype):
         xv, yv = rng.standard_normal((n, 4)).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
         a, b = float(dyn(xv, yv)), float(ref(xv, yv))
         assert a == pytest.approx(b, rel=1e-5 if dtype == "float32" else 1e-12)
-    np.testing.assert_allclose(W1.get_value(), W2.get_value(), rtol=1e-5 if dtype == "float32" else 1e-12)
+    # the two compiles sum in different orders (kernel blocks chosen in the call vs per shape):
+    # float32 weights of size ~1 agree to a few eps, also where an entry is near zero
+    np.testing.assert_allclose(W1.get_value(), W2.get_value(), rtol=1e-5 if dtype == "float32" else 1e-12,
+                               atol=1e-6 if dtype == "float32" else 0)
     assert dyn.dynamic_shapes and dyn.dynamic_error is None
     assert dyn.compile_count == 1 and ref.compile_count == 4 and not ref.dynamic_shapes
 

@@ -78,21 +78,55 @@ func.func @too_long_k(%a: memref<10x16385xf32>, %b: memref<16385x64xf32>, %c: me
   return
 }
 
-// Left alone: no small side, a matrix-vector product (BLAS's gemv), dynamic strides or
-// sizes, a column-strided C, integers, a batch.
+// Sizes known only in the call (a minibatch of any size, ? rows): a run-time branch on the
+// sizes, the kernels over blocks of rows computed from M in the then-branch (rk with and
+// without prefetch: K is dynamic too), the product itself (for BLAS or the loops) in the else.
+// CHECK-LABEL: func.func @sized_in_call
+// CHECK:         %[[M:.+]] = memref.dim %{{.+}}, %{{.+}} : memref<?x?xf32>
+// CHECK:         arith.cmpi ule, %[[M]]
+// CHECK:         scf.if
+// CHECK:           scf.if
+// CHECK:             scf.for
+// CHECK:               call @__theanir_rkp_f32_1x
+// CHECK:           } else {
+// CHECK:             scf.for
+// CHECK:               call @__theanir_rk_f32_1x
+// CHECK:             linalg.matmul
+// CHECK:         return
+func.func @sized_in_call(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
+  return
+}
+
+// The backward product d @ W.T sized in the call: dot kernels over 2 x 6 blocks, the odd row
+// and the leftover columns one at a time (4 kernels whatever the sizes).
+// CHECK-LABEL: func.func @sized_in_call_backward
+// CHECK:         scf.if
+// CHECK:           call @__theanir_dk_f64_2x6(
+// CHECK:           call @__theanir_dk_f64_1x6(
+// CHECK:           call @__theanir_dk_f64_2x1(
+// CHECK:           call @__theanir_dk_f64_1x1(
+// CHECK:         } else {
+// CHECK-NEXT:      linalg.matmul
+func.func @sized_in_call_backward(%d: memref<?x40xf64>, %w: memref<?x40xf64>, %c: memref<?x?xf64>) {
+  linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>] ins(%d, %w : memref<?x40xf64>, memref<?x40xf64>) outs(%c : memref<?x?xf64>)
+  return
+}
+
+// Left alone: no small side, a matrix-vector product (BLAS's gemv), dynamic strides, a
+// column-strided C, integers, a batch.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT:     call @__theanir_
-// CHECK-COUNT-6: linalg.matmul
+// CHECK-COUNT-5: linalg.matmul
 // CHECK:         linalg.batch_matmul
 // CHECK:         return
 func.func @kept(%a: memref<64x64xf32>, %v: memref<1x64xf32>, %s: memref<8x64xf32, strided<[?, 1], offset: ?>>,
-                %dyn: memref<?x64xf32>, %ct: memref<8x64xf32, strided<[1, 8]>>, %i: memref<8x64xi32>,
-                %c: memref<64x64xf32>, %c1: memref<1x64xf32>, %c8: memref<8x64xf32>, %cd: memref<?x64xf32>,
+                %ct: memref<8x64xf32, strided<[1, 8]>>, %i: memref<8x64xi32>,
+                %c: memref<64x64xf32>, %c1: memref<1x64xf32>, %c8: memref<8x64xf32>,
                 %ba: memref<2x4x3xf32>, %bb: memref<2x3x5xf32>, %bc: memref<2x4x5xf32>, %ii: memref<64x64xi32>) {
   linalg.matmul ins(%a, %a : memref<64x64xf32>, memref<64x64xf32>) outs(%c : memref<64x64xf32>)
   linalg.matmul ins(%v, %a : memref<1x64xf32>, memref<64x64xf32>) outs(%c1 : memref<1x64xf32>)
   linalg.matmul ins(%s, %a : memref<8x64xf32, strided<[?, 1], offset: ?>>, memref<64x64xf32>) outs(%c8 : memref<8x64xf32>)
-  linalg.matmul ins(%dyn, %a : memref<?x64xf32>, memref<64x64xf32>) outs(%cd : memref<?x64xf32>)
   linalg.matmul ins(%c8, %a : memref<8x64xf32>, memref<64x64xf32>) outs(%ct : memref<8x64xf32, strided<[1, 8]>>)
   linalg.matmul ins(%i, %ii : memref<8x64xi32>, memref<64x64xi32>) outs(%i : memref<8x64xi32>)
   linalg.batch_matmul ins(%ba, %bb : memref<2x4x3xf32>, memref<2x3x5xf32>) outs(%bc : memref<2x4x5xf32>)
@@ -106,6 +140,7 @@ func.func @kept(%a: memref<64x64xf32>, %v: memref<1x64xf32>, %s: memref<8x64xf32
 // CHECK:       func.func private @__theanir_dk_f64_2x6(
 // CHECK:       func.func private @__theanir_rk_f32_
 // CHECK-NOT:     llvm.intr.prefetch
+// CHECK:       func.func private @__theanir_rkp_f32_
 // CHECK:       func.func private @__theanir_rkp_f32_[[RK]](
 // CHECK:         scf.for {{.+}} iter_args(
 // CHECK:           llvm.intr.prefetch

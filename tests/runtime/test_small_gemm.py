@@ -89,3 +89,49 @@ def test_minibatch_sgd_steps_match_numpy(dtype, rng):
         np.testing.assert_allclose(w.get_value(), ww, **TOL[dtype])
         np.testing.assert_allclose(v.get_value(), vv, **TOL[dtype])
     assert _kernels(f, xs) == {"rkp", "rk", "dk"}  # forward, the rank-10 updates, backward
+
+
+# Products sized at run time (passes/lower/small_gemm_dynamic.py): one compile with dynamic
+# dims branches on the sizes in the call: kernels when a side is small, BLAS (or the loops)
+# otherwise. Every (m, k, n) below runs through the same compiled code.
+DYNAMIC_SHAPES = SHAPES + [(1, 5, 7), (7, 40, 3), (17, 17, 17), (3, 1100, 9), (20, 20, 1), (0, 4, 5),
+                           (11, 0, 0), (16, 1024, 24), (200, 16, 300)]
+
+
+@pytest.mark.parametrize("blas", [True, False])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_products_sized_at_run_time_match_numpy(ta, tb, dtype, blas, rng):
+    fn = _product(ta, tb)
+    before = th.config.blas
+    th.config.blas = blas
+    try:
+        f = th.jit(fn, dynamic_shapes=True)
+        patterns = set()
+        for m, k, n in DYNAMIC_SHAPES:
+            a = rand(rng, (k, m) if ta else (m, k), dtype)
+            b = rand(rng, (n, k) if tb else (k, n), dtype)
+            got = f(a, b)
+            want = fn(a.astype(np.float64), b.astype(np.float64))
+            # the classic bound of a length-k dot product: |error| <= k eps (|A| |B|)
+            bound = max(k, 1) * np.finfo(dtype).eps * fn(np.abs(a).astype(np.float64), np.abs(b)) + 1e-300
+            for out in (got, f(noncontiguous(a), b)):
+                assert np.asarray(out).shape == want.shape
+                assert (np.abs(np.asarray(out) - want) <= bound).all(), (m, k, n)
+            patterns.add((tuple(d == 1 for d in a.shape), tuple(d == 1 for d in b.shape)))
+        # one compile per broadcastable pattern (and for the strided view), not per shape
+        assert f.cache_size == 2 * len(patterns)
+    finally:
+        th.config.blas = before
+
+
+@pytest.mark.parametrize("ta,tb,kernels", [(False, False, {"rkp", "rk"}), (True, False, {"rkp", "rk"}),
+                                           (False, True, {"dk"}), (True, True, set())])
+def test_products_sized_at_run_time_call_the_kernels(ta, tb, kernels):
+    """The dynamic code holds the kernels (rk with and without prefetch: K is only known in the
+    call) behind a run-time branch, and BLAS (the else branch) for big products."""
+    f = th.jit(_product(ta, tb), dynamic_shapes=True)
+    a = np.ones((40, 10) if ta else (10, 40), np.float32)
+    b = np.ones((30, 40) if tb else (40, 30), np.float32)
+    assert _kernels(f, a, b) == kernels
+    assert "sgemm" in f.lower(a, b).as_text("llvm")
