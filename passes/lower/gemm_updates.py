@@ -79,15 +79,17 @@ def _scale(generic: ir.Operation) -> tuple[int, int, ir.Value, bool] | None:
     return None
 
 
-def _numel(v: ir.Value) -> float:
-    """The element count (infinite with a dynamic dim: scale the other operand)."""
+def _numel(v: ir.Value) -> tuple[int, int]:
+    """A size key: (dynamic dims, product of the static ones). The operands of a product share
+    K, which is the dynamic dim of a minibatch's update (x: ? x 784, d: ? x 10), so fewer dynamic
+    dims, then the static product, tell the smaller one (scaling x there cost a copy of the
+    minibatch per step: logistic regression at batch 60 ran 8-18% slower than static code)."""
     t = ir.RankedTensorType(v.type)
-    if not t.has_static_shape:
-        return float("inf")
     n = 1
-    for d in t.shape:
-        n *= d
-    return n
+    for i, d in enumerate(t.shape):
+        if not t.is_dynamic_dim(i):
+            n *= d
+    return sum(t.is_dynamic_dim(i) for i in range(t.rank)), n
 
 
 def _scaled(x: ir.Value, c: ir.Value) -> ir.Value:

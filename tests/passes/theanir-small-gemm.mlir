@@ -79,19 +79,18 @@ func.func @too_long_k(%a: memref<10x16385xf32>, %b: memref<16385x64xf32>, %c: me
 }
 
 // Sizes known only in the call (a minibatch of any size, ? rows): a run-time branch on the
-// sizes, the kernels over blocks of rows computed from M in the then-branch (rk with and
-// without prefetch: K is dynamic too), the product itself (for BLAS or the loops) in the else.
+// sizes; in the then-branch a loop over ceil(M / 6) equal blocks of rows, each calling the
+// kernel for its row count (rkp, the prefetching one, as K is not known to be small); the
+// product itself (for BLAS or the loops) in the else-branch.
 // CHECK-LABEL: func.func @sized_in_call
 // CHECK:         %[[M:.+]] = memref.dim %{{.+}}, %{{.+}} : memref<?x?xf32>
 // CHECK:         arith.cmpi ule, %[[M]]
 // CHECK:         scf.if
-// CHECK:           scf.if
-// CHECK:             scf.for
-// CHECK:               call @__theanir_rkp_f32_1x
-// CHECK:           } else {
-// CHECK:             scf.for
-// CHECK:               call @__theanir_rk_f32_1x
-// CHECK:             linalg.matmul
+// CHECK:           scf.for
+// CHECK:             call @__theanir_rkp_f32_1x
+// CHECK:             call @__theanir_rkp_f32_2x
+// CHECK-NOT:     call @__theanir_rk_f32
+// CHECK:           linalg.matmul
 // CHECK:         return
 func.func @sized_in_call(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
   linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
