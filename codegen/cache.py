@@ -43,8 +43,9 @@ from mlir import ir
 from theanir.passes.options import CompileOptions
 from theanir.passes.pipeline import STAGES, clone, run_until
 
-from .artifact import (FORMAT, ArtifactError, Manifest, discard_artifact, load_artifact, read_manifest,
-                       read_regular_file, write_artifact)
+from .artifact import (FORMAT, MANIFEST, MAX_LIBRARY_BYTES, MAX_MANIFEST_BYTES, ArtifactError, Manifest,
+                       discard_artifact, load_artifact, read_manifest, read_regular_file, verify_artifact,
+                       write_artifact)
 from .host import host_options
 from .native import (LLVM_LEVELS, STATS, CodegenError, NativeCode, can_link, compile_llvm_module,
                      emit_object, host_target, link_shared, packed_symbol)
@@ -123,6 +124,7 @@ def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str,
         alias = os.path.join(cache_dir, "traces", traced_key)
         native = _lookup_alias(alias, cache_dir, expect, args, tried)
         if native is not None:
+            native.trace_key = traced_key
             return native
     module = clone(module)
     run_until(module, "tn-opt", opts)
@@ -136,6 +138,7 @@ def compile_module(module: ir.Module, opts: CompileOptions, args: list[dict[str,
         manifest, native = found
         if native.path is not None and manifest is not None:
             _write_alias(alias, key, manifest.sha256)
+            native.trace_key = os.path.basename(alias)
         return native
     return _compile(module, opts, target, args, source, key, expect, None)[1]
 
@@ -265,3 +268,60 @@ def _writable(cache_dir: str | None) -> str | None:
         pass
     log.warning("cache directory %s is not writable; compiling without the disk cache", cache_dir)
     return None
+
+
+# ------------------------------------------------------------------ carrying entries elsewhere
+# A pickled th.function carries the cache entries of the signatures it had compiled: the
+# artifact (manifest + library bytes) and the trace alias naming it. Unpickling writes them
+# into the local cache, where the signature's compile finds the alias: no tn optimization, no
+# LLVM, on a machine that never compiled the function. An entry for another CPU, LLVM or
+# theanir version is written too but never loaded (the lookup's `expect` refuses it, the
+# signature compiles); a damaged one fails its checksum and is not written.
+
+
+def export_entry(native: NativeCode) -> dict[str, Any] | None:
+    """The cache entry `native` was loaded from, as bytes (None: not from the disk cache)."""
+    if native.path is None or native.trace_key is None:
+        return None
+    try:
+        manifest = verify_artifact(native.path)
+        return {"trace": native.trace_key, "key": manifest.key,
+                "manifest": read_regular_file(os.path.join(native.path, MANIFEST), MAX_MANIFEST_BYTES),
+                "library": read_regular_file(os.path.join(native.path, manifest.library), MAX_LIBRARY_BYTES)}
+    except (OSError, ArtifactError) as e:
+        log.warning("cannot carry cache entry %s: %s", native.path, e)
+        return None
+
+
+def import_entry(entry: Any, cache_dir: str) -> bool:
+    """Write an exported entry (and its alias) into `cache_dir` unless it holds the key
+    already; False for anything malformed or damaged, which is skipped."""
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), (str, bytes)) for k in
+                                              ("trace", "key", "manifest", "library")):
+        return False
+    trace, key = entry["trace"], entry["key"]
+    if not all(isinstance(x, str) and len(x) == 32 and x.isascii() and x.isalnum() for x in (trace, key)):
+        return False
+    root = _writable(cache_dir)
+    if root is None:
+        return False
+    dest = os.path.join(root, key)
+    work = tempfile.mkdtemp(prefix=".import-", dir=root)
+    try:
+        with open(os.path.join(work, MANIFEST), "wb") as f:
+            f.write(entry["manifest"])
+        manifest = read_manifest(work, key)
+        with open(os.path.join(work, manifest.library), "wb") as f:
+            f.write(entry["library"])
+        verify_artifact(work, key)  # the checksum and the ELF check, before anything is published
+        if not os.path.lexists(dest):
+            lib = os.path.join(work, manifest.library)
+            manifest.sha256 = ""
+            write_artifact(dest, lib, manifest)
+        _write_alias(os.path.join(root, "traces", trace), key, read_manifest(dest, key).sha256)
+        return True
+    except (OSError, ArtifactError, TypeError) as e:
+        log.warning("skipping a carried cache entry: %s", e)
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

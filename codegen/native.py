@@ -155,6 +155,7 @@ class NativeCode:
     check_hook: int = 0
     checked: bool = False
     shape_fn: int = 0  # the packed `<entry>_shapes` (passes/lower/shape_function.py), 0 if none
+    trace_key: str | None = None  # the disk cache's trace alias naming `path` (codegen/cache.py)
 
 
 def c_compiler() -> str | None:

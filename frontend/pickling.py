@@ -8,12 +8,15 @@ shared variables, holding their values at pickling time (pending asynchronous up
 waited for); functions pickled together in one `pickle.dumps((f, g))` keep sharing theirs,
 as one pickle keeps any shared object once; `copy.copy(f)` shares them with `f`.
 
-What a pickled function holds: its symbolic graph (inputs, outputs, updates, givens) and the
-layouts of the signatures it had compiled. Unpickling rebuilds the function and loads each
-of those signatures through the disk cache (codegen/cache.py): the traced module finds its
-*trace alias*, which names the optimized artifact, so nothing is optimized or lowered again
-(Theano's `reoptimize_unpickled_function=False`); where the entry is missing or damaged
-(or th.config.cache is off) it compiles, and a signature that fails to load warns and
+What a pickled function holds: its symbolic graph (inputs, outputs, updates, givens), the
+layouts of the signatures it had compiled and their disk-cache entries (the artifact the jit
+and the cache share: manifest + library, and the trace alias naming it; codegen/cache.py
+`export_entry`). Unpickling rebuilds the function, writes those entries into this process's
+cache (`import_entry`: checksums first) and loads each signature through it: the traced
+module finds its *trace alias*, which names the optimized artifact, so nothing is optimized
+or lowered again (Theano's `reoptimize_unpickled_function=False`), also on another machine
+with the same CPU, LLVM and theanir. Where an entry is for another CPU or version, missing or
+damaged (or th.config.cache is off) it compiles, and a signature that fails to load warns and
 compiles on its first call. Calls with new shapes trace the graph as usual. A deep copy in
 the same process reuses the compiled code itself.
 
@@ -38,6 +41,7 @@ import hashlib
 import importlib
 import io
 import marshal
+import os
 import pickle
 import sys
 import types
@@ -46,9 +50,11 @@ from typing import Any
 
 import numpy as np
 
+from theanir.codegen.cache import export_entry, import_entry
 from theanir.codegen.version import __version__
 
 from .api import JitFunction
+from .config import config
 from .symbolic import Function, SharedVariable, function
 from .symbolic_graph import Apply, Constant, Variable
 
@@ -291,11 +297,13 @@ def _rebuild_graph(header: Any, leaves: list[Variable], blob: Any) -> Any:
 # ------------------------------------------------------------------ compiled functions
 class _Signatures:
     """The signatures a function has compiled. In this process: the Compiled objects (a deep
-    or shallow copy reuses them); in a pickle: their argument layouts, which the unpickled
-    function loads from the disk cache."""
+    or shallow copy reuses them); in a pickle: their argument layouts and the disk-cache
+    entries they were loaded from (artifact and trace alias, codegen/cache.py), which the
+    unpickled function writes into its own cache and loads: no compile, on any machine with the
+    same CPU features, LLVM and theanir."""
 
-    def __init__(self, entries: list | None, layouts: list):
-        self.entries, self.layouts = entries, layouts
+    def __init__(self, entries: list | None, layouts: list, artifacts: list | None = None):
+        self.entries, self.layouts, self.artifacts = entries, layouts, artifacts or []
 
     @classmethod
     def of(cls, f: Function) -> "_Signatures":
@@ -309,7 +317,9 @@ class _Signatures:
         return cls(entries, layouts)
 
     def __reduce__(self) -> tuple:
-        return _Signatures, (None, self.layouts)
+        artifacts = [] if self.entries is None else [
+            e for e in (export_entry(compiled.native) for _, compiled in self.entries) if e is not None]
+        return _Signatures, (None, self.layouts, artifacts or self.artifacts)
 
     def __copy__(self) -> "_Signatures":
         return self
@@ -322,6 +332,10 @@ class _Signatures:
             for key, compiled in self.entries:
                 f._jit._cache[key] = compiled
             return
+        if self.artifacts and config.cache:
+            cache_dir = os.path.abspath(os.path.expanduser(config.cache_dir))
+            for entry in self.artifacts:
+                import_entry(entry, cache_dir)
         n_in = len(f.inputs)
         for specs, static in self.layouts:
             arrays = [_placeholder(shape, dtype, contiguous) for shape, dtype, contiguous in specs]
