@@ -542,8 +542,14 @@ _MISS = _Miss()
 
 
 def _is_tracing(args: tuple, kwargs: dict) -> bool:
-    leaves, _ = tree_flatten((args, kwargs))
+    # a SciPy sparse matrix holds no tracer: stop there (flattening it checks O(nnz) indices,
+    # which make_signature does once per call anyway)
+    leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
     return any(isinstance(x, Tensor) for x in leaves)
+
+
+def _holds_no_tracer(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or (getattr(x, "indptr", None) is not None and hasattr(x, "tocsr"))
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
