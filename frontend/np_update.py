@@ -74,6 +74,11 @@ def fit_value(fn: str, y: Tensor, shape: tuple[int, ...], x: Tensor, sizes: tupl
     if not ok:
         raise ShapeError(f"{fn}: the value of shape {y.shape} cannot be broadcast to the indexed "
                          f"part's shape {shape} (x has shape {x.shape}) {_at()}")
+    if sizes is not None:  # y's static dims stand for dynamic ones of the part (combining checks them)
+        sizes, off = list(sizes), len(shape) - len(ys)
+        for k, a in enumerate(ys):
+            if a is not None and a != 1 and shape[off + k] is None:
+                sizes[off + k] = a
     return broadcast_to(reshape(y, ys) if ys != y.shape else y, sizes if sizes is not None else shape)
 
 
@@ -101,7 +106,7 @@ def index_update(x: Any, idx: Any, y: Any, mode: str = "set", fn: str = "at[].se
     if None in x.shape and _is_basic(items):
         y = fit_value(fn, y, part.shape, x, tn_lax.shape_of(part))
         return _update_dynamic(x, items, part, y, mode)
-    y = fit_value(fn, y, part.shape, x)
+    y = fit_value(fn, y, part.shape, x, tn_lax.shape_of(part) if None in part.shape else None)
     y = _drop_out_of_range(items, x, part, y, mode)
     if _is_basic(items):
         return _update_basic(x, items, part, y, mode)
@@ -210,10 +215,19 @@ def _row_axis(x: Tensor, items: list) -> int | None:
     if len(arrays) != 1 or any(k in ("none", "int") for k, _, _ in items):
         return None
     for d, (kind, value, _) in enumerate(items):
-        if kind == "slice" and (not _is_basic([(kind, value, 0)])
-                                or _slice_params(value, x.shape[d]) != (0, x.shape[d], 1)):
+        if kind == "slice" and not _full(value, x.shape[d]):
             return None
     return arrays[0]
+
+
+def _full(s: slice, n: int | None) -> bool:
+    """Whether slice `s` takes every position of a dim of size `n` (None: known at run time,
+    where only `:` and `::1` are known to)."""
+    if any(isinstance(v, Tensor) for v in (s.start, s.stop, s.step)):
+        return False
+    if n is None:
+        return s.start in (None, 0) and s.stop is None and s.step in (None, 1)
+    return _slice_params(s, n) == (0, n, 1)
 
 
 def _update_rows(fn: str, x: Tensor, items: list, axis: int, part: Tensor, y: Tensor,

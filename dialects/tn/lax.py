@@ -253,9 +253,14 @@ def _split_shape(shape: Sequence[Any]) -> tuple[tuple[int | None, ...], list[Val
     return tuple(static), dims
 
 
-def iota(shape: Sequence[int], dimension: int, dtype: Any) -> Value:
-    """The index along `dimension`, broadcast over `shape`."""
-    return emit("tn.iota", [], shape=tuple(shape), dimension=int(dimension), dtype=check_dtype(dtype))
+def iota(shape: Sequence[Any], dimension: int, dtype: Any) -> Value:
+    """The index along `dimension`, broadcast over `shape` (a dim may be an int64 scalar Value:
+    a size known at run time)."""
+    static, dims = _split_shape(shape)
+    if any(d is None for d in dims):
+        raise ShapeError(f"iota: a dynamic dim needs its size, got {tuple(shape)}")
+    return emit("tn.iota", dims, shape=tuple(-1 if n is None else n for n in static),
+                dimension=int(dimension), dtype=check_dtype(dtype))
 
 
 # ------------------------------------------------------------------ casts and shapes

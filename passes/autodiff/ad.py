@@ -348,6 +348,11 @@ def _plain(x) -> Value:
 def _accumulate(cts: dict, v: ir.Value, c) -> None:
     c = _plain(c)
     spec = spec_of_value(v)
+    if (c.shape != spec.shape and c.dtype == spec.dtype and len(c.shape) == len(spec.shape)
+            and all(a == b or a is None or b is None for a, b in zip(c.shape, spec.shape))):
+        # a rule's cotangent with dims known only at run time where the value's are static (or
+        # the reverse): the same sizes, so the value's type is restored (checked at run time)
+        c = _plain(emit1("tn.ensure_shape", [c.value], {"shape": tuple(-1 if n is None else n for n in spec.shape)}))
     if c.shape != spec.shape or c.dtype != spec.dtype:
         raise DifferentiationError(f"cotangent {c.spec} does not match value type {spec}")
     prev = cts.get(v)

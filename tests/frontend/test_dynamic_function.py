@@ -132,3 +132,31 @@ def test_the_nll_gather_idiom_trains_with_one_compile():
         assert float(dyn(xv, yv)) == pytest.approx(float(ref(xv, yv)), rel=1e-5)
     np.testing.assert_allclose(W1.get_value(), W2.get_value(), rtol=1e-5, atol=1e-7)
     assert dyn.dynamic_shapes and dyn.compile_count == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_updates_of_rows_at_traced_indices_compile_once(dtype):
+    """inc_subtensor / set_subtensor of x[i] (a traced scalar) and x[v] (a traced vector) on a
+    matrix of dynamic dims: one compile, values and gradients as NumPy's."""
+    x, i, v = T.matrix("x", dtype=dtype), T.lscalar("i"), T.lvector("v")
+    w = th.shared(np.arange(3, dtype=dtype), name="w")
+    inc = T.inc_subtensor(x[i], w)
+    put = T.set_subtensor(x[v], 2.0)
+    cost = (inc ** 2).sum() + (put * x).sum()
+    gx, gw = T.grad(cost, [x, w])
+    f = th.function([x, i, v], [inc, put, gx, gw])
+    rng = np.random.default_rng(3)
+    for n in (2, 5, 9):
+        xv = rng.standard_normal((n, 3)).astype(dtype)
+        iv, vv = n - 1, np.array([0, n - 1, 0], np.int64)
+        a, b, ga, gb = (np.asarray(r) for r in f(xv, iv, vv))
+        want_inc = xv.copy(); want_inc[iv] += np.arange(3, dtype=dtype)
+        want_put = xv.copy(); want_put[vv] = 2.0
+        rows = np.zeros(n, bool); rows[vv] = True
+        # d/dx sum(put * x) = put + x * dput/dx: 2 on the rows put overwrites, 2x elsewhere
+        want_gx = 2 * want_inc + np.where(rows[:, None], 2.0, 2 * xv)
+        np.testing.assert_allclose(a, want_inc, rtol=1e-6)
+        np.testing.assert_allclose(b, want_put, rtol=1e-6)
+        np.testing.assert_allclose(ga, want_gx, rtol=1e-5)
+        np.testing.assert_allclose(gb, 2 * want_inc[iv], rtol=1e-5)
+    assert f.dynamic_error is None and f.dynamic_shapes and f.compile_count == 1

@@ -32,7 +32,7 @@ from ..lowering import LowerCall, generic, identity_map, result_type
 from .. import batching as vb
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
-from .shape import (_DYN, _check_index_spec, _check_strided, _clamped_index, _clamped_index_np,
+from .shape import (_DYN, rows_dynamic, _check_index_spec, _check_strided, _clamped_index, _clamped_index_np,
                     _index_const, _is_float, _strided_positions, _tn, indexed_update_rule, insert_strided,
                     reshape_value)
 
@@ -173,6 +173,8 @@ def _row_loop(call: LowerCall, combine: Callable[..., ir.Value]) -> list[ir.Valu
 @index_set.def_lower
 def _index_set_lower(call: LowerCall) -> list[ir.Value]:
     """The row loop (`_row_loop`), each position overwriting its row: the last write wins."""
+    if not all(s.is_static for s in call.in_specs):
+        return [rows_dynamic(call, lambda u, row: u)]
     return _row_loop(call, lambda rank, u, row: u)
 
 
@@ -186,13 +188,17 @@ def _index_set_jvp(primals, tangents, outs, axis):
     return [_tn("tn.index_set", [t_acc, t_upd, primals[2]], axis=axis)]
 
 
-def last_writers(indices: lax.Value, n: int) -> lax.Value:
+def last_writers(indices: lax.Value, n: int | lax.Value) -> lax.Value:
     """Bool of indices' shape: position p is the last one writing its (clamped) row of n.
 
     The rows' last writers come from an index_set of the positions themselves, so they agree
     with the forward op's order and clamping."""
-    count = indices.size
-    pos = lax.reshape(lax.iota((count,), 0, np.int64), indices.shape)
+    if None in indices.shape:  # sizes known at run time: a vector of indices
+        if indices.ndim != 1:
+            raise NotImplementedError(f"the last writers of an index array of dynamic shape {indices.shape}")
+        pos = lax.iota(lax.shape_of(indices), 0, np.int64)
+    else:
+        pos = lax.reshape(lax.iota((indices.size,), 0, np.int64), indices.shape)
     winner = _tn("tn.index_set", [lax.full((n,), -1, np.int64), pos, indices], axis=0)
     return lax.eq(_tn("tn.take", [winner, indices], axis=0), pos)
 
@@ -204,13 +210,20 @@ def _index_set_transpose(cts, primals, axis):
     if ct is None:
         return [None, None, None]
     ct_acc = ct_upd = None
+    dynamic = None in upd.shape or None in acc.shape or None in idx.shape
+    # the rows of ct at idx: upd's shape, also where its dims are known only at run time
+    taken = _tn("tn.take", [ct, idx], axis=axis) if isinstance(upd, Linear) or dynamic else None
     if isinstance(acc, Linear):  # the rows written over get nothing
-        ct_acc = _tn("tn.index_set", [ct, lax.full(upd.shape, 0, upd.dtype), idx], axis=axis)
+        zeros = lax.zeros_like(taken) if dynamic else lax.full(upd.shape, 0, upd.dtype)
+        ct_acc = _tn("tn.index_set", [ct, zeros, idx], axis=axis)
     if isinstance(upd, Linear):
-        ct_upd = _tn("tn.take", [ct, idx], axis=axis)
-        if idx.ndim > 0 and idx.size > 1:  # a repeated row: only its last writer gets it
-            won = lax.broadcast_in_dim(last_writers(idx, acc.shape[axis]), upd.shape,
-                                       tuple(range(axis, axis + idx.ndim)))
+        ct_upd = taken
+        if idx.ndim > 0 and idx.size != 1:  # a repeated row: only its last writer gets it
+            n = acc.shape[axis] if acc.shape[axis] is not None else lax.dim(ct, axis)
+            won = last_writers(idx, n)
+            shape = lax.shape_of(ct_upd) if dynamic else upd.shape
+            won = lax.broadcast_to(lax.reshape(won, (1,) * axis + tuple(idx.shape)
+                                               + (1,) * (len(upd.shape) - axis - idx.ndim)), shape)
             ct_upd = lax.where(won, ct_upd, lax.zeros_like(ct_upd))
     return [ct_acc, ct_upd, None]
 
@@ -264,6 +277,9 @@ def _index_reduce_lower(call: LowerCall) -> list[ir.Value]:
     def combine(rank: int, u: ir.Value, row: Any) -> ir.Value:
         return generic([u], [dtype], [identity_map(rank)], [row()], [dtype], [identity_map(rank)],
                        ["parallel"] * rank, body)[0]
+
+    if not all(s.is_static for s in call.in_specs):
+        return [rows_dynamic(call, lambda u, row: combine(call.out.ndim - 1, u, row))]
 
     return _row_loop(call, combine)
 

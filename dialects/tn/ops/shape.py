@@ -20,7 +20,7 @@ Python slices, negative indices of constant index arrays) are resolved by the fr
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from mlir import ir
@@ -898,6 +898,18 @@ def _index_add_infer_dynamic(acc: TensorSpec, upd: TensorSpec, idx: TensorSpec, 
 def _add_rows_dynamic(call: LowerCall) -> ir.Value:
     """index_add with dynamic dims: one scf.for over the index positions (0 or 1-d indices),
     each step adding one slab (extracted rank-reduced, sizes read at run time) in place."""
+    add = arith.AddFOp if call.in_specs[0].dtype.kind == "f" else arith.AddIOp
+    r = call.in_specs[0].ndim - 1
+    return rows_dynamic(call, lambda u, row: generic(
+        [u], [call.in_specs[0].dtype], [identity_map(r)], [row()], [call.in_specs[0].dtype], [identity_map(r)],
+        ["parallel"] * r, lambda x, y: add(x, y).result)[0])
+
+
+def rows_dynamic(call: LowerCall, combine: Callable[[ir.Value, Callable[[], ir.Value]], ir.Value]) -> ir.Value:
+    """A row update (tn.index_add/index_set/index_reduce) with dynamic dims: one scf.for over
+    the index positions (0 or 1-d indices) in order, each step inserting `combine(update slab,
+    row())` (row() extracts the current row) at its clamped row, in place; slab sizes are read
+    at run time and checked against the updates'."""
     from ..checks import VALUE_ERROR, emit_check
 
     acc, upd, idx = call.operands
@@ -913,7 +925,7 @@ def _add_rows_dynamic(call: LowerCall) -> ir.Value:
     for d, (a, b) in enumerate(zip(slab_dims, upd_dims)):
         ok = arith.CmpIOp(arith.CmpIPredicate.eq, a, b).result
         emit_check(call.op, ok, VALUE_ERROR,
-                   f"tn.index_add: updates {upd_s} do not fit acc {acc_s} (a slab dim {d}: {{0}} vs "
+                   f"{call.op.operation.name}: updates {upd_s} do not fit acc {acc_s} (a slab dim {d}: {{0}} vs "
                    f"{{1}}){at_line(call)}",
                    [arith.IndexCastOp(i64, b).result, arith.IndexCastOp(i64, a).result])
     count = _index_const(1) if k == 0 else size(idx, idx_s, 0)
@@ -928,7 +940,6 @@ def _add_rows_dynamic(call: LowerCall) -> ir.Value:
     for d in range(rank):
         static_sizes.append(1 if d == axis else (lambda m: _DYN if m is None else m)(next(it)))
     offsets = [_DYN if d == axis else 0 for d in range(rank)]
-    slab = TensorSpec(tuple(slab_shape), acc_s.dtype)
     loop = scf.ForOp(_index_const(0), count, _index_const(1), [acc])
     with ir.InsertionPoint(loop.body):
         p, cur = loop.induction_variable, loop.inner_iter_args[0]
@@ -939,13 +950,9 @@ def _add_rows_dynamic(call: LowerCall) -> ir.Value:
         else:
             u = tensor.ExtractSliceOp(slab_t, upd, [p], dyn_sizes, [], offsets, static_sizes,
                                       [1] * rank).result
-        a = tensor.ExtractSliceOp(slab_t, cur, [j], dyn_sizes, [], offsets, static_sizes,
-                                  [1] * rank).result
-        add = arith.AddFOp if acc_s.dtype.kind == "f" else arith.AddIOp
-        r = slab.ndim
-        total = generic([u], [acc_s.dtype], [identity_map(r)], [a], [acc_s.dtype], [identity_map(r)],
-                        ["parallel"] * r, lambda x, y: add(x, y).result)[0]
-        new = tensor.InsertSliceOp(total, cur, [j], dyn_sizes, [], offsets, static_sizes,
+        row = lambda: tensor.ExtractSliceOp(slab_t, cur, [j], dyn_sizes, [], offsets,  # noqa: E731
+                                            static_sizes, [1] * rank).result
+        new = tensor.InsertSliceOp(combine(u, row), cur, [j], dyn_sizes, [], offsets, static_sizes,
                                    [1] * rank).result
         scf.YieldOp([new])
     return loop.results[0]
