@@ -247,19 +247,22 @@ class Compiled:
         else:
             self.out_kind, self.unflatten = 2, functools.partial(tree_unflatten, tree)
 
-    def call_flat(self, inputs: Sequence[Any], trust_input: bool = False) -> list[Array]:
-        """Run on the runtime's queue (inline when th.config.sync); returns th.Arrays at once.
+    def call_flat(self, inputs: Sequence[Any], trust_input: bool = False, inline: bool = False) -> list[Array]:
+        """Run on the runtime's queue (inline when th.config.sync or `inline`); returns
+        th.Arrays at once.
 
-        NumPy inputs are copied at the call (the caller may write them afterwards); Array
-        inputs are used without a copy, after the call that computes them."""
+        Queued, NumPy inputs are copied at the call (the caller may write them afterwards);
+        Array inputs are used without a copy, after the call that computes them. Inline, nothing
+        is copied: the call is over when this returns (`inline`: calls with SciPy sparse
+        arguments, whose arrays are read in place, as issue 17's "zero-copy in" asks)."""
         arrays = [
             x if isinstance(x, (np.ndarray, Array)) else np.asarray(x, dtype=dt)
             for x, dt in zip(inputs, self._in_dtypes)
         ]
-        return self.executable.call_async(arrays, trust_input, 0, 0, config.sync)
+        return self.executable.call_async(arrays, trust_input, 0, 0, config.sync or inline)
 
-    def call_leaves(self, inputs: Sequence[Any], trust_input: bool = False) -> Any:
-        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs, trust_input))
+    def call_leaves(self, inputs: Sequence[Any], trust_input: bool = False, inline: bool = False) -> Any:
+        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs, trust_input, inline))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call with the traced argument structure; the runtime checks every buffer."""
@@ -392,7 +395,7 @@ class JitFunction(FastCache):
         if not kwargs and self.warm_ok:
             self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
-        return compiled.call_leaves(leaves, self.trust_input)
+        return compiled.call_leaves(leaves, self.trust_input, inline=_has_scipy_sparse(args, kwargs))
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""
@@ -546,6 +549,11 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
     # which make_signature does once per call anyway)
     leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
     return any(isinstance(x, Tensor) for x in leaves)
+
+
+def _has_scipy_sparse(args: tuple, kwargs: dict) -> bool:
+    leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
+    return any(not isinstance(x, np.ndarray) and getattr(x, "indptr", None) is not None for x in leaves)
 
 
 def _holds_no_tracer(x: Any) -> bool:

@@ -549,7 +549,9 @@ class Function(FunctionCache):
         # the warm key of the settings it compiled under: a change meanwhile voids the entry
         compiled, leaves, key = self._jit.compiled_and_key(values, [c[0] for c in self._cells],
                                                            self._static_values(values))
-        flat = compiled.call_flat(leaves, self._jit.trust_input)
+        # SciPy sparse inputs are read in place: the call runs inline (api.Compiled.call_flat)
+        flat = compiled.call_flat(leaves, self._jit.trust_input,
+                                  inline=any(getattr(v, "format", None) for v in self.inputs))
         n_out = len(self.outputs)
         if self._sparse:  # sparse outputs are 3 leaves each: rebuild them (SciPy matrices)
             outs, news = tree_unflatten(compiled.traced.out_tree, flat)

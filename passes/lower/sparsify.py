@@ -79,6 +79,8 @@ class Sparsify(Pass):
         side = ir.Module.create()
         for k in kernels:  # the kernel into the side module; in its place, a declaration
             side.body.append(k.clone())
+            _read_only_arguments(list(side.body.operations)[-1].operation, "bufferization.writable",
+                                 ir.BoolAttr.get(False))
             _make_declaration(k)
         strategy = "parallelization-strategy=dense-outer-loop" if options.parallel else ""
         passmanager.PassManager.parse(PIPELINE.format(strategy=strategy), module_op.context).run(side.operation)
@@ -89,13 +91,33 @@ class Sparsify(Pass):
 
 
 def _make_declaration(fn: ir.Operation) -> None:
-    """`fn` replaced by a declaration (no body): what its callers see while they are bufferized."""
+    """`fn` replaced by a declaration (no body): what its callers see while they are bufferized.
+
+    Its tensor arguments are declared read (`bufferization.access = "read"`): the kernels only
+    read them (their results are fresh tensors, and the kernel itself is bufferized with its
+    arguments not writable, so it copies before any write), so callers pass their buffers as
+    they are. Without it bufferization copied every operand before each call, as it must for
+    an unknown callee (CSR x vector at 10^5 nonzeros: 1.2 MB per call)."""
     attrs = {"sym_name": fn.attributes["sym_name"], "function_type": fn.attributes["function_type"],
              "sym_visibility": ir.StringAttr.get("private")}
     with fn.location:
         decl = ir.Operation.create("func.func", regions=1, attributes=attrs, loc=fn.location)
     ir.InsertionPoint(fn).insert(decl)
+    _read_only_arguments(decl, "bufferization.access", ir.StringAttr.get("read"))
     fn.erase()
+
+
+def _read_only_arguments(fn: ir.Operation, name: str, value: ir.Attribute) -> None:
+    """Set argument attribute `name` = `value` on every tensor argument of func `fn`."""
+    ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+    old = list(ir.ArrayAttr(fn.attributes["arg_attrs"])) if "arg_attrs" in fn.attributes else []
+    attrs = []
+    for i, t in enumerate(ftype.inputs):
+        entries = {a.name: a.attr for a in ir.DictAttr(old[i])} if i < len(old) else {}
+        if isinstance(t, ir.RankedTensorType) or isinstance(t, ir.UnrankedTensorType):
+            entries[name] = value
+        attrs.append(ir.DictAttr.get(entries))
+    fn.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
 
 
 def _boolean_fills_to_loops(op: ir.Operation) -> None:

@@ -3,9 +3,10 @@
 // RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-sparsify{parallel=true},theanir-sparse-kernels)' | FileCheck %s --check-prefix=PAR
 
 // Alone, the pass leaves a declaration where the kernel was (its callers are bufferized
-// against it) and the compiled kernel aside, under a token.
+// against it: its arguments are only read, so they pass their buffers without a copy) and
+// the compiled kernel aside, under a token.
 // DECL: module attributes {theanir.sparse_kernels = "{{[0-9]+}}"}
-// DECL: func.func private @main(tensor<?xf64>, tensor<?xi32>, tensor<?xi32>, tensor<6x2xf64>) -> tensor<4x2xf64>
+// DECL: func.func private @main(tensor<?xf64> {bufferization.access = "read"}, tensor<?xi32> {bufferization.access = "read"}, tensor<?xi32> {bufferization.access = "read"}, tensor<6x2xf64> {bufferization.access = "read"}) -> tensor<4x2xf64>
 // DECL: func.func @dense(%arg0: tensor<2xf64>) -> tensor<2xf64>
 
 // With parallel=true (th.config.openmp) the row loop is an scf.parallel (OpenMP later).
