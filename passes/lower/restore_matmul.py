@@ -18,7 +18,10 @@ tn-scan-accumulate-to-matmat gathered after it, `sum_{t,b} Xᵀ[i, t, b] D[t, b,
 (d0, d2, d3), (d2, d3, d1), (d0, d1), is `collapse(Xᵀ) [i, t*b] @ collapse(D) [t*b, j]`; left as
 loops it made a static Elman RNN's value_and_grad (B=16, H=100, T=50) ~6x slower than the
 same program compiled with dynamic shapes (which keeps the products per step). Any split of
-rows, summed and column indices into contiguous groups is undone the same way.
+rows, summed and column indices into contiguous groups is undone the same way, also with an
+operand read transposed: LeNet's backward `d @ W2.T` reshaped to the pooled maps
+[500, 50, 4, 4] became a generic over (b, c, h, w, k) that ran as scalar loops (a third of the
+training step) and is a transposed-B product again.
 
 Same arithmetic in the same order per output element (linalg.matmul accumulates into its
 init as the generic did), and after bufferization the reshapes are views.
@@ -55,14 +58,14 @@ def _is_multiply_accumulate(op: ir.Operation) -> bool:
     return set(add.operands) == {acc, mul.results[0]}
 
 
-def _groups(op: ir.Operation) -> tuple[int, int, int] | None:
-    """(q, r, c) when `op` is a matrix product whose row index is split into q loops, its summed
-    index into r and its column index into c (each group contiguous, in the same order in both
-    operands; not all of them 1: that is a plain product), else None. Maps, with rows R,
-    summed S and columns C: A (R, S), B (S, C), out (R, C)."""
+def _groups(op: ir.Operation) -> tuple[int, int, int, bool, bool] | None:
+    """(q, r, c, ta, tb) when `op` is a matrix product whose row index is split into q loops,
+    its summed index into r and its column index into c (each group contiguous, in the same
+    order in both operands), A read as (R, S) or transposed (S, R), B as (S, C) or transposed
+    (C, S), out (R, C); else None (also for a plain untransposed product: nothing to restore)."""
     if op.name != "linalg.generic" or len(op.operands) != 3 or len(op.results) != 1:
         return None
-    maps = [_dims(ir.AffineMapAttr(a).value) for a in op.attributes["indexing_maps"]]
+    maps = [_dims(ir.AffineMapAttr(x).value) for x in op.attributes["indexing_maps"]]
     iters = ["reduction" in str(t) for t in op.attributes["iterator_types"]]
     if any(m is None for m in maps):
         return None
@@ -71,17 +74,33 @@ def _groups(op: ir.Operation) -> tuple[int, int, int] | None:
     r = len(reds)
     q = len(a) - r
     c = len(out) - q
-    if r == 0 or q < 1 or c < 1 or (q, r, c) == (1, 1, 1) or len(b) != r + c or q + r + c != len(iters):
+    if r == 0 or q < 1 or c < 1 or len(b) != r + c or q + r + c != len(iters):
         return None
     rows, cols = out[:q], out[q:]
-    if a != rows + a[q:] or sorted(a[q:]) != reds or b != a[q:] + cols or any(iters[d] for d in rows + cols):
+    if any(iters[d] for d in rows + cols):
         return None
+    if a[:q] == rows:
+        ta, sums = False, a[q:]
+    elif a[r:] == rows:
+        ta, sums = True, a[:r]
+    else:
+        return None
+    if sorted(sums) != reds:
+        return None
+    if b == sums + cols:
+        tb = False
+    elif b == cols + sums:
+        tb = True
+    else:
+        return None
+    if (q, r, c) == (1, 1, 1) and not (ta or tb):
+        return None  # a plain product
     if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
                for v in op.operands):  # the folded groups are multiplied out statically
         return None
     if str(ir.RankedTensorType(op.results[0].type).element_type) not in ("f32", "f64"):
         return None
-    return (q, r, c) if _is_multiply_accumulate(op) else None
+    return (q, r, c, ta, tb) if _is_multiply_accumulate(op) else None
 
 
 def _collapse(v: ir.Value, first: int) -> ir.Value:
@@ -98,12 +117,24 @@ def _collapse(v: ir.Value, first: int) -> ir.Value:
     return tensor.CollapseShapeOp(flat, v, [list(range(first)), list(range(first, t.rank))]).result
 
 
-def restore(op: ir.Operation, groups: tuple[int, int, int]) -> None:
-    q, r, c = groups
+def _maps(ta: bool, tb: bool) -> list[ir.AffineMap]:
+    """linalg.matmul's indexing maps over (m, n, k) with A and/or B read transposed (the maps
+    tn.matmul emits for `d @ W.T`, which the BLAS pass passes as transposed operands)."""
+    m, n, k = (ir.AffineDimExpr.get(i) for i in range(3))
+    exprs = ([k, m] if ta else [m, k], [n, k] if tb else [k, n], [m, n])
+    return [ir.AffineMap.get(3, 0, e) for e in exprs]
+
+
+def restore(op: ir.Operation, groups: tuple[int, int, int, bool, bool]) -> None:
+    q, r, c, ta, tb = groups
     a, w, out = op.operands
     out_t = ir.RankedTensorType(op.results[0].type)
     with ir.InsertionPoint(op), op.location:
-        product = linalg.matmul(_collapse(a, q), _collapse(w, r), outs=[_collapse(out, q)])
+        a2, w2, c2 = _collapse(a, r if ta else q), _collapse(w, c if tb else r), _collapse(out, q)
+        if ta or tb:
+            product = linalg.matmul(a2, w2, outs=[c2], indexing_maps=_maps(ta, tb))
+        else:
+            product = linalg.matmul(a2, w2, outs=[c2])
         shaped = product if out_t.rank == 2 else tensor.ExpandShapeOp(
             out_t, product, [list(range(q)), list(range(q, q + c))], [], list(out_t.shape)).result
     op.results[0].replace_all_uses_with(shaped)
@@ -112,7 +143,7 @@ def restore(op: ir.Operation, groups: tuple[int, int, int]) -> None:
 
 def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:
     """Rewrite every folded matrix product of the module; returns how many."""
-    found: list[tuple[ir.Operation, tuple[int, int, int]]] = []
+    found: list[tuple[ir.Operation, tuple[int, int, int, bool, bool]]] = []
 
     def visit(o: ir.Operation) -> ir.WalkResult:
         groups = _groups(o)

@@ -331,3 +331,37 @@ def test_dce_last_output_keeps_the_trip(rng):
     ops = check(f, (x, 4), want, static_argnums=(1,))
     (loop,) = named(ops, "tn.scan")
     assert loop.results == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_backward_product_reshaped_to_maps_stays_a_matrix_product(dtype, rng):
+    # the gradient through `h.reshape(B, 80) @ W` of a conv net: d @ W.T reshaped to the
+    # pooled maps [B, C, H, W]; reshape fusion splits the product's column index into (c, h, w)
+    # with W read transposed, and linalg-restore-matmul makes it a transposed-B linalg.matmul
+    # again (left as a generic it ran as scalar loops, a third of LeNet's training step)
+    B, C, H, N = 6, 5, 4, 7
+    x = rng.standard_normal((B, C, H, H)).astype(dtype)
+    w = rng.standard_normal((C * H * H, N)).astype(dtype) * 0.3
+    y = rng.integers(0, N, B)
+
+    def loss(x, w):
+        logp = th.log_softmax(th.tanh(x).reshape((B, C * H * H)) @ w, axis=-1)
+        return -th.mean(logp[th.arange(B), y])
+
+    # both gradients, as a training step takes them: d feeds two products (so elementwise
+    # fusion leaves it alone, as in LeNet)
+    f = th.jit(th.grad(loss, argnums=(0, 1)))
+    linalg = f.lower(x, w).as_text("linalg")
+    contractions = [line for line in linalg.splitlines()
+                    if "linalg.generic" in line and '"reduction"' in line and " ins(%" in line
+                    and line.split(" ins(")[1].split(" outs(")[0].count("%") >= 2
+                    and "x5x4x4x" in line]
+    assert not contractions, contractions
+    got = np.asarray(f(x, w)[0])
+    th_x = np.tanh(x.astype(np.float64))
+    z = th_x.reshape(B, -1) @ w
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(B), y] -= 1
+    want = ((p / B) @ w.T).reshape(x.shape) * (1 - th_x ** 2)
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-6)

@@ -49,6 +49,30 @@ func.func @folded_sum(%xt: tensor<4x5x3xf32>, %d: tensor<5x3x6xf32>, %init: tens
   return %r : tensor<4x6xf32>
 }
 
+// An operand read transposed: the backward `d @ W.T` of a layer whose output is reshaped to
+// [B, C, H, W] (LeNet's pooled maps), with the column index split into (c, h, w) in the
+// transposed weight and the result: a product with B transposed again (the maps tn.matmul
+// emits for `d @ W.T`, which the BLAS pass passes as a transposed operand).
+// CHECK-LABEL: func.func @transposed_weight
+// CHECK:         %[[W:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0, 1, 2], [3]] : tensor<5x2x2x6xf32> into tensor<20x6xf32>
+// CHECK:         %[[C:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1, 2, 3]] : tensor<4x5x2x2xf32> into tensor<4x20xf32>
+// CHECK:         linalg.matmul indexing_maps = [#{{.+}}, #{{.+}}, #{{.+}}] ins(%{{.+}}, %[[W]] : tensor<4x6xf32>, tensor<20x6xf32>) outs(%[[C]] : tensor<4x20xf32>)
+// CHECK:         tensor.expand_shape
+// CHECK-NOT:     linalg.generic
+#ta = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4)>
+#tw = affine_map<(d0, d1, d2, d3, d4) -> (d1, d2, d3, d4)>
+#tc = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+func.func @transposed_weight(%d: tensor<4x6xf32>, %w: tensor<5x2x2x6xf32>, %init: tensor<4x5x2x2xf32>) -> tensor<4x5x2x2xf32> {
+  %r = linalg.generic {indexing_maps = [#ta, #tw, #tc], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%d, %w : tensor<4x6xf32>, tensor<5x2x2x6xf32>) outs(%init : tensor<4x5x2x2xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %s = arith.addf %out, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x5x2x2xf32>
+  return %r : tensor<4x5x2x2xf32>
+}
+
 // Not a matrix product: a max-plus contraction, and an integer one, keep their generic.
 // CHECK-LABEL: func.func @max_plus
 // CHECK-NOT:     linalg.matmul
