@@ -22,7 +22,7 @@ from theanir.dialects.tn.types import check_dtype
 
 from .tensor import Tensor
 
-Scalar = (bool, int, float)
+Scalar = (bool, int, float, complex)
 ArrayLike = Any
 
 
@@ -32,14 +32,14 @@ def constant(value: ArrayLike, dtype: Any = None, weak: bool = False) -> Tensor:
     arr = np.asarray(value)
     if dtype is not None:
         arr = arr.astype(check_dtype(dtype))
-    elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+    elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         arr = arr.astype(_nearest_supported(arr.dtype))
     return Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
 
 
 def _nearest_supported(dt: np.dtype) -> np.dtype:
     """`dt` if theanir supports it, else the supported dtype that holds its values."""
-    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         return np.dtype(dt)
     if dt.kind == "f" and dt.itemsize <= 4:
         return np.dtype(np.float32)
@@ -49,7 +49,7 @@ def _nearest_supported(dt: np.dtype) -> np.dtype:
 
 
 def _weak_proxy(dtype: np.dtype) -> Any:
-    return {"f": 0.0, "i": 0, "b": False}[dtype.kind]
+    return {"f": 0.0, "i": 0, "b": False, "c": 0j}[dtype.kind]
 
 
 def result_type(*xs: Any) -> np.dtype:
@@ -165,7 +165,7 @@ def prepare(op: str, xs: Sequence[Any], dtype: np.dtype | None = None) -> list[T
 
 def _to_float_dtype(dt: np.dtype) -> np.dtype:
     """Dtype NumPy gives a float-only ufunc applied to `dt` (no float16 here)."""
-    if dt.kind == "f":
+    if dt.kind in "fc":
         return dt
     return np.dtype(np.float32) if dt == np.bool_ else np.dtype(np.float64)
 
