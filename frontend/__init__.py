@@ -105,3 +105,7 @@ __all__ += ["test_util", "block_until_ready", "check_grads", "make_jaxpr", "make
 from numpy import float16, int8, int16, uint8, uint16, uint32  # noqa: E402
 
 __all__ += ["float16", "int8", "int16", "uint8", "uint16", "uint32"]
+# complex numbers (issue 20): complex64/complex128 tensors, th.real/imag/conj/angle (np_complex.py)
+from numpy import complex64, complex128  # noqa: E402
+
+__all__ += ["complex64", "complex128"]

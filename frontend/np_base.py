@@ -227,6 +227,12 @@ def power(a, b):
     tracing is refused as NumPy does; a traced one gives JAX's values (1 for base 1, +-1 for
     base -1, else 0: see tn.pow's lowering)."""
     a, b = _no_bool(a), _no_bool(b)
+    if isinstance(a, Tensor) and isinstance(b, (int, np.integer)) and result_type(a, b).kind == "c":
+        # a complex base to a known integer power: multiplies (JAX's integer_pow), exact where
+        # complex.pow's exp(b log a) is not
+        dt = result_type(a, b)
+        x = _integer_pow(a if a.dtype == dt else astype(a, dt), builtins.abs(int(b)))
+        return x if b >= 0 else divide(1, x)
     if result_type(a, b).kind != "i" or isinstance(b, Tensor):
         return binary("pow", a, b)
     if np.any(np.asarray(b) < 0):
@@ -286,6 +292,8 @@ def negative(x):
 
 def abs(x):  # noqa: A001  (NumPy's name)
     x = as_tensor(x)
+    if x.dtype.kind == "c":  # |z|, a real tensor
+        return Tensor(emit1("tn.complex_abs", [x.value]))
     return x if x.dtype == np.bool_ else unary("abs", x)
 
 

@@ -62,6 +62,17 @@ class Tensor(Value):
     def T(self) -> "Tensor":
         return _api().transpose(self)
 
+    @property
+    def real(self) -> "Tensor":
+        return _api().real(self)
+
+    @property
+    def imag(self) -> "Tensor":
+        return _api().imag(self)
+
+    def conj(self) -> "Tensor": return _api().conj(self)
+    def conjugate(self) -> "Tensor": return _api().conj(self)
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
