@@ -66,6 +66,8 @@ def arg_spec_of(x: Any) -> ArgSpec:
         return ArgSpec(TensorSpec((), np.dtype(np.int64)), weak=True)
     if isinstance(x, float):
         return ArgSpec(TensorSpec((), np.dtype(np.float64)), weak=True)
+    if isinstance(x, complex):
+        return ArgSpec(TensorSpec((), np.dtype(np.complex128)), weak=True)
     if isinstance(x, (np.ndarray, np.generic)):
         dt = check_dtype(x.dtype)
         if isinstance(x, np.ndarray) and any(s % dt.itemsize for s in x.strides):

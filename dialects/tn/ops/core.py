@@ -162,7 +162,7 @@ def _cast_scalar(call: LowerCall, x: ir.Value) -> ir.Value:
 @cast.def_jvp
 def _cast_jvp(primals, tangents, outs, dtype):
     (t,) = tangents
-    if t is None or np.dtype(dtype).kind != "f" or primals[0].dtype.kind != "f":
+    if t is None or np.dtype(dtype).kind not in "fc" or primals[0].dtype.kind not in "fc":
         return [None]
     return [lax.convert(t, dtype)]
 

@@ -454,7 +454,7 @@ reduce_sum = REDUCE_OPS["reduce_sum"]
 @reduce_sum.def_jvp
 def _sum_jvp(primals, tangents, outs, axes, keepdims):
     (t,) = tangents
-    if t is None or primals[0].dtype.kind != "f":
+    if t is None or primals[0].dtype.kind not in "fc":
         return [None]
     return [_emit_reduce("tn.reduce_sum", t, axes, keepdims)]
 
