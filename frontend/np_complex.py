@@ -50,6 +50,17 @@ def angle(z: Any, deg: bool = False) -> Tensor:
     return out * (180.0 / np.pi) if deg else out
 
 
+def make_complex(x: Any, y: Any) -> Tensor:
+    """x + 1j * y from two real arrays (JAX's lax.complex): broadcast and promoted to one float
+    dtype (ints to float64), complex64 from float32."""
+    from .np_base import _to_float_dtype, prepare, result_type
+    dt = _to_float_dtype(result_type(x, y))
+    if dt.kind != "f":
+        raise TypeError(f"lax.complex: the parts must be real, got {dt.name}")
+    a, b = prepare("complex", [x, y], dt)
+    return Tensor(emit1("tn.complex", [a.value, b.value]))
+
+
 def iscomplexobj(x: Any) -> bool:
     """Whether x has a complex dtype (a Python-level answer, as NumPy's)."""
     return np.dtype(getattr(x, "dtype", np.asarray(x).dtype)).kind == "c"
