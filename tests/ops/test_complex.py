@@ -235,3 +235,16 @@ def test_vmap_of_complex_ops(rng):
     got = th.vmap(f)(z)
     want = np.array([np.sum(np.exp(r) * np.conj(r)) + np.abs(r[0]) for r in z])
     close(got, want, np.complex64, rtol=1e-5)
+
+
+def test_theano_function_takes_and_returns_complex():
+    T = th.tensor
+    x = T.vector("x", dtype="complex64")
+    f = th.function([x], [x * 2, abs(x), x.real, x.conj()])
+    z = np.array([1 + 2j, 3j], np.complex64)
+    for g, w in zip(f(z), (z * 2, np.abs(z), z.real, z.conj())):
+        close(g, w, np.complex64)
+    close(f([1 + 2j, 3])[0], np.array([2 + 4j, 6], np.complex64), np.complex64)  # Python numbers
+    r = T.vector("r", dtype="float32")
+    with pytest.raises(TypeError, match="float32"):
+        th.function([r], r * 2)(z)  # complex into a float input: refused (would drop imaginary parts)
