@@ -248,3 +248,19 @@ def test_theano_function_takes_and_returns_complex():
     r = T.vector("r", dtype="float32")
     with pytest.raises(TypeError, match="float32"):
         th.function([r], r * 2)(z)  # complex into a float input: refused (would drop imaginary parts)
+
+
+def test_aot_refuses_complex_clearly(tmp_path):
+    with pytest.raises(NotImplementedError, match="complex64"):
+        th.aot.compile(lambda z: z * 2, [np.ones(2, np.complex64)], str(tmp_path / "cx"))
+
+
+def test_dynamic_shapes_and_arrays_in_and_out():
+    f = th.jit(lambda z: (z * 2, th.real(z).sum()), dynamic_shapes=True)
+    for n in (3, 5, 0):
+        z = (np.arange(n) + 1j).astype(np.complex128)
+        got = f(z)
+        close(got[0], z * 2, np.complex128)
+        close(got[1], z.real.sum(), np.complex128)
+    a = th.jit(lambda z: z + 1)(np.ones(2, np.complex64))  # a th.Array of complex64, passed back in
+    close(th.jit(lambda z: z * 1j)(a), np.full(2, 2j, np.complex64), np.complex64)
