@@ -109,3 +109,7 @@ __all__ += ["float16", "int8", "int16", "uint8", "uint16", "uint32"]
 from numpy import complex64, complex128  # noqa: E402
 
 __all__ += ["complex64", "complex128"]
+# bfloat16 (issue 20): stored as bfloat16, computed in float32 (frontend/bfloat16.py); ml_dtypes'
+from .bfloat16 import bfloat16  # noqa: E402
+
+__all__ += ["bfloat16"]

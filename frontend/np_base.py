@@ -20,6 +20,7 @@ from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.types import check_dtype
 
+from .bfloat16 import flag_of as bf16_flag, is_bfloat16, mark as bf16_mark
 from .tensor import Tensor
 
 Scalar = (bool, int, float, complex)
@@ -30,11 +31,26 @@ ArrayLike = Any
 def constant(value: ArrayLike, dtype: Any = None, weak: bool = False) -> Tensor:
     """A constant tensor holding `value` (converted to `dtype` when given)."""
     arr = np.asarray(value)
+    bf16 = is_bfloat16(dtype) or (dtype is None and is_bfloat16(arr.dtype))
+    if bf16:  # stored as bfloat16, computed in float32 (frontend/bfloat16.py)
+        arr, dtype = arr.astype(np.float32), None
     if dtype is not None:
         arr = arr.astype(check_dtype(dtype))
     elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         arr = arr.astype(_nearest_supported(arr.dtype))
-    return Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
+    t = Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
+    if not weak:  # a strong constant: float32 stays float32 next to bfloat16 values (JAX)
+        bf16_mark(t.value, bf16)
+    return t
+
+
+def _relabel(x: Tensor, bf16: bool) -> Tensor:
+    """A new value equal to float32 `x`, marked bfloat16 or float32 (`.astype`)."""
+    shape = tuple(-1 if n is None else n for n in x.shape)
+    op = "tn.broadcast_to" if x.spec.is_static else "tn.ensure_shape"
+    t = Tensor(emit1(op, [x.value], {"shape": shape}))
+    bf16_mark(t.value, bf16)
+    return t
 
 
 def _nearest_supported(dt: np.dtype) -> np.dtype:
@@ -83,15 +99,23 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
         return as_tensor(Tensor(x.value), dtype)
     if isinstance(x, Scalar):
         dt = check_dtype(dtype) if dtype is not None else result_type(x)
-        return constant(np.asarray(x, dtype=dt), weak=dtype is None)
+        t = constant(np.asarray(x, dtype=dt), weak=dtype is None)
+        bf16_mark(t.value, None)  # a Python scalar is weak for bfloat16 too, whatever dtype it took
+        return t
     return constant(x, dtype)
 
 
-def astype(x: Any, dtype: Any) -> Tensor:
+def astype(x: Any, dtype: Any, explicit: bool = False) -> Tensor:
+    """x in `dtype`. `explicit`: the user's `x.astype(dtype)`, which makes a bfloat16 value a
+    strong float32 (frontend/bfloat16.py); the casts of promotion leave it bfloat16."""
+    if is_bfloat16(dtype):  # computed in float32, returned as bfloat16
+        return _relabel(astype(x, np.float32), True)
     dt = check_dtype(dtype)
     if not isinstance(x, Tensor):
         return as_tensor(x, dt)
     if x.dtype == dt:
+        if explicit and dt == np.float32 and bf16_flag(x.value):
+            return _relabel(x, False)
         return x if not x.weak else Tensor(x.value)
     return Tensor(emit1("tn.cast", [x.value], {"dtype": dt}))
 
@@ -372,20 +396,26 @@ def clip(x, lo=None, hi=None):
 
 def zeros_like(x, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.zeros((), dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.zeros((), dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 def ones_like(x, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.ones((), dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.ones((), dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 def full_like(x, fill_value, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.asarray(fill_value, dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.asarray(fill_value, dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 true_divide = divide
