@@ -9,6 +9,7 @@ modules form no import cycle.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -113,11 +114,26 @@ def astype(x: Any, dtype: Any, explicit: bool = False) -> Tensor:
     dt = check_dtype(dtype)
     if not isinstance(x, Tensor):
         return as_tensor(x, dt)
+    if x.dtype.kind == "c" and dt.kind != "c":
+        _complex_to_real(x, dt, explicit)
     if x.dtype == dt:
         if explicit and dt == np.float32 and bf16_flag(x.value):
             return _relabel(x, False)
         return x if not x.weak else Tensor(x.value)
     return Tensor(emit1("tn.cast", [x.value], {"dtype": dt}))
+
+
+def _complex_to_real(x: Tensor, dt: np.dtype, explicit: bool) -> None:
+    """The user's `z.astype(float)` keeps the real part with NumPy's ComplexWarning; a cast the
+    library makes (a function that computes in real numbers) would drop the imaginary part
+    silently, so it is refused."""
+    if explicit:
+        warnings.warn(f"casting {x.dtype.name} to {dt.name} discards the imaginary part (at "
+                      f"{describe_location()})", np.exceptions.ComplexWarning, stacklevel=3)
+        return
+    raise TypeError(f"this function computes in real numbers and does not take {x.dtype.name} "
+                    f"values (it would drop their imaginary parts), at {describe_location()}; pass "
+                    f"th.real(z), th.abs(z) or z.astype({dt.name}) if that is what is meant")
 
 
 def broadcast_to(x: Any, shape: Sequence[Any]) -> Tensor:
@@ -364,6 +380,9 @@ def round(x, decimals: int = 0):  # noqa: A001
 
 def isnan(x):
     x = as_tensor(x)
+    if x.dtype.kind == "c":  # either part (NumPy)
+        parts = [Tensor(emit1(f"tn.{p}", [x.value])) for p in ("real", "imag")]
+        return logical_or(isnan(parts[0]), isnan(parts[1]))
     if x.dtype.kind != "f":
         return zeros_like(x, dtype=np.bool_)
     return Tensor(emit1("tn.isnan", [x.value]))

@@ -264,3 +264,27 @@ def test_dynamic_shapes_and_arrays_in_and_out():
         close(got[1], z.real.sum(), np.complex128)
     a = th.jit(lambda z: z + 1)(np.ones(2, np.complex64))  # a th.Array of complex64, passed back in
     close(th.jit(lambda z: z * 1j)(a), np.full(2, 2j, np.complex64), np.complex64)
+
+
+def test_more_numpy_functions_on_complex():
+    z = np.array([1 + 2j, 3 - 1j, 0.5j, -1, np.nan + 1j, complex(1, np.inf)], np.complex128)
+    f = th.jit(lambda z: (th.isnan(z), th.isinf(z), th.isfinite(z)))
+    for g, w in zip(f(z), (np.isnan(z), np.isinf(z), np.isfinite(z))):
+        assert_close(g, w)
+    w = z[:4]
+    got = th.jit(lambda z: (th.vdot(z, z[::-1]), th.linalg.norm(z), th.cumsum(z), th.outer(z, z).mean(0),
+                            th.linalg.norm(th.outer(z, z)), th.linalg.norm(z, ord=1)))(w)
+    want = (np.vdot(w, w[::-1]), np.linalg.norm(w), np.cumsum(w), np.outer(w, w).mean(0),
+            np.linalg.norm(np.outer(w, w)), np.linalg.norm(w, ord=1))
+    for g, v in zip(got, want):
+        close(g, v, np.complex128)
+
+
+def test_real_only_functions_refuse_complex_instead_of_dropping_imaginary_parts():
+    z = np.array([[1 + 2j, 3], [0.5j, -1]], np.complex128)
+    for fn in (th.linalg.inv, th.scipy.special.logsumexp, th.nn.softmax, th.sort, th.sign):
+        with pytest.raises(TypeError, match="complex128"):
+            th.jit(fn)(z)
+    with pytest.warns(np.exceptions.ComplexWarning):  # the user's own cast: NumPy's behaviour
+        got = th.jit(lambda z: z.astype(np.float64))(z)
+    close(got, z.real, np.complex128)
