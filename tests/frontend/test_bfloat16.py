@@ -71,3 +71,16 @@ def test_grad_of_bfloat16_input_is_bfloat16(rng):
     x = _bf16(rng, (4,))
     g = th.grad(lambda x: th.sum(x * x))(x)
     _check(g, 2 * x.astype(np.float32), BF16)
+
+
+def test_creation_with_bfloat16_dtype(rng):
+    y = rng.uniform(-1, 1, (2,)).astype(np.float32)
+    got = th.jit(lambda y: (jnp.zeros(2, jnp.bfloat16), jnp.ones(2, jnp.bfloat16) * 3,
+                            jnp.full((2,), 0.5, jnp.bfloat16), y + jnp.ones(2, jnp.bfloat16)))(y)
+    for g, w, dt in zip(got, (np.zeros(2), np.full(2, 3.0), np.full(2, 0.5), y + 1), (BF16, BF16, BF16, np.float32)):
+        _check(g, w, dt)
+
+
+def test_vmap_keeps_bfloat16(rng):
+    x = _bf16(rng, (3, 2))
+    _check(th.vmap(lambda r: r * 2)(x), x.astype(np.float32) * 2, BF16)
