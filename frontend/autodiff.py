@@ -216,20 +216,21 @@ def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
     return jit(_named_like(f, traced))
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False) -> Callable:
     """Jacobian by reverse mode (one vjp per output element). For arrays: shape
     out.shape + in.shape; for pytrees (JAX's layout): the output's structure holding, per
     output leaf, the input's structure (a tuple of them for a tuple `argnums`) of blocks of
     shape out_leaf.shape + in_leaf.shape."""
-    return _jacobian_tree(f, argnums, forward=False)
+    return _jacobian_tree(f, argnums, forward=False, holomorphic=holomorphic)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """Jacobian by forward mode (one jvp per input element); layout as `jacrev`."""
-    return _jacobian_tree(f, argnums, forward=True)
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False) -> Callable:
+    """Jacobian by forward mode (one jvp per input element); layout as `jacrev`. With
+    `holomorphic` (complex inputs and outputs, JAX's flag): the complex Jacobian df_i/dz_j."""
+    return _jacobian_tree(f, argnums, forward=True, holomorphic=holomorphic)
 
 
-def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> Callable:
+def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool, holomorphic: bool = False) -> Callable:
     """Pytrees in and out: the differentiated leaves are raveled into one vector and the
     outputs into another, the array Jacobian (`_jacobian`) of that flat function is taken,
     and its blocks are cut and reshaped back (JAX's ravel_pytree route)."""
@@ -241,7 +242,7 @@ def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> 
             if n >= len(args):
                 raise TypeError(f"{name}: argnums {n} but only {len(args)} positional arguments")
         in_trees = [tree_flatten(args[n]) for n in nums]
-        ins = [_float_leaf(name, leaf, n) for (leaves, _), n in zip(in_trees, nums) for leaf in leaves]
+        ins = [_float_leaf(name, leaf, n, holomorphic) for (leaves, _), n in zip(in_trees, nums) for leaf in leaves]
         dtype = tnp.result_type(*ins) if ins else np.dtype(np.float32)
         flat_in = _ravel(ins, dtype)
         out_tree: list = []
@@ -254,6 +255,12 @@ def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> 
                 i += len(leaves)
             leaves, td = tree_flatten(f(*new))
             outs = [tnp.as_tensor(o) for o in leaves]
+            kinds = {o.dtype.kind for o in outs}
+            if holomorphic and kinds - {"c"}:
+                raise TypeError(f"{name} with holomorphic=True requires outputs with complex dtype")
+            if not holomorphic and "c" in kinds:
+                raise TypeError(f"{name} requires real-valued outputs; for holomorphic differentiation, "
+                                f"pass holomorphic=True")
             out_tree.append((td, outs))
             return _ravel(outs, tnp.result_type(*outs) if outs else dtype)
 
@@ -303,9 +310,15 @@ def _named_like(f: Callable, wrapper: Callable) -> Callable:
         return wrapper
 
 
-def _float_leaf(fname: str, leaf: Any, n: int) -> Tensor:
+def _float_leaf(fname: str, leaf: Any, n: int, holomorphic: bool = False) -> Tensor:
     t = tnp.as_tensor(leaf)
-    if t.dtype.kind != "f":
+    if holomorphic and t.dtype.kind != "c":
+        raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, but got "
+                        f"{t.dtype.name} for argument {n} (at {describe_location()})")
+    if t.dtype.kind == "c" and not holomorphic:
+        raise TypeError(f"{fname} requires real-valued inputs, but got {t.dtype.name} for argument {n}. "
+                        f"For holomorphic differentiation, pass holomorphic=True (at {describe_location()})")
+    if t.dtype.kind not in "fc":
         raise TypeError(f"{fname} requires float inputs to differentiate, got {t.dtype.name} for "
                         f"argument {n} (at {describe_location()})")
     if not t.spec.is_static:
@@ -332,9 +345,9 @@ def _unravel(vec: Tensor, likes: list[Tensor]) -> list[Tensor]:
 jacobian = jacrev
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
+def hessian(f: Callable, argnums: int = 0, holomorphic: bool = False) -> Callable:
     """Second derivatives of a scalar `f`: forward over reverse."""
-    return jacfwd(grad(f, argnums), argnums)
+    return jacfwd(grad(f, argnums, holomorphic=holomorphic), argnums, holomorphic=holomorphic)
 
 
 def hvp(f: Callable, primals: Sequence, v: Sequence):

@@ -288,3 +288,17 @@ def test_real_only_functions_refuse_complex_instead_of_dropping_imaginary_parts(
     with pytest.warns(np.exceptions.ComplexWarning):  # the user's own cast: NumPy's behaviour
         got = th.jit(lambda z: z.astype(np.float64))(z)
     close(got, z.real, np.complex128)
+
+
+def test_holomorphic_jacobians_and_hessian():
+    z = np.array([1 + 2j, 0.5 - 1j, -0.3j])
+    jf = th.jacfwd(th.exp, holomorphic=True)(z)
+    np.testing.assert_allclose(jf, np.diag(np.exp(z)), rtol=1e-12)
+    jr = th.jacrev(lambda z: z * z[::-1], holomorphic=True)(z)
+    want = np.diag(z[::-1]) + np.fliplr(np.diag(z))  # d(z_i z_{n-1-i})/dz_j
+    np.testing.assert_allclose(jr, want, rtol=1e-12)
+    np.testing.assert_allclose(th.hessian(lambda z: th.sum(z ** 3), holomorphic=True)(z), np.diag(6 * z), rtol=1e-12)
+    with pytest.raises(TypeError, match="holomorphic=True"):
+        th.jacfwd(th.exp)(z)
+    with pytest.raises(TypeError, match="holomorphic=True"):
+        th.jacrev(lambda x: x * 1j)(np.ones(2))  # complex outputs of a real function
