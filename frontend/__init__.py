@@ -105,3 +105,11 @@ __all__ += ["test_util", "block_until_ready", "check_grads", "make_jaxpr", "make
 from numpy import float16, int8, int16, uint8, uint16, uint32  # noqa: E402
 
 __all__ += ["float16", "int8", "int16", "uint8", "uint16", "uint32"]
+# complex numbers (issue 20): complex64/complex128 tensors, th.real/imag/conj/angle (np_complex.py)
+from numpy import complex64, complex128  # noqa: E402
+
+__all__ += ["complex64", "complex128"]
+# bfloat16 (issue 20): stored as bfloat16, computed in float32 (frontend/bfloat16.py); ml_dtypes'
+from .bfloat16 import bfloat16  # noqa: E402
+
+__all__ += ["bfloat16"]

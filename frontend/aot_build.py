@@ -115,6 +115,9 @@ def compile(fn: Callable | Function, example_args: Sequence[Any], path: str, hea
     args = []
     for i, r in enumerate(records):  # inputs, shared variables; outputs, updates (alias: donated input)
         r = dict(r, alias=r.get("alias", -1))
+        if np.dtype(r["dtype"]).kind == "c":  # the C ABI's dtype codes stop at bool (docs/jax-programs.md)
+            raise NotImplementedError(f"th.aot.compile: argument {r['name']!r} is {r['dtype']}; AOT libraries do "
+                                      f"not take complex arrays yet (th.jit does)")
         if len(r["shape"]) > MAX_RANK:
             raise NotImplementedError(f"th.aot.compile: argument {r['name']!r} has rank {len(r['shape'])}; the C ABI's "
                                       f"theanir_buffer holds at most {MAX_RANK} dims")

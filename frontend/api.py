@@ -34,6 +34,7 @@ from .config_flags import device_name
 from .device import check_runnable
 from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
 from .tensor import Tensor
+from .bfloat16 import BFLOAT16, is_bfloat16
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
 
 
@@ -118,9 +119,12 @@ def make_signature(fn: Callable, args: tuple, kwargs: dict, static_argnums: Sequ
             leaves[i] = leaf.value
             key_parts.append(("static", type(leaf.value), _static_key(leaf.value)))
             continue
+        bf16 = is_bfloat16(getattr(leaf, "dtype", None))
         leaf = leaves[i] = widen_input(leaf)
         try:
             spec = arg_spec_of(leaf)
+            if bf16:
+                spec = dataclasses.replace(spec, bf16=True)
         except (TypeError, ValueError, OverflowError) as e:
             if names is None or len(names) != len(leaves):
                 names = leaf_names(fn, args, kwargs)
@@ -262,7 +266,10 @@ class Compiled:
         return self.executable.call_async(arrays, trust_input, 0, 0, config.sync or inline)
 
     def call_leaves(self, inputs: Sequence[Any], trust_input: bool = False, inline: bool = False) -> Any:
-        return tree_unflatten(self.traced.out_tree, self.call_flat(inputs, trust_input, inline))
+        outs = self.call_flat(inputs, trust_input, inline)
+        if self.traced.bf16_outputs:  # computed in float32, returned as bfloat16 (frontend/bfloat16.py)
+            outs = [np.asarray(o).astype(BFLOAT16) if r else o for o, r in zip(outs, self.traced.bf16_outputs)]
+        return tree_unflatten(self.traced.out_tree, outs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call with the traced argument structure; the runtime checks every buffer."""
@@ -392,7 +399,8 @@ class JitFunction(FastCache):
         if _is_tracing(args, kwargs):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
-        if not kwargs and self.warm_ok:
+        if not kwargs and self.warm_ok and not compiled.traced.bf16_outputs and \
+                not any(a.bf16 for a in compiled.traced.in_specs):  # bfloat16: converted in Python
             self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
         return compiled.call_leaves(leaves, self.trust_input, inline=_has_scipy_sparse(args, kwargs))

@@ -42,8 +42,10 @@ def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
     return tuple(argnums), False
 
 
-def _split_diff_args(args: tuple, nums: tuple[int, ...], fname: str):
-    """Replace the differentiated arguments' leaves by fresh values; return them flat."""
+def _split_diff_args(args: tuple, nums: tuple[int, ...], fname: str, holomorphic: bool = False):
+    """Replace the differentiated arguments' leaves by fresh values; return them flat.
+    Float and complex leaves differentiate (complex: JAX's convention, docs/jax-programs.md);
+    with `holomorphic` only complex ones, as JAX."""
     args = list(args)
     diff_leaves: list[Tensor] = []
     trees = []
@@ -54,8 +56,11 @@ def _split_diff_args(args: tuple, nums: tuple[int, ...], fname: str):
         fresh = []
         for leaf in leaves:
             t = tnp.as_tensor(leaf)
-            if t.dtype.kind != "f":
-                raise TypeError(f"{fname} requires float inputs to differentiate, got "
+            if holomorphic and t.dtype.kind != "c":
+                raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, but got "
+                                f"{t.dtype.name} for argument {n} (at {describe_location()})")
+            if t.dtype.kind not in "fc":
+                raise TypeError(f"{fname} requires float or complex inputs to differentiate, got "
                                 f"{t.dtype.name} for argument {n} (at {describe_location()})")
             fresh.append(_fresh(t))
         diff_leaves.extend(fresh)
@@ -76,10 +81,11 @@ def _zeros_or(v, like: Tensor) -> Tensor:
     return Tensor(v) if v is not None else tnp.zeros_like(like)
 
 
-def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict):
+def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict,
+                           holomorphic: bool = False):
     nums, single = _argnums(argnums)
     name = getattr(f, "__name__", "f")
-    args, diff, trees = _split_diff_args(args, nums, "grad")
+    args, diff, trees = _split_diff_args(args, nums, "grad", holomorphic)
     out = f(*args, **kwargs)
     aux = None
     if has_aux:
@@ -87,7 +93,14 @@ def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwa
             raise TypeError(f"grad(has_aux=True): {name} must return a pair (output, aux)")
         out, aux = out
     y = tnp.as_tensor(out)
-    if y.shape != () or y.dtype.kind != "f":
+    if holomorphic and y.dtype.kind != "c":
+        raise TypeError(f"grad with holomorphic=True requires outputs with complex dtype, but {name} "
+                        f"returned {y.dtype.name}")
+    if not holomorphic and y.dtype.kind == "c":
+        raise TypeError(f"grad requires real-valued outputs, but {name} returned {y.dtype.name}. For "
+                        f"holomorphic differentiation, pass holomorphic=True. For differentiation of "
+                        f"non-holomorphic functions involving complex outputs, use th.vjp directly.")
+    if y.shape != () or y.dtype.kind not in "fc":
         raise TypeError(f"grad requires a scalar float output; {name} returned shape {y.shape} "
                         f"dtype {y.dtype.name} (use th.vjp or th.jacobian for non-scalar outputs)")
     one = tnp.ones_like(y)
@@ -96,15 +109,23 @@ def _value_and_grad_traced(f: Callable, argnums, has_aux: bool, args: tuple, kwa
     return ((y, aux), grads) if has_aux else (y, grads)
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False) -> Callable:
     """`(f(x), df/dx)` for a scalar-valued `f`; with has_aux, `((f(x), aux), df/dx)`."""
-    return _ConcreteRetry(_named_like(f, lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k)))
+    return _ConcreteRetry(_named_like(f, lambda *a, **k: _value_and_grad_traced(f, argnums, has_aux, a, k,
+                                                                                holomorphic)))
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The gradient of a scalar-valued `f` w.r.t. argument(s) `argnums` (pytrees allowed)."""
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable:
+    """The gradient of a scalar-valued `f` w.r.t. argument(s) `argnums` (pytrees allowed).
+
+    Complex inputs follow JAX: for a real-valued f of z = x + iy the result is
+    df/dx - i df/dy (so 2 conj(z) for |z|^2: step against its conjugate to descend); a
+    complex-valued f needs `holomorphic=True` (complex inputs and output) and then gives
+    f'(z)."""
     def traced(*a, **k):
-        out, g = _value_and_grad_traced(f, argnums, has_aux, a, k)
+        out, g = _value_and_grad_traced(f, argnums, has_aux, a, k, holomorphic)
         return (g, out[1]) if has_aux else g
 
     return _ConcreteRetry(_named_like(f, traced))
@@ -195,20 +216,21 @@ def _jacobian(f: Callable, argnums: int, forward: bool) -> Callable:
     return jit(_named_like(f, traced))
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False) -> Callable:
     """Jacobian by reverse mode (one vjp per output element). For arrays: shape
     out.shape + in.shape; for pytrees (JAX's layout): the output's structure holding, per
     output leaf, the input's structure (a tuple of them for a tuple `argnums`) of blocks of
     shape out_leaf.shape + in_leaf.shape."""
-    return _jacobian_tree(f, argnums, forward=False)
+    return _jacobian_tree(f, argnums, forward=False, holomorphic=holomorphic)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """Jacobian by forward mode (one jvp per input element); layout as `jacrev`."""
-    return _jacobian_tree(f, argnums, forward=True)
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False) -> Callable:
+    """Jacobian by forward mode (one jvp per input element); layout as `jacrev`. With
+    `holomorphic` (complex inputs and outputs, JAX's flag): the complex Jacobian df_i/dz_j."""
+    return _jacobian_tree(f, argnums, forward=True, holomorphic=holomorphic)
 
 
-def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> Callable:
+def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool, holomorphic: bool = False) -> Callable:
     """Pytrees in and out: the differentiated leaves are raveled into one vector and the
     outputs into another, the array Jacobian (`_jacobian`) of that flat function is taken,
     and its blocks are cut and reshaped back (JAX's ravel_pytree route)."""
@@ -220,7 +242,7 @@ def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> 
             if n >= len(args):
                 raise TypeError(f"{name}: argnums {n} but only {len(args)} positional arguments")
         in_trees = [tree_flatten(args[n]) for n in nums]
-        ins = [_float_leaf(name, leaf, n) for (leaves, _), n in zip(in_trees, nums) for leaf in leaves]
+        ins = [_float_leaf(name, leaf, n, holomorphic) for (leaves, _), n in zip(in_trees, nums) for leaf in leaves]
         dtype = tnp.result_type(*ins) if ins else np.dtype(np.float32)
         flat_in = _ravel(ins, dtype)
         out_tree: list = []
@@ -233,6 +255,12 @@ def _jacobian_tree(f: Callable, argnums: int | Sequence[int], forward: bool) -> 
                 i += len(leaves)
             leaves, td = tree_flatten(f(*new))
             outs = [tnp.as_tensor(o) for o in leaves]
+            kinds = {o.dtype.kind for o in outs}
+            if holomorphic and kinds - {"c"}:
+                raise TypeError(f"{name} with holomorphic=True requires outputs with complex dtype")
+            if not holomorphic and "c" in kinds:
+                raise TypeError(f"{name} requires real-valued outputs; for holomorphic differentiation, "
+                                f"pass holomorphic=True")
             out_tree.append((td, outs))
             return _ravel(outs, tnp.result_type(*outs) if outs else dtype)
 
@@ -282,9 +310,15 @@ def _named_like(f: Callable, wrapper: Callable) -> Callable:
         return wrapper
 
 
-def _float_leaf(fname: str, leaf: Any, n: int) -> Tensor:
+def _float_leaf(fname: str, leaf: Any, n: int, holomorphic: bool = False) -> Tensor:
     t = tnp.as_tensor(leaf)
-    if t.dtype.kind != "f":
+    if holomorphic and t.dtype.kind != "c":
+        raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, but got "
+                        f"{t.dtype.name} for argument {n} (at {describe_location()})")
+    if t.dtype.kind == "c" and not holomorphic:
+        raise TypeError(f"{fname} requires real-valued inputs, but got {t.dtype.name} for argument {n}. "
+                        f"For holomorphic differentiation, pass holomorphic=True (at {describe_location()})")
+    if t.dtype.kind not in "fc":
         raise TypeError(f"{fname} requires float inputs to differentiate, got {t.dtype.name} for "
                         f"argument {n} (at {describe_location()})")
     if not t.spec.is_static:
@@ -311,9 +345,9 @@ def _unravel(vec: Tensor, likes: list[Tensor]) -> list[Tensor]:
 jacobian = jacrev
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
+def hessian(f: Callable, argnums: int = 0, holomorphic: bool = False) -> Callable:
     """Second derivatives of a scalar `f`: forward over reverse."""
-    return jacfwd(grad(f, argnums), argnums)
+    return jacfwd(grad(f, argnums, holomorphic=holomorphic), argnums, holomorphic=holomorphic)
 
 
 def hvp(f: Callable, primals: Sequence, v: Sequence):

@@ -25,13 +25,14 @@ from .tensor import Tensor
 
 from . import conv as _conv, pool as _pool  # noqa: E402  (issue 19)
 from .eager import eager as _eager  # noqa: E402
+from .np_complex import make_complex as _make_complex  # noqa: E402
 
 conv, conv_general_dilated = _eager(_conv.conv), _eager(_conv.conv_general_dilated)
 reduce_window = _eager(_pool.reduce_window)
 
 __all__ = ["scan", "cond", "fori_loop", "while_loop", "conv", "conv_general_dilated", "reduce_window",
            "dynamic_slice", "dynamic_update_slice", "dynamic_slice_in_dim", "dynamic_update_slice_in_dim",
-           "dynamic_index_in_dim", "stop_gradient"]
+           "dynamic_index_in_dim", "stop_gradient", "complex", "real", "imag", "conj"]
 
 
 def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
@@ -185,3 +186,5 @@ dynamic_slice_in_dim = _public(_dynamic_slice_in_dim, "dynamic_slice_in_dim")
 dynamic_update_slice_in_dim = _public(_dynamic_update_slice_in_dim, "dynamic_update_slice_in_dim")
 dynamic_index_in_dim = _public(_dynamic_index_in_dim, "dynamic_index_in_dim")
 stop_gradient = tnp.stop_gradient
+complex = _public(lambda x, y: _make_complex(x, y), "complex")  # noqa: A001  (np_complex.py)
+real, imag, conj = tnp.real, tnp.imag, tnp.conj

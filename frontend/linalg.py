@@ -348,6 +348,10 @@ def _svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian:
 # ------------------------------------------------------------------ norms and the rest
 def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
     t = tnp.as_tensor(x)
+    if t.dtype.kind == "c":  # vector norms and Frobenius of |z|; matrix 2-norms need a complex SVD
+        if ord in (2, -2, "nuc") and (axis is None and t.ndim == 2 or axis is not None and np.ndim(axis) and len(axis) == 2):
+            raise TypeError(f"th.linalg.norm: ord={ord!r} of a complex matrix is not supported (no complex SVD)")
+        t = tnp.abs(t)
     if t.dtype.kind != "f":
         t = tnp.astype(t, np.float64)
     if axis is None:

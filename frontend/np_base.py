@@ -9,6 +9,7 @@ modules form no import cycle.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,9 +21,10 @@ from theanir.dialects.tn.ops.core import broadcast_shapes
 from theanir.dialects.tn.registry import ShapeError
 from theanir.dialects.tn.types import check_dtype
 
+from .bfloat16 import flag_of as bf16_flag, is_bfloat16, mark as bf16_mark
 from .tensor import Tensor
 
-Scalar = (bool, int, float)
+Scalar = (bool, int, float, complex)
 ArrayLike = Any
 
 
@@ -30,16 +32,31 @@ ArrayLike = Any
 def constant(value: ArrayLike, dtype: Any = None, weak: bool = False) -> Tensor:
     """A constant tensor holding `value` (converted to `dtype` when given)."""
     arr = np.asarray(value)
+    bf16 = is_bfloat16(dtype) or (dtype is None and is_bfloat16(arr.dtype))
+    if bf16:  # stored as bfloat16, computed in float32 (frontend/bfloat16.py)
+        arr, dtype = arr.astype(np.float32), None
     if dtype is not None:
         arr = arr.astype(check_dtype(dtype))
-    elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+    elif arr.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         arr = arr.astype(_nearest_supported(arr.dtype))
-    return Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
+    t = Tensor(emit1("tn.constant", [], {"value": arr}), weak=weak)
+    if not weak:  # a strong constant: float32 stays float32 next to bfloat16 values (JAX)
+        bf16_mark(t.value, bf16)
+    return t
+
+
+def _relabel(x: Tensor, bf16: bool) -> Tensor:
+    """A new value equal to float32 `x`, marked bfloat16 or float32 (`.astype`)."""
+    shape = tuple(-1 if n is None else n for n in x.shape)
+    op = "tn.broadcast_to" if x.spec.is_static else "tn.ensure_shape"
+    t = Tensor(emit1(op, [x.value], {"shape": shape}))
+    bf16_mark(t.value, bf16)
+    return t
 
 
 def _nearest_supported(dt: np.dtype) -> np.dtype:
     """`dt` if theanir supports it, else the supported dtype that holds its values."""
-    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+    if dt in (np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         return np.dtype(dt)
     if dt.kind == "f" and dt.itemsize <= 4:
         return np.dtype(np.float32)
@@ -49,7 +66,7 @@ def _nearest_supported(dt: np.dtype) -> np.dtype:
 
 
 def _weak_proxy(dtype: np.dtype) -> Any:
-    return {"f": 0.0, "i": 0, "b": False}[dtype.kind]
+    return {"f": 0.0, "i": 0, "b": False, "c": 0j}[dtype.kind]
 
 
 def result_type(*xs: Any) -> np.dtype:
@@ -83,17 +100,40 @@ def as_tensor(x: Any, dtype: Any = None) -> Tensor:
         return as_tensor(Tensor(x.value), dtype)
     if isinstance(x, Scalar):
         dt = check_dtype(dtype) if dtype is not None else result_type(x)
-        return constant(np.asarray(x, dtype=dt), weak=dtype is None)
+        t = constant(np.asarray(x, dtype=dt), weak=dtype is None)
+        bf16_mark(t.value, None)  # a Python scalar is weak for bfloat16 too, whatever dtype it took
+        return t
     return constant(x, dtype)
 
 
-def astype(x: Any, dtype: Any) -> Tensor:
+def astype(x: Any, dtype: Any, explicit: bool = False) -> Tensor:
+    """x in `dtype`. `explicit`: the user's `x.astype(dtype)`, which makes a bfloat16 value a
+    strong float32 (frontend/bfloat16.py); the casts of promotion leave it bfloat16."""
+    if is_bfloat16(dtype):  # computed in float32, returned as bfloat16
+        return _relabel(astype(x, np.float32), True)
     dt = check_dtype(dtype)
     if not isinstance(x, Tensor):
         return as_tensor(x, dt)
+    if x.dtype.kind == "c" and dt.kind != "c":
+        _complex_to_real(x, dt, explicit)
     if x.dtype == dt:
+        if explicit and dt == np.float32 and bf16_flag(x.value):
+            return _relabel(x, False)
         return x if not x.weak else Tensor(x.value)
     return Tensor(emit1("tn.cast", [x.value], {"dtype": dt}))
+
+
+def _complex_to_real(x: Tensor, dt: np.dtype, explicit: bool) -> None:
+    """The user's `z.astype(float)` keeps the real part with NumPy's ComplexWarning; a cast the
+    library makes (a function that computes in real numbers) would drop the imaginary part
+    silently, so it is refused."""
+    if explicit:
+        warnings.warn(f"casting {x.dtype.name} to {dt.name} discards the imaginary part (at "
+                      f"{describe_location()})", np.exceptions.ComplexWarning, stacklevel=3)
+        return
+    raise TypeError(f"this function computes in real numbers and does not take {x.dtype.name} "
+                    f"values (it would drop their imaginary parts), at {describe_location()}; pass "
+                    f"th.real(z), th.abs(z) or z.astype({dt.name}) if that is what is meant")
 
 
 def broadcast_to(x: Any, shape: Sequence[Any]) -> Tensor:
@@ -165,7 +205,7 @@ def prepare(op: str, xs: Sequence[Any], dtype: np.dtype | None = None) -> list[T
 
 def _to_float_dtype(dt: np.dtype) -> np.dtype:
     """Dtype NumPy gives a float-only ufunc applied to `dt` (no float16 here)."""
-    if dt.kind == "f":
+    if dt.kind in "fc":
         return dt
     return np.dtype(np.float32) if dt == np.bool_ else np.dtype(np.float64)
 
@@ -227,6 +267,12 @@ def power(a, b):
     tracing is refused as NumPy does; a traced one gives JAX's values (1 for base 1, +-1 for
     base -1, else 0: see tn.pow's lowering)."""
     a, b = _no_bool(a), _no_bool(b)
+    if isinstance(a, Tensor) and isinstance(b, (int, np.integer)) and result_type(a, b).kind == "c":
+        # a complex base to a known integer power: multiplies (JAX's integer_pow), exact where
+        # complex.pow's exp(b log a) is not
+        dt = result_type(a, b)
+        x = _integer_pow(a if a.dtype == dt else astype(a, dt), builtins.abs(int(b)))
+        return x if b >= 0 else divide(1, x)
     if result_type(a, b).kind != "i" or isinstance(b, Tensor):
         return binary("pow", a, b)
     if np.any(np.asarray(b) < 0):
@@ -286,6 +332,8 @@ def negative(x):
 
 def abs(x):  # noqa: A001  (NumPy's name)
     x = as_tensor(x)
+    if x.dtype.kind == "c":  # |z|, a real tensor
+        return Tensor(emit1("tn.complex_abs", [x.value]))
     return x if x.dtype == np.bool_ else unary("abs", x)
 
 
@@ -332,6 +380,9 @@ def round(x, decimals: int = 0):  # noqa: A001
 
 def isnan(x):
     x = as_tensor(x)
+    if x.dtype.kind == "c":  # either part (NumPy)
+        parts = [Tensor(emit1(f"tn.{p}", [x.value])) for p in ("real", "imag")]
+        return logical_or(isnan(parts[0]), isnan(parts[1]))
     if x.dtype.kind != "f":
         return zeros_like(x, dtype=np.bool_)
     return Tensor(emit1("tn.isnan", [x.value]))
@@ -364,20 +415,26 @@ def clip(x, lo=None, hi=None):
 
 def zeros_like(x, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.zeros((), dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.zeros((), dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 def ones_like(x, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.ones((), dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.ones((), dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 def full_like(x, fill_value, dtype=None):
     x = as_tensor(x)
-    dt = check_dtype(dtype) if dtype is not None else x.dtype
-    return broadcast_to(constant(np.asarray(fill_value, dt)), tn_lax.shape_of(x))
+    bf16 = bf16_flag(x.value) if dtype is None else is_bfloat16(dtype)
+    dt = np.dtype(np.float32) if bf16 and dtype is not None else check_dtype(dtype) if dtype is not None else x.dtype
+    out = broadcast_to(constant(np.asarray(fill_value, dt)), tn_lax.shape_of(x))
+    return _relabel(out, True) if bf16 else out
 
 
 true_divide = divide

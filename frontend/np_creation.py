@@ -16,6 +16,7 @@ from theanir.dialects.tn import lax as tn_lax
 from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.types import check_dtype
 
+from .bfloat16 import is_bfloat16
 from .np_base import as_tensor, astype, broadcast_to, constant, floor, maximum, where
 from .tensor import Tensor
 
@@ -83,20 +84,28 @@ def _filled(shape: tuple[int, ...], value: Any, dtype: np.dtype) -> Tensor:
 
 # ------------------------------------------------------------------ filled arrays
 def zeros(shape: Shape, dtype: Any = np.float64) -> Tensor:
+    if is_bfloat16(dtype):  # float32 values, returned as bfloat16 (frontend/bfloat16.py)
+        return astype(zeros(shape, dtype=np.float32), dtype)
     return _filled(_shape("zeros", shape), 0, _dtype(dtype))
 
 
 def ones(shape: Shape, dtype: Any = np.float64) -> Tensor:
+    if is_bfloat16(dtype):  # float32 values, returned as bfloat16 (frontend/bfloat16.py)
+        return astype(ones(shape, dtype=np.float32), dtype)
     return _filled(_shape("ones", shape), 1, _dtype(dtype))
 
 
 def empty(shape: Shape, dtype: Any = np.float64) -> Tensor:
     """Like `zeros`: traced code has no uninitialized memory to hand out."""
+    if is_bfloat16(dtype):  # float32 values, returned as bfloat16 (frontend/bfloat16.py)
+        return astype(empty(shape, dtype=np.float32), dtype)
     return _filled(_shape("empty", shape), 0, _dtype(dtype))
 
 
 def full(shape: Shape, fill_value: Any, dtype: Any = None) -> Tensor:
     """`fill_value` (a number, an array or a traced tensor) broadcast to `shape`."""
+    if is_bfloat16(dtype):  # float32 values, returned as bfloat16 (frontend/bfloat16.py)
+        return astype(full(shape, fill_value, dtype=np.float32), dtype)
     dims = _shape("full", shape)
     if isinstance(fill_value, Tensor):
         dt = check_dtype(dtype) if dtype is not None else fill_value.dtype

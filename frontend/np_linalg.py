@@ -107,8 +107,10 @@ def dot(a: Any, b: Any) -> Tensor:
 
 
 def vdot(a: Any, b: Any) -> Tensor:
-    """Inner product of the flattened operands (no complex conjugation: no complex dtypes)."""
+    """Inner product of the flattened operands; the first is conjugated (NumPy's vdot)."""
     a, b = as_tensor(a), as_tensor(b)
+    if a.dtype.kind == "c":
+        a = Tensor(emit1("tn.conj", [a.value]), weak=a.weak)
     if a.size != b.size:
         raise ShapeError(f"vdot: operands of shapes {a.shape} and {b.shape} have different sizes "
                          f"({a.size} != {b.size}) at {describe_location()}")

@@ -14,6 +14,7 @@ import numpy as np
 from .np_base import (abs, as_tensor, astype, binary, divide, equal, exp, isnan, less_equal, log,
                       logical_and, logical_not, logical_or, maximum, minimum, multiply, result_type,
                       sqrt, square, unary, where, _to_float_dtype)
+from .np_complex import imag, real
 from .np_reduce import all as _all
 from .tensor import Tensor
 
@@ -112,6 +113,8 @@ def sinc(x: Any) -> Tensor:
 
 def isfinite(x: Any) -> Tensor:
     t = as_tensor(x)
+    if t.dtype.kind == "c":
+        return logical_and(isfinite(real(t)), isfinite(imag(t)))
     if t.dtype.kind != "f":
         return equal(t, t)
     return logical_not(logical_or(isnan(t), equal(abs(t), np.inf)))
@@ -119,6 +122,8 @@ def isfinite(x: Any) -> Tensor:
 
 def isinf(x: Any) -> Tensor:
     t = as_tensor(x)
+    if t.dtype.kind == "c":
+        return logical_or(isinf(real(t)), isinf(imag(t)))
     if t.dtype.kind != "f":
         return logical_not(equal(t, t))
     return equal(abs(t), np.inf)

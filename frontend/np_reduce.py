@@ -22,7 +22,7 @@ from theanir.dialects.tn.builder import describe_location, emit1
 from theanir.dialects.tn.ops.reduction import reduced_extent
 from theanir.dialects.tn.types import check_dtype
 
-from .np_base import as_tensor, astype, divide, maximum, sqrt, square, subtract
+from .np_base import add, as_tensor, astype, divide, maximum, sqrt, square, subtract
 from .tensor import Tensor
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "any", "all", "argmax",
@@ -166,7 +166,7 @@ def _float_dtype(x: Tensor, dtype: Any) -> np.dtype:
     """mean/var: floats keep their dtype, bool and ints compute in float64 (NumPy)."""
     if dtype is not None:
         return check_dtype(dtype)
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return x.dtype if x.dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _count(x: Tensor, axes: tuple[int, ...]) -> int | Tensor:
@@ -196,7 +196,12 @@ def _var(fname: str, x: Any, axis: Axis, dtype: Any, ddof: int, keepdims: bool) 
     axes = normalize_axes(fname, x.ndim, axis, scalar_axis_ok=False)
     xf = astype(x, _float_dtype(x, dtype))
     centered = subtract(xf, mean(xf, axes, keepdims=True))
-    total = _reduce("reduce_sum", square(centered), axes, keepdims)
+    if centered.dtype.kind == "c":  # |z - mean|^2, real (NumPy's var of complex data)
+        from .np_complex import imag, real
+        squares = add(square(real(centered)), square(imag(centered)))
+    else:
+        squares = square(centered)
+    total = _reduce("reduce_sum", squares, axes, keepdims)
     n = _count(x, axes)
     if not isinstance(n, int):
         return divide(total, astype(maximum(n - ddof, 0), total.dtype))

@@ -77,6 +77,7 @@ from .np_grad import *  # noqa: E402,F401,F403
 from .np_select import *  # noqa: E402,F401,F403
 from .np_math import *  # noqa: E402,F401,F403  (issue 20: trig, erf, logaddexp, isclose ...)
 from .np_extra import *  # noqa: E402,F401,F403  (issue 20: array, diag, cumsum, sort, pad, einsum ...)
+from .np_complex import *  # noqa: E402,F401,F403  (issue 20: real, imag, conj, angle)
 
 # Tensor's operators and methods (`a + b`, `x.sum()`) call this namespace.
 _register_numpy_api(_sys.modules[__name__])

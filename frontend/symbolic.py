@@ -78,7 +78,7 @@ def coerce_value(value: Any, dtype: np.dtype, ndim: int, who: str, downcast: boo
     arr = np.asarray(value)
     if _python_data(value) and (arr.dtype == object or (arr.dtype.kind == "f" and dtype.kind == "i")):
         arr = _python_ints(value, arr, dtype, who)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biufc":
         raise TypeError(f"{who}: expected numbers, got an array of dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise TypeError(f"{who}: expected a {ndim}-d {dtype.name} array, got ndim {arr.ndim} "
@@ -102,8 +102,8 @@ def _out_of_range(arr: np.ndarray, out: np.ndarray) -> Any:
     overflowed to inf, or NaN/inf made an int), or None; rounding is representation."""
     if arr.size == 0 or out.dtype.kind == "b":
         return None
-    if out.dtype.kind == "f":  # finite values must stay finite
-        bad = np.isfinite(arr) & ~np.isfinite(out) if arr.dtype.kind == "f" else ~np.isfinite(out)
+    if out.dtype.kind in "fc":  # finite values must stay finite
+        bad = np.isfinite(arr) & ~np.isfinite(out) if arr.dtype.kind in "fc" else ~np.isfinite(out)
     else:
         info = np.iinfo(out.dtype)
         if arr.dtype.kind == "f":
@@ -166,7 +166,7 @@ def _castable(src: np.dtype, dst: np.dtype, python: bool, downcast: bool | None)
     # Python numbers: a float fits any float dtype, an int any int or float dtype (the values
     # are range-checked after converting; ints of 2**63 and above arrive as uint64)
     kind = "i" if src.kind == "u" else src.kind
-    return bool(python and downcast is None and (dst.kind == "f" or kind == dst.kind))
+    return bool(python and downcast is None and (dst.kind in "fc" and kind != "c" or kind == dst.kind))
 
 
 # ------------------------------------------------------------------ shared variables

@@ -328,6 +328,11 @@ class Variable:
     def shape(self) -> "Variable": return apply(_shape, self)
     @property
     def size(self) -> "Variable": return apply(_size, self)
+    @property
+    def real(self) -> "Variable": return apply(NpFn("real"), self)
+    @property
+    def imag(self) -> "Variable": return apply(NpFn("imag"), self)
+    def conj(self) -> "Variable": return apply(NpFn("conj"), self)
     def astype(self, dtype): return apply(NpFn("astype"), self, np.dtype(dtype))
     def sum(self, axis=None, dtype=None, keepdims=False): return _np("sum")(self, axis, dtype=dtype, keepdims=keepdims)
     def mean(self, axis=None, dtype=None, keepdims=False): return _np("mean")(self, axis, dtype=dtype, keepdims=keepdims)

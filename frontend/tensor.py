@@ -62,6 +62,17 @@ class Tensor(Value):
     def T(self) -> "Tensor":
         return _api().transpose(self)
 
+    @property
+    def real(self) -> "Tensor":
+        return _api().real(self)
+
+    @property
+    def imag(self) -> "Tensor":
+        return _api().imag(self)
+
+    def conj(self) -> "Tensor": return _api().conj(self)
+    def conjugate(self) -> "Tensor": return _api().conj(self)
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
@@ -179,7 +190,7 @@ class Tensor(Value):
         return _IndexUpdateHelper(self)
 
     # ------------------------------------------------------------- methods
-    def astype(self, dtype) -> "Tensor": return _api().astype(self, dtype)
+    def astype(self, dtype) -> "Tensor": return _api().astype(self, dtype, explicit=True)
     def sum(self, axis=None, keepdims=False, dtype=None): return _api().sum(self, axis, keepdims=keepdims, dtype=dtype)
     def mean(self, axis=None, keepdims=False, dtype=None): return _api().mean(self, axis, dtype=dtype, keepdims=keepdims)
     def var(self, axis=None, ddof=0, keepdims=False): return _api().var(self, axis, ddof=ddof, keepdims=keepdims)

@@ -17,6 +17,9 @@ from theanir.dialects.tn.types import TensorSpec, check_dtype, tensor_type
 from theanir.runtime import Array
 
 from . import numpy_api as tnp
+from .bfloat16 import is_bfloat16
+from .bfloat16 import mark as bf16_mark
+from .bfloat16 import tracking as bf16_tracking
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tensor import Tensor
 
@@ -28,6 +31,7 @@ class ArgSpec:
     spec: TensorSpec
     weak: bool = False
     contiguous: bool = True
+    bf16: bool = False  # a bfloat16 argument, widened to float32 (frontend/bfloat16.py)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class TracedFunction:
     out_tree: TreeDef
     name: str = "main"
     prints: bool = False  # it holds a tn.print (th.debug.print, Theano's Print): calls run inline
+    bf16_outputs: tuple[bool, ...] = ()  # outputs computed in float32, returned as bfloat16
 
 
 # Input dtypes the runtime does not hold, widened at the call boundary to one it does, where
@@ -50,8 +55,8 @@ WIDENED_INPUTS = {np.dtype(np.uint8): np.dtype(np.int32), np.dtype(np.int8): np.
 
 def widen_input(x: Any) -> Any:
     """`x` converted to the dtype it computes in when the runtime cannot hold its own."""
-    if isinstance(x, (np.ndarray, np.generic)) and x.dtype in WIDENED_INPUTS:
-        return x.astype(WIDENED_INPUTS[x.dtype])
+    if isinstance(x, (np.ndarray, np.generic)) and (x.dtype in WIDENED_INPUTS or is_bfloat16(x.dtype)):
+        return x.astype(WIDENED_INPUTS.get(x.dtype, np.dtype(np.float32)))
     return x
 
 
@@ -66,6 +71,8 @@ def arg_spec_of(x: Any) -> ArgSpec:
         return ArgSpec(TensorSpec((), np.dtype(np.int64)), weak=True)
     if isinstance(x, float):
         return ArgSpec(TensorSpec((), np.dtype(np.float64)), weak=True)
+    if isinstance(x, complex):
+        return ArgSpec(TensorSpec((), np.dtype(np.complex128)), weak=True)
     if isinstance(x, (np.ndarray, np.generic)):
         dt = check_dtype(x.dtype)
         if isinstance(x, np.ndarray) and any(s % dt.itemsize for s in x.strides):
@@ -89,6 +96,12 @@ def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int
     `args` holds the flattened leaves: static leaves keep their values, dynamic ones are
     replaced by traced Tensors in order.
     """
+    with bf16_tracking() as bf16:
+        return _trace(fn, args, in_tree, dynamic, arg_specs, name, bf16)
+
+
+def _trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int],
+           arg_specs: list[ArgSpec], name: str, bf16: bf16_tracking) -> TracedFunction:
     ctx = get_context()
     with ctx, ir.Location.unknown():
         module = ir.Module.create()
@@ -99,6 +112,8 @@ def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int
         leaves = list(args)
         for i, (pos, a) in enumerate(zip(dynamic, arg_specs)):
             leaves[pos] = Tensor(entry.arguments[i], weak=a.weak)
+            if a.bf16:
+                bf16_mark(entry.arguments[i], True)
         call_args, call_kwargs = tree_unflatten(in_tree, leaves)
         with ir.InsertionPoint(entry):
             result = fn(*call_args, **call_kwargs)
@@ -107,8 +122,11 @@ def trace(fn: Callable, args: Sequence[Any], in_tree: TreeDef, dynamic: list[int
             func.ReturnOp([t.value for t in outs])
         f.attributes["function_type"] = ir.TypeAttr.get(
             ir.FunctionType.get(arg_types, [t.value.type for t in outs]))
+        table = bf16.table() if bf16.outermost else None  # an inner trace's outputs are values
+        rounded = tuple(table is not None and table.get(t.value) is True for t in outs)
         return TracedFunction(module, list(arg_specs), [t.spec for t in outs], out_tree, name,
-                              prints=_holds_print(module.operation))
+                              prints=_holds_print(module.operation),
+                              bf16_outputs=rounded if any(rounded) else ())
 
 
 def _holds_print(op: ir.Operation) -> bool:

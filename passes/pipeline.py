@@ -85,8 +85,11 @@ TO_LLVM = (
     "convert-vector-to-llvm,"  # the kernels of theanir-small-gemm
     # allocations call _mlir_memref_to_llvm_aligned_alloc/_free, defined by theanir-runtime-memory
     "finalize-memref-to-llvm{use-generic-functions use-aligned-alloc},"
+    # complex<f32>/complex<f64>: the complex dialect's math to arith/math on the two parts,
+    # then what is left (create/re/im/constants) to LLVM structs
+    "convert-complex-to-standard,"
     "convert-scf-to-cf,convert-math-to-llvm,convert-math-to-libm,"
-    "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm"
+    "convert-math-to-funcs,convert-arith-to-llvm,convert-complex-to-llvm,convert-index-to-llvm,convert-ub-to-llvm"
 )
 # A whole-module walk (~0.5 s at 10^4 ops) that finds nothing without th.config.openmp.
 OPENMP_TO_LLVM = "convert-openmp-to-llvm"

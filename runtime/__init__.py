@@ -51,6 +51,8 @@ DTYPE_CODES = {
     np.dtype(np.int32): 2,
     np.dtype(np.int64): 3,
     np.dtype(np.bool_): 4,
+    np.dtype(np.complex64): 5,
+    np.dtype(np.complex128): 6,
 }
 
 

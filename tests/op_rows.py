@@ -622,6 +622,27 @@ ROWS += [
     _binary("tn.atan2", th.arctan2, np.arctan2, grad_domain=(0.3, 2)),
 ]
 
+# issue 20: complex numbers. Rows take and return real arrays (so the checks and central
+# differences apply as they are) and go through complex values in between: x (+) i y, a
+# complex function, then a real part, so the gradient rows check JAX's transposes of the
+# complex ops (ops/complex_parts.py) on real functions; tests/ops/test_complex.py goes wider.
+def _cx_np(x, y):
+    return (x + 1j * y).astype(np.complex64 if x.dtype == np.float32 else np.complex128)
+
+
+ROWS += [
+    _binary("tn.complex", lambda x, y: th.real(th.lax.complex(x, y) * th.lax.complex(y, x)),
+            lambda x, y: np.real(_cx_np(x, y) * _cx_np(y, x))),
+    _unary("tn.real", lambda x: th.real(th.exp(th.lax.complex(x, x * 0.5))),
+           lambda x: np.real(np.exp(_cx_np(x, x * 0.5)))),
+    _unary("tn.imag", lambda x: th.imag(th.sin(th.lax.complex(x * 0.5, x))),
+           lambda x: np.imag(np.sin(_cx_np(x * 0.5, x)))),
+    _unary("tn.conj", lambda x: th.imag(th.conj(th.lax.complex(x, x * x)) * th.lax.complex(x, 1.0 + x * 0)),
+           lambda x: np.imag(np.conj(_cx_np(x, x * x)) * _cx_np(x, 1.0 + x * 0))),
+    _unary("tn.complex_abs", lambda x: th.abs(th.lax.complex(x, 2.0 - x)),
+           lambda x: np.abs(_cx_np(x, 2.0 - x))),
+]
+
 # Ops that cannot have a row, with the reason. The suite fails when one of these gains a row
 # (remove it from here) or when an op is in neither ROWS nor EXEMPT.
 EXEMPT: dict[str, str] = {

@@ -49,8 +49,9 @@ def assert_close(actual: Any, expected: Any, dtype: Any = None, rtol: float | No
     actual = np.asarray(actual)
     assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
-    if actual.dtype.kind == "f":
-        r, a = TOL.get(np.dtype(dtype or actual.dtype), (1e-6, 1e-7))
+    if actual.dtype.kind in "fc":  # complex: the tolerance of its float parts
+        part = np.finfo(np.dtype(dtype or actual.dtype)).dtype
+        r, a = TOL.get(part, (1e-6, 1e-7))
         np.testing.assert_allclose(actual, expected, rtol=rtol or r, atol=atol if atol is not None else a)
     else:
         np.testing.assert_array_equal(actual, expected)

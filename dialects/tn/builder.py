@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from mlir import ir
 
@@ -99,6 +99,12 @@ def size_problem(spec: TensorSpec) -> str | None:
     return None
 
 
+# Called as hook(name, operands, results) after every op `emit` creates. The frontend's
+# bfloat16 tracking (frontend/bfloat16.py) is the one user: a higher layer registers itself
+# here, so this layer never imports it.
+EMIT_HOOKS: list[Callable[[str, Sequence[ir.Value], list[ir.Value]], None]] = []
+
+
 def emit(
     name: str,
     operands: Sequence[ir.Value],
@@ -140,7 +146,10 @@ def emit(
         regions=regions,
         loc=loc,
     )
-    return list(op.results)
+    results = list(op.results)
+    for hook in EMIT_HOOKS:
+        hook(name, operands, results)
+    return results
 
 
 def emit1(name: str, operands: Sequence[ir.Value], attrs: dict[str, Any] | None = None) -> ir.Value:

@@ -26,7 +26,7 @@ from .builder import emit1
 from .registry import Linear, ShapeError
 from .types import TensorSpec, check_dtype, spec_of_value
 
-Scalar = (bool, int, float, np.bool_, np.integer, np.floating)
+Scalar = (bool, int, float, complex, np.bool_, np.integer, np.floating, np.complexfloating)
 
 
 class Value:
@@ -118,6 +118,8 @@ def _literal(op: str, x: Any, like: Value, others: Sequence[Any]) -> Value:
     arr = np.asarray(x)
     if like.dtype.kind in "ib" and arr.dtype.kind == "f" and not (np.isfinite(arr) and arr == np.trunc(arr)):
         raise _refuse(op, others, f"the literal {x!r} does not fit {like.dtype.name}")
+    if arr.dtype.kind == "c" and like.dtype.kind != "c" and arr.imag != 0:
+        raise _refuse(op, others, f"the complex literal {x!r} does not fit {like.dtype.name}")
     return full(shape_of(like), arr.astype(like.dtype), like.dtype)
 
 
@@ -165,6 +167,10 @@ def rsqrt(x): return unary("rsqrt", x)
 def sinh(x): return unary("sinh", x)
 def cosh(x): return unary("cosh", x)
 def logical_not(x): return unary("logical_not", x)
+def real(x): return emit("tn.real", [wrap(x)])
+def imag(x): return emit("tn.imag", [wrap(x)])
+def conj(x): return emit("tn.conj", [wrap(x)])
+def complex(re, im): return emit("tn.complex", operands("complex", re, im))  # noqa: A001
 
 def add(a, b): return binary("add", a, b)
 def sub(a, b): return binary("sub", a, b)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, linalg, tensor
+from mlir.dialects import arith, complex as complex_dialect, linalg, tensor
 
 from .types import TensorSpec, element_type, fill_dynamic, storage_element_type, tensor_type
 
@@ -152,6 +152,10 @@ def scalar_const(dtype: np.dtype, value: Any) -> ir.Value:
     t = element_type(dt)
     if dt.kind == "f":
         return arith.ConstantOp(t, ir.FloatAttr.get(t, float(value))).result
+    if dt.kind == "c":
+        part, v = ir.ComplexType(t).element_type, complex(value)
+        return complex_dialect.ConstantOp(t, ir.ArrayAttr.get([ir.FloatAttr.get(part, v.real),
+                                                                ir.FloatAttr.get(part, v.imag)])).result
     if dt == np.bool_:
         return arith.ConstantOp(t, ir.IntegerAttr.get(t, int(bool(value)))).result
     return arith.ConstantOp(t, ir.IntegerAttr.get(t, int(value))).result

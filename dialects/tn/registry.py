@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from mlir import ir
 
-from .types import TensorSpec, check_dtype, element_type, dtype_of_element
+from .types import TensorSpec, check_dtype, complex_dtype, dtype_of_element, element_type, real_dtype
 
 # Attribute kinds: Python value <-> MLIR attribute, and the IRDL base that constrains it.
 ATTR_IRDL_BASE = {
@@ -51,6 +51,8 @@ def _encode_elements(value: np.ndarray) -> ir.Attribute:
     t = ir.RankedTensorType.get(list(arr.shape), element_type(arr.dtype))
     if arr.dtype == np.bool_:
         return ir.DenseElementsAttr.get(np.packbits(arr.ravel(), bitorder="little"), type=t)
+    if arr.dtype.kind == "c":
+        return _encode_complex(arr)
     if arr.size > 0 and np.all(arr == arr.flat[0]) and not np.isnan(arr.flat[0]):
         return ir.DenseElementsAttr.get_splat(t, _scalar_attr(arr.dtype, arr.flat[0]))
     return ir.DenseElementsAttr.get(np.ascontiguousarray(arr), type=t)
@@ -58,6 +60,9 @@ def _encode_elements(value: np.ndarray) -> ir.Attribute:
 
 def _scalar_attr(dtype: np.dtype, v: Any) -> ir.Attribute:
     elt = element_type(dtype)
+    if dtype.kind == "c":
+        part = ir.ComplexType(elt).element_type
+        return ir.ArrayAttr.get([ir.FloatAttr.get(part, float(v.real)), ir.FloatAttr.get(part, float(v.imag))])
     if dtype.kind == "f":
         return ir.FloatAttr.get(elt, float(v))
     return ir.IntegerAttr.get(elt, int(v))
@@ -92,8 +97,26 @@ def elements_to_numpy(attr: ir.Attribute) -> np.ndarray:
     if dense.is_splat:
         sv = dense.get_splat_value()
         v = sv.value if not isinstance(sv, ir.BoolAttr) else ir.BoolAttr(sv).value
-        return np.full(shape, v, dtype=dtype)
-    return np.array(dense, copy=True).astype(dtype, copy=False).reshape(shape)
+        out = np.full(shape, v, dtype=dtype)
+    else:
+        out = np.array(dense, copy=True).astype(dtype, copy=False).reshape(shape)
+    if isinstance(t.encoding, ir.StringAttr) and ir.StringAttr(t.encoding).value == COMPLEX_ENCODING:
+        return np.ascontiguousarray(out).view(complex_dtype(dtype)).reshape(shape[:-1])
+    return out
+
+
+# Complex constants are stored as their float parts, a trailing dim of 2 (real, imaginary) in a
+# tensor type marked with this encoding: the MLIR Python bindings cannot read back a dense
+# attribute of complex elements (any access to one raises), so none appears in tn IR; the
+# lowering of tn.constant rebuilds the complex values (ops/core.py).
+COMPLEX_ENCODING = "theanir.complex"
+
+
+def _encode_complex(arr: np.ndarray) -> ir.Attribute:
+    part = real_dtype(arr.dtype)
+    parts = np.ascontiguousarray(arr).reshape(-1).view(part).reshape(arr.shape + (2,))
+    t = ir.RankedTensorType.get(list(parts.shape), element_type(part), ir.StringAttr.get(COMPLEX_ENCODING))
+    return ir.DenseElementsAttr.get(parts, type=t)
 
 
 class ShapeError(ValueError, TypeError):

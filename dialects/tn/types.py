@@ -16,8 +16,24 @@ import numpy as np
 from mlir import ir
 
 SUPPORTED_DTYPES: tuple[np.dtype, ...] = tuple(
-    np.dtype(n) for n in ("float32", "float64", "int32", "int64", "bool")
+    np.dtype(n) for n in ("float32", "float64", "int32", "int64", "bool", "complex64", "complex128")
 )
+# complex64/complex128 are MLIR `complex<f32>`/`complex<f64>` (two floats per element, real
+# part first, as NumPy stores them); their ops lower through MLIR's complex dialect.
+COMPLEX_PARTS = {np.dtype(np.complex64): np.dtype(np.float32), np.dtype(np.complex128): np.dtype(np.float64)}
+
+
+def real_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype of the real and imaginary parts of a complex dtype (the dtype itself otherwise)."""
+    return COMPLEX_PARTS.get(np.dtype(dtype), np.dtype(dtype))
+
+
+def complex_dtype(dtype: np.dtype) -> np.dtype:
+    """The complex dtype whose parts have the float dtype `dtype` (complex dtypes map to themselves)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        return dt
+    return np.dtype(np.complex64) if dt == np.float32 else np.dtype(np.complex128)
 
 # Sparse encodings the dialect reserves for the CSR/CSC wave (DESIGN.md §2): MLIR's own
 # encodings, so the sparsifier and bufferization understand them.
@@ -125,6 +141,8 @@ def element_type(dtype: np.dtype) -> ir.Type:
         return ir.IntegerType.get_signless(64)
     if name == "bool":
         return ir.IntegerType.get_signless(1)
+    if name in ("complex64", "complex128"):
+        return ir.ComplexType.get(element_type(real_dtype(np.dtype(name))))
     raise TypeError(f"dtype {name} has no tn element type")
 
 
@@ -146,6 +164,8 @@ def dtype_of_element(t: ir.Type) -> np.dtype:
         table = {1: "bool", 8: "bool", 32: "int32", 64: "int64"}
         if width in table:
             return np.dtype(table[width])
+    if isinstance(t, ir.ComplexType):
+        return complex_dtype(dtype_of_element(ir.ComplexType(t).element_type))
     raise TypeError(f"element type {t} is not a tn element type")
 
 

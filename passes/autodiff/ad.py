@@ -66,7 +66,7 @@ def _active_ops(block: ir.Block, inputs: Sequence[ir.Value], outputs: Sequence[i
 
 
 def _is_float(v: ir.Value) -> bool:
-    return spec_of_value(v).dtype.kind == "f"
+    return spec_of_value(v).dtype.kind in "fc"  # complex too: JAX's convention (ops/complex_parts.py)
 
 
 class _Tangents:

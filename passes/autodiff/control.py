@@ -64,7 +64,7 @@ _I64 = np.dtype(np.int64)
 
 # ---------------------------------------------------------------- helpers
 def _is_float(v: ir.Value) -> bool:
-    return spec_of_value(v).dtype.kind == "f"
+    return spec_of_value(v).dtype.kind in "fc"  # complex too: JAX's convention (ops/complex_parts.py)
 
 
 def _zeros(spec: TensorSpec) -> ir.Value:

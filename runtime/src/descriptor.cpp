@@ -19,11 +19,15 @@ const char* dtype_name(int code) {
     case I32: return "int32";
     case I64: return "int64";
     case BOOL: return "bool";
+    case C64: return "complex64";
+    case C128: return "complex128";
   }
   return "?";
 }
 
-size_t dtype_size(int code) { return code == F32 || code == I32 ? 4 : code == BOOL ? 1 : 8; }
+size_t dtype_size(int code) {
+  return code == F32 || code == I32 ? 4 : code == BOOL ? 1 : code == C128 ? 16 : 8;
+}
 
 bool dtype_matches(const nb::dlpack::dtype& dt, int code) {
   using nb::dlpack::dtype_code;
@@ -33,6 +37,8 @@ bool dtype_matches(const nb::dlpack::dtype& dt, int code) {
     case I32: return dt.code == (uint8_t)dtype_code::Int && dt.bits == 32;
     case I64: return dt.code == (uint8_t)dtype_code::Int && dt.bits == 64;
     case BOOL: return dt.code == (uint8_t)dtype_code::Bool && dt.bits == 8;
+    case C64: return dt.code == (uint8_t)dtype_code::Complex && dt.bits == 64;
+    case C128: return dt.code == (uint8_t)dtype_code::Complex && dt.bits == 128;
   }
   return false;
 }
@@ -126,9 +132,10 @@ bool describe_fast(const ArgSpec& spec, PyObject* obj, std::vector<int64_t>& d, 
   const int64_t itemsize = (int64_t)PyDataType_ELSIZE(dt);
   if ((size_t)itemsize != dtype_size(spec.dtype)) return false;
   const char kind = dt->kind;
-  const bool ok = spec.dtype == F32 || spec.dtype == F64 ? kind == 'f'
-                  : spec.dtype == BOOL                   ? kind == 'b'
-                                                         : kind == 'i';
+  const bool ok = spec.dtype == F32 || spec.dtype == F64   ? kind == 'f'
+                  : spec.dtype == BOOL                     ? kind == 'b'
+                  : spec.dtype == C64 || spec.dtype == C128 ? kind == 'c'
+                                                           : kind == 'i';
   if (!ok) return false;
   const npy_intp* dims = PyArray_DIMS(a);
   const npy_intp* strides = PyArray_STRIDES(a);

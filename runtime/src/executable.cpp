@@ -224,7 +224,7 @@ Executable::Executable(uintptr_t fn, std::vector<ArgSpec> specs, nb::object keep
   numpy_ready_ = numpy_api_ready();
   bool seen_output = false;
   for (const auto& s : specs_) {
-    if (s.dtype < F32 || s.dtype > BOOL) throw std::invalid_argument("Executable: bad dtype code for " + s.name);
+    if (s.dtype < F32 || s.dtype > C128) throw std::invalid_argument("Executable: bad dtype code for " + s.name);
     if (!s.output && seen_output) throw std::invalid_argument("Executable: inputs must precede outputs");
     seen_output |= s.output;
     size_t elems = 1;
@@ -366,12 +366,23 @@ void Executable::set_shape_function(uintptr_t fn) {
   for (size_t j = n_inputs_; j < specs_.size(); ++j) shape_words_ += specs_[j].shape.size();
 }
 
+int dtype_typenum(int code) {
+  switch (code) {
+    case F32: return NPY_FLOAT32;
+    case F64: return NPY_FLOAT64;
+    case I32: return NPY_INT32;
+    case I64: return NPY_INT64;
+    case C64: return NPY_COMPLEX64;
+    case C128: return NPY_COMPLEX128;
+  }
+  return NPY_BOOL;
+}
+
 nb::object Executable::alloc_output(size_t j, const int64_t* dims) {
   if (numpy_ready_) {
     const ArgSpec& s = specs_[n_inputs_ + j];
     static_assert(sizeof(npy_intp) == sizeof(int64_t), "64-bit npy_intp expected");
-    const int typenum = s.dtype == F32 ? NPY_FLOAT32 : s.dtype == F64 ? NPY_FLOAT64 : s.dtype == I32 ? NPY_INT32
-                        : s.dtype == I64 ? NPY_INT64 : NPY_BOOL;
+    const int typenum = dtype_typenum(s.dtype);
     PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)(dims ? dims : s.shape.data()), typenum);
     if (!o) throw nb::python_error();
     // Results are immutable to NumPy (np.asarray(result) is read-only): a queued call that
@@ -397,8 +408,7 @@ nb::object adopt_array(int dtype, const std::vector<int64_t>& slot) {
   for (size_t k = 0; k < rank; ++k) dims[k] = (npy_intp)slot[1 + k];
   if (!numpy_api_ready()) throw std::runtime_error("dynamic-shape results need NumPy's C API");
   nb::capsule owner(data, [](void* p) noexcept { free_adopted(p); });
-  const int typenum = dtype == F32 ? NPY_FLOAT32 : dtype == F64 ? NPY_FLOAT64 : dtype == I32 ? NPY_INT32
-                      : dtype == I64 ? NPY_INT64 : NPY_BOOL;
+  const int typenum = dtype_typenum(dtype);
   PyObject* o = PyArray_New(&PyArray_Type, (int)rank, dims.data(), typenum, nullptr, data, 0, NPY_ARRAY_CARRAY, nullptr);
   if (!o) throw nb::python_error();
   if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(o), owner.release().ptr()) != 0) {

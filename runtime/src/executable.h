@@ -20,7 +20,8 @@ namespace theanir {
 namespace nb = nanobind;
 
 // dtype codes shared with theanir/runtime/__init__.py
-enum DType : int { F32 = 0, F64 = 1, I32 = 2, I64 = 3, BOOL = 4 };
+enum DType : int { F32 = 0, F64 = 1, I32 = 2, I64 = 3, BOOL = 4, C64 = 5, C128 = 6 };  // complex: 2 floats
+int dtype_typenum(int code);  // the NumPy type number of a dtype code
 
 struct ArgSpec {
   std::string name;

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith
+from mlir.dialects import arith, complex as cx, linalg, tensor
 
 from .. import lax
 from ..lowering import (LowerCall, broadcast_map, check_same_size, dim_value, elementwise, empty, generic,
-                        operand_sizes,
-                        identity_map)
+                        identity_map, iterator_attr, linalg_index, operand_sizes)
 from .. import batching as vb
 from ..registry import ShapeError, defop, elements_to_numpy
-from ..types import TensorSpec, check_dtype, element_type, fill_dynamic, tensor_type
+from ..types import TensorSpec, check_dtype, element_type, fill_dynamic, real_dtype, tensor_type
 
 # ---------------------------------------------------------------- tn.constant
 constant = defop("tn.constant", [], attrs={"value": "elements"}, differentiable=False,
@@ -37,6 +36,8 @@ def _constant_reference(value: np.ndarray) -> np.ndarray:
 def _constant_lower(call: LowerCall) -> list[ir.Value]:
     value = call.attrs["value"]
     spec = call.out
+    if spec.dtype.kind == "c":
+        return [_complex_constant(call, value)]
     if spec.dtype == np.bool_:
         value = value.astype(np.int8)
     t = tensor_type(spec, storage=True)
@@ -48,6 +49,34 @@ def _constant_lower(call: LowerCall) -> list[ir.Value]:
     else:
         attr = ir.DenseElementsAttr.get(np.ascontiguousarray(value), type=t)
     return [arith.ConstantOp(t, attr).result]
+
+
+def _complex_constant(call: LowerCall, value: np.ndarray) -> ir.Value:
+    """A complex constant without a complex elements attribute (registry.COMPLEX_ENCODING): a
+    splat fills with one complex.constant; other values read their float parts from a constant
+    of shape (..., 2) in a linalg.generic."""
+    spec = call.out
+    part = real_dtype(spec.dtype)
+    part_t = element_type(part)
+    if value.size == 0 or np.all(value == value.flat[0]):
+        v = complex(value.flat[0]) if value.size else 0j
+        scalar = cx.ConstantOp(element_type(spec.dtype), ir.ArrayAttr.get(
+            [ir.FloatAttr.get(part_t, v.real), ir.FloatAttr.get(part_t, v.imag)])).result
+        return linalg.fill(scalar, outs=[empty(spec)])
+    parts = np.ascontiguousarray(value).reshape(-1).view(part).reshape(value.shape + (2,))
+    parts_t = ir.RankedTensorType.get(list(parts.shape), part_t)
+    table = arith.ConstantOp(parts_t, ir.DenseElementsAttr.get(parts, type=parts_t)).result
+    rank = spec.ndim
+    out = empty(spec)
+    op = linalg.GenericOp_(inputs=[], outputs=[out], indexing_maps=ir.ArrayAttr.get([ir.AffineMapAttr.get(identity_map(rank))]),
+                           iterator_types=ir.ArrayAttr.get([iterator_attr("parallel")] * rank))
+    block = op.regions[0].blocks[0]
+    with ir.InsertionPoint(block):
+        idx = [linalg_index(d) for d in range(rank)]
+        re_ = tensor.ExtractOp(table, idx + [arith.ConstantOp(ir.IndexType.get(), 0).result]).result
+        im_ = tensor.ExtractOp(table, idx + [arith.ConstantOp(ir.IndexType.get(), 1).result]).result
+        linalg.YieldOp([cx.CreateOp(element_type(spec.dtype), re_, im_).result])
+    return op.results[0]
 
 
 @constant.def_jvp
@@ -71,6 +100,8 @@ def _cast_infer(specs: list[TensorSpec], dtype: np.dtype) -> list[TensorSpec]:
 
 @cast.def_reference
 def _cast_reference(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":  # the real part (NumPy warns)
+        return x.real.astype(dtype) if np.dtype(dtype) != np.bool_ else x != 0
     return x.astype(dtype)
 
 
@@ -80,6 +111,8 @@ def convert_scalar(v: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
     t = element_type(dst)
     if src == dst:
         return v
+    if "c" in (src.kind, dst.kind):
+        return _convert_complex(v, src, dst)
     if dst == np.bool_:
         if src.kind == "f":
             zero = arith.ConstantOp(v.type, ir.FloatAttr.get(v.type, 0.0)).result
@@ -97,6 +130,24 @@ def convert_scalar(v: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
     return (arith.ExtSIOp if dst.itemsize > src.itemsize else arith.TruncIOp)(t, v).result
 
 
+def _convert_complex(v: ir.Value, src: np.dtype, dst: np.dtype) -> ir.Value:
+    """Conversions to or from complex, as NumPy's astype: a real value gets a zero imaginary
+    part, a complex one to a real dtype keeps its real part, to bool tests z != 0."""
+    if src.kind == "c":
+        ps = real_dtype(src)
+        re_, im_ = cx.ReOp(v).result, cx.ImOp(v).result
+        if dst == np.bool_:
+            return arith.OrIOp(convert_scalar(re_, ps, dst), convert_scalar(im_, ps, dst)).result
+        if dst.kind != "c":
+            return convert_scalar(re_, ps, dst)
+        pd = real_dtype(dst)
+        return cx.CreateOp(element_type(dst), convert_scalar(re_, ps, pd), convert_scalar(im_, ps, pd)).result
+    pd = real_dtype(dst)
+    re_ = convert_scalar(v, src, pd)
+    zero = arith.ConstantOp(re_.type, ir.FloatAttr.get(re_.type, 0.0)).result
+    return cx.CreateOp(element_type(dst), re_, zero).result
+
+
 @cast.def_lower
 def _cast_lower(call: LowerCall) -> list[ir.Value]:
     src, dst = call.in_specs[0].dtype, call.out.dtype
@@ -111,7 +162,7 @@ def _cast_scalar(call: LowerCall, x: ir.Value) -> ir.Value:
 @cast.def_jvp
 def _cast_jvp(primals, tangents, outs, dtype):
     (t,) = tangents
-    if t is None or np.dtype(dtype).kind != "f" or primals[0].dtype.kind != "f":
+    if t is None or np.dtype(dtype).kind not in "fc" or primals[0].dtype.kind not in "fc":
         return [None]
     return [lax.convert(t, dtype)]
 

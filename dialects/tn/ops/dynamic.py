@@ -199,7 +199,7 @@ def _dynamic_slice_lower(call: LowerCall) -> list[ir.Value]:
 @dynamic_slice.def_jvp
 def _dynamic_slice_jvp(primals, tangents, outs, sizes, steps):
     t = tangents[0]
-    if t is None or np.dtype(outs[0].dtype).kind != "f":
+    if t is None or np.dtype(outs[0].dtype).kind not in "fc":
         return [None]
     return [lax.emit("tn.dynamic_slice", [t, primals[1], primals[2]], sizes=sizes, steps=steps)]
 
@@ -289,7 +289,7 @@ def _dynamic_pad_slice_lower(call: LowerCall) -> list[ir.Value]:
 @dynamic_pad_slice.def_jvp
 def _dynamic_pad_slice_jvp(primals, tangents, outs, steps, shape):
     t = tangents[0]
-    if t is None or np.dtype(outs[0].dtype).kind != "f":
+    if t is None or np.dtype(outs[0].dtype).kind not in "fc":
         return [None]
     return [lax.emit("tn.dynamic_pad_slice", [t, *primals[1:]], steps=steps, shape=shape)]
 

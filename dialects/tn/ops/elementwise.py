@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, math, scf
+from mlir.dialects import arith, complex as cx, math, scf
 
 from .. import lax
 from ..batching import elementwise_rule
@@ -22,8 +22,8 @@ from ..lowering import LowerCall, elementwise
 from ..registry import OPS, Linear, ShapeError, defop
 from ..types import TensorSpec
 
-F, I, B = "f", "i", "b"  # dtype kinds an op accepts: float, signed int, bool
-_KIND = {"f": F, "i": I, "b": B}
+F, I, B, C = "f", "i", "b", "c"  # dtype kinds an op accepts: float, signed int, bool, complex
+_KIND = {"f": F, "i": I, "b": B, "c": C}
 
 
 def _kind(dtype: np.dtype) -> str:
@@ -47,6 +47,8 @@ def _same_infer(name: str, kinds: str, result_bool: bool = False):
             if s != first:
                 raise ShapeError(f"operands must have one type, got {first} and {s}")
         if _kind(first.dtype) not in kinds:
+            if _kind(first.dtype) == C:  # NumPy/JAX refuse these too (ordering, rounding ...)
+                raise ShapeError(f"complex dtypes are not supported (got {first.dtype.name})")
             raise ShapeError(f"dtype {first.dtype.name} is not accepted (kinds: {kinds})")
         return [TensorSpec(first.shape, np.dtype(np.bool_) if result_bool else first.dtype)]
 
@@ -61,6 +63,11 @@ def _register(name: str, arity: int, kinds: str, reference: Callable, scalar: Ca
                differentiable=jvp is not None)
     op.def_infer(_same_infer(name, kinds, result_bool))
     op.def_reference(lambda *xs: np.asarray(reference(*xs)))
+    if C in kinds:  # complex operands lower through MLIR's complex dialect
+        real_scalar, complex_scalar = scalar, COMPLEX_SCALAR[name]
+
+        def scalar(*xs):
+            return (complex_scalar if isinstance(xs[0].type, ir.ComplexType) else real_scalar)(*xs)
     op.def_lower(lambda call: [elementwise(call, scalar)])
     op.def_scalar(lambda call, *xs: scalar(*xs))
     if jvp is not None:
@@ -445,33 +452,48 @@ def _b(fa, fb):
     return jvp
 
 
+# Scalar lowerings of the ops that take complex operands (kinds with "c"): the complex
+# dialect's ops, which convert-complex-to-standard expands to arith/math on the two parts.
+COMPLEX_SCALAR: dict[str, Callable] = {
+    "neg": lambda x: cx.NegOp(x).result, "exp": lambda x: cx.ExpOp(x).result,
+    "expm1": lambda x: cx.Expm1Op(x).result, "log": lambda x: cx.LogOp(x).result,
+    "log1p": lambda x: cx.Log1pOp(x).result, "sqrt": lambda x: cx.SqrtOp(x).result,
+    "rsqrt": lambda x: cx.RsqrtOp(x).result, "square": lambda x: cx.MulOp(x, x).result,
+    "tanh": lambda x: cx.TanhOp(x).result, "sin": lambda x: cx.SinOp(x).result,
+    "cos": lambda x: cx.CosOp(x).result, "tan": lambda x: cx.TanOp(x).result,
+    "add": lambda a, b: cx.AddOp(a, b).result, "sub": lambda a, b: cx.SubOp(a, b).result,
+    "mul": lambda a, b: cx.MulOp(a, b).result, "div": lambda a, b: cx.DivOp(a, b).result,
+    "pow": lambda a, b: cx.PowOp(a, b).result,
+    "eq": lambda a, b: cx.EqualOp(a, b).result, "ne": lambda a, b: cx.NotEqualOp(a, b).result,
+}
+
 # (name, kinds, NumPy reference, scalar lowering, jvp)
 UNARY = [
-    ("neg", "fi", np.negative, _neg, _u(lambda x, t, y: -t)),
+    ("neg", "fic", np.negative, _neg, _u(lambda x, t, y: -t)),
     ("abs", "fi", np.abs, _abs, _u(lambda x, t, y: t * lax.sign(x))),
     ("sign", "fi", np.sign, _sign, _u(lambda x, t, y: lax.zeros_like(t))),
-    ("exp", "f", np.exp, _exp, _u(lambda x, t, y: t * y)),
-    ("expm1", "f", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
-    ("log", "f", _quiet(np.log), _log, _u(lambda x, t, y: t / x)),
-    ("log1p", "f", _quiet(np.log1p), _log1p, _u(lambda x, t, y: t / (x + 1))),
-    ("sqrt", "f", _quiet(np.sqrt), lambda x: math.SqrtOp(x).result, _u(lambda x, t, y: t / (y * 2))),
-    ("rsqrt", "f", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,
+    ("exp", "fc", np.exp, _exp, _u(lambda x, t, y: t * y)),
+    ("expm1", "fc", np.expm1, _expm1, _u(lambda x, t, y: t * (y + 1))),
+    ("log", "fc", _quiet(np.log), _log, _u(lambda x, t, y: t / x)),
+    ("log1p", "fc", _quiet(np.log1p), _log1p, _u(lambda x, t, y: t / (x + 1))),
+    ("sqrt", "fc", _quiet(np.sqrt), lambda x: math.SqrtOp(x).result, _u(lambda x, t, y: t / (y * 2))),
+    ("rsqrt", "fc", _quiet(lambda x: 1 / np.sqrt(x)), lambda x: math.RsqrtOp(x).result,
      _u(lambda x, t, y: t * y * y * y * -0.5)),
-    ("square", "fi", np.square, _square, _u(lambda x, t, y: t * x * 2)),
-    ("tanh", "f", np.tanh, _tanh, _u(lambda x, t, y: t * (1 - y * y))),
+    ("square", "fic", np.square, _square, _u(lambda x, t, y: t * x * 2)),
+    ("tanh", "fc", np.tanh, _tanh, _u(lambda x, t, y: t * (1 - y * y))),
     ("sigmoid", "f", _sigmoid_np, _sigmoid, _u(lambda x, t, y: t * y * (1 - y))),
     ("softplus", "f", lambda x: np.logaddexp(np.zeros((), x.dtype), x), _softplus,
      _u(lambda x, t, y: t * lax.sigmoid(x))),
     ("relu", "fi", lambda x: np.maximum(x, 0).astype(x.dtype), _relu,
      _u(lambda x, t, y: lax.where(x > 0, t, lax.zeros_like(t)))),
-    ("sin", "f", np.sin, lambda x: math.SinOp(x).result, _u(lambda x, t, y: t * lax.cos(x))),
-    ("cos", "f", np.cos, lambda x: math.CosOp(x).result, _u(lambda x, t, y: -t * lax.sin(x))),
+    ("sin", "fc", np.sin, lambda x: math.SinOp(x).result, _u(lambda x, t, y: t * lax.cos(x))),
+    ("cos", "fc", np.cos, lambda x: math.CosOp(x).result, _u(lambda x, t, y: -t * lax.sin(x))),
     ("floor", "f", np.floor, lambda x: math.FloorOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("ceil", "f", np.ceil, lambda x: math.CeilOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("round", "f", np.round, lambda x: math.RoundEvenOp(x).result, _u(lambda x, t, y: lax.zeros_like(t))),
     ("logical_not", "b", np.logical_not, _not, None),
     # trigonometric, hyperbolic and error functions (issue 20): math ops, lowered to libm
-    ("tan", "f", np.tan, lambda x: math.TanOp(x).result, _u(lambda x, t, y: t * (y * y + 1))),
+    ("tan", "fc", np.tan, lambda x: math.TanOp(x).result, _u(lambda x, t, y: t * (y * y + 1))),
     ("asin", "f", _quiet(np.arcsin), lambda x: math.AsinOp(x).result,
      _u(lambda x, t, y: t * lax.rsqrt(1 - x * x))),
     ("acos", "f", _quiet(np.arccos), lambda x: math.AcosOp(x).result,
@@ -491,12 +513,12 @@ UNARY = [
 ]
 
 BINARY = [
-    ("add", "fi", np.add, _fi(arith.AddFOp, arith.AddIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: t)),
-    ("sub", "fi", np.subtract, _fi(arith.SubFOp, arith.SubIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: -t)),
-    ("mul", "fi", np.multiply, _fi(arith.MulFOp, arith.MulIOp), _b(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t)),
-    ("div", "f", _quiet(np.true_divide), lambda a, b: arith.DivFOp(a, b).result,
+    ("add", "fic", np.add, _fi(arith.AddFOp, arith.AddIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: t)),
+    ("sub", "fic", np.subtract, _fi(arith.SubFOp, arith.SubIOp), _b(lambda a, b, y, t: t, lambda a, b, y, t: -t)),
+    ("mul", "fic", np.multiply, _fi(arith.MulFOp, arith.MulIOp), _b(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t)),
+    ("div", "fc", _quiet(np.true_divide), lambda a, b: arith.DivFOp(a, b).result,
      _b(lambda a, b, y, t: t / b, lambda a, b, y, t: -t * y / b)),
-    ("pow", "fi", _np_pow, _pow,
+    ("pow", "fic", _np_pow, _pow,
      _b(lambda a, b, y, t: t * b * a ** (b - 1),
         lambda a, b, y, t: t * y * lax.log(lax.where(a > 0, a, lax.ones_like(a))))),
     ("maximum", "fib", np.maximum, _minmax(arith.MaximumFOp, arith.OrIOp, arith.MaxSIOp),
@@ -532,7 +554,7 @@ _register("isnan", 1, "f", np.isnan, _isnan, None, result_bool=True)
 for _name, _kinds, _ref, _scalar, _jvp in BINARY:
     _register(_name, 2, _kinds, _ref, _scalar, _jvp)
 for _name, _ref, _scalar in COMPARE:
-    _register(_name, 2, "fib", _ref, _scalar, None, result_bool=True)
+    _register(_name, 2, "fibc" if _name in ("eq", "ne") else "fib", _ref, _scalar, None, result_bool=True)
 
 
 # ------------------------------------------------------------------- tn.where

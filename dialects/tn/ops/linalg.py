@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, linalg
+from mlir.dialects import arith, complex as cx, linalg
 
 from .. import lax
 from ..lowering import LowerCall, check_same_size, dim_value, fill, generic
@@ -24,7 +24,7 @@ from .reduction import F64, WIDE_FROM, narrow, widen
 # ---------------------------------------------------------------- tn.matmul
 matmul = defop(
     "tn.matmul", ["lhs", "rhs"],
-    doc="(..., m, k) x (..., k, n) -> (..., m, n); identical batch dims, one dtype (float or int).",
+    doc="(..., m, k) x (..., k, n) -> (..., m, n); identical batch dims, one dtype (float, int or complex).",
 )
 
 
@@ -33,8 +33,8 @@ def _matmul_infer(specs: list[TensorSpec]) -> list[TensorSpec]:
     a, b = specs
     if a.dtype != b.dtype:
         raise ShapeError(f"operands must share one dtype, got {a.dtype.name} and {b.dtype.name}")
-    if a.dtype.kind not in "fi":
-        raise ShapeError(f"dtype {a.dtype.name} is not accepted (float or int)")
+    if a.dtype.kind not in "fic":
+        raise ShapeError(f"dtype {a.dtype.name} is not accepted (float, int or complex)")
     if a.ndim < 2 or a.ndim != b.ndim:
         raise ShapeError(f"operands must have one rank >= 2, got {a.shape} and {b.shape}")
     # a dynamic dim (None) against another is checked when the code runs (_check_dims)
@@ -127,6 +127,8 @@ def _contraction(call: LowerCall, a: ir.Value, b: ir.Value, init: ir.Value) -> i
         init = fill(TensorSpec(call.out.shape, acc), 0)
 
     def body(x: ir.Value, y: ir.Value, s: ir.Value) -> ir.Value:
+        if dt.kind == "c":
+            return cx.AddOp(s, cx.MulOp(x, y).result).result
         if is_float:
             return arith.AddFOp(s, arith.MulFOp(widen(x, acc), widen(y, acc)).result).result
         return arith.AddIOp(s, arith.MulIOp(x, y).result).result
@@ -151,7 +153,7 @@ def _matmul_jvp(primals, tangents, outs):
     # d(a @ b) = da @ b + a @ db
     a, b = primals
     ta, tb = tangents
-    if outs[0].dtype.kind != "f":
+    if outs[0].dtype.kind not in "fc":
         return [None]
     parts = []
     if ta is not None:

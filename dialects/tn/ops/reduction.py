@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith
+from mlir.dialects import arith, complex as cx
 
 from .. import lax
 from ..lowering import LowerCall, dim_value, empty, fill, generic, identity_map, index_cast, linalg_index
@@ -314,10 +314,14 @@ def _add(a, b):
     without the flag LLVM keeps the strict order and the reduction loop stays scalar."""
     if _is_float(a):
         return arith.AddFOp(a, b, fastmath=ir.Attribute.parse("#arith.fastmath<reassoc>")).result
+    if isinstance(a.type, ir.ComplexType):
+        return cx.AddOp(a, b).result
     return arith.AddIOp(a, b).result
 
 
 def _mul(a, b):
+    if isinstance(a.type, ir.ComplexType):
+        return cx.MulOp(a, b).result
     return (arith.MulFOp if _is_float(a) else arith.MulIOp)(a, b).result
 
 
@@ -394,7 +398,7 @@ def _prod_jvp(primals, tangents, outs, axes, keepdims):
     underflows; infinite or NaN elements give non-finite weights.)
     """
     (x,), (t,), _ = primals, tangents, outs
-    if t is None or x.dtype.kind != "f":
+    if t is None or x.dtype.kind not in "fc":
         return [None]
     zero = x == 0
     safe = lax.where(zero, lax.ones_like(x), x)
@@ -415,8 +419,8 @@ def _np_reduce(fn: Callable, keep_dtype: bool) -> Callable:
 
 
 REDUCTIONS = [
-    ("reduce_sum", "fi", _np_reduce(np.sum, True), lambda dt: 0, _add, None),
-    ("reduce_prod", "fi", _np_reduce(np.prod, True), lambda dt: 1, _mul, _prod_jvp),
+    ("reduce_sum", "fic", _np_reduce(np.sum, True), lambda dt: 0, _add, None),
+    ("reduce_prod", "fic", _np_reduce(np.prod, True), lambda dt: 1, _mul, _prod_jvp),
     ("reduce_max", "fib", _np_reduce(np.max, False), None, _max, _chooser_jvp),
     ("reduce_min", "fib", _np_reduce(np.min, False), None, _min, _chooser_jvp),
     ("reduce_any", "b", _np_reduce(np.any, False), lambda dt: False, _or, None),
@@ -450,7 +454,7 @@ reduce_sum = REDUCE_OPS["reduce_sum"]
 @reduce_sum.def_jvp
 def _sum_jvp(primals, tangents, outs, axes, keepdims):
     (t,) = tangents
-    if t is None or primals[0].dtype.kind != "f":
+    if t is None or primals[0].dtype.kind not in "fc":
         return [None]
     return [_emit_reduce("tn.reduce_sum", t, axes, keepdims)]
 

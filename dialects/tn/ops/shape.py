@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, linalg, scf, tensor
+from mlir.dialects import arith, complex as cx, linalg, scf, tensor
 
 from .. import lax
 from ..lowering import (LowerCall, at_line, dim_value, empty, fill, generic, identity_map, linalg_index,
@@ -44,7 +44,14 @@ def _tn(name: str, xs: Sequence[Any], **attrs: Any):
 
 
 def _is_float(spec: Any) -> bool:
-    return np.dtype(spec.dtype).kind == "f"
+    """Differentiable: float or complex (complex derivatives follow JAX, ops/complex_parts.py)."""
+    return np.dtype(spec.dtype).kind in "fc"
+
+
+def _adder(dtype: np.dtype):
+    """The scalar add op for `dtype` (scatter-adds: the transposes of gathers)."""
+    kind = np.dtype(dtype).kind
+    return arith.AddFOp if kind == "f" else cx.AddOp if kind == "c" else arith.AddIOp
 
 
 def _index_const(v: int) -> ir.Value:
@@ -813,7 +820,7 @@ def _add_rows(acc: ir.Value, updates: ir.Value, indices: ir.Value, upd_spec: Ten
         j = _clamped_index(tensor.ExtractOp(idx, [p]).result, n)
         u = tensor.ExtractSliceOp(slab_t, upd, [p], [], [], static_offsets, sizes, strides).result
         a = tensor.ExtractSliceOp(slab_t, cur, [j], [], [], static_offsets, sizes, strides).result
-        add = arith.AddFOp if out.dtype.kind == "f" else arith.AddIOp
+        add = _adder(out.dtype)
         s = generic([u], [out.dtype], [identity_map(rank)], [a], [out.dtype], [identity_map(rank)],
                     ["parallel"] * rank, lambda x, y: add(x, y).result)[0]
         new = tensor.InsertSliceOp(s, cur, [j], [], [], static_offsets, sizes, strides).result
@@ -898,7 +905,7 @@ def _index_add_infer_dynamic(acc: TensorSpec, upd: TensorSpec, idx: TensorSpec, 
 def _add_rows_dynamic(call: LowerCall) -> ir.Value:
     """index_add with dynamic dims: one scf.for over the index positions (0 or 1-d indices),
     each step adding one slab (extracted rank-reduced, sizes read at run time) in place."""
-    add = arith.AddFOp if call.in_specs[0].dtype.kind == "f" else arith.AddIOp
+    add = _adder(call.in_specs[0].dtype)
     r = call.in_specs[0].ndim - 1
     return rows_dynamic(call, lambda u, row: generic(
         [u], [call.in_specs[0].dtype], [identity_map(r)], [row()], [call.in_specs[0].dtype], [identity_map(r)],
