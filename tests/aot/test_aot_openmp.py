@@ -42,5 +42,3 @@ def test_openmp_library_ships_libiomp5(tmp_path):
     run([exe, str(N), str(tmp_path / "x.bin"), str(tmp_path / "y.bin")], env={"OMP_NUM_THREADS": "2"})
     y = np.fromfile(tmp_path / "y.bin", dtype=np.float32)
     np.testing.assert_allclose(y, np.tanh(x) * 2 + x, rtol=1e-5, atol=1e-6)
-    # libiomp5 is linked --as-needed: this process compiled nothing with an OpenMP loop
-    assert not any("libiomp5" in line for line in open("/proc/self/maps"))
