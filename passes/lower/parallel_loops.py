@@ -20,19 +20,26 @@ inside the nest (the sparsifier's loops over a row's nonzeros) counts `UNKNOWN_T
 
 so a small call runs exactly the serial loops it ran before (a dynamic one pays one compare).
 Nested `scf.parallel`s (inside a kept one) always become `scf.for`s: one team per nest.
-Before each kept nest, `omp_set_num_threads(threads)` (libiomp5) sets the team of the
-calling thread (the runtime's queue thread or, in sync mode, the caller): its ICV is
-per thread, so the count `th.config.threads` had at compile time (a field of
-CompileOptions) is what the nest gets; `threads = 0` leaves OpenMP's own default
-(OMP_NUM_THREADS), what an AOT library wants.
+Before each kept nest, `omp_set_dynamic(1)` and `omp_set_num_threads(threads)` (libiomp5)
+set the team of the calling thread (the runtime's queue thread or, in sync mode, the
+caller): those ICVs are per thread, so the count `th.config.threads` had at compile time (a
+field of CompileOptions) is what the nest gets; `threads = 0` leaves OpenMP's own defaults
+(OMP_NUM_THREADS), what an AOT library wants. Dynamic adjustment (libiomp5's load_balance
+mode, the system's running threads sampled at most once a second) shrinks the team while
+other processes hold the CPUs: a team that waits for a descheduled thread at every join is
+slower than one thread.
 
-Threshold (`MIN_WORK` = 2^18 weighted op-iterations, ~30-60 us of one core's work):
-measured on the 2-vCPU AMD EPYC (znver4) machine with libiomp5 and KMP_BLOCKTIME=0
-(codegen/threads.py), a fused `tanh(x * 1.5 + 0.5) * x - x` (weight ~14 per element)
-on float32 vectors, medians of 200 calls, serial loops vs the OpenMP loop at 2 threads:
-n = 4096: 5.0 vs 14 us, 16384: 18 vs 24 us, 65536: 70 vs 52 us, 2^18: 270 vs 150 us.
-The crossover (~2^15-2^16 elements x 14 = 2^19-2^20) halved, so a nest just above the
-threshold loses at most ~10 us when the other core is busy; bench/results/threads.md.
+Threshold (`MIN_WORK` = 2^21 weighted op-iterations). The weights count scalar ops; LLVM
+vectorizes these loops 8 wide (float32, AVX2), so 2^21 is ~70 us of one core: the fused
+`tanh(x * 1.5 + 0.5) * x - x` (weight 28 per element) on 65536 float32 elements. Measured
+on the shared 2-vCPU AMD EPYC (znver4) machine, load average 4.4-5 (other jobs), every
+nest forced parallel (min-work 0) at 2 threads against the serial loops, interleaved, best
+of 7 rounds (medians swing 2-3x under that load): 4096 elements 4.0 vs 14.8 us, 16384:
+12.2 vs 23.8 us, 65536: 78 vs 85 us, 2^18: 270 vs 292 us, 2^20: 1.14 vs 1.17 ms. So one
+fork/join costs ~10-20 us here, and below ~2^21 the loop cannot win it back on 2 threads;
+with dynamic adjustment (OMP_DYNAMIC=true, same load) the 2-thread medians were within
+1-3% of serial from 65536 elements up (without it: 0.53-0.93x), the smaller nests are the
+ones this threshold keeps serial. bench/parallel_loops.py repeats the measurement.
 """
 from __future__ import annotations
 
@@ -45,9 +52,10 @@ from ..base import Pass
 from ..options import CompileOptions
 
 NAME = "theanir-parallel-loops"
-MIN_WORK = 1 << 18
+MIN_WORK = 1 << 21
 UNKNOWN_TRIPS = 16  # an inner loop whose bounds only the nest itself computes
 SET_THREADS = "omp_set_num_threads"
+SET_DYNAMIC = "omp_set_dynamic"
 WEIGHTS = {
     "arith.divf": 4, "arith.remf": 8, "arith.divsi": 4, "arith.divui": 4, "arith.remsi": 4, "arith.remui": 4,
     "math.sqrt": 4, "math.rsqrt": 4,
@@ -237,17 +245,21 @@ def _index(n: int) -> ir.Value:
 
 def _declare_set_threads(module_op: ir.Operation) -> None:
     body = module_op.regions[0].blocks[0]
-    for op in body.operations:
-        if op.operation.name == "func.func" and ir.StringAttr(op.operation.attributes["sym_name"]).value == SET_THREADS:
-            return
+    have = {ir.StringAttr(op.operation.attributes["sym_name"]).value for op in body.operations
+            if op.operation.name == "func.func"}
     with ir.InsertionPoint.at_block_begin(body), ir.Location.unknown():
-        fn = func.FuncOp(SET_THREADS, ir.FunctionType.get([ir.IntegerType.get_signless(32)], []))
-        fn.sym_visibility = ir.StringAttr.get("private")
+        for name in (SET_THREADS, SET_DYNAMIC):
+            if name not in have:
+                fn = func.FuncOp(name, ir.FunctionType.get([ir.IntegerType.get_signless(32)], []))
+                fn.sym_visibility = ir.StringAttr.get("private")
 
 
 def _set_threads(n: int) -> None:
+    """The calling thread's team: at most n threads, fewer while other processes hold the CPUs
+    (dynamic adjustment, libiomp5's load_balance mode; see the module doc)."""
     if n > 0:
         i32 = ir.IntegerType.get_signless(32)
+        func.CallOp([], ir.FlatSymbolRefAttr.get(SET_DYNAMIC), [arith.ConstantOp(i32, 1).result])
         func.CallOp([], ir.FlatSymbolRefAttr.get(SET_THREADS), [arith.ConstantOp(i32, n).result])
 
 

@@ -2,8 +2,9 @@
 // RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2 min-work=1})' \
 // RUN:   | FileCheck %s --check-prefix=ALL
 
-// The team size is set through libiomp5, declared once.
-// CHECK:       func.func private @omp_set_num_threads(i32)
+// The team is set through libiomp5 (dynamic adjustment on, at most `threads`), declared once.
+// CHECK-DAG:   func.func private @omp_set_num_threads(i32)
+// CHECK-DAG:   func.func private @omp_set_dynamic(i32)
 
 // A small nest (64 x tanh, work 64 * 19 < min-work): the serial scf.for, no OpenMP call.
 // CHECK-LABEL: func.func @small
@@ -20,6 +21,8 @@
 // A big static nest (10^6 iterations of an inner loop of 4 ops): parallel, team of 2; the
 // inner parallel loop (nested parallelism) became a loop of its own thread.
 // CHECK-LABEL: func.func @big
+// CHECK:         %[[ON:.*]] = arith.constant 1 : i32
+// CHECK:         call @omp_set_dynamic(%[[ON]])
 // CHECK:         %[[T:.*]] = arith.constant 2 : i32
 // CHECK:         call @omp_set_num_threads(%[[T]])
 // CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c1000)
@@ -27,13 +30,13 @@
 // CHECK-NOT:       scf.parallel
 // CHECK:           scf.reduce
 
-// Sizes known at run time: work = 18 * m * n compared with 2^18; parallel or the scf.for nest.
+// Sizes known at run time: work = 18 * m * n compared with 2^21; parallel or the scf.for nest.
 // CHECK-LABEL: func.func @dynamic
 // CHECK:         %[[M:.*]] = memref.dim %arg0, %c0
 // CHECK:         %[[N:.*]] = memref.dim %arg0, %c1
 // CHECK:         %[[W0:.*]] = arith.muli %{{.*}}, %[[M]]
 // CHECK:         %[[W:.*]] = arith.muli %[[W0]], %[[N]]
-// CHECK:         %[[MIN:.*]] = arith.constant 262144 : index
+// CHECK:         %[[MIN:.*]] = arith.constant 2097152 : index
 // CHECK:         %[[BIG:.*]] = arith.cmpi uge, %[[W]], %[[MIN]]
 // CHECK:         scf.if %[[BIG]] {
 // CHECK:           func.call @omp_set_num_threads

@@ -86,8 +86,8 @@ from theanir.tensor.nnet import conv2d
 from theanir.tensor.signal import pool
 
 rng = np.random.default_rng(0)
-x = rng.standard_normal((600, 700)).astype(np.float32)
-y = rng.standard_normal((600, 700)).astype(np.float32)
+x = rng.standard_normal((1000, 1000)).astype(np.float32)
+y = rng.standard_normal((1000, 1000)).astype(np.float32)
 imgs = rng.standard_normal((64, 3, 28, 28)).astype(np.float32)
 filt = rng.standard_normal((20, 3, 5, 5)).astype(np.float32)
 s = sp.random(2000, 1500, density=0.05, format="csr", random_state=0, dtype=np.float64)
