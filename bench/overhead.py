@@ -353,7 +353,8 @@ def threads_main(args: argparse.Namespace) -> None:
     load = [os.getloadavg()[0]]
     samples = measure(cases, rounds)
     load.append(os.getloadavg()[0])
-    meta = {"bench": "overhead", "kind": "machine", **mlp.machine(), "rounds": rounds, "threads": args.threads,
+    meta = {"bench": "overhead", "kind": "machine", **mlp.machine(), "versions": mlp.versions(["theanir"]),
+            "rounds": rounds, "threads": args.threads,
             "loadavg_1min": load}
     rows = [meta]
     for i, c in enumerate(cases):
