@@ -24,7 +24,9 @@ so it is only linked where used, and tests that load it run in child processes.
 The team's threads sleep as soon as a loop ends (KMP_BLOCKTIME=0, unless the user set it):
 spinning idle workers took a core from OpenBLAS's pool, the runtime's queue thread and
 Python on a 2-CPU machine, and a loop worth threading (the cost model) is long enough to
-pay for waking them.
+pay for waking them. Each OpenMP loop sets its calling thread's team (`omp_set_num_threads`)
+with dynamic adjustment on (`omp_set_dynamic`): libiomp5 then gives a loop fewer threads
+while other processes hold the CPUs (passes/lower/parallel_loops.py has the measurements).
 
 NumPy carries a second OpenBLAS (ILP64, its own pool). Two pools that each spin on both
 cores oversubscribe a small machine; benchmarks should give NumPy the same count
