@@ -164,3 +164,25 @@ print("ok")
 
 def test_async_calls_and_ctrl_c_with_openmp_loops(tmp_path):
     run_openmp_child(CTRL_C_AND_ASYNC, tmp_path)
+
+
+def test_small_programs_compile_the_same_code_with_one_and_two_threads(monkeypatch):
+    """bench/overhead.py's SGD step (logistic regression, batch 1): no nest reaches MIN_WORK,
+    so the code for 2 threads is the serial code, to the byte."""
+    def loss(w, b, x, y):
+        p = th.softmax(x @ w + b, axis=-1)
+        return -th.mean(th.log(p[th.arange(x.shape[0]), y]))
+
+    @th.jit
+    def step(w, b, x, y):
+        gw, gb = th.grad(loss, argnums=(0, 1))(w, b, x, y)
+        return w - 0.01 * gw, b - 0.01 * gb
+
+    args = (np.zeros((784, 10), np.float32), np.zeros(10, np.float32), np.ones((1, 784), np.float32),
+            np.zeros(1, np.int32))
+    monkeypatch.setattr(th.config, "openmp", True)
+    texts = []
+    for n in (1, 2):
+        monkeypatch.setattr(th.config, "threads", n)
+        texts.append(step.lower(*args).as_text("llvm"))
+    assert texts[0] == texts[1] and "omp." not in texts[1]
