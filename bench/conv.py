@@ -20,6 +20,11 @@ Timing: the first call (compile included) is compile_s; then `--rounds` rounds, 
 every implementation in turn (rotated order) for ~`--round-s` seconds; the median round counts.
 
     python bench/conv.py [--quick] [--peers all|none|torch,jax,...] [--profile]
+    python bench/conv.py --threads 1 2     # scaling: theanir jit at each th.config.threads
+
+`--threads 1 2`: only the theanir jit step, once per thread count (config.threads set before
+each call: OpenBLAS's pool and the OpenMP loops that count was compiled for), interleaved
+in rounds like the peers; no pinning, no thread variables; rows go to conv_threads.jsonl.
 
 Writes bench/results/conv.jsonl (JSON lines, appended) and conv.md (full runs only).
 """
@@ -27,8 +32,11 @@ from __future__ import annotations
 
 import os
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "THEANIR_THREADS"):
-    os.environ[_v] = "1"
+import sys  # noqa: E402
+
+if "--threads" not in sys.argv:  # the scaling run sets th.config.threads itself
+    for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "THEANIR_THREADS"):
+        os.environ[_v] = "1"
 os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -36,7 +44,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
@@ -258,9 +265,13 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated implementation names")
     ap.add_argument("--results", default=None)
     ap.add_argument("--lowerings", action="store_true", help="also time both conv lowerings per shape")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="scaling: the theanir jit step at each of these th.config.threads values")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.round_s = 2, 1.0
+    if args.threads:
+        return threads_main(args)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     peers = PEERS if args.peers == "all" else () if args.peers == "none" else tuple(args.peers.split(","))
     names = [n for n in IMPLS if n.startswith("theanir") or n in peers]
@@ -329,6 +340,53 @@ def main() -> None:
                     f"Machine: {info.get('cpu')}, {info.get('cpu_flags')}, load {info['load']}\n"
                     f"BLAS: {info.get('blas')}\n\n{table}\n\n"
                     "'vs fastest peer' > 1 means theanir is faster. The machine is shared: figures are noisy.\n")
+
+
+def threads_main(args: argparse.Namespace) -> None:
+    """The theanir jit step at each thread count, interleaved rounds; speedups vs the first."""
+    import theanir as th
+
+    params, (x, y) = init_params(), data()
+    runs: dict[int, Callable] = {}
+    rows: dict[int, dict[str, Any]] = {}
+    for k in args.threads:
+        th.config.threads = k
+        run, value = theanir_jit([p.copy() for p in params], x, y)
+
+        def call(run: Callable = run, k: int = k) -> Any:
+            th.config.threads = k
+            return run()
+        t = time.perf_counter()
+        first = value(call())
+        rows[k] = {"impl": "theanir jit", "threads": k, "compile_s": time.perf_counter() - t, "first_loss": first,
+                   "rounds": []}
+        runs[k] = lambda call=call, value=value: value(call())
+    load = [os.getloadavg()[0]]
+    order = list(runs)
+    for r in range(args.rounds):
+        for k in order[r % len(order):] + order[:r % len(order)]:
+            n, t0 = 0, time.perf_counter()
+            while True:
+                runs[k]()  # to its result: the step's loss read back
+                n += 1
+                if time.perf_counter() - t0 > args.round_s:
+                    break
+            rows[k]["rounds"].append((time.perf_counter() - t0) / n)
+    load.append(os.getloadavg()[0])
+    stamp, info = time.strftime("%Y-%m-%dT%H:%M:%S"), machine()
+    base = statistics.median(rows[order[0]]["rounds"])
+    lines = ["| threads | step (ms, median) | best (ms) | speedup (median) |", "| ---: | ---: | ---: | ---: |"]
+    for k, row in rows.items():
+        med = statistics.median(row["rounds"])
+        row.update(step_ms=med * 1e3, best_ms=min(row["rounds"]) * 1e3, speedup=base / med, batch=BATCH,
+                   time=stamp, loadavg_1min=load, machine=info)
+        lines.append(f"| {k} | {row['step_ms']:.1f} | {row['best_ms']:.1f} | {row['speedup']:.2f}x |")
+    print("\n".join(lines))
+    out = args.results or (None if args.quick else RESULTS)
+    if out:
+        with open(os.path.join(out, "conv_threads.jsonl"), "a") as f:
+            for row in rows.values():
+                f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ timed interleaved; each figure is the median of `--repeats` calls. NumPy's time 
 temporary per op, like the unfused code) is shown for scale. Prints one JSON line per
 measurement, then a Markdown table.
 
-    python bench/fusion.py [--n 10000000] [--repeats 7] [--chain mixed|arith|both]
+    python bench/fusion.py [--n 10000000] [--repeats 7] [--chain mixed|arith|both] [--threads 1 2]
+
+`--threads 1 2`: the fused chain compiled once per `th.config.threads` value (OpenMP loops
+behind the cost model, passes/lower/parallel_loops.py), the variants timed interleaved in
+this one process (config.threads set before each call), plus each count's ratio against the
+first; the load average is recorded (the machine is shared).
 
 Chains (20 tn math ops each, not counting the tn.broadcast_to of each Python scalar):
   mixed: add/mul/sub/maximum/minimum/where/compare with one tanh and one exp (an activation +
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any, Callable
@@ -110,6 +116,36 @@ def run_chain(name: str, n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def run_threads(name: str, n: int, repeats: int, counts: list[int]) -> list[dict]:
+    """The fused chain at each thread count, interleaved; ratios against counts[0]."""
+    fn = CHAINS[name]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, n).astype(np.float32)
+    y = rng.uniform(-2, 2, n).astype(np.float32)
+    ref = fn(np, x, y)
+    jitted = {}
+    for k in counts:
+        th.config.threads = k
+        jitted[k] = th.jit(lambda a, b: fn(th, a, b))
+        np.testing.assert_allclose(np.asarray(jitted[k](x, y)), ref, rtol=1e-4, atol=1e-5, err_msg=f"threads={k}")
+
+    def call(k: int) -> None:
+        th.config.threads = k
+        jitted[k](x, y).block_until_ready()
+
+    times: dict[int, list[float]] = {k: [] for k in counts}
+    load = [os.getloadavg()[0]]
+    for _ in range(repeats):
+        for k in counts:
+            times[k] += median_time(lambda: call(k), 1)[1]
+    load.append(os.getloadavg()[0])
+    base = statistics.median(times[counts[0]])
+    return [{"bench": "fusion", "chain": name, "variant": f"fused_threads{k}", "threads": k, "n": n,
+             "median_s": round(statistics.median(times[k]), 5), "min_s": round(min(times[k]), 5),
+             "runs_s": [round(t, 5) for t in times[k]], "speedup": round(base / statistics.median(times[k]), 2),
+             "loadavg_1min": load} for k in counts]
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| chain | math ops | fused (ms) | unfused (ms) | NumPy (ms) | unfused / fused | NumPy / fused |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -127,9 +163,22 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--chain", choices=[*CHAINS, "both"], default="both")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="time the fused chain at these th.config.threads values (interleaved)")
     args = ap.parse_args()
     names = list(CHAINS) if args.chain == "both" else [args.chain]
     rows = []
+    if args.threads:
+        for name in names:
+            for row in run_threads(name, args.n, args.repeats, args.threads):
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        print()
+        print("| chain | threads | median (ms) | min (ms) | speedup (median) |\n| --- | --- | --- | --- | --- |")
+        for r in rows:
+            print(f"| {r['chain']} | {r['threads']} | {r['median_s'] * 1e3:.1f} | {r['min_s'] * 1e3:.1f} | "
+                  f"{r['speedup']}x |")
+        return
     for name in names:
         for row in run_chain(name, args.n, args.repeats):
             print(json.dumps(row), flush=True)

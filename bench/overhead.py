@@ -25,6 +25,11 @@ Timing: every case is timed in batches of calls; `--rounds` rounds, each timing 
 (and the best in JSON). 1 thread everywhere (set before any import), pinned to one CPU.
 
     python bench/overhead.py [--quick] [--peers all|none|torch,jax,...] [--results DIR]
+    python bench/overhead.py --threads 1 2    # theanir's rows at each th.config.threads
+
+`--threads 1 2`: theanir's x+y and SGD rows only, built and timed once per thread count
+(th.config.threads set before each batch), interleaved in the same rounds; no pinning and no
+thread variables. Writes overhead_threads.json / .md.
 
 Replaces bench/call_overhead.py (its modes are part 1's theanir rows; its earlier results stay
 in bench/results/call_overhead.json). Writes bench/results/overhead.json (JSON lines) and
@@ -34,15 +39,18 @@ from __future__ import annotations
 
 import os
 
+import sys  # noqa: E402
+
+THREADS_RUN = "--threads" in sys.argv  # the scaling run sets th.config.threads itself
 for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "THEANIR_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_k] = "1"
+    if not THREADS_RUN:
+        os.environ[_k] = "1"
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from typing import Any, Callable, NamedTuple  # noqa: E402
@@ -52,7 +60,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlp  # noqa: E402  (the SGD implementations, problem and machine description)
 
-mlp.pin_cpus(1)  # one CPU as well as one thread: JAX ignores its thread flags
+if not THREADS_RUN:
+    mlp.pin_cpus(1)  # one CPU as well as one thread: JAX ignores its thread flags
 
 RESULTS = mlp.RESULTS
 SCAN_STEPS = 1000
@@ -280,8 +289,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: few, short rounds")
     ap.add_argument("--results", default=None, help="write overhead.json/md here (default bench/results; "
                     "none with --quick)")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="theanir's rows only, at each of these th.config.threads values")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    if args.threads:
+        return threads_main(args)
     peers = list(mlp.PEERS) if args.peers == "all" else [] if args.peers == "none" else \
         [s.strip() for s in args.peers.split(",") if s.strip()]
     names, skipped = mlp.available(peers)
@@ -317,6 +330,56 @@ def main() -> None:
         with open(os.path.join(out, "overhead.md"), "w") as f:
             f.write(f"# bench/overhead.py: call overhead, 1 thread\n\n{mlp.describe(meta)} Medians of {rounds} "
                     f"rounds.\n\n{md}\n")
+
+
+def threads_main(args: argparse.Namespace) -> None:
+    """theanir's jit rows (x+y call+read, SGD per call) per thread count, interleaved."""
+    import theanir as th
+
+    rounds = args.rounds or (5 if args.quick else 25)
+    calls, steps = (200, 50) if args.quick else (2000, 300)
+    keep = {("x+y", "theanir jit", "call+read"), ("x+y", "theanir jit", "call"),
+            ("sgd", "theanir jit", "per call"), ("sgd", "theanir function", "per call")}
+    cases: list[Case] = []
+    for k in args.threads:
+        th.config.threads = k
+        built = add_cases([], calls) + [r.case for r in sgd_cases([], steps)[0]]
+        for c in built:
+            if (c.part, c.name, c.column) in keep:
+                def run(n: int, run: Callable = c.run, k: int = k) -> Any:
+                    th.config.threads = k
+                    return run(n)
+                cases.append(Case(c.part, f"{c.name} @{k}", c.column, run, c.unit))
+    load = [os.getloadavg()[0]]
+    samples = measure(cases, rounds)
+    load.append(os.getloadavg()[0])
+    meta = {"bench": "overhead", "kind": "machine", **mlp.machine(), "versions": mlp.versions(["theanir"]),
+            "rounds": rounds, "threads": args.threads,
+            "loadavg_1min": load}
+    rows = [meta]
+    for i, c in enumerate(cases):
+        rows.append({"bench": "overhead", "part": c.part, "framework": c.name, "column": c.column,
+                     "threads": int(c.name.rsplit("@", 1)[1]), "us": round(statistics.median(samples[i]), 3),
+                     "best_us": round(min(samples[i]), 3), "calls_per_sample": c.unit})
+    lines = ["| case | " + " | ".join(f"{k} thread(s) (us)" for k in args.threads) +
+             f" | {args.threads[-1]} vs {args.threads[0]} |", "| --- |" + " ---: |" * (len(args.threads) + 1)]
+    for part, name, column in sorted(keep):
+        us = {r["threads"]: r["us"] for r in rows[1:]
+              if (r["part"], r["framework"].rsplit(" @", 1)[0], r["column"]) == (part, name, column)}
+        if us:
+            lines.append(f"| {part}: {name}, {column} | " + " | ".join(f"{us[k]:.2f}" for k in args.threads) +
+                         f" | {us[args.threads[-1]] / us[args.threads[0]]:.3f} |")
+    md = "\n".join(lines)
+    for r in rows:
+        print(json.dumps(r))
+    print("\n" + md)
+    out = args.results or (None if args.quick else RESULTS)
+    if out:
+        with open(os.path.join(out, "overhead_threads.json"), "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        with open(os.path.join(out, "overhead_threads.md"), "w") as f:
+            f.write(f"# bench/overhead.py --threads {' '.join(map(str, args.threads))}\n\n{mlp.describe(meta)} "
+                    f"Medians of {rounds} rounds, interleaved; load average (1 min) {load}.\n\n{md}\n")
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def resolve_target(target: str) -> tuple[Target, str]:
 
 def target_options(opts: CompileOptions, target: str) -> CompileOptions:
     """`opts` for code that runs on `target` (the passes' CPU facts: small-GEMM kernel width)."""
-    return dataclasses.replace(opts, target_features=resolve_target(target)[1])
+    # OpenMP loops take the team OpenMP gives the program that loads the library (OMP_NUM_THREADS)
+    return dataclasses.replace(opts, target_features=resolve_target(target)[1], threads=0 if opts.openmp else 1)
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -123,7 +124,8 @@ def build_library(module: ir.Module, opts: CompileOptions, spec: dict[str, Any],
     try:
         obj = os.path.join(work, "code.o")
         emit_object(module, opts.entry, opts.opt_level, llvm_target, obj)
-        libs = [lib for lib in (blas_library() if opts.blas else None, openmp_library()) if lib]
+        libs = [lib for lib in (blas_library() if opts.blas else None, openmp_library() if opts.openmp else None)
+                if lib]
         manifest = {"format": MANIFEST_FORMAT, "kind": "theanir-aot", "name": name, "function": spec["function"],
                     "packed": spec["packed"], "args": spec["args"], "states": spec["states"],
                     "target": spec["target"], "theanir": __version__, "llvm": llvm_target.llvm_version,

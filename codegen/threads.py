@@ -11,12 +11,22 @@ calls it is loaded. `sync()` runs after each load (codegen/native.py) and after
 `scipy_openblas_set_num_threads` only if the library is already mapped (`RTLD_NOLOAD`),
 so a process that never multiplies matrices never pays for the library or its threads.
 
-OpenMP (`th.config.openmp`, off by default): `convert-linalg-to-parallel-loops,
-convert-scf-to-openmp` turns every linalg loop nest into an `omp.wsloop` and libiomp5 is
-linked. It compiles and computes the same results, but on the 2-vCPU znver4 machine it made
-one thread slower (10^7-element tanh/mul/add chain, float32: 87 ms plain loops, 125 ms as
-an OpenMP loop at OMP_NUM_THREADS=1, 121 ms at 2), and there is no size threshold yet that
-keeps small loops serial; so it stays opt-in until measured on a many-core machine.
+OpenMP (`th.config.openmp`, on by default, used when `th.config.threads` > 1):
+`convert-linalg-to-parallel-loops`, then theanir-parallel-loops (a cost model: a nest runs
+on threads only when its work pays for it, passes/lower/parallel_loops.py), then
+`convert-scf-to-openmp`; libiomp5 is linked `--as-needed`, so only code that holds an
+OpenMP loop maps it. One OpenMP thread used to be slower than plain loops (10^7-element
+tanh chain: 87 ms against 125 ms): `convert-scf-to-openmp` wraps each iteration in a
+`memref.alloca_scope` (stacksave/stackrestore), which kept LLVM from vectorizing the loop;
+theanir-inline-alloca-scopes removes it, and the OpenMP loop now runs as fast as the serial
+one on one thread. Intel's runtime aborts beside another copy of itself (or LLVM's libomp),
+so it is only linked where used, and tests that load it run in child processes.
+The team's threads sleep as soon as a loop ends (KMP_BLOCKTIME=0, unless the user set it):
+spinning idle workers took a core from OpenBLAS's pool, the runtime's queue thread and
+Python on a 2-CPU machine, and a loop worth threading (the cost model) is long enough to
+pay for waking them. Each OpenMP loop sets its calling thread's team (`omp_set_num_threads`)
+with dynamic adjustment on (`omp_set_dynamic`): libiomp5 then gives a loop fewer threads
+while other processes hold the CPUs (passes/lower/parallel_loops.py has the measurements).
 
 NumPy carries a second OpenBLAS (ILP64, its own pool). Two pools that each spin on both
 cores oversubscribe a small machine; benchmarks should give NumPy the same count
@@ -56,8 +66,9 @@ def blas_library() -> str | None:
 
 
 def openmp_library() -> str | None:
-    """intel-openmp's `libiomp5.so` (in sys.prefix/lib) while OpenMP is enabled, else None."""
-    if not _openmp:
+    """intel-openmp's `libiomp5.so` (in sys.prefix/lib) while OpenMP is enabled with more than one
+    thread (`th.config.openmp`, `th.config.threads`), else None."""
+    if not _openmp or (_wanted or 1) < 2:
         return None
     path = os.path.join(sys.prefix, "lib", "libiomp5.so")
     return path if os.path.exists(path) else None
@@ -95,13 +106,10 @@ def sync() -> None:
     global _applied
     if _wanted is None or _wanted == _applied:
         return
-    if _openmp:
-        # libiomp5 reads OMP_NUM_THREADS when it initializes (first parallel region, on
-        # whichever thread runs it); omp_set_num_threads only sets the calling thread's.
-        os.environ["OMP_NUM_THREADS"] = str(_wanted)
-        omp = _loaded(openmp_library())
-        if omp is not None:
-            omp.omp_set_num_threads(ctypes.c_int(_wanted))
+    if openmp_library() is not None:
+        # read when libiomp5 initializes, at the first OpenMP loop (see above). The team size
+        # is not set here: each OpenMP loop sets its own calling thread's (theanir-parallel-loops)
+        os.environ.setdefault("KMP_BLOCKTIME", "0")
     lib = _loaded(blas_library())
     if lib is None:
         return  # not loaded yet: the next load calls sync() again

@@ -40,10 +40,14 @@ class Config:
     opt_level: LLVM optimization level (0-3) for generated code.
     fast_math: allow rewrites that assume finite values (x - x -> 0 for floats).
     blas: float matrix products call OpenBLAS (scipy-openblas32) instead of generated loops.
-    threads: threads of the libraries generated code calls (OpenBLAS); from THEANIR_THREADS,
-        OMP_NUM_THREADS, else the CPUs this process may use. Takes effect at once.
-    openmp: loop nests run as OpenMP parallel loops (libiomp5); off by default: it made one
-        thread slower on the machine it was measured on (codegen/threads.py).
+    threads: how many threads compiled code uses: OpenBLAS's pool (takes effect at once), and the
+        OpenMP team of generated loop nests, the sparse kernels' outer loops and convolution's
+        loops (read at compile time). From THEANIR_THREADS, OMP_NUM_THREADS or
+        THEANIR_FLAGS=threads=N, else the CPUs this process may run on (os.sched_getaffinity).
+        1: serial code, no OpenMP runtime loaded. docs/threads.md.
+    openmp: with threads > 1, loop nests whose work pays for it (a cost model,
+        passes/lower/parallel_loops.py) run as OpenMP parallel loops (libiomp5); small ones
+        stay serial. On by default; THEANIR_OPENMP=0 turns it off (BLAS still uses threads).
     sync: run compiled calls inline on the calling thread instead of on the runtime's queue
         (THEANIR_SYNC=1), for profiling and debugging; results are th.Arrays in both modes.
     allow_gc: Theano's flag (THEANIR_ALLOW_GC=0 to turn off): True frees the intermediate
@@ -82,7 +86,8 @@ class Config:
     blas: bool = field(default_factory=lambda: os.environ.get("THEANIR_BLAS", "1").strip().lower()
                        not in ("0", "false", "no", "off"))
     threads: int = field(default_factory=lambda: _threads.default_threads())
-    openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "0") == "1")
+    openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "1").strip().lower()
+                         not in ("0", "false", "no", "off"))
     sync: bool = field(default_factory=lambda: os.environ.get("THEANIR_SYNC", "0").strip().lower()
                        in ("1", "true", "yes", "on"))
     allow_gc: bool = field(default_factory=lambda: os.environ.get("THEANIR_ALLOW_GC", "1").strip().lower()

@@ -24,6 +24,7 @@ CODE_SETTINGS: dict[str, str] = {
     "fast_math": "fast_math",
     "blas": "blas",
     "openmp": "openmp",
+    "threads": "threads",
     "codegen": "codegen",
     "device": "device",
 }
@@ -33,7 +34,6 @@ RUNTIME_SETTINGS: dict[str, str] = {
               "module, which every key hashes",
     "cache": "whether the disk cache is used, not what it holds",
     "cache_dir": "where the disk cache lives",
-    "threads": "OpenBLAS's pool size, applied to the loaded library (codegen/threads.py)",
     "sync": "whether calls run inline or on the queue; mirrored into C++ beside the warm key",
     "allow_gc": "the executable's buffer pool, set at each full-path call (part of the warm key, so a "
                 "change reaches the executable)",
@@ -55,6 +55,10 @@ def compile_options(config: Any, optimizer: str | None = None, donate: Sequence[
     settings = {field: getattr(config, name) for name, field in CODE_SETTINGS.items()}
     if optimizer is not None:
         settings["optimizer"] = optimizer
+    # OpenMP loops only with a team to run them; one thread compiles the serial code, the same
+    # key whatever config.openmp says (OpenBLAS's pool follows config.threads at run time)
+    settings["openmp"] = bool(settings["openmp"]) and settings["threads"] > 1
+    settings["threads"] = settings["threads"] if settings["openmp"] else 1
     opts = CompileOptions(**settings, donate=tuple(donate),
                           contiguous=None if contiguous is None else list(contiguous))
     return host_options(opts)

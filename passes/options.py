@@ -26,7 +26,10 @@ class CompileOptions:
     fast_math: rewrites that assume finite values (x - x -> 0 for floats).
     blas: float (batch_)matmul calls scipy_cblas_?gemm (only when the library is installed:
         the frontend resolves that into this field).
-    openmp: loop nests become OpenMP parallel loops.
+    openmp: loop nests whose work pays for it become OpenMP parallel loops (theanir-parallel-
+        loops); the frontend sets it only with threads > 1.
+    threads: the OpenMP team size of those loops (th.config.threads; 0: OpenMP's default,
+        OMP_NUM_THREADS, for AOT libraries); 1 whenever openmp is off.
     donate: (input, output) pairs: the output is written into the input's buffer.
     codegen: "object" (LLVM C API -> object file -> shared library) or "engine".
     device: "cpu", "cuda" or "cuda:N": where the code runs (th.config.device, th.jit's device);
@@ -45,6 +48,7 @@ class CompileOptions:
     fast_math: bool = False
     blas: bool = True
     openmp: bool = False
+    threads: int = 1
     donate: Sequence[tuple[int, int]] = ()
     codegen: str = "object"
     target_features: str = ""

@@ -94,7 +94,10 @@ TO_LLVM = (
 # A whole-module walk (~0.5 s at 10^4 ops) that finds nothing without th.config.openmp.
 OPENMP_TO_LLVM = "convert-openmp-to-llvm"
 FUNC_TO_LLVM = "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts"
-OPENMP = "convert-linalg-to-parallel-loops,convert-scf-to-openmp"  # off by default: passes/threads.py
+# OpenMP (th.config.threads > 1): linalg -> scf.parallel; theanir-parallel-loops keeps a nest parallel only
+# when its work pays (cost model), the rest become scf.for; then omp loops.
+PARALLEL_LOOPS = "convert-linalg-to-parallel-loops"
+OPENMP = "convert-scf-to-openmp"
 LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, below tn; fast_run only
 
 # CUDA (DESIGN §5): linalg -> parallel loops tiled by 256 -> one GPU thread per element of
@@ -163,7 +166,10 @@ STAGES: list[Stage] = [
         Step("theanir-small-gemm"),
         Step("convert-linalg-matmul-to-blas", "blas"),
         Step("theanir-wide-products"),  # f32 loops sum in f64
+        Step(PARALLEL_LOOPS, "openmp"),
+        Step("theanir-parallel-loops", "openmp"),  # the cost model: small nests stay serial
         Step(OPENMP, "openmp"),
+        Step("theanir-inline-alloca-scopes", "openmp"),  # else the omp loops do not vectorize
         Step("theanir-split-functions"),  # huge bodies: calls to parts of bounded size (compile time)
         Step(TO_LLVM),
         Step(OPENMP_TO_LLVM, "openmp"),

@@ -23,10 +23,10 @@ from theanir.passes.options import CompileOptions
 from support import entries, run_openmp_child
 
 # A value different from the default for each code-altering setting.
-CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": True, "optimizer": "fast_compile",
-           "codegen": "engine", "device": "cuda"}
+CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": False, "optimizer": "fast_compile",
+           "codegen": "engine", "device": "cuda", "threads": 1 if th.config.threads > 1 else 2}
 # ... and for each setting that does not alter code.
-UNCHANGED = {"floatX": "float32", "cache": False, "threads": 1, "sync": True, "allow_gc": False,
+UNCHANGED = {"floatX": "float32", "cache": False, "sync": True, "allow_gc": False,
              "max_pending_bytes": 1 << 26, "jit_cache_size": 7, "specialize_after": 5,
              "cache_dir": None,  # None: a temporary directory
              "mode": "FAST_COMPILE", "on_unused_input": "ignore"}  # (th.function's; th.jit's code stays)
@@ -101,14 +101,20 @@ def test_blas_changes_the_code(monkeypatch):
 
 
 def test_openmp_changes_the_keys(monkeypatch):
-    """In this process only the keys (Intel's OpenMP runtime must not load here); the child
-    below compiles."""
+    """In this process only the keys (Intel's OpenMP runtime need not load here); the child
+    below compiles. With one thread, openmp changes nothing: both compile the serial code."""
     f, x = th.jit(sub_self), np.ones(3)
-    low, warm = f.lower(x), th.config.compile_snapshot()[2]
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set_openmp writes it; restored after the test
+    monkeypatch.setattr(th.config, "threads", 2)
     monkeypatch.setattr(th.config, "openmp", True)
+    low, warm = f.lower(x), th.config.compile_snapshot()[2]
+    assert low.options.openmp and low.options.threads == 2
+    monkeypatch.setattr(th.config, "openmp", False)
     assert f.lower(x).options.key() != low.options.key() and _disk_key(f.lower(x)) != _disk_key(low)
     assert th.config.compile_snapshot()[2] != warm
+    monkeypatch.setattr(th.config, "threads", 1)
+    serial = f.lower(x).options.key()
+    monkeypatch.setattr(th.config, "openmp", True)
+    assert f.lower(x).options.key() == serial
 
 
 def test_openmp_recompiles_in_one_process(tmp_path):
@@ -116,6 +122,7 @@ def test_openmp_recompiles_in_one_process(tmp_path):
         import numpy as np
         import theanir as th
         from theanir.codegen.native import STATS
+        th.config.openmp, th.config.threads = False, 2
         f = th.jit(lambda x: th.tanh(x) * 2.0)
         x = np.linspace(-1, 1, 1000)
         a = np.asarray(f(x)); f(x)

@@ -139,3 +139,37 @@ def test_a_forked_child_compiles_new_signatures():
     want = float(np.tanh(0.04))
     assert f"child {round(3 * want, 6)}" in proc.stdout
     assert f"pool {[round(want, 6), round(2 * want, 6)]}" in proc.stdout
+
+
+def test_fork_while_openmp_loops_run():
+    """th.config.threads > 1 runs big loop nests on libiomp5's team: a fork while one runs on the
+    worker, and children (os.fork, a fork pool) that run OpenMP loops themselves, finish."""
+    proc = _run("""
+        import multiprocessing as mp
+
+        chain = th.jit(lambda x: th.tanh(x * 1.5 + 0.5) * x - x)
+        v = np.random.default_rng(1).standard_normal(1 << 21).astype(np.float32)
+        want = np.tanh(v * 1.5 + 0.5) * v - v
+        assert "omp.parallel" in chain.lower(v).as_text("llvm")
+        chain(v).block_until_ready()  # the team exists in the parent
+
+        def work(k):
+            return float(np.asarray(chain(v * k))[5])
+
+        running = [chain(v) for _ in range(5)]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ok = np.allclose(np.asarray(chain(v)), want, rtol=1e-5, atol=1e-6)
+                print("child ok" if ok else "child wrong", flush=True)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert all(np.allclose(np.asarray(r), want, rtol=1e-5, atol=1e-6) for r in running)
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(work, [1.0, 2.0])
+        ref = [float((np.tanh(v * k * 1.5 + 0.5) * v * k - v * k)[5]) for k in (1.0, 2.0)]
+        print("pool ok" if np.allclose(got, ref, rtol=1e-5) else f"pool wrong {got} {ref}", flush=True)
+    """, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "child ok" in proc.stdout and "pool ok" in proc.stdout, proc.stdout

@@ -1,0 +1,90 @@
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2})' | FileCheck %s
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2 min-work=1})' \
+// RUN:   | FileCheck %s --check-prefix=ALL
+
+// The team is set through libiomp5 (dynamic adjustment on, at most `threads`), declared once.
+// CHECK-DAG:   func.func private @omp_set_num_threads(i32)
+// CHECK-DAG:   func.func private @omp_set_dynamic(i32)
+
+// A small nest (64 x tanh, work 64 * 19 < min-work): the serial scf.for, no OpenMP call.
+// CHECK-LABEL: func.func @small
+// CHECK-NOT:     scf.parallel
+// CHECK-NOT:     omp_set_num_threads
+// CHECK:         scf.for %{{.*}} = %c0 to %c64 step %c1
+// CHECK:           math.tanh
+// CHECK-NOT:     scf.parallel
+// CHECK:         return
+// ALL-LABEL:   func.func @small
+// ALL:           call @omp_set_num_threads
+// ALL:           scf.parallel
+
+// A big static nest (10^6 iterations of an inner loop of 4 ops): parallel, team of 2; the
+// inner parallel loop (nested parallelism) became a loop of its own thread.
+// CHECK-LABEL: func.func @big
+// CHECK:         %[[ON:.*]] = arith.constant 1 : i32
+// CHECK:         call @omp_set_dynamic(%[[ON]])
+// CHECK:         %[[T:.*]] = arith.constant 2 : i32
+// CHECK:         call @omp_set_num_threads(%[[T]])
+// CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c1000)
+// CHECK:           scf.for
+// CHECK-NOT:       scf.parallel
+// CHECK:           scf.reduce
+
+// Sizes known at run time: work = 18 * m * n compared with 2^21; parallel or the scf.for nest.
+// CHECK-LABEL: func.func @dynamic
+// CHECK:         %[[M:.*]] = memref.dim %arg0, %c0
+// CHECK:         %[[N:.*]] = memref.dim %arg0, %c1
+// CHECK:         %[[W0:.*]] = arith.muli %{{.*}}, %[[M]]
+// CHECK:         %[[W:.*]] = arith.muli %[[W0]], %[[N]]
+// CHECK:         %[[MIN:.*]] = arith.constant 2097152 : index
+// CHECK:         %[[BIG:.*]] = arith.cmpi uge, %[[W]], %[[MIN]]
+// CHECK:         scf.if %[[BIG]] {
+// CHECK:           func.call @omp_set_num_threads
+// CHECK:           scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%[[M]], %[[N]])
+// CHECK:         } else {
+// CHECK:           scf.for %{{.*}} = %c0 to %[[M]]
+// CHECK:             scf.for %{{.*}} = %c0 to %[[N]]
+// CHECK:               math.exp
+// CHECK:         }
+module {
+  func.func @small(%a: memref<64xf32>, %b: memref<64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c64 = arith.constant 64 : index
+    scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+      %x = memref.load %a[%i] : memref<64xf32>
+      %y = math.tanh %x : f32
+      memref.store %y, %b[%i] : memref<64xf32>
+      scf.reduce
+    }
+    return
+  }
+  func.func @big(%a: memref<1000x1000xf32>, %b: memref<1000x1000xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c1000 = arith.constant 1000 : index
+    scf.parallel (%i) = (%c0) to (%c1000) step (%c1) {
+      scf.parallel (%j) = (%c0) to (%c1000) step (%c1) {
+        %x = memref.load %a[%i, %j] : memref<1000x1000xf32>
+        %y = arith.addf %x, %x : f32
+        memref.store %y, %b[%i, %j] : memref<1000x1000xf32>
+        scf.reduce
+      }
+      scf.reduce
+    }
+    return
+  }
+  func.func @dynamic(%a: memref<?x?xf32>, %b: memref<?x?xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %m = memref.dim %a, %c0 : memref<?x?xf32>
+    %n = memref.dim %a, %c1 : memref<?x?xf32>
+    scf.parallel (%i, %j) = (%c0, %c0) to (%m, %n) step (%c1, %c1) {
+      %x = memref.load %a[%i, %j] : memref<?x?xf32>
+      %y = math.exp %x : f32
+      memref.store %y, %b[%i, %j] : memref<?x?xf32>
+      scf.reduce
+    }
+    return
+  }
+}
