@@ -160,6 +160,7 @@ STAGES: list[Stage] = [
         Step("theanir-small-gemm"),
         Step("convert-linalg-matmul-to-blas", "blas"),
         Step("theanir-wide-products"),  # f32 loops sum in f64
+        Step("theanir-outline-kernels"),  # huge bodies: each distinct loop nest compiled once
         Step(OPENMP, "openmp"),
         Step("theanir-split-functions"),  # huge bodies: calls to parts of bounded size (compile time)
         Step(TO_LLVM),
