@@ -49,10 +49,10 @@ def _candidate(op: ir.Operation) -> bool:
     return op.name.startswith("linalg.") and not op.results and len(op.regions) > 0
 
 
-def _outside_values(op: ir.Operation) -> list[ir.Value]:
+def _outside_uses(op: ir.Operation) -> tuple[list[ir.Value], list[tuple[ir.Operation, int, ir.Value]]]:
     """The values `op` reads (its operands, then what its regions read from outside it), once
-    each, in first-use order."""
-    seen: dict[ir.Value, None] = dict.fromkeys(op.operands)
+    each, in first-use order; and every use of them: (op, operand index, value)."""
+    uses = [(op, k, v) for k, v in enumerate(op.operands)]
     inner: set[ir.Value] = set()
     stack = [op]
     while stack:
@@ -62,13 +62,11 @@ def _outside_values(op: ir.Operation) -> list[ir.Value]:
                 inner.update(block.arguments)
                 for child in block.operations:
                     child = child.operation
-                    for v in child.operands:
-                        if v not in inner:
-                            seen.setdefault(v, None)
+                    uses += [(child, k, v) for k, v in enumerate(child.operands) if v not in inner]
                     inner.update(child.results)
                     if len(child.regions):
                         stack.append(child)
-    return list(seen)
+    return list(dict.fromkeys(v for _, _, v in uses)), uses
 
 
 def _is_constant(v: ir.Value) -> bool:
@@ -98,7 +96,7 @@ def outline_kernels(module_op: ir.Operation, min_ops: int = split_functions.MIN_
 
 def _outline(f: ir.Operation, op: ir.Operation, kernels: dict[str, str]) -> None:
     """Move `op` into a kernel (or find its twin among `kernels`) and call it in its place."""
-    values = _outside_values(op)
+    values, uses = _outside_uses(op)
     args = [v for v in values if not _is_constant(v)]
     consts = [v for v in values if _is_constant(v)]
     with op.location:
@@ -110,10 +108,11 @@ def _outline(f: ir.Operation, op: ir.Operation, kernels: dict[str, str]) -> None
             inside[v] = v.owner.operation.clone(ir.InsertionPoint(entry)).results[0]
         call = func_d.CallOp(kernel, args, ip=ir.InsertionPoint(op))  # callee named below
         entry.append(op)
-        _rewire(op, inside)
+        for owner, k, v in uses:
+            owner.operands[k] = inside[v]
         func_d.ReturnOp([], ip=ir.InsertionPoint(entry))
-        # every candidate is named PREFIX here: the text is the kernel (local scope: printing
-        # without it numbers the whole module first, quadratic)
+        # every candidate is named PREFIX here: its text is the kernel. Local scope: printing
+        # a nested op without it numbers the whole module first (quadratic in all).
         key = kernel.operation.get_asm(use_local_scope=True)
         name = kernels.get(key)
         if name is None:
@@ -122,21 +121,6 @@ def _outline(f: ir.Operation, op: ir.Operation, kernels: dict[str, str]) -> None
         else:
             kernel.operation.erase()
         call.attributes["callee"] = ir.FlatSymbolRefAttr.get(name)
-
-
-def _rewire(op: ir.Operation, inside: dict[ir.Value, ir.Value]) -> None:
-    """Point the operands of `op` and of the ops nested in it that read `inside`'s keys at
-    their values in the kernel."""
-    stack = [op]
-    while stack:
-        current = stack.pop()
-        for k, v in enumerate(current.operands):
-            new = inside.get(v)
-            if new is not None:
-                current.operands[k] = new
-        for region in current.regions:
-            for block in region.blocks:
-                stack.extend(child.operation for child in block.operations)
 
 
 class OutlineKernels(Pass):
