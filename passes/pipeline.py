@@ -166,6 +166,7 @@ STAGES: list[Stage] = [
         Step("theanir-small-gemm"),
         Step("convert-linalg-matmul-to-blas", "blas"),
         Step("theanir-wide-products"),  # f32 loops sum in f64
+        Step("theanir-outline-kernels"),  # huge bodies: each distinct loop nest compiled once
         Step(PARALLEL_LOOPS, "openmp"),
         Step("theanir-parallel-loops", "openmp"),  # the cost model: small nests stay serial
         Step(OPENMP, "openmp"),

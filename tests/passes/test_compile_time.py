@@ -2,6 +2,8 @@
 with their limits lowered so that a small program takes them (the FileCheck tests show the IR)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -42,10 +44,33 @@ def test_split_and_bounded_program_matches_numpy(optimizer, monkeypatch):
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("optimizer", ["fast_run", "fast_compile"])
+def test_outlined_kernels_are_shared_and_match_numpy(optimizer, monkeypatch):
+    """theanir-outline-kernels on a program over the (lowered) size limit: the six blocks'
+    loop nests become calls to a few kernels, each defined once; the results are NumPy's."""
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(split_functions, "MIN_OPS", 8)
+    rng = np.random.default_rng(2)
+    x = rng.random((4, 8), dtype=np.float32)
+    ws = [rng.random((8, 8), dtype=np.float32) / 8 for _ in range(2)]
+    f = th.jit(_model(th), optimizer=optimizer)
+    text = f.lower(x, ws).as_text("llvm")
+    kernels = re.findall(r"llvm\.func (?:internal )?@(__theanir_kernel\d+)\(", text)
+    calls = re.findall(r"llvm\.call @(__theanir_kernel\d+)\(", text)
+    assert kernels and len(set(kernels)) == len(kernels) and set(calls) == set(kernels)
+    assert len(calls) >= 2 * len(kernels)  # shared: the blocks repeat
+    total, sums = f(x, ws)
+    want_total, want_sums = _model(np)(x.astype(np.float64), [w.astype(np.float64) for w in ws])
+    np.testing.assert_allclose(float(total), want_total, rtol=1e-5)
+    for got, want in zip(sums, want_sums):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
 def test_ordinary_program_is_not_split():
     x = np.ones((4, 8), np.float32)
     ws = [np.eye(8, dtype=np.float32)]
-    assert "_part" not in th.jit(_model(th)).lower(x, ws).as_text("llvm")
+    text = th.jit(_model(th)).lower(x, ws).as_text("llvm")
+    assert "_part" not in text and "__theanir_kernel" not in text
 
 
 def test_parallel_code_generation_matches_numpy_and_uses_the_pool(monkeypatch):
