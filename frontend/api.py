@@ -561,11 +561,16 @@ def _is_tracing(args: tuple, kwargs: dict) -> bool:
 
 def _has_scipy_sparse(args: tuple, kwargs: dict) -> bool:
     leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
-    return any(not isinstance(x, np.ndarray) and getattr(x, "indptr", None) is not None for x in leaves)
+    return any(_is_scipy_sparse(x) for x in leaves)
+
+
+def _is_scipy_sparse(x: Any) -> bool:
+    # by type only: an attribute read on a th.Array would wait for it (or read its NumPy value)
+    return type(x).__module__.startswith("scipy.sparse")
 
 
 def _holds_no_tracer(x: Any) -> bool:
-    return isinstance(x, np.ndarray) or (getattr(x, "indptr", None) is not None and hasattr(x, "tocsr"))
+    return isinstance(x, (np.ndarray, Array)) or _is_scipy_sparse(x)
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
