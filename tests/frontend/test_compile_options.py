@@ -23,7 +23,7 @@ from theanir.passes.options import CompileOptions
 from support import entries, run_openmp_child
 
 # A value different from the default for each code-altering setting.
-CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": False, "optimizer": "fast_compile",
+CHANGED = {"fast_math": True, "opt_level": 1, "blas": False, "openmp": not th.config.openmp, "optimizer": "fast_compile",
            "codegen": "engine", "device": "cuda", "threads": 1 if th.config.threads > 1 else 2}
 # ... and for each setting that does not alter code.
 UNCHANGED = {"floatX": "float32", "cache": False, "sync": True, "allow_gc": False,
@@ -68,6 +68,8 @@ def test_compile_options_resolve_the_host():
 @pytest.mark.parametrize("setting", sorted(set(CHANGED) - {"openmp", "device"}))
 def test_code_setting_recompiles_and_changes_the_disk_key(setting, cache, monkeypatch):
     fn, args = (product, (np.ones((3, 4)), np.ones((4, 2)))) if setting == "blas" else (sub_self, (np.ones(3),))
+    if setting == "threads":  # the thread count reaches generated code through OpenMP (off by default)
+        monkeypatch.setattr(th.config, "openmp", True)
     f = th.jit(fn)
     f(*args)
     f(*args)  # a warm-call cache entry
