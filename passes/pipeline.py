@@ -185,6 +185,7 @@ STAGES: list[Stage] = [
         Step("convert-linalg-matmul-to-cublas"),  # before loops become kernels: no naive gemm
         Step("theanir-gpu-expand-remf"),  # fmod without libdevice
         Step(GPU_MAP),
+        Step("convert-complex-to-standard"),  # complex<f32/f64> math on the two parts, also in kernels
         Step(GPU_TO_NVVM),
     ]),
 ]
