@@ -33,6 +33,7 @@ from .config import config
 from .config_flags import device_name
 from .device import check_runnable
 from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
+from .sparse import is_scipy_sparse
 from .tensor import Tensor
 from .bfloat16 import BFLOAT16, is_bfloat16
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
@@ -396,14 +397,17 @@ class JitFunction(FastCache):
 
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """The full path: tracing, keywords, pytrees, new signatures; remembers warm calls."""
-        if _is_tracing(args, kwargs):
+        # one flatten for both questions; SciPy matrices hold no tracer, so it stops at them
+        # (flattening one checks its O(nnz) indices, which make_signature does once anyway)
+        leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
+        if any(isinstance(x, Tensor) for x in leaves):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
         if not kwargs and self.warm_ok and not compiled.traced.bf16_outputs and \
                 not any(a.bf16 for a in compiled.traced.in_specs):  # bfloat16: converted in Python
             self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
-        return compiled.call_leaves(leaves, self.trust_input, inline=_has_scipy_sparse(args, kwargs))
+        return compiled.call_leaves(leaves, self.trust_input, inline=any(is_scipy_sparse(x) for x in leaves))
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""
@@ -552,25 +556,9 @@ class _Miss:
 _MISS = _Miss()
 
 
-def _is_tracing(args: tuple, kwargs: dict) -> bool:
-    # a SciPy sparse matrix holds no tracer: stop there (flattening it checks O(nnz) indices,
-    # which make_signature does once per call anyway)
-    leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
-    return any(isinstance(x, Tensor) for x in leaves)
-
-
-def _has_scipy_sparse(args: tuple, kwargs: dict) -> bool:
-    leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
-    return any(_is_scipy_sparse(x) for x in leaves)
-
-
-def _is_scipy_sparse(x: Any) -> bool:
-    # by type only: an attribute read on a th.Array would wait for it (or read its NumPy value)
-    return type(x).__module__.startswith("scipy.sparse")
-
-
 def _holds_no_tracer(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, Array)) or _is_scipy_sparse(x)
+    # by type only (is_scipy_sparse): an attribute read on a pending th.Array would wait for it
+    return isinstance(x, (np.ndarray, Array)) or is_scipy_sparse(x)
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),

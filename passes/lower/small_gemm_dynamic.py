@@ -18,11 +18,9 @@ other strides come from the memrefs at run time.
 
 Blocks, chosen in the call from M:
   rk  ceil(M / R) blocks of equal rows (R: the most rows the registers hold, 6 with AVX2 and
-      2 vectors of columns), each a call of the kernel for the next even row count; that
-      kernel repeats the block's last row when the count is odd (`rk_kernel(clamped=True)`),
-      so at most one row's arithmetic is wasted and no per-size kernel is needed. With K
-      known, the prefetching variant as in the static rewrite; with K dynamic, a branch on
-      K > 16 picks it.
+      2 vectors of columns, at most 8), each a call of the kernel for exactly its row count
+      (a chain of scf.if on the count picks one of R kernels). With K known, the prefetching
+      variant as in the static rewrite; with K dynamic, always the prefetching one.
   dk  2 x 6 blocks, the odd row and the leftover columns one at a time (4 kernels in all).
 Products whose K may exceed 1024 stay with BLAS here: the static rewrite's K chunking is not
 repeated at run time.
@@ -38,7 +36,6 @@ from .small_gemm_kernels import (K_CHUNKED_FROM, SMALL, _base, _index, _lanes, _
 
 _DK_ROWS, _DK_COLS = 2, 6
 _RK_MAX_ROWS = 8  # rows per rk block at most (AVX2's registers hold 6 with 2 column vectors)
-_RK_EVEN = False  # True: only even-row kernels, clamped (fewer kernels, a wasted row when odd)
 
 
 def _dims(v: ir.Value) -> tuple[list[int | None], list[int | None]]:
@@ -147,13 +144,13 @@ def _rk_calls(elt: str, a, b, c, m: ir.Value, n: ir.Value, k: ir.Value,
     vl = _lanes(elt)
     nv = 2 if n_static is None else min(2, -(-n_static // vl))
     most = min(_RK_MAX_ROWS, (_registers() - 2 - nv) // nv)
-    sizes = list(range(2, most - most % 2 + 1, 2)) if _RK_EVEN else list(range(1, most + 1))
+    sizes = list(range(1, most + 1))
     top = _index(sizes[-1])
     blocks = arith.CeilDivUIOp(m, top).result
     rows = arith.CeilDivUIOp(m, blocks).result  # equal blocks: 10 rows are 2 x 5, not 6 + 4
 
     def calls(prefetch: bool) -> None:
-        kind = ("rkp" if prefetch else "rk") + ("d" if _RK_EVEN else "")
+        kind = "rkp" if prefetch else "rk"
 
         def block(bi: ir.Value) -> None:
             i0 = arith.MulIOp(bi, rows).result
@@ -161,8 +158,7 @@ def _rk_calls(elt: str, a, b, c, m: ir.Value, n: ir.Value, k: ir.Value,
 
             def call(mr: int) -> None:
                 needed.add((kind, elt, mr, nv))
-                _call(rk_name(elt, mr, nv, prefetch, False, _RK_EVEN),
-                      [pa, sa[0], sa[1], pb, sb[0], pc, sc[0], i0, n, k] + ([here] if _RK_EVEN else []), [])
+                _call(rk_name(elt, mr, nv, prefetch), [pa, sa[0], sa[1], pb, sb[0], pc, sc[0], i0, n, k], [])
 
             def pick(i: int) -> None:  # the smallest even size >= here
                 if i == len(sizes) - 1:

@@ -119,9 +119,8 @@ class _Text:
         return [f"{results}#{j}" for j in range(len(inits))]
 
 
-def rk_name(elt: str, mr: int, nv: int, prefetch: bool = False, fresh: bool = False,
-            clamped: bool = False) -> str:
-    return f"__theanir_rk{'p' if prefetch else ''}{'z' if fresh else ''}{'d' if clamped else ''}_{elt}_{mr}x{nv}"
+def rk_name(elt: str, mr: int, nv: int, prefetch: bool = False, fresh: bool = False) -> str:
+    return f"__theanir_rk{'p' if prefetch else ''}{'z' if fresh else ''}_{elt}_{mr}x{nv}"
 
 
 def dk_name(elt: str, mi: int, nj: int) -> str:
@@ -170,25 +169,12 @@ def _rk_block(t: _Text, mr: int, nv: int, j: str, masked: bool, prefetch: bool, 
             t.store(total, c_ptrs[r][v], masks[v])
 
 
-def rk_kernel(elt: str, mr: int, nv: int, prefetch: bool = False, fresh: bool = False,
-              clamped: bool = False) -> str:
-    """C[i0 : i0+mr, :n] += A[i0 : i0+mr, :k] @ B[:k, :n] (B, C rows contiguous).
-
-    clamped (the run-time sized products of small_gemm_dynamic): one more argument %rows
-    (1..mr) says how many rows are real; rows past it repeat the last real row. Such a copy
-    loads the same C before the loop and stores the same sum after it, so the result is
-    right; only its arithmetic is wasted (at most one row per call, by the callers' choice of mr).
-    The fresh (chunked) kernels add C after the loop, so they are never clamped."""
-    assert not (clamped and fresh)
+def rk_kernel(elt: str, mr: int, nv: int, prefetch: bool = False, fresh: bool = False) -> str:
+    """C[i0 : i0+mr, :n] += A[i0 : i0+mr, :k] @ B[:k, :n] (B, C rows contiguous)."""
     t = _Text(elt)
     w = nv * t.vl
     zero = t.op(f"arith.constant dense<0.0> : {t.vec}", "z")
-    if clamped:
-        last = t.op(f"arith.subi %rows, {t.const(1)} : index", "x")
-        i_rows = ["%i0" if r == 0 else t.add("%i0", t.op(f"arith.minui {t.const(r)}, {last} : index", "x"))
-                  for r in range(mr)]
-    else:
-        i_rows = ["%i0" if r == 0 else t.add("%i0", t.const(r)) for r in range(mr)]
+    i_rows = ["%i0" if r == 0 else t.add("%i0", t.const(r)) for r in range(mr)]
     a_rows = [t.mul(i, "%sar") for i in i_rows]
     c_rows = [t.mul(i, "%scm") for i in i_rows]
     cw = t.const(w)
@@ -203,9 +189,7 @@ def rk_kernel(elt: str, mr: int, nv: int, prefetch: bool = False, fresh: bool = 
     t.lines.append("}")
     sig = ("%pa: !llvm.ptr, %sar: index, %sak: index, %pb: !llvm.ptr, %sbk: index, "
            "%pc: !llvm.ptr, %scm: index, %i0: index, %n: index, %k: index")
-    if clamped:
-        sig += ", %rows: index"
-    return _function(rk_name(elt, mr, nv, prefetch, fresh, clamped), sig, t.lines)
+    return _function(rk_name(elt, mr, nv, prefetch, fresh), sig, t.lines)
 
 
 def dk_kernel(elt: str, mi: int, nj: int) -> str:
@@ -278,9 +262,8 @@ def _declare(module_op: ir.Operation, needed: set[tuple[str, str, int, int]]) ->
         if kind == "dk":
             name, make = dk_name(elt, r, c), lambda: dk_kernel(elt, r, c)
         else:
-            pf, fresh, clamped = kind.startswith("rkp"), "z" in kind, kind.endswith("d")
-            name = rk_name(elt, r, c, pf, fresh, clamped)
-            make = lambda: rk_kernel(elt, r, c, pf, fresh, clamped)  # noqa: E731
+            pf, fresh = kind.startswith("rkp"), kind.endswith("z")
+            name, make = rk_name(elt, r, c, pf, fresh), lambda: rk_kernel(elt, r, c, pf, fresh)
         if name not in have:
             text += make()
     _append_functions(module_op, text)
