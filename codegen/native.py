@@ -61,7 +61,7 @@ from theanir.passes.lower.shape_function import shapes_symbol
 
 from .hooks import runtime_hook
 from .llvm_c import LLVMError, Target, compile_to_object, compile_to_objects, host_target  # noqa: F401 (re-exported)
-from .threads import runtime_libraries
+from .threads import mapped_copy, runtime_libraries
 from .threads import sync as sync_threads
 
 # What ran in this process: tests check that a cache hit did no LLVM work.
@@ -126,11 +126,13 @@ def _pin_runtime_libraries() -> None:
     for lib in [*runtime_libraries(), "libgcc_s.so.1"]:
         if lib in _pinned:
             continue
-        try:  # RTLD_NOLOAD: only if already mapped (a dependency of what was just loaded)
-            ctypes.CDLL(lib, mode=os.RTLD_NOLOAD | os.RTLD_NODELETE)
-        except OSError:
-            continue
-        _pinned.add(lib)
+        for name in (lib, os.path.basename(lib)):  # by soname: an AOT library's copy counts too
+            try:  # RTLD_NOLOAD: only if already mapped (a dependency of what was just loaded)
+                ctypes.CDLL(name, mode=os.RTLD_NOLOAD | os.RTLD_NODELETE)
+            except OSError:
+                continue
+            _pinned.add(lib)
+            break
 
 
 @dataclass
@@ -300,7 +302,9 @@ def load_shared(path: str, symbol: str) -> NativeCode:
 def compile_llvm_module(module: ir.Module, entry: str, opt_level: int) -> NativeCode:
     """The engine route: MLIR's ExecutionEngine, code in memory, nothing written to disk."""
     STATS["engine_compiles"] += 1
-    engine = execution_engine.ExecutionEngine(module, opt_level=opt_level, shared_libs=runtime_libraries())
+    # by path, so the copies already mapped (an AOT library's, th.aot.load) rather than second ones
+    engine = execution_engine.ExecutionEngine(module, opt_level=opt_level,
+                                              shared_libs=[mapped_copy(lib) for lib in runtime_libraries()])
     addr = engine.raw_lookup(f"_mlir_ciface_{entry}")
     if not addr:
         raise RuntimeError(f"compiled module has no entry point {entry}")

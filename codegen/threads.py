@@ -118,13 +118,40 @@ def sync() -> None:
 
 
 def _loaded(path: str | None) -> ctypes.CDLL | None:
-    """The library at `path` if this process has already mapped it (never loads it)."""
+    """The library named like `path` if this process has already mapped a copy of it (never
+    loads it). Looked up by its soname (the file name), not its path: an AOT library's copy
+    beside it (th.aot.load) serves generated code too, and its thread count must follow."""
     if path is None:
         return None
+    for name in (os.path.basename(path), path):
+        try:
+            return ctypes.CDLL(name, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+        except OSError:
+            continue
+    return None
+
+
+def mapped_copy(path: str) -> str:
+    """The file of an already-mapped library with `path`'s file name (its soname), else `path`.
+
+    One copy of each runtime library per process: the dynamic loader resolves a DT_NEEDED
+    soname to a copy already mapped (so generated code linked against sys.prefix's libiomp5
+    uses the copy an AOT library brought from its folder, and the reverse), but a `dlopen` by
+    path maps a second copy of a different file. libiomp5 aborts the process when a second
+    copy initializes (Intel's duplicate-runtime check), and two OpenBLAS pools oversubscribe
+    the CPUs; so what loads by path (MLIR's ExecutionEngine `shared_libs`) asks here first."""
+    name = os.path.basename(path)
+    if _loaded(name) is None:
+        return path
     try:
-        return ctypes.CDLL(path, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+        with open("/proc/self/maps") as f:
+            for line in f:
+                file = line.rstrip("\n").split(maxsplit=5)[-1]
+                if file.startswith("/") and os.path.basename(file) == name:
+                    return file
     except OSError:
-        return None
+        pass
+    return path
 
 
 def blas_threads() -> int | None:
