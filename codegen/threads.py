@@ -113,7 +113,10 @@ def sync() -> None:
     lib = _loaded(blas_library())
     if lib is None:
         return  # not loaded yet: the next load calls sync() again
-    lib.scipy_openblas_set_num_threads(ctypes.c_int(_wanted))
+    # With OpenMP, generated code splits big products into blocks on its OpenMP team
+    # (convert-linalg-matmul-to-blas) and OpenBLAS runs each block on one thread: its own
+    # pool would spin beside the team (passes/lower/matmul_to_blas.py has the figures).
+    lib.scipy_openblas_set_num_threads(ctypes.c_int(1 if openmp_library() is not None else _wanted))
     _applied = _wanted
 
 

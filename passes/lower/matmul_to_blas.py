@@ -24,14 +24,34 @@ Sizes of 0 skip the call (nothing to add). (That a product bufferization compute
 temporary only to copy it into a result buffer is computed in that buffer instead is
 theanir-matmul-into-result's job, run before this pass.) The helpers are private functions
 added once per module; LLVM inlines them or not, the cost is a few compares per product.
+
+With OpenMP threads (option `threads` > 1: th.config.openmp with th.config.threads), a
+product calls `__theanir_?gemm_split` instead: when it has at least `MIN_SPLIT_WORK`
+multiply-adds and `threads` x 16 rows (or columns), an `scf.parallel` over `threads` blocks
+of C's rows (or columns, whichever side is longer) calls the one-thread BLAS on each block;
+smaller products make one call. The loop is marked `theanir.keep_parallel`, which
+theanir-parallel-loops keeps (a call has no cost it could count), and OpenBLAS's own pool is
+then held at one thread (codegen/threads.py): one threading runtime, no second pool of
+threads that spin after each call while OpenMP's need the cores. Why: OpenBLAS's 2-thread
+driver on the skinny products of convolutions (im2col: 288000x25 by 25x20) spent its time
+in `inner_thread` waiting for its partner (44% of a 2-thread LeNet step's samples), and its
+idle threads spin for a while after each call, taking a core from the OpenMP loops that
+follow; the LeNet-5 step ran 303 ms on 1 thread and 505 ms on 2 (idle machine).
 """
 from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import arith, scf
+from dataclasses import dataclass
+
 from ..base import Pass
+from ..options import CompileOptions
 
 NAME = "convert-linalg-matmul-to-blas"
+SPLIT = {"f32": "__theanir_sgemm_split", "f64": "__theanir_dgemm_split"}
+KEEP_PARALLEL = "theanir.keep_parallel"  # theanir-parallel-loops keeps this scf.parallel as it is
+MIN_SPLIT_WORK = 1 << 21  # multiply-adds: ~20-40 us of one core, a fork/join costs ~10-20 us
+MIN_SPLIT_SIDE = 16  # rows (columns) per thread at least
 OK = "__theanir_gemm_ok"
 GEMM = {"f32": "__theanir_sgemm", "f64": "__theanir_dgemm"}
 CBLAS = {"f32": "scipy_cblas_sgemm", "f64": "scipy_cblas_dgemm"}
@@ -164,9 +184,76 @@ _GEMM = """
 """
 
 
+_SPLIT_BLOCK = """
+        %r0a = arith.muli %t, %{side} : index
+        %r0 = arith.divui %r0a, %T : index
+        %t1 = arith.addi %t, %one : index
+        %r1a = arith.muli %t1, %{side} : index
+        %r1 = arith.divui %r1a, %T : index
+        %part = arith.subi %r1, %r0 : index
+        %dx = arith.muli %r0, %{xs} : index
+        %ox2 = arith.addi %{xo}, %dx : index
+        %dc = arith.muli %r0, %{cs} : index
+        %oc2 = arith.addi %oc, %dc : index
+        func.call @{gemm}({args}) : (index, index, index, index, index, index, index, index, index, index, index,
+                                       index, index, index, index, {t}) -> ()
+        scf.reduce
+"""
+
+_SPLIT = """
+  func.func private @{split}(%m: index, %n: index, %k: index,
+                             %pa: index, %oa: index, %a0: index, %a1: index,
+                             %pb: index, %ob: index, %b0: index, %b1: index,
+                             %pc: index, %oc: index, %c0: index, %c1: index, %beta: {t}) {{
+    %T = arith.constant {threads} : index
+    %zero = arith.constant 0 : index
+    %one = arith.constant 1 : index
+    %minw = arith.constant {min_work} : index
+    %mins = arith.constant {min_side} : index
+    %mn = arith.muli %m, %n : index
+    %mnk = arith.muli %mn, %k : index
+    %big = arith.cmpi uge, %mnk, %minw : index
+    %longm = arith.cmpi uge, %m, %n : index
+    %mok = arith.cmpi uge, %m, %mins : index
+    %nok = arith.cmpi uge, %n, %mins : index
+    %r = arith.andi %big, %mok : i1
+    %c = arith.andi %big, %nok : i1
+    %lm = arith.andi %r, %longm : i1
+    %true = arith.constant true
+    %notc = arith.xori %c, %true : i1
+    %ronly = arith.andi %r, %notc : i1
+    %byrows = arith.ori %lm, %ronly : i1
+    scf.if %byrows {{
+      scf.parallel (%t) = (%zero) to (%T) step (%one) {{{rows}
+      }} {{{keep}}}
+    }} else {{
+      scf.if %c {{
+        scf.parallel (%t) = (%zero) to (%T) step (%one) {{{cols}
+        }} {{{keep}}}
+      }} else {{
+        func.call @{gemm}(%m, %n, %k, %pa, %oa, %a0, %a1, %pb, %ob, %b0, %b1, %pc, %oc, %c0, %c1, %beta)
+          : (index, index, index, index, index, index, index, index, index, index, index, index, index, index,
+             index, {t}) -> ()
+      }}
+    }}
+    return
+  }}
+"""
+
+
 def _helpers(elt: str) -> str:
     size = 4 if elt == "f32" else 8
     return _GEMM.format(cblas=CBLAS[elt], gemv=CBLAS_GEMV[elt], gemm=GEMM[elt], t=elt, size=size)
+
+
+def _split_helper(elt: str, threads: int) -> str:
+    """`__theanir_?gemm_split`: the product in `threads` blocks of C's rows or columns on OpenMP."""
+    rows = _SPLIT_BLOCK.format(side="m", xs="a0", xo="oa", cs="c0", gemm=GEMM[elt], t=elt,
+                               args="%part, %n, %k, %pa, %ox2, %a0, %a1, %pb, %ob, %b0, %b1, %pc, %oc2, %c0, %c1, %beta")
+    cols = _SPLIT_BLOCK.format(side="n", xs="b1", xo="ob", cs="c1", gemm=GEMM[elt], t=elt,
+                               args="%m, %part, %k, %pa, %oa, %a0, %a1, %pb, %ox2, %b0, %b1, %pc, %oc2, %c0, %c1, %beta")
+    return _SPLIT.format(split=SPLIT[elt], gemm=GEMM[elt], t=elt, threads=threads, min_work=MIN_SPLIT_WORK,
+                         min_side=MIN_SPLIT_SIDE * threads, rows=rows, cols=cols, keep=KEEP_PARALLEL)
 
 
 def _float_kind(op: ir.Operation) -> str | None:
@@ -232,8 +319,24 @@ def _call(name: str, args: list[ir.Value], results: list[ir.Type]) -> ir.Operati
                                attributes={"callee": ir.FlatSymbolRefAttr.get(name)})
 
 
-def _rewrite(op: ir.Operation, kind: str) -> None:
-    """matmul -> scf.if(layout ok) { gemm call(s) } else { matmul }."""
+def _may_split(op: ir.Operation, threads: int) -> bool:
+    """False when static sizes already rule the split out (small programs keep the code they
+    had with one thread, to the byte); sizes known only at run time leave it to the helper."""
+    a, _, c = (ir.MemRefType(v.type) for v in op.operands)
+    ta, _ = _transposes(op)
+    lo = 1 if op.name == "linalg.batch_matmul" else 0
+    k = a.shape[lo] if ta else a.shape[lo + 1]
+    m, n = c.shape[lo], c.shape[lo + 1]
+    if any(ir.ShapedType.is_dynamic_size(d) for d in (m, n, k)):
+        return True
+    return m * n * k >= MIN_SPLIT_WORK and max(m, n) >= MIN_SPLIT_SIDE * threads
+
+
+def _rewrite(op: ir.Operation, kind: str, threads: int = 1) -> bool:
+    """matmul -> scf.if(layout ok) { gemm call(s) } else { matmul }; with threads > 1 the
+    calls go to the splitting helper unless static sizes rule it out. True: they do."""
+    split = threads > 1 and _may_split(op, threads)
+    gemm = SPLIT[kind] if split else GEMM[kind]
     a, b, c = op.operands
     batched = op.name == "linalg.batch_matmul"
     ta, tb = _transposes(op)
@@ -259,16 +362,17 @@ def _rewrite(op: ir.Operation, kind: str) -> None:
                 i = loop.induction_variable
                 offs = [arith.AddIOp(o, arith.MulIOp(i, s[0]).result).result
                         for o, s in ((oa, sa), (ob, sb), (oc, sc))]
-                _call(GEMM[kind], [m, n, k, pa, offs[0], sa[1], sa[2], pb, offs[1], sb[1], sb[2],
+                _call(gemm, [m, n, k, pa, offs[0], sa[1], sa[2], pb, offs[1], sb[1], sb[2],
                                    pc, offs[2], sc[1], sc[2], beta], [])
                 scf.YieldOp([])
         else:
-            _call(GEMM[kind], [m, n, k, pa, oa, sa[0], sa[1], pb, ob, sb[0], sb[1],
+            _call(gemm, [m, n, k, pa, oa, sa[0], sa[1], pb, ob, sb[0], sb[1],
                                pc, oc, sc[0], sc[1], beta], [])
         scf.YieldOp([])
     with op.location, ir.InsertionPoint(if_op.else_block):
         y = scf.YieldOp([])
     op.move_before(y.operation)
+    return split
 
 
 def _defined_symbols(module_op: ir.Operation) -> set[str]:
@@ -287,7 +391,7 @@ def _append_functions(module_op: ir.Operation, text: str) -> None:
         body.append(o.operation)
 
 
-def _declare(module_op: ir.Operation, kinds: set[str]) -> None:
+def _declare(module_op: ir.Operation, kinds: set[str], threads: int = 1, split: set[str] = frozenset()) -> None:
     """Add the private helpers (once per module) at the end of the module body."""
     have = _defined_symbols(module_op)
     text = ""
@@ -296,25 +400,37 @@ def _declare(module_op: ir.Operation, kinds: set[str]) -> None:
     if OK not in have:
         text += _OK
     text += "".join(_helpers(k) for k in sorted(kinds) if GEMM[k] not in have)
+    text += "".join(_split_helper(k, threads) for k in sorted(split) if SPLIT[k] not in have)
     _append_functions(module_op, text)
 
 
-def convert_linalg_matmul_to_blas(module_op: ir.Operation, pass_: object = None) -> None:
+@dataclass(frozen=True)
+class MatmulToBlasOptions:
+    threads: int = 1  # > 1: products split into this many blocks on OpenMP threads (one-thread BLAS each)
+
+
+def convert_linalg_matmul_to_blas(module_op: ir.Operation, options: MatmulToBlasOptions | None = None) -> None:
     """Rewrite every float (batch_)matmul of the bufferized module into guarded BLAS calls."""
+    threads = options.threads if options is not None else 1
     found = _candidates(module_op)
     if not found:
         return
-    for op, kind in found:
-        _rewrite(op, kind)
-    _declare(module_op, {kind for _, kind in found})
+    split = {kind for op, kind in found if _rewrite(op, kind, threads)}
+    _declare(module_op, {kind for _, kind in found}, threads, split)
 
 
 class ConvertLinalgMatmulToBlas(Pass):
     """After bufferization: float (batch_)matmul on strided memrefs calls
-    scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take."""
+    scipy_cblas_?gemm/?gemv, the loops kept for layouts BLAS cannot take; with threads > 1,
+    big products run as blocks of one-thread BLAS calls on OpenMP threads."""
 
     NAME = NAME
+    Options = MatmulToBlasOptions
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        convert_linalg_matmul_to_blas(module_op)
+    def from_compile_options(cls, opts: CompileOptions) -> MatmulToBlasOptions:
+        return MatmulToBlasOptions(threads=opts.threads if opts.openmp and opts.threads > 1 else 1)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: MatmulToBlasOptions) -> None:
+        convert_linalg_matmul_to_blas(module_op, options)

@@ -64,6 +64,7 @@ MATH_WEIGHT = 16  # math.exp, math.log, math.erf ...: polynomials or libm calls 
 CHEAP_MATH = {"math.fma", "math.absf", "math.absi", "math.copysign", "math.floor", "math.ceil", "math.round",
               "math.roundeven", "math.trunc", "math.isnan", "math.isinf", "math.isfinite", "math.ctpop",
               "math.ctlz", "math.cttz"}
+KEEP_PARALLEL = "theanir.keep_parallel"  # set by convert-linalg-matmul-to-blas's split products
 FREE = {"scf.yield", "scf.reduce", "memref.alloca_scope.return", "arith.constant", "affine.apply"}
 
 
@@ -106,6 +107,12 @@ def parallel_loops(module_op: ir.Operation, options: ParallelLoopsOptions) -> in
         for inner in _nested_parallels(par):
             _to_fors(inner)
         with par.location, ir.InsertionPoint(par):
+            if KEEP_PARALLEL in par.attributes:  # its maker decided (BLAS blocks: calls it cannot count)
+                if not declared:
+                    _declare_set_threads(module_op)
+                    declared = True
+                _set_threads(options.threads)
+                continue
             static, dynamic = _nest_work(par)
             if not dynamic and static < options.min_work:
                 _to_fors(par)

@@ -1,4 +1,31 @@
 // RUN: theanir-opt %s --theanir-matmul-into-result --convert-linalg-matmul-to-blas | FileCheck %s
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(convert-linalg-matmul-to-blas{threads=2})' \
+// RUN:   | FileCheck %s --check-prefix=SPLIT
+
+// With threads=2 (OpenMP on) a product calls the splitting helper: big products run as 2 blocks
+// of C's rows or columns in an scf.parallel that theanir-parallel-loops keeps, each a
+// one-thread BLAS call at its block's offset; small ones make one call. Products whose static
+// sizes are too small call the plain helper: small programs compile as with one thread.
+// SPLIT-LABEL: func.func @gemm_f32
+// SPLIT:         call @__theanir_sgemm(
+// SPLIT-LABEL: func.func @gemm_sized_in_call
+// SPLIT:         call @__theanir_sgemm_split(
+// SPLIT-LABEL: func.func private @__theanir_sgemm_split(
+// SPLIT:         %[[T:.+]] = arith.constant 2 : index
+// SPLIT:         %[[MINS:.+]] = arith.constant 32 : index
+// SPLIT:         scf.if %{{.+}} {
+// SPLIT:           scf.parallel (%[[I:.+]]) = (%{{.+}}) to (%[[T]])
+// SPLIT:             %[[R0A:.+]] = arith.muli %[[I]], %arg0 : index
+// SPLIT:             %[[R0:.+]] = arith.divui %[[R0A]], %[[T]] : index
+// SPLIT:             call @__theanir_sgemm(%{{.+}}, %arg1, %arg2, %arg3,
+// SPLIT:           } {theanir.keep_parallel}
+// SPLIT:         } else {
+// SPLIT:           scf.if %{{.+}} {
+// SPLIT:             scf.parallel
+// SPLIT:               call @__theanir_sgemm(%arg0, %{{.+}}, %arg2,
+// SPLIT:             } {theanir.keep_parallel}
+// SPLIT:           } else {
+// SPLIT:             call @__theanir_sgemm(%arg0, %arg1, %arg2,
 
 // Float matrix products on memrefs become a run-time layout check, then a call of the BLAS
 // helper (scipy_cblas_?gemm / ?gemv) when the strides suit BLAS, else the original loops.
@@ -12,6 +39,11 @@
 // CHECK:           linalg.matmul ins(%arg0, %arg1
 func.func @gemm_f32(%a: memref<4x3xf32>, %b: memref<3x5xf32>, %c: memref<4x5xf32>) {
   linalg.matmul ins(%a, %b : memref<4x3xf32>, memref<3x5xf32>) outs(%c : memref<4x5xf32>)
+  return
+}
+
+func.func @gemm_sized_in_call(%a: memref<?x?xf32>, %b: memref<?x?xf32>, %c: memref<?x?xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x?xf32>, memref<?x?xf32>) outs(%c : memref<?x?xf32>)
   return
 }
 

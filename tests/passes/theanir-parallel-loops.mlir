@@ -87,4 +87,22 @@ module {
     }
     return
   }
+// A nest its maker marked theanir.keep_parallel (convert-linalg-matmul-to-blas's blocks of BLAS
+// calls, whose cost is not countable here) stays parallel, with its team set before it.
+// CHECK-LABEL: func.func @kept_blas_blocks
+// CHECK:         call @omp_set_dynamic
+// CHECK:         call @omp_set_num_threads
+// CHECK:         scf.parallel
+// CHECK:           call @work
+  func.func private @work(index)
+  func.func @kept_blas_blocks() {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+      func.call @work(%i) : (index) -> ()
+      scf.reduce
+    } {theanir.keep_parallel}
+    return
+  }
 }

@@ -186,3 +186,41 @@ def test_small_programs_compile_the_same_code_with_one_and_two_threads(monkeypat
         monkeypatch.setattr(th.config, "threads", n)
         texts.append(step.lower(*args).as_text("llvm"))
     assert texts[0] == texts[1] and "omp." not in texts[1]
+
+
+SPLIT_PRODUCTS = """
+import numpy as np
+import theanir as th
+from theanir.codegen import threads
+th.config.threads = 2
+assert th.config.openmp
+rng = np.random.default_rng(0)
+cases = [((600, 40), (40, 30)),    # long M: blocks of rows
+         ((20, 300), (300, 900)),  # long N: blocks of columns
+         ((50, 70), (70, 40)),     # too small to split: one call
+         ((0, 40), (40, 64)), ((64, 0), (0, 64))]
+for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-12)):
+    for sa, sb in cases:
+        a = rng.standard_normal(sa).astype(dtype)
+        b = rng.standard_normal(sb).astype(dtype)
+        want = a @ b
+        for f in (th.jit(lambda x, y: x @ y), th.jit(lambda x, y: x @ y, dynamic_shapes=True)):
+            np.testing.assert_allclose(np.asarray(f(a, b)), want, rtol=tol, atol=tol * 10)
+        at, bt = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+        g = th.jit(lambda x, y: x.T @ y.T)   # column-major operands
+        np.testing.assert_allclose(np.asarray(g(at, bt)), want, rtol=tol, atol=tol * 10)
+    x = rng.standard_normal((3, 200, 30)).astype(dtype)
+    w = rng.standard_normal((3, 30, 100)).astype(dtype)
+    np.testing.assert_allclose(np.asarray(th.jit(lambda p, q: p @ q)(x, w)), x @ w, rtol=tol, atol=tol * 10)
+    x = rng.standard_normal((200, 30)).astype(dtype)[::2]   # strided rows
+    np.testing.assert_allclose(np.asarray(th.jit(lambda p, q: p @ q)(x, w[0])), x @ w[0], rtol=tol, atol=tol * 10)
+assert threads.blas_threads() == 1   # OpenBLAS's own pool stays at one thread beside OpenMP
+print("ok")
+"""
+
+
+def test_products_split_on_openmp_threads(tmp_path):
+    """With OpenMP and 2 threads, big products run as blocks of rows or columns on the team, a
+    one-thread BLAS call each (convert-linalg-matmul-to-blas); values match NumPy for every
+    layout, float32 and float64, batched, empty and too small to split. A child process."""
+    run_openmp_child(SPLIT_PRODUCTS, tmp_path)
