@@ -402,12 +402,14 @@ class JitFunction(FastCache):
         leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
         if any(isinstance(x, Tensor) for x in leaves):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
+        # (asked before `leaves` becomes the arrays: SciPy's matrices are read in place, inline)
+        inline = any(is_scipy_sparse(x) for x in leaves)
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
         if not kwargs and self.warm_ok and not compiled.traced.bf16_outputs and \
                 not any(a.bf16 for a in compiled.traced.in_specs):  # bfloat16: converted in Python
             self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
-        return compiled.call_leaves(leaves, self.trust_input, inline=any(is_scipy_sparse(x) for x in leaves))
+        return compiled.call_leaves(leaves, self.trust_input, inline=inline)
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""

@@ -162,12 +162,36 @@ def test_sparse_arguments_are_read_in_place():
     a = sp.random(50, 40, 0.1, format="csr", random_state=0)
     v = np.arange(40.0)
     f = th.jit(sparse.structured_dot)
-    text = f.lower(a, v).as_text("bufferized")
+    text = f.lower(a, np.ones((40, 3))).as_text("bufferized")
     main = text[text.index("func.func @main"):]
     kernel_call = re.search(r"call @__theanir_sparse_mm_csr_\w+\((%arg0, %arg1, %arg2),", main)
     assert kernel_call, main[:2000]
     assert not re.search(r"memref.copy %arg[012],", main)
+    # CSR x vector: our loop kernel, inlined, reads the arguments in place too
+    text = f.lower(a, v).as_text("bufferized")
+    main = text[text.index("func.func @main"):]
+    assert "memref.load %arg0[" in main and not re.search(r"memref.copy %arg[012],", main), main[:3000]
     want = a @ v
     out = f(a, v)
     a.data[:] = 0.0  # written right after the call: the call has read it already
     np.testing.assert_allclose(np.asarray(out), want)
+    # inline also where the arrays are too big for the runtime's small-call rule (256 KB):
+    # queued, the runtime would copy each array first (and the caller wait for a thread)
+    from theanir.frontend import api
+    seen = []
+    real = api.Compiled.call_flat
+
+    def spy(self, inputs, trust_input=False, inline=False):
+        seen.append(inline)
+        return real(self, inputs, trust_input, inline)
+
+    big = sp.random(3000, 2000, 0.01, format="csr", random_state=1)
+    w = np.ones(2000)
+    assert big.data.nbytes > 256 * 1024
+    api.Compiled.call_flat = spy
+    try:
+        out = f(big, w)
+    finally:
+        api.Compiled.call_flat = real
+    assert seen == [True]
+    np.testing.assert_allclose(np.asarray(out), big @ w)

@@ -454,3 +454,52 @@ def merge_text(name: str, outer: int, kind: str, e: str, w: str) -> str:
 {fill_tails}  }}
 """
     return _signature(name, e, w, _OPERANDS) + body + text + _epilogue(("%cv", "%cc", "%cp"), e, w)
+
+
+def csr_matvec_text(name: str, m: int, e: str, w: str) -> str:
+    """A private function: CSR A (m rows) @ b (a k x 1 dense matrix) -> m x 1, each row's dot
+    product summed in registers (two partial sums, even and odd entries). The sparsifier's
+    loop kept the sum in the output's memory (a load and a store per entry: a store-to-load
+    chain that bounded CSR x vector at ~5 cycles per nonzero)."""
+    me = f"memref<?x{e}>"
+    return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> tensor<?x?x{e}> {{
+{_prologue(e, w, [("av", "v"), ("ac", "i"), ("ap", "i")])}  %b = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>
+  %m = arith.constant {m} : index
+  %c2 = arith.constant 2 : index
+  %z = arith.constant 0.0 : {e}
+  %out = memref.alloc(%m, %c1) : memref<?x?x{e}>
+  scf.for %i = %c0 to %m step %c1 {{
+    %i1 = arith.addi %i, %c1 : index
+    {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}    %len = arith.subi %hi, %lo : index
+    %half = arith.shrui %len, %c1 : index
+    %even = arith.shli %half, %c1 : index
+    %mid = arith.addi %lo, %even : index
+    %s:2 = scf.for %p = %lo to %mid step %c2 iter_args(%s0 = %z, %s1 = %z) -> ({e}, {e}) {{
+      %p1 = arith.addi %p, %c1 : index
+      {_ld("%j0", "%ac", "%p", w)}      {_ld("%j1", "%ac", "%p1", w)}      %a0 = memref.load %av[%p] : {me}
+      %a1 = memref.load %av[%p1] : {me}
+      %x0 = memref.load %b[%j0, %c0] : memref<?x?x{e}>
+      %x1 = memref.load %b[%j1, %c0] : memref<?x?x{e}>
+      %m0 = arith.mulf %a0, %x0 : {e}
+      %m1 = arith.mulf %a1, %x1 : {e}
+      %t0 = arith.addf %s0, %m0 : {e}
+      %t1 = arith.addf %s1, %m1 : {e}
+      scf.yield %t0, %t1 : {e}, {e}
+    }}
+    %odd = arith.cmpi ult, %mid, %hi : index
+    %last = scf.if %odd -> ({e}) {{
+      {_ld("%jl", "%ac", "%mid", w)}      %al = memref.load %av[%mid] : {me}
+      %xl = memref.load %b[%jl, %c0] : memref<?x?x{e}>
+      %ml = arith.mulf %al, %xl : {e}
+      scf.yield %ml : {e}
+    }} else {{
+      scf.yield %z : {e}
+    }}
+    %u = arith.addf %s#0, %last : {e}
+    %r = arith.addf %u, %s#1 : {e}
+    memref.store %r, %out[%i, %c0] : memref<?x?x{e}>
+  }}
+  %res = bufferization.to_tensor %out restrict writable : memref<?x?x{e}> to tensor<?x?x{e}>
+  return %res : tensor<?x?x{e}>
+}}
+"""
