@@ -24,11 +24,12 @@ where a CSC variable is declared raise, naming the argument.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from theanir.dialects.tn import lax as tlax
+from theanir.runtime import Array
 
 from . import numpy_api as tnp
 from .pytree import register_node
@@ -119,6 +120,43 @@ def _unflatten(aux: Any, children: list) -> Any:
 
 
 register_node(lambda x: isinstance(x, SparseTensor) or is_scipy_sparse(x), _flatten, _unflatten)
+
+
+def value_key(x: Any) -> tuple | None:
+    """What compiled code depends on in a NumPy array, th.Array or SciPy matrix argument
+    (layout, shape, dtypes, strides); None for anything else. Warm calls with sparse
+    arguments look their code up by these keys instead of the full signature."""
+    if type(x) is np.ndarray:
+        return (x.shape, x.dtype.str, x.strides)
+    if is_scipy_sparse(x):
+        return (type(x), x.format, x.shape, x.data.shape, x.data.dtype.str, x.indices.shape,
+                x.indices.dtype.str, x.indptr.dtype.str)  # (nnz: jit's static shapes compile per nnz)
+    if type(x) is Array:
+        return ("Array", x.shape, x.dtype.str)
+    return None
+
+
+def call_key(args: Sequence[Any]) -> tuple | None:
+    """The `value_key`s of `args` when each has one and one at least is sparse, else None."""
+    key = tuple(value_key(x) for x in args)
+    if None in key or not any(is_scipy_sparse(x) for x in args):
+        return None
+    return key
+
+
+def call_leaves(args: Sequence[Any], check: bool = True) -> list:
+    """The leaves `call_key`'s arguments flatten to, as tree_flatten gives them: a matrix's
+    three arrays (with `check`, checked and made canonical first: `canonical` raises on a
+    malformed one), any other argument itself."""
+    leaves: list = []
+    for x in args:
+        if not is_scipy_sparse(x):
+            leaves.append(x)
+            continue
+        if check:
+            x = canonical(x, "sparse argument")
+        leaves += [x.data, x.indices, x.indptr]
+    return leaves
 
 
 def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) -> Any:

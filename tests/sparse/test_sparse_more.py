@@ -195,3 +195,29 @@ def test_sparse_arguments_are_read_in_place():
         api.Compiled.call_flat = real
     assert seen == [True]
     np.testing.assert_allclose(np.asarray(out), big @ w)
+
+
+def test_warm_sparse_calls():
+    """Warm calls with SciPy arguments skip the full signature (frontend/sparse.call_key): other
+    patterns and nnz, malformed matrices (still refused, naming the argument), a shared
+    variable given a new value, all as on the full path."""
+    a = sp.random(30, 20, 0.2, format="csr", random_state=0)
+    v = np.arange(20.0)
+    f = th.jit(sparse.structured_dot)
+    for seed in range(3):
+        m = sp.random(30, 20, 0.1 * (seed + 1), format="csr", random_state=seed)
+        np.testing.assert_allclose(np.asarray(f(m, v)), m @ v)
+        np.testing.assert_allclose(np.asarray(f(m, v)), m @ v)
+    bad = a.copy()
+    bad.indices[0] = 99
+    with pytest.raises(ValueError, match="index 99 is out of range"):
+        f(bad, v)
+    x = sparse.csr_matrix("x")
+    w = th.shared(np.ones(20), name="w")
+    g = th.function([x], sparse.structured_dot(x, w), updates=[(w, w * 2.0)])
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(g(a)), a @ (np.ones(20) * 2.0 ** k))
+    with pytest.raises(ValueError, match="out of range"):
+        g(bad)
+    w.set_value(np.arange(20.0)[::2].repeat(2))  # a new buffer: read as the variable's value
+    np.testing.assert_allclose(np.asarray(g(a)), a @ np.arange(20.0)[::2].repeat(2))
