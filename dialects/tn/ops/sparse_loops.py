@@ -353,18 +353,19 @@ def spgemm_text(name: str, m: int, k: int, n: int, e: str, w: str, sort: str) ->
     return _signature(name, e, w, _OPERANDS) + body + _indent(t1 + t2 + t3 + t4) + _epilogue(c, e, w)
 
 
-def merge_text(name: str, outer: int, kind: str, e: str, w: str) -> str:
+def merge_text(name: str, outer: int, inner: int, kind: str, e: str, w: str) -> str:
     """A private function: A + B (kind "add": the union of the patterns) or A * B ("mul": the
     intersection), both with `outer` sorted rows (CSR) or columns (CSC), by a two-pointer
     merge of each pair of rows: the result's rows are sorted and duplicate-free."""
     mw, me = f"memref<?x{w}>", f"memref<?x{e}>"
     body = _prologue(e, w, _OPERANDS)
-    body += f"  %o = arith.constant {outer} : index\n  %o1 = arith.constant {outer + 1} : index\n"
-    count = "%c2" if kind == "add" else "%c2x"
-    count_mul = "" if kind == "add" else (
-        "      %eqc = arith.andi %le, %ge : i1\n      %eqi = arith.select %eqc, %c1, %c0 : index\n"
-        "      %c2x = arith.addi %c, %eqi : index\n")
-    tails = "%r0 = arith.addi %wc#2, %tail : index" if kind == "add" else "%r0 = arith.addi %wc#2, %c0 : index"
+    body += (f"  %o = arith.constant {outer} : index\n  %o1 = arith.constant {outer + 1} : index\n"
+             f"  %inner = arith.constant {inner} : index\n")
+    # a row's count: |A| + |B| - |A and B| (add) or |A and B| (mul), the intersection found
+    # with a dense marker of A's columns (independent loads: no merge's dependency chain)
+    row_count = ("    %na = arith.subi %pe, %p0 : index\n    %nb0 = arith.subi %qe, %q0 : index\n"
+                 "    %nab = arith.addi %na, %nb0 : index\n    %r0 = arith.subi %nab, %both : index\n"
+                 if kind == "add" else "    %r0 = arith.addi %both, %c0 : index\n")
     if kind == "add":
         step = f"""      %va = memref.load %av[%p] : {me}
       %vb = memref.load %bv[%q] : {me}
@@ -408,10 +409,6 @@ def merge_text(name: str, outer: int, kind: str, e: str, w: str) -> str:
       scf.yield %z1 : index
     }}
 """
-    tail_count = ""
-    if kind == "add":
-        tail_count = ("    %ta = arith.subi %pe, %wc#0 : index\n    %tb = arith.subi %qe, %wc#1 : index\n"
-                      "    %tail = arith.addi %ta, %tb : index\n")
     row_bounds = f"""    %i1 = arith.addi %i, %c1 : index
     {_ld("%p0", "%ap", "%i", w)}    {_ld("%pe", "%ap", "%i1", w)}    {_ld("%q0", "%bp", "%i", w)}    {_ld("%qe", "%bp", "%i1", w)}"""
     compare = f"""      %car = memref.load %ac[%p] : {mw}
@@ -429,15 +426,22 @@ def merge_text(name: str, outer: int, kind: str, e: str, w: str) -> str:
 """
     text = f"""  %cp = memref.alloc(%o1) : {mw}
   memref.store %w0, %cp[%c0] : {mw}
+  %mark = memref.alloc(%inner) : memref<?xindex>
+  scf.for %mi = %c0 to %inner step %c1 {{
+    memref.store %cm1, %mark[%mi] : memref<?xindex>
+  }}
   %nnz = scf.for %i = %c0 to %o step %c1 iter_args(%s = %c0) -> (index) {{
-{row_bounds}    %wc:3 = scf.while (%p = %p0, %q = %q0, %c = %c0) : (index, index, index) -> (index, index, index) {{
-{cond}      scf.condition(%both) %p, %q, %c : index, index, index
-    }} do {{
-    ^bb0(%p: index, %q: index, %c: index):
-{compare}{"      %c2 = arith.addi %c, %c1 : index" + chr(10) if kind == "add" else count_mul}      scf.yield %p2, %q2, {count} : index, index, index
+{row_bounds}    scf.for %p = %p0 to %pe step %c1 {{
+      {_ld("%ca", "%ac", "%p", w)}      memref.store %i, %mark[%ca] : memref<?xindex>
     }}
-{tail_count}    {tails}
-    %s1 = arith.addi %s, %r0 : index
+    %both = scf.for %q = %q0 to %qe step %c1 iter_args(%nb = %c0) -> (index) {{
+      {_ld("%cb", "%bc", "%q", w)}      %mk = memref.load %mark[%cb] : memref<?xindex>
+      %hit = arith.cmpi eq, %mk, %i : index
+      %hi1 = arith.select %hit, %c1, %c0 : index
+      %nb2 = arith.addi %nb, %hi1 : index
+      scf.yield %nb2 : index
+    }}
+{row_count}    %s1 = arith.addi %s, %r0 : index
     %s1w = arith.index_cast %s1 : index to {w}
     memref.store %s1w, %cp[%i1] : {mw}
     scf.yield %s1 : index

@@ -328,8 +328,9 @@ def _binary_lower(call: LowerCall) -> list[ir.Value]:
     e = str(element_type(call.out_specs[0].dtype))
     w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
     outer = _outer(shape, layout)
-    name = f"__theanir_sparse_merge_{kind}_{outer}_{e}_{w}"
-    return _loop_kernel_call(call, name, sparse_loops.merge_text(name, outer, kind, e, w), call.operands)
+    inner = int(shape[1]) if layout == "csr" else int(shape[0])
+    name = f"__theanir_sparse_merge_{kind}_{outer}_{inner}_{e}_{w}"
+    return _loop_kernel_call(call, name, sparse_loops.merge_text(name, outer, inner, kind, e, w), call.operands)
 
 
 @sparse_spgemm.def_lower
