@@ -186,7 +186,8 @@ def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) ->
     if nnz != indices.shape[0] or nnz != data.shape[0]:
         raise ValueError(f"{who}: indptr ends at {nnz} but there are {indices.shape[0]} indices and "
                          f"{data.shape[0]} values")
-    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= inner):
+    # one pass: as unsigned, a negative index is a huge one
+    if nnz and int(indices.view(np.uint32 if indices.dtype == np.int32 else np.uint64).max()) >= inner:
         bad = indices[(indices < 0) | (indices >= inner)][0]
         raise ValueError(f"{who}: index {int(bad)} is out of range for a {m}x{k} "
                          f"{x.format.upper()} matrix (0 <= index < {inner})")
