@@ -47,11 +47,15 @@ def _check(got, want, fmt, dtype):
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("count", ["marker", "merge"])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_merge(op, shape, fmt, dtype):
+def test_merge(op, shape, fmt, dtype, count, monkeypatch):
+    if count == "merge":  # the count pass without the dense marker (huge inner dims)
+        monkeypatch.setattr(sparse_loops, "MARKER_MAX_INNER", -1)
+        monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
     m, k, _, d = shape
     a, b = _rand(m, k, d, fmt, dtype, 0), _rand(m, k, d, fmt, dtype, 1)
     fn = {"add": sparse.add, "sub": sparse.sub, "mul": sparse.mul}[op]
@@ -70,6 +74,7 @@ def test_merge(op, shape, fmt, dtype):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_spgemm(shape, dtype, fmt, sort, monkeypatch):
     monkeypatch.setattr(sparse_loops, "SPGEMM_SORT", sort)
+    monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
     m, k, n, d = shape
     a, b = _rand(m, k, d, fmt, dtype, 2), _rand(k, n, d, fmt, dtype, 3)
     _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, dtype)
