@@ -33,7 +33,7 @@ from .config import config
 from .config_flags import device_name
 from .device import check_runnable
 from .pytree import TreeDef, tree_flatten, tree_flatten_with_path, tree_unflatten
-from .sparse import is_scipy_sparse
+from .sparse import call_key as sparse_call_key, call_leaves as sparse_call_leaves, is_scipy_sparse
 from .tensor import Tensor
 from .bfloat16 import BFLOAT16, is_bfloat16
 from .trace import ArgSpec, TracedFunction, arg_spec_of, trace, widen_input
@@ -338,6 +338,8 @@ class JitFunction(FastCache):
         # th.config.jit_cache_size entries (an evicted entry's code is unloaded once no warm-call
         # cache entry or queued call refers to it)
         self._cache: OrderedDict[tuple, Compiled] = OrderedDict()
+        # warm calls with SciPy sparse arguments: (frontend/sparse.call_key, warm key) -> Compiled
+        self._sparse_calls: dict[tuple, Compiled] = {}
         self._lock = threading.Lock()
         self._options_memo: tuple[CompileOptions, CompileOptions, tuple] | None = None
         functools.update_wrapper(self, fn, updated=())  # keep our own options
@@ -397,17 +399,51 @@ class JitFunction(FastCache):
 
     def _call_slow(self, *args: Any, **kwargs: Any) -> Any:
         """The full path: tracing, keywords, pytrees, new signatures; remembers warm calls."""
+        fast = self._sparse_fast(args, kwargs)
+        if fast is not None:
+            return fast
         # one flatten for both questions; SciPy matrices hold no tracer, so it stops at them
         # (flattening one checks its O(nnz) indices, which make_signature does once anyway)
         leaves, _ = tree_flatten((args, kwargs), is_leaf=_holds_no_tracer)
         if any(isinstance(x, Tensor) for x in leaves):
             return self.fn(*args, **kwargs)  # jit inside a trace: inline it
+        # (asked before `leaves` becomes the arrays: SciPy's matrices are read in place, inline)
+        inline = any(is_scipy_sparse(x) for x in leaves)
         compiled, leaves, key = self.compiled_and_key(*args, **kwargs)
         if not kwargs and self.warm_ok and not compiled.traced.bf16_outputs and \
                 not any(a.bf16 for a in compiled.traced.in_specs):  # bfloat16: converted in Python
             self._fast_add(args, list(self._statics(len(args))[0]), key, compiled.executable,
                            compiled.out_kind, compiled.unflatten)
-        return compiled.call_leaves(leaves, self.trust_input, inline=any(is_scipy_sparse(x) for x in leaves))
+            if inline and not (self.static_argnums or self.static_argnames or self.donate or self.donate_argnums):
+                self._sparse_warm(args, key, compiled)
+        return compiled.call_leaves(leaves, self.trust_input, inline=inline)
+
+    def _sparse_warm(self, args: tuple, warm: int, compiled: "Compiled") -> None:
+        """Remember `compiled` for warm calls with these SciPy/NumPy arguments (`_sparse_fast`)."""
+        key = sparse_call_key(args)
+        if key is None or (config.specialize_after and any(not a.spec.is_static for a in compiled.traced.in_specs)):
+            return  # (calls with dynamic dims are counted per shape by the full path)
+        if len(self._sparse_calls) >= 64:
+            self._sparse_calls.clear()
+        self._sparse_calls[(key, warm)] = compiled
+
+    def _sparse_fast(self, args: tuple, kwargs: dict) -> Any:
+        """A warm call with SciPy matrices (which the C++ warm-call cache does not take): the
+        code found by a cheap key of the arguments, the matrices checked (`canonical`), run
+        inline; None when it does not apply (the full path then runs, and raises what it must)."""
+        if kwargs or not self._sparse_calls:
+            return None
+        key = sparse_call_key(args)
+        if key is None:
+            return None
+        compiled = self._sparse_calls.get((key, config.compile_snapshot()[2]))
+        if compiled is None:
+            return None
+        try:
+            leaves = sparse_call_leaves(args)
+        except (TypeError, ValueError):
+            return None  # the full path raises it, naming the argument
+        return compiled.call_leaves(leaves, self.trust_input, inline=True)
 
     def compiled_for(self, *args: Any, **kwargs: Any) -> tuple["Compiled", list[Any]]:
         """The native code for this call's signature (compiled if new) and its dynamic leaves."""

@@ -24,11 +24,12 @@ where a CSC variable is declared raise, naming the argument.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from theanir.dialects.tn import lax as tlax
+from theanir.runtime import Array
 
 from . import numpy_api as tnp
 from .pytree import register_node
@@ -121,6 +122,43 @@ def _unflatten(aux: Any, children: list) -> Any:
 register_node(lambda x: isinstance(x, SparseTensor) or is_scipy_sparse(x), _flatten, _unflatten)
 
 
+def value_key(x: Any) -> tuple | None:
+    """What compiled code depends on in a NumPy array, th.Array or SciPy matrix argument
+    (layout, shape, dtypes, strides); None for anything else. Warm calls with sparse
+    arguments look their code up by these keys instead of the full signature."""
+    if type(x) is np.ndarray:
+        return (x.shape, x.dtype.str, x.strides)
+    if is_scipy_sparse(x):
+        return (type(x), x.format, x.shape, x.data.shape, x.data.dtype.str, x.indices.shape,
+                x.indices.dtype.str, x.indptr.dtype.str)  # (nnz: jit's static shapes compile per nnz)
+    if type(x) is Array:
+        return ("Array", x.shape, x.dtype.str)
+    return None
+
+
+def call_key(args: Sequence[Any]) -> tuple | None:
+    """The `value_key`s of `args` when each has one and one at least is sparse, else None."""
+    key = tuple(value_key(x) for x in args)
+    if None in key or not any(is_scipy_sparse(x) for x in args):
+        return None
+    return key
+
+
+def call_leaves(args: Sequence[Any], check: bool = True) -> list:
+    """The leaves `call_key`'s arguments flatten to, as tree_flatten gives them: a matrix's
+    three arrays (with `check`, checked and made canonical first: `canonical` raises on a
+    malformed one), any other argument itself."""
+    leaves: list = []
+    for x in args:
+        if not is_scipy_sparse(x):
+            leaves.append(x)
+            continue
+        if check:
+            x = canonical(x, "sparse argument")
+        leaves += [x.data, x.indices, x.indptr]
+    return leaves
+
+
 def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) -> Any:
     """`x` checked: a well-formed CSR/CSC matrix with float data, sorted indices and no
     duplicates (a canonical copy when it has either), optionally of `format` and `dtype`."""
@@ -148,7 +186,8 @@ def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) ->
     if nnz != indices.shape[0] or nnz != data.shape[0]:
         raise ValueError(f"{who}: indptr ends at {nnz} but there are {indices.shape[0]} indices and "
                          f"{data.shape[0]} values")
-    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= inner):
+    # one pass: as unsigned, a negative index is a huge one
+    if nnz and int(indices.view(np.uint32 if indices.dtype == np.int32 else np.uint64).max()) >= inner:
         bad = indices[(indices < 0) | (indices >= inner)][0]
         raise ValueError(f"{who}: index {int(bad)} is out of range for a {m}x{k} "
                          f"{x.format.upper()} matrix (0 <= index < {inner})")

@@ -44,7 +44,8 @@ from .symbolic_graph import (Constant, Evaluator, MissingInputError, Variable, a
 from .pytree import tree_unflatten
 from .symbolic_slicing import slice_static_inputs
 from .symbolic_types import TensorType
-from .sparse import SparseTensor, canonical as sparse_canonical
+from .sparse import SparseTensor, call_key as sparse_call_key, call_leaves as sparse_call_leaves, \
+    canonical as sparse_canonical
 from .sparse_grad import track_regular
 from .symbolic_io import FunctionMaker, In, Mode, get_mode, split_inputs, split_outputs
 from .tensor import Tensor
@@ -346,6 +347,9 @@ class Function(FunctionCache):
         self.shared = self._collect(on_unused_input)
         self.maker = FunctionMaker(self._ins, self.outputs, self.updates, self.givens, self.shared, self.mode)
         self._static = self._static_inputs()
+        # warm calls with SciPy sparse inputs: (sparse.call_key, warm key) -> Compiled
+        self._sparse_in = any(getattr(v, "format", None) for v in self.inputs)
+        self._sparse_calls: dict = {}
         # the storage cells the step reads, and for each update the cell its result goes to
         self._cells = [s.container for s in self.shared]
         self._updated = [self.shared.index(t) for t, _ in self.updates]
@@ -546,12 +550,21 @@ class Function(FunctionCache):
 
     def _call_locked(self, args: tuple, kwargs: dict, values: list[np.ndarray]) -> Any:
         self._own_updated_storage()
-        # the warm key of the settings it compiled under: a change meanwhile voids the entry
-        compiled, leaves, key = self._jit.compiled_and_key(values, [c[0] for c in self._cells],
-                                                           self._static_values(values))
+        cells = [c[0] for c in self._cells]
+        # warm calls with sparse inputs: the code by a cheap key of the values (their
+        # matrices were checked by _arguments), not the full signature (frontend/sparse.py)
+        fast_key = sparse_call_key(values + cells) if self._sparse_in and not self._static else None
+        compiled = self._sparse_calls.get((fast_key, config.compile_snapshot()[2])) if fast_key else None
+        if compiled is not None:
+            leaves, key = sparse_call_leaves(values + cells, check=False), None
+        else:
+            # the warm key of the settings it compiled under: a change meanwhile voids the entry
+            compiled, leaves, key = self._jit.compiled_and_key(values, cells, self._static_values(values))
+            if fast_key and self._jit.warm_ok and all(
+                    a is b for a, b in zip(leaves, sparse_call_leaves(values + cells, check=False))):
+                self._sparse_calls[(fast_key, key)] = compiled
         # SciPy sparse inputs are read in place: the call runs inline (api.Compiled.call_flat)
-        flat = compiled.call_flat(leaves, self._jit.trust_input,
-                                  inline=any(getattr(v, "format", None) for v in self.inputs))
+        flat = compiled.call_flat(leaves, self._jit.trust_input, inline=self._sparse_in)
         n_out = len(self.outputs)
         if self._sparse:  # sparse outputs are 3 leaves each: rebuild them (SciPy matrices)
             outs, news = tree_unflatten(compiled.traced.out_tree, flat)

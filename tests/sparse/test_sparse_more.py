@@ -162,12 +162,62 @@ def test_sparse_arguments_are_read_in_place():
     a = sp.random(50, 40, 0.1, format="csr", random_state=0)
     v = np.arange(40.0)
     f = th.jit(sparse.structured_dot)
-    text = f.lower(a, v).as_text("bufferized")
+    text = f.lower(a, np.ones((40, 3))).as_text("bufferized")
     main = text[text.index("func.func @main"):]
     kernel_call = re.search(r"call @__theanir_sparse_mm_csr_\w+\((%arg0, %arg1, %arg2),", main)
     assert kernel_call, main[:2000]
     assert not re.search(r"memref.copy %arg[012],", main)
+    # CSR x vector: our loop kernel, inlined, reads the arguments in place too
+    text = f.lower(a, v).as_text("bufferized")
+    main = text[text.index("func.func @main"):]
+    assert "memref.load %arg0[" in main and not re.search(r"memref.copy %arg[012],", main), main[:3000]
     want = a @ v
     out = f(a, v)
     a.data[:] = 0.0  # written right after the call: the call has read it already
     np.testing.assert_allclose(np.asarray(out), want)
+    # inline also where the arrays are too big for the runtime's small-call rule (256 KB):
+    # queued, the runtime would copy each array first (and the caller wait for a thread)
+    from theanir.frontend import api
+    seen = []
+    real = api.Compiled.call_flat
+
+    def spy(self, inputs, trust_input=False, inline=False):
+        seen.append(inline)
+        return real(self, inputs, trust_input, inline)
+
+    big = sp.random(3000, 2000, 0.01, format="csr", random_state=1)
+    w = np.ones(2000)
+    assert big.data.nbytes > 256 * 1024
+    api.Compiled.call_flat = spy
+    try:
+        out = f(big, w)
+    finally:
+        api.Compiled.call_flat = real
+    assert seen == [True]
+    np.testing.assert_allclose(np.asarray(out), big @ w)
+
+
+def test_warm_sparse_calls():
+    """Warm calls with SciPy arguments skip the full signature (frontend/sparse.call_key): other
+    patterns and nnz, malformed matrices (still refused, naming the argument), a shared
+    variable given a new value, all as on the full path."""
+    a = sp.random(30, 20, 0.2, format="csr", random_state=0)
+    v = np.arange(20.0)
+    f = th.jit(sparse.structured_dot)
+    for seed in range(3):
+        m = sp.random(30, 20, 0.1 * (seed + 1), format="csr", random_state=seed)
+        np.testing.assert_allclose(np.asarray(f(m, v)), m @ v)
+        np.testing.assert_allclose(np.asarray(f(m, v)), m @ v)
+    bad = a.copy()
+    bad.indices[0] = 99
+    with pytest.raises(ValueError, match="index 99 is out of range"):
+        f(bad, v)
+    x = sparse.csr_matrix("x")
+    w = th.shared(np.ones(20), name="w")
+    g = th.function([x], sparse.structured_dot(x, w), updates=[(w, w * 2.0)])
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(g(a)), a @ (np.ones(20) * 2.0 ** k))
+    with pytest.raises(ValueError, match="out of range"):
+        g(bad)
+    w.set_value(np.arange(20.0)[::2].repeat(2))  # a new buffer: read as the variable's value
+    np.testing.assert_allclose(np.asarray(g(a)), a @ np.arange(20.0)[::2].repeat(2))

@@ -257,6 +257,8 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     if call.in_specs[0].shape[0] == 0:  # no nonzeros (static): zeros, no kernel
         return [fill(call.out, 0)]
     shape, layout = call.attrs["shape"], call.attrs["layout"]
+    if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop, sums in registers
+        return _matvec_lower(call)
     vt, ct, pt, bt = _types(call)
     dt = call.out.dtype
     e = str(element_type(dt))
@@ -290,6 +292,34 @@ func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}, %b0: {bt}) -> {ot} {{
   return %r : {ot}
 }}"""
     return _kernel_call(call, name, text)
+
+
+def _matvec_lower(call: LowerCall) -> list[ir.Value]:
+    """CSR A @ b with b of one column: sparse_loops.csr_matvec_text (one kernel per row count,
+    element and index type); operands cast to dynamic sizes, the result to the op's type."""
+    from mlir.dialects import tensor as tensor_d
+    from . import sparse_loops
+    m, k = (int(v) for v in call.attrs["shape"])
+    check_nnz(call)
+    _check_dense_dims(call, 3, [k, 1], "the dense operand")
+    e = str(element_type(call.out.dtype))
+    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+    name = f"__theanir_sparse_mv_csr_{m}_{e}_{w}"
+    module = call.op
+    while module.name != "builtin.module":
+        module = module.parent
+    if name not in ir.SymbolTable(module.operation):
+        parsed = ir.Module.parse(sparse_loops.csr_matvec_text(name, m, e, w))  # alive while its function moves
+        parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
+    dyn = ir.ShapedType.get_dynamic_size()
+    args = []
+    for v in call.operands:
+        t = ir.RankedTensorType(v.type)
+        want = ir.RankedTensorType.get([dyn] * t.rank, t.element_type)
+        args.append(v if t == want else tensor_d.CastOp(want, v).result)
+    out = func.CallOp([ir.RankedTensorType.get([dyn, dyn], element_type(call.out.dtype))],
+                      ir.FlatSymbolRefAttr.get(name), args).results[0]
+    return [tensor_d.CastOp(tensor_type(call.out), out).result]
 
 
 @sparse_sddmm.def_lower

@@ -12,11 +12,14 @@ are the three arrays of the result (data and indices of a length known only at r
 indptr of outer + 1). The pattern is structural: A + B stores every position stored in A
 or B, even where the values cancel, so jvp/transposes reuse it.
 
-Lowering (the route DESIGN.md §5 had open): the sparsifier computes the result into a
-sparse tensor (insertions into growing buffers); `sparse_tensor.number_of_entries` sizes
-three tensors and `sparse_tensor.disassemble` copies the result's arrays into them. This
-works with `sparsification-and-bufferization` (passes/lower/sparsify.py) followed by
-`sparse-storage-specifier-to-llvm` and `expand-realloc`.
+Lowering: `tn.sparse_binary` and `tn.sparse_spgemm` run loop kernels of our own
+(sparse_loops.py: scf/memref loops, two passes as SciPy's: count each row's entries, allocate,
+fill; sorted, duplicate-free rows); the sparsifier assembled its results one insertion at a
+time (4-7x slower than SciPy). `tn.sparse_from_dense` and `tn.sparse_convert` still go
+through the sparsifier: it computes the result into a sparse tensor;
+`sparse_tensor.number_of_entries` sizes three tensors and `sparse_tensor.disassemble` copies
+the result's arrays into them (`sparsification-and-bufferization`, passes/lower/sparsify.py,
+then `sparse-storage-specifier-to-llvm` and `expand-realloc`).
 Gradients: data only (indices and indptr are integers). The jvp reuses the op on the
 tangents (the same patterns give the same result pattern); the transposes read the result's
 cotangent on an operand's pattern through a dense matrix (tn.sparse_to_dense then
@@ -34,6 +37,7 @@ from .. import lax
 from ..lowering import LowerCall, fill
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec, element_type, tensor_type
+from . import sparse_loops
 from .sparse import _check_pattern, _densify, _dynamic_arrays, check_nnz, product_rule, _kernel_call, _tag, _types, sparse_type_text
 
 
@@ -261,22 +265,6 @@ def _disassemble(st: str, e: str, iw: str, outer: int) -> str:
   return %rv, %rc, %rp : {vt}, {it}, {pt}"""
 
 
-def _assemble_two(call: LowerCall, sa, sb, layout, e, width) -> tuple[str, str, str]:
-    v1, c1, p1, v2, c2, p2 = _types(call)
-    iw = f"i{width}"
-    sta = sparse_type_text(sa, call.out_specs[0].dtype, layout, width)
-    stb = sparse_type_text(sb, call.out_specs[0].dtype, layout, width)
-    check_nnz(call, 0)
-    check_nnz(call, 3)
-    casts1, dv, dc, dp = _dynamic_arrays(v1, c1, p1, e, iw)
-    casts2 = _dynamic_arrays(v2, c2, p2, e, iw)[0].replace("%vd", "%vd2").replace("%cd", "%cd2").replace(
-        "%pd", "%pd2").replace("%v ", "%v2 ").replace("%c ", "%c2 ").replace("%p ", "%p2 ")
-    head = (f"%v: {v1}, %c: {c1}, %p: {p1}, %v2: {v2}, %c2: {c2}, %p2: {p2}")
-    body = (f"{casts1}{casts2}  %a = sparse_tensor.assemble (%pd, %cd), %vd : ({dp}, {dc}), {dv} to {sta}\n"
-            f"  %b = sparse_tensor.assemble (%pd2, %cd2), %vd2 : ({dp}, {dc}), {dv} to {stb}\n")
-    return head, body, f"{sta}|{stb}"
-
-
 def _no_entries(call: LowerCall, data_operands: Sequence[int]) -> bool:
     """Whether one of the data operands has a static size 0 (the kernels then need no loop;
     and a memref<0x...> makes the sparsifier's subviews fail to verify)."""
@@ -304,63 +292,66 @@ def _result_types(call: LowerCall) -> str:
     return ", ".join(str(tensor_type(s)) for s in call.out_specs)
 
 
+def _loop_kernel_call(call: LowerCall, name: str, text: str, operands: Sequence[ir.Value]) -> list[ir.Value]:
+    """Call the loop kernel `name` (defined by `text` once per module) on `operands` cast to
+    dynamic sizes; its results cast to the op's result types."""
+    from mlir.dialects import func
+    from mlir.dialects import tensor as tensor_d
+    module = call.op
+    while module.name != "builtin.module":
+        module = module.parent
+    if name not in ir.SymbolTable(module.operation):
+        parsed = ir.Module.parse(text)  # kept alive while its function moves
+        parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
+    args = []
+    for v in operands:
+        t = ir.RankedTensorType(v.type)
+        dyn = ir.RankedTensorType.get([ir.ShapedType.get_dynamic_size()], t.element_type)
+        args.append(v if t == dyn else tensor_d.CastOp(dyn, v).result)
+    d, i, p = call.out_specs
+    types = [ir.RankedTensorType.get([ir.ShapedType.get_dynamic_size()], element_type(s.dtype)) for s in (d, i, p)]
+    outs = func.CallOp(types, ir.FlatSymbolRefAttr.get(name), args).results
+    return [_cast_to(o, s) for o, s in zip(outs, call.out_specs)]
+
+
 @sparse_binary.def_lower
 def _binary_lower(call: LowerCall) -> list[ir.Value]:
+    """A + B, A * B: a two-pointer merge of each pair of rows (sparse_loops.merge_text)."""
     shape, layout, kind = call.attrs["shape"], call.attrs["layout"], call.attrs["kind"]
     if _no_entries(call, [0, 3]):
         if kind == "mul" or _no_entries(call, [0]) and _no_entries(call, [3]):
             return _empty_result(call)
         k = 3 if _no_entries(call, [0]) else 0  # A + 0 = A (the other operand's arrays)
         return [_cast_to(call.operands[k + j], call.out_specs[j]) for j in range(3)]
-    dt = call.out_specs[0].dtype
-    e = str(element_type(dt))
-    width = 32 if call.in_specs[1].dtype == np.int32 else 64
-    head, body, sts = _assemble_two(call, shape, shape, layout, e, width)
-    st = sts.split("|")[0]
-    opname = "arith.addf" if kind == "add" else "arith.mulf"
-    name = f"__theanir_sparse_{kind}_{layout}_{_tag(call)}"
-    text = f"""
-func.func private @{name}({head}) -> ({_result_types(call)}) {{
-{body}  %e = tensor.empty() : {st}
-  %r = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>,
-                       affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}}
-       ins(%a, %b : {st}, {st}) outs(%e : {st}) {{
-  ^bb0(%x: {e}, %y: {e}, %o: {e}):
-    %s = {opname} %x, %y : {e}
-    linalg.yield %s : {e}
-  }} -> {st}
-{_disassemble(st, e, f"i{width}", _outer(shape, layout))}
-}}"""
-    return _kernel_call(call, name, text)
+    check_nnz(call, 0)
+    check_nnz(call, 3)
+    e = str(element_type(call.out_specs[0].dtype))
+    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+    outer = _outer(shape, layout)
+    inner = int(shape[1]) if layout == "csr" else int(shape[0])
+    name = f"__theanir_sparse_merge_{kind}_{outer}_{inner}_{e}_{w}"
+    return _loop_kernel_call(call, name, sparse_loops.merge_text(name, outer, inner, kind, e, w), call.operands)
 
 
 @sparse_spgemm.def_lower
 def _spgemm_lower(call: LowerCall) -> list[ir.Value]:
+    """A @ B, both sparse: Gustavson's two passes, sorted rows (sparse_loops.spgemm_text).
+    In CSC, C^T = B^T A^T in CSR: the operands swapped."""
     shape, layout = call.attrs["shape"], call.attrs["layout"]
     if _no_entries(call, [0, 3]):
         return _empty_result(call)
-    sa, sb, so = _spgemm_shapes(shape)
-    dt = call.out_specs[0].dtype
-    e = str(element_type(dt))
-    width = 32 if call.in_specs[1].dtype == np.int32 else 64
-    head, body, sts = _assemble_two(call, sa, sb, layout, e, width)
-    sta, stb = sts.split("|")
-    st = sparse_type_text(so, dt, layout, width)
-    name = f"__theanir_sparse_spgemm_{layout}_{_tag(call)}"
-    text = f"""
-func.func private @{name}({head}) -> ({_result_types(call)}) {{
-{body}  %e = tensor.empty() : {st}
-  %r = linalg.generic {{indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (k, j)>,
-                       affine_map<(i, j, k) -> (i, j)>], iterator_types = ["parallel", "parallel", "reduction"]}}
-       ins(%a, %b : {sta}, {stb}) outs(%e : {st}) {{
-  ^bb0(%x: {e}, %y: {e}, %o: {e}):
-    %m = arith.mulf %x, %y : {e}
-    %s = arith.addf %o, %m : {e}
-    linalg.yield %s : {e}
-  }} -> {st}
-{_disassemble(st, e, f"i{width}", _outer(so, layout))}
-}}"""
-    return _kernel_call(call, name, text)
+    check_nnz(call, 0)
+    check_nnz(call, 3)
+    m, k, n = (int(v) for v in shape)
+    ops = list(call.operands)
+    if layout == "csc":
+        m, n = n, m
+        ops = ops[3:] + ops[:3]
+    e = str(element_type(call.out_specs[0].dtype))
+    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+    sort = sparse_loops.SPGEMM_SORT
+    name = f"__theanir_sparse_spgemm_{m}_{k}_{n}_{e}_{w}_{sort}"
+    return _loop_kernel_call(call, name, sparse_loops.spgemm_text(name, m, k, n, e, w, sort), ops)
 
 
 @sparse_from_dense.def_lower

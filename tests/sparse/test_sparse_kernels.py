@@ -1,0 +1,120 @@
+"""Our loop kernels for sparse results (dialects/tn/ops/sparse_loops.py) against scipy.sparse:
+A + B, A - B, A * B (merge) and A @ B (Gustavson, each row-sorting strategy), CSR and CSC,
+float32/float64, int32/int64 indices, empty rows and columns, empty matrices, 1 x 1, rows
+long enough for the bitmap path; results sorted and duplicate-free, as the types promise;
+gradients through them by verify_grad."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import theanir as th
+import theanir.sparse as sparse
+from theanir.dialects.tn.ops import sparse_loops
+
+FORMATS = ("csr", "csc")
+DTYPES = (np.float32, np.float64)
+SORTS = ("hybrid", "insertion", "transpose")
+# (m, k, n, density): shapes of A (m x k) and, for products, B (k x n); sums use A's shape
+SHAPES = [(7, 9, 5, 0.3), (1, 1, 1, 1.0), (0, 3, 4, 0.5), (6, 0, 4, 0.5), (5, 3, 0, 0.5),
+          (4, 6, 5, 0.0), (40, 30, 200, 0.2), (50, 60, 70, 0.02)]
+
+
+def _rand(m, k, density, fmt, dtype, seed, index=np.int32):
+    a = sp.random(m, k, density=density, format="csr", random_state=seed, dtype=np.float64)
+    a = a.tolil()
+    if m > 2:
+        a[m // 2, :] = 0  # an empty row
+    if k > 2:
+        a[:, k // 2] = 0  # an empty column
+    a = a.asformat(fmt).astype(dtype)
+    a.sort_indices()
+    a.indices = a.indices.astype(index)
+    a.indptr = a.indptr.astype(index)
+    return a
+
+
+def _check(got, want, fmt, dtype):
+    assert sp.issparse(got) and got.format == fmt and got.dtype == np.dtype(dtype)
+    # (SciPy's constructor may narrow int64 indices that fit in int32: either is fine)
+    assert got.shape == want.shape
+    outer = got.shape[0] if fmt == "csr" else got.shape[1]
+    assert got.indptr.shape == (outer + 1,) and got.indptr[0] == 0 and got.indptr[-1] == got.nnz
+    for r in range(outer):  # sorted, no duplicates
+        assert np.all(np.diff(got.indices[got.indptr[r]:got.indptr[r + 1]]) > 0), f"row {r} not sorted"
+    tol = 3e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("count", ["marker", "merge"])
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_merge(op, shape, fmt, dtype, count, monkeypatch):
+    if count == "merge":  # the count pass without the dense marker (huge inner dims)
+        monkeypatch.setattr(sparse_loops, "MARKER_MAX_INNER", -1)
+        monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    m, k, _, d = shape
+    a, b = _rand(m, k, d, fmt, dtype, 0), _rand(m, k, d, fmt, dtype, 1)
+    fn = {"add": sparse.add, "sub": sparse.sub, "mul": sparse.mul}[op]
+    want = {"add": a + b, "sub": a - b, "mul": a.multiply(b)}[op]
+    got = th.jit(fn)(a, b)
+    _check(got, want.asformat(fmt), fmt, dtype)
+    # the structural pattern: the union (add, sub) or intersection (mul) of the stored entries
+    pa, pb = a.toarray() != 0, b.toarray() != 0
+    pattern = (pa | pb) if op != "mul" else (pa & pb)
+    assert got.nnz == pattern.sum()
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_spgemm(shape, dtype, fmt, sort, monkeypatch):
+    monkeypatch.setattr(sparse_loops, "SPGEMM_SORT", sort)
+    monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    m, k, n, d = shape
+    a, b = _rand(m, k, d, fmt, dtype, 2), _rand(k, n, d, fmt, dtype, 3)
+    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, dtype)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_int64_indices_and_dense_rows(fmt):
+    """int64 indices (SciPy's choice for big matrices), and rows long enough that the
+    hybrid product takes both paths (list + insertion sort, bitmap) in one call."""
+    a = _rand(30, 80, 0.05, fmt, np.float64, 4, np.int64)
+    a = sp.vstack([a, sp.random(3, 80, density=0.9, format=fmt, random_state=5)]).asformat(fmt)
+    a.indices, a.indptr = a.indices.astype(np.int64), a.indptr.astype(np.int64)
+    b = _rand(80, 300, 0.3, fmt, np.float64, 6, np.int64)
+    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, np.float64)
+    _check(th.jit(sparse.add)(a, a * 2.0), (a * 3.0).asformat(fmt), fmt, np.float64)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_gradients_through_kernels(fmt):
+    """Structured gradients (on the data) through A + B, A * B and A @ B^T, by verify_grad."""
+    a = _rand(5, 6, 0.4, fmt, np.float64, 7)
+    b = _rand(5, 6, 0.4, fmt, np.float64, 8)
+    make = sparse.CSR if fmt == "csr" else sparse.CSC
+
+    def loss(da, db):
+        x, y = make(da, a.indices, a.indptr, a.shape), make(db, b.indices, b.indptr, b.shape)
+        s = sparse.dense_from_sparse(sparse.add(x, y)) ** 2
+        p = sparse.dense_from_sparse(sparse.mul(x, y))
+        g = sparse.dense_from_sparse(sparse.true_dot(x, sparse.transpose(y)))
+        return th.sum(s) + th.sum(th.sin(p)) + th.sum(g ** 2)
+
+    th.verify_grad(loss, [a.data.copy(), b.data.copy()], rng=np.random.default_rng(0))
+
+
+def test_repeated_calls_other_patterns():
+    """One compiled kernel serves every pattern (nnz varies between calls)."""
+    f = th.jit(sparse.true_dot)
+    g = th.jit(sparse.add)
+    for seed in range(4):
+        a = _rand(20, 15, 0.1 * (seed + 1), "csr", np.float64, seed)
+        b = _rand(15, 20, 0.1 * (4 - seed), "csr", np.float64, seed + 10)
+        _check(f(a, b), a @ b, "csr", np.float64)
+        _check(g(a, b.T.tocsr()), a + b.T.tocsr(), "csr", np.float64)
