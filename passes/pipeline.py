@@ -6,7 +6,8 @@ optional condition on the options (`when`: the optimizer level, blas, openmp). T
 levels are conditions on tn-opt's steps, not tables of their own: `fast_run` runs every rewrite
 phase (canonicalize -> loop passes -> stabilize -> specialize -> canonicalize -> expand -> fuse;
 the loop passes see canonical bodies and leave their debris, reshape chains and duplicated
-hoisted ops, to the second canonicalize), `fast_compile` only what lowering needs.
+hoisted ops, to the second canonicalize), `fast_compile` only what lowering needs, plus
+tn-fuse in functions of over 1024 ops (a compile-time rewrite: see passes/optimize/fuse.py).
 
 Every step runs inside an MLIR `PassManager` (Python passes added with `pm.add(callable, ...)`,
 upstream ones by text; one per run of consecutive steps of one kind in a stage, see
@@ -118,7 +119,8 @@ FAST_RUN = "fast_run"
 CANONICALIZE = "tn-canonicalize"  # rerun only after a pass changed the module (add_pass)
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
-    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile", [
+    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile "
+                    "(+ fusion in huge functions)", [
         Step("tn-verify"),
         Step("tn-dce", "fast_compile"),
         Step("tn-row-updates", "fast_compile"),  # fast_run: part of tn-canonicalize
@@ -138,7 +140,9 @@ STAGES: list[Stage] = [
         Step("tn-canonicalize", FAST_RUN),
         Step("tn-expand-composites", FAST_RUN),  # once the stabilizer no longer needs them whole
         Step("tn-canonicalize", FAST_RUN),
-        Step("tn-fuse", FAST_RUN),  # last: fuse what the rewrite phases left
+        # last: fuse what the rewrite phases left; at fast_compile only in huge functions
+        # (its min-ops option), where fusing costs less compile time than it saves
+        Step("tn-fuse"),
     ]),
     Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused", [
         Step("tn-expand-composites"),  # convert-tn-to-linalg lowers no composite

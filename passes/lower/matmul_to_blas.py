@@ -30,6 +30,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith, scf
 from ..base import Pass
+from .payloads import walk_outside_payloads
 
 NAME = "convert-linalg-matmul-to-blas"
 OK = "__theanir_gemm_ok"
@@ -209,7 +210,7 @@ def _candidates(module_op: ir.Operation) -> list[tuple[ir.Operation, str]]:
                 found.append((op, kind))
         return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # finds linalg ops, not inside them
     return found
 
 
