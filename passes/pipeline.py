@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 from mlir import ir, passmanager
 
+from theanir.dialects.tn.types import clear_spec_cache
+
 from .options import CompileOptions
 from .registry import PASSES
 
@@ -312,15 +314,18 @@ def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
     `print_ir`: MLIR prints the IR after each pass to stderr."""
     opts = opts or CompileOptions()
     stage_steps(start, stage, opts)  # validates the names and the optimizer
-    with module.context, ir.Location.unknown():
-        for s in stage_path(start, stage):
-            steps = stage_steps(parent(s.name), s.name, opts)
-            for ours, group in itertools.groupby(steps, key=lambda step: step[0] in PASSES):
-                pm = pass_manager(list(group))
-                pm.enable_verifier(not ours)
-                if print_ir:
-                    pm.enable_ir_printing()
-                _run(pm, module.operation, s.name)
+    try:
+        with module.context, ir.Location.unknown():
+            for s in stage_path(start, stage):
+                steps = stage_steps(parent(s.name), s.name, opts)
+                for ours, group in itertools.groupby(steps, key=lambda step: step[0] in PASSES):
+                    pm = pass_manager(list(group))
+                    pm.enable_verifier(not ours)
+                    if print_ir:
+                        pm.enable_ir_printing()
+                    _run(pm, module.operation, s.name)
+    finally:
+        clear_spec_cache()  # its keys would keep this module's context alive
     return module
 
 
