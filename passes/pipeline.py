@@ -6,7 +6,8 @@ optional condition on the options (`when`: the optimizer level, blas, openmp). T
 levels are conditions on tn-opt's steps, not tables of their own: `fast_run` runs every rewrite
 phase (canonicalize -> loop passes -> stabilize -> specialize -> canonicalize -> expand -> fuse;
 the loop passes see canonical bodies and leave their debris, reshape chains and duplicated
-hoisted ops, to the second canonicalize), `fast_compile` only what lowering needs.
+hoisted ops, to the second canonicalize), `fast_compile` only what lowering needs, plus
+tn-fuse in functions of over 1024 ops (a compile-time rewrite: see passes/optimize/fuse.py).
 
 Every step runs inside an MLIR `PassManager` (Python passes added with `pm.add(callable, ...)`,
 upstream ones by text; one per run of consecutive steps of one kind in a stage, see
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mlir import ir, passmanager
+
+from theanir.dialects.tn.types import clear_spec_cache
 
 from .options import CompileOptions
 from .registry import PASSES
@@ -75,8 +78,11 @@ class Stage:
 BUFFERIZE = (
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops},"
-    "canonicalize,func.func(buffer-hoisting,buffer-loop-hoisting),buffer-deallocation-pipeline"
-)  # no canonicalize after it: the deallocation pipeline ends with one (a second found nothing)
+    "func.func(buffer-hoisting,buffer-loop-hoisting),buffer-deallocation-pipeline"
+)  # no canonicalize after it: the deallocation pipeline ends with one (a second found nothing);
+# none before the hoisting either: the deallocation pipeline starts with one, and without it
+# the MLP, RNN, cond and block programs lowered to the same LLVM dialect (a whole-module
+# canonicalize, ~0.5 s at 10^4 ops)
 TO_LLVM = (
     # the ownership-dependent bufferization.clone of a loop's result of dynamic shape returned
     # through a slot (theanir-dynamic-results): alloc + copy
@@ -114,11 +120,16 @@ GPU_MAP = (
 CUDA_CHIP = "sm_90"
 GPU_TO_NVVM = f"gpu-lower-to-nvvm-pipeline{{cubin-chip={CUDA_CHIP} cubin-features=+ptx80 cubin-format=isa}}"
 
+# The inliner's default-pipeline (canonicalize, run on every function before inlining into
+# it) is a whole canonicalize of the program that the canonicalize after it repeats: without
+# it the module after the step is the same, and a 10^4-op program lowers ~1 s faster.
+INLINE = "inline{default-pipeline=},canonicalize,cse"
 FAST_RUN = "fast_run"
 CANONICALIZE = "tn-canonicalize"  # rerun only after a pass changed the module (add_pass)
 STAGES: list[Stage] = [
     Stage("tn", "the traced tn IR, as the frontend built it"),
-    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile", [
+    Stage("tn-opt", "tn after the optimizer: every phase at fast_run, verify + dce + row updates at fast_compile "
+                    "(+ fusion in huge functions)", [
         Step("tn-verify"),
         Step("tn-dce", "fast_compile"),
         Step("tn-row-updates", "fast_compile"),  # fast_run: part of tn-canonicalize
@@ -138,14 +149,16 @@ STAGES: list[Stage] = [
         Step("tn-canonicalize", FAST_RUN),
         Step("tn-expand-composites", FAST_RUN),  # once the stabilizer no longer needs them whole
         Step("tn-canonicalize", FAST_RUN),
-        Step("tn-fuse", FAST_RUN),  # last: fuse what the rewrite phases left
+        # last: fuse what the rewrite phases left; at fast_compile only in huge functions
+        # (its min-ops option), where fusing costs less compile time than it saves
+        Step("tn-fuse"),
     ]),
     Stage("linalg", "linalg/tensor/arith/math on tensors, elementwise chains fused", [
         Step("tn-expand-composites"),  # convert-tn-to-linalg lowers no composite
         Step("tn-sink-into-branches"),  # lazy tn.cond: what one branch needs runs in it
         Step("convert-tn-to-linalg"),
         Step("theanir-entry-abi"),
-        Step("inline,canonicalize,cse"),
+        Step(INLINE),
         Step("theanir-shape-function", "shape_functions"),  # dynamic results sized by input shapes: destinations
         Step(LINALG_FUSION, FAST_RUN),
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
@@ -304,15 +317,18 @@ def run_until(module: ir.Module, stage: str, opts: CompileOptions | None = None,
     `print_ir`: MLIR prints the IR after each pass to stderr."""
     opts = opts or CompileOptions()
     stage_steps(start, stage, opts)  # validates the names and the optimizer
-    with module.context, ir.Location.unknown():
-        for s in stage_path(start, stage):
-            steps = stage_steps(parent(s.name), s.name, opts)
-            for ours, group in itertools.groupby(steps, key=lambda step: step[0] in PASSES):
-                pm = pass_manager(list(group))
-                pm.enable_verifier(not ours)
-                if print_ir:
-                    pm.enable_ir_printing()
-                _run(pm, module.operation, s.name)
+    try:
+        with module.context, ir.Location.unknown():
+            for s in stage_path(start, stage):
+                steps = stage_steps(parent(s.name), s.name, opts)
+                for ours, group in itertools.groupby(steps, key=lambda step: step[0] in PASSES):
+                    pm = pass_manager(list(group))
+                    pm.enable_verifier(not ours)
+                    if print_ir:
+                        pm.enable_ir_printing()
+                    _run(pm, module.operation, s.name)
+    finally:
+        clear_spec_cache()  # its keys would keep this module's context alive
     return module
 
 

@@ -7,6 +7,7 @@ attributes) and returns the lowered result values. Values below `tn` use storage
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -19,6 +20,12 @@ from .types import TensorSpec, element_type, fill_dynamic, storage_element_type,
 Body = Callable[..., Sequence[ir.Value] | ir.Value]
 Dim = Any  # a static int or an index ir.Value (a dynamic dim read when the code runs)
 _state = threading.local()
+
+
+# Set by convert-tn-to-linalg for the length of one run: the lowering rules of ops that repeat
+# verbatim in huge programs (tn.fusion) keep what they built here, keyed by everything the
+# lowering reads, and clone it for the next identical op (dialects/tn/ops/fusion.py).
+LOWERING_MEMO: ContextVar[dict[Any, Any] | None] = ContextVar("LOWERING_MEMO", default=None)
 
 
 @dataclass

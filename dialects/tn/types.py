@@ -174,11 +174,32 @@ def tensor_type(spec: TensorSpec, *, storage: bool = False) -> ir.RankedTensorTy
     return ir.RankedTensorType.get(mlir_shape(spec.shape), elt)
 
 
+# spec_of_type remembered per type: the optimizer and the lowering ask ~90,000 times for a
+# 10^4-op program, for about a dozen distinct types, and reading shape and element type
+# through the bindings cost ~1 s there (a lookup: ~1 us). A key holds its context alive (so
+# no key can be stale), which is why the cache is bounded and `clear_spec_cache` empties it
+# (passes/pipeline.run_until does after each run); TensorSpec is frozen, sharing is safe.
+_SPECS: dict[ir.Type, TensorSpec] = {}
+_SPECS_MAX = 1024
+
+
+def clear_spec_cache() -> None:
+    """Forget the remembered specs (and so the contexts their types belong to)."""
+    _SPECS.clear()
+
+
 def spec_of_type(t: ir.Type) -> TensorSpec:
+    spec = _SPECS.get(t)
+    if spec is not None:
+        return spec
     if not isinstance(t, ir.RankedTensorType):
         raise TypeError(f"expected a ranked tensor type, got {t}")
     rt = ir.RankedTensorType(t)
-    return TensorSpec(py_shape(rt), dtype_of_element(rt.element_type))
+    spec = TensorSpec(py_shape(rt), dtype_of_element(rt.element_type))
+    if len(_SPECS) >= _SPECS_MAX:
+        _SPECS.clear()
+    _SPECS[t] = spec
+    return spec
 
 
 def spec_of_value(v: ir.Value) -> TensorSpec:

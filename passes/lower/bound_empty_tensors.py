@@ -22,18 +22,17 @@ from typing import Iterator
 from mlir import ir
 
 from ..base import Pass
+from .payloads import ops_outside_payloads
 
 NAME = "theanir-bound-empty-tensors"
 MAX_USES = 64
 
 
 def _walk(block: ir.Block) -> Iterator[ir.Operation]:
-    """The block's ops in program order, nested regions included (pre-order)."""
+    """The block's ops in program order, nested regions included (pre-order), but not the
+    scalar payloads of linalg ops (no tensor there; most of a huge program's ops)."""
     for op in block.operations:
-        yield op.operation
-        for region in op.regions:
-            for b in region.blocks:
-                yield from _walk(b)
+        yield from ops_outside_payloads(op.operation)
 
 
 def _crowded_empties(block: ir.Block) -> dict[ir.Value, ir.Operation]:

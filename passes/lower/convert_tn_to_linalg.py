@@ -10,7 +10,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import func
 
-from theanir.dialects.tn.lowering import LowerCall, lowering_call
+from theanir.dialects.tn.lowering import LOWERING_MEMO, LowerCall, lowering_call
 from theanir.dialects.tn.registry import OPS, lookup
 from theanir.dialects.tn.types import spec_of_type, spec_of_value, tensor_type
 from ..base import Pass
@@ -68,15 +68,21 @@ def lower_block(block: ir.Block) -> None:
 
 
 def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None) -> None:
-    """Run the conversion over every function of a module (also a PassManager callable)."""
-    for child in module_op.regions[0].blocks[0].operations:
-        if child.operation.name != "func.func":
-            continue
-        f = child if isinstance(child, func.FuncOp) else func.FuncOp(child.operation)
-        if not f.body.blocks:
-            continue
-        _retype_function(f)
-        lower_block(f.body.blocks[0])
+    """Run the conversion over every function of a module (also a PassManager callable).
+    Identical fused groups are lowered once and cloned (LOWERING_MEMO, for this run only:
+    what it holds is this module's, alive until the run ends)."""
+    token = LOWERING_MEMO.set({})
+    try:
+        for child in module_op.regions[0].blocks[0].operations:
+            if child.operation.name != "func.func":
+                continue
+            f = child if isinstance(child, func.FuncOp) else func.FuncOp(child.operation)
+            if not f.body.blocks:
+                continue
+            _retype_function(f)
+            lower_block(f.body.blocks[0])
+    finally:
+        LOWERING_MEMO.reset(token)
 
 
 class ConvertTnToLinalg(Pass):

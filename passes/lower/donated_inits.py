@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from mlir import ir
 from ..base import Pass
+from .payloads import walk_outside_payloads
 
 NAME = "theanir-donated-inits"
 
@@ -29,13 +30,11 @@ NAME = "theanir-donated-inits"
 def _ops(module_op: ir.Operation, name: str) -> list[ir.Operation]:
     found: list[ir.Operation] = []
 
-    def visit(op: ir.Operation) -> ir.WalkResult:
-        op = op.operation if hasattr(op, "operation") else op
+    def visit(op: ir.Operation) -> None:
         if op.name == name:
             found.append(op)
-        return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # `name` is never a payload's scalar op
     return found
 
 

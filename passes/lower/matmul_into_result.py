@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from mlir import ir
 
 from ..base import Pass
+from .payloads import walk_outside_payloads
 from ..options import CompileOptions
 from .matmul_to_blas import _candidates
 from .small_gemm import plan
@@ -71,7 +72,7 @@ def matmul_into_result(module_op: ir.Operation, pass_: object = None, blas: bool
             found.append(o)
         return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # finds linalg ops, not inside them
     if blas:  # a product in both lists is rewritten once: the second call finds no temporary
         found += [o for o, _ in _candidates(module_op)]
     for o in found:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import linalg, tensor
 from ..base import Pass
+from .payloads import walk_outside_payloads
 
 NAME = "linalg-restore-matmul"
 
@@ -151,7 +152,7 @@ def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:
             found.append((o, groups))
         return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # finds linalg ops, not inside them
     with module_op.context:
         for o, groups in found:
             restore(o, groups)

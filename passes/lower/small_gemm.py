@@ -35,6 +35,7 @@ from mlir import ir
 from mlir.dialects import arith, scf
 
 from ..base import Pass
+from .payloads import walk_outside_payloads
 from ..options import CompileOptions
 
 from .matmul_to_blas import _call, _float_kind, _transposes
@@ -166,7 +167,7 @@ def _small_gemm(module_op: ir.Operation) -> None:
                 sized_in_call.append((o, kind))
         return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # finds linalg ops, not inside them
     if not found and not sized_in_call:
         return
     needed: set[tuple[str, str, int, int]] = set()

@@ -30,6 +30,7 @@ from theanir.dialects.tn.ops.reduction import WIDE_FROM
 
 from .matmul_to_blas import _transposes
 from ..base import Pass
+from .payloads import walk_outside_payloads
 
 NAME = "theanir-wide-products"
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -99,7 +100,7 @@ def wide_products(module_op: ir.Operation, pass_: object = None) -> None:
                 found.append(o)
         return ir.WalkResult.ADVANCE
 
-    module_op.walk(visit)
+    walk_outside_payloads(module_op, visit)  # finds linalg ops, not inside them
     for o in found:
         _rewrite(o)
 

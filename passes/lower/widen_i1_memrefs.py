@@ -18,6 +18,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith
 from ..base import Pass
+from .payloads import ops_outside_payloads
 
 NAME = "theanir-widen-i1-memrefs"
 
@@ -53,13 +54,7 @@ def _fix_function_type(op: ir.Operation) -> None:
 
 def widen_i1_memrefs(module_op: ir.Operation, pass_: object = None) -> None:
     """Retype every i1 memref value of the module to i8, converting at loads and stores."""
-    ops: list[ir.Operation] = []
-
-    def collect(op: ir.Operation) -> ir.WalkResult:
-        ops.append(op.operation if hasattr(op, "operation") else op)
-        return ir.WalkResult.ADVANCE
-
-    module_op.walk(collect)
+    ops = ops_outside_payloads(module_op)  # a linalg payload holds scalars, no memref
     for op in ops:  # 1. types
         for region in op.regions:
             for block in region.blocks:

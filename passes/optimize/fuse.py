@@ -19,10 +19,19 @@ whose lowering (dialects/tn/ops/fusion.py) is one `linalg.generic`:
       -> %3 = tn.fusion { exp; add; reduce_sum; gpu.yield }      (no %1, %2 tensors below tn)
 
     theanir-opt in.mlir --pass-pipeline='builtin.module(tn-canonicalize,tn-fuse,tn-to-linalg)'
+
+Option `min-ops` (`tn-fuse{min-ops=1024}`): only functions of more top-level ops than this
+are fused. fast_run fuses every function (0); fast_compile, which runs no rewrite for speed
+of the code, fuses only huge ones (FAST_COMPILE_MIN_OPS, where theanir-outline-kernels and
+theanir-split-functions also start): there fusion is a compile-time rewrite. Unfused, each
+elementwise op of a 10^4-op program is its own loop nest through bufferization, the LLVM
+dialect and LLVM (bench/compile_ops.py, fast_compile, 10^4 ops: 52 s, lowering 28 s and
+LLVM 23 s, against 20 s at fast_run). Ordinary programs keep fast_compile's unfused form.
 """
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 from mlir import ir
 from mlir.dialects import gpu
@@ -30,8 +39,17 @@ from mlir.dialects import gpu
 from theanir.dialects.tn.ops.fusion import fusible_kind
 from theanir.dialects.tn.types import spec_of_type, spec_of_value
 from ..base import Pass
+from ..options import CompileOptions
 
 NAME = "tn-fuse"
+FAST_COMPILE_MIN_OPS = 1024  # = theanir-split-functions' MIN_OPS: every ordinary program is below
+
+
+@dataclass(frozen=True)
+class FuseOptions:
+    """min_ops: fuse only in functions of more top-level ops than this (0: every function)."""
+
+    min_ops: int = 0
 
 
 def _loop_shape(root: ir.Operation) -> tuple[int, ...]:
@@ -133,10 +151,17 @@ def fuse_block(block: ir.Block) -> int:
     return len(groups)
 
 
-def run_fuse(module_op: ir.Operation, pass_: object = None) -> None:
+def run_fuse(module_op: ir.Operation, pass_: object = None, min_ops: int = 0) -> int:
+    """Fuse in every func.func whose body has more than `min_ops` top-level ops; returns the
+    number of tn.fusion ops made."""
+    made = 0
     for op in module_op.regions[0].blocks[0].operations:
         if op.operation.name == "func.func" and op.regions[0].blocks:
-            fuse_block(op.regions[0].blocks[0])
+            block = op.regions[0].blocks[0]
+            if min_ops and sum(1 for _ in block.operations) <= min_ops:
+                continue
+            made += fuse_block(block)
+    return made
 
 
 class Fuse(Pass):
@@ -144,7 +169,13 @@ class Fuse(Pass):
     one linalg.generic."""
 
     NAME = NAME
+    Options = FuseOptions
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        run_fuse(module_op)
+    def from_compile_options(cls, opts: CompileOptions) -> FuseOptions:
+        """fast_run: every function; fast_compile: only huge ones (a compile-time rewrite)."""
+        return FuseOptions(min_ops=0 if opts.optimizer == "fast_run" else FAST_COMPILE_MIN_OPS)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: FuseOptions) -> int:
+        return run_fuse(module_op, min_ops=options.min_ops)

@@ -136,3 +136,35 @@ func.func @print(%arg0: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %0 = "tn.print"(%arg0) {message = "x = {}\0A", what = "value"} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// Identical fused groups (the same ops, attributes, types and operand pattern) are lowered
+// once and the generic cloned: each clone reads its own operands, the payload is the same.
+// CHECK-LABEL: func.func @twin_fusions
+// CHECK:         %[[G0:.+]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4xf32>, tensor<4xf32>)
+// CHECK:           math.roundeven
+// CHECK:           arith.addf
+// CHECK:         %[[G1:.+]] = linalg.generic {{.*}} ins(%[[G0]], %arg1 : tensor<4xf32>, tensor<4xf32>)
+// CHECK:           math.roundeven
+// CHECK:           arith.addf
+// CHECK:         %[[G2:.+]] = linalg.generic {{.*}} ins(%arg1, %[[G1]] : tensor<4xf32>, tensor<4xf32>)
+// CHECK:           math.roundeven
+// CHECK:           arith.addf
+// CHECK:         return %[[G2]]
+func.func @twin_fusions(%arg0: tensor<4xf32>, %arg1: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = "tn.fusion"() ({
+    %a = "tn.exp"(%arg0) : (tensor<4xf32>) -> tensor<4xf32>
+    %b = "tn.add"(%a, %arg1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    gpu.yield %b : tensor<4xf32>
+  }) : () -> tensor<4xf32>
+  %1 = "tn.fusion"() ({
+    %a = "tn.exp"(%0) : (tensor<4xf32>) -> tensor<4xf32>
+    %b = "tn.add"(%a, %arg1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    gpu.yield %b : tensor<4xf32>
+  }) : () -> tensor<4xf32>
+  %2 = "tn.fusion"() ({
+    %a = "tn.exp"(%arg1) : (tensor<4xf32>) -> tensor<4xf32>
+    %b = "tn.add"(%a, %1) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    gpu.yield %b : tensor<4xf32>
+  }) : () -> tensor<4xf32>
+  return %2 : tensor<4xf32>
+}

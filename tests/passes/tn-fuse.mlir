@@ -1,6 +1,8 @@
 // RUN: theanir-opt %s --tn-fuse | FileCheck %s
 // RUN: theanir-opt %s --pass-pipeline='builtin.module(tn-canonicalize,tn-fuse,tn-to-linalg)' \
 // RUN:   | FileCheck %s --check-prefix=LOWER
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(tn-fuse{min-ops=4})' | FileCheck %s --check-prefix=MIN
+// RUN: theanir-opt %s --tn-fuse --compile-option optimizer=fast_compile | FileCheck %s --check-prefix=FASTCOMPILE
 
 // A chain of elementwise ops becomes one tn.fusion, in order, ending in gpu.yield.
 // CHECK-LABEL: func.func @chain
@@ -171,4 +173,24 @@ func.func @shared_broadcast(%w: tensor<3x3xf32>, %v: tensor<3x3xf32>, %lr: tenso
   %3 = "tn.sub"(%v, %2) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
   %4 = "tn.matmul"(%b, %w) : (tensor<3x3xf32>, tensor<3x3xf32>) -> tensor<3x3xf32>
   return %1, %3, %4 : tensor<3x3xf32>, tensor<3x3xf32>, tensor<3x3xf32>
+}
+
+// min-ops=4: only functions of more than 4 top-level ops are fused (fast_compile fuses only
+// functions of over 1024: ordinary programs keep its unfused form).
+// MIN-LABEL: func.func @chain
+// MIN-NEXT:    "tn.exp"
+// MIN-NEXT:    "tn.add"
+// MIN-NEXT:    "tn.tanh"
+// MIN-LABEL: func.func @long_chain
+// MIN-NEXT:    "tn.fusion"() ({
+// MIN-COUNT-5:   "tn.
+// MIN-NEXT:      gpu.yield
+// FASTCOMPILE-NOT: "tn.fusion"
+func.func @long_chain(%arg0: tensor<8xf32>, %arg1: tensor<8xf32>) -> tensor<8xf32> {
+  %0 = "tn.exp"(%arg0) : (tensor<8xf32>) -> tensor<8xf32>
+  %1 = "tn.add"(%0, %arg1) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  %2 = "tn.tanh"(%1) : (tensor<8xf32>) -> tensor<8xf32>
+  %3 = "tn.mul"(%2, %arg0) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  %4 = "tn.neg"(%3) : (tensor<8xf32>) -> tensor<8xf32>
+  return %4 : tensor<8xf32>
 }

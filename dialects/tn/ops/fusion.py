@@ -27,7 +27,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
-from ..lowering import (LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill, generic, identity_map,
+from ..lowering import (LOWERING_MEMO, LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill, generic, identity_map,
                         to_compute)
 from .. import batching as vb
 from ..registry import OPS, ShapeError, defop
@@ -237,9 +237,17 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     if not loop.is_static:  # operands that share a dynamic loop dim must agree on its size
         check_equal_dims(call, inputs.values, [spec_of_value(v) for v in inputs.values], loop)
     if reducer is None:
+        memo = LOWERING_MEMO.get()
+        key = _memo_key(ops, sources, inputs, out) if memo is not None and loop.is_static else None
         init, out_map, iters = empty(out), identity_map(loop.ndim), ["parallel"] * loop.ndim
-        return generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],
-                       iters, body)
+        if key is not None and memo.get(key) is not None:
+            return _clone_generic(memo[key], [*inputs.values, init])
+        res = generic(inputs.values, inputs.dtypes, inputs.maps, [init], [out.dtype], [out_map],
+                      iters, body)
+        if key is not None:
+            made = res[0].owner.operation
+            memo[key] = made if _self_contained(made) else None
+        return res
     attrs = OPS[last.name].decode_attrs(last)
     axes, keepdims = tuple(attrs["axes"]), attrs["keepdims"]
     acc = wide_accumulator(last.name, loop, axes) or out.dtype  # long f32 sums: f64
@@ -253,6 +261,60 @@ def _fusion_lower(call: LowerCall) -> list[ir.Value]:
     res = generic(inputs.values, inputs.dtypes, inputs.maps, [fill(part, reducer[0](acc))], [acc],
                   [_out_map(loop.ndim, first, first_keep)], _iterators(loop.ndim, first), body)[0]
     return [finish_wide(res, part, axes if first != axes else None, keepdims, acc, out)]
+
+
+def _memo_key(ops: list[ir.Operation], sources: list[list[tuple[str, Any]]], inputs: "_Inputs",
+              out: TensorSpec) -> tuple:
+    """Everything the map lowering reads: per op its name, attributes, operand and result
+    types and where its operands come from (an earlier op, an input, a splat); the inputs'
+    types, dtypes and indexing maps; the result. Equal keys build equal linalg.generics."""
+    pos = {r: (i, j) for i, o in enumerate(ops) for j, r in enumerate(o.results)}
+    parts = []
+    for o, srcs in zip(ops, sources):
+        src = tuple((kind, pos[what]) if kind == "inner" else (kind, what) if kind == "arg"
+                    else (kind, what[0], what[1].str) for kind, what in srcs)
+        parts.append((o.name, tuple((a, o.attributes[a]) for a in o.attributes),
+                      tuple(v.type for v in o.operands), tuple(r.type for r in o.results), src))
+    return (tuple(parts), tuple(v.type for v in inputs.values), tuple(dt.str for dt in inputs.dtypes),
+            tuple(inputs.maps), out.shape, out.dtype.str)
+
+
+def _self_contained(generic_op: ir.Operation) -> bool:
+    """Whether the payload reads only its block arguments and its own results (so a clone
+    is valid anywhere its operands are)."""
+    inside: set[ir.Value] = set()
+    ok = [True]
+
+    def visit(o: ir.Operation) -> ir.WalkResult:
+        o = o.operation if isinstance(o, ir.OpView) else o
+        if o != generic_op and any(v not in inside for v in o.operands):
+            ok[0] = False
+            return ir.WalkResult.INTERRUPT
+        for region in o.regions:
+            for block in region.blocks:
+                inside.update(block.arguments)
+        inside.update(o.results)
+        return ir.WalkResult.ADVANCE
+
+    generic_op.walk(visit, ir.WalkOrder.PRE_ORDER)
+    return ok[0]
+
+
+def _clone_generic(template: ir.Operation, operands: list[ir.Value]) -> list[ir.Value]:
+    """`template` (an identical group's generic) cloned here, reading `operands`, with this
+    op's location on it and on its payload."""
+    new = template.clone()
+    for i, v in enumerate(operands):
+        new.operands[i] = v
+    loc = ir.Location.current
+
+    def relocate(o: ir.Operation) -> ir.WalkResult:
+        o = o.operation if isinstance(o, ir.OpView) else o
+        o.location = loc
+        return ir.WalkResult.ADVANCE
+
+    new.walk(relocate)
+    return list(new.results)
 
 
 # ---------------------------------------------------------------- batching rule (vmap)
