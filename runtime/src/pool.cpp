@@ -3,10 +3,12 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -58,14 +60,25 @@ void heap_release(void* user, size_t align) { std::free(static_cast<char*>(user)
 // Large buffers freed outside a pool wait here (bounded) for the next allocation of their
 // class. Why: calls run on the runtime's worker thread, whose glibc arena gives freed
 // megabyte blocks back to the kernel (madvise) and faults them in again on the next call;
-// on the deep MLP that was a third of the step (22.9 vs 15.0 ms synchronous). Unlike a
-// pool, this keeps no buffer alive across calls on purpose: it only stands in for the
-// reuse that the main arena already gives, and holds at most kCacheBytes.
+// on the deep MLP that was a third of the step (22.9 vs 15.0 ms synchronous). glibc also
+// maps every block above 32 MB afresh. The bound is what one large step frees: LeNet-5's
+// training step at batch 500 frees ~290 MB of 23-64 MB temporaries per call; with 128 MB
+// kept, page faults and the kernel's zeroing were a third of its CPU time. So it holds
+// capacity() bytes: 512 MiB, or an eighth of physical memory where that is less.
 class HeapCache {
  public:
   static constexpr size_t kMinSize = 64 << 10;     // below this, malloc's bins are fast
-  static constexpr size_t kMaxSize = 64 << 20;     // above this, one block would crowd it
-  static constexpr size_t kCacheBytes = 128 << 20;
+  static constexpr size_t kMaxSize = 128 << 20;    // above this, one block would crowd it
+  static constexpr size_t kCacheBytes = 512 << 20;
+
+  static size_t capacity() {
+    static const size_t bytes = [] {
+      const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+      if (pages <= 0 || page <= 0) return size_t{128} << 20;
+      return std::min(kCacheBytes, size_t(pages) * size_t(page) / 8);
+    }();
+    return bytes;
+  }
 
   void* take(size_t align, size_t size) {
     if (size < kMinSize || size > kMaxSize) return nullptr;
@@ -89,7 +102,7 @@ class HeapCache {
       blocks_.push_back(Block{align, size, user});
       bytes_ += size;
       size_t drop = 0;
-      while (bytes_ > kCacheBytes) bytes_ -= blocks_[drop++].size;  // oldest first
+      while (bytes_ > capacity()) bytes_ -= blocks_[drop++].size;  // oldest first
       evicted.assign(blocks_.begin(), blocks_.begin() + (ptrdiff_t)drop);
       blocks_.erase(blocks_.begin(), blocks_.begin() + (ptrdiff_t)drop);
     }
