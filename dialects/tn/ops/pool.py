@@ -14,9 +14,12 @@ adds each g into its window's argmax position: select's transpose, and so the gr
 routes to the argmax. Both are linear in their second operand and transpose into each other.
 Sum and average pooling have no op: they are a convolution with a ones filter (frontend).
 Dynamic dims: N and C (sized from x at run time); spatial dims must be static.
-Lowering: linalg.pooling_nchw_max on the -inf padded input; select is a two-result generic
-(running max, value there); scatter finds the argmax code per window, then adds g into one
-strided slab of the padded gradient per tap.
+Lowering: windows of at most MAX_TAPS taps are one parallel generic over the output reading
+each tap as a strided slice of the -inf padded input (larger ones: linalg.pooling_nchw_max);
+select is a two-result generic (running max, value there); scatter finds the argmax code per
+window, then, for windows that tile x (stride = window, no padding), writes dx in one pass
+over its (N, C, OH, kh, OW, kw) view, else adds g into one strided slab of the padded
+gradient per tap.
 """
 from __future__ import annotations
 
