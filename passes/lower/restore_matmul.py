@@ -23,6 +23,13 @@ operand read transposed: LeNet's backward `d @ W2.T` reshaped to the pooled maps
 [500, 50, 4, 4] became a generic over (b, c, h, w, k) that ran as scalar loops (a third of the
 training step) and is a transposed-B product again.
 
+An operand whose copy elementwise fusion folded into the product is read through floordiv/mod
+maps (LeNet's filters reshaped to (O, C*kh*kw), read as w[o, k floordiv 25, (k mod 25)
+floordiv 5, k mod 5] once the im2col's collapse was folded into the product): that copy is
+materialized again first (a generic over the dims the map uses, in rows/sums/cols order),
+so the product reads it through plain dims; left fused, conv1's forward ran as scalar loops,
+6x slower than the whole LeNet-5 step in BLAS.
+
 Same arithmetic in the same order per output element (linalg.matmul accumulates into its
 init as the generic did), and after bufferization the reshapes are views.
 """
@@ -142,11 +149,119 @@ def restore(op: ir.Operation, groups: tuple[int, int, int, bool, bool]) -> None:
     op.erase()
 
 
+def _dims_in(e: ir.AffineExpr) -> set[int]:
+    """The dims an affine expression reads."""
+    e = e.maybe_downcast()
+    if isinstance(e, ir.AffineDimExpr):
+        return {e.position}
+    if isinstance(e, ir.AffineBinaryExpr):
+        return _dims_in(e.lhs) | _dims_in(e.rhs)
+    return set()
+
+
+def _unfuse_plan(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
+    """For a multiply-accumulate generic whose output map is plain dims and some input map is
+    not: per such input, the dims its copy is materialized over (rows of the output it reads,
+    then the summed dims, then the output's other dims, each in output or ascending order),
+    provided every loop has a static size read from a plain-dim operand; else None."""
+    if op.name != "linalg.generic" or len(op.operands) != 3 or len(op.results) != 1:
+        return None
+    if not _is_multiply_accumulate(op):
+        return None
+    maps = [ir.AffineMapAttr(x).value for x in op.attributes["indexing_maps"]]
+    plain = [_dims(m) for m in maps]
+    if plain[2] is None or all(p is not None for p in plain[:2]):
+        return None
+    if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
+               for v in op.operands):
+        return None
+    iters = ["reduction" in str(t) for t in op.attributes["iterator_types"]]
+    out, reds = plain[2], [d for d in range(len(iters)) if iters[d]]
+    plan = []
+    for k in range(2):
+        if plain[k] is not None:
+            continue
+        used = set()
+        for e in maps[k].results:
+            used.update(_dims_in(e))
+        order = [d for d in out if d in used]
+        rows_first = k == 0
+        sums = [d for d in (plain[1 - k] or reds) if d in reds and d in used]
+        if sorted(sums) != sorted(d for d in used if d in reds):
+            return None
+        order = order + sums if rows_first else sums + order
+        plan.append((k, order))
+    return plan
+
+
+def _loop_sizes(op: ir.Operation) -> dict[int, int]:
+    """Static loop sizes from the operands indexed by plain dims."""
+    sizes: dict[int, int] = {}
+    for v, m in zip(op.operands, op.attributes["indexing_maps"]):
+        dims = _dims(ir.AffineMapAttr(m).value)
+        if dims is not None:
+            sizes.update(zip(dims, ir.RankedTensorType(v.type).shape))
+    return sizes
+
+
+def _groups_after(op: ir.Operation, plan: list[tuple[int, list[int]]]) -> bool:
+    """Whether the product would be restorable once `plan` is applied (only then unfuse)."""
+    maps = [_dims(ir.AffineMapAttr(x).value) for x in op.attributes["indexing_maps"]]
+    for k, order in plan:
+        maps[k] = order
+    iters = ["reduction" in str(t) for t in op.attributes["iterator_types"]]
+    a, b, out = maps
+    reds = [d for d in range(len(iters)) if iters[d]]
+    q = len(a) - len(reds)
+    rows, cols = out[:q], out[q:]
+    ok_a = a in (rows + a[q:], a[:len(reds)] + rows) and sorted(set(a) - set(rows)) == reds
+    ok_b = b in (a_sums(a, rows) + cols, cols + a_sums(a, rows))
+    return bool(q >= 1 and cols and ok_a and ok_b)
+
+
+def a_sums(a: list[int], rows: list[int]) -> list[int]:
+    return [d for d in a if d not in rows]
+
+
+def unfuse(op: ir.Operation, plan: list[tuple[int, list[int]]]) -> bool:
+    """Materialize each planned operand as a copy over its dims; the product reads it plainly."""
+    sizes = _loop_sizes(op)
+    if any(d not in sizes for _, order in plan for d in order):
+        return False
+    maps = [ir.AffineMapAttr(x).value for x in op.attributes["indexing_maps"]]
+    n = len(op.attributes["iterator_types"])
+    with ir.InsertionPoint(op), op.location:
+        for k, order in plan:
+            v = op.operands[k]
+            elt = ir.RankedTensorType(v.type).element_type
+            # the copy's dims e_i stand for the product's dims order[i]; the others never occur
+            sub = ir.AffineMap.get(len(order), 0, [ir.AffineDimExpr.get(order.index(d)) if d in order
+                                                   else ir.AffineConstantExpr.get(0) for d in range(n)])
+            read = ir.AffineMap.get(len(order), 0, [e.compose(sub) for e in maps[k].results])
+            init = tensor.EmptyOp([sizes[d] for d in order], elt).result
+            copy = linalg.GenericOp([init.type], [v], [init],
+                                    ir.ArrayAttr.get([ir.AffineMapAttr.get(read),
+                                                      ir.AffineMapAttr.get(ir.AffineMap.get_identity(len(order)))]),
+                                    ir.ArrayAttr.get([ir.Attribute.parse("#linalg.iterator_type<parallel>")]
+                                                     * len(order)))
+            block = copy.regions[0].blocks.append(elt, elt)
+            with ir.InsertionPoint(block):
+                linalg.YieldOp([block.arguments[0]])
+            op.operands[k] = copy.results[0]
+            maps[k] = ir.AffineMap.get(n, 0, [ir.AffineDimExpr.get(d) for d in order])
+        op.attributes["indexing_maps"] = ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps])
+    return True
+
+
 def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:
     """Rewrite every folded matrix product of the module; returns how many."""
     found: list[tuple[ir.Operation, tuple[int, int, int, bool, bool]]] = []
 
     def visit(o: ir.Operation) -> ir.WalkResult:
+        plan = _unfuse_plan(o)
+        if plan and _groups_after(o, plan):
+            with module_op.context:
+                unfuse(o, plan)
         groups = _groups(o)
         if groups is not None:
             found.append((o, groups))

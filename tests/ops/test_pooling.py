@@ -89,6 +89,43 @@ def test_max_pool_gradient_routes_to_the_first_argmax():
     assert_close(g, want, np.float64)
 
 
+@pytest.mark.parametrize("shape,window", [((2, 3, 6, 4), (2, 2)), ((1, 2, 6, 4), (3, 2)), ((2, 1, 5, 4), (2, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_lowerings_agree(monkeypatch, shape, window, dtype):
+    """The tap-operand lowerings (windows that tile x: one pass per op; (5, 4) with 2x2 windows
+    leaves a row out and takes the strided-slab scatter) against the references and against
+    pooling_nchw_max + the slab scatter (MAX_TAPS = 0): ties, -inf and NaN windows included."""
+    from theanir.dialects.tn.builder import emit1
+    from theanir.dialects.tn.ops import pool as pool_ops
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, shape).astype(dtype)  # many ties: the first argmax wins
+    x[0, 0, :window[0], :window[1]] = -np.inf
+    x[-1, -1, :window[0], :window[1]] = np.nan
+    x[-1, -1, 0, window[1]] = np.nan  # a window holding a NaN and real values
+    g = rng.standard_normal((shape[0], shape[1], shape[2] // window[0], shape[3] // window[1])).astype(dtype)
+    attrs = {"window": window, "strides": window, "padding": (0, 0, 0, 0)}
+
+    def run(slab: bool):
+        f = th.jit(lambda x, g: (th.Tensor(emit1("tn.max_pool2d", [th.as_tensor(x).value], attrs)),
+                                 th.Tensor(emit1("tn.max_pool2d_scatter", [th.as_tensor(x).value,
+                                                                           th.as_tensor(g).value], attrs))))
+        assert ("linalg.pooling_nchw_max" in f.lower(x, g).as_text("linalg")) == slab
+        return [np.asarray(v) for v in f(x, g)]
+
+    monkeypatch.setattr(th.config, "cache", False)  # the disk cache keys on the tn module
+    y, dx = run(False)
+    monkeypatch.setattr(pool_ops, "MAX_TAPS", 0)
+    y0, dx0 = run(True)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(dx, dx0)
+    finite = np.isfinite(x).all(axis=(2, 3))  # np.argmax picks a NaN: compare real images only
+    want_y = pool_ops.max_pool2d_np(x, window, window, (0, 0, 0, 0))
+    np.testing.assert_array_equal(y[finite], want_y[finite])
+    want_dx = pool_ops.scatter_np(x, g, window, window, (0, 0, 0, 0))
+    np.testing.assert_array_equal(dx[finite], want_dx[finite])
+
+
 def test_theano_grad_of_lenet_layer():
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((2, 1, 10, 10)), rng.standard_normal((3, 1, 3, 3))

@@ -75,11 +75,16 @@ func.func @int_and_maps(%a: memref<4x3xi32>, %b: memref<3x5xi32>, %c: memref<4x5
 
 // In the entry function, a product computed into a temporary that is then copied into a
 // result buffer is computed in the result buffer directly (theanir-matmul-into-result, run first).
+// Its zero fill is C's own: BLAS gets beta = 0 and the fill moves into the loops' branch.
 // CHECK-LABEL: func.func @entry
 // CHECK-NOT:     memref.alloc
-// CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%arg2 : memref<4x5xf32>)
-// CHECK:         call @__theanir_sgemm
-// CHECK:         linalg.matmul ins(%arg0, %arg1 : memref<4x3xf32>, memref<3x5xf32>) outs(%arg2 : memref<4x5xf32>)
+// CHECK:         call @__theanir_gemm_ok
+// CHECK-NEXT:    %[[BETA:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT:    scf.if
+// CHECK-NEXT:      call @__theanir_sgemm({{.*}}, %[[BETA]])
+// CHECK-NEXT:    } else {
+// CHECK-NEXT:      linalg.fill ins(%{{.+}} : f32) outs(%arg2 : memref<4x5xf32>)
+// CHECK-NEXT:      linalg.matmul ins(%arg0, %arg1 : memref<4x3xf32>, memref<3x5xf32>) outs(%arg2 : memref<4x5xf32>)
 // CHECK-NOT:     memref.copy
 // CHECK:         return
 func.func @entry(%a: memref<4x3xf32>, %b: memref<3x5xf32>, %o: memref<4x5xf32>) attributes {llvm.emit_c_interface} {
@@ -89,6 +94,52 @@ func.func @entry(%a: memref<4x3xf32>, %b: memref<3x5xf32>, %o: memref<4x5xf32>) 
   linalg.matmul ins(%a, %b : memref<4x3xf32>, memref<3x5xf32>) outs(%t : memref<4x5xf32>)
   memref.copy %t, %o : memref<4x5xf32> to memref<4x5xf32>
   memref.dealloc %t : memref<4x5xf32>
+  return
+}
+
+// A zero fill through reshapes of C (conv1 of LeNet: filled as [2, 3, 2], multiplied as
+// [2, 6]) is C's too. A fill of another value, or one that something reads in between, stays
+// before the product with beta = 1, as does any fill when K may be 0 (C must still be zeroed).
+// CHECK-LABEL: func.func @fill_through_reshape
+// CHECK:         call @__theanir_gemm_ok
+// CHECK-NEXT:    %[[B0:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT:    scf.if
+// CHECK-NEXT:      call @__theanir_sgemm({{.*}}, %[[B0]])
+// CHECK-NEXT:    } else {
+// CHECK-NEXT:      linalg.fill
+// CHECK-NEXT:      linalg.matmul
+// CHECK-LABEL: func.func @fills_that_stay
+// CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%arg2
+// CHECK:         %[[B1:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK:           call @__theanir_sgemm({{.*}}, %[[B1]])
+// CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%arg5
+// CHECK-NEXT:    memref.copy %arg5, %arg6
+// CHECK:         %[[B2:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK:           call @__theanir_sgemm({{.*}}, %[[B2]])
+// CHECK:         linalg.fill ins(%{{.+}} : f32) outs(%arg9
+// CHECK:         %[[B3:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK:           call @__theanir_sgemm({{.*}}, %[[B3]])
+func.func @fill_through_reshape(%a: memref<2x3xf32>, %b: memref<3x6xf32>) -> memref<2x6xf32> {
+  %zero = arith.constant 0.0 : f32
+  %t = memref.alloc() {alignment = 64 : i64} : memref<2x6xf32>
+  %e = memref.expand_shape %t [[0], [1, 2]] output_shape [2, 3, 2] : memref<2x6xf32> into memref<2x3x2xf32>
+  linalg.fill ins(%zero : f32) outs(%e : memref<2x3x2xf32>)
+  %c = memref.collapse_shape %e [[0], [1, 2]] : memref<2x3x2xf32> into memref<2x6xf32>
+  linalg.matmul ins(%a, %b : memref<2x3xf32>, memref<3x6xf32>) outs(%c : memref<2x6xf32>)
+  return %t : memref<2x6xf32>
+}
+func.func @fills_that_stay(%a: memref<2x3xf32>, %b: memref<3x6xf32>, %c: memref<2x6xf32>,
+                           %a2: memref<2x3xf32>, %b2: memref<3x6xf32>, %c2: memref<2x6xf32>, %d: memref<2x6xf32>,
+                           %a3: memref<2x?xf32>, %b3: memref<?x6xf32>, %c3: memref<2x6xf32>) {
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%one : f32) outs(%c : memref<2x6xf32>)
+  linalg.matmul ins(%a, %b : memref<2x3xf32>, memref<3x6xf32>) outs(%c : memref<2x6xf32>)
+  linalg.fill ins(%zero : f32) outs(%c2 : memref<2x6xf32>)
+  memref.copy %c2, %d : memref<2x6xf32> to memref<2x6xf32>
+  linalg.matmul ins(%a2, %b2 : memref<2x3xf32>, memref<3x6xf32>) outs(%c2 : memref<2x6xf32>)
+  linalg.fill ins(%zero : f32) outs(%c3 : memref<2x6xf32>)
+  linalg.matmul ins(%a3, %b3 : memref<2x?xf32>, memref<?x6xf32>) outs(%c3 : memref<2x6xf32>)
   return
 }
 

@@ -100,3 +100,42 @@ func.func @integers(%x: tensor<5x3x4xi32>, %w: tensor<4x6xi32>, %init: tensor<5x
   } -> tensor<5x3x6xi32>
   return %r : tensor<5x3x6xi32>
 }
+
+// An operand whose reshaping copy elementwise fusion folded into the product (conv1 of
+// LeNet: filters [4, 1, 2, 3] read as a [4, 6] matrix through floordiv/mod, im2col columns
+// folded as [6, 5, 7]): the copy is materialized again over (row, sum) and the product is a
+// matmul between reshapes. A fused operand that no copy can make plain stays (the second).
+#wf = affine_map<(d0, d1, d2, d3) -> (d0, d3 floordiv 6, (d3 mod 6) floordiv 3, d3 mod 3)>
+#cf = affine_map<(d0, d1, d2, d3) -> (d3, d1, d2)>
+#of = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @fused_filter_copy
+// CHECK:         %[[E:.+]] = tensor.empty() : tensor<4x6xf32>
+// CHECK:         %[[W:.+]] = linalg.generic {{.*}} ins(%arg0 : tensor<4x1x2x3xf32>) outs(%[[E]] : tensor<4x6xf32>)
+// CHECK-NEXT:    ^bb0(%[[IN:.+]]: f32, %{{.+}}: f32):
+// CHECK-NEXT:      linalg.yield %[[IN]] : f32
+// CHECK:         %[[B:.+]] = tensor.collapse_shape %arg1 {{\[}}[0], [1, 2]] : tensor<6x5x7xf32> into tensor<6x35xf32>
+// CHECK:         linalg.matmul ins(%[[W]], %[[B]] : tensor<4x6xf32>, tensor<6x35xf32>)
+// CHECK-LABEL: func.func @fused_not_restorable
+// CHECK-NOT:     linalg.matmul
+func.func @fused_filter_copy(%w: tensor<4x1x2x3xf32>, %c: tensor<6x5x7xf32>, %init: tensor<4x5x7xf32>) -> tensor<4x5x7xf32> {
+  %r = linalg.generic {indexing_maps = [#wf, #cf, #of], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%w, %c : tensor<4x1x2x3xf32>, tensor<6x5x7xf32>) outs(%init : tensor<4x5x7xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %s = arith.addf %out, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x5x7xf32>
+  return %r : tensor<4x5x7xf32>
+}
+#wn = affine_map<(d0, d1, d2, d3) -> (d0, d1 floordiv 2, d3)>
+#cn = affine_map<(d0, d1, d2, d3) -> (d3, d1, d2)>
+func.func @fused_not_restorable(%w: tensor<4x3x6xf32>, %c: tensor<6x5x7xf32>, %init: tensor<4x5x7xf32>) -> tensor<4x5x7xf32> {
+  %r = linalg.generic {indexing_maps = [#wn, #cn, #of], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%w, %c : tensor<4x3x6xf32>, tensor<6x5x7xf32>) outs(%init : tensor<4x5x7xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %s = arith.addf %out, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x5x7xf32>
+  return %r : tensor<4x5x7xf32>
+}

@@ -123,10 +123,23 @@ def im2col(xp: ir.Value, dims: Sequence[Dim], dtype: np.dtype, kernel: Sequence[
 def to_matrix(v: ir.Value, dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
               dtype: np.dtype) -> tuple[ir.Value, list[Dim]]:
     """The 4-D `v` as a (prod rows, prod cols) matrix copy, axes in the given orders (a
-    dynamic dim may only lead `cols`); a generic, for the reason im2col gives."""
+    dynamic dim may only lead `cols`); a generic, for the reason im2col gives, unless a
+    transpose keeps the last axis in place."""
     r_sizes, c_sizes = [dims[a] for a in rows], [dims[a] for a in cols]
     out = [int(np.prod(r_sizes)), int(np.prod(c_sizes)) if all(isinstance(x, int) for x in c_sizes)
            else mul_dims(c_sizes)]
+    perm = list(rows) + list(cols)
+    if perm != sorted(perm) and perm[-1] == len(dims) - 1:
+        # a transpose that keeps the last axis last (a (N, C, H, W) gradient as (C, N*H*W)):
+        # linalg.transpose then a collapse. Its loops copy runs of W contiguous elements and
+        # vectorize; the 2-D generic below delinearizes every element and ran scalar (an
+        # eighth of LeNet-5's step for conv1's 23 MB gradient). A named op, so elementwise
+        # fusion fuses no producer into it; linalg-restore-matmul undoes the reshape fusion
+        # that folds the collapse into the product.
+        tdims = [dims[a] for a in perm]
+        t = as_value(linalg.transpose(v, outs=[empty(spec_like(tdims, dtype), tdims)], permutation=perm))
+        return tensor.CollapseShapeOp(ttype(out, dtype), t, [list(range(len(rows))),
+                                                            list(range(len(rows), len(perm)))]).result, out
     exprs = [None] * len(dims)
     for axes, e, sizes in ((rows, ir.AffineDimExpr.get(0), r_sizes), (cols, ir.AffineDimExpr.get(1), c_sizes)):
         for a, x in zip(axes, _delinearize(e, [0] + [int(z) for z in sizes[1:]])):
