@@ -562,6 +562,8 @@ class Function(FunctionCache):
             compiled, leaves, key = self._jit.compiled_and_key(values, cells, self._static_values(values))
             if fast_key and self._jit.warm_ok and all(
                     a is b for a, b in zip(leaves, sparse_call_leaves(values + cells, check=False))):
+                if len(self._sparse_calls) >= 64:  # (bounded: its entries keep their code loaded)
+                    self._sparse_calls.clear()
                 self._sparse_calls[(fast_key, key)] = compiled
         # SciPy sparse inputs are read in place: the call runs inline (api.Compiled.call_flat)
         flat = compiled.call_flat(leaves, self._jit.trust_input, inline=self._sparse_in)
