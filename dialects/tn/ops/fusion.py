@@ -27,8 +27,8 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith
 
-from ..lowering import (LOWERING_MEMO, LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill, generic, identity_map,
-                        to_compute)
+from ..lowering import (LOWERING_MEMO, LowerCall, broadcast_map, check_equal_dims, dim_value, empty, fill,
+                        generic, identity_map, to_compute)
 from .. import batching as vb
 from ..registry import OPS, ShapeError, defop
 from ..types import TensorSpec, spec_of_type, spec_of_value
