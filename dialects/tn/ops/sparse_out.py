@@ -297,12 +297,7 @@ def _loop_kernel_call(call: LowerCall, name: str, text: str, operands: Sequence[
     dynamic sizes; its results cast to the op's result types."""
     from mlir.dialects import func
     from mlir.dialects import tensor as tensor_d
-    module = call.op
-    while module.name != "builtin.module":
-        module = module.parent
-    if name not in ir.SymbolTable(module.operation):
-        parsed = ir.Module.parse(text)  # kept alive while its function moves
-        parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
+    _define_once(call, name, text)
     args = []
     for v in operands:
         t = ir.RankedTensorType(v.type)
@@ -466,14 +461,19 @@ def _split_types(text: str) -> list[str]:
     return out + [cur]
 
 
-def _kernel_call_as(call: LowerCall, name: str, text: str, types: list[ir.Type]) -> list[ir.Value]:
-    from mlir.dialects import func
+def _define_once(call: LowerCall, name: str, text: str) -> None:
+    """Parse the kernel `text` into the enclosing module unless `name` is defined there."""
     module = call.op
     while module.name != "builtin.module":
         module = module.parent
     if name not in ir.SymbolTable(module.operation):
         parsed = ir.Module.parse(text)  # kept alive while its function moves
         parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
+
+
+def _kernel_call_as(call: LowerCall, name: str, text: str, types: list[ir.Type]) -> list[ir.Value]:
+    from mlir.dialects import func
+    _define_once(call, name, text)
     return list(func.CallOp(types, ir.FlatSymbolRefAttr.get(name), call.operands).results)
 
 
