@@ -61,7 +61,7 @@ from theanir.passes.lower.shape_function import shapes_symbol
 
 from .hooks import runtime_hook
 from .llvm_c import LLVMError, Target, compile_to_object, compile_to_objects, host_target  # noqa: F401 (re-exported)
-from .threads import mapped_copy, runtime_libraries
+from .threads import loaded, mapped_copy, runtime_libraries
 from .threads import sync as sync_threads
 
 # What ran in this process: tests check that a cache hit did no LLVM work.
@@ -126,13 +126,8 @@ def _pin_runtime_libraries() -> None:
     for lib in [*runtime_libraries(), "libgcc_s.so.1"]:
         if lib in _pinned:
             continue
-        for name in (lib, os.path.basename(lib)):  # by soname: an AOT library's copy counts too
-            try:  # RTLD_NOLOAD: only if already mapped (a dependency of what was just loaded)
-                ctypes.CDLL(name, mode=os.RTLD_NOLOAD | os.RTLD_NODELETE)
-            except OSError:
-                continue
+        if loaded(lib, os.RTLD_NODELETE) is not None:  # only if already mapped (any copy: by soname)
             _pinned.add(lib)
-            break
 
 
 @dataclass

@@ -106,29 +106,31 @@ def sync() -> None:
     global _applied
     if _wanted is None or _wanted == _applied:
         return
-    if openmp_library() is not None:
+    openmp = openmp_library() is not None
+    if openmp:
         # read when libiomp5 initializes, at the first OpenMP loop (see above). The team size
         # is not set here: each OpenMP loop sets its own calling thread's (theanir-parallel-loops)
         os.environ.setdefault("KMP_BLOCKTIME", "0")
-    lib = _loaded(blas_library())
+    lib = loaded(blas_library())
     if lib is None:
         return  # not loaded yet: the next load calls sync() again
     # With OpenMP, generated code splits big products into blocks on its OpenMP team
     # (convert-linalg-matmul-to-blas) and OpenBLAS runs each block on one thread: its own
     # pool would spin beside the team (passes/lower/matmul_to_blas.py has the figures).
-    lib.scipy_openblas_set_num_threads(ctypes.c_int(1 if openmp_library() is not None else _wanted))
+    lib.scipy_openblas_set_num_threads(ctypes.c_int(1 if openmp else _wanted))
     _applied = _wanted
 
 
-def _loaded(path: str | None) -> ctypes.CDLL | None:
+def loaded(path: str | None, mode: int = ctypes.RTLD_GLOBAL) -> ctypes.CDLL | None:
     """The library named like `path` if this process has already mapped a copy of it (never
-    loads it). Looked up by its soname (the file name), not its path: an AOT library's copy
-    beside it (th.aot.load) serves generated code too, and its thread count must follow."""
+    loads it; `mode` adds dlopen flags such as RTLD_NODELETE). Looked up by its soname (the
+    file name), then its path: an AOT library's copy beside it (th.aot.load) serves
+    generated code too, and its thread count must follow."""
     if path is None:
         return None
-    for name in (os.path.basename(path), path):
+    for name in dict.fromkeys((os.path.basename(path), path)):
         try:
-            return ctypes.CDLL(name, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+            return ctypes.CDLL(name, mode=os.RTLD_NOLOAD | mode)
         except OSError:
             continue
     return None
@@ -144,7 +146,7 @@ def mapped_copy(path: str) -> str:
     copy initializes (Intel's duplicate-runtime check), and two OpenBLAS pools oversubscribe
     the CPUs; so what loads by path (MLIR's ExecutionEngine `shared_libs`) asks here first."""
     name = os.path.basename(path)
-    if _loaded(name) is None:
+    if loaded(name) is None:
         return path
     try:
         with open("/proc/self/maps") as f:
@@ -159,5 +161,5 @@ def mapped_copy(path: str) -> str:
 
 def blas_threads() -> int | None:
     """OpenBLAS's current pool size, or None if the library is not loaded (for tests)."""
-    lib = _loaded(blas_library())
+    lib = loaded(blas_library())
     return None if lib is None else int(lib.scipy_openblas_get_num_threads())

@@ -412,7 +412,7 @@ nb::object Executable::alloc_output(size_t j, const int64_t* dims) {
         return adopt_array(s.dtype, slot);  // read-only, freed back to the cache with the array
       }
     }
-    PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)(dims ? dims : s.shape.data()), typenum);
+    PyObject* o = PyArray_SimpleNew((int)s.shape.size(), (npy_intp*)shape, typenum);
     if (!o) throw nb::python_error();
     // Results are immutable to NumPy (np.asarray(result) is read-only): a queued call that
     // reads one is never handed a buffer the caller can change meanwhile, so it is not copied.
