@@ -339,7 +339,7 @@ def _base(v: ir.Value) -> ir.Value:
 def _zero_fill_of(op: ir.Operation, c: ir.Value) -> ir.Operation | None:
     """The linalg.fill of 0 into C (through reshapes) that the product follows, with no other
     op between them reading or writing C; None when there is none or K may be 0."""
-    k = ir.MemRefType(op.operands[0].type).shape[-1 if not _transposes(op)[0] else -2]
+    k = _static_k(op)
     if k == ir.ShapedType.get_dynamic_size() or k == 0:
         return None
     base = _base(c)
@@ -358,14 +358,16 @@ def _zero_fill_of(op: ir.Operation, c: ir.Value) -> ir.Operation | None:
     return None
 
 
+def _static_k(op: ir.Operation) -> int:
+    """The product's K as A's type has it (dynamic: ShapedType's dynamic size)."""
+    return ir.MemRefType(op.operands[0].type).shape[-2 if _transposes(op)[0] else -1]
+
+
 def _may_split(op: ir.Operation, threads: int) -> bool:
     """False when static sizes already rule the split out (small programs keep the code they
     had with one thread, to the byte); sizes known only at run time leave it to the helper."""
-    a, _, c = (ir.MemRefType(v.type) for v in op.operands)
-    ta, _ = _transposes(op)
-    lo = 1 if op.name == "linalg.batch_matmul" else 0
-    k = a.shape[lo] if ta else a.shape[lo + 1]
-    m, n = c.shape[lo], c.shape[lo + 1]
+    c = ir.MemRefType(op.operands[2].type)
+    m, n, k = c.shape[-2], c.shape[-1], _static_k(op)
     if any(ir.ShapedType.is_dynamic_size(d) for d in (m, n, k)):
         return True
     return m * n * k >= MIN_SPLIT_WORK and max(m, n) >= MIN_SPLIT_SIDE * threads
