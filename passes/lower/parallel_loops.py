@@ -20,14 +20,23 @@ inside the nest (the sparsifier's loops over a row's nonzeros) counts `UNKNOWN_T
 
 so a small call runs exactly the serial loops it ran before (a dynamic one pays one compare).
 Nested `scf.parallel`s (inside a kept one) always become `scf.for`s: one team per nest.
-Before each kept nest, `omp_set_dynamic(1)` and `omp_set_num_threads(threads)` (libiomp5)
-set the team of the calling thread (the runtime's queue thread or, in sync mode, the
-caller): those ICVs are per thread, so the count `th.config.threads` had at compile time (a
-field of CompileOptions) is what the nest gets; `threads = 0` leaves OpenMP's own defaults
-(OMP_NUM_THREADS), what an AOT library wants. Dynamic adjustment (libiomp5's load_balance
-mode, the system's running threads sampled at most once a second) shrinks the team while
-other processes hold the CPUs: a team that waits for a descheduled thread at every join is
-slower than one thread.
+A kept nest keeps only its leading dims parallel, the fewest whose static trip counts give
+every thread `CHUNKS_PER_THREAD` iterations (a dim sized at run time counts as enough); its
+other dims become `scf.for`s inside. convert-scf-to-openmp would otherwise collapse every dim
+into one OpenMP loop whose body rebuilds each index by division and remainder, and the
+innermost loop no longer vectorizes: LeNet-5's layout copies took 4x the CPU time of their
+serial loops on 2 threads, and its step ran 239 ms on 2 threads against 175 ms on 1 (149
+ms with only the leading dims parallel).
+Before each kept nest, `omp_set_dynamic(dynamic)` and `omp_set_num_threads(threads)`
+(libiomp5) set the team of the calling thread (the runtime's queue thread or, in sync mode,
+the caller): those ICVs are per thread, so the count `th.config.threads` had at compile time
+(a field of CompileOptions) is what the nest gets; `threads = 0` leaves OpenMP's own
+defaults (OMP_NUM_THREADS), what an AOT library wants. Dynamic adjustment (option
+`dynamic`, off by default: libiomp5's load_balance mode, the system's running threads
+sampled at most once a second) shrinks the team while other threads hold the CPUs; it
+counted this process's own threads too (the caller preparing its next call while the queue
+thread runs), so on an idle 2-CPU machine it ran the deep MLP's products on one thread in
+some one-second windows and not others (batch 60: 11.5 ms steps, then 6.5 ms).
 
 Threshold (`MIN_WORK` = 2^21 weighted op-iterations). The weights count scalar ops; LLVM
 vectorizes these loops 8 wide (float32, AVX2), so 2^21 is ~70 us of one core: the fused
@@ -65,6 +74,7 @@ CHEAP_MATH = {"math.fma", "math.absf", "math.absi", "math.copysign", "math.floor
               "math.roundeven", "math.trunc", "math.isnan", "math.isinf", "math.isfinite", "math.ctpop",
               "math.ctlz", "math.cttz"}
 KEEP_PARALLEL = "theanir.keep_parallel"  # set by convert-linalg-matmul-to-blas's split products
+CHUNKS_PER_THREAD = 8  # iterations of the kept parallel dims per thread, at least (load balance)
 FREE = {"scf.yield", "scf.reduce", "memref.alloca_scope.return", "arith.constant", "affine.apply"}
 
 
@@ -72,6 +82,7 @@ FREE = {"scf.yield", "scf.reduce", "memref.alloca_scope.return", "arith.constant
 class ParallelLoopsOptions:
     threads: int = 2  # the team size set before each parallel nest; 0: OpenMP's default
     min_work: int = MIN_WORK  # weighted op-iterations from which a nest runs on threads
+    dynamic: bool = False  # libiomp5's dynamic adjustment of the team (load_balance); see the module doc
 
 
 class ParallelLoops(Pass):
@@ -111,7 +122,7 @@ def parallel_loops(module_op: ir.Operation, options: ParallelLoopsOptions) -> in
                 if not declared:
                     _declare_set_threads(module_op)
                     declared = True
-                _set_threads(options.threads)
+                _set_threads(options)
                 continue
             static, dynamic = _nest_work(par)
             if not dynamic and static < options.min_work:
@@ -121,19 +132,21 @@ def parallel_loops(module_op: ir.Operation, options: ParallelLoopsOptions) -> in
                 _declare_set_threads(module_op)
                 declared = True
             if not dynamic:
-                _set_threads(options.threads)
+                _set_threads(options)
+                _outer_parallel(par, options.threads)
                 continue
             work = _product(dynamic, static)
             big = arith.CmpIOp(arith.CmpIPredicate.uge, work, _index(options.min_work)).result
             branch = scf.IfOp(big, has_else=True)
             with ir.InsertionPoint(branch.then_block):
-                _set_threads(options.threads)
+                _set_threads(options)
                 keep = scf.YieldOp([])
             with ir.InsertionPoint(branch.else_block):
                 serial = par.clone()
                 scf.YieldOp([])
             par.move_before(keep.operation)
             _to_fors(serial.operation)
+            _outer_parallel(par, options.threads)
     return len(outer)
 
 
@@ -261,13 +274,52 @@ def _declare_set_threads(module_op: ir.Operation) -> None:
                 fn.sym_visibility = ir.StringAttr.get("private")
 
 
-def _set_threads(n: int) -> None:
-    """The calling thread's team: at most n threads, fewer while other processes hold the CPUs
-    (dynamic adjustment, libiomp5's load_balance mode; see the module doc)."""
-    if n > 0:
+def _set_threads(options: ParallelLoopsOptions) -> None:
+    """The calling thread's team: `threads` threads (at most, with dynamic adjustment)."""
+    if options.threads > 0:
         i32 = ir.IntegerType.get_signless(32)
-        func.CallOp([], ir.FlatSymbolRefAttr.get(SET_DYNAMIC), [arith.ConstantOp(i32, 1).result])
-        func.CallOp([], ir.FlatSymbolRefAttr.get(SET_THREADS), [arith.ConstantOp(i32, n).result])
+        func.CallOp([], ir.FlatSymbolRefAttr.get(SET_DYNAMIC), [arith.ConstantOp(i32, int(options.dynamic)).result])
+        func.CallOp([], ir.FlatSymbolRefAttr.get(SET_THREADS), [arith.ConstantOp(i32, options.threads).result])
+
+
+def _outer_parallel(par: ir.Operation, threads: int) -> None:
+    """Keep only the leading dims of a kept nest parallel (the fewest whose static trip counts
+    give every thread `CHUNKS_PER_THREAD` chunks; a dim sized at run time counts as enough),
+    the rest as scf.for loops inside. convert-scf-to-openmp collapses all the dims of an
+    scf.parallel into one OpenMP loop whose body recovers each index by division and
+    remainder, so the innermost loop no longer vectorizes: LeNet-5's layout copies ran 4x
+    the CPU time of their serial loops on 2 threads."""
+    los, his, steps = _bounds(par)
+    keep, chunks = 0, 1
+    while keep < len(los) and chunks < CHUNKS_PER_THREAD * max(threads, 1):
+        clo, chi, cstep = _constant(los[keep]), _constant(his[keep]), _constant(steps[keep])
+        chunks *= max(0, -(-(chi - clo) // cstep)) if None not in (clo, chi, cstep) else 1 << 30
+        keep += 1
+    if keep == len(los):
+        return
+    body = par.regions[0].blocks[0]
+    with par.location, ir.InsertionPoint(par):
+        new = scf.ParallelOp([], los[:keep], his[:keep], steps[:keep], [])
+        for name in list(par.attributes):
+            if name != "operandSegmentSizes":
+                new.attributes[name] = par.attributes[name]
+        block = new.regions[0].blocks.append(*[ir.IndexType.get()] * keep)
+        ip, innermost_yield, ivs = ir.InsertionPoint(block), None, list(block.arguments)
+        for lo, hi, step in zip(los[keep:], his[keep:], steps[keep:]):
+            with ip:
+                loop = scf.ForOp(lo, hi, step)
+            with ir.InsertionPoint(loop.body):
+                innermost_yield = scf.YieldOp([])
+            ivs.append(loop.induction_variable)
+            ip = ir.InsertionPoint(innermost_yield)
+    for arg, iv in zip(body.arguments, ivs):
+        arg.replace_all_uses_with(iv)
+    ops = [op.operation for op in body.operations]
+    for op in ops[:-1]:
+        op.move_before(innermost_yield.operation)
+    with ir.InsertionPoint(block):
+        scf.ReduceOp([], 0)
+    par.erase()
 
 
 def _to_fors(par: ir.Operation) -> None:

@@ -1,8 +1,10 @@
 // RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2})' | FileCheck %s
 // RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2 min-work=1})' \
 // RUN:   | FileCheck %s --check-prefix=ALL
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(theanir-parallel-loops{threads=2 dynamic=true})' \
+// RUN:   | FileCheck %s --check-prefix=DYN
 
-// The team is set through libiomp5 (dynamic adjustment on, at most `threads`), declared once.
+// The team is set through libiomp5 (`threads`, dynamic adjustment off unless asked), declared once.
 // CHECK-DAG:   func.func private @omp_set_num_threads(i32)
 // CHECK-DAG:   func.func private @omp_set_dynamic(i32)
 
@@ -21,8 +23,11 @@
 // A big static nest (10^6 iterations of an inner loop of 4 ops): parallel, team of 2; the
 // inner parallel loop (nested parallelism) became a loop of its own thread.
 // CHECK-LABEL: func.func @big
-// CHECK:         %[[ON:.*]] = arith.constant 1 : i32
-// CHECK:         call @omp_set_dynamic(%[[ON]])
+// CHECK:         %[[OFF:.*]] = arith.constant 0 : i32
+// CHECK:         call @omp_set_dynamic(%[[OFF]])
+// DYN-LABEL:   func.func @big
+// DYN:           %[[ON:.*]] = arith.constant 1 : i32
+// DYN:           call @omp_set_dynamic(%[[ON]])
 // CHECK:         %[[T:.*]] = arith.constant 2 : i32
 // CHECK:         call @omp_set_num_threads(%[[T]])
 // CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c1000)
@@ -31,6 +36,9 @@
 // CHECK:           scf.reduce
 
 // Sizes known at run time: work = 18 * m * n compared with 2^21; parallel or the scf.for nest.
+// The parallel nest keeps its leading dim only (sized at run time: enough iterations), the
+// other becomes an scf.for inside (so OpenMP does not collapse the two into a loop that
+// rebuilds each index by division and remainder).
 // CHECK-LABEL: func.func @dynamic
 // CHECK:         %[[M:.*]] = memref.dim %arg0, %c0
 // CHECK:         %[[N:.*]] = memref.dim %arg0, %c1
@@ -40,7 +48,10 @@
 // CHECK:         %[[BIG:.*]] = arith.cmpi uge, %[[W]], %[[MIN]]
 // CHECK:         scf.if %[[BIG]] {
 // CHECK:           func.call @omp_set_num_threads
-// CHECK:           scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%[[M]], %[[N]])
+// CHECK:           scf.parallel (%{{.*}}) = (%c0) to (%[[M]]) step (%c1) {
+// CHECK-NEXT:        scf.for %{{.*}} = %c0 to %[[N]] step %c1 {
+// CHECK:               math.exp
+// CHECK:             scf.reduce
 // CHECK:         } else {
 // CHECK:           scf.for %{{.*}} = %c0 to %[[M]]
 // CHECK:             scf.for %{{.*}} = %c0 to %[[N]]
@@ -83,6 +94,27 @@ module {
       %x = memref.load %a[%i, %j] : memref<?x?xf32>
       %y = math.exp %x : f32
       memref.store %y, %b[%i, %j] : memref<?x?xf32>
+      scf.reduce
+    }
+    return
+  }
+// A static 3-D nest: 4 x 6 = 24 < 8 chunks per thread x 2 threads needs the first two dims
+// (4 alone is too few), the innermost (32768, contiguous) stays a serial loop that vectorizes.
+// CHECK-LABEL: func.func @leading_dims
+// CHECK:         scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%c4, %c6) step (%c1, %c1) {
+// CHECK-NEXT:      scf.for %{{.*}} = %c0 to %c32768 step %c1 {
+// CHECK-NEXT:        memref.load
+// CHECK:         scf.reduce
+  func.func @leading_dims(%a: memref<4x6x32768xf32>, %b: memref<4x6x32768xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c6 = arith.constant 6 : index
+    %c32768 = arith.constant 32768 : index
+    scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%c4, %c6, %c32768) step (%c1, %c1, %c1) {
+      %x = memref.load %a[%i, %j, %k] : memref<4x6x32768xf32>
+      %y = math.exp %x : f32
+      memref.store %y, %b[%i, %j, %k] : memref<4x6x32768xf32>
       scf.reduce
     }
     return
