@@ -11,6 +11,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -133,6 +134,9 @@ struct Executable::Task {
   std::vector<void*> ptrs, packed;  // the packed call's arguments (kept: a reused task)
   std::vector<nb::object> outs;     // the output buffers, while the caller holds the GIL
   std::vector<std::shared_ptr<PendingResult>> pending;  // per dynamic output (else null)
+  std::atomic<int64_t>* run_ns = nullptr;  // the executable's run-time average (kept alive by keepalive)
+  int64_t copy_ns = 0;                     // copy_input's time and bytes for this call
+  size_t copied = 0;
 
   // Ready for another inline call (Executable::spare_): its vectors keep their capacity.
   void reset(Packed f, size_t n_args) {
@@ -146,6 +150,8 @@ struct Executable::Task {
     keepalive = nullptr;
     in_place = false;
     pending.clear();
+    copy_ns = 0;
+    copied = 0;
     if (done.use_count() == 1) {
       done->reset();
     } else {
@@ -180,6 +186,7 @@ struct Executable::Task {
         ptrs[i] = descs[i].data();
         packed[i] = &ptrs[i];
       }
+      const auto t0 = std::chrono::steady_clock::now();
       for (int64_t k = 0; k < n_calls; ++k) {
         for (const Swap& s : swaps) {
           set_data(descs[s.in], k == 0 ? s.initial : s.bufs[(k - 1) % 2]);
@@ -189,6 +196,12 @@ struct Executable::Task {
       }
       // A loop may have stopped at a poll of the cancel flag: the results are not the call's.
       if (cancel_requested()) return done->fail(ErrorKind::Runtime, kCancelledMessage);
+      if (run_ns) {
+        const int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now() - t0).count() / n_calls;
+        const int64_t old = run_ns->load(std::memory_order_relaxed);
+        run_ns->store(old < 0 ? t : (3 * old + t) / 4, std::memory_order_relaxed);
+      }
       {
         // The inputs' private copies go back to the heap cache before the caller hears of the
         // result (outside the function's pool), so its next call finds them warm instead of
@@ -559,6 +572,7 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
   const size_t rank = specs_[i].shape.size();
   int64_t size = 1;
   for (size_t k = 0; k < rank; ++k) size *= task->descs[i][3 + k];  // the call's sizes (dynamic dims)
+  const auto t0 = std::chrono::steady_clock::now();
   Snapshot buf = snapshot_buffer((size_t)size * itemsize);
   if (is_contiguous(task->descs[i], rank)) {
     std::memcpy(buf.get(), reinterpret_cast<const void*>((intptr_t)task->descs[i][1]), (size_t)size * itemsize);
@@ -567,6 +581,24 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
     copy_to(task->descs[i], rank, itemsize, buf.get());
   }
   task->copies.push_back(std::move(buf));
+  task->copy_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  task->copied += (size_t)size * itemsize;
+}
+
+// Whether this call's copies of writable NumPy inputs would cost at least 1/kCopyFactor of
+// its run (both measured on earlier calls; false until they have been).
+bool Executable::copies_dominate(const nb::handle* inputs, size_t n) const {
+  const int64_t run = run_ns_.load(std::memory_order_relaxed);
+  const int64_t per_gb = copy_ns_per_gb_.load(std::memory_order_relaxed);
+  if (run < 0 || per_gb <= 0 || !numpy_ready_ || n != n_inputs_) return false;
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PyObject* o = inputs[i].ptr();
+    if (donated_[i] >= 0 || Py_TYPE(o) != &PyArray_Type) continue;
+    PyArrayObject* a = reinterpret_cast<PyArrayObject*>(o);
+    if (PyArray_ISWRITEABLE(a)) bytes += (size_t)PyArray_NBYTES(a);
+  }
+  return bytes > kInlineBytes && run <= kCopyFactor * (int64_t)((double)bytes * (double)per_gb / 1e9);
 }
 
 // The outputs of a prepared task: new C-contiguous NumPy buffers, or the buffer of the input
@@ -681,7 +713,7 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
         else bytes = kInlineBytes + 1;  // an Array (maybe pending) or another object: queue it
       }
     }
-    inline_small = bytes <= kInlineBytes && n == n_inputs_ && queue->idle();
+    inline_small = n == n_inputs_ && queue->idle() && (bytes <= kInlineBytes || copies_dominate(inputs, n));  // or copy-bound
     for (size_t i = 0; i < n && inline_small; ++i) {
       const Array* a = array_of(inputs[i]);
       if (a && a->event() && (!a->event()->done() || a->event()->failed())) inline_small = false;
@@ -715,6 +747,7 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
       task->reset(fn_, specs_.size());
     }
     task->pool = pool_;
+    task->run_ns = &run_ns_;
     prepare(task.get(), inputs, n, trust_input, false, donated);
     bind_outputs(task.get(), donated);
     bool interrupted;
@@ -743,7 +776,13 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
   auto task = std::make_shared<Task>();
   task->reset(fn_, specs_.size());
   task->pool = pool_;
+  task->run_ns = &run_ns_;
   prepare(task.get(), inputs, n, trust_input, true, donated);
+  if (task->copied > kInlineBytes) {
+    const int64_t per_gb = (int64_t)((double)task->copy_ns * 1e9 / (double)task->copied);
+    const int64_t old = copy_ns_per_gb_.load(std::memory_order_relaxed);
+    copy_ns_per_gb_.store(old < 0 ? per_gb : (3 * old + per_gb) / 4, std::memory_order_relaxed);
+  }
   bind_outputs(task.get(), donated);
   nb::tuple ins = nb::steal<nb::tuple>(PyTuple_New((Py_ssize_t)n));
   for (size_t i = 0; i < n; ++i) PyTuple_SET_ITEM(ins.ptr(), i, inputs[i].inc_ref().ptr());

@@ -59,6 +59,13 @@ class Executable {
   // queued can then be overtaken. Its results are complete Arrays; an error is still raised
   // at the read, as for a queued call. Returns one Array per output.
   static constexpr size_t kInlineBytes = 256 * 1024;  // a 784->10 SGD step at batch 1 moves 66 KB
+  // A bigger call runs inline as well, on the same conditions, when its writable NumPy inputs
+  // would have to be copied for the queue and that copy would cost at least 1/kCopyFactor of
+  // the call itself (run_ns_ and copy_ns_per_gb_ measured on earlier calls): queued, the
+  // caller pays the copy now and saves at most the rest of the run, only when it has other
+  // work to overlap; inline it saves the copy (its time and memory traffic) for sure. A chain
+  // of 20 elementwise ops on two 40 MB arrays ran 5.7 ms and its copies took 8 ms.
+  static constexpr int64_t kCopyFactor = 4;
   nb::list call_async(nb::list inputs, bool trust_input, int device, int stream, bool sync);
   // call_async for the warm-call caches: borrowed inputs, the outputs' Arrays into `results`.
   void call_core(const nb::handle* inputs, size_t n, bool trust_input, int device, int stream, bool sync,
@@ -107,6 +114,7 @@ class Executable {
   void check_overlap(const Task& task) const;
   nb::object alloc_output(size_t i, const int64_t* dims = nullptr);  // dims: a dynamic output's
   void copy_input(Task* task, size_t i, size_t itemsize);
+  bool copies_dominate(const nb::handle* inputs, size_t n) const;  // kCopyFactor above
   nb::list launch(std::shared_ptr<Task> task, const std::vector<nb::object>& outs,
                   const std::vector<size_t>& returned, int device, int stream, bool sync);
 
@@ -135,6 +143,8 @@ class Executable {
   std::shared_ptr<BufferPool> pool_;              // null with allow_gc
   std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time
   std::atomic<bool> spare_busy_{false};
+  std::atomic<int64_t> run_ns_{-1};          // a call's run time (moving average), -1: none yet
+  std::atomic<int64_t> copy_ns_per_gb_{-1};  // the queued calls' input copies, ns per GB
 };
 
 // The NumPy C API is imported (once per process; false if it cannot be).

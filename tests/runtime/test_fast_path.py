@@ -213,3 +213,21 @@ def test_failed_input_still_fails_at_read(restore_config):
     out = f(bad)  # small, queue idle, but the input failed: the error reaches the read
     with pytest.raises(RuntimeError, match="injected failure for the fast path"):
         out.numpy()
+
+
+def test_copy_bound_call_runs_inline(restore_config):
+    """A big call whose queued form would mostly copy its writable NumPy inputs (x + 1 on 32
+    MB: the copy costs about what the run does) runs inline once both have been measured:
+    its result is ready at return, and writing the input afterwards changes nothing."""
+    th.config.sync = False
+    f = th.jit(lambda x: x + 1.0)
+    x = np.arange(4_000_000, dtype=np.float64)
+    for _ in range(3):  # the first calls are queued: they measure the copy and the run
+        f(x).block_until_ready()
+    th.synchronize()
+    out = f(x)
+    assert out.is_ready()
+    x[:] = -5.0
+    np.testing.assert_array_equal(np.asarray(out), np.arange(4_000_000, dtype=np.float64) + 1.0)
+    later = f(x)  # still correct with the new contents
+    np.testing.assert_array_equal(np.asarray(later), np.full(4_000_000, -4.0))
