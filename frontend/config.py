@@ -47,9 +47,9 @@ class Config:
         1: serial code, no OpenMP runtime loaded. docs/threads.md.
     openmp: with threads > 1, loop nests whose work pays for it (a cost model,
         passes/lower/parallel_loops.py) run as OpenMP parallel loops (libiomp5); small ones
-        stay serial. Off by default (THEANIR_OPENMP=1 or THEANIR_FLAGS=openmp=True turns it
-        on): its 2-thread scaling is not yet measured on an idle machine, and in a process that
-        has loaded an AOT library's copy of libiomp5 a second copy aborts (Intel's check).
+        stay serial; big matrix products run as blocks on the same team (one-thread BLAS
+        each). On by default (THEANIR_OPENMP=0 or THEANIR_FLAGS=openmp=False turns it off);
+        with threads = 1 no OpenMP runtime is loaded. docs/threads.md has the scaling figures.
     sync: run compiled calls inline on the calling thread instead of on the runtime's queue
         (THEANIR_SYNC=1), for profiling and debugging; results are th.Arrays in both modes.
     allow_gc: Theano's flag (THEANIR_ALLOW_GC=0 to turn off): True frees the intermediate
@@ -88,7 +88,7 @@ class Config:
     blas: bool = field(default_factory=lambda: os.environ.get("THEANIR_BLAS", "1").strip().lower()
                        not in ("0", "false", "no", "off"))
     threads: int = field(default_factory=lambda: _threads.default_threads())
-    openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "0").strip().lower()
+    openmp: bool = field(default_factory=lambda: os.environ.get("THEANIR_OPENMP", "1").strip().lower()
                          not in ("0", "false", "no", "off"))
     sync: bool = field(default_factory=lambda: os.environ.get("THEANIR_SYNC", "0").strip().lower()
                        in ("1", "true", "yes", "on"))

@@ -79,6 +79,6 @@ def run_openmp_child(script: str, tmp_path) -> None:
     Intel's OpenMP runtime must not meet another in the test process."""
     if not os.path.exists(os.path.join(sys.prefix, "lib", "libiomp5.so")):
         pytest.skip("intel-openmp not installed")
-    env = dict(os.environ, THEANIR_CACHE_DIR=str(tmp_path), THEANIR_OPENMP="1")  # off by default
+    env = dict(os.environ, THEANIR_CACHE_DIR=str(tmp_path), THEANIR_OPENMP="1")  # whatever the parent has
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

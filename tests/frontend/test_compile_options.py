@@ -68,7 +68,7 @@ def test_compile_options_resolve_the_host():
 @pytest.mark.parametrize("setting", sorted(set(CHANGED) - {"openmp", "device"}))
 def test_code_setting_recompiles_and_changes_the_disk_key(setting, cache, monkeypatch):
     fn, args = (product, (np.ones((3, 4)), np.ones((4, 2)))) if setting == "blas" else (sub_self, (np.ones(3),))
-    if setting == "threads":  # the thread count reaches generated code through OpenMP (off by default)
+    if setting == "threads":  # the thread count reaches generated code through OpenMP
         monkeypatch.setattr(th.config, "openmp", True)
     f = th.jit(fn)
     f(*args)

@@ -147,7 +147,7 @@ def test_fork_while_openmp_loops_run():
     proc = _run("""
         import multiprocessing as mp
 
-        th.config.openmp = True  # off by default
+        th.config.openmp = True
         chain = th.jit(lambda x: th.tanh(x * 1.5 + 0.5) * x - x)
         v = np.random.default_rng(1).standard_normal(1 << 21).astype(np.float32)
         want = np.tanh(v * 1.5 + 0.5) * v - v

@@ -195,6 +195,6 @@ print("ok")
 
 
 def test_openmp_same_results_as_serial(tmp_path):
-    """th.config.openmp (off by default) with 1 and 2 threads computes what the serial loops
+    """th.config.openmp with 1 and 2 threads computes what the serial loops
     do. In a child process: it loads Intel's OpenMP runtime, which must not meet another."""
     run_openmp_child(OPENMP_SCRIPT, tmp_path)

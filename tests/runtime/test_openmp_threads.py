@@ -30,8 +30,8 @@ def _config_in_child(env: dict[str, str], expr: str) -> str:
 
 def test_default_threads_are_the_cpus_this_process_may_use():
     assert _config_in_child({}, "th.config.threads") == str(len(os.sched_getaffinity(0)))
-    assert _config_in_child({}, "th.config.openmp") == "False"  # off by default (frontend/config.py)
-    assert _config_in_child({"THEANIR_OPENMP": "1"}, "th.config.openmp") == "True"
+    assert _config_in_child({}, "th.config.openmp") == "True"  # on by default (frontend/config.py)
+    assert _config_in_child({"THEANIR_OPENMP": "0"}, "th.config.openmp") == "False"
 
 
 def test_threads_from_the_environment_and_flags():
@@ -118,7 +118,7 @@ for name in cases:  # OpenBLAS (products, conv's im2col GEMM) rounds by its thre
 for name in ("rows", "cols", "sum", "chain", "chain_f64"):
     np.testing.assert_array_equal(out[name, 1], out[name, 2], err_msg=name)
 ones = np.ones(2**25, np.float32)  # the hardening issue's exact long float32 sum, 2 threads
-th.config.threads, th.config.openmp = 2, True  # OpenMP is off by default
+th.config.threads, th.config.openmp = 2, True
 assert float(np.asarray(th.jit(lambda v: th.sum(v))(ones))) == 2.0**25
 assert float(np.asarray(th.jit(lambda v: th.sum(v.reshape((4096, 8192)), axis=1))(ones))[0]) == 8192.0
 print("ok")
@@ -136,7 +136,7 @@ import signal, threading, time
 import numpy as np
 import theanir as th
 
-th.config.threads, th.config.openmp = 2, True  # OpenMP is off by default
+th.config.threads, th.config.openmp = 2, True
 x = np.random.default_rng(0).standard_normal(1 << 21).astype(np.float32)
 f = th.jit(lambda x: th.tanh(x * 1.5 + 0.5) * x - x)
 want = np.tanh(x * 1.5 + 0.5) * x - x
