@@ -304,44 +304,40 @@ def _outer_parallel(par: ir.Operation, threads: int) -> None:
             if name != "operandSegmentSizes":
                 new.attributes[name] = par.attributes[name]
         block = new.regions[0].blocks.append(*[ir.IndexType.get()] * keep)
-        ip, innermost_yield, ivs = ir.InsertionPoint(block), None, list(block.arguments)
-        for lo, hi, step in zip(los[keep:], his[keep:], steps[keep:]):
-            with ip:
-                loop = scf.ForOp(lo, hi, step)
-            with ir.InsertionPoint(loop.body):
-                innermost_yield = scf.YieldOp([])
-            ivs.append(loop.induction_variable)
-            ip = ir.InsertionPoint(innermost_yield)
+        ivs, innermost = _for_nest(ir.InsertionPoint(block), los[keep:], his[keep:], steps[keep:])
+        _sink_body(body, list(block.arguments) + ivs, innermost.operation)
+        with ir.InsertionPoint(block):
+            scf.ReduceOp([], 0)
+    par.erase()
+
+
+def _for_nest(ip: ir.InsertionPoint, los: list[ir.Value], his: list[ir.Value],
+              steps: list[ir.Value]) -> tuple[list[ir.Value], scf.YieldOp | None]:
+    """Nested scf.for loops at `ip`: their induction variables and the innermost's yield."""
+    ivs, innermost = [], None
+    for lo, hi, step in zip(los, his, steps):
+        with ip:
+            loop = scf.ForOp(lo, hi, step)
+        with ir.InsertionPoint(loop.body):
+            innermost = scf.YieldOp([])
+        ivs.append(loop.induction_variable)
+        ip = ir.InsertionPoint(innermost)
+    return ivs, innermost
+
+
+def _sink_body(body: ir.Block, ivs: list[ir.Value], before: ir.Operation) -> None:
+    """The ops of an scf.parallel's body but its terminator, moved before `before`, with its
+    block arguments replaced by `ivs`."""
     for arg, iv in zip(body.arguments, ivs):
         arg.replace_all_uses_with(iv)
-    ops = [op.operation for op in body.operations]
-    for op in ops[:-1]:
-        op.move_before(innermost_yield.operation)
-    with ir.InsertionPoint(block):
-        scf.ReduceOp([], 0)
-    par.erase()
+    for op in [op.operation for op in body.operations][:-1]:
+        op.move_before(before)
 
 
 def _to_fors(par: ir.Operation) -> None:
     """Replace an scf.parallel (no results) by the nested scf.for loops of the same iterations."""
     los, his, steps = _bounds(par)
-    body = par.regions[0].blocks[0]
-    with par.location, ir.InsertionPoint(par):
-        ivs, ip = [], ir.InsertionPoint(par)
-        innermost_yield = None
-        for lo, hi, step in zip(los, his, steps):
-            with ip:
-                loop = scf.ForOp(lo, hi, step)
-            with ir.InsertionPoint(loop.body):
-                innermost_yield = scf.YieldOp([])
-            ivs.append(loop.induction_variable)
-            ip = ir.InsertionPoint(innermost_yield)
-    for arg, iv in zip(body.arguments, ivs):
-        arg.replace_all_uses_with(iv)
-    ops = [op.operation for op in body.operations]
-    for op in ops[:-1]:  # the terminator (scf.reduce) stays and goes with the loop
-        if innermost_yield is None:
-            op.move_before(par)
-        else:
-            op.move_before(innermost_yield.operation)
+    with par.location:
+        ivs, innermost = _for_nest(ir.InsertionPoint(par), los, his, steps)
+        _sink_body(par.regions[0].blocks[0], ivs, par if innermost is None else innermost.operation)
     par.erase()
