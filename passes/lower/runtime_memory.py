@@ -12,6 +12,11 @@ the runtime's hook does not return one while the call can unwind to the runtime,
 raises MemoryError (runtime/src/pool.h); where it cannot, and on libc's path, the shim
 writes a message to stderr and aborts.
 
+The allocation function returns `noalias` (each call a buffer no other live pointer reaches,
+as malloc's) and is never inlined (inlining drops that): LLVM then knows that loops reading
+one buffer and writing another need no run-time overlap checks, which it refuses to add to
+loops of few steps, so those vectorize (codegen/native.py).
+
 The runtime installs its hooks when it wraps the entry point (runtime/src/pool.h): while a
 call of a function with `allow_gc=False` runs, buffers freed go back to that function's
 pool and later allocations of the same size reuse them (Theano's no-GC linker).
@@ -49,7 +54,7 @@ llvm.func @__theanir_set_memory_hooks(%alloc: !llvm.ptr, %free: !llvm.ptr) {
 """
 
 _ALLOC = """
-llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%align: i64, %size: i64) -> !llvm.ptr {
+llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%align: i64, %size: i64) -> (!llvm.ptr {llvm.noalias}) attributes {no_inline} {
   %h = llvm.mlir.addressof @__theanir_memory_hooks : !llvm.ptr
   %f = llvm.load %h : !llvm.ptr -> !llvm.ptr
   %z = llvm.mlir.zero : !llvm.ptr
