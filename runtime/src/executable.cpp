@@ -586,11 +586,15 @@ void Executable::copy_input(Task* task, size_t i, size_t itemsize) {
 }
 
 // Whether this call's copies of writable NumPy inputs would cost at least 1/kCopyFactor of
-// its run (both measured on earlier calls; false until they have been).
+// its run (both measured on earlier calls: the run's moving average, the fastest of at least
+// two queued copies, since the first copy into a fresh buffer also pays its page faults;
+// false until then).
 bool Executable::copies_dominate(const nb::handle* inputs, size_t n) const {
   const int64_t run = run_ns_.load(std::memory_order_relaxed);
   const int64_t per_gb = copy_ns_per_gb_.load(std::memory_order_relaxed);
-  if (run < 0 || per_gb <= 0 || !numpy_ready_ || n != n_inputs_) return false;
+  if (run < 0 || per_gb <= 0 || copy_samples_.load(std::memory_order_relaxed) < 2 || !numpy_ready_ ||
+      n != n_inputs_)
+    return false;
   size_t bytes = 0;
   for (size_t i = 0; i < n; ++i) {
     PyObject* o = inputs[i].ptr();
@@ -778,10 +782,11 @@ void Executable::call_core(const nb::handle* inputs, size_t n, bool trust_input,
   task->pool = pool_;
   task->run_ns = &run_ns_;
   prepare(task.get(), inputs, n, trust_input, true, donated);
-  if (task->copied > kInlineBytes) {
+  if (task->copied > kInlineBytes) {  // the fastest copy seen: a buffer's first use also faults its pages in
     const int64_t per_gb = (int64_t)((double)task->copy_ns * 1e9 / (double)task->copied);
     const int64_t old = copy_ns_per_gb_.load(std::memory_order_relaxed);
-    copy_ns_per_gb_.store(old < 0 ? per_gb : (3 * old + per_gb) / 4, std::memory_order_relaxed);
+    if (old < 0 || per_gb < old) copy_ns_per_gb_.store(per_gb, std::memory_order_relaxed);
+    copy_samples_.fetch_add(1, std::memory_order_relaxed);
   }
   bind_outputs(task.get(), donated);
   nb::tuple ins = nb::steal<nb::tuple>(PyTuple_New((Py_ssize_t)n));

@@ -144,7 +144,8 @@ class Executable {
   std::shared_ptr<Task> spare_;                   // reused by inline calls, one at a time
   std::atomic<bool> spare_busy_{false};
   std::atomic<int64_t> run_ns_{-1};          // a call's run time (moving average), -1: none yet
-  std::atomic<int64_t> copy_ns_per_gb_{-1};  // the queued calls' input copies, ns per GB
+  std::atomic<int64_t> copy_ns_per_gb_{-1};  // the queued calls' input copies, ns per GB (the fastest)
+  std::atomic<int> copy_samples_{0};          // queued calls that copied more than kInlineBytes
 };
 
 // The NumPy C API is imported (once per process; false if it cannot be).
