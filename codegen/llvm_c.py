@@ -68,7 +68,17 @@ def _signatures() -> dict[str, tuple]:
         "LLVMIsGlobalConstant": (c_int, p), "LLVMSetInitializer": (None, p, p),
         "LLVMGetFirstUse": (p, p), "LLVMDeleteGlobal": (None, p), "LLVMAddGlobal": (p, p, p, c_char_p),
         "LLVMGetVisibility": (c_int, p),
+        "LLVMParseCommandLineOptions": (None, c_int, POINTER(c_char_p), c_char_p),
     }
+
+
+# LLVM's own options, set once per process (this libLLVM serves only theanir's code generation).
+# `-vectorizer-min-trip-count`: the loop vectorizer treats loops of fewer steps (default 16)
+# as "tiny" and vectorizes them only without run-time overlap checks and without a scalar
+# epilogue. The loops OpenMP outlines see their buffers as fields of a struct argument, so
+# LLVM cannot prove them apart and needs those checks: with 2 threads 36 of LeNet-5's short
+# loops (conv and pooling rows of 8-24 elements) stayed scalar; with 8, 25 more vectorize.
+LLVM_OPTIONS = ("-vectorizer-min-trip-count=8",)
 
 
 @functools.cache
@@ -79,6 +89,9 @@ def _lib() -> ctypes.CDLL:
     for name, (res, *args) in _signatures().items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    if LLVM_OPTIONS:
+        argv = [b"theanir", *(o.encode() for o in LLVM_OPTIONS)]
+        lib.LLVMParseCommandLineOptions(len(argv), (c_char_p * len(argv))(*argv), None)
     return lib
 
 
