@@ -21,8 +21,13 @@ through theanir-dynamic-results without a copy), and a numeric pass fills them.
   a transpose emits each row's columns in increasing order, whatever order its input had;
   "hybrid" (the default) takes insertion sort for a short row and for a long one
   accumulates through a bitmap of the columns, read back in order (count-trailing-zeros).
-- A + B counts each row with a dense marker of A's columns where the inner dim is at most
-  MARKER_MAX_INNER (else by a merge: no O(inner) memory), then fills by a merge.
+- A + B and A * B (MERGE_ONE_PASS, the default) merge in one pass into arrays of the most
+  entries the result can have (|A| + |B|, min(|A|, |B|)), as SciPy's csr_binop_csr does, and
+  return views of their first nnz entries, which the runtime adopts (theanir-dynamic-results:
+  a prefix of an allocation has its address): 10^4 x 10^4 at 0.1%, 2.19 -> 1.77 ms CPU. At
+  most that many entries are unused (half the arrays when A and B share their pattern).
+  Else a count pass first: a dense marker of A's columns where the inner dim is at most
+  MARKER_MAX_INNER (else a merge: no O(inner) memory), arrays of the exact size.
 CSC operands are the CSR arrays of the transposes: a merge is the same loops over columns,
 and C = A B in CSC is C^T = B^T A^T in CSR (the operands swapped).
 """
@@ -32,6 +37,7 @@ import itertools
 import re
 
 MARKER_MAX_INNER = 1 << 22  # A + B: count with a dense marker up to this many columns (32 MB)
+MERGE_ONE_PASS = True  # A + B, A * B: one pass into arrays of the largest result size
 SPGEMM_SORT = "hybrid"  # "insertion", "transpose" or "hybrid" (see the module's docstring)
 MATVEC_LANES = 8  # CSR x vector: rows of 4-16 entries on average read their first 8 straight-line
 MATVEC_STRAIGHT = True  # False: every row by the loop alone (the measurement's baseline)
@@ -409,7 +415,7 @@ def merge_text(name: str, outer: int, inner: int, kind: str, e: str, w: str) -> 
       %y1 = arith.addi %y, %c1 : index
       scf.yield %y1 : index
     }}
-    scf.for %q3 = %wf#1 to %qe step %c1 iter_args(%z = %x3) -> (index) {{
+    %xe = scf.for %q3 = %wf#1 to %qe step %c1 iter_args(%z = %x3) -> (index) {{
       %vb3 = memref.load %bv[%q3] : {me}
       %cb3 = memref.load %bc[%q3] : {mw}
       memref.store %vb3, %cv[%z] : {me}
@@ -485,7 +491,38 @@ def merge_text(name: str, outer: int, inner: int, kind: str, e: str, w: str) -> 
     }}
 {fill_tails}  }}
 """
+    if MERGE_ONE_PASS:
+        text = _merge_one_pass(kind, e, w, row_bounds, cond, compare, step, fill_tails)
+        return _signature(name, e, w, _OPERANDS) + body + text + _epilogue(("%cvv", "%ccv", "%cp"), e, w)
     return _signature(name, e, w, _OPERANDS) + body + text + _epilogue(("%cv", "%cc", "%cp"), e, w)
+
+
+def _merge_one_pass(kind, e, w, row_bounds, cond, compare, step, fill_tails) -> str:
+    """Text: the merge in one pass into arrays of the result's largest size (|A| + |B| for
+    A + B, min(|A|, |B|) for A * B, as SciPy's csr_binop_csr), returned as views of the
+    first nnz entries (%cvv, %ccv)."""
+    mw, me = f"memref<?x{w}>", f"memref<?x{e}>"
+    cap = ("  %cap = arith.addi %na_all, %nb_all : index\n" if kind == "add" else
+           "  %cap = arith.minui %na_all, %nb_all : index\n")
+    end = "%xe" if kind == "add" else "%wf#2"
+    return f"""  %cp = memref.alloc(%o1) : {mw}
+  memref.store %w0, %cp[%c0] : {mw}
+  {_ld("%na_all", "%ap", "%o", w)}  {_ld("%nb_all", "%bp", "%o", w)}{cap}  %cv = memref.alloc(%cap) : {me}
+  %cc = memref.alloc(%cap) : {mw}
+  %nnz = scf.for %i = %c0 to %o step %c1 iter_args(%x0 = %c0) -> (index) {{
+{row_bounds}    %wf:3 = scf.while (%p = %p0, %q = %q0, %x = %x0) : (index, index, index) -> (index, index, index) {{
+{cond}      scf.condition(%both) %p, %q, %x : index, index, index
+    }} do {{
+    ^bb0(%p: index, %q: index, %x: index):
+{compare}{step}      scf.yield %p2, %q2, %x2 : index, index, index
+    }}
+{fill_tails}    %endw = arith.index_cast {end} : index to {w}
+    memref.store %endw, %cp[%i1] : {mw}
+    scf.yield {end} : index
+  }}
+  %cvv = memref.reinterpret_cast %cv to offset: [0], sizes: [%nnz], strides: [1] : {me} to {me}
+  %ccv = memref.reinterpret_cast %cc to offset: [0], sizes: [%nnz], strides: [1] : {mw} to {mw}
+"""
 
 
 _ROW_NAMES = re.compile(r"%(len|half|even|mid|s|p|p1|j0r|j0|j1r|j1|a0|a1|x0|x1|m0|m1|t0|t1|s0|s1|odd|last|"
