@@ -37,7 +37,7 @@ def _fresh(v: ir.Value, taken: list[ir.Value]) -> ir.Value:
     handed to an earlier slot (the runtime adopts each address once: a value returned twice,
     `return x, x`, would be freed twice), else a copy into a new allocation."""
     base = _allocation(v)
-    if base is not None and not any(base == _allocation(t) for t in taken):
+    if base is not None and not any(b is not None and b == base for b in map(_allocation, taken)):
         return v
     clone = _clone_of(v)
     if clone is not None:  # the deallocation pipeline's clone of an argument: copy its source
