@@ -1,5 +1,5 @@
 """Our loop kernels (dialects/tn/ops/sparse_loops.py) against scipy.sparse: A + B, A - B,
-A * B (merge: one pass, or two with either count) and A @ B (Gustavson, each row-sorting
+A * B (merge: one pass by branches or selects, or two with either count) and A @ B (Gustavson, each row-sorting
 strategy), CSR x vector (both row strategies), CSR and CSC,
 float32/float64, int32/int64 indices, empty rows and columns, empty matrices, 1 x 1, rows
 long enough for the bitmap path; results sorted and duplicate-free, as the types promise;
@@ -49,15 +49,18 @@ def _check(got, want, fmt, dtype):
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("count", ["one-pass", "marker", "merge"])
+@pytest.mark.parametrize("count", ["one-pass", "selects", "marker", "merge"])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_merge(op, shape, fmt, dtype, count, monkeypatch):
-    if count != "one-pass":  # two passes: a count pass (dense marker, or merge for huge inner dims)
-        monkeypatch.setattr(sparse_loops, "MERGE_ONE_PASS", False)
+    if count == "selects":  # the merge step by selects, not branches
+        monkeypatch.setattr(sparse_loops, "MERGE_BRANCHY", False)
         monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    elif count != "one-pass":  # two passes: a count pass (dense marker, or merge for huge inner dims)
+        monkeypatch.setattr(sparse_loops, "MERGE_ONE_PASS", False)
+        monkeypatch.setattr(th.config, "cache", False)
     if count == "merge":
         monkeypatch.setattr(sparse_loops, "MARKER_MAX_INNER", -1)
     m, k, _, d = shape

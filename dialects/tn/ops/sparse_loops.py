@@ -38,6 +38,7 @@ import re
 
 MARKER_MAX_INNER = 1 << 22  # A + B: count with a dense marker up to this many columns (32 MB)
 MERGE_ONE_PASS = True  # A + B, A * B: one pass into arrays of the largest result size
+MERGE_BRANCHY = True  # A + B's merge step by branches (as SciPy's), not selects (A * B: selects)
 SPGEMM_SORT = "hybrid"  # "insertion", "transpose" or "hybrid" (see the module's docstring)
 MATVEC_LANES = 8  # CSR x vector: rows of 4-16 entries on average read their first 8 straight-line
 MATVEC_STRAIGHT = True  # False: every row by the loop alone (the measurement's baseline)
@@ -435,6 +436,10 @@ def merge_text(name: str, outer: int, inner: int, kind: str, e: str, w: str) -> 
       %p2 = arith.addi %p, %pi : index
       %q2 = arith.addi %q, %qi : index
 """
+    # the fill's step: for A + B branches on the two columns (MERGE_BRANCHY), else selects
+    # (A * B by branches: 0.77 -> 0.96 ms CPU at 10^4 x 10^4, 0.1%: most steps only advance)
+    branchy = MERGE_BRANCHY and kind == "add"
+    fill_compare, fill_step = ("", _branchy_step(e, w)) if branchy else (compare, step)
     cond = """      %lp = arith.cmpi ult, %p, %pe : index
       %lq = arith.cmpi ult, %q, %qe : index
       %both = arith.andi %lp, %lq : i1
@@ -487,12 +492,12 @@ def merge_text(name: str, outer: int, inner: int, kind: str, e: str, w: str) -> 
 {cond}      scf.condition(%both) %p, %q, %x : index, index, index
     }} do {{
     ^bb0(%p: index, %q: index, %x: index):
-{compare}{step}      scf.yield %p2, %q2, %x2 : index, index, index
+{fill_compare}{fill_step}      scf.yield %p2, %q2, %x2 : index, index, index
     }}
 {fill_tails}  }}
 """
     if MERGE_ONE_PASS:
-        text = _merge_one_pass(kind, e, w, row_bounds, cond, compare, step, fill_tails)
+        text = _merge_one_pass(kind, e, w, row_bounds, cond, fill_compare, fill_step, fill_tails)
         return _signature(name, e, w, _OPERANDS) + body + text + _epilogue(("%cvv", "%ccv", "%cp"), e, w)
     return _signature(name, e, w, _OPERANDS) + body + text + _epilogue(("%cv", "%cc", "%cp"), e, w)
 
@@ -524,6 +529,47 @@ def _merge_one_pass(kind, e, w, row_bounds, cond, compare, step, fill_tails) -> 
   %ccv = memref.reinterpret_cast %cc to offset: [0], sizes: [%nnz], strides: [1] : {mw} to {mw}
 """
 
+
+
+def _branchy_step(e: str, w: str) -> str:
+    """Text: one step of A + B's merge (defines %p2, %q2, %x2) by branches on the two columns,
+    as SciPy's csr_binop_csr: a predicted branch lets the next step's loads start before this
+    compare resolves, where the select form chains every step's loads to the previous
+    compare (10^4 x 10^4 at 0.1%: 1.71 -> 1.40 ms CPU, SciPy 1.48)."""
+    mw, me = f"memref<?x{w}>", f"memref<?x{e}>"
+    return f"""      %car = memref.load %ac[%p] : {mw}
+      %cbr = memref.load %bc[%q] : {mw}
+      %lt = arith.cmpi slt, %car, %cbr : {w}
+      %x2 = arith.addi %x, %c1 : index
+      %br:2 = scf.if %lt -> (index, index) {{
+        %va = memref.load %av[%p] : {me}
+        memref.store %va, %cv[%x] : {me}
+        memref.store %car, %cc[%x] : {mw}
+        %pa = arith.addi %p, %c1 : index
+        scf.yield %pa, %q : index, index
+      }} else {{
+        %gt = arith.cmpi sgt, %car, %cbr : {w}
+        %bb:2 = scf.if %gt -> (index, index) {{
+          %vb = memref.load %bv[%q] : {me}
+          memref.store %vb, %cv[%x] : {me}
+          memref.store %cbr, %cc[%x] : {mw}
+          %qb = arith.addi %q, %c1 : index
+          scf.yield %p, %qb : index, index
+        }} else {{
+          %va = memref.load %av[%p] : {me}
+          %vb = memref.load %bv[%q] : {me}
+          %s = arith.addf %va, %vb : {e}
+          memref.store %s, %cv[%x] : {me}
+          memref.store %car, %cc[%x] : {mw}
+          %pe1 = arith.addi %p, %c1 : index
+          %qe1 = arith.addi %q, %c1 : index
+          scf.yield %pe1, %qe1 : index, index
+        }}
+        scf.yield %bb#0, %bb#1 : index, index
+      }}
+      %p2 = arith.addi %br#0, %c0 : index
+      %q2 = arith.addi %br#1, %c0 : index
+"""
 
 _ROW_NAMES = re.compile(r"%(len|half|even|mid|s|p|p1|j0r|j0|j1r|j1|a0|a1|x0|x1|m0|m1|t0|t1|s0|s1|odd|last|"
                         r"jlr|jl|al|xl|ml|u|r)\b")
