@@ -38,9 +38,18 @@ from .tensor import Tensor
 FORMATS = ("csr", "csc")
 
 
+_SPARSE_TYPES: dict[type, bool] = {}  # type -> is a SciPy CSR/CSC class (asked on every warm call)
+
+
 def is_scipy_sparse(x: Any) -> bool:
     """A scipy.sparse CSR/CSC matrix or array (checked without importing SciPy)."""
-    return type(x).__module__.startswith("scipy.sparse") and getattr(x, "format", None) in FORMATS
+    t = type(x)
+    known = _SPARSE_TYPES.get(t)
+    if known is None:
+        known = t.__module__.startswith("scipy.sparse") and getattr(x, "format", None) in FORMATS
+        if len(_SPARSE_TYPES) < 256:
+            _SPARSE_TYPES[t] = known
+    return known
 
 
 class SparseTensor:
@@ -138,10 +147,14 @@ def value_key(x: Any) -> tuple | None:
 
 def call_key(args: Sequence[Any]) -> tuple | None:
     """The `value_key`s of `args` when each has one and one at least is sparse, else None."""
-    key = tuple(value_key(x) for x in args)
-    if None in key or not any(is_scipy_sparse(x) for x in args):
-        return None
-    return key
+    key, sparse = [], False
+    for x in args:
+        k = value_key(x)
+        if k is None:
+            return None
+        sparse = sparse or is_scipy_sparse(x)
+        key.append(k)
+    return tuple(key) if sparse else None
 
 
 def call_leaves(args: Sequence[Any], check: bool = True) -> list:
@@ -159,16 +172,24 @@ def call_leaves(args: Sequence[Any], check: bool = True) -> list:
     return leaves
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_UNSIGNED = {np.dtype(np.int32): np.uint32, np.dtype(np.int64): np.uint64}
+
+
 def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) -> Any:
     """`x` checked: a well-formed CSR/CSC matrix with float data, sorted indices and no
-    duplicates (a canonical copy when it has either), optionally of `format` and `dtype`."""
+    duplicates (a canonical copy when it has either), optionally of `format` and `dtype`.
+
+    Every warm call with a SciPy argument runs this (the kernels read the arrays unchecked),
+    so it is a few NumPy reductions and O(1) tests: indices in range in one pass (as
+    unsigned, a negative index is a huge one), indptr monotone by one vector compare."""
     if not is_scipy_sparse(x):
         raise TypeError(f"{who}: expected a scipy.sparse CSR or CSC matrix, got {type(x).__name__}")
     if format is not None and x.format != format:
         raise TypeError(f"{who}: declared {format.upper()}, got a {x.format.upper()} matrix (convert it "
                         f"with .to{format}() first)")
     data, indices, indptr = x.data, x.indices, x.indptr
-    if data.dtype.kind != "f" or data.dtype not in (np.float32, np.float64):
+    if data.dtype not in _FLOATS:
         raise TypeError(f"{who}: sparse data must be float32 or float64, got {data.dtype.name}")
     if dtype is not None and data.dtype != np.dtype(dtype):
         raise TypeError(f"{who}: expected dtype {np.dtype(dtype).name}, got {data.dtype.name}")
@@ -177,17 +198,17 @@ def canonical(x: Any, who: str, dtype: Any = None, format: str | None = None) ->
     if indptr.ndim != 1 or indptr.shape[0] != outer + 1:
         raise ValueError(f"{who}: indptr has {indptr.shape[0]} entries, a {x.format.upper()} "
                          f"{m}x{k} matrix needs {outer + 1}")
-    if indices.dtype not in (np.int32, np.int64) or indptr.dtype != indices.dtype:
+    unsigned = _UNSIGNED.get(indices.dtype)
+    if unsigned is None or indptr.dtype != indices.dtype:
         raise TypeError(f"{who}: indices and indptr must both be int32 or int64, got "
                         f"{indices.dtype.name} and {indptr.dtype.name}")
-    nnz = int(indptr[-1]) if outer >= 0 else 0
-    if int(indptr[0]) != 0 or np.any(np.diff(indptr) < 0):
+    nnz = int(indptr[-1])
+    if int(indptr[0]) != 0 or (outer > 0 and (indptr[1:] < indptr[:-1]).any()):
         raise ValueError(f"{who}: indptr must start at 0 and never decrease")
     if nnz != indices.shape[0] or nnz != data.shape[0]:
         raise ValueError(f"{who}: indptr ends at {nnz} but there are {indices.shape[0]} indices and "
                          f"{data.shape[0]} values")
-    # one pass: as unsigned, a negative index is a huge one
-    if nnz and int(indices.view(np.uint32 if indices.dtype == np.int32 else np.uint64).max()) >= inner:
+    if nnz and int(indices.view(unsigned).max()) >= inner:
         bad = indices[(indices < 0) | (indices >= inner)][0]
         raise ValueError(f"{who}: index {int(bad)} is out of range for a {m}x{k} "
                          f"{x.format.upper()} matrix (0 <= index < {inner})")

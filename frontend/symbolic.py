@@ -335,6 +335,7 @@ class Function(FunctionCache):
         self.name = name or "th.function"
         self.allow_input_downcast = allow_input_downcast
         variables, self._ins = split_inputs(inputs)
+        self._in_types: list | None = None  # (dtype, ndim, sparse format) per input: _arguments
         self.inputs = self._check_inputs(variables)
         self.mode = get_mode(mode)
         outputs = split_outputs(outputs)
@@ -516,7 +517,11 @@ class Function(FunctionCache):
                 raise TypeError(f"{self.name}: input {k!r} is given both by position and by keyword")
             values[names[k]] = val
         out = []
-        for i, (spec, val) in enumerate(zip(self._ins, values)):
+        types = self._in_types
+        if types is None:  # (a variable's dtype is inferred and wrapped per access: once here)
+            types = self._in_types = [(np.dtype(s.variable.dtype), s.variable.ndim,
+                                       getattr(s.variable, "format", None)) for s in self._ins]
+        for i, (spec, val, (dtype, ndim, fmt)) in enumerate(zip(self._ins, values, types)):
             v = spec.variable
             who = f"{self.name}: input {i} {describe(v)}"
             if val is _MISSING:
@@ -524,13 +529,13 @@ class Function(FunctionCache):
                     raise TypeError(f"{who} is missing (it has no default: th.In(var, value=...) gives one)")
                 out.append(spec.value)
                 continue
-            if spec.strict and not (isinstance(val, np.ndarray) and val.dtype == v.dtype and val.ndim == v.ndim):
+            if spec.strict and not (isinstance(val, np.ndarray) and val.dtype == dtype and val.ndim == ndim):
                 raise TypeError(f"{who} is strict: it needs a NumPy array of dtype {v.dtype} and ndim "
                                 f"{v.ndim}, got {type(val).__name__} {getattr(val, 'dtype', '')}".rstrip())
-            if getattr(v, "format", None):  # a sparse input: a canonical SciPy matrix of its format
-                out.append(sparse_canonical(val, who, v.dtype, v.format))
+            if fmt:  # a sparse input: a canonical SciPy matrix of its format
+                out.append(sparse_canonical(val, who, dtype, fmt))
                 continue
-            out.append(coerce_value(val, v.dtype, v.ndim, who, self._downcast(spec)))
+            out.append(coerce_value(val, dtype, ndim, who, self._downcast(spec)))
         return out
 
     # __call__ is FunctionCache's (C++): the warm-call cache, else _call_slow.

@@ -31,17 +31,14 @@ NAME = "theanir-dynamic-results"
 
 
 def _fresh(v: ir.Value, taken: list[ir.Value]) -> ir.Value:
-    """`v` if it is a memref.alloc of identity layout not handed to an earlier slot (the
-    runtime adopts each address once: a value returned twice, `return x, x`, would be freed
-    twice), else a copy into a new allocation."""
-    owner = v.owner
-    if any(v == t for t in taken):
-        owner = None
-    if isinstance(owner, ir.Operation) or hasattr(owner, "operation"):
-        op = owner.operation if hasattr(owner, "operation") else owner
-        mt = ir.MemRefType(v.type)
-        if op.name == "memref.alloc" and mt == ir.MemRefType.get(list(mt.shape), mt.element_type):
-            return v
+    """`v` if it is a memref.alloc of identity layout, or a prefix view of one (a
+    `memref.reinterpret_cast` at offset 0: a kernel that filled the first n entries of an
+    array sized for the most it could produce, whose address is the allocation's), not
+    handed to an earlier slot (the runtime adopts each address once: a value returned twice,
+    `return x, x`, would be freed twice), else a copy into a new allocation."""
+    base = _allocation(v)
+    if base is not None and not any(b is not None and b == base for b in map(_allocation, taken)):
+        return v
     clone = _clone_of(v)
     if clone is not None:  # the deallocation pipeline's clone of an argument: copy its source
         v = clone.operands[0]
@@ -52,6 +49,31 @@ def _fresh(v: ir.Value, taken: list[ir.Value]) -> ir.Value:
     fresh = memref.AllocOp(ir.MemRefType.get(list(mt.shape), mt.element_type), dims, []).result
     memref.CopyOp(v, fresh)
     return fresh
+
+
+def _identity(t: ir.Type) -> bool:
+    mt = ir.MemRefType(t)
+    return mt == ir.MemRefType.get(list(mt.shape), mt.element_type)
+
+
+def _allocation(v: ir.Value) -> ir.Value | None:
+    """The memref.alloc (identity layout) whose address `v` has: `v` itself, or the source of
+    a `memref.reinterpret_cast` of it at offset 0 with an identity layout that nothing frees
+    here (the deallocation pipeline leaves a returned buffer to the caller); else None."""
+    op = getattr(v.owner, "operation", v.owner)
+    if not isinstance(op, ir.Operation) or not _identity(v.type):
+        return None
+    if op.name == "memref.reinterpret_cast":
+        if list(ir.DenseI64ArrayAttr(op.attributes["static_offsets"])) != [0]:
+            return None
+        src = op.operands[0]
+        src_op = getattr(src.owner, "operation", src.owner)
+        if not isinstance(src_op, ir.Operation) or src_op.name != "memref.alloc" or not _identity(src.type):
+            return None
+        if any(getattr(u.owner, "operation", u.owner).name == "memref.dealloc" for u in src.uses):
+            return None
+        return src
+    return v if op.name == "memref.alloc" else None
 
 
 def _clone_of(v: ir.Value) -> ir.Operation | None:

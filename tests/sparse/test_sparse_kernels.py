@@ -1,5 +1,6 @@
-"""Our loop kernels for sparse results (dialects/tn/ops/sparse_loops.py) against scipy.sparse:
-A + B, A - B, A * B (merge) and A @ B (Gustavson, each row-sorting strategy), CSR and CSC,
+"""Our loop kernels (dialects/tn/ops/sparse_loops.py) against scipy.sparse: A + B, A - B,
+A * B (merge: one pass by branches or selects, or two with either count) and A @ B (Gustavson, each row-sorting
+strategy), CSR x vector (both row strategies), CSR and CSC,
 float32/float64, int32/int64 indices, empty rows and columns, empty matrices, 1 x 1, rows
 long enough for the bitmap path; results sorted and duplicate-free, as the types promise;
 gradients through them by verify_grad."""
@@ -41,21 +42,27 @@ def _check(got, want, fmt, dtype):
     assert got.shape == want.shape
     outer = got.shape[0] if fmt == "csr" else got.shape[1]
     assert got.indptr.shape == (outer + 1,) and got.indptr[0] == 0 and got.indptr[-1] == got.nnz
+    assert got.data.shape == got.indices.shape == (got.indptr[-1],)  # (SciPy accepts longer arrays)
     for r in range(outer):  # sorted, no duplicates
         assert np.all(np.diff(got.indices[got.indptr[r]:got.indptr[r + 1]]) > 0), f"row {r} not sorted"
     tol = 3e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("count", ["marker", "merge"])
+@pytest.mark.parametrize("count", ["one-pass", "selects", "marker", "merge"])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_merge(op, shape, fmt, dtype, count, monkeypatch):
-    if count == "merge":  # the count pass without the dense marker (huge inner dims)
-        monkeypatch.setattr(sparse_loops, "MARKER_MAX_INNER", -1)
+    if count == "selects":  # the merge step by selects, not branches
+        monkeypatch.setattr(sparse_loops, "MERGE_BRANCHY", False)
         monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    elif count != "one-pass":  # two passes: a count pass (dense marker, or merge for huge inner dims)
+        monkeypatch.setattr(sparse_loops, "MERGE_ONE_PASS", False)
+        monkeypatch.setattr(th.config, "cache", False)
+    if count == "merge":
+        monkeypatch.setattr(sparse_loops, "MARKER_MAX_INNER", -1)
     m, k, _, d = shape
     a, b = _rand(m, k, d, fmt, dtype, 0), _rand(m, k, d, fmt, dtype, 1)
     fn = {"add": sparse.add, "sub": sparse.sub, "mul": sparse.mul}[op]
@@ -118,3 +125,36 @@ def test_repeated_calls_other_patterns():
         b = _rand(15, 20, 0.1 * (4 - seed), "csr", np.float64, seed + 10)
         _check(f(a, b), a @ b, "csr", np.float64)
         _check(g(a, b.T.tocsr()), a + b.T.tocsr(), "csr", np.float64)
+
+
+def _rows_of(lengths, k, dtype, index, seed):
+    """A CSR matrix whose rows hold `lengths` entries (sorted distinct columns < k)."""
+    rng = np.random.default_rng(seed)
+    cols = [np.sort(rng.choice(k, size=n, replace=False)) for n in lengths]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index)
+    indices = (np.concatenate(cols) if cols else np.zeros(0)).astype(index)
+    data = rng.standard_normal(indices.size).astype(dtype)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(lengths), k))
+
+
+# row lengths: averages of 4-16 take the straight-line path for a row's first 8 entries (empty
+# rows, rows of 1..8 and longer ones among them), others the loop alone
+MATVEC_ROWS = [[0, 1, 7, 8, 9, 16, 3, 0, 12, 8], [8] * 6, [4] * 5, [16, 16, 0, 1], [0, 0, 40],
+               [1, 0, 2, 1], [30, 25], [5], [0], []]
+
+
+@pytest.mark.parametrize("straight", [True, False])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lengths", MATVEC_ROWS, ids=str)
+def test_csr_times_vector(lengths, dtype, index, straight, monkeypatch):
+    monkeypatch.setattr(sparse_loops, "MATVEC_STRAIGHT", straight)
+    monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    a = _rows_of(lengths, 50, dtype, index, seed=len(lengths))
+    v = np.random.default_rng(1).standard_normal(50).astype(dtype)
+    v[0] = np.inf if 0 not in a.indices else v[0]  # lanes past a row's end read b[...] and drop it
+    got = np.asarray(th.jit(sparse.structured_dot)(a, v))
+    want = a @ v
+    tol = 3e-5 if dtype == np.float32 else 1e-12
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

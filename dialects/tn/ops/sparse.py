@@ -317,9 +317,7 @@ def _matvec_lower(call: LowerCall) -> list[ir.Value]:
         t = ir.RankedTensorType(v.type)
         want = ir.RankedTensorType.get([dyn] * t.rank, t.element_type)
         args.append(v if t == want else tensor_d.CastOp(want, v).result)
-    out = func.CallOp([ir.RankedTensorType.get([dyn, dyn], element_type(call.out.dtype))],
-                      ir.FlatSymbolRefAttr.get(name), args).results[0]
-    return [tensor_d.CastOp(tensor_type(call.out), out).result]
+    return list(func.CallOp([tensor_type(call.out)], ir.FlatSymbolRefAttr.get(name), args).results)
 
 
 @sparse_sddmm.def_lower

@@ -13,9 +13,10 @@ indptr of outer + 1). The pattern is structural: A + B stores every position sto
 or B, even where the values cancel, so jvp/transposes reuse it.
 
 Lowering: `tn.sparse_binary` and `tn.sparse_spgemm` run loop kernels of our own
-(sparse_loops.py: scf/memref loops, two passes as SciPy's: count each row's entries, allocate,
-fill; sorted, duplicate-free rows); the sparsifier assembled its results one insertion at a
-time (4-7x slower than SciPy). `tn.sparse_from_dense` and `tn.sparse_convert` still go
+(sparse_loops.py: scf/memref loops as SciPy's: SpGEMM counts each row's entries, allocates,
+fills; A + B and A * B merge in one pass into arrays of the largest result size; sorted,
+duplicate-free rows); the sparsifier assembled its results one insertion at a time (4-7x
+slower than SciPy). `tn.sparse_from_dense` and `tn.sparse_convert` still go
 through the sparsifier: it computes the result into a sparse tensor;
 `sparse_tensor.number_of_entries` sizes three tensors and `sparse_tensor.disassemble` copies
 the result's arrays into them (`sparsification-and-bufferization`, passes/lower/sparsify.py,
