@@ -34,7 +34,10 @@ With OpenMP threads (option `threads` > 1: th.config.openmp with th.config.threa
 product calls `__theanir_?gemm_split` instead: when it has at least `MIN_SPLIT_WORK`
 multiply-adds and `threads` x 16 rows (or columns), an `scf.parallel` over `threads` blocks
 of C's rows (or columns, whichever side is longer) calls the one-thread BLAS on each block;
-smaller products make one call. The loop is marked `theanir.keep_parallel`, which
+when both sides are short and K has at least `MIN_SPLIT_K` per thread (LeNet-5's first conv
+filter gradient: 20 x 25 from K = 288000, 8 ms of one core), the blocks are of K, each into
+its slice of a buffer allocated before the loop, and one serial pass adds the partial
+products into C; smaller products make one call. The loop is marked `theanir.keep_parallel`, which
 theanir-parallel-loops keeps (a call has no cost it could count), and OpenBLAS's own pool is
 then held at one thread (codegen/threads.py): one threading runtime, no second pool of
 threads that spin after each call while OpenMP's need the cores. Why: OpenBLAS's 2-thread
@@ -59,6 +62,7 @@ SPLIT = {"f32": "__theanir_sgemm_split", "f64": "__theanir_dgemm_split"}
 KEEP_PARALLEL = "theanir.keep_parallel"  # theanir-parallel-loops keeps this scf.parallel as it is
 MIN_SPLIT_WORK = 1 << 21  # multiply-adds: ~20-40 us of one core, a fork/join costs ~10-20 us
 MIN_SPLIT_SIDE = 16  # rows (columns) per thread at least
+MIN_SPLIT_K = 1024  # K per thread at least, to split K when neither side is long enough
 OK = "__theanir_gemm_ok"
 GEMM = {"f32": "__theanir_sgemm", "f64": "__theanir_dgemm"}
 CBLAS = {"f32": "scipy_cblas_sgemm", "f64": "scipy_cblas_dgemm"}
@@ -238,9 +242,61 @@ _SPLIT = """
         scf.parallel (%t) = (%zero) to (%T) step (%one) {{{cols}
         }} {{{keep}}}
       }} else {{
-        func.call @{gemm}(%m, %n, %k, %pa, %oa, %a0, %a1, %pb, %ob, %b0, %b1, %pc, %oc, %c0, %c1, %beta)
-          : (index, index, index, index, index, index, index, index, index, index, index, index, index, index,
-             index, {t}) -> ()
+        %mink = arith.constant {min_k} : index
+        %kok = arith.cmpi uge, %k, %mink : index
+        %bk = arith.andi %big, %kok : i1
+        scf.if %bk {{
+          // neither side long enough, K is: each thread multiplies a block of K into a
+          // buffer of its own (allocated here, outside the parallel loop), then one serial
+          // pass adds the T partial products into C (m x n, small by construction)
+          %tmp = memref.alloc(%T, %m, %n) : memref<?x?x?x{t}>
+          %pt = memref.extract_aligned_pointer_as_index %tmp : memref<?x?x?x{t}> -> index
+          %zf = arith.constant 0.0 : {t}
+          scf.parallel (%t) = (%zero) to (%T) step (%one) {{
+            %k0a = arith.muli %t, %k : index
+            %k0 = arith.divui %k0a, %T : index
+            %t1 = arith.addi %t, %one : index
+            %k1a = arith.muli %t1, %k : index
+            %k1 = arith.divui %k1a, %T : index
+            %part = arith.subi %k1, %k0 : index
+            %da = arith.muli %k0, %a1 : index
+            %oa2 = arith.addi %oa, %da : index
+            %db = arith.muli %k0, %b0 : index
+            %ob2 = arith.addi %ob, %db : index
+            %ot = arith.muli %t, %mn : index
+            func.call @{gemm}(%m, %n, %part, %pa, %oa2, %a0, %a1, %pb, %ob2, %b0, %b1, %pt, %ot, %n, %one, %zf)
+              : (index, index, index, index, index, index, index, index, index, index, index, index, index,
+                 index, index, {t}) -> ()
+            scf.reduce
+          }} {{{keep}}}
+          %bz = arith.cmpf oeq, %beta, %zf : {t}
+          %ic = arith.index_cast %pc : index to i64
+          %cp = llvm.inttoptr %ic : i64 to !llvm.ptr
+          scf.for %i = %zero to %m step %one {{
+            scf.for %j = %zero to %n step %one {{
+              %ri = arith.muli %i, %c0 : index
+              %rj = arith.muli %j, %c1 : index
+              %rij = arith.addi %ri, %rj : index
+              %q = arith.addi %oc, %rij : index
+              %q64 = arith.index_cast %q : index to i64
+              %at = llvm.getelementptr %cp[%q64] : (!llvm.ptr, i64) -> !llvm.ptr, {t}
+              %old = llvm.load %at : !llvm.ptr -> {t}
+              %scaled = arith.mulf %old, %beta : {t}
+              %init = arith.select %bz, %zf, %scaled : {t}
+              %sum = scf.for %u = %zero to %T step %one iter_args(%acc = %init) -> ({t}) {{
+                %v = memref.load %tmp[%u, %i, %j] : memref<?x?x?x{t}>
+                %acc2 = arith.addf %acc, %v : {t}
+                scf.yield %acc2 : {t}
+              }}
+              llvm.store %sum, %at : {t}, !llvm.ptr
+            }}
+          }}
+          memref.dealloc %tmp : memref<?x?x?x{t}>
+        }} else {{
+          func.call @{gemm}(%m, %n, %k, %pa, %oa, %a0, %a1, %pb, %ob, %b0, %b1, %pc, %oc, %c0, %c1, %beta)
+            : (index, index, index, index, index, index, index, index, index, index, index, index, index, index,
+               index, {t}) -> ()
+        }}
       }}
     }}
     return
@@ -254,13 +310,15 @@ def _helpers(elt: str) -> str:
 
 
 def _split_helper(elt: str, threads: int) -> str:
-    """`__theanir_?gemm_split`: the product in `threads` blocks of C's rows or columns on OpenMP."""
+    """`__theanir_?gemm_split`: the product in `threads` blocks of C's rows or columns on
+    OpenMP, or, when both are short and K long, of K (partial products summed into C)."""
     rows = _SPLIT_BLOCK.format(side="m", xs="a0", xo="oa", cs="c0", gemm=GEMM[elt], t=elt,
                                args="%part, %n, %k, %pa, %ox2, %a0, %a1, %pb, %ob, %b0, %b1, %pc, %oc2, %c0, %c1, %beta")
     cols = _SPLIT_BLOCK.format(side="n", xs="b1", xo="ob", cs="c1", gemm=GEMM[elt], t=elt,
                                args="%m, %part, %k, %pa, %oa, %a0, %a1, %pb, %ox2, %b0, %b1, %pc, %oc2, %c0, %c1, %beta")
     return _SPLIT.format(split=SPLIT[elt], gemm=GEMM[elt], t=elt, threads=threads, min_work=MIN_SPLIT_WORK,
-                         min_side=MIN_SPLIT_SIDE * threads, rows=rows, cols=cols, keep=KEEP_PARALLEL)
+                         min_side=MIN_SPLIT_SIDE * threads, min_k=MIN_SPLIT_K * threads, rows=rows, cols=cols,
+                         keep=KEEP_PARALLEL)
 
 
 def _float_kind(op: ir.Operation) -> str | None:
@@ -370,7 +428,7 @@ def _may_split(op: ir.Operation, threads: int) -> bool:
     m, n, k = c.shape[-2], c.shape[-1], _static_k(op)
     if any(ir.ShapedType.is_dynamic_size(d) for d in (m, n, k)):
         return True
-    return m * n * k >= MIN_SPLIT_WORK and max(m, n) >= MIN_SPLIT_SIDE * threads
+    return m * n * k >= MIN_SPLIT_WORK and (max(m, n) >= MIN_SPLIT_SIDE * threads or k >= MIN_SPLIT_K * threads)
 
 
 def _rewrite(op: ir.Operation, kind: str, threads: int = 1) -> bool:

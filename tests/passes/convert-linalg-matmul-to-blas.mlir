@@ -25,7 +25,24 @@
 // SPLIT:               call @__theanir_sgemm(%arg0, %{{.+}}, %arg2,
 // SPLIT:             } {theanir.keep_parallel}
 // SPLIT:           } else {
-// SPLIT:             call @__theanir_sgemm(%arg0, %arg1, %arg2,
+// Both sides short and K long (>= 1024 per thread): each thread multiplies a block of K into
+// its slice of a buffer allocated before the loop (beta 0), then a serial pass adds the
+// partial products into C (times beta).
+// SPLIT:             %[[MINK:.+]] = arith.constant 2048 : index
+// SPLIT:             scf.if %{{.+}} {
+// SPLIT:               %[[TMP:.+]] = memref.alloc(%[[T]], %arg0, %arg1)
+// SPLIT:               scf.parallel
+// SPLIT:                 call @__theanir_sgemm(%arg0, %arg1, %{{.+}}, %arg3, %{{.+}}, %arg5, %arg6, %arg7, %{{.+}}, %arg9, %arg10, %{{.+}}, %{{.+}}, %arg1,
+// SPLIT:               } {theanir.keep_parallel}
+// SPLIT:               scf.for
+// SPLIT:                 scf.for
+// SPLIT:                   llvm.load
+// SPLIT:                   scf.for
+// SPLIT:                     memref.load %[[TMP]]
+// SPLIT:                   llvm.store
+// SPLIT:               memref.dealloc %[[TMP]]
+// SPLIT:             } else {
+// SPLIT:               call @__theanir_sgemm(%arg0, %arg1, %arg2,
 
 // Float matrix products on memrefs become a run-time layout check, then a call of the BLAS
 // helper (scipy_cblas_?gemm / ?gemv) when the strides suit BLAS, else the original loops.

@@ -4,11 +4,13 @@
 // use-aligned-alloc} declares get internal definitions calling the hooks that the exported
 // setter installs, with libc's aligned_alloc/free until then; callers are unchanged. A null
 // result of a non-empty allocation is never returned: a message on stderr, then abort.
+// The allocation returns noalias (each buffer distinct, as malloc's) and is never inlined
+// (that would drop it): LLVM's vectorizer then needs no overlap checks between buffers.
 // CHECK:       llvm.mlir.global internal @__theanir_memory_hooks()
 // CHECK:       llvm.func @__theanir_set_memory_hooks(%{{.+}}: !llvm.ptr, %{{.+}}: !llvm.ptr)
 // CHECK:         llvm.store
 // CHECK:       llvm.mlir.global internal constant @__theanir_out_of_memory("theanir: out of memory
-// CHECK:       llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%[[A:.+]]: i64, %[[S:.+]]: i64) -> !llvm.ptr
+// CHECK:       llvm.func internal @_mlir_memref_to_llvm_aligned_alloc(%[[A:.+]]: i64, %[[S:.+]]: i64) -> (!llvm.ptr {llvm.noalias}) attributes {no_inline}
 // CHECK:         %[[F:.+]] = llvm.load
 // CHECK:         llvm.call @aligned_alloc(%[[A]], %[[S]])
 // CHECK:         llvm.call %[[F]](%[[A]], %[[S]])

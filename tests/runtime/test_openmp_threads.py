@@ -198,6 +198,7 @@ rng = np.random.default_rng(0)
 cases = [((600, 40), (40, 30)),    # long M: blocks of rows
          ((20, 300), (300, 900)),  # long N: blocks of columns
          ((50, 70), (70, 40)),     # too small to split: one call
+         ((20, 6001), (6001, 25)), # both sides short, K long: blocks of K, partial products summed
          ((0, 40), (40, 64)), ((64, 0), (0, 64))]
 for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-12)):
     for sa, sb in cases:
@@ -209,6 +210,10 @@ for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-12)):
         at, bt = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
         g = th.jit(lambda x, y: x.T @ y.T)   # column-major operands
         np.testing.assert_allclose(np.asarray(g(at, bt)), want, rtol=tol, atol=tol * 10)
+        if want.size:  # accumulated into an existing C (the helper's beta)
+            c = rng.standard_normal(want.shape).astype(dtype)
+            h = th.jit(lambda x, y, z: z * 0.5 + x @ y)
+            np.testing.assert_allclose(np.asarray(h(a, b, c)), c * 0.5 + want, rtol=tol, atol=tol * 10)
     x = rng.standard_normal((3, 200, 30)).astype(dtype)
     w = rng.standard_normal((3, 30, 100)).astype(dtype)
     np.testing.assert_allclose(np.asarray(th.jit(lambda p, q: p @ q)(x, w)), x @ w, rtol=tol, atol=tol * 10)
@@ -220,7 +225,8 @@ print("ok")
 
 
 def test_products_split_on_openmp_threads(tmp_path):
-    """With OpenMP and 2 threads, big products run as blocks of rows or columns on the team, a
-    one-thread BLAS call each (convert-linalg-matmul-to-blas); values match NumPy for every
-    layout, float32 and float64, batched, empty and too small to split. A child process."""
+    """With OpenMP and 2 threads, big products run as blocks of rows, columns or (both short)
+    K on the team, a one-thread BLAS call each (convert-linalg-matmul-to-blas); values match
+    NumPy for every layout, float32 and float64, batched, accumulated into C, empty and too
+    small to split. A child process."""
     run_openmp_child(SPLIT_PRODUCTS, tmp_path)
