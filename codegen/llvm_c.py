@@ -90,7 +90,7 @@ def _lib() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
     if LLVM_OPTIONS:
-        argv = [b"theanir", *(o.encode() for o in LLVM_OPTIONS)]
+        argv = [b"", *(o.encode() for o in LLVM_OPTIONS)]  # no program name: it prefixes every option error, MLIR's too
         lib.LLVMParseCommandLineOptions(len(argv), (c_char_p * len(argv))(*argv), None)
     return lib
 
