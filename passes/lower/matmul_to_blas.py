@@ -195,13 +195,16 @@ _GEMM = """
 """
 
 
-_SPLIT_BLOCK = """
+# Thread %t's block of a side of length %{side} split in %T: it starts at %r0, %part long.
+_BLOCK_BOUNDS = """
         %r0a = arith.muli %t, %{side} : index
         %r0 = arith.divui %r0a, %T : index
         %t1 = arith.addi %t, %one : index
         %r1a = arith.muli %t1, %{side} : index
         %r1 = arith.divui %r1a, %T : index
-        %part = arith.subi %r1, %r0 : index
+        %part = arith.subi %r1, %r0 : index"""
+
+_SPLIT_BLOCK = _BLOCK_BOUNDS + """
         %dx = arith.muli %r0, %{xs} : index
         %ox2 = arith.addi %{xo}, %dx : index
         %dc = arith.muli %r0, %{cs} : index
@@ -252,16 +255,10 @@ _SPLIT = """
           %tmp = memref.alloc(%T, %m, %n) : memref<?x?x?x{t}>
           %pt = memref.extract_aligned_pointer_as_index %tmp : memref<?x?x?x{t}> -> index
           %zf = arith.constant 0.0 : {t}
-          scf.parallel (%t) = (%zero) to (%T) step (%one) {{
-            %k0a = arith.muli %t, %k : index
-            %k0 = arith.divui %k0a, %T : index
-            %t1 = arith.addi %t, %one : index
-            %k1a = arith.muli %t1, %k : index
-            %k1 = arith.divui %k1a, %T : index
-            %part = arith.subi %k1, %k0 : index
-            %da = arith.muli %k0, %a1 : index
+          scf.parallel (%t) = (%zero) to (%T) step (%one) {{{kbounds}
+            %da = arith.muli %r0, %a1 : index
             %oa2 = arith.addi %oa, %da : index
-            %db = arith.muli %k0, %b0 : index
+            %db = arith.muli %r0, %b0 : index
             %ob2 = arith.addi %ob, %db : index
             %ot = arith.muli %t, %mn : index
             func.call @{gemm}(%m, %n, %part, %pa, %oa2, %a0, %a1, %pb, %ob2, %b0, %b1, %pt, %ot, %n, %one, %zf)
@@ -318,7 +315,7 @@ def _split_helper(elt: str, threads: int) -> str:
                                args="%m, %part, %k, %pa, %oa, %a0, %a1, %pb, %ox2, %b0, %b1, %pc, %oc2, %c0, %c1, %beta")
     return _SPLIT.format(split=SPLIT[elt], gemm=GEMM[elt], t=elt, threads=threads, min_work=MIN_SPLIT_WORK,
                          min_side=MIN_SPLIT_SIDE * threads, min_k=MIN_SPLIT_K * threads, rows=rows, cols=cols,
-                         keep=KEEP_PARALLEL)
+                         kbounds=_BLOCK_BOUNDS.format(side="k"), keep=KEEP_PARALLEL)
 
 
 def _float_kind(op: ir.Operation) -> str | None:

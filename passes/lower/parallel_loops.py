@@ -195,14 +195,19 @@ def _trips(op: ir.Operation, nest: ir.Operation) -> tuple[int, list[ir.Value]]:
     """Trip count of a loop as (static factor, run-time values to multiply), in front of `nest`."""
     static, dynamic = 1, []
     for lo, hi, step in zip(*_bounds(op)):
-        clo, chi, cstep = _constant(lo), _constant(hi), _constant(step)
-        if None not in (clo, chi, cstep):
-            static *= max(0, -(-(chi - clo) // cstep))
+        if (n := _static_trips(lo, hi, step)) is not None:
+            static *= n
         elif all(_defined_outside(v, nest) for v in (lo, hi, step)):
-            dynamic.append(_trip_value(lo, hi, step, clo, cstep))
+            dynamic.append(_trip_value(lo, hi, step, _constant(lo), _constant(step)))
         else:
             static *= UNKNOWN_TRIPS
     return static, dynamic
+
+
+def _static_trips(lo: ir.Value, hi: ir.Value, step: ir.Value) -> int | None:
+    """The trip count of one loop dim when its bounds and step are constants, else None."""
+    clo, chi, cstep = _constant(lo), _constant(hi), _constant(step)
+    return None if None in (clo, chi, cstep) else max(0, -(-(chi - clo) // cstep))
 
 
 def _trip_value(lo: ir.Value, hi: ir.Value, step: ir.Value, clo: int | None, cstep: int | None) -> ir.Value:
@@ -292,8 +297,8 @@ def _outer_parallel(par: ir.Operation, threads: int) -> None:
     los, his, steps = _bounds(par)
     keep, chunks = 0, 1
     while keep < len(los) and chunks < CHUNKS_PER_THREAD * max(threads, 1):
-        clo, chi, cstep = _constant(los[keep]), _constant(his[keep]), _constant(steps[keep])
-        chunks *= max(0, -(-(chi - clo) // cstep)) if None not in (clo, chi, cstep) else 1 << 30
+        n = _static_trips(los[keep], his[keep], steps[keep])
+        chunks *= n if n is not None else 1 << 30
         keep += 1
     if keep == len(los):
         return
