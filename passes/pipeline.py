@@ -103,6 +103,8 @@ FUNC_TO_LLVM = "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-cas
 # OpenMP (th.config.threads > 1): linalg -> scf.parallel; theanir-parallel-loops keeps a nest parallel only
 # when its work pays (cost model), the rest become scf.for; then omp loops.
 PARALLEL_LOOPS = "convert-linalg-to-parallel-loops"
+FORALL_TO_PARALLEL = "func.func(scf-forall-to-parallel)"
+FORALL_TO_FOR = "func.func(scf-forall-to-for)"
 OPENMP = "convert-scf-to-openmp"
 LINALG_FUSION = "linalg-fuse-elementwise-ops,canonicalize,cse"  # upstream, below tn; fast_run only
 
@@ -174,6 +176,8 @@ STAGES: list[Stage] = [
         Step("theanir-sparse-kernels"),  # the sparsifier's kernels, compiled apart, back in place
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
         Step("theanir-dynamic-results"),  # results with dynamic dims: buffers handed to the runtime
+        Step(FORALL_TO_PARALLEL, "openmp"),  # batch blocks of a convolution (ops/window_lower.py): threads
+        Step(FORALL_TO_FOR),  # ... or one after the other
     ]),
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [
         Step("theanir-matmul-into-result"),  # products bound for kernels/BLAS: no temporary

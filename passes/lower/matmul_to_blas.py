@@ -428,10 +428,21 @@ def _may_split(op: ir.Operation, threads: int) -> bool:
     return m * n * k >= MIN_SPLIT_WORK and (max(m, n) >= MIN_SPLIT_SIDE * threads or k >= MIN_SPLIT_K * threads)
 
 
+def _in_parallel_loop(op: ir.Operation) -> bool:
+    """Inside an scf.parallel (a convolution's batch blocks): the threads already share the
+    loop out, so the product is one call (its thread's)."""
+    parent = op.parent
+    while parent is not None and parent.name != "func.func":
+        if parent.name == "scf.parallel":
+            return True
+        parent = parent.parent
+    return False
+
+
 def _rewrite(op: ir.Operation, kind: str, threads: int = 1) -> bool:
     """matmul -> scf.if(layout ok) { gemm call(s) } else { matmul }; with threads > 1 the
     calls go to the splitting helper unless static sizes rule it out. True: they do."""
-    split = threads > 1 and _may_split(op, threads)
+    split = threads > 1 and not _in_parallel_loop(op) and _may_split(op, threads)
     gemm = SPLIT[kind] if split else GEMM[kind]
     a, b, c = op.operands
     fill = _zero_fill_of(op, c)

@@ -49,6 +49,15 @@ fork/join costs ~10-20 us here, and below ~2^21 the loop cannot win it back on 2
 with dynamic adjustment (OMP_DYNAMIC=true, same load) the 2-thread medians were within
 1-3% of serial from 65536 elements up (without it: 0.53-0.93x), the smaller nests are the
 ones this threshold keeps serial. bench/parallel_loops.py repeats the measurement.
+
+Memory ops (`MEMORY_WEIGHT` = 3 per load or store). The unit above is a vectorized arithmetic
+op (~33 ps); an element streamed to or from memory outside the caches costs ~0.2 ns, so a fill or
+a copy of a few MB, all loads and stores, counted 1 per op, stayed serial while it would run
+~1.7x faster on 2 threads. LeNet-5's 2-thread step left three zero fills of 5.8 MB (500 x 20 x
+12 x 12), its bias gradients' row sums and four 800 x 500 transposes on one thread: 3-4 ms of
+the 64 ms step with the second thread idle (perf, idle machine). With weight 3 a fill counts 3
+per element and goes to threads from ~700,000 elements (2.8 MB); elementwise nests of the
+deep MLP (60 x 1024) and every nest of bench/overhead.py stay far below the threshold.
 """
 from __future__ import annotations
 
@@ -69,6 +78,9 @@ WEIGHTS = {
     "arith.divf": 4, "arith.remf": 8, "arith.divsi": 4, "arith.divui": 4, "arith.remsi": 4, "arith.remui": 4,
     "math.sqrt": 4, "math.rsqrt": 4,
 }
+MEMORY_OPS = {"memref.load", "memref.store", "vector.load", "vector.store", "vector.transfer_read",
+              "vector.transfer_write", "vector.maskedload", "vector.maskedstore"}
+MEMORY_WEIGHT = 3  # an element moved to or from memory: see "Memory ops" in the module doc
 MATH_WEIGHT = 16  # math.exp, math.log, math.erf ...: polynomials or libm calls (tanh is expanded earlier)
 CHEAP_MATH = {"math.fma", "math.absf", "math.absi", "math.copysign", "math.floor", "math.ceil", "math.round",
               "math.roundeven", "math.trunc", "math.isnan", "math.isinf", "math.isfinite", "math.ctpop",
@@ -241,6 +253,8 @@ def _body_cost(block: ir.Block, nest: ir.Operation) -> tuple[int, list[tuple[int
 def _weight(name: str) -> int:
     if name in WEIGHTS:
         return WEIGHTS[name]
+    if name in MEMORY_OPS:
+        return MEMORY_WEIGHT
     return MATH_WEIGHT if name.startswith("math.") and name not in CHEAP_MATH else 1
 
 

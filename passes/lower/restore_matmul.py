@@ -223,6 +223,29 @@ def a_sums(a: list[int], rows: list[int]) -> list[int]:
     return [d for d in a if d not in rows]
 
 
+LOOPS = ("scf.forall", "scf.for", "scf.parallel")
+
+
+def _hoisted(op: ir.Operation, v: ir.Value) -> ir.Operation:
+    """Where the copy of operand `v` goes: before the outermost loop around `op` that `v` is
+    defined outside of (a product in a convolution's batch blocks reads the same filters in
+    every block: one copy), else before `op`."""
+    at, parent = op, op.parent
+    while parent is not None and parent.name in LOOPS and _outside(v, parent):
+        at, parent = parent, parent.parent
+    return at
+
+
+def _outside(v: ir.Value, loop: ir.OpView) -> bool:
+    owner = v.owner
+    o = owner.owner if isinstance(owner, ir.Block) else owner
+    while o is not None:
+        if o.operation == loop.operation:
+            return False
+        o = o.operation.parent
+    return True
+
+
 def unfuse(op: ir.Operation, plan: list[tuple[int, list[int]]]) -> bool:
     """Materialize each planned operand as a copy over its dims; the product reads it plainly."""
     sizes = _loop_sizes(op)
@@ -230,27 +253,34 @@ def unfuse(op: ir.Operation, plan: list[tuple[int, list[int]]]) -> bool:
         return False
     maps = [ir.AffineMapAttr(x).value for x in op.attributes["indexing_maps"]]
     n = len(op.attributes["iterator_types"])
-    with ir.InsertionPoint(op), op.location:
+    with op.location:
         for k, order in plan:
             v = op.operands[k]
-            elt = ir.RankedTensorType(v.type).element_type
-            # the copy's dims e_i stand for the product's dims order[i]; the others never occur
-            sub = ir.AffineMap.get(len(order), 0, [ir.AffineDimExpr.get(order.index(d)) if d in order
-                                                   else ir.AffineConstantExpr.get(0) for d in range(n)])
-            read = ir.AffineMap.get(len(order), 0, [e.compose(sub) for e in maps[k].results])
-            init = tensor.EmptyOp([sizes[d] for d in order], elt).result
-            copy = linalg.GenericOp([init.type], [v], [init],
-                                    ir.ArrayAttr.get([ir.AffineMapAttr.get(read),
-                                                      ir.AffineMapAttr.get(ir.AffineMap.get_identity(len(order)))]),
-                                    ir.ArrayAttr.get([ir.Attribute.parse("#linalg.iterator_type<parallel>")]
-                                                     * len(order)))
-            block = copy.regions[0].blocks.append(elt, elt)
-            with ir.InsertionPoint(block):
-                linalg.YieldOp([block.arguments[0]])
-            op.operands[k] = copy.results[0]
+            op.operands[k] = _copy(v, order, maps[k], sizes, n, _hoisted(op, v))
             maps[k] = ir.AffineMap.get(n, 0, [ir.AffineDimExpr.get(d) for d in order])
         op.attributes["indexing_maps"] = ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps])
     return True
+
+
+def _copy(v: ir.Value, order: list[int], m: ir.AffineMap, sizes: dict[int, int], n: int,
+          before: ir.Operation) -> ir.Value:
+    """`v` (read through the product's map `m`) materialized over the product's dims `order`."""
+    with ir.InsertionPoint(before):
+        elt = ir.RankedTensorType(v.type).element_type
+        # the copy's dims e_i stand for the product's dims order[i]; the others never occur
+        sub = ir.AffineMap.get(len(order), 0, [ir.AffineDimExpr.get(order.index(d)) if d in order
+                                               else ir.AffineConstantExpr.get(0) for d in range(n)])
+        read = ir.AffineMap.get(len(order), 0, [e.compose(sub) for e in m.results])
+        init = tensor.EmptyOp([sizes[d] for d in order], elt).result
+        copy = linalg.GenericOp([init.type], [v], [init],
+                                ir.ArrayAttr.get([ir.AffineMapAttr.get(read),
+                                                  ir.AffineMapAttr.get(ir.AffineMap.get_identity(len(order)))]),
+                                ir.ArrayAttr.get([ir.Attribute.parse("#linalg.iterator_type<parallel>")]
+                                                 * len(order)))
+        block = copy.regions[0].blocks.append(elt, elt)
+        with ir.InsertionPoint(block):
+            linalg.YieldOp([block.arguments[0]])
+    return copy.results[0]
 
 
 def restore_matmuls(module_op: ir.Operation, pass_: object = None) -> int:

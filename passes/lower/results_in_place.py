@@ -42,6 +42,8 @@ def _tied_init(op: ir.Operation, value: ir.Value) -> int | None:
         return ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"])[0] + number
     if op.name == "scf.for":
         return 3 + number  # lower bound, upper bound, step, then the inits
+    if op.name == "scf.forall":
+        return len(op.operands) - len(op.results) + number  # bounds, then the shared outs
     if op.name == "tensor.insert":
         return 1
     if op.name in _RESHAPES and len(op.operands) == 1 and _static(op.operands[0].type):
@@ -112,6 +114,62 @@ def results_in_place(module_op: ir.Operation, pass_: object = None) -> int:
     return changed
 
 
+def blocks_in_place(module_op: ir.Operation) -> int:
+    """In each scf.forall, a block computed into a tensor.empty (a chain as above, no
+    reshape) and then inserted into a shared output is computed in that output's slice: the
+    empty becomes the `tensor.extract_slice` of the slice the `parallel_insert_slice` writes
+    (the blocks of a convolution's batch, ops/window_lower.py: disjoint by construction, so
+    bufferization writes each in place instead of a temporary and a copy)."""
+    changed = 0
+    for loop in _ops(module_op, "scf.forall"):
+        body = loop.regions[0].blocks[0]
+        shared = list(body.arguments)[len(body.arguments) - len(loop.results):]
+        term = list(body.operations)[-1].operation
+        for ins in [op.operation for op in term.regions[0].blocks[0].operations]:
+            if ins.name != "tensor.parallel_insert_slice" or ins.operands[1] not in shared:
+                continue
+            found = _root(ins.operands[0])
+            if found is None or found[3] or not _static(found[2].results[0].type):
+                continue
+            user, index, empty, _ = found
+            if not all(_before(v, user, body) for v in list(ins.operands)[2:]):
+                continue
+            with ir.InsertionPoint(user), user.location:
+                a = ins.attributes
+                value = tensor.ExtractSliceOp(empty.results[0].type, ins.operands[1], *_slice_operands(ins),
+                                              a["static_offsets"], a["static_sizes"], a["static_strides"]).result
+            user.operands[index] = value
+            if not list(empty.results[0].uses):
+                empty.erase()
+            changed += 1
+    return changed
+
+
+def _slice_operands(ins: ir.Operation) -> tuple[list[ir.Value], list[ir.Value], list[ir.Value]]:
+    """A parallel_insert_slice's dynamic offsets, sizes and strides."""
+    counts = ir.DenseI32ArrayAttr(ins.attributes["operandSegmentSizes"])
+    ops, at, out = list(ins.operands), counts[0] + counts[1], []
+    for n in list(counts)[2:]:
+        out.append(ops[at:at + n])
+        at += n
+    return out[0], out[1], out[2]
+
+
+def _before(v: ir.Value, user: ir.Operation, body: ir.Block) -> bool:
+    """Whether `v` is available at `user` (inside `body`): a block argument, defined outside
+    the loop, or by an op of `body` before the op of `body` that holds `user`."""
+    owner = _owner(v)
+    if owner is None:
+        return True
+    top = user
+    while top.parent is not None and top.parent.operation != body.owner.operation:
+        top = top.parent.operation
+    ops = [op.operation for op in body.operations]
+    if owner not in ops:
+        return True  # defined outside the loop (or it would not dominate the insert)
+    return top in ops and ops.index(owner) < ops.index(top)
+
+
 class ResultsInPlace(Pass):
     """A result computed into a tensor.empty through a chain of in-place ops is computed
     in the caller's output buffer instead (no temporary, no copy)."""
@@ -120,4 +178,4 @@ class ResultsInPlace(Pass):
 
     @classmethod
     def run(cls, module_op: ir.Operation, options: object) -> int:
-        return results_in_place(module_op)
+        return results_in_place(module_op) + blocks_in_place(module_op)

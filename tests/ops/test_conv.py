@@ -230,3 +230,62 @@ def test_eager_outside_a_trace():
                  np.float64)
     assert_close(np.asarray(th.lax.reduce_window(x, 0.0, operator.add, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")),
                  np.array([[[[10.0, 18.0], [42.0, 50.0]]]]), np.float64)
+
+
+# ---------------------------------------------------------------- batch blocks
+# A big im2col GEMM runs per block of images (ops/window_lower.py: batch_block, an scf.forall
+# over the blocks; the filter gradient sums per-worker partials). Forced here on small shapes
+# (BLOCK_FROM_BYTES = 0); the disk cache is off: it keys on the tn module, not the lowering.
+BLOCKED = [  # (x shape, w shape, border_mode, subsample, filter_dilation, block bytes)
+    ((6, 3, 7, 6), (4, 3, 3, 2), "valid", (1, 1), (1, 1), 1),            # 1 image per block
+    ((6, 3, 7, 6), (4, 3, 3, 2), "full", (2, 1), (1, 1), 3 * 4 * 18 * 42),  # 3 per block
+    ((5, 2, 9, 8), (3, 2, 3, 3), "half", (1, 2), (2, 1), 10 ** 6),         # a prime batch
+    ((12, 2, 8, 7), (2, 2, 2, 3), (2, 1), (2, 2), (2, 2), 4 * 400),      # 12 blocks: 8 workers
+]
+
+
+@pytest.fixture
+def blocks_forced(monkeypatch):
+    from theanir.dialects.tn.ops import window_lower as wl
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(wl, "BLOCK_FROM_BYTES", 0)
+    return lambda nbytes: monkeypatch.setattr(wl, "BLOCK_BYTES", nbytes)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", BLOCKED, ids=[f"{c[0][0]}img-{c[2]}-blk{c[5]}" for c in BLOCKED])
+def test_batch_blocks_match_reference(case, dtype, threads, blocks_forced, monkeypatch):
+    from theanir.dialects.tn.ops import conv as conv_ops
+    xs, ws, bm, sub, dil, nbytes = case
+    blocks_forced(nbytes)
+    monkeypatch.setattr(th.config, "threads", threads)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    pads = _pads(bm, ws[2:], dil)
+    y_want = scipy_conv(x, w, pads, sub, dil, flip=False)
+    g = rng.standard_normal(y_want.shape).astype(dtype)
+    conv = lambda x, w: conv2d(x, w, border_mode=bm, subsample=sub, filter_dilation=dil, filter_flip=False)
+    f = th.jit(lambda x, w, g: (conv(x, w),) + tuple(th.grad(lambda x, w: (conv(x, w) * g).sum(), argnums=(0, 1))(x, w)))
+    assert "scf.forall" in f.lower(x, w, g).as_text("linalg")
+    y, dx, dw = f(x, w, g)
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    tol = dict(rtol=1e-9 if dtype == np.float64 else 2e-4, atol=1e-9 if dtype == np.float64 else 1e-4)
+    assert_close(y, y_want.astype(dtype), dtype, **tol)
+    assert_close(dx, conv_ops.input_grad_np(g64, w64, sub, pads, dil, xs[2:]).astype(dtype), dtype, **tol)
+    assert_close(dw, conv_ops.filter_grad_np(x64, g64, sub, pads, dil, ws[2:]).astype(dtype), dtype, **tol)
+
+
+def test_batch_blocks_verify_grad(blocks_forced):
+    blocks_forced(1)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((4, 2, 6, 5)), rng.standard_normal((3, 2, 3, 2))
+    th.verify_grad(lambda x, w: conv2d(x, w, border_mode="half", subsample=(2, 1)), [x, w], rng=rng)
+
+
+def test_batch_blocks_only_for_big_static_batches():
+    from theanir.dialects.tn.ops import window_lower as wl
+    assert wl.batch_block(500, 128 * 1024) == 4  # LeNet-5's conv2 columns: 64 MB -> 512 KB blocks
+    assert wl.batch_block(2, 128 * 1024) is None  # 256 KB in all: unblocked
+    assert wl.batch_block(None, 1 << 30) is None  # a batch sized at run time
+    assert wl.batch_block(499, 128 * 1024) == 1  # a prime batch: one image per block

@@ -139,3 +139,28 @@ func.func @fused_not_restorable(%w: tensor<4x3x6xf32>, %c: tensor<6x5x7xf32>, %i
   } -> tensor<4x5x7xf32>
   return %r : tensor<4x5x7xf32>
 }
+
+// The same product in a convolution's batch blocks (an scf.forall, ops/window_lower.py):
+// the filters come from outside the loop, so their copy goes in front of it, made once.
+// CHECK-LABEL: func.func @fused_filter_copy_in_blocks
+// CHECK:         %[[W:.+]] = linalg.generic {{.*}} ins(%arg0 : tensor<4x1x2x3xf32>) outs(%{{.+}} : tensor<4x6xf32>)
+// CHECK:         scf.forall
+// CHECK-NOT:       ins(%arg0
+// CHECK:           linalg.matmul ins(%[[W]], %{{.+}} : tensor<4x6xf32>, tensor<6x35xf32>)
+func.func @fused_filter_copy_in_blocks(%w: tensor<4x1x2x3xf32>, %c: tensor<2x6x5x7xf32>, %init: tensor<2x4x5x7xf32>) -> tensor<2x4x5x7xf32> {
+  %r = scf.forall (%b) in (2) shared_outs(%o = %init) -> (tensor<2x4x5x7xf32>) {
+    %cb = tensor.extract_slice %c[%b, 0, 0, 0] [1, 6, 5, 7] [1, 1, 1, 1] : tensor<2x6x5x7xf32> to tensor<6x5x7xf32>
+    %ob = tensor.extract_slice %o[%b, 0, 0, 0] [1, 4, 5, 7] [1, 1, 1, 1] : tensor<2x4x5x7xf32> to tensor<4x5x7xf32>
+    %y = linalg.generic {indexing_maps = [#wf, #cf, #of], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+        ins(%w, %cb : tensor<4x1x2x3xf32>, tensor<6x5x7xf32>) outs(%ob : tensor<4x5x7xf32>) {
+    ^bb0(%in: f32, %in_0: f32, %out: f32):
+      %m = arith.mulf %in, %in_0 : f32
+      %s = arith.addf %out, %m : f32
+      linalg.yield %s : f32
+    } -> tensor<4x5x7xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %y into %o[%b, 0, 0, 0] [1, 4, 5, 7] [1, 1, 1, 1] : tensor<4x5x7xf32> into tensor<2x4x5x7xf32>
+    }
+  }
+  return %r : tensor<2x4x5x7xf32>
+}

@@ -119,6 +119,31 @@ module {
     }
     return
   }
+// A zero fill of 2^20 float32 (4 MB, memory-bound): loads and stores weigh MEMORY_WEIGHT (3),
+// so its work (3 x 2^20) reaches min-work and it runs on the team; 2^18 elements stay serial.
+// CHECK-LABEL: func.func @fills
+// CHECK:         call @omp_set_num_threads
+// CHECK:         scf.parallel (%{{.*}}) = (%c0) to (%c1048576)
+// CHECK:         scf.reduce
+// CHECK-NOT:     scf.parallel
+// CHECK:         scf.for %{{.*}} = %c0 to %c262144
+// CHECK:         return
+  func.func @fills(%a: memref<1048576xf32>, %b: memref<262144xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %big = arith.constant 1048576 : index
+    %small = arith.constant 262144 : index
+    %zero = arith.constant 0.0 : f32
+    scf.parallel (%i) = (%c0) to (%big) step (%c1) {
+      memref.store %zero, %a[%i] : memref<1048576xf32>
+      scf.reduce
+    }
+    scf.parallel (%i) = (%c0) to (%small) step (%c1) {
+      memref.store %zero, %b[%i] : memref<262144xf32>
+      scf.reduce
+    }
+    return
+  }
 // A nest its maker marked theanir.keep_parallel (convert-linalg-matmul-to-blas's blocks of BLAS
 // calls, whose cost is not countable here) stays parallel, with its team set before it.
 // CHECK-LABEL: func.func @kept_blas_blocks

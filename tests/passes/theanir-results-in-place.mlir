@@ -45,3 +45,34 @@ func.func @main(%arg0: memref<4xf32>, %arg1: memref<2x2xf32>, %arg2: memref<4xf3
   %s = tensor.extract %d[%c0] : tensor<4xf32>
   return
 }
+
+// Batch blocks (an scf.forall, ops/window_lower.py): the loop's shared output starts as the
+// output buffer, and each block, computed into a tensor.empty and inserted into its slice, is
+// computed in that slice (the extract_slice of what the parallel_insert_slice writes).
+// CHECK-LABEL: func.func @blocks
+// CHECK:         %[[T:.+]] = bufferization.to_tensor %arg1 restrict writable : memref<6x4xf32>
+// CHECK:         scf.forall (%[[B:.+]]) in (3) shared_outs(%[[O:.+]] = %[[T]])
+// CHECK:           %[[S:.+]] = arith.muli %[[B]]
+// CHECK:           %[[D:.+]] = tensor.extract_slice %[[O]][%[[S]], 0] [2, 4] [1, 1]
+// CHECK:           linalg.generic {{.*}} outs(%[[D]] : tensor<2x4xf32>)
+// CHECK:           tensor.parallel_insert_slice
+func.func @blocks(%arg0: memref<6x4xf32>, %arg1: memref<6x4xf32>) {
+  %c2 = arith.constant 2 : index
+  %x = bufferization.to_tensor %arg0 restrict : memref<6x4xf32> to tensor<6x4xf32>
+  %e = tensor.empty() : tensor<6x4xf32>
+  %r = scf.forall (%b) in (3) shared_outs(%o = %e) -> (tensor<6x4xf32>) {
+    %s = arith.muli %b, %c2 : index
+    %xb = tensor.extract_slice %x[%s, 0] [2, 4] [1, 1] : tensor<6x4xf32> to tensor<2x4xf32>
+    %eb = tensor.empty() : tensor<2x4xf32>
+    %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]} ins(%xb : tensor<2x4xf32>) outs(%eb : tensor<2x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %m = arith.mulf %in, %in : f32
+      linalg.yield %m : f32
+    } -> tensor<2x4xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %y into %o[%s, 0] [2, 4] [1, 1] : tensor<2x4xf32> into tensor<6x4xf32>
+    }
+  }
+  bufferization.materialize_in_destination %r in restrict writable %arg1 : (tensor<6x4xf32>, memref<6x4xf32>) -> ()
+  return
+}

@@ -21,6 +21,13 @@ Dynamic dims: the batch dim N only (sized from the operand at run time); any oth
 dim is refused with NotImplementedError, so th.function compiles per shape instead.
 Lowering: im2col + linalg.matmul (OpenBLAS after bufferization) or, for small products, the
 named linalg.conv_2d_nchw_fchw loops: `use_gemm` picks per shape (measured in bench/conv.py).
+Batch blocks: when the GEMM's temporary (the columns, or the product col2im folds) of a static
+batch would pass window_lower.BLOCK_FROM_BYTES (4 MB), each op runs per block of images whose
+temporary fits BLOCK_BYTES (512 KB, in a core's L2): an scf.forall over the blocks (the
+threads share them; theanir-results-in-place writes each block into its slice), and for the
+filter gradient, a sum over the batch, a forall over 8 workers each summing its run of blocks
+(BLAS with beta = 1), then the 8 partial sums. LeNet-5's conv2 had written and read 64 MB
+columns three times a step; its 2 threads slowed each other down on that memory traffic.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from mlir import ir
 from mlir.dialects import arith, linalg
 
 from .. import lax
-from ..lowering import LowerCall, check_same_size, dim_value, identity_map, generic
+from ..lowering import LowerCall, check_same_size, dim_value, identity_map, generic, scalar_const
 from ..registry import Linear, ShapeError, defop
 from ..types import TensorSpec
 from .. import batching as vb
@@ -207,10 +214,16 @@ def _conv2d_lower(call: LowerCall) -> list[ir.Value]:
         init = wl.full([xd[0], o, oh, ow], dt, 0)
         return [wl.as_value(linalg.conv_2d_nchw_fchw(xp, w, outs=[init], strides=list(call.attrs["strides"]),
                                                      dilations=list(call.attrs["dilation"])))]
-    cols2, (k, npix) = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))
     w2, _ = wl.to_matrix(w, list(ws.shape), [0], [1, 2, 3], dt)
-    y2 = wl.gemm(w2, cols2, o, npix, dt)
-    return [wl.from_matrix(y2, [xd[0], o, oh, ow], [1], [0, 2, 3], dt)]
+
+    def images(xb: ir.Value, dims: list, out: ir.Value | None = None) -> ir.Value:  # of a batch (block)
+        cols2, (_, npix) = wl.im2col(xb, dims, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))
+        return wl.from_matrix(wl.gemm(w2, cols2, o, npix, dt), [dims[0], o, oh, ow], [1], [0, 2, 3], dt, out)
+    nb = wl.batch_block(xd[0], c * kh * kw * oh * ow * dt.itemsize)
+    if nb is None:
+        return [images(xp, pd)]
+    return [wl.over_batch_blocks(xd[0], nb, [xd[0], o, oh, ow], dt,
+                                 lambda s, out: images(wl.extract_block(xp, s, [nb] + pd[1:], dt), [nb] + pd[1:], out))]
 
 
 conv2d.def_jvp(_bilinear_jvp("tn.conv2d"))
@@ -272,23 +285,33 @@ def _input_grad_lower(call: LowerCall) -> list[ir.Value]:
     lo_h, hi_h, lo_w, hi_w = call.attrs["padding"]
     h, wd = call.attrs["shape"]
     n = gd[0]
-    g2, (_, npix) = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
     w2, (_, k) = wl.to_matrix(w, list(ws.shape), [0], [1, 2, 3], dt)
-    dcols2 = wl.gemm(w2, g2, k, npix, dt, ta=True)
-    # col2im: each tap (i, j) adds its columns into a strided slab of the padded input
-    pdims = [n, c, h + lo_h + hi_h, wd + lo_w + hi_w]
-    dxp = wl.full(pdims, dt, 0)
-    slab = [n, c, oh, ow]
-    e = [ir.AffineDimExpr.get(q) for q in range(4)]
-    for i in range(kh):
-        for j in range(kw):
-            at, steps = [0, 0, i * d0, j * d1], [1, 1, s0, s1]
-            cur = wl.extract(dxp, at, slab, dt, steps)
-            tap = ir.AffineMap.get(4, 0, [e[1] * (kh * kw) + (i * kw + j), (e[0] * oh + e[2]) * ow + e[3]])
-            new = generic([dcols2], [dt], [tap], [cur], [dt], [identity_map(4)], ["parallel"] * 4,
-                          lambda t, acc: arith.AddFOp(acc, t).result)[0]
-            dxp = wl.insert(new, slab, dxp, at, steps)
-    return [wl.extract(dxp, [0, 0, lo_h, lo_w], [n, c, h, wd], dt)]
+
+    def images(gb: ir.Value, nn, out: ir.Value | None = None) -> ir.Value:  # GEMM + col2im of nn images
+        g2, (_, npix) = wl.to_matrix(gb, [nn, o, oh, ow], [1], [0, 2, 3], dt)
+        dcols2 = wl.gemm(w2, g2, k, npix, dt, ta=True)
+        # col2im: each tap (i, j) adds its columns into a strided slab of the padded input
+        # (no padding: the result itself, `out` when given)
+        pdims = [nn, c, h + lo_h + hi_h, wd + lo_w + hi_w]
+        padded = any((lo_h, hi_h, lo_w, hi_w))
+        dxp = (wl.full(pdims, dt, 0) if padded or out is None
+               else wl.as_value(linalg.fill(scalar_const(dt, 0), outs=[out])))
+        slab = [nn, c, oh, ow]
+        e = [ir.AffineDimExpr.get(q) for q in range(4)]
+        for i in range(kh):
+            for j in range(kw):
+                at, steps = [0, 0, i * d0, j * d1], [1, 1, s0, s1]
+                cur = wl.extract(dxp, at, slab, dt, steps)
+                tap = ir.AffineMap.get(4, 0, [e[1] * (kh * kw) + (i * kw + j), (e[0] * oh + e[2]) * ow + e[3]])
+                new = generic([dcols2], [dt], [tap], [cur], [dt], [identity_map(4)], ["parallel"] * 4,
+                              lambda t, acc: arith.AddFOp(acc, t).result)[0]
+                dxp = wl.insert(new, slab, dxp, at, steps)
+        return wl.extract(dxp, [0, 0, lo_h, lo_w], [nn, c, h, wd], dt) if padded else dxp
+    nb = wl.batch_block(n, k * oh * ow * dt.itemsize)
+    if nb is None:
+        return [images(g, n)]
+    return [wl.over_batch_blocks(n, nb, [n, c, h, wd], dt,
+                                 lambda s, out: images(wl.extract_block(g, s, [nb, o, oh, ow], dt), nb, out))]
 
 
 input_grad.def_jvp(_bilinear_jvp("tn.conv2d_input_grad"))
@@ -342,10 +365,23 @@ def _filter_grad_lower(call: LowerCall) -> list[ir.Value]:
         check_same_size(call, dim_value(x, 0), dim_value(g, 0),
                         "tn.conv2d_filter_grad: batch dims differ ({0} vs {1})")
     o, c, kh, kw = call.out.shape
+    oh, ow = gs.shape[2:]
+    k = c * kh * kw
     xp, pd = wl.pad_spatial(x, xd, call.attrs["padding"], dt)
-    cols2, (k, _) = wl.im2col(xp, pd, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], gs.shape[2:])
-    g2, _ = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
-    dw2 = wl.gemm(g2, cols2, o, k, dt, tb=True)
+
+    def cols_of(xb: ir.Value, dims: list) -> ir.Value:
+        return wl.im2col(xb, dims, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))[0]
+    n = xd[0]
+    nb = wl.batch_block(n, k * oh * ow * dt.itemsize)
+    if nb is None:
+        g2, _ = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
+        dw2 = wl.gemm(g2, cols_of(xp, pd), o, k, dt, tb=True)
+    else:  # a sum over the batch: each of `parts` workers sums its run of blocks, then their sum
+        def block(s: ir.Value, acc: ir.Value) -> ir.Value:  # acc + g2 @ cols^T of images [s, s + nb)
+            xb = wl.extract_block(xp, s, [nb] + pd[1:], dt)
+            g2, _ = wl.to_matrix(wl.extract_block(g, s, [nb, o, oh, ow], dt), [nb, o, oh, ow], [1], [0, 2, 3], dt)
+            return wl.gemm(g2, cols_of(xb, [nb] + pd[1:]), o, k, dt, tb=True, acc=acc)
+        dw2 = wl.sum_over_batch_blocks(n // nb, nb, [o, k], dt, block)
     return [wl.from_matrix(dw2, [o, c, kh, kw], [0], [1, 2, 3], dt)]
 
 

@@ -11,12 +11,21 @@ from typing import Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, linalg, tensor
+from mlir.dialects import affine, arith, linalg, scf, tensor
 
 from ..lowering import Dim, dim_value, empty, fill, generic, identity_map
 from ..types import TensorSpec, storage_element_type
 
 DYN = ir.ShapedType.get_dynamic_size()
+DYN_OFFSET = ir.ShapedType.get_dynamic_stride_or_offset()
+
+# Batch blocks (ops/conv.py): an im2col GEMM whose temporary (the columns, or the product
+# col2im folds) would exceed BLOCK_FROM_BYTES runs per block of images, each block's temporary
+# at most BLOCK_BYTES (a core's L2), the blocks an scf.forall: independent, so the threads
+# share them out (theanir-forall-to-loops). Unblocked, LeNet-5's conv2 wrote and read 64 MB
+# columns three times a step and its two threads slowed each other down on memory.
+BLOCK_BYTES = 1 << 19
+BLOCK_FROM_BYTES = 1 << 22
 
 
 def dims_of(v: ir.Value, spec: TensorSpec) -> list[Dim]:
@@ -67,6 +76,70 @@ def pad_spatial(x: ir.Value, dims: Sequence[Dim], pads: Sequence[int], dtype: np
     n, c, h, w = dims
     out = [n, c, h + lo_h + hi_h, w + lo_w + hi_w]
     return insert(x, dims, full(out, dtype, value), [0, 0, lo_h, lo_w]), out
+
+
+def batch_block(n: Dim, per_image_bytes: int) -> int | None:
+    """Images per block (a divisor of a static batch `n`, the largest whose temporary fits
+    BLOCK_BYTES, at least 1), or None: unblocked (a dynamic or small batch)."""
+    if not isinstance(n, int) or n < 2 or n * per_image_bytes < BLOCK_FROM_BYTES:
+        return None
+    return max(d for d in range(1, n) if n % d == 0 and (d == 1 or d * per_image_bytes <= BLOCK_BYTES))
+
+
+def index_mul(v: ir.Value, k: int) -> ir.Value:
+    return v if k == 1 else arith.MulIOp(v, arith.ConstantOp(ir.IndexType.get(), k).result).result
+
+
+def extract_block(src: ir.Value, start: ir.Value, dims: Sequence[int], dtype: np.dtype) -> ir.Value:
+    """src[start : start + dims[0], ...] along the batch dim (a run-time offset), full in the others."""
+    rank = len(dims)
+    return tensor.ExtractSliceOp(ttype(dims, dtype), src, [start], [], [], [DYN_OFFSET] + [0] * (rank - 1),
+                                 list(dims), [1] * rank).result
+
+
+def over_batch_blocks(n: int, nb: int, out_dims: Sequence[int], dtype: np.dtype, block) -> ir.Value:
+    """The (n, ...) tensor whose images [s, s + nb) are `block(s, dest)` (an (nb, ...) tensor,
+    best computed into `dest`, the result's slice) for s = 0, nb, 2 nb ...: an scf.forall over
+    the n // nb blocks."""
+    rank = len(out_dims)
+    loop = scf.ForallOp([0], [n // nb], [1], [empty(spec_like(out_dims, dtype), out_dims)])
+    with ir.InsertionPoint(loop.body):
+        start = index_mul(loop.induction_variables[0], nb)
+        value = block(start, extract_block(loop.inner_iter_args[0], start, [nb] + list(out_dims[1:]), dtype))
+        term = loop.terminator()
+    with ir.InsertionPoint(term.region.blocks[0]):
+        tensor.ParallelInsertSliceOp(value, loop.inner_iter_args[0], [start], [], [],
+                                     [DYN_OFFSET] + [0] * (rank - 1), [nb] + list(out_dims[1:]), [1] * rank)
+    return loop.results[0]
+
+
+PARTS = 8  # workers of a sum over batch blocks: a few per thread, each one partial sum
+
+
+def sum_over_batch_blocks(blocks: int, nb: int, dims: Sequence[int], dtype: np.dtype, block) -> ir.Value:
+    """sum over s = 0, nb, ... of the block terms: `block(s, acc)` returns acc + the term of
+    images [s, s + nb). An scf.forall over min(PARTS, blocks) workers, each an scf.for over its
+    run of blocks into its own partial sum (a (dims) slice of a (workers, dims) tensor), then
+    the partials summed."""
+    parts = min(PARTS, blocks)
+    rank = len(dims)
+    idx = ir.IndexType.get()
+    loop = scf.ForallOp([0], [parts], [1], [empty(spec_like([parts, *dims], dtype), [parts, *dims])])
+    with ir.InsertionPoint(loop.body):
+        p = loop.induction_variables[0]
+        lo, hi = (arith.DivUIOp(index_mul(q, blocks), arith.ConstantOp(idx, parts).result).result
+                  for q in (p, arith.AddIOp(p, arith.ConstantOp(idx, 1).result).result))
+        run = scf.ForOp(lo, hi, arith.ConstantOp(idx, 1).result, [full(list(dims), dtype, 0)])
+        with ir.InsertionPoint(run.body):
+            scf.YieldOp([block(index_mul(run.induction_variable, nb), run.inner_iter_args[0])])
+        term = loop.terminator()
+    with ir.InsertionPoint(term.region.blocks[0]):
+        tensor.ParallelInsertSliceOp(run.results[0], loop.inner_iter_args[0], [p], [], [],
+                                     [DYN_OFFSET] + [0] * rank, [1, *dims], [1] * (rank + 1))
+    d = [ir.AffineDimExpr.get(i) for i in range(rank + 1)]
+    return generic([loop.results[0]], [dtype], [identity_map(rank + 1)], [full(list(dims), dtype, 0)], [dtype],
+                   [ir.AffineMap.get(rank + 1, 0, d[1:])], ["reduction"] + ["parallel"] * rank,
+                   lambda v, a: arith.AddFOp(a, v).result)[0]
 
 
 def _delinearize(e: ir.AffineExpr, sizes: Sequence[int]) -> list[ir.AffineExpr]:
@@ -150,15 +223,15 @@ def to_matrix(v: ir.Value, dims: Sequence[Dim], rows: Sequence[int], cols: Seque
 
 
 def from_matrix(m: ir.Value, out_dims: Sequence[Dim], rows: Sequence[int], cols: Sequence[int],
-                dtype: np.dtype) -> ir.Value:
-    """The inverse of to_matrix: a 4-D tensor of `out_dims` read from the matrix `m`."""
+                dtype: np.dtype, out: ir.Value | None = None) -> ir.Value:
+    """The inverse of to_matrix: a 4-D tensor of `out_dims` read from the matrix `m` (into `out`)."""
     e = [ir.AffineDimExpr.get(a) for a in range(len(out_dims))]
     r = _linearize([e[a] for a in rows], [0] + [int(out_dims[a]) for a in rows[1:]])
     q = _linearize([e[a] for a in cols], [0] + [int(out_dims[a]) for a in cols[1:]])
     mp = ir.AffineMap.get(len(out_dims), 0, [r, q])
     nd = len(out_dims)
-    return generic([m], [dtype], [mp], [empty(spec_like(out_dims, dtype), out_dims)], [dtype],
-                   [identity_map(nd)], ["parallel"] * nd, lambda x, _o: x)[0]
+    return generic([m], [dtype], [mp], [out if out is not None else empty(spec_like(out_dims, dtype), out_dims)],
+                   [dtype], [identity_map(nd)], ["parallel"] * nd, lambda x, _o: x)[0]
 
 
 def mul_dims(parts: Sequence[Dim]) -> ir.Value:
@@ -180,10 +253,11 @@ def as_value(v) -> ir.Value:
     return v.results[0]
 
 
-def gemm(a: ir.Value, b: ir.Value, m: Dim, n: Dim, dtype: np.dtype, ta: bool = False, tb: bool = False) -> ir.Value:
-    """(m, n) = op(a) @ op(b) as linalg.matmul (transposed operands through indexing maps, no
-    copy): after bufferization convert-linalg-matmul-to-blas calls OpenBLAS on it."""
-    init = full([m, n], dtype, 0)
+def gemm(a: ir.Value, b: ir.Value, m: Dim, n: Dim, dtype: np.dtype, ta: bool = False, tb: bool = False,
+         acc: ir.Value | None = None) -> ir.Value:
+    """(m, n) = op(a) @ op(b) (+ `acc`) as linalg.matmul (transposed operands through indexing
+    maps, no copy): after bufferization convert-linalg-matmul-to-blas calls OpenBLAS on it."""
+    init = full([m, n], dtype, 0) if acc is None else acc
     if not (ta or tb):
         return as_value(linalg.matmul(a, b, outs=[init]))
     d = [ir.AffineDimExpr.get(i) for i in range(3)]
