@@ -132,7 +132,10 @@ def _tap_map() -> ir.AffineMap:
 
 
 def _argmax_generic(call: LowerCall, x: ir.Value, xd: list, extra: ir.Value | None) -> list[ir.Value]:
-    """Per window: the running max and either the value of `extra` there or the tap code i*kw+j."""
+    """Per window: the running max and either the value of `extra` there (small windows:
+    _argmax_taps) or the tap code i*kw+j. The codes keep the taps as reduction dims: as a
+    parallel generic, elementwise fusion folded them into scatter's pass over dx, which then
+    found each window's argmax again for every tap (scalar: 17% of LeNet-5's step)."""
     window, strides = call.attrs["window"], call.attrs["strides"]
     dt = call.in_specs[0].dtype
     xp, _ = wl.pad_spatial(x, xd, call.attrs["padding"], dt, -np.inf)
@@ -144,8 +147,8 @@ def _argmax_generic(call: LowerCall, x: ir.Value, xd: list, extra: ir.Value | No
     if extra is not None:
         ep, _ = wl.pad_spatial(extra, xd, call.attrs["padding"], dt)
         ins, in_dt, maps = ins + [ep], in_dt + [dt], maps + [_window_map(strides)]
-    if window[0] * window[1] <= MAX_TAPS:
-        return _argmax_taps(xp, ep if extra is not None else None, odims, dt, window, strides, kind)
+    if extra is not None and window[0] * window[1] <= MAX_TAPS:
+        return _argmax_taps(xp, ep, odims, dt, window, strides, kind)
     ins, in_dt, maps = ins + [wl.full(list(window), dt, 0)], in_dt + [dt], maps + [_tap_map()]
     kw = window[1]
 
@@ -170,8 +173,8 @@ def _argmax_taps(xp: ir.Value, ep: ir.Value | None, odims: list, dt: np.dtype, w
     """_argmax_generic for small windows: each tap a strided slice of xp (and of ep) read as an
     operand of one parallel generic, the running max and its code or value carried from tap to
     tap in registers, the same compares in the same order (the first maximum wins; -inf and
-    NaN never do). A generic with the taps as reduction dims kept both in memory, a load and a
-    store per tap (scalar: 7% of LeNet-5's 2-thread step)."""
+    NaN never do). The generic with the taps as reduction dims keeps both in memory, a load
+    and a store per tap."""
     steps = [1, 1, strides[0], strides[1]]
     at = [(i, j) for i in range(window[0]) for j in range(window[1])]
     taps = [wl.extract(xp, [0, 0, i, j], odims, dt, steps) for i, j in at]
