@@ -188,21 +188,24 @@ def _rows_of(lengths, k, dtype, index, seed):
 
 
 # row lengths: averages of 4-16 take the straight-line path for a row's first 8 entries (empty
-# rows, rows of 1..8 and longer ones among them), others the loop alone
+# rows, rows of 1..8 and longer ones among them), others the loop alone; the gathers take
+# chunks of 8 and a masked rest (rows of 7, 8, 9, 15, 16, 17, 24, 25: chunk boundaries)
 MATVEC_ROWS = [[0, 1, 7, 8, 9, 16, 3, 0, 12, 8], [8] * 6, [4] * 5, [16, 16, 0, 1], [0, 0, 40],
-               [1, 0, 2, 1], [30, 25], [5], [0], []]
+               [1, 0, 2, 1], [30, 25], [5], [0], [], [15, 17, 24, 25, 7, 9]]
 
 
-@pytest.mark.parametrize("straight", [True, False])
+@pytest.mark.parametrize("mode", ["gather", "straight", "loop"])
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("lengths", MATVEC_ROWS, ids=str)
-def test_csr_times_vector(lengths, dtype, index, straight, monkeypatch):
-    monkeypatch.setattr(sparse_loops, "MATVEC_STRAIGHT", straight)
+def test_csr_times_vector(lengths, dtype, index, mode, monkeypatch):
+    """Each kernel: vector gathers (the default), straight-line lanes, the loop alone."""
+    monkeypatch.setattr(sparse_loops, "MATVEC_GATHER", mode == "gather")
+    monkeypatch.setattr(sparse_loops, "MATVEC_STRAIGHT", mode == "straight")
     monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
     a = _rows_of(lengths, 50, dtype, index, seed=len(lengths))
     v = np.random.default_rng(1).standard_normal(50).astype(dtype)
-    v[0] = np.inf if 0 not in a.indices else v[0]  # lanes past a row's end read b[...] and drop it
+    v[0] = np.inf if 0 not in a.indices else v[0]  # lanes past a row's end must not read b[0] into a sum
     got = np.asarray(th.jit(sparse.structured_dot)(a, v))
     want = a @ v
     tol = 3e-5 if dtype == np.float32 else 1e-12
