@@ -2,7 +2,8 @@
 A * B (merge: one pass by branches or selects, or two with either count) and A @ B (Gustavson, each row-sorting
 strategy), CSR x vector (both row strategies), CSR and CSC,
 float32/float64, int32/int64 indices, empty rows and columns, empty matrices, 1 x 1, rows
-long enough for the bitmap path; results sorted and duplicate-free, as the types promise;
+long enough for the bitmap path; results sorted and duplicate-free, as the types promise
+(a product that only leaves the program: duplicate-free, rows unsorted as SciPy's);
 gradients through them by verify_grad."""
 from __future__ import annotations
 
@@ -36,15 +37,22 @@ def _rand(m, k, density, fmt, dtype, seed, index=np.int32):
     return a
 
 
-def _check(got, want, fmt, dtype):
+def _check(got, want, fmt, dtype, sorted_rows=True):
+    """`got` is `want`: sorted rows without duplicates, or with `sorted_rows` False (a product
+    that only leaves the program, as SciPy's own) rows in any order, without duplicates."""
     assert sp.issparse(got) and got.format == fmt and got.dtype == np.dtype(dtype)
     # (SciPy's constructor may narrow int64 indices that fit in int32: either is fine)
     assert got.shape == want.shape
     outer = got.shape[0] if fmt == "csr" else got.shape[1]
     assert got.indptr.shape == (outer + 1,) and got.indptr[0] == 0 and got.indptr[-1] == got.nnz
     assert got.data.shape == got.indices.shape == (got.indptr[-1],)  # (SciPy accepts longer arrays)
-    for r in range(outer):  # sorted, no duplicates
-        assert np.all(np.diff(got.indices[got.indptr[r]:got.indptr[r + 1]]) > 0), f"row {r} not sorted"
+    for r in range(outer):  # sorted (or only distinct), no duplicates
+        row = got.indices[got.indptr[r]:got.indptr[r + 1]]
+        if not sorted_rows:
+            row = np.sort(row)
+        assert np.all(np.diff(row) > 0), f"row {r} not sorted" if sorted_rows else f"row {r} has duplicates"
+    if sorted_rows:
+        assert got.has_sorted_indices
     tol = 3e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=tol, atol=tol)
 
@@ -75,16 +83,56 @@ def test_merge(op, shape, fmt, dtype, count, monkeypatch):
     assert got.nnz == pattern.sum()
 
 
-@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("sort", SORTS + ("returned",))
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_spgemm(shape, dtype, fmt, sort, monkeypatch):
-    monkeypatch.setattr(sparse_loops, "SPGEMM_SORT", sort)
-    monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    """Each sorting strategy (a returned product sorted too: SPGEMM_RETURNED_UNSORTED off),
+    and "returned": the default, a product that only leaves the program is not sorted."""
+    if sort != "returned":
+        monkeypatch.setattr(sparse_loops, "SPGEMM_SORT", sort)
+        monkeypatch.setattr(sparse_loops, "SPGEMM_RETURNED_UNSORTED", False)
+        monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
     m, k, n, d = shape
     a, b = _rand(m, k, d, fmt, dtype, 2), _rand(k, n, d, fmt, dtype, 3)
-    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, dtype)
+    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, dtype, sorted_rows=sort != "returned")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("sort", SORTS)
+def test_spgemm_read_in_the_program_is_sorted(fmt, sort, monkeypatch):
+    """A product that another op of the program reads (a merge needs sorted rows: unsorted
+    ones would give duplicates and wrong sums) is sorted, also when it is returned too."""
+    monkeypatch.setattr(sparse_loops, "SPGEMM_SORT", sort)
+    monkeypatch.setattr(th.config, "cache", False)
+    a, b = _rand(40, 30, 0.2, fmt, np.float64, 2), _rand(30, 200, 0.2, fmt, np.float64, 3)
+    c = _rand(40, 200, 0.1, fmt, np.float64, 4)
+    p, s = th.jit(lambda a, b, c: (lambda p: (p, sparse.add(p, c)))(sparse.true_dot(a, b)))(a, b, c)
+    _check(p, (a @ b).asformat(fmt), fmt, np.float64)
+    _check(s, (a @ b + c).asformat(fmt), fmt, np.float64)
+    v = np.arange(200.0)
+    got = th.jit(lambda a, b, v: sparse.structured_dot(sparse.true_dot(a, b), v))(a, b, v)
+    np.testing.assert_allclose(np.asarray(got), (a @ b) @ v, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unsorted_product_given_back(fmt):
+    """A returned product is unsorted, as SciPy's (has_sorted_indices False); given back to a
+    program it is sorted first, on a copy (frontend/sparse.py canonical): the caller's
+    matrix stays as it was."""
+    a, b = _rand(40, 30, 0.2, fmt, np.float64, 2), _rand(30, 200, 0.2, fmt, np.float64, 3)
+    p = th.jit(sparse.true_dot)(a, b)
+    want = (a @ b).asformat(fmt)
+    assert not p.has_sorted_indices  # rows of ~20 columns out of 200, in the order first met
+    indices = p.indices.copy()
+    _check(th.jit(sparse.add)(p, want), (2 * want).asformat(fmt), fmt, np.float64)
+    _check(th.jit(sparse.mul)(p, want), want.multiply(want).asformat(fmt), fmt, np.float64)
+    _check(th.jit(sparse.true_dot)(p, p.T.asformat(fmt)), (want @ want.T).asformat(fmt), fmt, np.float64,
+           sorted_rows=False)
+    v = np.arange(200.0)
+    np.testing.assert_allclose(np.asarray(th.jit(sparse.structured_dot)(p, v)), want @ v, rtol=1e-12)
+    np.testing.assert_array_equal(p.indices, indices)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -95,7 +143,9 @@ def test_int64_indices_and_dense_rows(fmt):
     a = sp.vstack([a, sp.random(3, 80, density=0.9, format=fmt, random_state=5)]).asformat(fmt)
     a.indices, a.indptr = a.indices.astype(np.int64), a.indptr.astype(np.int64)
     b = _rand(80, 300, 0.3, fmt, np.float64, 6, np.int64)
-    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, np.float64)
+    _check(th.jit(sparse.true_dot)(a, b), (a @ b).asformat(fmt), fmt, np.float64, sorted_rows=False)
+    both = th.jit(lambda a, b: sparse.add(sparse.true_dot(a, b), sparse.true_dot(a, b)))  # read: sorted
+    _check(both(a, b), (2 * (a @ b)).asformat(fmt), fmt, np.float64)
     _check(th.jit(sparse.add)(a, a * 2.0), (a * 3.0).asformat(fmt), fmt, np.float64)
 
 
@@ -123,7 +173,7 @@ def test_repeated_calls_other_patterns():
     for seed in range(4):
         a = _rand(20, 15, 0.1 * (seed + 1), "csr", np.float64, seed)
         b = _rand(15, 20, 0.1 * (4 - seed), "csr", np.float64, seed + 10)
-        _check(f(a, b), a @ b, "csr", np.float64)
+        _check(f(a, b), a @ b, "csr", np.float64, sorted_rows=False)
         _check(g(a, b.T.tocsr()), a + b.T.tocsr(), "csr", np.float64)
 
 
@@ -138,21 +188,24 @@ def _rows_of(lengths, k, dtype, index, seed):
 
 
 # row lengths: averages of 4-16 take the straight-line path for a row's first 8 entries (empty
-# rows, rows of 1..8 and longer ones among them), others the loop alone
+# rows, rows of 1..8 and longer ones among them), others the loop alone; the gathers take
+# chunks of 8 and a masked rest (rows of 7, 8, 9, 15, 16, 17, 24, 25: chunk boundaries)
 MATVEC_ROWS = [[0, 1, 7, 8, 9, 16, 3, 0, 12, 8], [8] * 6, [4] * 5, [16, 16, 0, 1], [0, 0, 40],
-               [1, 0, 2, 1], [30, 25], [5], [0], []]
+               [1, 0, 2, 1], [30, 25], [5], [0], [], [15, 17, 24, 25, 7, 9]]
 
 
-@pytest.mark.parametrize("straight", [True, False])
+@pytest.mark.parametrize("mode", ["gather", "straight", "loop"])
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("lengths", MATVEC_ROWS, ids=str)
-def test_csr_times_vector(lengths, dtype, index, straight, monkeypatch):
-    monkeypatch.setattr(sparse_loops, "MATVEC_STRAIGHT", straight)
+def test_csr_times_vector(lengths, dtype, index, mode, monkeypatch):
+    """Each kernel: vector gathers (the default), straight-line lanes, the loop alone."""
+    monkeypatch.setattr(sparse_loops, "MATVEC_GATHER", mode == "gather")
+    monkeypatch.setattr(sparse_loops, "MATVEC_STRAIGHT", mode == "straight")
     monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
     a = _rows_of(lengths, 50, dtype, index, seed=len(lengths))
     v = np.random.default_rng(1).standard_normal(50).astype(dtype)
-    v[0] = np.inf if 0 not in a.indices else v[0]  # lanes past a row's end read b[...] and drop it
+    v[0] = np.inf if 0 not in a.indices else v[0]  # lanes past a row's end must not read b[0] into a sum
     got = np.asarray(th.jit(sparse.structured_dot)(a, v))
     want = a @ v
     tol = 3e-5 if dtype == np.float32 else 1e-12

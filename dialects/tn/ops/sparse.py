@@ -257,7 +257,7 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     if call.in_specs[0].shape[0] == 0:  # no nonzeros (static): zeros, no kernel
         return [fill(call.out, 0)]
     shape, layout = call.attrs["shape"], call.attrs["layout"]
-    if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop, sums in registers
+    if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop (vector gathers)
         return _matvec_lower(call)
     vt, ct, pt, bt = _types(call)
     dt = call.out.dtype

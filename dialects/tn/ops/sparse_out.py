@@ -329,10 +329,29 @@ def _binary_lower(call: LowerCall) -> list[ir.Value]:
     return _loop_kernel_call(call, name, sparse_loops.merge_text(name, outer, inner, kind, e, w), call.operands)
 
 
+def _only_returned(op: ir.Operation, results: Sequence[int]) -> bool:
+    """Whether `results` of `op` are used by nothing but the return of a public function:
+    the program's outputs, which the frontend hands to the user as SciPy matrices (no kernel
+    of ours reads them afterwards; one that gets them back as an argument sorts them first,
+    frontend/sparse.py `canonical`)."""
+    for i in results:
+        for use in op.results[i].uses:
+            owner = use.owner
+            if owner.name != "func.return":
+                return False
+            fn = owner.parent
+            if "sym_visibility" in fn.attributes and ir.StringAttr(fn.attributes["sym_visibility"]).value != "public":
+                return False
+    return True
+
+
 @sparse_spgemm.def_lower
 def _spgemm_lower(call: LowerCall) -> list[ir.Value]:
-    """A @ B, both sparse: Gustavson's two passes, sorted rows (sparse_loops.spgemm_text).
-    In CSC, C^T = B^T A^T in CSR: the operands swapped."""
+    """A @ B, both sparse: Gustavson's two passes (sparse_loops.spgemm_text), sorted rows
+    unless the result only leaves the program (SPGEMM_RETURNED_UNSORTED: then its columns
+    stay in the order first met, as SciPy's own A @ B leaves them; SciPy's matrix built
+    from them says so, has_sorted_indices False). In CSC, C^T = B^T A^T in CSR: the
+    operands swapped."""
     shape, layout = call.attrs["shape"], call.attrs["layout"]
     if _no_entries(call, [0, 3]):
         return _empty_result(call)
@@ -345,7 +364,8 @@ def _spgemm_lower(call: LowerCall) -> list[ir.Value]:
         ops = ops[3:] + ops[:3]
     e = str(element_type(call.out_specs[0].dtype))
     w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
-    sort = sparse_loops.SPGEMM_SORT
+    returned = sparse_loops.SPGEMM_RETURNED_UNSORTED and _only_returned(call.op, (0, 1))
+    sort = "unsorted" if returned else sparse_loops.SPGEMM_SORT
     name = f"__theanir_sparse_spgemm_{m}_{k}_{n}_{e}_{w}_{sort}"
     return _loop_kernel_call(call, name, sparse_loops.spgemm_text(name, m, k, n, e, w, sort), ops)
 
