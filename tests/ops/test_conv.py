@@ -289,3 +289,20 @@ def test_batch_blocks_only_for_big_static_batches():
     assert wl.batch_block(2, 128 * 1024) is None  # 256 KB in all: unblocked
     assert wl.batch_block(None, 1 << 30) is None  # a batch sized at run time
     assert wl.batch_block(499, 128 * 1024) == 1  # a prime batch: one image per block
+
+
+def test_batch_blocks_same_bits_on_1_and_2_threads(blocks_forced, monkeypatch):
+    """Each block's GEMM is one single-threaded BLAS call and the filter gradient's partial sums
+    are added in a fixed order: the results do not depend on the thread count (docs/threads.md)."""
+    blocks_forced(4 * 400)
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((24, 3, 12, 12)).astype(np.float32), rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((24, 5, 10, 10)).astype(np.float32)
+    out = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(th.config, "threads", threads)
+        f = th.jit(lambda x, w, g: (conv2d(x, w),) + tuple(th.grad(lambda x, w: (conv2d(x, w) * g).sum(),
+                                                                   argnums=(0, 1))(x, w)))
+        out[threads] = [np.asarray(a) for a in f(x, w, g)]
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
