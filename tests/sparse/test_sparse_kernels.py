@@ -1,6 +1,7 @@
 """Our loop kernels (dialects/tn/ops/sparse_loops.py) against scipy.sparse: A + B, A - B,
 A * B (merge: one pass by branches or selects, or two with either count) and A @ B (Gustavson, each row-sorting
-strategy), CSR x vector (both row strategies), CSR and CSC,
+strategy), CSR x vector (both row strategies), CSR x dense (our loops and the sparsifier: widths
+around the column tiles, 1 and 2 threads, B not C-contiguous), CSR and CSC,
 float32/float64, int32/int64 indices, empty rows and columns, empty matrices, 1 x 1, rows
 long enough for the bitmap path; results sorted and duplicate-free, as the types promise
 (a product that only leaves the program: duplicate-free, rows unsorted as SciPy's);
@@ -211,3 +212,54 @@ def test_csr_times_vector(lengths, dtype, index, mode, monkeypatch):
     tol = 3e-5 if dtype == np.float32 else 1e-12
     assert got.shape == want.shape and got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# CSR x dense (sparse_loops.csr_dense_text): widths around the column tiles (32 float64, 64
+# float32) and their 8-lane chunks; row lengths with empty rows, one long row, no rows
+DENSE_WIDTHS = [2, 7, 8, 9, 33, 64, 65, 100]
+DENSE_ROWS = [[0, 1, 7, 8, 9, 16, 3, 0, 12, 8], [0, 0, 40], [0], [], [5]]
+
+
+@pytest.mark.parametrize("loops", [True, False], ids=["loops", "sparsifier"])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", DENSE_WIDTHS)
+@pytest.mark.parametrize("lengths", DENSE_ROWS, ids=str)
+def test_csr_times_dense(lengths, n, dtype, index, loops, monkeypatch):
+    """CSR A @ B, B dense k x n: our loops (the default) and MLIR's sparsifier, as SciPy's."""
+    monkeypatch.setattr(sparse_loops, "CSR_DENSE_LOOPS", loops)
+    monkeypatch.setattr(th.config, "cache", False)  # (the disk cache keys on the tn module)
+    a = _rows_of(lengths, 50, dtype, index, seed=len(lengths) + n)
+    b = np.random.default_rng(n).standard_normal((50, n)).astype(dtype)
+    if 0 not in a.indices:
+        b[0] = np.inf  # a row of B no entry names must not reach a sum
+    got = np.asarray(th.jit(sparse.structured_dot)(a, b))
+    want = a @ b
+    tol = 3e-5 if dtype == np.float32 else 1e-12
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "strided"])
+def test_csr_times_dense_threads_and_layouts(threads, layout, monkeypatch):
+    """Our CSR x dense loops on 1 and 2 threads (the rows an OpenMP loop) and with B not
+    C-contiguous (Fortran order, every other column of a wider array): SciPy's result."""
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(th.config, "threads", threads)
+    a = _rows_of([(i * 7) % 23 for i in range(300)], 400, np.float64, np.int32, seed=3)
+    wide = np.random.default_rng(2).standard_normal((400, 130))
+    b = {"contiguous": np.ascontiguousarray(wide[:, :65]), "fortran": np.asfortranarray(wide[:, :65]),
+         "strided": wide[:, ::2]}[layout]
+    got = np.asarray(th.jit(sparse.structured_dot)(a, b))
+    np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_csr_times_dense_empty_matrix(n, monkeypatch):
+    """No nonzeros at all (an m x k CSR matrix with nnz 0) and no rows: zeros / an empty result."""
+    monkeypatch.setattr(th.config, "cache", False)
+    for a in (sp.csr_matrix((6, 9)), sp.csr_matrix((0, 9))):
+        b = np.random.default_rng(0).standard_normal((9, n))
+        got = np.asarray(th.jit(sparse.structured_dot)(a, b))
+        np.testing.assert_array_equal(got, (a @ b))

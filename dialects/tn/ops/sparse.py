@@ -259,6 +259,9 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     shape, layout = call.attrs["shape"], call.attrs["layout"]
     if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop (vector gathers)
         return _matvec_lower(call)
+    from . import sparse_loops
+    if layout == "csr" and call.out.shape[1] is not None and sparse_loops.CSR_DENSE_LOOPS:
+        return _matvec_lower(call, dense=True)  # CSR x dense of static width: our loops
     vt, ct, pt, bt = _types(call)
     dt = call.out.dtype
     e = str(element_type(dt))
@@ -294,22 +297,26 @@ func.func private @{name}(%v: {vt}, %c: {ct}, %p: {pt}, %b0: {bt}) -> {ot} {{
     return _kernel_call(call, name, text)
 
 
-def _matvec_lower(call: LowerCall) -> list[ir.Value]:
+def _matvec_lower(call: LowerCall, dense: bool = False) -> list[ir.Value]:
     """CSR A @ b with b of one column: sparse_loops.csr_matvec_text (one kernel per row count,
-    element and index type); operands cast to dynamic sizes, the result to the op's type."""
+    element and index type); with `dense`, B of n columns (n static): sparse_loops.csr_dense_text
+    (one kernel per row count, width, element and index type); operands cast to dynamic sizes,
+    the result to the op's type."""
     from mlir.dialects import tensor as tensor_d
     from . import sparse_loops
     m, k = (int(v) for v in call.attrs["shape"])
+    n = int(call.out.shape[1])
     check_nnz(call)
-    _check_dense_dims(call, 3, [k, 1], "the dense operand")
+    _check_dense_dims(call, 3, [k, n], "the dense operand")
     e = str(element_type(call.out.dtype))
     w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
-    name = f"__theanir_sparse_mv_csr_{m}_{e}_{w}"
+    name = f"__theanir_sparse_mm_csr_{m}x{n}_{e}_{w}" if dense else f"__theanir_sparse_mv_csr_{m}_{e}_{w}"
     module = call.op
     while module.name != "builtin.module":
         module = module.parent
     if name not in ir.SymbolTable(module.operation):
-        parsed = ir.Module.parse(sparse_loops.csr_matvec_text(name, m, e, w))  # alive while its function moves
+        text = sparse_loops.csr_dense_text(name, m, n, e, w) if dense else sparse_loops.csr_matvec_text(name, m, e, w)
+        parsed = ir.Module.parse(text)  # alive while its function moves
         parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
     dyn = ir.ShapedType.get_dynamic_size()
     args = []

@@ -1,4 +1,5 @@
-"""Our own loop kernels for sparse results: A + B, A * B (merge) and A @ B (Gustavson).
+"""Our own loop kernels for sparse results: A + B, A * B (merge) and A @ B (Gustavson); and
+for dense results of CSR x vector (vector gathers) and CSR x dense (`csr_dense_text`).
 
 MLIR's sparsifier assembles a sparse result one entry at a time (an insertion into growing
 buffers per entry): A + B at 2 x 10^5 nonzeros ran ~4x slower than SciPy, SpGEMM ~7x. These
@@ -53,6 +54,11 @@ MATVEC_GATHER = True
 MATVEC_VECTOR = 8
 MATVEC_LANES = 8  # scalar: rows of 4-16 entries on average read their first 8 straight-line
 MATVEC_STRAIGHT = True  # scalar, False: every row by the loop alone (the measurement's baseline)
+# CSR x dense (B of static width n >= 2): our loops (`csr_dense_text`), an output row's column
+# tile held in vector registers across the row's nonzeros. False: MLIR's sparsifier
+CSR_DENSE_LOOPS = True
+CSR_DENSE_VECTOR = 8  # lanes of one vector (8 x f64: two AVX2 registers)
+CSR_DENSE_TILE = {"f64": 32, "f32": 64}  # columns per tile: 8 registers of accumulators on AVX2
 
 _ids = itertools.count()
 
@@ -766,6 +772,94 @@ def _matvec_gather_text(name: str, m: int, e: str, w: str) -> str:
     %acc2 = vector.fma %at, %xt, %acc : {ve}
 {total}    %out1 = tensor.insert {rsum} into %out[%i, %c0] : {ot}
     scf.yield %out1 : {ot}
+  }}
+  return %res : {ot}
+}}
+"""
+
+
+def _chunks(c0: int, width: int, v: int) -> list[tuple[int, int]]:
+    """(offset from the tile's start, lanes) of the vectors covering `width` columns: chunks of
+    `v` lanes, then one of the rest (static: no masks)."""
+    out = [(t, v) for t in range(0, width - width % v, v)]
+    return out + ([(width - width % v, width % v)] if width % v else [])
+
+
+def _tile_text(p: str, col: str, chunks: list[tuple[int, int]], e: str, w: str, row: str, rt: str) -> str:
+    """Text: one column tile of an output row: the accumulators (one vector per chunk) summed
+    over the row's nonzeros q (A[i, q] broadcast, B[j, col + offset : ...] loaded once, an
+    FMA), then written into the row tensor `row`; the new row tensor is %{p}r{len(chunks)}."""
+    types = ", ".join(f"vector<{n}x{e}>" for _, n in chunks)
+    inits = ", ".join(f"%{p}s{t} = %zv{n}" for t, (_, n) in enumerate(chunks))
+    text = ""
+    for t, (off, _) in enumerate(chunks):
+        text += f"      %{p}o{t} = arith.constant {off} : index\n      %{p}col{t} = arith.addi {col}, %{p}o{t} : index\n"
+    text += f"""      %{p}acc:{len(chunks)} = scf.for %{p}q = %lo to %hi step %c1 iter_args({inits}) -> ({types}) {{
+        {_ld(f"%{p}j", "%ac", f"%{p}q", w)}        %{p}a = memref.load %av[%{p}q] : memref<?x{e}>
+"""
+    for n in sorted({n for _, n in chunks}):
+        text += f"        %{p}a{n} = vector.broadcast %{p}a : {e} to vector<{n}x{e}>\n"
+    for t, (_, n) in enumerate(chunks):
+        text += (f"        %{p}x{t} = vector.load %b[%{p}j, %{p}col{t}] : memref<?x?x{e}>, vector<{n}x{e}>\n"
+                 f"        %{p}f{t} = vector.fma %{p}a{n}, %{p}x{t}, %{p}s{t} : vector<{n}x{e}>\n")
+    text += f"        scf.yield {', '.join(f'%{p}f{t}' for t in range(len(chunks)))} : {types}\n      }}\n"
+    cur = row
+    for t, (_, n) in enumerate(chunks):
+        text += (f"      %{p}r{t + 1} = vector.transfer_write %{p}acc#{t}, {cur}[%c0, %{p}col{t}] {{in_bounds = [true]}} "
+                 f": vector<{n}x{e}>, {rt}\n")
+        cur = f"%{p}r{t + 1}"
+    return text
+
+
+def csr_dense_text(name: str, m: int, n: int, e: str, w: str) -> str:
+    """A private function: CSR A (m rows) @ B (k x n dense, n static >= 1) -> m x n.
+
+    Each output row in column tiles of CSR_DENSE_TILE[e] columns (the last tile narrower):
+    a tile's accumulators stay in vector registers across the row's nonzeros, B's row j slice
+    loaded once per nonzero and multiplied-added, the tile stored once. The sparsifier's loop
+    (row, nonzero, column) loaded and stored the output row once per nonzero.
+
+    The rows are an `scf.forall` (each row a 1 x n slice of the result, parallel_insert_slice'd):
+    OpenMP shares them out with th.config.openmp, else a serial loop (scf-forall-to-for); the
+    result is the forall's shared tensor.empty, which theanir-results-in-place binds to the
+    caller's output buffer.
+
+    B is read through a read-only `to_buffer` (an identity layout: a strided B, a Fortran-order
+    argument, is copied first), which bufferization takes for a read in front of the loop.
+    So the result's tensor.empty carries an attribute (`theanir.csr_dense_out`): `cse` merges
+    only equal ops, and merged with a tensor.empty B was computed into (dense x CSC, C B =
+    (B^T C^T)^T: B = C^T, of the result's shape), the loop wrote the result into B's buffer
+    while it still read B. (Read as a tensor, vector.transfer_read, the reads were seen in the
+    loop, but a strided B's reads were lowered as contiguous: wrong values, a segfault.)
+    """
+    tile, v = CSR_DENSE_TILE[e], CSR_DENSE_VECTOR
+    full = n - n % tile
+    ot, rt = f"tensor<{m}x{n}x{e}>", f"tensor<1x{n}x{e}>"
+    widths = sorted({k for _, k in _chunks(0, tile, v) + _chunks(0, n % tile, v)})
+    zeros = "".join(f"  %zv{k} = arith.constant dense<0.0> : vector<{k}x{e}>\n" for k in widths)
+    body = ""
+    row = "%row0"
+    if full:
+        body += f"""    %row1 = scf.for %c = %c0 to %full step %ctile iter_args(%r = %row0) -> ({rt}) {{
+{_tile_text("ft", "%c", _chunks(0, tile, v), e, w, "%r", rt)}      scf.yield %ftr{len(_chunks(0, tile, v))} : {rt}
+    }}
+"""
+        row = "%row1"
+    if n % tile:
+        tail = _chunks(0, n % tile, v)
+        body += _tile_text("tt", "%full", tail, e, w, row, rt)
+        row = f"%ttr{len(tail)}"
+    return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> {ot} {{
+{_prologue(e, w, [("av", "v"), ("ac", "i"), ("ap", "i")])}  %b = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>
+  %full = arith.constant {full} : index
+  %ctile = arith.constant {tile} : index
+{zeros}  %init = tensor.empty() {{theanir.csr_dense_out}} : {ot}
+  %res = scf.forall (%i) in ({m}) shared_outs(%o = %init) -> ({ot}) {{
+    %i1 = arith.addi %i, %c1 : index
+    {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}    %row0 = tensor.extract_slice %o[%i, 0] [1, {n}] [1, 1] : {ot} to {rt}
+{body}    scf.forall.in_parallel {{
+      tensor.parallel_insert_slice {row} into %o[%i, 0] [1, {n}] [1, 1] : {rt} into {ot}
+    }}
   }}
   return %res : {ot}
 }}
