@@ -176,10 +176,10 @@ STAGES: list[Stage] = [
         Step("theanir-sparse-kernels"),  # the sparsifier's kernels, compiled apart, back in place
         Step("theanir-widen-i1-memrefs"),  # i1 ownership flags of loops -> i8
         Step("theanir-dynamic-results"),  # results with dynamic dims: buffers handed to the runtime
-        Step(FORALL_TO_PARALLEL, "openmp"),  # batch blocks of a convolution (ops/window_lower.py): threads
-        Step(FORALL_TO_FOR),  # ... or one after the other
     ]),
     Stage("llvm", "the LLVM dialect, ready for the ExecutionEngine", [
+        Step(FORALL_TO_PARALLEL, "openmp"),  # batch blocks of a convolution (ops/window_lower.py),
+        Step(FORALL_TO_FOR),  # CSR x dense rows: on the threads, or one after the other
         Step("theanir-matmul-into-result"),  # products bound for kernels/BLAS: no temporary
         Step("theanir-small-gemm"),
         Step("convert-linalg-matmul-to-blas", "blas"),
@@ -200,6 +200,7 @@ STAGES: list[Stage] = [
     ]),
     # a sibling of llvm (PARENT): the same bufferized module, for CUDA GPUs (codegen/cuda.py)
     Stage("nvvm", "CUDA: host LLVM dialect + gpu.binary holding PTX for sm_90; products call cuBLAS", [
+        Step(FORALL_TO_FOR),  # host loops around the kernels (an scf.parallel would become a kernel)
         Step("convert-linalg-matmul-to-cublas"),  # before loops become kernels: no naive gemm
         Step("theanir-gpu-expand-remf"),  # fmod without libdevice
         Step(GPU_MAP),

@@ -260,7 +260,7 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop (vector gathers)
         return _matvec_lower(call)
     from . import sparse_loops
-    if layout == "csr" and call.out.shape[1] is not None and sparse_loops.CSR_DENSE_LOOPS:
+    if layout == "csr" and call.out.shape[1] is not None and call.out.shape[1] > 0 and sparse_loops.CSR_DENSE_LOOPS:
         return _matvec_lower(call, dense=True)  # CSR x dense of static width: our loops
     vt, ct, pt, bt = _types(call)
     dt = call.out.dtype
