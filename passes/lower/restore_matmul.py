@@ -38,6 +38,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import linalg, tensor
 from ..base import Pass
+from .parallel_loops import _defined_outside
 from .payloads import walk_outside_payloads
 
 NAME = "linalg-restore-matmul"
@@ -231,19 +232,9 @@ def _hoisted(op: ir.Operation, v: ir.Value) -> ir.Operation:
     defined outside of (a product in a convolution's batch blocks reads the same filters in
     every block: one copy), else before `op`."""
     at, parent = op, op.parent
-    while parent is not None and parent.name in LOOPS and _outside(v, parent):
+    while parent is not None and parent.name in LOOPS and _defined_outside(v, parent.operation):
         at, parent = parent, parent.parent
     return at
-
-
-def _outside(v: ir.Value, loop: ir.OpView) -> bool:
-    owner = v.owner
-    o = owner.owner if isinstance(owner, ir.Block) else owner
-    while o is not None:
-        if o.operation == loop.operation:
-            return False
-        o = o.operation.parent
-    return True
 
 
 def unfuse(op: ir.Operation, plan: list[tuple[int, list[int]]]) -> bool:

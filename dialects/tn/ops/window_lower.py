@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import affine, arith, linalg, scf, tensor
+from mlir.dialects import arith, linalg, scf, tensor
 
 from ..lowering import Dim, dim_value, empty, fill, generic, identity_map
 from ..types import TensorSpec, storage_element_type
@@ -22,7 +22,7 @@ DYN_OFFSET = ir.ShapedType.get_dynamic_stride_or_offset()
 # Batch blocks (ops/conv.py): an im2col GEMM whose temporary (the columns, or the product
 # col2im folds) would exceed BLOCK_FROM_BYTES runs per block of images, each block's temporary
 # at most BLOCK_BYTES (a core's L2), the blocks an scf.forall: independent, so the threads
-# share them out (theanir-forall-to-loops). Unblocked, LeNet-5's conv2 wrote and read 64 MB
+# share them out (scf-forall-to-parallel, or -to-for, at the start of the llvm stage). Unblocked, LeNet-5's conv2 wrote and read 64 MB
 # columns three times a step and its two threads slowed each other down on memory.
 BLOCK_BYTES = 1 << 19
 BLOCK_FROM_BYTES = 1 << 22
@@ -101,16 +101,21 @@ def over_batch_blocks(n: int, nb: int, out_dims: Sequence[int], dtype: np.dtype,
     """The (n, ...) tensor whose images [s, s + nb) are `block(s, dest)` (an (nb, ...) tensor,
     best computed into `dest`, the result's slice) for s = 0, nb, 2 nb ...: an scf.forall over
     the n // nb blocks."""
-    rank = len(out_dims)
     loop = scf.ForallOp([0], [n // nb], [1], [empty(spec_like(out_dims, dtype), out_dims)])
     with ir.InsertionPoint(loop.body):
         start = index_mul(loop.induction_variables[0], nb)
         value = block(start, extract_block(loop.inner_iter_args[0], start, [nb] + list(out_dims[1:]), dtype))
-        term = loop.terminator()
-    with ir.InsertionPoint(term.region.blocks[0]):
-        tensor.ParallelInsertSliceOp(value, loop.inner_iter_args[0], [start], [], [],
-                                     [DYN_OFFSET] + [0] * (rank - 1), [nb] + list(out_dims[1:]), [1] * rank)
+    _insert_in_parallel(loop, value, start, [nb] + list(out_dims[1:]))
     return loop.results[0]
+
+
+def _insert_in_parallel(loop: scf.ForallOp, value: ir.Value, start: ir.Value, sizes: Sequence[int]) -> None:
+    """The forall's terminator: `value` into its shared output at [start, 0, ...] (sizes `sizes`;
+    a value of lower rank drops the leading unit dims)."""
+    rank = len(sizes)
+    with ir.InsertionPoint(loop.terminator().region.blocks[0]):
+        tensor.ParallelInsertSliceOp(value, loop.inner_iter_args[0], [start], [], [],
+                                     [DYN_OFFSET] + [0] * (rank - 1), list(sizes), [1] * rank)
 
 
 PARTS = 8  # workers of a sum over batch blocks: a few per thread, each one partial sum
@@ -132,10 +137,7 @@ def sum_over_batch_blocks(blocks: int, nb: int, dims: Sequence[int], dtype: np.d
         run = scf.ForOp(lo, hi, arith.ConstantOp(idx, 1).result, [full(list(dims), dtype, 0)])
         with ir.InsertionPoint(run.body):
             scf.YieldOp([block(index_mul(run.induction_variable, nb), run.inner_iter_args[0])])
-        term = loop.terminator()
-    with ir.InsertionPoint(term.region.blocks[0]):
-        tensor.ParallelInsertSliceOp(run.results[0], loop.inner_iter_args[0], [p], [], [],
-                                     [DYN_OFFSET] + [0] * rank, [1, *dims], [1] * (rank + 1))
+    _insert_in_parallel(loop, run.results[0], p, [1, *dims])
     d = [ir.AffineDimExpr.get(i) for i in range(rank + 1)]
     return generic([loop.results[0]], [dtype], [identity_map(rank + 1)], [full(list(dims), dtype, 0)], [dtype],
                    [ir.AffineMap.get(rank + 1, 0, d[1:])], ["reduction"] + ["parallel"] * rank,
