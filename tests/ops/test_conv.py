@@ -287,7 +287,11 @@ def test_batch_blocks_only_for_big_static_batches():
     from theanir.dialects.tn.ops import window_lower as wl
     assert wl.batch_block(500, 128 * 1024) == 4  # LeNet-5's conv2 columns: 64 MB -> 512 KB blocks
     assert wl.batch_block(2, 128 * 1024) is None  # 256 KB in all: unblocked
-    assert wl.batch_block(None, 1 << 30) is None  # a batch sized at run time
+    # a batch sized at run time (None stands for its index value): blocks of 512 KB when an
+    # image's temporary is big enough that a batch of 128 would be blocked
+    assert wl.batch_block(None, 128 * 1024) == 4
+    assert wl.batch_block(None, 1 << 30) == 1
+    assert wl.batch_block(None, 1024) is None
     assert wl.batch_block(499, 128 * 1024) == 1  # a prime batch: one image per block
 
 
@@ -306,3 +310,41 @@ def test_batch_blocks_same_bits_on_1_and_2_threads(blocks_forced, monkeypatch):
         out[threads] = [np.asarray(a) for a in f(x, w, g)]
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_blocks_of_a_batch_sized_at_run_time(dtype, threads, monkeypatch):
+    """th.function over x.reshape((x.shape[0], ...)): one compile for every batch size, full
+    blocks of 3 images in an scf.forall and a remainder of 1 or 2 (or no block at all)."""
+    from theanir.dialects.tn.ops import conv as conv_ops, window_lower as wl
+    import theanir.tensor as T
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(th.config, "threads", threads)
+    xs, ws, pads, sub, dil = (3, 9, 10), (4, 3, 3, 3), (1, 1, 2, 2), (1, 2), (2, 1)
+    per_image = {np.float64: 8, np.float32: 4}[dtype] * 3 * 9 * 7 * 6  # the forward's columns
+    monkeypatch.setattr(wl, "BLOCK_BYTES", 3 * per_image)
+    monkeypatch.setattr(wl, "DYNAMIC_FROM_BYTES", 1)
+    rng = np.random.default_rng(8)
+    w_val = rng.standard_normal(ws).astype(dtype)
+    x, g, w = T.matrix("x", dtype=dtype), T.tensor4("g", dtype=dtype), th.shared(w_val)
+    y = conv2d(x.reshape((x.shape[0],) + xs), w, border_mode=(1, 2), subsample=sub, filter_dilation=dil,
+               filter_flip=False)
+    dx, dw = T.grad((y * g).sum(), [x, w])
+    f = th.function([x, g], [y, dx, dw])
+    tol = dict(rtol=1e-9 if dtype == np.float64 else 2e-4, atol=1e-9 if dtype == np.float64 else 1e-4)
+    for n in (0, 1, 2, 3, 5, 7, 13):
+        xv = rng.standard_normal((n, int(np.prod(xs)))).astype(dtype)
+        x4, w64 = xv.reshape((n,) + xs).astype(np.float64), w_val.astype(np.float64)
+        y_want = scipy_conv(x4, w64, pads, sub, dil, flip=False) if n else np.zeros((0, 4, 7, 6))
+        gv = rng.standard_normal(y_want.shape).astype(dtype)
+        got_y, got_dx, got_dw = f(xv, gv)
+        assert_close(got_y, y_want.astype(dtype), dtype, **tol)
+        dx_want = conv_ops.input_grad_np(gv.astype(np.float64), w64, sub, pads, dil, xs[1:]) if n else x4
+        assert_close(got_dx, dx_want.reshape(n, int(np.prod(xs))).astype(dtype), dtype, **tol)
+        dw_want = (conv_ops.filter_grad_np(x4, gv.astype(np.float64), sub, pads, dil, ws[2:]) if n
+                   else np.zeros(ws))
+        assert_close(got_dw, dw_want.astype(dtype), dtype, **tol)
+    assert f.dynamic_shapes
+    text = f.lower(xv, gv).as_text("linalg")
+    assert text.count("scf.forall") >= 3  # the forward, the input and the filter gradient

@@ -223,7 +223,8 @@ def _conv2d_lower(call: LowerCall) -> list[ir.Value]:
     if nb is None:
         return [images(xp, pd)]
     return [wl.over_batch_blocks(xd[0], nb, [xd[0], o, oh, ow], dt,
-                                 lambda s, out: images(wl.extract_block(xp, s, [nb] + pd[1:], dt), [nb] + pd[1:], out))]
+                                 lambda s, out, size: images(wl.extract_block(xp, s, [size] + pd[1:], dt),
+                                                             [size] + pd[1:], out))]
 
 
 conv2d.def_jvp(_bilinear_jvp("tn.conv2d"))
@@ -311,7 +312,7 @@ def _input_grad_lower(call: LowerCall) -> list[ir.Value]:
     if nb is None:
         return [images(g, n)]
     return [wl.over_batch_blocks(n, nb, [n, c, h, wd], dt,
-                                 lambda s, out: images(wl.extract_block(g, s, [nb, o, oh, ow], dt), nb, out))]
+                                 lambda s, out, size: images(wl.extract_block(g, s, [size, o, oh, ow], dt), size, out))]
 
 
 input_grad.def_jvp(_bilinear_jvp("tn.conv2d_input_grad"))
@@ -371,17 +372,17 @@ def _filter_grad_lower(call: LowerCall) -> list[ir.Value]:
 
     def cols_of(xb: ir.Value, dims: list) -> ir.Value:
         return wl.im2col(xb, dims, dt, (kh, kw), call.attrs["strides"], call.attrs["dilation"], (oh, ow))[0]
-    n = xd[0]
+    n = xd[0] if isinstance(xd[0], int) else gd[0]
     nb = wl.batch_block(n, k * oh * ow * dt.itemsize)
     if nb is None:
         g2, _ = wl.to_matrix(g, gd, [1], [0, 2, 3], dt)
         dw2 = wl.gemm(g2, cols_of(xp, pd), o, k, dt, tb=True)
     else:  # a sum over the batch: each of `parts` workers sums its run of blocks, then their sum
-        def block(s: ir.Value, acc: ir.Value) -> ir.Value:  # acc + g2 @ cols^T of images [s, s + nb)
-            xb = wl.extract_block(xp, s, [nb] + pd[1:], dt)
-            g2, _ = wl.to_matrix(wl.extract_block(g, s, [nb, o, oh, ow], dt), [nb, o, oh, ow], [1], [0, 2, 3], dt)
-            return wl.gemm(g2, cols_of(xb, [nb] + pd[1:]), o, k, dt, tb=True, acc=acc)
-        dw2 = wl.sum_over_batch_blocks(n // nb, nb, [o, k], dt, block)
+        def block(s: ir.Value, acc: ir.Value, size) -> ir.Value:  # acc + g2 @ cols^T of images [s, s + size)
+            xb = wl.extract_block(xp, s, [size] + pd[1:], dt)
+            g2, _ = wl.to_matrix(wl.extract_block(g, s, [size, o, oh, ow], dt), [size, o, oh, ow], [1], [0, 2, 3], dt)
+            return wl.gemm(g2, cols_of(xb, [size] + pd[1:]), o, k, dt, tb=True, acc=acc)
+        dw2 = wl.sum_over_batch_blocks(n, nb, [o, k], dt, block)
     return [wl.from_matrix(dw2, [o, c, kh, kw], [0], [1, 2, 3], dt)]
 
 

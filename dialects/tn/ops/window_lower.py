@@ -26,6 +26,9 @@ DYN_OFFSET = ir.ShapedType.get_dynamic_stride_or_offset()
 # columns three times a step and its two threads slowed each other down on memory.
 BLOCK_BYTES = 1 << 19
 BLOCK_FROM_BYTES = 1 << 22
+# a batch sized at run time: blocked when one image's temporary is at least this (a batch of
+# 128 would be blocked), in blocks of BLOCK_BYTES and a remainder (`batch_block`)
+DYNAMIC_FROM_BYTES = BLOCK_FROM_BYTES // 128
 
 
 def dims_of(v: ir.Value, spec: TensorSpec) -> list[Dim]:
@@ -79,34 +82,79 @@ def pad_spatial(x: ir.Value, dims: Sequence[Dim], pads: Sequence[int], dtype: np
 
 
 def batch_block(n: Dim, per_image_bytes: int) -> int | None:
-    """Images per block (a divisor of a static batch `n`, the largest whose temporary fits
-    BLOCK_BYTES, at least 1), or None: unblocked (a dynamic or small batch)."""
-    if not isinstance(n, int) or n < 2 or n * per_image_bytes < BLOCK_FROM_BYTES:
+    """Images per block, or None: unblocked.
+
+    A static batch `n`: the largest divisor of `n` whose temporary fits BLOCK_BYTES (at least
+    1), when the whole batch's temporary passes BLOCK_FROM_BYTES. A batch sized at run time
+    (`th.function` over a symbolic batch): blocks of BLOCK_BYTES // per_image_bytes images and
+    a remainder block of fewer, when an image's temporary is at least DYNAMIC_FROM_BYTES (a
+    batch of 128 would be blocked). A smaller batch than one block runs as the remainder
+    alone: the unblocked code, behind one compare."""
+    if not isinstance(n, int):
+        return max(1, BLOCK_BYTES // per_image_bytes) if per_image_bytes >= DYNAMIC_FROM_BYTES else None
+    if n < 2 or n * per_image_bytes < BLOCK_FROM_BYTES:
         return None
     return max(d for d in range(1, n) if n % d == 0 and (d == 1 or d * per_image_bytes <= BLOCK_BYTES))
 
 
-def index_mul(v: ir.Value, k: int) -> ir.Value:
-    return v if k == 1 else arith.MulIOp(v, arith.ConstantOp(ir.IndexType.get(), k).result).result
+def index_mul(v: ir.Value, k: Dim) -> ir.Value:
+    if isinstance(k, int):
+        return v if k == 1 else arith.MulIOp(v, arith.ConstantOp(ir.IndexType.get(), k).result).result
+    return arith.MulIOp(v, k).result
 
 
-def extract_block(src: ir.Value, start: ir.Value, dims: Sequence[int], dtype: np.dtype) -> ir.Value:
-    """src[start : start + dims[0], ...] along the batch dim (a run-time offset), full in the others."""
+def _blocks(n: Dim, nb: int) -> Dim:
+    """The number of full blocks of `nb` images in a batch of `n` (an index value if `n` is one)."""
+    return n // nb if isinstance(n, int) else arith.DivUIOp(n, arith.ConstantOp(ir.IndexType.get(), nb).result).result
+
+
+def extract_block(src: ir.Value, start: ir.Value, dims: Sequence[Dim], dtype: np.dtype) -> ir.Value:
+    """src[start : start + dims[0], ...] along the batch dim (a run-time offset; dims[0] may be
+    a run-time size), full in the others."""
     rank = len(dims)
-    return tensor.ExtractSliceOp(ttype(dims, dtype), src, [start], [], [], [DYN_OFFSET] + [0] * (rank - 1),
-                                 list(dims), [1] * rank).result
+    dyn, static = _dyn(dims)
+    return tensor.ExtractSliceOp(ttype(dims, dtype), src, [start], dyn, [], [DYN_OFFSET] + [0] * (rank - 1),
+                                 static, [1] * rank).result
 
 
-def over_batch_blocks(n: int, nb: int, out_dims: Sequence[int], dtype: np.dtype, block) -> ir.Value:
-    """The (n, ...) tensor whose images [s, s + nb) are `block(s, dest)` (an (nb, ...) tensor,
-    best computed into `dest`, the result's slice) for s = 0, nb, 2 nb ...: an scf.forall over
-    the n // nb blocks."""
-    loop = scf.ForallOp([0], [n // nb], [1], [empty(spec_like(out_dims, dtype), out_dims)])
+def _insert_block(src: ir.Value, dest: ir.Value, start: ir.Value, dims: Sequence[Dim]) -> ir.Value:
+    rank = len(dims)
+    dyn, static = _dyn(dims)
+    return tensor.InsertSliceOp(src, dest, [start], dyn, [], [DYN_OFFSET] + [0] * (rank - 1), static,
+                                [1] * rank).result
+
+
+def _remainder(n: Dim, nb: int, value: ir.Value, last) -> ir.Value:
+    """A batch sized at run time: `last(start, size)` (the new `value`) for its last `size`
+    images past the full blocks, when there are any; a static batch: `value` (nb divides it)."""
+    if isinstance(n, int):
+        return value
+    idx = ir.IndexType.get()
+    start = index_mul(_blocks(n, nb), nb)
+    size = arith.SubIOp(n, start).result
+    some = arith.CmpIOp(arith.CmpIPredicate.ugt, size, arith.ConstantOp(idx, 0).result).result
+    branch = scf.IfOp(some, [value.type], has_else=True)
+    with ir.InsertionPoint(branch.then_block):
+        scf.YieldOp([last(start, size)])
+    with ir.InsertionPoint(branch.else_block):
+        scf.YieldOp([value])
+    return branch.results[0]
+
+
+def over_batch_blocks(n: Dim, nb: int, out_dims: Sequence[Dim], dtype: np.dtype, block) -> ir.Value:
+    """The (n, ...) tensor whose images [s, s + size) are `block(s, dest, size)` (a (size, ...)
+    tensor, best computed into `dest`, the result's slice) for s = 0, nb, 2 nb ... (size nb):
+    an scf.forall over the full blocks; a batch sized at run time then computes its remainder
+    (fewer than nb images) the same way."""
+    loop = scf.ForallOp([0], [_blocks(n, nb)], [1], [empty(spec_like(out_dims, dtype), list(out_dims))])
+    rest = list(out_dims[1:])
     with ir.InsertionPoint(loop.body):
         start = index_mul(loop.induction_variables[0], nb)
-        value = block(start, extract_block(loop.inner_iter_args[0], start, [nb] + list(out_dims[1:]), dtype))
-    _insert_in_parallel(loop, value, start, [nb] + list(out_dims[1:]))
-    return loop.results[0]
+        value = block(start, extract_block(loop.inner_iter_args[0], start, [nb] + rest, dtype), nb)
+    _insert_in_parallel(loop, value, start, [nb] + rest)
+    whole = loop.results[0]
+    return _remainder(n, nb, whole, lambda s, size: _insert_block(
+        block(s, extract_block(whole, s, [size] + rest, dtype), size), whole, s, [size] + rest))
 
 
 def _insert_in_parallel(loop: scf.ForallOp, value: ir.Value, start: ir.Value, sizes: Sequence[int]) -> None:
@@ -121,12 +169,14 @@ def _insert_in_parallel(loop: scf.ForallOp, value: ir.Value, start: ir.Value, si
 PARTS = 8  # workers of a sum over batch blocks: a few per thread, each one partial sum
 
 
-def sum_over_batch_blocks(blocks: int, nb: int, dims: Sequence[int], dtype: np.dtype, block) -> ir.Value:
-    """sum over s = 0, nb, ... of the block terms: `block(s, acc)` returns acc + the term of
-    images [s, s + nb). An scf.forall over min(PARTS, blocks) workers, each an scf.for over its
-    run of blocks into its own partial sum (a (dims) slice of a (workers, dims) tensor), then
-    the partials summed."""
-    parts = min(PARTS, blocks)
+def sum_over_batch_blocks(n: Dim, nb: int, dims: Sequence[int], dtype: np.dtype, block) -> ir.Value:
+    """sum over s = 0, nb, ... of the block terms: `block(s, acc, size)` returns acc + the term
+    of images [s, s + size) (size nb). An scf.forall over min(PARTS, blocks) workers (PARTS when
+    the count is known at run time only), each an scf.for over its run of blocks into its own
+    partial sum (a (dims) slice of a (workers, dims) tensor), then the partials summed; a batch
+    sized at run time then adds its remainder's term (fewer than nb images)."""
+    blocks = _blocks(n, nb)
+    parts = min(PARTS, blocks) if isinstance(blocks, int) else PARTS
     rank = len(dims)
     idx = ir.IndexType.get()
     loop = scf.ForallOp([0], [parts], [1], [empty(spec_like([parts, *dims], dtype), [parts, *dims])])
@@ -136,12 +186,13 @@ def sum_over_batch_blocks(blocks: int, nb: int, dims: Sequence[int], dtype: np.d
                   for q in (p, arith.AddIOp(p, arith.ConstantOp(idx, 1).result).result))
         run = scf.ForOp(lo, hi, arith.ConstantOp(idx, 1).result, [full(list(dims), dtype, 0)])
         with ir.InsertionPoint(run.body):
-            scf.YieldOp([block(index_mul(run.induction_variable, nb), run.inner_iter_args[0])])
+            scf.YieldOp([block(index_mul(run.induction_variable, nb), run.inner_iter_args[0], nb)])
     _insert_in_parallel(loop, run.results[0], p, [1, *dims])
     d = [ir.AffineDimExpr.get(i) for i in range(rank + 1)]
-    return generic([loop.results[0]], [dtype], [identity_map(rank + 1)], [full(list(dims), dtype, 0)], [dtype],
-                   [ir.AffineMap.get(rank + 1, 0, d[1:])], ["reduction"] + ["parallel"] * rank,
-                   lambda v, a: arith.AddFOp(a, v).result)[0]
+    total = generic([loop.results[0]], [dtype], [identity_map(rank + 1)], [full(list(dims), dtype, 0)], [dtype],
+                    [ir.AffineMap.get(rank + 1, 0, d[1:])], ["reduction"] + ["parallel"] * rank,
+                    lambda v, a: arith.AddFOp(a, v).result)[0]
+    return _remainder(n, nb, total, lambda s, size: block(s, total, size))
 
 
 def _delinearize(e: ir.AffineExpr, sizes: Sequence[int]) -> list[ir.AffineExpr]:
