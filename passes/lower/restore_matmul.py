@@ -30,18 +30,25 @@ materialized again first (a generic over the dims the map uses, in rows/sums/col
 so the product reads it through plain dims; left fused, conv1's forward ran as scalar loops,
 6x slower than the whole LeNet-5 step in BLAS.
 
+Dynamic dims (a convolution's batch sized at run time, its remainder block) are restored
+too: a group holding one is collapsed to a dynamic size, and the result's expand reads that
+size from the init operand; only the copies of fused operands need static sizes (the
+filters). Left as generics, LeNet's conv2 forward at a run-time batch of 500 ran 6.5 s in
+scalar loops against 30 ms in BLAS.
+
 Same arithmetic in the same order per output element (linalg.matmul accumulates into its
 init as the generic did), and after bufferization the reshapes are views.
 """
 from __future__ import annotations
 
 from mlir import ir
-from mlir.dialects import linalg, tensor
+from mlir.dialects import arith, linalg, tensor
 from ..base import Pass
 from .parallel_loops import _defined_outside
 from .payloads import walk_outside_payloads
 
 NAME = "linalg-restore-matmul"
+DYN = ir.ShapedType.get_dynamic_size()
 
 
 def _dims(m: ir.AffineMap) -> list[int] | None:
@@ -104,24 +111,29 @@ def _groups(op: ir.Operation) -> tuple[int, int, int, bool, bool] | None:
         return None
     if (q, r, c) == (1, 1, 1) and not (ta or tb):
         return None  # a plain product
-    if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
-               for v in op.operands):  # the folded groups are multiplied out statically
+    if not all(isinstance(v.type, ir.RankedTensorType) for v in op.operands):
         return None
     if str(ir.RankedTensorType(op.results[0].type).element_type) not in ("f32", "f64"):
         return None
     return (q, r, c, ta, tb) if _is_multiply_accumulate(op) else None
 
 
+def _product(sizes: list[int]) -> int:
+    """The size of a group of dims: dynamic when one of them is (a remainder block's batch)."""
+    out = 1
+    for d in sizes:
+        if d == DYN:
+            return DYN
+        out *= d
+    return out
+
+
 def _collapse(v: ir.Value, first: int) -> ir.Value:
     """`v` as a matrix: its first `first` dims as rows, the others as columns."""
     t = ir.RankedTensorType(v.type)
-    rows = cols = 1
-    for d in t.shape[:first]:
-        rows *= d
-    for d in t.shape[first:]:
-        cols *= d
+    rows, cols = _product(list(t.shape[:first])), _product(list(t.shape[first:]))
     flat = ir.RankedTensorType.get([rows, cols], t.element_type)
-    if list(t.shape) == [rows, cols]:
+    if t.rank == 2:
         return v
     return tensor.CollapseShapeOp(flat, v, [list(range(first)), list(range(first, t.rank))]).result
 
@@ -144,8 +156,11 @@ def restore(op: ir.Operation, groups: tuple[int, int, int, bool, bool]) -> None:
             product = linalg.matmul(a2, w2, outs=[c2], indexing_maps=_maps(ta, tb))
         else:
             product = linalg.matmul(a2, w2, outs=[c2])
+        # a dynamic dim of the result (a remainder block's batch) is the init's
+        sizes = [tensor.DimOp(out, arith.ConstantOp(ir.IndexType.get(), i).result).result
+                 for i, d in enumerate(out_t.shape) if d == DYN]
         shaped = product if out_t.rank == 2 else tensor.ExpandShapeOp(
-            out_t, product, [list(range(q)), list(range(q, q + c))], [], list(out_t.shape)).result
+            out_t, product, [list(range(q)), list(range(q, q + c))], sizes, list(out_t.shape)).result
     op.results[0].replace_all_uses_with(shaped)
     op.erase()
 
@@ -164,7 +179,8 @@ def _unfuse_plan(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
     """For a multiply-accumulate generic whose output map is plain dims and some input map is
     not: per such input, the dims its copy is materialized over (rows of the output it reads,
     then the summed dims, then the output's other dims, each in output or ascending order),
-    provided every loop has a static size read from a plain-dim operand; else None."""
+    provided every loop it copies over has a static size read from a plain-dim operand (checked
+    by `unfuse`; the others may be dynamic: a remainder block's batch); else None."""
     if op.name != "linalg.generic" or len(op.operands) != 3 or len(op.results) != 1:
         return None
     if not _is_multiply_accumulate(op):
@@ -173,8 +189,7 @@ def _unfuse_plan(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
     plain = [_dims(m) for m in maps]
     if plain[2] is None or all(p is not None for p in plain[:2]):
         return None
-    if not all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape
-               for v in op.operands):
+    if not all(isinstance(v.type, ir.RankedTensorType) for v in op.operands):
         return None
     iters = ["reduction" in str(t) for t in op.attributes["iterator_types"]]
     out, reds = plain[2], [d for d in range(len(iters)) if iters[d]]
@@ -201,7 +216,7 @@ def _loop_sizes(op: ir.Operation) -> dict[int, int]:
     for v, m in zip(op.operands, op.attributes["indexing_maps"]):
         dims = _dims(ir.AffineMapAttr(m).value)
         if dims is not None:
-            sizes.update(zip(dims, ir.RankedTensorType(v.type).shape))
+            sizes.update((d, n) for d, n in zip(dims, ir.RankedTensorType(v.type).shape) if n != DYN)
     return sizes
 
 

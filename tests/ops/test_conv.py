@@ -312,19 +312,23 @@ def test_batch_blocks_same_bits_on_1_and_2_threads(blocks_forced, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("blocked", [True, False], ids=["blocked", "unblocked"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_batch_blocks_of_a_batch_sized_at_run_time(dtype, threads, monkeypatch):
+def test_batch_blocks_of_a_batch_sized_at_run_time(dtype, threads, blocked, monkeypatch):
     """th.function over x.reshape((x.shape[0], ...)): one compile for every batch size, full
-    blocks of 3 images in an scf.forall and a remainder of 1 or 2 (or no block at all)."""
+    blocks of 3 images in an scf.forall and a remainder of 1 or 2 (or no block at all); or
+    unblocked (images this small are not blocked by default), where every product must still
+    reach BLAS (linalg-restore-matmul on dynamic shapes: a generic contraction ran ~200x slower)."""
     from theanir.dialects.tn.ops import conv as conv_ops, window_lower as wl
     import theanir.tensor as T
     monkeypatch.setattr(th.config, "cache", False)
     monkeypatch.setattr(th.config, "threads", threads)
     xs, ws, pads, sub, dil = (3, 9, 10), (4, 3, 3, 3), (1, 1, 2, 2), (1, 2), (2, 1)
     per_image = {np.float64: 8, np.float32: 4}[dtype] * 3 * 9 * 7 * 6  # the forward's columns
-    monkeypatch.setattr(wl, "BLOCK_BYTES", 3 * per_image)
-    monkeypatch.setattr(wl, "DYNAMIC_FROM_BYTES", 1)
+    if blocked:
+        monkeypatch.setattr(wl, "BLOCK_BYTES", 3 * per_image)
+        monkeypatch.setattr(wl, "DYNAMIC_FROM_BYTES", 1)
     rng = np.random.default_rng(8)
     w_val = rng.standard_normal(ws).astype(dtype)
     x, g, w = T.matrix("x", dtype=dtype), T.tensor4("g", dtype=dtype), th.shared(w_val)
@@ -347,4 +351,10 @@ def test_batch_blocks_of_a_batch_sized_at_run_time(dtype, threads, monkeypatch):
         assert_close(got_dw, dw_want.astype(dtype), dtype, **tol)
     assert f.dynamic_shapes
     text = f.lower(xv, gv).as_text("linalg")
-    assert text.count("scf.forall") >= 3  # the forward, the input and the filter gradient
+    if blocked:
+        assert text.count("scf.forall") >= 3  # the forward, the input and the filter gradient
+    else:
+        assert "scf.forall" not in text
+    bufferized = f.lower(xv, gv).as_text("bufferized")
+    # three products, and no generic contraction left (its iterators end in a reduction)
+    assert bufferized.count("linalg.matmul") >= 3 and '"parallel", "reduction"]' not in bufferized
