@@ -22,7 +22,7 @@ import itertools
 from dataclasses import dataclass
 
 from mlir import ir, passmanager
-from mlir.dialects import arith, memref, scf
+from mlir.dialects import arith, memref, scf, sparse_tensor
 
 from ..base import Pass
 from ..options import CompileOptions
@@ -54,8 +54,9 @@ def has_sparse(op: ir.Operation) -> bool:
 
 @dataclass(frozen=True)
 class SparsifyOptions:
-    # the outer (row/column) loop of each kernel as scf.parallel, which the OpenMP step makes
-    # an omp loop (the sparsifier's dense-outer-loop strategy); set from th.config.openmp
+    # the outer (row/column) loop of each race-free kernel (`parallel_safe`) as scf.parallel,
+    # which the OpenMP step makes an omp loop (the sparsifier's dense-outer-loop strategy);
+    # set from th.config.openmp (threads > 1). Other kernels stay serial.
     parallel: bool = False
 
 
@@ -67,13 +68,12 @@ class Sparsify(Pass):
 
     @classmethod
     def from_compile_options(cls, opts: CompileOptions) -> SparsifyOptions:
-        # Serial in compiled programs: with the dense-outer-loop strategy, the kernel of the
-        # logistic regression's X^T (p - y) (a CSR matrix transposed, times a vector) lost
+        # Only kernels that `parallel_safe` accepts get the strategy: applied to every kernel,
+        # the logistic regression's X^T (p - y) (a CSR matrix transposed, times a vector) lost
         # updates on 2 threads (tests/sparse/test_sparse_logreg.py: some weights off by one
         # document's contribution, different ones from run to run), a race on the output its
-        # outer loop scatters into. Our own loop kernels (sparse_loops.py) run CSR x dense on
-        # the threads; `parallel=true` stays available in theanir-opt.
-        return SparsifyOptions(parallel=False)
+        # outer loop (the summed index) scatters into.
+        return SparsifyOptions(parallel=opts.openmp)
 
     @classmethod
     def run(cls, module_op: ir.Operation, options: SparsifyOptions) -> None:
@@ -82,18 +82,82 @@ class Sparsify(Pass):
                    if op.operation.name == "func.func" and has_sparse(op.operation)]
         if not kernels:
             return
-        side = ir.Module.create()
-        for k in kernels:  # the kernel into the side module; in its place, a declaration
-            side.body.append(k.clone())
-            _read_only_arguments(list(side.body.operations)[-1].operation, "bufferization.writable",
+        # the kernels into side modules (the race-free ones apart when parallel); in their
+        # place, declarations
+        side, par = ir.Module.create(), ir.Module.create()
+        for k in kernels:
+            target = par if options.parallel and parallel_safe(k) else side
+            target.body.append(k.clone())
+            _read_only_arguments(list(target.body.operations)[-1].operation, "bufferization.writable",
                                  ir.BoolAttr.get(False))
             _make_declaration(k)
-        strategy = "parallelization-strategy=dense-outer-loop" if options.parallel else ""
-        passmanager.PassManager.parse(PIPELINE.format(strategy=strategy), module_op.context).run(side.operation)
+        for mod, strategy in ((side, ""), (par, "parallelization-strategy=dense-outer-loop")):
+            if len(list(mod.body.operations)):
+                passmanager.PassManager.parse(PIPELINE.format(strategy=strategy), module_op.context).run(mod.operation)
+        _merge(par, side)
         _boolean_fills_to_loops(side.operation)
         token = f"{next(_TOKENS)}"
         PENDING[token] = side
         module_op.attributes[KERNELS_ATTR] = ir.StringAttr.get(token)
+
+
+def parallel_safe(fn: ir.Operation) -> bool:
+    """Whether the sparsifier's dense-outer-loop strategy is race-free on kernel `fn`: each
+    linalg.generic on a sparse operand has dense results only, and each of its reduction
+    loops walks a level after the first of some sparse operand, so that it cannot be the
+    outermost loop: the outermost is a parallel one, each of whose iterations writes its own
+    elements of the output (CSR x dense: rows; a sparse matrix to dense). A CSC matrix times
+    a dense one iterates its columns, the summed index, outermost: every iteration scatters
+    into the whole output (the race of the logistic regression's X^T (p - y))."""
+    safe = [True]
+
+    def visit(o: ir.Operation) -> ir.WalkResult:
+        if o.name != "linalg.generic":
+            return ir.WalkResult.ADVANCE
+        maps = [ir.AffineMapAttr(m).value for m in o.attributes["indexing_maps"]]
+        iters = ["reduction" in str(t) for t in o.attributes["iterator_types"]]
+        inner: set[int] = set()  # loops of a sparse operand's levels after the first
+        encoded = False
+        for v, m in zip(o.operands, maps):
+            enc = _encoding(v.type)
+            if enc is None:
+                continue
+            encoded = True
+            levels = [_dim(e) for e in enc.dim_to_lvl.results]  # the tensor dim of each level
+            loops = [_dim(m.results[d]) if d is not None else None for d in levels]
+            inner.update(lp for lp in loops[1:] if lp is not None)
+        if encoded and (any(_encoding(r.type) is not None for r in o.results) or
+                        any(red and d not in inner for d, red in enumerate(iters))):
+            safe[0] = False
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    fn.walk(visit)
+    return safe[0]
+
+
+def _encoding(t: ir.Type):
+    if not isinstance(t, ir.RankedTensorType) or ir.RankedTensorType(t).encoding is None:
+        return None
+    return sparse_tensor.EncodingAttr(ir.RankedTensorType(t).encoding)
+
+
+def _dim(e: ir.AffineExpr) -> int | None:
+    try:
+        return ir.AffineDimExpr(e).position
+    except (TypeError, ValueError):
+        return None
+
+
+def _merge(src: ir.Module, dest: ir.Module) -> None:
+    """Every function of `src` moved into `dest` (the parallel kernels have dense results: the
+    sparsifier made no helpers for them, so no name can be in both)."""
+    names = {ir.StringAttr(op.operation.attributes["sym_name"]).value for op in dest.body.operations}
+    for op in list(src.body.operations):
+        name = ir.StringAttr(op.operation.attributes["sym_name"]).value
+        if name in names:
+            raise RuntimeError(f"{NAME}: two sparse kernel modules define @{name}")
+        dest.body.append(op.operation)
 
 
 def _make_declaration(fn: ir.Operation) -> None:

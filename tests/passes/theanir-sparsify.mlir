@@ -9,8 +9,16 @@
 // DECL: func.func private @main(tensor<?xf64> {bufferization.access = "read"}, tensor<?xi32> {bufferization.access = "read"}, tensor<?xi32> {bufferization.access = "read"}, tensor<6x2xf64> {bufferization.access = "read"}) -> tensor<4x2xf64>
 // DECL: func.func @dense(%arg0: tensor<2xf64>) -> tensor<2xf64>
 
-// With parallel=true (th.config.openmp) the row loop is an scf.parallel (OpenMP later).
+// With parallel=true (th.config.openmp) the row loop is an scf.parallel (OpenMP later), in
+// the kernels whose outermost loop is a parallel one (CSR x dense: rows; a sparse matrix to
+// dense). CSC x dense stays serial: its outer loop is the summed index (A's columns), every
+// iteration scatters into the whole output (the race seen on the logistic regression's X^T g).
 // PAR-LABEL: func.func @main
+// PAR:         scf.parallel
+// PAR-LABEL: func.func @csc_times_dense
+// PAR-NOT:     scf.parallel
+// PAR:         scf.for
+// PAR-LABEL: func.func @csc_to_dense
 // PAR:         scf.parallel
 
 // A CSR x dense kernel (what tn.sparse_matmul lowers to): the sparsifier turns the generic
@@ -38,6 +46,39 @@ func.func @main(%v: tensor<?xf64>, %c: tensor<?xi32>, %p: tensor<?xi32>, %b: ten
     linalg.yield %s : f64
   } -> tensor<4x2xf64>
   return %r : tensor<4x2xf64>
+}
+
+#CSC = #sparse_tensor.encoding<{map = (i, j) -> (j : dense, i : compressed), posWidth = 32, crdWidth = 32}>
+// CHECK-LABEL: func.func @csc_times_dense
+func.func @csc_times_dense(%v: tensor<?xf64>, %c: tensor<?xi32>, %p: tensor<?xi32>, %b: tensor<6x2xf64>) -> tensor<4x2xf64> {
+  %a = sparse_tensor.assemble (%p, %c), %v : (tensor<?xi32>, tensor<?xi32>), tensor<?xf64> to tensor<4x6xf64, #CSC>
+  %z = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<4x2xf64>
+  %f = linalg.fill ins(%z : f64) outs(%e : tensor<4x2xf64>) -> tensor<4x2xf64>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j, k) -> (i, k)>, affine_map<(i, j, k) -> (k, j)>,
+                       affine_map<(i, j, k) -> (i, j)>], iterator_types = ["parallel", "parallel", "reduction"]}
+       ins(%a, %b : tensor<4x6xf64, #CSC>, tensor<6x2xf64>) outs(%f : tensor<4x2xf64>) {
+  ^bb0(%x: f64, %y: f64, %o: f64):
+    %m = arith.mulf %x, %y : f64
+    %s = arith.addf %o, %m : f64
+    linalg.yield %s : f64
+  } -> tensor<4x2xf64>
+  return %r : tensor<4x2xf64>
+}
+
+// CHECK-LABEL: func.func @csc_to_dense
+func.func @csc_to_dense(%v: tensor<?xf64>, %c: tensor<?xi32>, %p: tensor<?xi32>) -> tensor<4x6xf64> {
+  %a = sparse_tensor.assemble (%p, %c), %v : (tensor<?xi32>, tensor<?xi32>), tensor<?xf64> to tensor<4x6xf64, #CSC>
+  %z = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<4x6xf64>
+  %f = linalg.fill ins(%z : f64) outs(%e : tensor<4x6xf64>) -> tensor<4x6xf64>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x6xf64, #CSC>) outs(%f : tensor<4x6xf64>) {
+  ^bb0(%x: f64, %o: f64):
+    %s = arith.addf %o, %x : f64
+    linalg.yield %s : f64
+  } -> tensor<4x6xf64>
+  return %r : tensor<4x6xf64>
 }
 
 // Functions without sparse ops are left alone (bufferized later with the rest).
