@@ -97,11 +97,12 @@ def _big(m, k, density, dtype, integer=False, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_csc_times_vector_threads(dtype, monkeypatch):
-    """Above CSC_PARALLEL_MIN_NNZ the 2-thread kernel splits the columns over 2 workers' partials,
-    added in worker order: the same bits on every run. 1 thread sums each row in column
-    order, 2 threads in two halves: the same bits where every sum is exact (integers), else
-    equal within rounding."""
+    """From CSC_PARALLEL_MIN_NNZ nonzeros (lowered here) the 2-thread kernel splits the columns
+    over 2 workers' partials, added in worker order: the same bits on every run. 1 thread sums
+    each row in column order, 2 threads in two halves: the same bits where every sum is exact
+    (integers), else equal within rounding."""
     monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(sparse_csc, "CSC_PARALLEL_MIN_NNZ", 1 << 14)
     a = _big(3000, 2000, 0.01, dtype)  # 6 x 10^4 nonzeros
     assert a.nnz >= sparse_csc.CSC_PARALLEL_MIN_NNZ
     ai = _big(3000, 2000, 0.01, dtype, integer=True)
@@ -200,3 +201,15 @@ def test_jvp_of_products_of_computed_operands(stack, fmt):
             return th.sum(th.tanh(sparse.structured_dot(sparse.hstack([s, s]), th.concatenate([w, w]))))
         return th.sum(th.tanh(sparse.structured_dot(sparse.vstack([s, s * 2.0]), w * 1.5)))
     th.verify_grad(fn, [a.data.copy(), w], rng=np.random.default_rng(2))
+
+
+def test_logreg_on_2_threads_with_partials(monkeypatch):
+    """tests/sparse/test_sparse_logreg.py on 2 threads with X^T g split over the workers'
+    partials (the switch lowered to its 2.8 x 10^5 nonzeros), three times: the sparsifier's
+    parallel loop lost updates here, differently each run."""
+    from test_sparse_logreg import test_logistic_regression_trains_with_structured_dot as train
+    monkeypatch.setattr(th.config, "cache", False)
+    monkeypatch.setattr(th.config, "threads", 2)
+    monkeypatch.setattr(sparse_csc, "CSC_PARALLEL_MIN_NNZ", 1 << 14)
+    for _ in range(3):
+        train()

@@ -24,9 +24,9 @@ scattering into its own zeroed partial y; the partials are then added in worker 
 the result does not depend on thread timing (the pattern of window_lower's
 sum_over_batch_blocks). It does depend on the worker count: the 1-thread kernel is a single
 worker writing straight into y (no partials to zero and add), and its sums run in column
-order, the split ones in two halves, so 1 and 2 threads may differ in the last bits. Small
-products (fewer than CSC_PARALLEL_MIN_NNZ nonzeros, decided at run time) take the 1-worker
-loop on any thread count. CSC x dense splits the result's column tiles over the workers
+order, the split ones in two halves, so 1 and 2 threads may differ in the last bits. Products
+of fewer than CSC_PARALLEL_MIN_NNZ nonzeros (decided at run time; the measurements are at
+that switch) take the 1-worker loop on any thread count. CSC x dense splits the result's column tiles over the workers
 instead (each reads all of A; no partials, and every entry is summed in column order
 whatever the thread count: bit-identical to 1 thread). The worker loops carry
 `theanir.keep_parallel`: theanir-parallel-loops keeps such a nest on the threads (its cost
@@ -38,12 +38,22 @@ from .sparse_loops import _ld, _loop_reads
 
 # CSC x vector (A m x k CSC @ b k x 1): our loops below; False: MLIR's sparsifier
 CSC_LOOPS = True
-# "scalar", "unroll4" or "gather" (chunks of 8 by vector.gather + vector.scatter, a masked
-# rest per column). Measured on the logreg product (10^4 x 5000, 2 x 10^5 nonzeros, 40 per
-# column, float64, 1 thread, Xeon AVX-512): see CSC_MATVEC_FIGURES
+# "scalar", "unroll4" or "gather" (chunks of CSC_VECTOR entries by vector.gather + FMA +
+# vector.scatter, a masked rest per column). Measured on the logistic regression's X^T g
+# (10^4 x 5000 CSC, 2 x 10^5 nonzeros, 40 per column; 1 thread, Intel Xeon with AVX-512, load
+# 2.3-2.9 from other jobs; CPU time per product, from 10 products in one program minus 1, median
+# of 9 rounds interleaved, /tmp script in the h-csc report): float64 sparsifier 169 us, scalar
+# 160, unroll4 160, gather 148 (SciPy 195); float32 162, 141, 140, 118 (SciPy 161). An earlier
+# run, same order: float64 203, 196, 196, 181 (SciPy 228). Every variant moves the same bytes
+# (12 per nonzero, X's arrays from L3); the gathers and scatters issue fewer instructions per
+# entry than the scalar loads and stores, and the masked rest has no per-entry branch.
 CSC_MATVEC = "gather"
 CSC_VECTOR = 8  # lanes of the "gather" variant
-CSC_PARALLEL_MIN_NNZ = 1 << 15  # threads > 1: fewer nonzeros run the 1-worker loop (fork/join ~10-20 us)
+# threads > 1: fewer nonzeros run the 1-worker loop. On the shared 2-vCPU machine (load 2.4-3)
+# the 2-worker split never won: 2 x 10^5 nonzeros 174 vs 159 us per product (wall), 2 x 10^6
+# 2.96 vs 2.64 ms, the logreg step 0.353 vs 0.325 ms; its partials cost 2 fills and a sum of
+# the result's size, and fork/join ~10-20 us. So only products of 10^6+ nonzeros split.
+CSC_PARALLEL_MIN_NNZ = 1 << 20
 CSC_DENSE_VECTOR = 8  # lanes of one vector (8 x f64: two AVX2 registers)
 CSC_DENSE_TILE = {"f64": 32, "f32": 64}  # result columns per tile (B's tile: 8 registers on AVX2)
 KEEP_PARALLEL = "theanir.keep_parallel"  # theanir-parallel-loops keeps the nest holding it parallel
