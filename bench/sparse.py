@@ -17,7 +17,8 @@ matrices); logreg_step as th.function with shared weights and in-place updates. 
 checked against SciPy before timing. Timing: ~0.3 s of calls per round, median of `--rounds`
 rounds (best in JSON), wall and CPU time (process_time, the fairer figure on a loaded
 machine); `th.Array` results are waited for. theanir's kernels: our loops for CSR x vector,
-A + B, A @ B and CSR x dense (dialects/tn/ops/sparse_loops.py).
+A + B, A @ B and CSR x dense (dialects/tn/ops/sparse_loops.py), and for logreg_step's X^T g, a
+CSC x vector product (dialects/tn/ops/sparse_csc.py).
 
 1 thread: OMP/OpenBLAS/MKL variables, torch.set_num_threads(1) and XLA's single-thread flags
 are set before the imports, and the process is pinned to one CPU. `--threads 2` also runs

@@ -26,6 +26,10 @@ _state = threading.local()
 # verbatim in huge programs (tn.fusion) keep what they built here, keyed by everything the
 # lowering reads, and clone it for the next identical op (dialects/tn/ops/fusion.py).
 LOWERING_MEMO: ContextVar[dict[Any, Any] | None] = ContextVar("LOWERING_MEMO", default=None)
+# Set by convert-tn-to-linalg (its `threads` option, CompileOptions.threads: 1 without OpenMP,
+# 0 for OpenMP's default team): the kernels that split work over threads themselves, with
+# partial results a 1-thread program must not pay for (dialects/tn/ops/sparse_csc.py).
+LOWERING_THREADS: ContextVar[int] = ContextVar("LOWERING_THREADS", default=1)
 
 
 @dataclass

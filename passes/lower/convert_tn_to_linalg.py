@@ -7,13 +7,16 @@ runs both just before this pass). Boolean tensors switch to their i8 storage typ
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlir import ir
 from mlir.dialects import func
 
-from theanir.dialects.tn.lowering import LOWERING_MEMO, LowerCall, lowering_call
+from theanir.dialects.tn.lowering import LOWERING_MEMO, LOWERING_THREADS, LowerCall, lowering_call
 from theanir.dialects.tn.registry import OPS, lookup
 from theanir.dialects.tn.types import spec_of_type, spec_of_value, tensor_type
 from ..base import Pass
+from ..options import CompileOptions
 
 NAME = "convert-tn-to-linalg"
 
@@ -67,11 +70,13 @@ def lower_block(block: ir.Block) -> None:
         op.operation.erase()
 
 
-def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None) -> None:
+def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None, threads: int = 1) -> None:
     """Run the conversion over every function of a module (also a PassManager callable).
     Identical fused groups are lowered once and cloned (LOWERING_MEMO, for this run only:
-    what it holds is this module's, alive until the run ends)."""
+    what it holds is this module's, alive until the run ends); rules read `threads` from
+    LOWERING_THREADS."""
     token = LOWERING_MEMO.set({})
+    threads_token = LOWERING_THREADS.set(threads)
     try:
         for child in module_op.regions[0].blocks[0].operations:
             if child.operation.name != "func.func":
@@ -82,14 +87,25 @@ def convert_tn_to_linalg(module_op: ir.Operation, pass_: object = None) -> None:
             _retype_function(f)
             lower_block(f.body.blocks[0])
     finally:
+        LOWERING_THREADS.reset(threads_token)
         LOWERING_MEMO.reset(token)
+
+
+@dataclass(frozen=True)
+class ConvertTnToLinalgOptions:
+    threads: int = 1  # the OpenMP team (CompileOptions.threads; 0: OpenMP's default): kernels that split work themselves
 
 
 class ConvertTnToLinalg(Pass):
     """Lower every tn op to linalg/tensor/arith/math."""
 
     NAME = NAME
+    Options = ConvertTnToLinalgOptions
 
     @classmethod
-    def run(cls, module_op: ir.Operation, options: object) -> None:
-        convert_tn_to_linalg(module_op)
+    def from_compile_options(cls, opts: CompileOptions) -> ConvertTnToLinalgOptions:
+        return ConvertTnToLinalgOptions(threads=opts.threads if opts.openmp else 1)
+
+    @classmethod
+    def run(cls, module_op: ir.Operation, options: ConvertTnToLinalgOptions) -> None:
+        convert_tn_to_linalg(module_op, threads=options.threads)

@@ -130,7 +130,7 @@ def parallel_loops(module_op: ir.Operation, options: ParallelLoopsOptions) -> in
         for inner in _nested_parallels(par):
             _to_fors(inner)
         with par.location, ir.InsertionPoint(par):
-            if KEEP_PARALLEL in par.attributes:  # its maker decided (BLAS blocks: calls it cannot count)
+            if _kept(par):  # its maker decided (BLAS blocks: calls it cannot count)
                 if not declared:
                     _declare_set_threads(module_op)
                     declared = True
@@ -160,6 +160,15 @@ def parallel_loops(module_op: ir.Operation, options: ParallelLoopsOptions) -> in
             _to_fors(serial.operation)
             _outer_parallel(par, options.threads)
     return len(outer)
+
+
+def _kept(par: ir.Operation) -> bool:
+    """Whether the nest's maker marked it parallel: KEEP_PARALLEL on the scf.parallel or on an
+    op of its body (an scf.forall's attributes do not survive scf-forall-to-parallel, its
+    body's do: the CSC kernels' worker loops, dialects/tn/ops/sparse_csc.py)."""
+    if KEEP_PARALLEL in par.attributes:
+        return True
+    return any(KEEP_PARALLEL in op.operation.attributes for op in par.regions[0].blocks[0].operations)
 
 
 def _nested_parallels(par: ir.Operation) -> list[ir.Operation]:

@@ -1,6 +1,24 @@
 // RUN: theanir-opt %s --convert-tn-to-linalg | FileCheck %s
 // RUN: theanir-opt %s --tn-to-linalg | FileCheck %s
 // RUN: theanir-opt %s --convert-tn-to-linalg | FileCheck %s --check-prefix=MODULE
+// RUN: theanir-opt %s --pass-pipeline='builtin.module(convert-tn-to-linalg{threads=2})' \
+// RUN:   | FileCheck %s --check-prefix=THREADS
+
+// CSC x vector (dialects/tn/ops/sparse_csc.py): on 1 thread one worker scatters into the
+// result; with `threads` the columns are split over that many workers' partial results (an
+// scf.forall whose column loop carries theanir.keep_parallel), added in worker order. (Kernels
+// come first in the module: @csc_times_vector at the end calls it.)
+// CHECK-LABEL:  func.func private @__theanir_sparse_mm_csc_4x3x1_f64_i32_t1
+// CHECK-NOT:      scf.forall
+// CHECK:          vector.scatter
+// CHECK:          return
+// THREADS-LABEL: func.func private @__theanir_sparse_mm_csc_4x3x1_f64_i32_t2
+// THREADS:         tensor.empty() {theanir.csc_parts} : tensor<2x4xf64>
+// THREADS:         scf.forall (%{{.+}}) in (2)
+// THREADS:           vector.scatter
+// THREADS:         } {theanir.keep_parallel}
+// THREADS:         linalg.generic
+// THREADS-SAME:      iterator_types = ["reduction", "parallel"]
 
 // Every tn op becomes linalg/tensor/arith/math; the function signature is unchanged.
 // float32 exp and tanh are arithmetic (a polynomial, 2^n from exponent bits; a rational
@@ -167,4 +185,9 @@ func.func @twin_fusions(%arg0: tensor<4xf32>, %arg1: tensor<4xf32>) -> tensor<4x
     gpu.yield %b : tensor<4xf32>
   }) : () -> tensor<4xf32>
   return %2 : tensor<4xf32>
+}
+
+func.func @csc_times_vector(%d: tensor<5xf64>, %i: tensor<5xi32>, %p: tensor<4xi32>, %b: tensor<3x1xf64>) -> tensor<4x1xf64> {
+  %0 = "tn.sparse_matmul"(%d, %i, %p, %b) {layout = "csc", shape = array<i64: 4, 3>} : (tensor<5xf64>, tensor<5xi32>, tensor<4xi32>, tensor<3x1xf64>) -> tensor<4x1xf64>
+  return %0 : tensor<4x1xf64>
 }

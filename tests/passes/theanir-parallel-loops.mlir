@@ -162,4 +162,26 @@ module {
     } {theanir.keep_parallel}
     return
   }
+// The mark on an op of the nest's body (an scf.forall's attributes do not survive
+// scf-forall-to-parallel, its body's do: the CSC kernels' worker loops, whose trip counts the
+// nest computes) keeps it parallel too.
+// CHECK-LABEL: func.func @kept_by_body
+// CHECK:         call @omp_set_num_threads
+// CHECK:         scf.parallel
+// CHECK:           scf.for
+// CHECK:           } {theanir.keep_parallel}
+  func.func @kept_by_body(%n: index) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+      %lo = arith.muli %i, %n : index
+      %hi = arith.addi %lo, %n : index
+      scf.for %j = %lo to %hi step %c1 {
+        func.call @work(%j) : (index) -> ()
+      } {theanir.keep_parallel}
+      scf.reduce
+    }
+    return
+  }
 }

@@ -162,14 +162,16 @@ def test_sparse_arguments_are_read_in_place():
     a = sp.random(50, 40, 0.1, format="csr", random_state=0)
     v = np.arange(40.0)
     f = th.jit(sparse.structured_dot)
-    text = f.lower(a.tocsc(), np.ones((40, 3))).as_text("bufferized")  # CSC x dense: the sparsifier
+    x, y = sparse.csc_matrix("x"), T.dmatrix("y")  # CSC x dense of dynamic width: the sparsifier
+    text = th.function([x, y], sparse.structured_dot(x, y)).lower(a.tocsc(), np.ones((40, 3))).as_text("bufferized")
     main = text[text.index("func.func @main"):]
     kernel_call = re.search(r"call @__theanir_sparse_mm_csc_\w+\((%arg0, %arg1, %arg2),", main)
     assert kernel_call, main[:2000]
     assert not re.search(r"memref.copy %arg[012],", main)
-    # CSR x vector and CSR x dense: our loop kernels, inlined, read the arguments in place too
-    for b in (v, np.ones((40, 3))):
-        text = f.lower(a, b).as_text("bufferized")
+    # CSR x vector, CSR x dense, CSC x vector and CSC x dense: our loop kernels, inlined, read
+    # the arguments in place too
+    for m, b in ((a, v), (a, np.ones((40, 3))), (a.tocsc(), v), (a.tocsc(), np.ones((40, 3)))):
+        text = f.lower(m, b).as_text("bufferized")
         main = text[text.index("func.func @main"):]
         reads = re.search(r"(memref\.load|vector\.load|vector\.maskedload) %arg0\[", main)  # (scalar or gathers)
         assert reads and not re.search(r"memref.copy %arg[012],", main), main[:3000]

@@ -259,9 +259,11 @@ def _matmul_lower(call: LowerCall) -> list[ir.Value]:
     shape, layout = call.attrs["shape"], call.attrs["layout"]
     if layout == "csr" and call.out.shape[1] == 1:  # CSR x vector: our loop (vector gathers)
         return _matvec_lower(call)
-    from . import sparse_loops
+    from . import sparse_csc, sparse_loops
     if layout == "csr" and call.out.shape[1] is not None and call.out.shape[1] > 0 and sparse_loops.CSR_DENSE_LOOPS:
         return _matvec_lower(call, dense=True)  # CSR x dense of static width: our loops
+    if layout == "csc" and call.out.shape[1] is not None and call.out.shape[1] > 0 and sparse_csc.CSC_LOOPS:
+        return _csc_lower(call)  # CSC x vector or dense of static width: our scatter loops
     vt, ct, pt, bt = _types(call)
     dt = call.out.dtype
     e = str(element_type(dt))
@@ -316,6 +318,37 @@ def _matvec_lower(call: LowerCall, dense: bool = False) -> list[ir.Value]:
         module = module.parent
     if name not in ir.SymbolTable(module.operation):
         text = sparse_loops.csr_dense_text(name, m, n, e, w) if dense else sparse_loops.csr_matvec_text(name, m, e, w)
+        parsed = ir.Module.parse(text)  # alive while its function moves
+        parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
+    dyn = ir.ShapedType.get_dynamic_size()
+    args = []
+    for v in call.operands:
+        t = ir.RankedTensorType(v.type)
+        want = ir.RankedTensorType.get([dyn] * t.rank, t.element_type)
+        args.append(v if t == want else tensor_d.CastOp(want, v).result)
+    return list(func.CallOp([tensor_type(call.out)], ir.FlatSymbolRefAttr.get(name), args).results)
+
+
+def _csc_lower(call: LowerCall) -> list[ir.Value]:
+    """CSC A @ B, B of n static columns: sparse_csc.csc_matvec_text (n = 1) or csc_dense_text,
+    one kernel per shape, element and index type and thread count (LOWERING_THREADS)."""
+    from mlir.dialects import tensor as tensor_d
+    from . import sparse_csc
+    from ..lowering import LOWERING_THREADS
+    m, k = (int(v) for v in call.attrs["shape"])
+    n = int(call.out.shape[1])
+    check_nnz(call)
+    _check_dense_dims(call, 3, [k, n], "the dense operand")
+    e = str(element_type(call.out.dtype))
+    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+    threads = LOWERING_THREADS.get()
+    module = call.op
+    while module.name != "builtin.module":
+        module = module.parent
+    name = f"__theanir_sparse_mm_csc_{m}x{k}x{n}_{e}_{w}_t{threads}"
+    if name not in ir.SymbolTable(module.operation):
+        text = (sparse_csc.csc_matvec_text(name, m, k, e, w, threads) if n == 1
+                else sparse_csc.csc_dense_text(name, m, k, n, e, w, threads))
         parsed = ir.Module.parse(text)  # alive while its function moves
         parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
     dyn = ir.ShapedType.get_dynamic_size()

@@ -68,7 +68,12 @@ def _fresh(prefix: str) -> str:
 
 
 def _prologue(e: str, w: str, names: list[tuple[str, str]]) -> str:
-    """Read-only buffers of the tensor arguments `%NAME_t` (bufferized in place, never copied)."""
+    """Read-only buffers of the tensor arguments `%NAME_t` (bufferized in place, never copied)
+    and constants. A kernel with a dense result reads its arguments inside its loop body
+    instead (`_loop_reads`, names []): in front, `cse` merged two inlined calls' to_buffer of
+    one tensor into the first call, bufferization took the tensor's last read to be there and
+    reused its buffer before the second call read it (the jvp of a product, B and dB: dB was
+    computed into B's buffer between the calls; tests/sparse/test_sparse_csc.py)."""
     lines = []
     for name, kind in names:
         t = e if kind == "v" else w
@@ -76,6 +81,17 @@ def _prologue(e: str, w: str, names: list[tuple[str, str]]) -> str:
     lines += ["  %c0 = arith.constant 0 : index", "  %c1 = arith.constant 1 : index",
               "  %cm1 = arith.constant -1 : index", f"  %w0 = arith.constant 0 : {w}"]
     return "\n".join(lines) + "\n"
+
+
+def _loop_reads(e: str, w: str, b: str, pad: str = "    ") -> str:
+    """Text: %av, %ac, %ap and %b (`b`: "vector", the k x 1 operand collapsed, or "matrix"), the
+    arguments' read-only buffers, for the start of a loop body (`_prologue`)."""
+    text = "".join(f"{pad}%{a} = bufferization.to_buffer %{a}_t read_only : tensor<?x{t}> to memref<?x{t}>\n"
+                   for a, t in (("av", e), ("ac", w), ("ap", w)))
+    if b == "vector":
+        return text + (f"{pad}%b2 = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>\n"
+                       f"{pad}%b = memref.collapse_shape %b2 [[0, 1]] : memref<?x?x{e}> into memref<?x{e}>\n")
+    return text + f"{pad}%b = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>\n"
 
 
 def _ld(dst: str, mem: str, i: str, w: str) -> str:
@@ -680,13 +696,14 @@ def csr_matvec_text(name: str, m: int, e: str, w: str) -> str:
     ot = f"tensor<{m}x1x{e}>"
     consts = "".join(f"  %k{t} = arith.constant {t} : index\n" for t in range(2, MATVEC_LANES + 1))
     return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> {ot} {{
-{_prologue(e, w, [("av", "v"), ("ac", "i"), ("ap", "i")])}  %b = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>
-  %m = arith.constant {m} : index
+{_prologue(e, w, [])}  %m = arith.constant {m} : index
   %c2 = arith.constant 2 : index
   %k0 = arith.constant 0 : index
   %k1 = arith.constant 1 : index
 {consts}  %z = arith.constant 0.0 : {e}
-  {_ld("%nnz", "%ap", "%m", w)}  %c4 = arith.constant 4 : index
+  %nnzr = tensor.extract %ap_t[%m] : tensor<?x{w}>
+  %nnz = arith.index_castui %nnzr : {w} to index
+  %c4 = arith.constant 4 : index
   %c16 = arith.constant 16 : index
   %rows4 = arith.muli %m, %c4 : index
   %rows16 = arith.muli %m, %c16 : index
@@ -698,7 +715,7 @@ def csr_matvec_text(name: str, m: int, e: str, w: str) -> str:
   %mlanes = arith.select %lanes, %m, %c0 : index
   %init = tensor.empty() : {ot}
   %res0 = scf.for %i = %c0 to %mlanes step %c1 iter_args(%out = %init) -> ({ot}) {{
-    %i1 = arith.addi %i, %c1 : index
+{_loop_reads(e, w, "matrix")}    %i1 = arith.addi %i, %c1 : index
     {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}    %some = arith.cmpi ult, %lo, %hi : index
     %row = scf.if %some -> ({e}) {{
 {_matvec_lanes(e, w)}      scf.yield %lr : {e}
@@ -709,7 +726,7 @@ def csr_matvec_text(name: str, m: int, e: str, w: str) -> str:
     scf.yield %out1 : {ot}
   }}
   %res = scf.for %i = %mlanes to %m step %c1 iter_args(%out = %res0) -> ({ot}) {{
-    %i1 = arith.addi %i, %c1 : index
+{_loop_reads(e, w, "matrix")}    %i1 = arith.addi %i, %c1 : index
     {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}{_matvec_row_loop(e, w, "%lo", "%hi", "%z")}    %out1 = tensor.insert %r into %out[%i, %c0] : {ot}
     scf.yield %out1 : {ot}
   }}
@@ -743,9 +760,7 @@ def _matvec_gather_text(name: str, m: int, e: str, w: str) -> str:
     ve, vw, vm = f"vector<{v}x{e}>", f"vector<{v}x{w}>", f"vector<{v}xi1>"
     total, rsum = _vector_sum("%acc2", v, e)
     return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> {ot} {{
-{_prologue(e, w, [("av", "v"), ("ac", "i"), ("ap", "i")])}  %b2 = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>
-  %b = memref.collapse_shape %b2 [[0, 1]] : memref<?x?x{e}> into memref<?x{e}>
-  %m = arith.constant {m} : index
+{_prologue(e, w, [])}  %m = arith.constant {m} : index
   %cv = arith.constant {v} : index
   %cmv = arith.constant {-v} : index
   %zv = arith.constant dense<0.0> : {ve}
@@ -753,7 +768,7 @@ def _matvec_gather_text(name: str, m: int, e: str, w: str) -> str:
   %all = arith.constant dense<true> : {vm}
   %init = tensor.empty() : {ot}
   %res = scf.for %i = %c0 to %m step %c1 iter_args(%out = %init) -> ({ot}) {{
-    %i1 = arith.addi %i, %c1 : index
+{_loop_reads(e, w, "vector")}    %i1 = arith.addi %i, %c1 : index
     {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}    %len = arith.subi %hi, %lo : index
     %full = arith.andi %len, %cmv : index
     %qend = arith.addi %lo, %full : index
@@ -850,12 +865,11 @@ def csr_dense_text(name: str, m: int, n: int, e: str, w: str) -> str:
         body += _tile_text("tt", "%full", tail, e, w, row, rt)
         row = f"%ttr{len(tail)}"
     return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> {ot} {{
-{_prologue(e, w, [("av", "v"), ("ac", "i"), ("ap", "i")])}  %b = bufferization.to_buffer %b_t read_only : tensor<?x?x{e}> to memref<?x?x{e}>
-  %full = arith.constant {full} : index
+{_prologue(e, w, [])}  %full = arith.constant {full} : index
   %ctile = arith.constant {tile} : index
 {zeros}  %init = tensor.empty() {{theanir.csr_dense_out}} : {ot}
   %res = scf.forall (%i) in ({m}) shared_outs(%o = %init) -> ({ot}) {{
-    %i1 = arith.addi %i, %c1 : index
+{_loop_reads(e, w, "matrix")}    %i1 = arith.addi %i, %c1 : index
     {_ld("%lo", "%ap", "%i", w)}    {_ld("%hi", "%ap", "%i1", w)}    %row0 = tensor.extract_slice %o[%i, 0] [1, {n}] [1, 1] : {ot} to {rt}
 {body}    scf.forall.in_parallel {{
       tensor.parallel_insert_slice {row} into %o[%i, 0] [1, {n}] [1, 1] : {rt} into {ot}
