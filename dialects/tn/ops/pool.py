@@ -37,7 +37,14 @@ from ..types import TensorSpec
 from . import window_lower as wl
 
 ATTRS = {"window": "ints", "strides": "ints", "padding": "ints"}
-I64 = np.dtype(np.int64)
+# the argmax codes i*kw + j of max pooling's gradient: int32, as wide as a float32 lane (with
+# int64 codes the scatter's compares ran 4 lanes wide against 8 of its values, and the codes
+# were twice the bytes of the images' maps)
+CODE = np.dtype(np.int32)
+
+
+def _code_type() -> ir.IntegerType:
+    return ir.IntegerType.get_signless(CODE.itemsize * 8)
 
 
 def _out_hw(x: TensorSpec, window, strides, padding) -> tuple[int, int]:
@@ -141,7 +148,7 @@ def _argmax_generic(call: LowerCall, x: ir.Value, xd: list, extra: ir.Value | No
     xp, _ = wl.pad_spatial(x, xd, call.attrs["padding"], dt, -np.inf)
     oh, ow = _out_hw(call.in_specs[0], window, strides, call.attrs["padding"])
     odims = [xd[0], xd[1], oh, ow]
-    kind = dt if extra is not None else I64
+    kind = dt if extra is not None else CODE
     init = wl.full(odims, kind, 0 if extra is not None else -1)
     ins, in_dt, maps = [xp], [dt], [_window_map(strides)]
     if extra is not None:
@@ -158,10 +165,9 @@ def _argmax_generic(call: LowerCall, x: ir.Value, xd: list, extra: ir.Value | No
         if extra is not None:
             cand = args[1]
         else:
-            i64 = ir.IntegerType.get_signless(64)
             code = arith.AddIOp(arith.MulIOp(linalg_index(4), arith.ConstantOp(ir.IndexType.get(), kw).result).result,
                                 linalg_index(5)).result
-            cand = arith.IndexCastOp(i64, code).result
+            cand = arith.IndexCastOp(_code_type(), code).result
         return [arith.SelectOp(gt, xv, m).result, arith.SelectOp(gt, cand, v).result]
 
     return generic(ins, in_dt, maps, [wl.full(odims, dt, -np.inf), init], [dt, kind], [_out_map()] * 2,
@@ -188,7 +194,7 @@ def _argmax_taps(xp: ir.Value, ep: ir.Value | None, odims: list, dt: np.dtype, w
         if es is not None:
             v = arith.ConstantOp(es[0].type, 0.0).result
         else:
-            i64 = ir.IntegerType.get_signless(64)
+            i64 = _code_type()
             v = arith.ConstantOp(i64, -1).result
         for k, (i, j) in enumerate(at):
             gt = arith.CmpFOp(arith.CmpFPredicate.OGT, xs[k], m).result
@@ -339,7 +345,7 @@ def _scatter_lower(call: LowerCall) -> list[ir.Value]:
     pdims = [xd[0], xd[1], xd[2] + lo_h + hi_h, xd[3] + lo_w + hi_w]
     dxp = wl.full(pdims, dt, 0)
     slab = [xd[0], xd[1], oh, ow]
-    i64 = ir.IntegerType.get_signless(64)
+    i64 = _code_type()
     for i in range(kh):
         for j in range(kw):
             at, steps = [0, 0, i, j], [1, 1, s0, s1]
@@ -350,7 +356,7 @@ def _scatter_lower(call: LowerCall) -> list[ir.Value]:
                 hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.ConstantOp(i64, me).result).result
                 return arith.AddFOp(acc, arith.SelectOp(hit, gv, arith.ConstantOp(gv.type, 0.0).result).result).result
 
-            new = generic([code, g], [I64, dt], [identity_map(4)] * 2, [cur], [dt], [identity_map(4)],
+            new = generic([code, g], [CODE, dt], [identity_map(4)] * 2, [cur], [dt], [identity_map(4)],
                           ["parallel"] * 4, body)[0]
             dxp = wl.insert(new, slab, dxp, at, steps)
     return [wl.extract(dxp, [0, 0, lo_h, lo_w], xd, dt)]
@@ -379,7 +385,7 @@ def _scatter_tiled(call: LowerCall, x: ir.Value, g: ir.Value, xd: list) -> ir.Va
     # stores every kw-th element) instead of running a kw-long inner loop per window
     window_map = ir.AffineMap.get(6, 0, [e[0], e[1], e[2], e[5]])
     out_map = ir.AffineMap.get(6, 0, [e[0], e[1], e[2], e[3], e[5], e[4]])
-    i64 = ir.IntegerType.get_signless(64)
+    i64 = _code_type()
 
     def body(cv, gv, _o):
         # dx[n, c, p*kh + i, q*kw + j] = g[n, c, p, q] where (i, j) is the window's argmax
@@ -388,7 +394,7 @@ def _scatter_tiled(call: LowerCall, x: ir.Value, g: ir.Value, xd: list) -> ir.Va
         hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.IndexCastOp(i64, me).result).result
         return arith.SelectOp(hit, gv, arith.ConstantOp(gv.type, 0.0).result).result
 
-    dx6 = generic([code, g], [I64, dt], [window_map] * 2, [wl.empty(wl.spec_like(d6, dt), d6)], [dt],
+    dx6 = generic([code, g], [CODE, dt], [window_map] * 2, [wl.empty(wl.spec_like(d6, dt), d6)], [dt],
                   [out_map], ["parallel"] * 6, body)[0]
     return tensor.CollapseShapeOp(wl.ttype(xd, dt), dx6, [[0], [1], [2, 3], [4, 5]]).result
 
