@@ -121,18 +121,23 @@ def test_loop_over_large_arrays_stays_bounded_and_synchronize_returns_memory(bod
     # per call against ~1 ms to queue one: 600 calls would queue ~8 GB). The 3 GiB
     # address-space cap turns such a run into a MemoryError instead of taking the machine's
     # memory.
+    # The peak is VmHWM, this process image's high-water mark. Not ru_maxrss: exec keeps the
+    # maximum of the image it replaces, so a child forked from a pytest process that had grown
+    # to 2.3 GB over the full suite reported that as its peak (both cases failed with the same
+    # figures, "start 224 peak 2282", and passed alone).
     out = check_ok(run_child(f"""
-        import resource
         import numpy as np, theanir as th
+        def status_mb(field):
+            return int([l for l in open("/proc/self/status") if l.startswith(field)][0].split()[1]) // 1024
         def rss_mb():
-            return int([l for l in open("/proc/self/status") if l.startswith("VmRSS")][0].split()[1]) // 1024
+            return status_mb("VmRSS")
         x = np.random.default_rng(0).random(950_000)
         f = th.jit(lambda x: {body})
         np.asarray(f(x))
         start = rss_mb()
         for _ in range({calls}):
             f(x)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        peak = status_mb("VmHWM")
         before = rss_mb()
         th.synchronize()
         print("start", start, "peak", peak, "before", before, "after", rss_mb())
