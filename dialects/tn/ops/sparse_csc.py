@@ -10,10 +10,11 @@ logistic regression, bench/sparse.py's logreg_step) is a CSC x vector product.
 
 - CSC x vector (`csc_matvec_text`): per column j, b[j] is read once (an SSA value outside the
   column's loop), then y[idx[p]] += val[p] * b[j] over the column's entries. The variant
-  (`CSC_MATVEC`) is chosen by measurement (see its comment below): "unroll4" reads the
-  result entries of four entries before it stores any (the CSC type promises duplicate-free
-  rows within a column, frontend/sparse.py `canonical`, so the four are distinct), so the
-  loads do not wait behind the previous stores.
+  (`CSC_MATVEC`) is chosen by measurement (see its comment below): "gather", the default,
+  updates 8 entries at a time by vector.gather, FMA and vector.scatter; "unroll4" reads the
+  result entries of four entries before it stores any. Both rely on the CSC type's promise of
+  duplicate-free rows within a column (frontend/sparse.py `canonical`), so the entries of a
+  chunk are distinct.
 - CSC x dense (`csc_dense_text`): per column j and column tile of the result, B[j, tile] held
   in vector registers across the column's entries; per entry p, Y[idx[p], tile] += val[p] *
   B[j, tile] (a vector load, FMA, store). 10^4 x 10^4 at 0.1% times 10^4 x 64, 1 thread, CPU:
