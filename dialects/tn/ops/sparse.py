@@ -304,21 +304,33 @@ def _matvec_lower(call: LowerCall, dense: bool = False) -> list[ir.Value]:
     element and index type); with `dense`, B of n columns (n static): sparse_loops.csr_dense_text
     (one kernel per row count, width, element and index type); operands cast to dynamic sizes,
     the result to the op's type."""
-    from mlir.dialects import tensor as tensor_d
     from . import sparse_loops
+    m, k, n, e, w = _checked_product(call)
+    name = f"__theanir_sparse_mm_csr_{m}x{n}_{e}_{w}" if dense else f"__theanir_sparse_mv_csr_{m}_{e}_{w}"
+    return _dense_kernel_call(call, name, lambda: sparse_loops.csr_dense_text(name, m, n, e, w) if dense
+                             else sparse_loops.csr_matvec_text(name, m, e, w))
+
+
+def _checked_product(call: LowerCall) -> tuple[int, int, int, str, str]:
+    """(m, k, n, element type, index type) of a sparse (m x k) @ dense (k x n, n static)
+    product, its operands checked (nonzero counts, the dense operand's dims)."""
     m, k = (int(v) for v in call.attrs["shape"])
     n = int(call.out.shape[1])
     check_nnz(call)
     _check_dense_dims(call, 3, [k, n], "the dense operand")
     e = str(element_type(call.out.dtype))
-    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
-    name = f"__theanir_sparse_mm_csr_{m}x{n}_{e}_{w}" if dense else f"__theanir_sparse_mv_csr_{m}_{e}_{w}"
+    return m, k, n, e, "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+
+
+def _dense_kernel_call(call: LowerCall, name: str, text) -> list[ir.Value]:
+    """A call of our loop kernel @`name` (its MLIR text from `text()`, added to the module once)
+    on the op's operands cast to dynamic sizes; the result has the op's type."""
+    from mlir.dialects import tensor as tensor_d
     module = call.op
     while module.name != "builtin.module":
         module = module.parent
     if name not in ir.SymbolTable(module.operation):
-        text = sparse_loops.csr_dense_text(name, m, n, e, w) if dense else sparse_loops.csr_matvec_text(name, m, e, w)
-        parsed = ir.Module.parse(text)  # alive while its function moves
+        parsed = ir.Module.parse(text())  # alive while its function moves
         parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
     dyn = ir.ShapedType.get_dynamic_size()
     args = []
@@ -332,32 +344,13 @@ def _matvec_lower(call: LowerCall, dense: bool = False) -> list[ir.Value]:
 def _csc_lower(call: LowerCall) -> list[ir.Value]:
     """CSC A @ B, B of n static columns: sparse_csc.csc_matvec_text (n = 1) or csc_dense_text,
     one kernel per shape, element and index type and thread count (LOWERING_THREADS)."""
-    from mlir.dialects import tensor as tensor_d
     from . import sparse_csc
     from ..lowering import LOWERING_THREADS
-    m, k = (int(v) for v in call.attrs["shape"])
-    n = int(call.out.shape[1])
-    check_nnz(call)
-    _check_dense_dims(call, 3, [k, n], "the dense operand")
-    e = str(element_type(call.out.dtype))
-    w = "i32" if call.in_specs[1].dtype == np.int32 else "i64"
+    m, k, n, e, w = _checked_product(call)
     threads = LOWERING_THREADS.get()
-    module = call.op
-    while module.name != "builtin.module":
-        module = module.parent
     name = f"__theanir_sparse_mm_csc_{m}x{k}x{n}_{e}_{w}_t{threads}"
-    if name not in ir.SymbolTable(module.operation):
-        text = (sparse_csc.csc_matvec_text(name, m, k, e, w, threads) if n == 1
-                else sparse_csc.csc_dense_text(name, m, k, n, e, w, threads))
-        parsed = ir.Module.parse(text)  # alive while its function moves
-        parsed.body.operations[0].move_before(module.regions[0].blocks[0].operations[0])
-    dyn = ir.ShapedType.get_dynamic_size()
-    args = []
-    for v in call.operands:
-        t = ir.RankedTensorType(v.type)
-        want = ir.RankedTensorType.get([dyn] * t.rank, t.element_type)
-        args.append(v if t == want else tensor_d.CastOp(want, v).result)
-    return list(func.CallOp([tensor_type(call.out)], ir.FlatSymbolRefAttr.get(name), args).results)
+    return _dense_kernel_call(call, name, lambda: sparse_csc.csc_matvec_text(name, m, k, e, w, threads) if n == 1
+                             else sparse_csc.csc_dense_text(name, m, k, n, e, w, threads))
 
 
 @sparse_sddmm.def_lower
