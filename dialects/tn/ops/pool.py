@@ -194,12 +194,12 @@ def _argmax_taps(xp: ir.Value, ep: ir.Value | None, odims: list, dt: np.dtype, w
         if es is not None:
             v = arith.ConstantOp(es[0].type, 0.0).result
         else:
-            i64 = _code_type()
-            v = arith.ConstantOp(i64, -1).result
+            code_t = _code_type()
+            v = arith.ConstantOp(code_t, -1).result
         for k, (i, j) in enumerate(at):
             gt = arith.CmpFOp(arith.CmpFPredicate.OGT, xs[k], m).result
             m = arith.SelectOp(gt, xs[k], m).result
-            cand = es[k] if es is not None else arith.ConstantOp(i64, i * window[1] + j).result
+            cand = es[k] if es is not None else arith.ConstantOp(code_t, i * window[1] + j).result
             v = arith.SelectOp(gt, cand, v).result
         return [m, v]
 
@@ -345,7 +345,7 @@ def _scatter_lower(call: LowerCall) -> list[ir.Value]:
     pdims = [xd[0], xd[1], xd[2] + lo_h + hi_h, xd[3] + lo_w + hi_w]
     dxp = wl.full(pdims, dt, 0)
     slab = [xd[0], xd[1], oh, ow]
-    i64 = _code_type()
+    code_t = _code_type()
     for i in range(kh):
         for j in range(kw):
             at, steps = [0, 0, i, j], [1, 1, s0, s1]
@@ -353,7 +353,7 @@ def _scatter_lower(call: LowerCall) -> list[ir.Value]:
             me = i * kw + j
 
             def body(cv, gv, acc, me=me):
-                hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.ConstantOp(i64, me).result).result
+                hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.ConstantOp(code_t, me).result).result
                 return arith.AddFOp(acc, arith.SelectOp(hit, gv, arith.ConstantOp(gv.type, 0.0).result).result).result
 
             new = generic([code, g], [CODE, dt], [identity_map(4)] * 2, [cur], [dt], [identity_map(4)],
@@ -385,13 +385,13 @@ def _scatter_tiled(call: LowerCall, x: ir.Value, g: ir.Value, xd: list) -> ir.Va
     # stores every kw-th element) instead of running a kw-long inner loop per window
     window_map = ir.AffineMap.get(6, 0, [e[0], e[1], e[2], e[5]])
     out_map = ir.AffineMap.get(6, 0, [e[0], e[1], e[2], e[3], e[5], e[4]])
-    i64 = _code_type()
+    code_t = _code_type()
 
     def body(cv, gv, _o):
         # dx[n, c, p*kh + i, q*kw + j] = g[n, c, p, q] where (i, j) is the window's argmax
         me = arith.AddIOp(arith.MulIOp(linalg_index(3), arith.ConstantOp(ir.IndexType.get(), kw).result).result,
                           linalg_index(4)).result
-        hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.IndexCastOp(i64, me).result).result
+        hit = arith.CmpIOp(arith.CmpIPredicate.eq, cv, arith.IndexCastOp(code_t, me).result).result
         return arith.SelectOp(hit, gv, arith.ConstantOp(gv.type, 0.0).result).result
 
     dx6 = generic([code, g], [CODE, dt], [window_map] * 2, [wl.empty(wl.spec_like(d6, dt), d6)], [dt],

@@ -286,7 +286,7 @@ def csc_dense_text(name: str, m: int, k: int, n: int, e: str, w: str, threads: i
             continue
         tt = f"tensor<{m}x{width}x{e}>"
         start = f"%{tag}c" if tag == "f" else f"%{tag}c0"
-        body = _dense_tile_text(tag + "k", start, _chunks(0, width, CSC_DENSE_VECTOR), f"%{tag}z", e, w, tt)
+        body = _dense_tile_text(tag + "k", start, _chunks(width, CSC_DENSE_VECTOR), f"%{tag}z", e, w, tt)
         if keep and tag == "f":
             body = body.rstrip("\n") + f" {{{KEEP_PARALLEL}}}\n"  # on the column loop
         text += f"""  %{tag}res = scf.forall (%{tag}t) in ({count}) shared_outs(%{tag}o = {cur}) -> ({ot}) {{

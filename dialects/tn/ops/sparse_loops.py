@@ -793,7 +793,7 @@ def _matvec_gather_text(name: str, m: int, e: str, w: str) -> str:
 """
 
 
-def _chunks(c0: int, width: int, v: int) -> list[tuple[int, int]]:
+def _chunks(width: int, v: int) -> list[tuple[int, int]]:
     """(offset from the tile's start, lanes) of the vectors covering `width` columns: chunks of
     `v` lanes, then one of the rest (static: no masks)."""
     out = [(t, v) for t in range(0, width - width % v, v)]
@@ -850,18 +850,18 @@ def csr_dense_text(name: str, m: int, n: int, e: str, w: str) -> str:
     tile, v = CSR_DENSE_TILE[e], CSR_DENSE_VECTOR
     full = n - n % tile
     ot, rt = f"tensor<{m}x{n}x{e}>", f"tensor<1x{n}x{e}>"
-    widths = sorted({k for _, k in _chunks(0, tile, v) + _chunks(0, n % tile, v)})
+    chunks, tail = _chunks(tile, v), _chunks(n % tile, v)
+    widths = sorted({k for _, k in chunks + tail})
     zeros = "".join(f"  %zv{k} = arith.constant dense<0.0> : vector<{k}x{e}>\n" for k in widths)
     body = ""
     row = "%row0"
     if full:
         body += f"""    %row1 = scf.for %c = %c0 to %full step %ctile iter_args(%r = %row0) -> ({rt}) {{
-{_tile_text("ft", "%c", _chunks(0, tile, v), e, w, "%r", rt)}      scf.yield %ftr{len(_chunks(0, tile, v))} : {rt}
+{_tile_text("ft", "%c", chunks, e, w, "%r", rt)}      scf.yield %ftr{len(chunks)} : {rt}
     }}
 """
         row = "%row1"
     if n % tile:
-        tail = _chunks(0, n % tile, v)
         body += _tile_text("tt", "%full", tail, e, w, row, rt)
         row = f"%ttr{len(tail)}"
     return f"""func.func private @{name}(%av_t: tensor<?x{e}>, %ac_t: tensor<?x{w}>, %ap_t: tensor<?x{w}>, %b_t: tensor<?x?x{e}>) -> {ot} {{
