@@ -165,6 +165,7 @@ STAGES: list[Stage] = [
         Step("theanir-shape-function", "shape_functions"),  # dynamic results sized by input shapes: destinations
         Step(LINALG_FUSION, FAST_RUN),
         Step("linalg-restore-matmul", FAST_RUN),  # reshape fusion turned folded-batch products into generics
+        Step("theanir-unshare-fills"),  # cse's shared zero inits: one fill each, no copies
         Step("theanir-gemm-updates"),  # in-place updates computed in the variable's buffer
         Step("theanir-donated-inits"),
         Step("theanir-results-in-place"),  # results computed in the caller's buffers
