@@ -23,12 +23,16 @@ Each peer runs only if it imports (`--peers none`: theanir and NumPy only). All 
 same initial parameters and minibatches; the first two steps' losses are checked against a
 float64 NumPy reference (rel. 1e-4) before timing. Every thread count runs in its own child
 process pinned to that many CPUs (JAX ignores its thread flags), with OMP/OpenBLAS/MKL/THEANIR
-thread variables, torch.set_num_threads and XLA flags set before any import. Timing: after warm-up (the first call's time, compile included, is reported
+thread variables, torch.set_num_threads and XLA flags set before any import; with `--alternate N`
+the counts' children run N times in turn (1, 2, 1, 2, ...), each with 1/N of the rounds, and a
+count's figures are the median (and best) of all its rounds: the speed of a shared host drifts
+by tens of percent over a minute, and counts timed one after the other took the drift as
+scaling. Timing: after warm-up (the first call's time, compile included, is reported
 as compile_s), `--rounds` rounds; each round runs every implementation in turn (rotated order)
 for ~`--round-s` seconds and forces the result at the end (theanir/JAX block on the last loss).
 Tables use the median round; JSON rows also hold the best.
 
-    python bench/mlp.py [--threads 1 2] [--quick] [--peers all|none|torch,jax,...]
+    python bench/mlp.py [--threads 1 2] [--alternate N] [--quick] [--peers all|none|torch,jax,...]
 
 Writes bench/results/mlp.json (JSON lines), mlp.md and mlp.png (full runs; `--quick` writes
 only with an explicit `--results DIR`).
@@ -418,6 +422,7 @@ def bench_config(net: str, batch: int, names: list[str], args: argparse.Namespac
     for name, (r, rel) in runners.items():
         emit({**base, "framework": name, "examples_per_s": round(statistics.median(samples[name]), 1),
               "best_examples_per_s": round(max(samples[name]), 1), "rounds": args.rounds,
+              "samples": [round(v, 1) for v in samples[name]],
               "steps_per_round": steps[name], "compile_s": round(r.compile_s, 4),
               "loss_first_steps": [round(v, 6) for v in r.losses], "loss_reference": [round(v, 6) for v in ref],
               "loss_rel_err": float(f"{rel:.2e}"), "loss_ok": rel <= 1e-4,
@@ -589,6 +594,33 @@ def write_results(rows: list[dict], threads: list[int], out: str) -> None:
     chart(rows, os.path.join(out, "mlp.png"))
 
 
+def merge_alternations(rows: list[dict]) -> list[dict]:
+    """`--alternate`: one row per (network, batch, framework, threads) from the children of one
+    count: their rounds' samples together, the median and best of all of them; the first
+    machine row of each count."""
+    merged: dict[tuple, dict] = {}
+    out: list[dict] = []
+    for r in rows:
+        if r.get("kind") == "machine":
+            key: tuple = ("machine", r["threads"])
+        elif "examples_per_s" in r:
+            key = (r["network"], r["batch"], r["framework"], r["threads"])
+        else:
+            out.append(r)  # an error row
+            continue
+        if key not in merged:
+            merged[key] = dict(r)
+            out.append(merged[key])
+        elif "samples" in r:
+            m = merged[key]
+            m["samples"] = m["samples"] + r["samples"]
+            m["rounds"] += r["rounds"]
+            m["children"] = m.get("children", 1) + 1
+            m["examples_per_s"] = round(statistics.median(m["samples"]), 1)
+            m["best_examples_per_s"] = round(max(m["samples"]), 1)
+    return out
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
@@ -597,6 +629,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--peers", default="all", help="all, none, or a comma list of " + ", ".join(PEERS))
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds per implementation (5)")
     ap.add_argument("--round-s", type=float, default=None, help="seconds per round (0.15)")
+    ap.add_argument("--alternate", type=int, default=1,
+                    help="run the thread counts' children this many times in turn (1, 2, 1, 2, ...), "
+                         "each with rounds/N of the rounds; a count's figure is the median of all its "
+                         "rounds (a drifting machine then biases no count)")
     ap.add_argument("--quick", action="store_true", help="smoke run: logreg and mlp, batch 1 and 10, short")
     ap.add_argument("--results", default=None, help="write mlp.json/md/png here (default bench/results; "
                     "none with --quick)")
@@ -630,8 +666,11 @@ def main() -> None:
         return
     argv = [a for a in sys.argv[1:]]
     rows = []
-    for threads in args.threads:
-        rows += run_child(threads, argv)
+    per_child = max(1, -(-args.rounds // args.alternate))  # rounds of each child, rounded up
+    for _ in range(args.alternate):
+        for threads in args.threads:
+            rows += run_child(threads, argv + (["--rounds", str(per_child)] if args.alternate > 1 else []))
+    rows = merge_alternations(rows)
     print()
     for threads in args.threads:
         print(table(rows, threads) + "\n")

@@ -3,10 +3,10 @@
     python bench/threads.py [--threads 1 2] [--results DIR] [--rounds-conv 5] [--rounds-mlp 9]
 
 Runs, one after the other, each with `--threads 1 2` (its thread counts interleaved inside
-one process, or one pinned child per count for mlp.py):
+one process, or pinned children per count for mlp.py, run in turn three times: 1, 2, 1, 2, 1, 2):
 
   conv      bench/conv.py --peers none           LeNet-5 training step, theanir jit (ms)
-  mlp       bench/mlp.py --peers none --networks deep --batches 60
+  mlp       bench/mlp.py --peers none --networks deep --batches 60 --alternate 3
                                                  deep MLP 784-1000x3-10 SGD step, every theanir
                                                  variant and NumPy (examples/s)
   fusion    bench/fusion.py --chain both         fused 20-op chains on 10^7 float32 (ms)
@@ -35,6 +35,7 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+ALTERNATE = 3  # mlp.py's children: 1, 2, 1, 2, 1, 2 threads, 3 rounds each (--rounds-mlp 9)
 
 
 def machine() -> dict[str, Any]:
@@ -95,8 +96,11 @@ def conv_rows(tmp: str, counts: list[int], rounds: int) -> tuple[list[dict], lis
 
 
 def mlp_rows(tmp: str, counts: list[int], rounds: int) -> tuple[list[dict], list[float]]:
-    rows, _, load = run("mlp", ["mlp.py", "--peers", "none", "--networks", "deep", "--batches", "60", "--threads",
-                                *map(str, counts), "--rounds", str(rounds), "--round-s", "0.5", "--results", tmp])
+    _, _, load = run("mlp", ["mlp.py", "--peers", "none", "--networks", "deep", "--batches", "60", "--threads",
+                                *map(str, counts), "--rounds", str(rounds), "--round-s", "0.5", "--alternate",
+                                str(ALTERNATE), "--results", tmp])
+    with open(os.path.join(tmp, "mlp.json")) as f:  # the children's rows merged per count (its stdout: each child's)
+        rows = [json.loads(line) for line in f]
     out: dict[str, dict] = {}
     for r in rows:
         if "examples_per_s" not in r:
