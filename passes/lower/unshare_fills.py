@@ -11,16 +11,17 @@ drops the fill) only for a zero fill of C itself, so each product also read C.
 This pass runs after the last `cse` before bufferization. A `linalg.fill` of a
 `tensor.empty` whose result has more than one use: every use that is the init (an `outs`
 operand) of a linalg op gets a fill of a new `tensor.empty` of its own, made just before that
-op (the empty's dynamic sizes are the original's: they dominate the fill, so the user too).
-When every use is such an init, the last in program order keeps the original. The values are unchanged; the
+op (the empty's dynamic sizes are the original's: they dominate the fill, so the user too);
+the original fill (and its empty) goes when nothing else reads it. The values are unchanged; the
 buffers are now each filled in place (a fill writes, a copy reads and writes), and a
 product's fill becomes BLAS's beta = 0.
 
-    %z = linalg.fill ins(%c0) outs(%e)                 %z  = linalg.fill ins(%c0) outs(%e)
-    %p = linalg.matmul ... outs(%z)              ->    %e2 = tensor.empty()
-    %q = linalg.matmul ... outs(%z)                    %z2 = linalg.fill ins(%c0) outs(%e2)
-                                                       %p  = linalg.matmul ... outs(%z2)
-                                                       %q  = linalg.matmul ... outs(%z)
+    %e = tensor.empty()                                %e1 = tensor.empty()
+    %z = linalg.fill ins(%c0) outs(%e)                 %z1 = linalg.fill ins(%c0) outs(%e1)
+    %p = linalg.matmul ... outs(%z)              ->    %p  = linalg.matmul ... outs(%z1)
+    %q = linalg.matmul ... outs(%z)                    %e2 = tensor.empty()
+                                                       %z2 = linalg.fill ins(%c0) outs(%e2)
+                                                       %q  = linalg.matmul ... outs(%z2)
 """
 from __future__ import annotations
 
@@ -56,10 +57,8 @@ def _init_uses(fill: ir.Operation) -> tuple[list[tuple[ir.Operation, int]], int]
 
 def unshare_fills(module_op: ir.Operation) -> int:
     """Give shared fills' init uses their own fills (see the module doc); the number made."""
-    ops: list[ir.Operation] = []
-    walk_outside_payloads(module_op, ops.append)
-    order = {op: i for i, op in enumerate(ops)}  # pre-order: program order within a block
-    fills = [op for op in ops if op.name == "linalg.fill"]
+    fills: list[ir.Operation] = []
+    walk_outside_payloads(module_op, lambda op: fills.append(op) if op.name == "linalg.fill" else None)
     made = 0
     for fill in fills:
         if len(fill.results) != 1 or not isinstance(fill.results[0].type, ir.RankedTensorType):
@@ -70,14 +69,17 @@ def unshare_fills(module_op: ir.Operation) -> int:
         inits, total = _init_uses(fill)
         if total < 2 or not inits:
             continue
-        inits.sort(key=lambda use: order[use[0]])
-        for user, index in inits[:-1] if len(inits) == total else inits:
+        for user, index in inits:
             with ir.InsertionPoint(user):
                 empty2 = empty.clone()
                 fill2 = fill.clone()
             fill2.operands[1] = empty2.results[0]
             user.operands[index] = fill2.results[0]
             made += 1
+        if not list(fill.results[0].uses):  # every use was an init
+            fill.erase()
+            if not list(empty.results[0].uses):
+                empty.erase()
     return made
 
 

@@ -1,22 +1,24 @@
 // RUN: theanir-opt %s --theanir-unshare-fills | FileCheck %s
 
-// One zero fill that cse made the init of two products and a sum: each init use but the last
-// (in program order, which keeps the original) gets a fill of its own tensor.empty, made just
-// before its op. A fill that is also read as an input: the input use keeps the original and
-// every init use gets its own (dynamic sizes from the original empty). A fill with one use
-// keeps what it had.
+// One zero fill that cse made the init of two products and a sum: each init use gets a fill of
+// its own tensor.empty, made just before its op, and the original fill and empty go. A fill
+// that is also read as an input keeps that use (and its empty's dynamic size is the clone's
+// too); a fill with one use keeps what it had.
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #col = affine_map<(d0, d1) -> (d1)>
 // CHECK-LABEL: func.func @shared
-// CHECK:         %[[E:.+]] = tensor.empty() : tensor<4x8xf32>
-// CHECK:         %[[Z:.+]] = linalg.fill ins(%[[C:.+]] : f32) outs(%[[E]] : tensor<4x8xf32>)
-// CHECK:         %[[E2:.+]] = tensor.empty() : tensor<4x8xf32>
-// CHECK:         %[[Z2:.+]] = linalg.fill ins(%[[C]] : f32) outs(%[[E2]] : tensor<4x8xf32>)
-// CHECK:         %[[P:.+]] = linalg.matmul ins(%arg0, %arg1 : tensor<4x3xf32>, tensor<3x8xf32>) outs(%[[Z2]] : tensor<4x8xf32>)
-// CHECK:         %[[E3:.+]] = tensor.empty() : tensor<4x8xf32>
-// CHECK:         %[[Z3:.+]] = linalg.fill ins(%[[C]] : f32) outs(%[[E3]] : tensor<4x8xf32>)
-// CHECK:         linalg.matmul ins(%arg0, %arg2 : tensor<4x3xf32>, tensor<3x8xf32>) outs(%[[Z3]] : tensor<4x8xf32>)
-// CHECK:         linalg.generic {{.+}} ins(%[[P]] : tensor<4x8xf32>) outs(%[[Z]] : tensor<4x8xf32>)
+// CHECK:         %[[C:.+]] = arith.constant 0.0
+// CHECK-NEXT:    %[[E1:.+]] = tensor.empty() : tensor<4x8xf32>
+// CHECK-NEXT:    %[[Z1:.+]] = linalg.fill ins(%[[C]] : f32) outs(%[[E1]] : tensor<4x8xf32>)
+// CHECK-NEXT:    %[[P:.+]] = linalg.matmul ins(%arg0, %arg1 : tensor<4x3xf32>, tensor<3x8xf32>) outs(%[[Z1]] : tensor<4x8xf32>)
+// CHECK-NEXT:    %[[E2:.+]] = tensor.empty() : tensor<4x8xf32>
+// CHECK-NEXT:    %[[Z2:.+]] = linalg.fill ins(%[[C]] : f32) outs(%[[E2]] : tensor<4x8xf32>)
+// CHECK-NEXT:    linalg.matmul ins(%arg0, %arg2 : tensor<4x3xf32>, tensor<3x8xf32>) outs(%[[Z2]] : tensor<4x8xf32>)
+// CHECK-NEXT:    %[[E3:.+]] = tensor.empty() : tensor<4x8xf32>
+// CHECK-NEXT:    %[[Z3:.+]] = linalg.fill ins(%[[C]] : f32) outs(%[[E3]] : tensor<4x8xf32>)
+// CHECK-NEXT:    linalg.generic {{.+}} ins(%[[P]] : tensor<4x8xf32>) outs(%[[Z3]] : tensor<4x8xf32>)
+// CHECK-NOT:     linalg.fill
+// CHECK:         return
 func.func @shared(%a: tensor<4x3xf32>, %b: tensor<3x8xf32>, %c: tensor<3x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
   %zero = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<4x8xf32>
