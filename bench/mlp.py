@@ -381,15 +381,24 @@ def available(peers: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def calibrate(run: Callable[[int], float], round_s: float) -> int:
-    """Steps per round: ~round_s seconds, from a timed probe of a few steps."""
-    n = 1
+    """Steps per round: ~round_s seconds, from timed probes of at least 0.1 s (or round_s / 2 if
+    less) each, the fastest of three. A single 20 ms probe once gave the deep MLP's first
+    variant, calibrated right after its compile, 36 steps per 0.5 s round against ~100 for
+    the others: its short rounds paid the round's start and final read-back three times as
+    often, and its 2-thread figure came out 5-15% below theirs in every run."""
+    n, probe = 1, min(0.1, round_s / 2)
     while True:
         t = time.perf_counter()
         run(n)
         dt = time.perf_counter() - t
-        if dt > 0.02 or n >= 4096:
-            return max(1, int(round_s / (dt / n)))
-        n *= 4
+        if dt > probe or n >= 4096:
+            break
+        n *= 2
+    for _ in range(2):
+        t = time.perf_counter()
+        run(n)
+        dt = min(dt, time.perf_counter() - t)
+    return max(1, int(round_s / (dt / n)))
 
 
 def bench_config(net: str, batch: int, names: list[str], args: argparse.Namespace,
@@ -408,6 +417,7 @@ def bench_config(net: str, batch: int, names: list[str], args: argparse.Namespac
             print(f"mlp.py: {name} {net} batch {batch}: losses {r.losses} vs reference {ref}",
                   file=sys.stderr)
         runners[name] = (r, rel)
+    for name, (r, _) in runners.items():  # once all are compiled and warm
         steps[name] = calibrate(r.run, args.round_s)
     samples: dict[str, list[float]] = {n: [] for n in runners}
     first_loss = {n: r.run(1) for n, (r, _) in runners.items()}
