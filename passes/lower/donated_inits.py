@@ -22,27 +22,9 @@ from __future__ import annotations
 
 from mlir import ir
 from ..base import Pass
-from .payloads import walk_outside_payloads
+from .payloads import defining_op, ops_named
 
 NAME = "theanir-donated-inits"
-
-
-def _ops(module_op: ir.Operation, name: str) -> list[ir.Operation]:
-    found: list[ir.Operation] = []
-
-    def visit(op: ir.Operation) -> None:
-        if op.name == name:
-            found.append(op)
-
-    walk_outside_payloads(module_op, visit)  # `name` is never a payload's scalar op
-    return found
-
-
-def _defining_op(value: ir.Value) -> ir.Operation | None:
-    owner = value.owner
-    if isinstance(owner, ir.OpView):
-        return owner.operation
-    return owner if isinstance(owner, ir.Operation) else None  # None: a block argument
 
 
 def _unread_init(generic: ir.Operation, result: int) -> int | None:
@@ -57,11 +39,11 @@ def _unread_init(generic: ir.Operation, result: int) -> int | None:
 
 def donated_inits(module_op: ir.Operation, pass_: object = None) -> None:
     """Give donated results' producers the donated tensor as init (see the module doc)."""
-    for mat in _ops(module_op, "bufferization.materialize_in_destination"):
+    for mat in ops_named(module_op, "bufferization.materialize_in_destination"):
         if len(mat.results) != 1:
             continue  # a memref destination: an ordinary output
         source, dest = mat.operands[0], mat.operands[1]
-        producer = _defining_op(source)
+        producer = defining_op(source)
         if producer is None or producer.name != "linalg.generic":
             continue
         if source.type != dest.type:
@@ -71,7 +53,7 @@ def donated_inits(module_op: ir.Operation, pass_: object = None) -> None:
             continue
         old = producer.operands[index]
         producer.operands[index] = dest
-        empty = _defining_op(old)
+        empty = defining_op(old)
         if empty is not None and empty.name == "tensor.empty" and not list(old.uses):
             empty.erase()
 

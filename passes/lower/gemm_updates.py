@@ -27,7 +27,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith, bufferization, linalg, tensor
 
-from .donated_inits import _defining_op, _ops
+from .payloads import defining_op, ops_named
 from ..base import Pass
 
 NAME = "theanir-gemm-updates"
@@ -111,7 +111,7 @@ def _scaled(x: ir.Value, c: ir.Value) -> ir.Value:
 
 def _fold(mat: ir.Operation) -> bool:
     source, dest = mat.operands[0], mat.operands[1]
-    generic = _defining_op(source)
+    generic = defining_op(source)
     if generic is None or generic.name != "linalg.generic" or len(generic.results) != 1:
         return False
     return _fold_generic(generic, dest)
@@ -126,7 +126,7 @@ def _fold_generic(generic: ir.Operation, dest: ir.Value | None) -> bool:
         return False
     gi, wi, c, subtract = found
     g, w = generic.operands[gi], generic.operands[wi]
-    product = _defining_op(g)
+    product = defining_op(g)
     if product is None or product.name not in _PRODUCTS or dest is not None and w != dest or g.type != w.type:
         return False
     if len(list(g.uses)) != 1 or "cast" in product.attributes and "cast_signed" not in str(product.attributes["cast"]):
@@ -149,7 +149,7 @@ def _fold_generic(generic: ir.Operation, dest: ir.Value | None) -> bool:
         new = named(a, b, outs=[w], indexing_maps=maps)
     generic.results[0].replace_all_uses_with(new)
     generic.erase()
-    init = _defining_op(product.operands[2])
+    init = defining_op(product.operands[2])
     product.erase()
     if init is not None and not list(init.results[0].uses):
         init.erase()
@@ -159,10 +159,10 @@ def _fold_generic(generic: ir.Operation, dest: ir.Value | None) -> bool:
 def gemm_updates(module_op: ir.Operation, pass_: object = None) -> None:
     """Fold `w -/+ c * (a @ b)` into the product: into the weight for every donated result,
     into a copy of it for the others (`th.jit` returning new parameters) (module doc)."""
-    for mat in _ops(module_op, "bufferization.materialize_in_destination"):
+    for mat in ops_named(module_op, "bufferization.materialize_in_destination"):
         if len(mat.results) == 1:
             _fold(mat)
-    for generic in _ops(module_op, "linalg.generic"):
+    for generic in ops_named(module_op, "linalg.generic"):
         _fold_generic(generic, None)
 
 

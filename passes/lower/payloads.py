@@ -8,6 +8,7 @@ fast_run) a walk of everything visits ~390,000 ops against ~10,000 outside paylo
 Python callback per op made each pass that walked the module cost ~0.5-1 s there.
 `walk_outside_payloads` visits every op in pre-order (program order, an op before what it
 holds) except the ops inside a linalg op's regions; the linalg op itself is visited.
+`ops_named` and `defining_op` are the lookups the linalg-stage passes share on top of it.
 """
 from __future__ import annotations
 
@@ -38,3 +39,19 @@ def ops_outside_payloads(root: ir.Operation) -> list[ir.Operation]:
     found: list[ir.Operation] = []
     walk_outside_payloads(root, found.append)
     return found
+
+
+def ops_named(root: ir.Operation, name: str) -> list[ir.Operation]:
+    """The ops called `name` that `root` holds outside linalg payloads, pre-order (`name` is
+    never a payload's scalar op: tensors, fills, products, bufferization ops)."""
+    found: list[ir.Operation] = []
+    walk_outside_payloads(root, lambda op: found.append(op) if op.name == name else None)
+    return found
+
+
+def defining_op(value: ir.Value) -> ir.Operation | None:
+    """The op that defines `value`, or None for a block argument."""
+    owner = value.owner
+    if isinstance(owner, ir.OpView):
+        return owner.operation
+    return owner if isinstance(owner, ir.Operation) else None

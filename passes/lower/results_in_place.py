@@ -25,7 +25,7 @@ from mlir import ir
 from mlir.dialects import bufferization, tensor
 
 from ..base import Pass
-from .donated_inits import _defining_op as _owner, _ops
+from .payloads import defining_op, ops_named
 
 NAME = "theanir-results-in-place"
 _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape")
@@ -56,7 +56,7 @@ def _root(source: ir.Value) -> tuple[ir.Operation, int, ir.Operation, list[ir.Op
     the way, result side first) for the chain that ends in `source`; None if it has a branch."""
     value, reshapes = source, []
     while True:
-        op = _owner(value)
+        op = defining_op(value)
         if op is None or len(list(value.uses)) != 1:
             return None
         index = _tied_init(op, value)
@@ -67,7 +67,7 @@ def _root(source: ir.Value) -> tuple[ir.Operation, int, ir.Operation, list[ir.Op
             reshapes.append(op)
         elif init.type != value.type:
             return None
-        owner = _owner(init)
+        owner = defining_op(init)
         if owner is not None and owner.name == "tensor.empty" and (_static(init.type) or not reshapes):
             # a dynamic empty: the output's sizes are the same values (theanir-shape-function
             # sized the destination from this very chain's dims)
@@ -88,7 +88,7 @@ def _undo(reshape: ir.Operation, value: ir.Value) -> ir.Value:
 def results_in_place(module_op: ir.Operation, pass_: object = None) -> int:
     """Compute each result whose chain qualifies in its output buffer; the number changed."""
     changed = 0
-    for mat in _ops(module_op, "bufferization.materialize_in_destination"):
+    for mat in ops_named(module_op, "bufferization.materialize_in_destination"):
         if len(mat.results) != 0:
             continue  # a tensor destination: a donated input (donated_inits.py)
         source, dest = mat.operands[0], mat.operands[1]
@@ -121,7 +121,7 @@ def blocks_in_place(module_op: ir.Operation) -> int:
     (the blocks of a convolution's batch, ops/window_lower.py: disjoint by construction, so
     bufferization writes each in place instead of a temporary and a copy)."""
     changed = 0
-    for loop in _ops(module_op, "scf.forall"):
+    for loop in ops_named(module_op, "scf.forall"):
         body = loop.regions[0].blocks[0]
         shared = list(body.arguments)[len(body.arguments) - len(loop.results):]
         term = list(body.operations)[-1].operation
@@ -158,7 +158,7 @@ def _slice_operands(ins: ir.Operation) -> tuple[list[ir.Value], list[ir.Value], 
 def _before(v: ir.Value, user: ir.Operation, body: ir.Block) -> bool:
     """Whether `v` is available at `user` (inside `body`): a block argument, defined outside
     the loop, or by an op of `body` before the op of `body` that holds `user`."""
-    owner = _owner(v)
+    owner = defining_op(v)
     if owner is None:
         return True
     top = user

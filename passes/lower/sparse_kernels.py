@@ -20,6 +20,7 @@ from mlir import ir
 from mlir.dialects import func
 
 from ..base import Pass
+from .payloads import defining_op
 from .sparsify import KERNELS_ATTR, PENDING
 
 NAME = "theanir-sparse-kernels"
@@ -75,13 +76,6 @@ def _calls(body: ir.Block, names: dict) -> dict[str, list[ir.Operation]]:
     return found
 
 
-def _owner(value: ir.Value) -> ir.Operation | None:
-    try:
-        return ir.OpResult(value).owner.operation
-    except ValueError:
-        return None
-
-
 def _entry_argument(value: ir.Value) -> bool:
     """Whether `value` is an argument of its function's entry block."""
     try:
@@ -128,7 +122,7 @@ def _returned_alloc(fn: ir.Operation) -> tuple[ir.Operation, ir.Operation] | Non
     ret = list(blocks[0].operations)[-1].operation
     if ret.name != "func.return" or len(ret.operands) != 1:
         return None
-    alloc = _owner(ret.operands[0])
+    alloc = defining_op(ret.operands[0])
     if alloc is None or alloc.name != "memref.alloc" or len(alloc.operands) != 0:
         return None
     if any(u.owner.operation.name == "memref.dealloc" for u in alloc.results[0].uses):

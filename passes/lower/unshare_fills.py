@@ -28,16 +28,9 @@ from __future__ import annotations
 from mlir import ir
 
 from ..base import Pass
-from .payloads import walk_outside_payloads
+from .payloads import defining_op, ops_named
 
 NAME = "theanir-unshare-fills"
-
-
-def _defining_op(value: ir.Value) -> ir.Operation | None:
-    owner = value.owner
-    if isinstance(owner, ir.OpView):
-        return owner.operation
-    return owner if isinstance(owner, ir.Operation) else None  # None: a block argument
 
 
 def _init_uses(fill: ir.Operation) -> tuple[list[tuple[ir.Operation, int]], int]:
@@ -57,13 +50,11 @@ def _init_uses(fill: ir.Operation) -> tuple[list[tuple[ir.Operation, int]], int]
 
 def unshare_fills(module_op: ir.Operation) -> int:
     """Give shared fills' init uses their own fills (see the module doc); the number made."""
-    fills: list[ir.Operation] = []
-    walk_outside_payloads(module_op, lambda op: fills.append(op) if op.name == "linalg.fill" else None)
     made = 0
-    for fill in fills:
+    for fill in ops_named(module_op, "linalg.fill"):
         if len(fill.results) != 1 or not isinstance(fill.results[0].type, ir.RankedTensorType):
             continue
-        empty = _defining_op(fill.operands[1])
+        empty = defining_op(fill.operands[1])
         if empty is None or empty.name != "tensor.empty":
             continue
         inits, total = _init_uses(fill)
