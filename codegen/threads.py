@@ -21,12 +21,19 @@ tanh chain: 87 ms against 125 ms): `convert-scf-to-openmp` wraps each iteration 
 theanir-inline-alloca-scopes removes it, and the OpenMP loop now runs as fast as the serial
 one on one thread. Intel's runtime aborts beside another copy of itself (or LLVM's libomp),
 so it is only linked where used, and tests that load it run in child processes.
-The team's threads sleep as soon as a loop ends (KMP_BLOCKTIME=0, unless the user set it):
-spinning idle workers took a core from OpenBLAS's pool, the runtime's queue thread and
-Python on a 2-CPU machine, and a loop worth threading (the cost model) is long enough to
-pay for waking them. Each OpenMP loop sets its calling thread's team (`omp_set_num_threads`)
-with dynamic adjustment on (`omp_set_dynamic`): libiomp5 then gives a loop fewer threads
-while other processes hold the CPUs (passes/lower/parallel_loops.py has the measurements).
+After a loop the team's threads spin for 1 ms before they sleep (KMP_BLOCKTIME=1, unless the
+user set it; libiomp5's own default is 200 ms). Spinning idle workers used to take a core from
+OpenBLAS's pool, the runtime's queue thread and Python on a 2-CPU machine, so they slept at
+once (0); but waking a sleeping worker costs a futex and, on a VM, the wake-up of a halted
+vCPU: ~25 us on the 2-vCPU Xeon VM, where a fork/join of a warm team costs ~2 us. The loops
+of one call come close together (a training step's split products, every few hundred us), so
+with 1 ms each loop finds the team warm, and the spin ends soon after the call: 0 cost the
+deep MLP's 2-thread step ~4% (paired rounds in one process) and made a 131072-element
+elementwise nest on 2 threads no faster than on 1 (bench/parallel_loops.py figures in
+docs/threads.md). OpenBLAS's pool no longer runs beside the team (it is held at one thread
+when OpenMP is on, below). Each OpenMP loop sets its calling thread's team
+(`omp_set_num_threads`); dynamic adjustment (`omp_set_dynamic`) is off unless asked for
+(passes/lower/parallel_loops.py has the measurements).
 
 NumPy carries a second OpenBLAS (ILP64, its own pool). Two pools that each spin on both
 cores oversubscribe a small machine; benchmarks should give NumPy the same count
@@ -40,6 +47,7 @@ import importlib.util
 import os
 import sys
 
+BLOCKTIME = "1"  # KMP_BLOCKTIME (ms) set when the user has not: see the module doc
 _wanted: int | None = None
 _applied: int | None = None
 _openmp = False
@@ -110,7 +118,7 @@ def sync() -> None:
     if openmp:
         # read when libiomp5 initializes, at the first OpenMP loop (see above). The team size
         # is not set here: each OpenMP loop sets its own calling thread's (theanir-parallel-loops)
-        os.environ.setdefault("KMP_BLOCKTIME", "0")
+        os.environ.setdefault("KMP_BLOCKTIME", BLOCKTIME)
     lib = loaded(blas_library())
     if lib is None:
         return  # not loaded yet: the next load calls sync() again
