@@ -330,6 +330,7 @@ def main() -> None:
     print(table)
     out = args.results or (None if args.quick else RESULTS)
     if out:
+        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "conv.jsonl"), "a") as f:
             for r in rows.values():
                 f.write(json.dumps(r) + "\n")
@@ -384,6 +385,7 @@ def threads_main(args: argparse.Namespace) -> None:
     print("\n".join(lines))
     out = args.results or (None if args.quick else RESULTS)
     if out:
+        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "conv_threads.jsonl"), "a") as f:
             for row in rows.values():
                 f.write(json.dumps(row) + "\n")

@@ -375,6 +375,7 @@ def threads_main(args: argparse.Namespace) -> None:
     print("\n" + md)
     out = args.results or (None if args.quick else RESULTS)
     if out:
+        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "overhead_threads.json"), "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         with open(os.path.join(out, "overhead_threads.md"), "w") as f:
