@@ -12,7 +12,13 @@ measurement, then a Markdown table.
 `--threads 1 2`: the fused chain compiled once per `th.config.threads` value (OpenMP loops
 behind the cost model, passes/lower/parallel_loops.py), the variants timed interleaved in
 this one process (config.threads set before each call), plus each count's ratio against the
-first; the load average is recorded (the machine is shared).
+first; the load average is recorded (the machine is shared). In each round every count makes
+one untimed call and then the timed one, so each timed call follows a call of its own count.
+Timing single calls in turn made every 2-thread call the first after a 1-thread call, whose
+~6 ms left the second CPU idle: on the 2-vCPU Xeon VM such a call took 3.4-3.85 ms against
+2.3 ms after a 2-thread call (the arith chain; after 50 ms of sleep, 5.1 ms), while the
+1-thread calls always followed a busy 2-thread call. That put the arith chain at 1.73-1.77x
+in one process where back-to-back calls gave 1.97-2.06x.
 
 Chains (20 tn math ops each, not counting the tn.broadcast_to of each Python scalar):
   mixed: add/mul/sub/maximum/minimum/where/compare with one tanh and one exp (an activation +
@@ -137,6 +143,7 @@ def run_threads(name: str, n: int, repeats: int, counts: list[int]) -> list[dict
     load = [os.getloadavg()[0]]
     for _ in range(repeats):
         for k in counts:
+            call(k)  # untimed: the timed call follows one of its own count (module doc)
             times[k] += median_time(lambda: call(k), 1)[1]
     load.append(os.getloadavg()[0])
     base = statistics.median(times[counts[0]])
