@@ -424,11 +424,14 @@ def bench_config(net: str, batch: int, names: list[str], args: argparse.Namespac
     order = list(runners)
     for rnd in range(args.rounds):
         for name in order[rnd % len(order):] + order[:rnd % len(order)]:
+            if args.child > 1:
+                # let the spinning BLAS/OpenMP pools of the last one go idle: before every
+                # round, the first included (it followed the first_loss calls at once, which
+                # end with NumPy's 2-thread BLAS)
+                time.sleep(0.1)
             t = time.perf_counter()
             runners[name][0].run(steps[name])
             samples[name].append(steps[name] * batch / (time.perf_counter() - t))
-            if args.child > 1:
-                time.sleep(0.1)  # let spinning BLAS/OpenMP pools of the last one go idle
     for name, (r, rel) in runners.items():
         emit({**base, "framework": name, "examples_per_s": round(statistics.median(samples[name]), 1),
               "best_examples_per_s": round(max(samples[name]), 1), "rounds": args.rounds,
