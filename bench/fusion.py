@@ -18,7 +18,7 @@ Timing single calls in turn made every 2-thread call the first after a 1-thread 
 ~6 ms left the second CPU idle: on the 2-vCPU Xeon VM such a call took 3.4-3.85 ms against
 2.3 ms after a 2-thread call (the arith chain; after 50 ms of sleep, 5.1 ms), while the
 1-thread calls always followed a busy 2-thread call. That put the arith chain at 1.73-1.77x
-in one process where back-to-back calls gave 1.97-2.06x.
+in one process where back-to-back calls gave 2.00-2.06x.
 
 Chains (20 tn math ops each, not counting the tn.broadcast_to of each Python scalar):
   mixed: add/mul/sub/maximum/minimum/where/compare with one tanh and one exp (an activation +

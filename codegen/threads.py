@@ -28,9 +28,9 @@ once (0); but waking a sleeping worker costs a futex and, on a VM, the wake-up o
 vCPU: ~25 us on the 2-vCPU Xeon VM, where a fork/join of a warm team costs ~2 us. The loops
 of one call come close together (a training step's split products, every few hundred us), so
 with 1 ms each loop finds the team warm, and the spin ends soon after the call: 0 cost the
-deep MLP's 2-thread step ~4% (paired rounds in one process) and made a 131072-element
-elementwise nest on 2 threads no faster than on 1 (bench/parallel_loops.py figures in
-docs/threads.md). OpenBLAS's pool no longer runs beside the team (it is held at one thread
+deep MLP's 2-thread step ~4% (paired rounds in one process) and made a 16384-element
+elementwise nest 3-4x slower on 2 threads than on 1, against 1.0-1.2x faster with 1 ms
+(bench/parallel_loops.py figures in docs/threads.md). OpenBLAS's pool no longer runs beside the team (it is held at one thread
 when OpenMP is on, below). Each OpenMP loop sets its calling thread's team
 (`omp_set_num_threads`); dynamic adjustment (`omp_set_dynamic`) is off unless asked for
 (passes/lower/parallel_loops.py has the measurements).

@@ -52,7 +52,7 @@ ones this threshold keeps serial. bench/parallel_loops.py repeats the measuremen
 Remeasured on the 2-vCPU Xeon VM (bench/parallel_loops.py, waiting for each call): with the
 team asleep between loops (KMP_BLOCKTIME=0), a fork/join cost ~25 us and the crossover was
 ~65536 elements (1.8M), so 2^21 holds; with the team warm (KMP_BLOCKTIME=1, codegen/threads.py's
-default since) it costs ~2 us and 16384 elements already ran 1.2x faster on 2 threads. The
+default since) it costs ~2 us and 16384 elements already ran 1.0-1.22x faster on 2 threads. The
 threshold stays at 2^21 all the same: a call made after the team went to sleep pays the ~25 us
 again, which a nest of 2^21 still wins back, a smaller one not. Lower thresholds (2^20, 2^18)
 made no difference to the deep MLP's step (paired rounds in one process, within 1%).
